@@ -1,0 +1,211 @@
+"""Coordinate systems: EPSG codes, CGCS2000, and the Chinese web-map offsets GCJ-02 and BD-09.
+
+GCJ-02 (Amap, Tencent) and BD-09 (Baidu) are not EPSG systems: they are WGS84 longitude/latitude
+pushed by a deliberate non-linear offset of a few hundred metres, so PROJ cannot convert them.
+The forward formulas are public; their inverses are computed by fixed-point iteration, which
+reaches millimetre accuracy where the usual one-step inverse is off by metres. Points outside
+mainland China's bounding box are never shifted, matching what the map providers do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import geopandas as gpd
+import numpy as np
+import pyproj
+import shapely
+
+from spatial.errors import ConfigError
+
+WGS84 = pyproj.CRS.from_epsg(4326)
+
+# Krasovsky 1940 ellipsoid, as used by the GCJ-02 algorithm.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+_X_PI = np.pi * 3000.0 / 180.0
+
+_GCJ_NAMES = {"gcj-02", "gcj02", "gcj", "amap", "gaode", "tencent", "qq", "mars"}
+_BD_NAMES = {"bd-09", "bd09", "bd", "baidu"}
+_WGS_NAMES = {"wgs84", "wgs-84", "wgs 84", "epsg:4326", "4326"}
+_CGCS_NAMES = {"cgcs2000", "cgcs-2000", "epsg:4490", "4490"}
+
+
+def in_china(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    """True where a point lies in the rough box the GCJ-02 offset applies to (degrees)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    return (lon > 72.004) & (lon < 137.8347) & (lat > 0.8293) & (lat < 55.8271)
+
+
+def _gcj_delta(lon: np.ndarray, lat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = lon - 105.0
+    y = lat - 35.0
+    sx = np.sqrt(np.abs(x))
+    common = (20.0 * np.sin(6.0 * x * np.pi) + 20.0 * np.sin(2.0 * x * np.pi)) * 2.0 / 3.0
+    dlat = -100.0 + 2.0 * x + 3.0 * y + 0.2 * y * y + 0.1 * x * y + 0.2 * sx + common
+    dlat += (20.0 * np.sin(y * np.pi) + 40.0 * np.sin(y / 3.0 * np.pi)) * 2.0 / 3.0
+    dlat += (160.0 * np.sin(y / 12.0 * np.pi) + 320.0 * np.sin(y * np.pi / 30.0)) * 2.0 / 3.0
+    dlon = 300.0 + x + 2.0 * y + 0.1 * x * x + 0.1 * x * y + 0.1 * sx + common
+    dlon += (20.0 * np.sin(x * np.pi) + 40.0 * np.sin(x / 3.0 * np.pi)) * 2.0 / 3.0
+    dlon += (150.0 * np.sin(x / 12.0 * np.pi) + 300.0 * np.sin(x / 30.0 * np.pi)) * 2.0 / 3.0
+    radlat = lat / 180.0 * np.pi
+    magic = 1.0 - _EE * np.sin(radlat) ** 2
+    sqrt_magic = np.sqrt(magic)
+    dlat = (dlat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
+    dlon = (dlon * 180.0) / (_A / sqrt_magic * np.cos(radlat) * np.pi)
+    inside = in_china(lon, lat)
+    return np.where(inside, dlon, 0.0), np.where(inside, dlat, 0.0)
+
+
+def wgs84_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 → GCJ-02, longitude/latitude in degrees (arrays or scalars)."""
+    lon = np.asarray(lon, dtype=float)
+    lat = np.asarray(lat, dtype=float)
+    dlon, dlat = _gcj_delta(lon, lat)
+    return lon + dlon, lat + dlat
+
+
+def _invert(forward, lon, lat, *, tol_deg: float = 1e-10, max_iter: int = 30):
+    """Solve forward(x) = (lon, lat) for x by fixed-point iteration (the offsets are smooth)."""
+    tgt_lon = np.asarray(lon, dtype=float)
+    tgt_lat = np.asarray(lat, dtype=float)
+    x_lon, x_lat = tgt_lon.copy(), tgt_lat.copy()
+    for _ in range(max_iter):
+        f_lon, f_lat = forward(x_lon, x_lat)
+        e_lon, e_lat = f_lon - tgt_lon, f_lat - tgt_lat
+        x_lon = x_lon - e_lon
+        x_lat = x_lat - e_lat
+        if np.all(np.abs(e_lon) < tol_deg) and np.all(np.abs(e_lat) < tol_deg):
+            break
+    return x_lon, x_lat
+
+
+def gcj02_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 → WGS84 by iteration; accurate to well under a millimetre inside China."""
+    return _invert(wgs84_to_gcj02, lon, lat)
+
+
+def gcj02_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """GCJ-02 → BD-09 (Baidu), degrees."""
+    x = np.asarray(lon, dtype=float)
+    y = np.asarray(lat, dtype=float)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    inside = in_china(x, y)
+    return (
+        np.where(inside, z * np.cos(theta) + 0.0065, x),
+        np.where(inside, z * np.sin(theta) + 0.006, y),
+    )
+
+
+def bd09_to_gcj02(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """BD-09 → GCJ-02 by iteration of the forward formula."""
+    return _invert(gcj02_to_bd09, lon, lat)
+
+
+def wgs84_to_bd09(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """WGS84 → BD-09 (through GCJ-02, as Baidu does)."""
+    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+
+
+def bd09_to_wgs84(lon, lat) -> tuple[np.ndarray, np.ndarray]:
+    """BD-09 → WGS84."""
+    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+
+
+@dataclass(frozen=True)
+class CoordSystem:
+    """A coordinate system as a user names it: an EPSG/PROJ CRS, or a Chinese web-map offset.
+
+    ``offset`` is ``"gcj02"`` or ``"bd09"`` for the web-map systems (then ``crs`` is WGS84,
+    the frame the offset is applied in), otherwise ``None``.
+    """
+
+    name: str
+    crs: pyproj.CRS
+    offset: str | None = None
+
+
+def parse_coord_system(spec: str | int | pyproj.CRS | None) -> CoordSystem:
+    """Read a user's coordinate-system name.
+
+    Accepts ``WGS84``, ``CGCS2000``, ``GCJ-02`` (also ``amap``, ``tencent``), ``BD-09``
+    (also ``baidu``), ``EPSG:NNNN``, a bare EPSG number or anything pyproj understands.
+    ``None`` means WGS84.
+    """
+    if spec is None:
+        return CoordSystem("WGS84", WGS84)
+    if isinstance(spec, pyproj.CRS):
+        return CoordSystem(spec.to_string(), spec)
+    key = str(spec).strip().lower()
+    if key in _GCJ_NAMES:
+        return CoordSystem("GCJ-02", WGS84, "gcj02")
+    if key in _BD_NAMES:
+        return CoordSystem("BD-09", WGS84, "bd09")
+    if key in _WGS_NAMES:
+        return CoordSystem("WGS84", WGS84)
+    if key in _CGCS_NAMES:
+        return CoordSystem("CGCS2000", pyproj.CRS.from_epsg(4490))
+    try:
+        crs = pyproj.CRS.from_user_input(int(key) if key.isdigit() else str(spec))
+    except pyproj.exceptions.CRSError as exc:
+        raise ConfigError(
+            f"unknown coordinate system {spec!r}: use WGS84, CGCS2000, GCJ-02, BD-09 or EPSG:NNNN"
+        ) from exc
+    return CoordSystem(crs.to_string(), crs)
+
+
+def _shift_geometries(geoms: np.ndarray, func) -> np.ndarray:
+    def xy(coords: np.ndarray) -> np.ndarray:
+        lon, lat = func(coords[:, 0], coords[:, 1])
+        return np.column_stack([lon, lat])
+
+    return shapely.transform(geoms, xy)
+
+
+_TO_WGS = {"gcj02": gcj02_to_wgs84, "bd09": bd09_to_wgs84}
+_FROM_WGS = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
+
+
+def to_wgs84(gdf: gpd.GeoDataFrame, source: CoordSystem | str | None) -> gpd.GeoDataFrame:
+    """Return ``gdf`` in WGS84 (EPSG:4326), removing a GCJ-02/BD-09 offset if declared.
+
+    For an EPSG source the GeoDataFrame's own CRS wins when it has one (a file's .prj is more
+    reliable than a config line); ``source`` fills in a missing CRS.
+    """
+    cs = source if isinstance(source, CoordSystem) else parse_coord_system(source)
+    out = gdf.copy()
+    if cs.offset:
+        if out.crs is not None and not out.crs.equals(WGS84):
+            out = out.to_crs(WGS84)
+        geoms = _shift_geometries(out.geometry.values._data, _TO_WGS[cs.offset])
+        return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=WGS84))
+    if out.crs is None:
+        out = out.set_crs(cs.crs)
+    return out.to_crs(WGS84)
+
+
+def from_wgs84(gdf: gpd.GeoDataFrame, target: str) -> gpd.GeoDataFrame:
+    """Shift a WGS84 GeoDataFrame into GCJ-02 or BD-09 (for drawing over Amap/Baidu tiles).
+
+    The result keeps the EPSG:4326 label because web maps read it as plain lon/lat degrees.
+    """
+    cs = parse_coord_system(target)
+    out = gdf.to_crs(WGS84) if gdf.crs is not None else gdf.set_crs(WGS84)
+    if not cs.offset:
+        return out.to_crs(cs.crs)
+    geoms = _shift_geometries(out.geometry.values._data, _FROM_WGS[cs.offset])
+    return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=WGS84))
+
+
+def utm_crs_for(lon: float, lat: float) -> pyproj.CRS:
+    """The WGS84 UTM zone (metres) containing a point given in degrees."""
+    zone = int(np.floor((lon + 180.0) / 6.0)) % 60 + 1
+    return pyproj.CRS.from_epsg((32600 if lat >= 0 else 32700) + zone)
+
+
+def working_crs_for(gdf_wgs84: gpd.GeoDataFrame) -> pyproj.CRS:
+    """The metric working CRS for a district: the UTM zone of its bounding-box centre."""
+    minx, miny, maxx, maxy = gdf_wgs84.to_crs(WGS84).total_bounds
+    return utm_crs_for((minx + maxx) / 2.0, (miny + maxy) / 2.0)

@@ -1,0 +1,254 @@
+"""The district container: validated layers in one metric CRS, plus the road-network source."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import geopandas as gpd
+import pandas as pd
+import pyproj
+import shapely
+
+from spatial.crs import WGS84, CoordSystem, parse_coord_system, to_wgs84, working_crs_for
+from spatial.errors import ConfigError, InputError
+from spatial.io import read_layer_file
+from spatial.layers import LAYER_NAMES, SCHEMAS
+from spatial.validate import (
+    ValidationReport,
+    check_coordinates_range,
+    check_extent,
+    check_grid_hierarchy,
+    coerce_layer,
+)
+
+META_TABLE = "firegrid_meta"
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How to read one layer: the file, and how its contents map onto the data model."""
+
+    file: Path
+    layer: str | None = None
+    crs: str | None = None
+    lon: str | None = None
+    lat: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
+    values: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+
+@dataclass
+class District:
+    """A subdistrict: its layers (GeoDataFrames in ``crs``, metres) and road-network source.
+
+    ``network_source`` is a path (OSM XML/PBF, GraphML) or a place name; ``as_of`` is the date
+    the analysis speaks for (hazard deadlines are judged against it).
+    """
+
+    name: str
+    crs: pyproj.CRS
+    layers: dict[str, gpd.GeoDataFrame]
+    network_source: str | None = None
+    as_of: date | None = None
+
+    def __getattr__(self, item: str) -> gpd.GeoDataFrame:
+        layers = self.__dict__.get("layers", {})
+        if item in LAYER_NAMES:
+            if item not in layers:
+                raise AttributeError(f"the district has no {item} layer")
+            return layers[item]
+        raise AttributeError(item)
+
+    def has(self, name: str) -> bool:
+        return name in self.layers and len(self.layers[name]) > 0
+
+    @property
+    def boundary(self) -> shapely.Geometry:
+        """The district outline in ``crs``: the union of its level-1 grids (all grids if none)."""
+        grids = self.layers["grids"]
+        top = grids[grids["level"] == grids["level"].min()]
+        return shapely.union_all(top.geometry.values)
+
+    def to_gpkg(self, path: str | Path) -> Path:
+        """Save every layer and the district's metadata into one GeoPackage, atomically."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".gpkg", dir=path.parent)
+        os.close(fd)
+        os.unlink(tmp)
+        try:
+            for name, gdf in self.layers.items():
+                gdf.to_file(tmp, layer=name, driver="GPKG")
+            meta = {
+                "name": self.name,
+                "crs": self.crs.to_wkt(),
+                "network_source": self.network_source,
+                "as_of": self.as_of.isoformat() if self.as_of else None,
+                "dtypes": {
+                    n: {c: str(t) for c, t in g.dtypes.items()} for n, g in self.layers.items()
+                },
+            }
+            with sqlite3.connect(tmp) as con:
+                con.execute(f"CREATE TABLE {META_TABLE} (key TEXT PRIMARY KEY, value TEXT)")
+                con.executemany(
+                    f"INSERT INTO {META_TABLE} VALUES (?, ?)",
+                    [(k, json.dumps(v)) for k, v in meta.items()],
+                )
+            con.close()
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return path
+
+    @classmethod
+    def from_gpkg(cls, path: str | Path) -> District:
+        """Load a district saved with :meth:`to_gpkg`, restoring column dtypes."""
+        path = Path(path)
+        if not path.exists():
+            raise InputError("file not found", file=str(path))
+        try:
+            con = sqlite3.connect(path)
+            meta = {
+                k: json.loads(v) for k, v in con.execute(f"SELECT key, value FROM {META_TABLE}")
+            }
+            con.close()
+        except sqlite3.Error as exc:
+            raise InputError(f"not a FireGrid district GeoPackage ({exc})", file=str(path)) from exc
+        layers = {}
+        for name, dtypes in meta["dtypes"].items():
+            gdf = gpd.read_file(path, layer=name)
+            for col, dtype in dtypes.items():
+                if col in gdf.columns and col != gdf.geometry.name and str(gdf[col].dtype) != dtype:
+                    gdf[col] = (
+                        gdf[col].astype(dtype)
+                        if not dtype.startswith("datetime")
+                        else pd.to_datetime(gdf[col]).astype(dtype)
+                    )
+            layers[name] = gdf
+        as_of = date.fromisoformat(meta["as_of"]) if meta.get("as_of") else None
+        return cls(
+            meta["name"],
+            pyproj.CRS.from_wkt(meta["crs"]),
+            layers,
+            meta.get("network_source"),
+            as_of,
+        )
+
+
+def load_district(
+    specs: Mapping[str, LayerSpec],
+    *,
+    name: str = "district",
+    crs: str | pyproj.CRS | None = None,
+    network_source: str | None = None,
+    as_of: date | None = None,
+) -> tuple[District, ValidationReport]:
+    """Read, validate and project every layer of a district.
+
+    Parameters
+    ----------
+    specs
+        Layer name → :class:`LayerSpec`. ``grids``, ``buildings`` and ``stations`` are required.
+    crs
+        Working metric CRS; default: the UTM zone of the district.
+
+    Returns
+    -------
+    The district (layers in the working CRS, canonical dtypes) and the validation report.
+    Layers with errors are left out of the district; check ``report.ok``.
+    """
+    unknown = [n for n in specs if n not in SCHEMAS]
+    if unknown:
+        raise ConfigError(f"unknown layer(s) {unknown}; layers are {list(LAYER_NAMES)}")
+    missing = [n for n, s in SCHEMAS.items() if s.required_layer and n not in specs]
+    if missing:
+        raise ConfigError(f"the config must name a file for layer(s) {missing}")
+    report = ValidationReport()
+    wgs: dict[str, gpd.GeoDataFrame] = {}
+    sources = {}
+    systems: dict[str, CoordSystem] = {}
+    for layer_name, spec in specs.items():
+        schema = SCHEMAS[layer_name]
+        try:
+            raw, source = read_layer_file(
+                spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
+            )
+        except InputError as exc:
+            report.add("error", str(exc), layer_name)
+            continue
+        cs = (
+            parse_coord_system(spec.crs)
+            if spec.crs
+            else (
+                CoordSystem(raw.crs.to_string(), raw.crs)
+                if raw.crs is not None
+                else parse_coord_system(None)
+            )
+        )
+        gdf, layer_report = coerce_layer(raw, schema, source, values=spec.values)
+        report.extend(layer_report)
+        if not layer_report.ok:
+            continue
+        gdf = to_wgs84(gdf, cs)
+        range_report = check_coordinates_range(gdf, schema, source)
+        report.extend(range_report)
+        if not range_report.ok:
+            continue
+        wgs[layer_name], sources[layer_name], systems[layer_name] = gdf, source, cs
+        report.info(f"{source.file}: {len(gdf)} {layer_name} read ({cs.name})", layer=layer_name)
+    if "grids" not in wgs:
+        return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
+    work = parse_coord_system(crs).crs if crs else working_crs_for(wgs["grids"])
+    if not work.is_projected:
+        raise ConfigError(f"the working crs {work.to_string()} is not projected (metres)")
+    boundary = shapely.union_all(wgs["grids"].geometry.values)
+    for layer_name, gdf in list(wgs.items()):
+        if layer_name == "grids":
+            continue
+        extent = check_extent(
+            gdf,
+            SCHEMAS[layer_name],
+            sources[layer_name],
+            boundary,
+            work,
+            declared_offset=systems[layer_name].offset,
+        )
+        report.extend(extent)
+    layers = {n: g.to_crs(work) for n, g in wgs.items()}
+    report.extend(check_grid_hierarchy(layers["grids"], sources["grids"]))
+    return District(name, work, layers, network_source, as_of), report
+
+
+def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.GeoDataFrame:
+    """Read and validate one layer on its own (for notebooks); raises on the first error.
+
+    Returned in ``crs`` when given, otherwise in WGS84.
+    """
+    raw, source = read_layer_file(
+        spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
+    )
+    cs = (
+        parse_coord_system(spec.crs)
+        if spec.crs
+        else (
+            CoordSystem(raw.crs.to_string(), raw.crs)
+            if raw.crs is not None
+            else parse_coord_system(None)
+        )
+    )
+    gdf, report = coerce_layer(raw, SCHEMAS[layer_name], source, values=spec.values)
+    report.raise_if_errors()
+    gdf = to_wgs84(gdf, cs)
+    check_coordinates_range(gdf, SCHEMAS[layer_name], source).raise_if_errors()
+    return gdf.to_crs(crs) if crs is not None else gdf
+
+
+__all__ = ["District", "LayerSpec", "load_district", "read_district_layer", "WGS84"]

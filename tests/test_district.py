@@ -1,0 +1,37 @@
+import pandas as pd
+
+from firegrid.config import district_from_config, load_config
+from spatial.district import District
+from tests.conftest import SHANGHAI_OSM, requires_shanghai
+
+
+def test_gpkg_round_trip_keeps_layers_dtypes_and_meta(tiny_district, tmp_path):
+    district, report = district_from_config(load_config(tiny_district))
+    assert report.ok
+    path = district.to_gpkg(tmp_path / "out" / "district.gpkg")
+    back = District.from_gpkg(path)
+    assert back.name == district.name and back.crs == district.crs and back.as_of == district.as_of
+    for name, gdf in district.layers.items():
+        other = back.layers[name]
+        assert len(other) == len(gdf)
+        for col in gdf.columns:
+            assert str(other[col].dtype) == str(gdf[col].dtype), (name, col)
+        pd.testing.assert_series_equal(
+            other.drop(columns="geometry").iloc[:, 0], gdf.drop(columns="geometry").iloc[:, 0]
+        )
+        assert other.geometry.geom_equals_exact(gdf.geometry, tolerance=1e-6).all()
+
+
+def test_boundary_is_level_one_outline(tiny_district):
+    district, _ = district_from_config(load_config(tiny_district))
+    assert abs(district.boundary.area - 1e6) / 1e6 < 0.05  # about 1 km²
+
+
+@requires_shanghai()
+def test_shanghai_extract_as_network_source(tiny_district):
+    text = tiny_district.read_text(encoding="utf-8").replace(
+        "[district]", f"[network]\nsource = '{SHANGHAI_OSM.as_posix()}'\n\n[district]"
+    )
+    tiny_district.write_text(text, encoding="utf-8")
+    config = load_config(tiny_district)
+    assert config.network_source == str(SHANGHAI_OSM)

@@ -1,0 +1,223 @@
+"""One test per bad-input case: each message names the file, the feature and the column."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Polygon, box
+
+from firegrid.cli import main
+from firegrid.config import district_from_config, load_config
+from spatial.crs import wgs84_to_bd09, wgs84_to_gcj02
+from spatial.errors import ConfigError, InputError
+from tests.conftest import (
+    DLAT,
+    DLON,
+    LAT0,
+    LON0,
+    tiny_buildings,
+    tiny_grids,
+    tiny_hydrants_wgs84,
+    write_hydrants_csv,
+)
+
+
+def errors_of(config_path):
+    _, report = district_from_config(load_config(config_path))
+    return report
+
+
+def only_error(report) -> str:
+    assert report.errors, report.lines()
+    return report.errors[0]
+
+
+def test_tiny_district_is_clean(tiny_district):
+    district, report = district_from_config(load_config(tiny_district))
+    assert report.ok, report.lines()
+    assert set(district.layers) == {"grids", "buildings", "hydrants", "stations"}
+    assert district.crs.to_epsg() == 32651
+    assert district.hydrants["status"].tolist()[-1] == "broken"
+    assert district.stations["kind"].tolist() == ["fire_station", "micro_station"]
+    assert district.stations["turnout_s"].dtype == float
+
+
+def test_missing_required_column(tiny_district):
+    df = pd.read_csv(tiny_district.parent / "hydrants.csv", encoding="gbk", dtype=str).drop(
+        columns=["状态"]
+    )
+    df.to_csv(tiny_district.parent / "hydrants.csv", index=False, encoding="gbk")
+    text = tiny_district.read_text(encoding="utf-8").replace('"状态" = "status"\n', "")
+    tiny_district.write_text(text, encoding="utf-8")
+    msg = only_error(errors_of(tiny_district))
+    assert "hydrants.csv" in msg and "column 'status'" in msg and "required column missing" in msg
+
+
+def test_wrong_type_names_row_and_user_header(tiny_district):
+    path = tiny_district.parent / "hydrants.csv"
+    df = pd.read_csv(path, encoding="gbk", dtype=str)
+    df.loc[3, "流量(L/s)"] = "大"
+    df.to_csv(path, index=False, encoding="gbk")
+    msg = only_error(errors_of(tiny_district))
+    assert "hydrants.csv" in msg and "row 5 (hydrant_id H03)" in msg and "流量(L/s)" in msg
+    assert "not a number" in msg
+
+
+def test_unknown_category_value(tiny_district):
+    path = tiny_district.parent / "hydrants.csv"
+    df = pd.read_csv(path, encoding="gbk", dtype=str)
+    df.loc[1, "状态"] = "半坏"
+    df.to_csv(path, index=False, encoding="gbk")
+    msg = only_error(errors_of(tiny_district))
+    assert "row 3 (hydrant_id H01)" in msg and "状态" in msg and "'ok'" in msg
+
+
+def test_invalid_geometry_repaired_and_counted(tiny_district):
+    b = tiny_buildings()
+    x, y = LON0 + 0.5 * DLON, LAT0 + 0.5 * DLAT
+    bowtie = Polygon([(x, y), (x + 0.0003, y + 0.0003), (x + 0.0003, y), (x, y + 0.0003)])
+    b.loc[4, "geometry"] = bowtie
+    b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    district, report = district_from_config(load_config(tiny_district))
+    assert report.ok
+    warning = next(w for w in report.warnings if "repaired" in w)
+    assert "buildings.geojson" in warning and "repaired 1 invalid" in warning
+    assert "feature 5 (building_id B004)" in warning and "geometry" in warning
+    assert district.buildings.geometry.is_valid.all()
+
+
+def test_unrepairable_geometry_refused(tiny_district):
+    b = tiny_buildings()
+    x, y = LON0 + 0.5 * DLON, LAT0 + 0.5 * DLAT
+    b.loc[2, "geometry"] = Polygon([(x, y), (x + 0.001, y), (x + 0.002, y), (x, y)])  # no area
+    b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    msg = only_error(errors_of(tiny_district))
+    assert "buildings.geojson" in msg and "feature 3 (building_id B002)" in msg
+    assert "column 'geometry'" in msg and "cannot be repaired" in msg
+
+
+def test_empty_layer(tiny_district):
+    tiny_buildings().iloc[:0].to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    msg = only_error(errors_of(tiny_district))
+    assert "buildings.geojson" in msg and "empty" in msg
+
+
+def test_duplicate_ids(tiny_district):
+    b = tiny_buildings()
+    b.loc[7, "building_id"] = "B002"
+    b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    msg = only_error(errors_of(tiny_district))
+    assert "buildings.geojson" in msg and "duplicate id 'B002'" in msg
+    assert "feature 3" in msg and "feature 8" in msg and "column 'building_id'" in msg
+
+
+def _write_hydrants(tiny_district, lon, lat, crs_line):
+    write_hydrants_csv(tiny_district.parent / "hydrants.csv", lon, lat)
+    text = tiny_district.read_text(encoding="utf-8").replace(
+        'crs = "GCJ-02"\nlon', f"{crs_line}\nlon", 1
+    )
+    tiny_district.write_text(text, encoding="utf-8")
+
+
+def test_latitude_longitude_swapped(tiny_district):
+    lon, lat = tiny_hydrants_wgs84()
+    _write_hydrants(tiny_district, lat, lon, 'crs = "WGS84"')
+    msg = only_error(errors_of(tiny_district))
+    assert "hydrants.csv" in msg and "row 2 (hydrant_id H00)" in msg and "geometry" in msg
+    assert "swapped" in msg
+
+
+def test_gcj02_declared_as_wgs84(tiny_district):
+    # GCJ-02 hydrants along the east edge, where the ~450 m offset pushes them out,
+    # declared as WGS84.
+    _, lat = tiny_hydrants_wgs84()
+    _write_hydrants(
+        tiny_district, *wgs84_to_gcj02(np.full(6, LON0 + 0.97 * DLON), lat), 'crs = "WGS84"'
+    )
+    msg = only_error(errors_of(tiny_district))
+    assert "hydrants.csv" in msg and "row" in msg and "geometry" in msg
+    assert "GCJ-02" in msg and "declared as WGS84" in msg
+
+
+def test_bd09_declared_as_wgs84(tiny_district):
+    _, lat = tiny_hydrants_wgs84()
+    _write_hydrants(
+        tiny_district, *wgs84_to_bd09(np.full(6, LON0 + 0.97 * DLON), lat), 'crs = "WGS84"'
+    )
+    msg = only_error(errors_of(tiny_district))
+    assert "BD-09" in msg and "hydrants.csv" in msg and "hydrant_id" in msg
+
+
+def test_far_outside(tiny_district):
+    lon, lat = tiny_hydrants_wgs84()
+    lon = lon.copy()
+    lon[4] += 0.2  # ~19 km east
+    _write_hydrants(tiny_district, lon, lat, 'crs = "WGS84"')
+    msg = only_error(errors_of(tiny_district))
+    assert "row 6 (hydrant_id H04)" in msg and "outside the district" in msg and "geometry" in msg
+
+
+def test_grid_parent_missing(tiny_district):
+    g = tiny_grids()
+    g.loc[g["grid_id"] == "C2-1", "parent_id"] = "C9"
+    g.to_file(tiny_district.parent / "grids.gpkg", layer="grids")
+    msg = only_error(errors_of(tiny_district))
+    assert (
+        "grids.gpkg" in msg
+        and "grid_id C2-1" in msg
+        and "parent_id" in msg
+        and "'C9' does not exist" in msg
+    )
+
+
+def test_grid_cell_outside_parent(tiny_district):
+    g = tiny_grids()
+    # Cell C1-1 belongs to C1 (west half) but is drawn in the east half.
+    g.loc[g["grid_id"] == "C1-1", "geometry"] = box(
+        LON0 + 0.6 * DLON, LAT0, LON0 + 0.9 * DLON, LAT0 + 0.4 * DLAT
+    )
+    g.to_file(tiny_district.parent / "grids.gpkg", layer="grids")
+    msg = only_error(errors_of(tiny_district))
+    assert (
+        "grids.gpkg" in msg
+        and "grid_id C1-1" in msg
+        and "geometry" in msg
+        and "outside its parent 'C1'" in msg
+    )
+
+
+def test_cli_validate_bad_input_one_line_exit_2(tiny_district, capsys):
+    b = tiny_buildings()
+    b.loc[7, "building_id"] = "B002"
+    b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    assert main(["validate", str(tiny_district)]) == 2
+    out = capsys.readouterr()
+    assert "Traceback" not in out.out + out.err
+    assert any(
+        "duplicate id" in line and "buildings.geojson" in line for line in out.out.splitlines()
+    )
+
+
+def test_cli_run_time_error_is_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[layers.grids]\nfile = 'x.gpkg'\n[nonsense]\n", encoding="utf-8")
+    assert main(["validate", str(bad)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown section" in err[0] and "bad.toml" in err[0]
+
+
+def test_config_unknown_layer_key(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[layers.grids]\nfile = 'x.gpkg'\nencodng = 'gbk'\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"\[layers.grids\].*encodng"):
+        load_config(bad)
+
+
+def test_raise_if_errors_counts_the_rest(tiny_district):
+    b = tiny_buildings()
+    b.loc[7, "building_id"] = "B002"
+    b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    g = tiny_grids()
+    g.loc[g["grid_id"] == "C2-1", "parent_id"] = "C9"
+    g.to_file(tiny_district.parent / "grids.gpkg", layer="grids")
+    with pytest.raises(InputError, match="1 more problems"):
+        errors_of(tiny_district).raise_if_errors()
