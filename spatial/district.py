@@ -25,6 +25,7 @@ from spatial.validate import (
     check_coordinates_range,
     check_extent,
     check_grid_hierarchy,
+    check_references,
     coerce_layer,
 )
 
@@ -224,6 +225,8 @@ def load_district(
         report.extend(extent)
     layers = {n: g.to_crs(work) for n, g in wgs.items()}
     report.extend(check_grid_hierarchy(layers["grids"], sources["grids"]))
+    if "hazards" in layers and "buildings" in layers:
+        report.extend(check_references(layers["hazards"], layers["buildings"], sources["hazards"]))
     return District(name, work, layers, network_source, as_of), report
 
 

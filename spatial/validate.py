@@ -498,3 +498,28 @@ def check_grid_hierarchy(grids: gpd.GeoDataFrame, source: LayerSource) -> Valida
             column="geometry",
         )
     return report
+
+
+def check_references(
+    hazards: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, source: LayerSource
+) -> ValidationReport:
+    """Hazards that name a building_id the buildings layer does not have (a warning: the
+    hazard still counts at its location)."""
+    report = ValidationReport()
+    if "building_id" not in hazards:
+        return report
+    named = hazards["building_id"].astype("string")
+    unknown = (named.notna() & ~named.isin(buildings["building_id"].astype("string"))).to_numpy(
+        dtype=bool
+    )
+    if unknown.any():
+        first, n = _first_rows(unknown)
+        report.warn(
+            f"building {named.iloc[first]!r} is not in the buildings layer{_more(n)}; "
+            "the hazard is matched to the nearest building instead",
+            layer="hazards",
+            file=source.file,
+            feature=source.feature(first, hazards["hazard_id"].iloc[first], "hazard_id"),
+            column=source.column("building_id"),
+        )
+    return report

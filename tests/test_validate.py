@@ -221,3 +221,35 @@ def test_raise_if_errors_counts_the_rest(tiny_district):
     g.to_file(tiny_district.parent / "grids.gpkg", layer="grids")
     with pytest.raises(InputError, match="1 more problems"):
         errors_of(tiny_district).raise_if_errors()
+
+
+def test_hazard_naming_unknown_building_is_a_warning(tiny_district):
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    hz = gpd.GeoDataFrame(
+        {
+            "hazard_id": ["Z1", "Z2"],
+            "building_id": ["B001", "B999"],
+            "category": ["一般", "重大"],
+            "found_on": ["2026-01-05", "2026年3月1日"],
+            "deadline": ["2026-02-05", ""],
+            "rectified_on": ["", ""],
+        },
+        geometry=[Point(LON0 + 0.5 * DLON, LAT0 + 0.5 * DLAT)] * 2,
+        crs="EPSG:4326",
+    )
+    hz.to_file(tiny_district.parent / "hazards.geojson", driver="GeoJSON")
+    with open(tiny_district, "a", encoding="utf-8") as f:
+        f.write('\n[layers.hazards]\nfile = "hazards.geojson"\n')
+    district, report = district_from_config(load_config(tiny_district))
+    assert report.ok
+    warning = next(w for w in report.warnings if "B999" in w)
+    assert (
+        "hazards.geojson" in warning
+        and "feature 2 (hazard_id Z2)" in warning
+        and "building_id" in warning
+    )
+    assert district.hazards["category"].tolist() == ["general", "major"]
+    assert str(district.hazards["found_on"].iloc[1].date()) == "2026-03-01"
+    assert district.hazards["deadline"].isna().iloc[1]
