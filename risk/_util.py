@@ -1,0 +1,141 @@
+"""Small shared helpers of the risk package: dates, CRS checks, yes/no columns, config parsing."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import fields
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from spatial.errors import ConfigError, InputError
+from spatial.layers import FALSE_WORDS, TRUE_WORDS
+
+
+def as_timestamp(
+    value: str | dt.date | pd.Timestamp | None, *, what: str = "as_of"
+) -> pd.Timestamp:
+    """A day-precision timestamp from a date, datetime or ISO string; never "today" implicitly."""
+    if value is None:
+        raise ConfigError(f"{what} must be given explicitly (a date such as '2025-06-30')")
+    try:
+        ts = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{what} is not a date: {value!r}") from exc
+    if pd.isna(ts):
+        raise ConfigError(f"{what} is not a date: {value!r}")
+    if ts.tzinfo is not None:
+        ts = ts.tz_localize(None)
+    return ts.normalize()
+
+
+def require_projected(gdf: gpd.GeoDataFrame, layer: str) -> None:
+    """Raise InputError unless ``gdf`` carries a projected (metric) CRS."""
+    crs = gdf.crs
+    if crs is None:
+        raise InputError(
+            "has no CRS; set it and reproject to the district's metric CRS "
+            "(spatial.crs.working_crs_for) before scoring",
+            file=layer,
+        )
+    if not crs.is_projected:
+        raise InputError(
+            f"is in {crs.to_string()} (degrees); reproject it to the district's projected metric "
+            "CRS (spatial.crs.working_crs_for) before scoring",
+            file=layer,
+        )
+
+
+def require_same_crs(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, layer_a: str, layer_b: str) -> None:
+    """Raise InputError when two layers are in different CRSs."""
+    if a.crs is not None and b.crs is not None and not a.crs.equals(b.crs):
+        raise InputError(
+            f"is in {a.crs.to_string()} but {layer_b} is in {b.crs.to_string()}; "
+            "reproject both to the district's working CRS",
+            file=layer_a,
+        )
+
+
+def yes_no_to_float(series: pd.Series, *, column: str, layer: str = "buildings") -> np.ndarray:
+    """1.0 for yes, 0.0 for no, NaN for missing; accepts bool, 0/1 numbers and yes/no words."""
+    if pd.api.types.is_bool_dtype(series) or pd.api.types.is_numeric_dtype(series):
+        out = pd.to_numeric(series, errors="coerce").astype("Float64")
+        values = out.to_numpy(dtype=float, na_value=np.nan)
+        bad = ~np.isnan(values) & ~np.isin(values, (0.0, 1.0))
+    else:
+        text = series.astype("string").str.strip().str.lower()
+        is_true = text.isin(TRUE_WORDS).fillna(False).to_numpy(dtype=bool)
+        is_false = (text.isin(FALSE_WORDS - {""}).fillna(False)).to_numpy(dtype=bool)
+        blank = (text.isna() | (text == "")).to_numpy(dtype=bool)
+        values = np.where(is_true, 1.0, np.where(is_false, 0.0, np.nan))
+        bad = ~(is_true | is_false | blank)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"not yes/no: {series.iloc[first]!r} ({int(bad.sum())} such rows)",
+            file=layer,
+            feature=f"row {first + 1}",
+            column=column,
+        )
+    return values
+
+
+def numeric(series: pd.Series, *, column: str, layer: str = "buildings") -> np.ndarray:
+    """Float values of a numeric column (NaN for missing); InputError naming a non-number."""
+    text_missing = series.isna().to_numpy(dtype=bool)
+    out = (
+        pd.to_numeric(series, errors="coerce")
+        .astype("Float64")
+        .to_numpy(dtype=float, na_value=np.nan)
+    )
+    bad = np.isnan(out) & ~text_missing
+    if bad.any():
+        # Empty text cells count as missing, anything else is a typing error worth naming.
+        text = series.astype("string").str.strip()
+        bad &= ~(text == "").fillna(True).to_numpy(dtype=bool)
+        if bad.any():
+            first = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"not a number: {series.iloc[first]!r}",
+                file=layer,
+                feature=f"row {first + 1}",
+                column=column,
+            )
+    return out
+
+
+def text(series: pd.Series) -> pd.Series:
+    """Stripped strings with missing and empty cells as <NA>."""
+    out = series.astype("string").str.strip()
+    return out.where(out != "", pd.NA)
+
+
+def dataclass_from_mapping(cls: type, d: Mapping[str, Any], section: str) -> Any:
+    """Build a frozen params dataclass from a TOML table, naming any unknown key in a ConfigError.
+
+    Lists become tuples and tables become dicts, so TOML arrays fit tuple-typed fields.
+    """
+    if d is None:
+        return cls()
+    if not isinstance(d, Mapping):
+        raise ConfigError(f"[{section}] must be a table, not {type(d).__name__}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(d) - known)
+    if unknown:
+        raise ConfigError(
+            f"[{section}] has unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
+        )
+    kwargs = {}
+    for key, value in d.items():
+        if isinstance(value, list):
+            value = tuple(value)
+        elif isinstance(value, Mapping):
+            value = dict(value)
+        kwargs[key] = value
+    try:
+        return cls(**kwargs)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[{section}]: {exc}") from exc

@@ -1,0 +1,309 @@
+"""The hazard ledger: status, days overdue and escalation level of every hazard found on patrol."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from risk._util import as_timestamp, require_projected, require_same_crs, text
+from risk.params import HazardParams
+from spatial.errors import InputError
+
+# Escalation levels, in the order the community plans pass an unrectified hazard upwards.
+ESCALATION_ROLES: dict[int, str] = {
+    0: "",
+    1: "inspector",
+    2: "grid_head",
+    3: "subdistrict",
+    4: "district",
+}
+ESCALATION_LABELS: dict[int, str] = {0: "", 1: "网格员", 2: "网格长", 3: "街道", 4: "区"}
+
+STATUSES = ("future", "open", "overdue", "rectified")
+
+LEDGER_COLUMNS = (
+    "building_id_matched",
+    "match",
+    "deadline_used",
+    "imputed_deadline",
+    "status",
+    "days_open",
+    "days_overdue",
+    "rectified_late",
+    "escalation_level",
+    "escalation_to",
+    "escalation_label",
+    "hazard_weight",
+)
+
+
+def _dates(hazards: pd.DataFrame, column: str) -> pd.Series:
+    if column not in hazards:
+        return pd.Series(pd.NaT, index=hazards.index, dtype="datetime64[ns]")
+    raw = hazards[column]
+    out = pd.to_datetime(raw, errors="coerce", format="mixed")
+    if getattr(out.dt, "tz", None) is not None:
+        out = out.dt.tz_localize(None)
+    out = out.astype("datetime64[ns]").dt.normalize()
+    bad = out.isna() & text(raw.astype("string")).notna()
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"not a date (use YYYY-MM-DD): {raw.iloc[first]!r}",
+            file="hazards",
+            feature=_feature(hazards, first),
+            column=column,
+        )
+    return out
+
+
+def _feature(hazards: pd.DataFrame, pos: int) -> str:
+    ident = hazards["hazard_id"].iloc[pos] if "hazard_id" in hazards else None
+    return f"row {pos + 1}" + (f" (hazard_id {ident})" if ident is not None else "")
+
+
+def _first_bad(hazards: pd.DataFrame, mask: pd.Series, problem: str, column: str) -> None:
+    if mask.any():
+        first = int(np.flatnonzero(mask.to_numpy())[0])
+        more = f"; {int(mask.sum()) - 1} more rows like it" if mask.sum() > 1 else ""
+        raise InputError(
+            problem + more, file="hazards", feature=_feature(hazards, first), column=column
+        )
+
+
+def match_buildings(
+    hazards: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None,
+    *,
+    snap_m: float,
+    layer: str = "hazards",
+) -> tuple[pd.Series, pd.Series]:
+    """Attach each point record (hazard or incident) to a building.
+
+    A record whose ``building_id`` names a known building keeps it; otherwise it is attached to
+    the nearest building within ``snap_m`` metres (distance to the footprint; 0 inside it).
+
+    Parameters
+    ----------
+    hazards : GeoDataFrame
+        Point records in the same projected CRS as ``buildings``; an optional ``building_id``.
+    buildings : GeoDataFrame or None
+        Buildings with ``building_id``. When None, the given ids are trusted as they are.
+    snap_m : float
+        Largest distance for the nearest-building fallback, metres.
+
+    Returns
+    -------
+    (building_id, match) : two Series aligned with ``hazards``: the matched id (<NA> when
+    none) and how it was found: ``"id"``, ``"nearest"`` or ``"none"``.
+    """
+    given = (
+        text(hazards["building_id"])
+        if "building_id" in hazards
+        else pd.Series(pd.NA, index=hazards.index, dtype="string")
+    )
+    if buildings is None:
+        how = pd.Series(np.where(given.notna(), "id", "none"), index=hazards.index, dtype="string")
+        return given, how
+    ids = text(buildings["building_id"])
+    known = given.isin(set(ids.dropna())).fillna(False)
+    out = given.where(known, pd.NA).astype("string")
+    how = pd.Series(np.where(known, "id", "none"), index=hazards.index, dtype="string")
+    need = ~known.to_numpy(dtype=bool)
+    if hasattr(hazards, "geometry"):
+        need &= ~(hazards.geometry.isna() | hazards.geometry.is_empty).to_numpy(dtype=bool)
+    if need.any() and len(buildings):
+        require_projected(hazards, layer)
+        require_projected(buildings, "buildings")
+        require_same_crs(hazards, buildings, layer, "buildings")
+        left = gpd.GeoDataFrame(geometry=hazards.geometry[need].values, crs=hazards.crs)
+        left["_pos"] = np.flatnonzero(need)
+        right = gpd.GeoDataFrame({"_bid": ids.to_numpy()}, geometry=buildings.geometry.values)
+        right = right.set_crs(buildings.crs)
+        near = gpd.sjoin_nearest(left, right, how="inner", max_distance=snap_m)
+        # Equidistant ties return several rows: keep one, deterministically the first building.
+        near = near.sort_values(["_pos", "index_right"]).drop_duplicates("_pos")
+        pos = near["_pos"].to_numpy()
+        out.iloc[pos] = near["_bid"].astype("string").to_numpy()
+        how.iloc[pos] = "nearest"
+    return out, how
+
+
+def hazard_ledger(
+    hazards: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame | None = None,
+    *,
+    as_of: str | dt.date | pd.Timestamp,
+    params: HazardParams | None = None,
+) -> gpd.GeoDataFrame:
+    """Status, days overdue, escalation level and index weight of each hazard on ``as_of``.
+
+    A hazard found after ``as_of`` is ``future`` (not counted); one rectified on or before
+    ``as_of`` is ``rectified`` (level 0, weight 0: it stops counting); an unrectified one is
+    ``open`` up to and including its deadline and ``overdue`` after it. A missing deadline is
+    ``found_on`` + the category's period (flagged in ``imputed_deadline``). Escalation follows
+    :class:`risk.params.HazardParams`; the weight of an unrectified hazard is its category
+    weight × (1 + overdue_step × thresholds exceeded), so an overdue one counts more.
+
+    Parameters
+    ----------
+    hazards : GeoDataFrame
+        The ``hazards`` layer (``hazard_id``, ``category`` general/major, ``found_on``,
+        optional ``deadline``, ``rectified_on``, ``building_id``); points in the projected CRS
+        of ``buildings``.
+    buildings : GeoDataFrame, optional
+        Used to check ``building_id`` and to attach hazards without one to the nearest building
+        within ``params.snap_m`` metres.
+    as_of : date
+        The day the ledger is read on (explicit: never today's date implicitly).
+    params : HazardParams, optional
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``hazards`` with the columns of LEDGER_COLUMNS added: ``building_id_matched``,
+        ``match`` (id / nearest / none), ``deadline_used``, ``imputed_deadline``, ``status``,
+        ``days_open`` and ``days_overdue`` (days), ``rectified_late``, ``escalation_level``
+        (0–4), ``escalation_to`` (inspector / grid_head / subdistrict / district),
+        ``escalation_label`` (网格员 / 网格长 / 街道 / 区) and ``hazard_weight``.
+
+    Raises
+    ------
+    InputError
+        Unknown category, missing ``found_on``, a date that is not a date, a deadline or
+        rectification date before ``found_on``.
+    """
+    params = params or HazardParams()
+    as_of_ts = as_timestamp(as_of)
+    out = hazards.copy()
+    n = len(out)
+    if "category" not in out:
+        raise InputError("required column missing", file="hazards", column="category")
+    cat = text(out["category"]).str.lower()
+    # Ledgers often say 一般/重大; accept those here too so a notebook user need not map them.
+    cat = cat.replace(
+        {"一般": "general", "一般隐患": "general", "重大": "major", "重大隐患": "major"}
+    )
+    _first_bad(
+        out,
+        ~cat.isin(["general", "major"]).fillna(False),
+        "category must be general or major",
+        "category",
+    )
+    major = (cat == "major").to_numpy(dtype=bool)
+    if "found_on" not in out:
+        raise InputError("required column missing", file="hazards", column="found_on")
+    found = _dates(out, "found_on")
+    _first_bad(out, found.isna(), "found_on is empty", "found_on")
+    deadline = _dates(out, "deadline")
+    rectified = _dates(out, "rectified_on")
+    _first_bad(out, deadline < found, "deadline is before found_on", "deadline")
+    _first_bad(out, rectified < found, "rectified_on is before found_on", "rectified_on")
+
+    period = np.where(major, params.major_period_days, params.general_period_days)
+    imputed_deadline = deadline.isna()
+    deadline_used = deadline.where(~imputed_deadline, found + pd.to_timedelta(period, unit="D"))
+
+    bid, how = match_buildings(out, buildings, snap_m=params.snap_m)
+
+    found_ok = (found <= as_of_ts).to_numpy(dtype=bool)
+    done = (rectified <= as_of_ts).fillna(False).to_numpy(dtype=bool)
+    late = (as_of_ts > deadline_used).to_numpy(dtype=bool)
+    status = np.select([~found_ok, done, late], ["future", "rectified", "overdue"], default="open")
+    unrectified = found_ok & ~done
+    days_open = np.where(
+        unrectified,
+        (as_of_ts - found).dt.days.to_numpy(),
+        np.where(done, (rectified - found).dt.days.to_numpy(na_value=0), 0),
+    )
+    days_over = np.where(
+        unrectified, np.maximum((as_of_ts - deadline_used).dt.days.to_numpy(), 0), 0
+    ).astype(int)
+
+    steps = np.zeros(n, dtype=int)
+    for is_cat, thresholds in (
+        (~major, params.general_escalate_days),
+        (major, params.major_escalate_days),
+    ):
+        if thresholds:
+            exceeded = (days_over[:, None] > np.asarray(thresholds)[None, :]).sum(axis=1)
+            steps = np.where(is_cat, exceeded, steps)
+    start = np.where(major, params.major_start_level, params.general_start_level)
+    level = np.where(unrectified, np.minimum(start + steps, 4), 0).astype(int)
+    base_w = np.where(major, params.major_weight, params.general_weight)
+    weight = np.where(unrectified, base_w * (1.0 + params.overdue_step * steps), 0.0)
+
+    out["category"] = cat.to_numpy()
+    out["building_id_matched"] = pd.array(bid.to_numpy(), dtype="string")
+    out["match"] = how.to_numpy()
+    out["deadline_used"] = deadline_used.to_numpy()
+    out["imputed_deadline"] = imputed_deadline.to_numpy(dtype=bool)
+    out["status"] = pd.array(status, dtype="string")
+    out["days_open"] = days_open.astype(int)
+    out["days_overdue"] = days_over
+    out["rectified_late"] = done & (rectified > deadline_used).fillna(False).to_numpy(dtype=bool)
+    out["escalation_level"] = level
+    out["escalation_to"] = pd.array([ESCALATION_ROLES[v] for v in range(5)], dtype="string")[level]
+    out["escalation_label"] = pd.array([ESCALATION_LABELS[v] for v in range(5)], dtype="string")[
+        level
+    ]
+    out["hazard_weight"] = weight.astype(float)
+    out.attrs["as_of"] = as_of_ts.date().isoformat()
+    return out
+
+
+def hazards_by_building(ledger: pd.DataFrame) -> pd.DataFrame:
+    """Per-building counts from a ledger made by :func:`hazard_ledger`.
+
+    Returns
+    -------
+    DataFrame indexed by ``building_id`` with ``hazards_open`` (unrectified on the ledger date,
+    overdue ones included), ``hazards_overdue``, ``hazards_major_open``, ``hazard_load`` (sum of
+    ``hazard_weight``) and ``hazard_escalation_max`` (highest escalation level, 0–4). Buildings
+    without hazards are absent (read them as zero: the ledger is the complete list).
+    """
+    status = ledger["status"].astype("string")
+    frame = pd.DataFrame(
+        {
+            "building_id": ledger["building_id_matched"].astype("string"),
+            "hazards_open": status.isin(["open", "overdue"]).to_numpy(dtype=int),
+            "hazards_overdue": (status == "overdue").to_numpy(dtype=int),
+            "hazards_major_open": (
+                status.isin(["open", "overdue"]).to_numpy(dtype=bool)
+                & (ledger["category"].astype("string") == "major").fillna(False).to_numpy()
+            ).astype(int),
+            "hazard_load": ledger["hazard_weight"].to_numpy(dtype=float),
+            "hazard_escalation_max": ledger["escalation_level"].to_numpy(dtype=int),
+        }
+    )
+    frame = frame[frame["building_id"].notna()]
+    agg = frame.groupby("building_id", sort=True).agg(
+        hazards_open=("hazards_open", "sum"),
+        hazards_overdue=("hazards_overdue", "sum"),
+        hazards_major_open=("hazards_major_open", "sum"),
+        hazard_load=("hazard_load", "sum"),
+        hazard_escalation_max=("hazard_escalation_max", "max"),
+    )
+    return agg
+
+
+def escalation_summary(ledger: pd.DataFrame) -> pd.DataFrame:
+    """How many unrectified hazards sit at each escalation level, by category.
+
+    Returns
+    -------
+    DataFrame with one row per level 1–4 (``escalation_to``, ``escalation_label``) and the
+    count of ``general`` and ``major`` hazards held there, plus their ``total``.
+    """
+    live = ledger[ledger["escalation_level"] > 0]
+    counts = pd.crosstab(live["escalation_level"], text(live["category"]).str.lower()).reindex(
+        index=[1, 2, 3, 4], columns=["general", "major"], fill_value=0
+    )
+    counts.index.name = "escalation_level"
+    counts["total"] = counts.sum(axis=1)
+    counts.insert(0, "escalation_label", [ESCALATION_LABELS[v] for v in counts.index])
+    counts.insert(0, "escalation_to", [ESCALATION_ROLES[v] for v in counts.index])
+    return counts.reset_index()

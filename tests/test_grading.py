@@ -1,0 +1,86 @@
+"""Risk grades 1 重大/red … 4 低/blue by thresholds or quantiles, for buildings and grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from risk import score_district
+from risk.grading import GRADE_COLORS, GRADE_LABELS, grade_buildings, grade_grids, grade_values
+from risk.params import GradingParams, RiskParams
+from spatial.errors import ConfigError
+from tests import risk_synthetic as rs
+
+
+def test_thresholds_are_inclusive_lower_bounds():
+    v = pd.Series([0, 29.99, 30, 44.9, 45, 59.99, 60, 100, np.nan])
+    g = grade_values(v, thresholds=(60, 45, 30))
+    assert g.iloc[:8].tolist() == [4, 4, 3, 3, 2, 2, 1, 1]
+    assert pd.isna(g.iloc[8])
+    assert str(g.dtype) == "Int64"
+
+
+def test_quantiles_put_the_top_shares_in_the_worst_grades():
+    v = pd.Series(np.arange(1000, dtype=float))
+    g = grade_values(v, method="quantiles", top_shares=(0.05, 0.20, 0.50))
+    assert g.value_counts().sort_index().tolist() == [50, 150, 300, 500]
+    assert g[v >= 950].eq(1).all() and g[v < 500].eq(4).all()
+    # Ties share the worse grade rather than being split arbitrarily.
+    tied = grade_values(pd.Series([1.0] * 10 + [0.0] * 90), method="quantiles")
+    assert tied.iloc[:10].eq(1).all()
+
+
+def test_labels_and_colours():
+    assert GRADE_LABELS == {1: "重大", 2: "较大", 3: "一般", 4: "低"}
+    assert GRADE_COLORS == {1: "red", 2: "orange", 3: "yellow", 4: "blue"}
+    b = pd.DataFrame({"risk_index": [70.0, 50.0, 35.0, 10.0]})
+    out = grade_buildings(b)
+    assert out["risk_grade"].tolist() == [1, 2, 3, 4]
+    assert out["risk_grade_label"].tolist() == ["重大", "较大", "一般", "低"]
+    assert "risk_grade" not in b  # a copy, input untouched
+
+
+def test_grids_are_graded_level_by_level():
+    grids = pd.DataFrame(
+        {
+            "grid_id": ["S", "A", "B", "a1", "a2", "b1"],
+            "level": [1, 2, 2, 3, 3, 3],
+            "risk_index_mean": [30.0, 20.0, 40.0, 10.0, 50.0, np.nan],
+        }
+    )
+    out = grade_grids(grids)  # grid thresholds 45 / 35 / 25
+    assert out["risk_grade"].iloc[:5].tolist() == [3, 4, 2, 4, 1]
+    assert pd.isna(out["risk_grade"].iloc[5])  # no buildings, no grade
+    q = grade_grids(grids, params=GradingParams(method="quantiles", top_shares=(0.3, 0.6, 0.9)))
+    # Quantiles are taken within each level: the worse of two communities is grade 1.
+    assert q.set_index("grid_id").loc[["A", "B"], "risk_grade"].tolist() == [4, 1]
+    with pytest.raises(ConfigError, match="grid_stat"):
+        grade_grids(grids, params=GradingParams(grid_stat="colour"))
+
+
+def test_grading_params_validate():
+    with pytest.raises(ConfigError, match="descending"):
+        GradingParams(thresholds=(30, 45, 60))
+    with pytest.raises(ConfigError, match="method"):
+        GradingParams(method="kmeans")
+    with pytest.raises(ConfigError, match="top_shares"):
+        GradingParams(top_shares=(0.5, 0.2, 0.1))
+    p = RiskParams.from_mapping({"grading": {"method": "quantiles", "top_shares": [0.1, 0.3, 0.6]}})
+    assert p.grading.top_shares == (0.1, 0.3, 0.6)
+
+
+def test_score_district_grades_buildings_and_grids_consistently():
+    b = rs.buildings(500, seed=41)
+    res = score_district(b, rs.grids(), as_of="2025-06-30")
+    out = res.buildings
+    expect = grade_values(out["risk_index"], thresholds=(60, 45, 30))
+    assert (out["risk_grade"] == expect).all()
+    assert set(out["risk_grade"].unique()) >= {2, 3, 4}
+    g = res.grids
+    assert g["risk_grade"].notna().all()
+    assert (g["risk_grade"] == grade_values(g["risk_index_mean"], thresholds=(45, 35, 25))).all()
+    q = score_district(
+        b, as_of="2025-06-30", params=RiskParams.from_mapping({"grading": {"method": "quantiles"}})
+    ).buildings
+    assert q["risk_grade"].value_counts().sort_index().tolist() == [25, 75, 150, 250]

@@ -1,0 +1,179 @@
+"""The hazard ledger: status, escalation by days overdue, and its effect on the risk index."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import Point
+
+from risk import score_district
+from risk.hazards import escalation_summary, hazard_ledger, hazards_by_building
+from risk.params import HazardParams
+from spatial.errors import ConfigError, InputError
+from tests import risk_synthetic as rs
+
+AS_OF = pd.Timestamp("2025-06-30")
+
+
+def _ledger_rows(rows, crs=rs.CRS, geometry=None) -> gpd.GeoDataFrame:
+    cols = ["hazard_id", "building_id", "category", "found_on", "deadline", "rectified_on"]
+    df = pd.DataFrame(rows, columns=cols)
+    for c in ("found_on", "deadline", "rectified_on"):
+        df[c] = pd.to_datetime(df[c])
+    geoms = geometry or [Point(rs.X0, rs.Y0)] * len(df)
+    return gpd.GeoDataFrame(df, geometry=geoms, crs=crs)
+
+
+def _d(days: int) -> str:
+    """The date ``days`` after AS_OF (negative: before)."""
+    return (AS_OF + pd.Timedelta(days=days)).date().isoformat()
+
+
+def test_status_escalation_and_weight_follow_the_documented_rule():
+    rows = [
+        # id, building, category, found_on, deadline, rectified_on → status, level, weight
+        ("g_open", "B1", "general", _d(-5), _d(10), None),  # open, inspector
+        ("g_due_today", "B1", "general", _d(-15), _d(0), None),  # deadline day: still open
+        ("g_late3", "B1", "general", _d(-30), _d(-3), None),  # 1–7 days → grid head
+        ("g_late10", "B1", "general", _d(-30), _d(-10), None),  # 8–30 → subdistrict
+        ("g_late40", "B1", "general", _d(-90), _d(-40), None),  # > 30 → district
+        ("m_open", "B2", "major", _d(-5), _d(50), None),  # major starts at grid head
+        ("m_late3", "B2", "major", _d(-70), _d(-3), None),  # → subdistrict
+        ("m_late10", "B2", "major", _d(-70), _d(-10), None),  # → district
+        ("fixed", "B2", "major", _d(-70), _d(-10), _d(-1)),  # rectified: stops counting
+        ("fixed_later", "B2", "general", _d(-30), _d(-3), _d(5)),  # fixed after as_of: overdue
+        ("future", "B2", "general", _d(3), _d(20), None),  # found after as_of
+    ]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF).set_index("hazard_id")
+    expect = {
+        "g_open": ("open", 1, "inspector", "网格员", 1.0),
+        "g_due_today": ("open", 1, "inspector", "网格员", 1.0),
+        "g_late3": ("overdue", 2, "grid_head", "网格长", 1.5),
+        "g_late10": ("overdue", 3, "subdistrict", "街道", 2.0),
+        "g_late40": ("overdue", 4, "district", "区", 2.5),
+        "m_open": ("open", 2, "grid_head", "网格长", 3.0),
+        "m_late3": ("overdue", 3, "subdistrict", "街道", 4.5),
+        "m_late10": ("overdue", 4, "district", "区", 6.0),
+        "fixed": ("rectified", 0, "", "", 0.0),
+        "fixed_later": ("overdue", 2, "grid_head", "网格长", 1.5),
+        "future": ("future", 0, "", "", 0.0),
+    }
+    for hid, (status, level, role, label, weight) in expect.items():
+        row = led.loc[hid]
+        assert (row["status"], row["escalation_level"]) == (status, level), hid
+        assert (row["escalation_to"], row["escalation_label"]) == (role, label), hid
+        assert row["hazard_weight"] == pytest.approx(weight), hid
+    assert led.loc["g_late40", "days_overdue"] == 40 and led.loc["g_open", "days_overdue"] == 0
+    assert led.loc["fixed", "rectified_late"]
+    per = hazards_by_building(led.reset_index())
+    assert per.loc["B1", "hazards_open"] == 5 and per.loc["B1", "hazards_overdue"] == 3
+    assert per.loc["B2", "hazards_open"] == 4 and per.loc["B2", "hazards_major_open"] == 3
+    assert per.loc["B1", "hazard_load"] == pytest.approx(1 + 1 + 1.5 + 2 + 2.5)
+    summary = escalation_summary(led.reset_index()).set_index("escalation_level")
+    assert summary["total"].tolist() == [2, 3, 2, 2]
+    assert summary.loc[4, "major"] == 1 and summary.loc[4, "escalation_label"] == "区"
+
+
+def test_escalation_rule_is_configurable():
+    rows = [("h", "B1", "general", _d(-30), _d(-3), None)]
+    p = HazardParams.from_mapping({"general_escalate_days": [0, 2], "overdue_step": 1.0})
+    row = hazard_ledger(_ledger_rows(rows), as_of=AS_OF, params=p).iloc[0]
+    assert row["escalation_level"] == 3 and row["hazard_weight"] == pytest.approx(3.0)
+    with pytest.raises(ConfigError, match="increasing"):
+        HazardParams(general_escalate_days=(7, 3))
+    with pytest.raises(ConfigError, match="unknown key 'grace'"):
+        HazardParams.from_mapping({"grace": 3})
+
+
+def test_missing_deadline_is_imputed_by_category_and_flagged():
+    rows = [
+        ("g", "B1", "general", _d(-20), None, None),
+        ("m", "B1", "major", _d(-20), None, None),
+    ]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF).set_index("hazard_id")
+    assert led["imputed_deadline"].all()
+    assert led.loc["g", "deadline_used"] == AS_OF - pd.Timedelta(days=5)  # found + 15 days
+    assert led.loc["g", "status"] == "overdue" and led.loc["m", "status"] == "open"
+
+
+def test_chinese_categories_and_bad_rows():
+    rows = [("a", "B1", "重大", _d(-5), _d(5), None), ("b", "B1", "一般", _d(-5), _d(5), None)]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF)
+    assert led["category"].tolist() == ["major", "general"]
+    with pytest.raises(InputError, match=r"hazard_id x.*rectified_on is before found_on"):
+        hazard_ledger(_ledger_rows([("x", "B1", "general", _d(-5), _d(5), _d(-9))]), as_of=AS_OF)
+    with pytest.raises(InputError, match="category"):
+        hazard_ledger(_ledger_rows([("x", "B1", "severe", _d(-5), _d(5), None)]), as_of=AS_OF)
+    with pytest.raises(InputError, match="found_on"):
+        hazard_ledger(_ledger_rows([("x", "B1", "general", None, _d(5), None)]), as_of=AS_OF)
+
+
+def test_hazards_without_building_id_attach_to_the_nearest_building_within_snap():
+    b = rs.buildings(30, seed=8)
+    inside = b.geometry.iloc[4].centroid
+    near = Point(b.geometry.iloc[7].bounds[2] + 4, b.geometry.iloc[7].centroid.y)  # 4 m east
+    far = Point(rs.X0 - 500, rs.Y0 - 500)
+    rows = [
+        ("in", None, "general", _d(-5), _d(5), None),
+        ("near", "NO-SUCH-ID", "general", _d(-5), _d(5), None),
+        ("far", None, "general", _d(-5), _d(5), None),
+        ("id", b["building_id"].iloc[2], "general", _d(-5), _d(5), None),
+    ]
+    led = hazard_ledger(
+        _ledger_rows(rows, geometry=[inside, near, far, far]), b, as_of=AS_OF
+    ).set_index("hazard_id")
+    assert led.loc["in", "building_id_matched"] == b["building_id"].iloc[4]
+    assert led.loc["near", "building_id_matched"] == b["building_id"].iloc[7]
+    assert led.loc[["in", "near"], "match"].tolist() == ["nearest", "nearest"]
+    assert pd.isna(led.loc["far", "building_id_matched"]) and led.loc["far", "match"] == "none"
+    assert led.loc["id", "match"] == "id"  # the id wins over the (far) point
+    with pytest.raises(InputError, match="degrees"):
+        hazard_ledger(_ledger_rows(rows, geometry=[inside] * 4).to_crs(4326), b, as_of=AS_OF)
+
+
+def _scores(b, hazards, as_of=AS_OF) -> pd.DataFrame:
+    return score_district(b, hazards=hazards, as_of=as_of).buildings.set_index("building_id")
+
+
+def test_rectifying_a_hazard_lowers_the_score_and_letting_it_go_overdue_raises_it():
+    b = rs.buildings(60, seed=12)
+    target = b["building_id"].iloc[10]
+    other = [("o", b["building_id"].iloc[20], "general", _d(-50), _d(-30), None)]
+
+    def ledger(deadline, rectified=None, category="general"):
+        rows = [("h", target, category, _d(-60), deadline, rectified)] + other
+        return _ledger_rows(rows)
+
+    open_ = _scores(b, ledger(_d(20)))
+    fixed = _scores(b, ledger(_d(20), rectified=_d(-1)))
+    assert fixed.loc[target, "risk_index"] < open_.loc[target, "risk_index"]
+    assert fixed.loc[target, "hazards_open"] == 0 and open_.loc[target, "hazards_open"] == 1
+    # Rectifying one hazard moves only its building.
+    unchanged = fixed.index != target
+    np.testing.assert_allclose(
+        fixed.loc[unchanged, "risk_index"], open_.loc[unchanged, "risk_index"]
+    )
+    # Overdue counts more, and more with every escalation step.
+    series = [open_.loc[target, "risk_index"]]
+    for days in (3, 10, 40):
+        s = _scores(b, ledger(_d(-days)))
+        assert s.loc[target, "hazards_overdue"] == 1
+        series.append(s.loc[target, "risk_index"])
+    assert all(later > earlier for earlier, later in zip(series, series[1:], strict=False))
+    # Major counts more than general; no ledger is "not assessed", not zero.
+    major = _scores(b, ledger(_d(20), category="major"))
+    assert major.loc[target, "risk_index"] > open_.loc[target, "risk_index"]
+    none = score_district(b, as_of=AS_OF)
+    assert "hazards" in none.report.not_assessed and none.buildings["c_hazards"].isna().all()
+
+
+def test_same_ledger_read_later_sees_rectification():
+    b = rs.buildings(40, seed=13)
+    target = b["building_id"].iloc[3]
+    rows = [("h", target, "general", "2025-01-10", "2025-02-10", "2025-05-01")]
+    march = _scores(b, _ledger_rows(rows), as_of="2025-03-01")
+    june = _scores(b, _ledger_rows(rows), as_of="2025-06-30")
+    assert march.loc[target, "hazards_overdue"] == 1 and june.loc[target, "hazards_open"] == 0
+    assert june.loc[target, "risk_index"] < march.loc[target, "risk_index"]
