@@ -1,0 +1,462 @@
+"""Vehicle profiles (fire engine, e-bike, foot) and the access parameters of the config `[access]`.
+
+A profile turns an OSM way into a travel cost: which ways may be used, at what speed, whether
+one-way tags bind, and a fixed delay for each intersection passed. Every default below names its
+source; where no standard fixes a value, it is marked as a planning assumption so a user knows
+to replace it with local figures (the config's ``[access.engine]`` etc. tables override any of
+them).
+
+Sources cited:
+
+- 建标152-2017《城市消防站建设标准》: fire stations sited so that an engine reaches the edge of
+  its district within 5 minutes of the alarm, of which about 1 minute is turnout (出动) and about
+  4 minutes driving; its explanatory notes size districts for an urban engine speed of roughly
+  30-35 km/h.
+- 公安部消防局《微型消防站建设标准（试行）》(公消〔2015〕301号) and local plans: micro-stations
+  "1 minute to respond, 3 minutes to reach the scene" (1分钟响应、3分钟到场).
+- GB 17761-2018 (electric bicycles): design top speed 25 km/h.
+- Pedestrian speeds: Highway Capacity Manual walking speed 1.2-1.4 m/s; a crew carrying
+  equipment at a brisk walk/jog is taken as 1.5 m/s (planning assumption).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+
+from spatial.errors import ConfigError
+
+# Engine free-flow speed by OSM highway class (km/h). Planning assumption scaled to the 30-35 km/h
+# urban average of 建标152-2017 once the congestion factor is applied to arterials.
+ENGINE_SPEEDS_KMH: dict[str, float] = {
+    "motorway": 60.0,
+    "motorway_link": 40.0,
+    "trunk": 50.0,
+    "trunk_link": 35.0,
+    "primary": 45.0,
+    "primary_link": 30.0,
+    "secondary": 40.0,
+    "secondary_link": 30.0,
+    "tertiary": 35.0,
+    "tertiary_link": 25.0,
+    "unclassified": 25.0,
+    "residential": 20.0,
+    "living_street": 10.0,
+    "service": 15.0,
+    "road": 20.0,
+    "busway": 30.0,
+    "track": 10.0,
+}
+
+# Ways a fire engine cannot drive on (OSM highway values). Pedestrian streets (步行街) are often
+# blocked by bollards and street furniture; a user whose streets admit engines removes it.
+ENGINE_EXCLUDED: frozenset[str] = frozenset(
+    {
+        "footway",
+        "path",
+        "steps",
+        "pedestrian",
+        "cycleway",
+        "bridleway",
+        "corridor",
+        "elevator",
+        "escalator",
+        "platform",
+        "proposed",
+        "construction",
+        "abandoned",
+        "disused",
+        "raceway",
+        "bus_stop",
+        "via_ferrata",
+    }
+)
+
+# Crews on e-bikes or on foot stay off grade-separated expressways (高架/快速路) and steps (e-bike).
+EBIKE_EXCLUDED: frozenset[str] = frozenset(
+    {"motorway", "motorway_link", "steps", "elevator", "escalator", "proposed", "construction",
+     "abandoned", "disused", "raceway"}
+)  # fmt: skip
+FOOT_EXCLUDED: frozenset[str] = frozenset(
+    {"motorway", "motorway_link", "proposed", "construction", "abandoned", "disused", "raceway"}
+)
+
+# OSM service=* values an engine cannot enter (parking aisles are kept: engines drive them).
+ENGINE_EXCLUDED_SERVICE: frozenset[str] = frozenset({"drive-through"})
+
+PROFILE_NAMES = ("engine", "ebike", "foot")
+
+_MPH = 1.609344
+
+
+@dataclass(frozen=True)
+class VehicleProfile:
+    """How one kind of responder moves along the street network.
+
+    Parameters
+    ----------
+    name : str
+        ``"engine"``, ``"ebike"`` or ``"foot"``.
+    speeds_kmh : Mapping[str, float]
+        Free speed (km/h) by OSM ``highway`` class; classes not listed use ``default_speed_kmh``.
+    default_speed_kmh : float
+        Free speed (km/h) for a highway class not in ``speeds_kmh``.
+    use_maxspeed : bool
+        Use the OSM ``maxspeed`` tag instead of the class speed where it is present and parses.
+    max_speed_kmh : float
+        Ceiling on the free speed (km/h), applied after ``maxspeed``.
+    congestion_factor : float
+        Travel speed = free speed × this factor (0 < f ≤ 1): urban traffic slowing a responder.
+    intersection_delay_s : float
+        Seconds added on arriving at a node where three or more streets meet.
+    respect_oneway : bool
+        Obey one-way tags. Engines must; crews on foot or e-bike may use one-way streets both ways.
+    excluded_highways : frozenset[str]
+        OSM ``highway`` values this responder cannot use; such ways are dropped from its graph.
+    excluded_service : frozenset[str]
+        OSM ``service`` values this responder cannot use.
+    access_speed_mps : float
+        Speed (m/s) over the access distance between a building (or station) and its snap point
+        on the nearest street: the last metres are covered on foot with equipment.
+    """
+
+    name: str
+    speeds_kmh: Mapping[str, float] = field(default_factory=dict)
+    default_speed_kmh: float = 20.0
+    use_maxspeed: bool = False
+    max_speed_kmh: float = 60.0
+    congestion_factor: float = 1.0
+    intersection_delay_s: float = 0.0
+    respect_oneway: bool = False
+    excluded_highways: frozenset[str] = frozenset()
+    excluded_service: frozenset[str] = frozenset()
+    access_speed_mps: float = 1.5
+    turnout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        bad = [k for k, v in self.speeds_kmh.items() if not (np.isfinite(v) and v > 0)]
+        if bad:
+            raise ConfigError(f"profile '{self.name}': speeds_kmh must be > 0 for {bad}")
+        checks = {
+            "default_speed_kmh": self.default_speed_kmh > 0,
+            "max_speed_kmh": self.max_speed_kmh > 0,
+            "congestion_factor": 0 < self.congestion_factor <= 1,
+            "intersection_delay_s": self.intersection_delay_s >= 0,
+            "access_speed_mps": self.access_speed_mps > 0,
+            "turnout_s": self.turnout_s >= 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(
+                    f"profile '{self.name}': {key} = {getattr(self, key)!r} is out of range"
+                )
+        # Freeze the mappings so a profile stays hashable-in-spirit and cannot be edited.
+        object.__setattr__(self, "speeds_kmh", dict(self.speeds_kmh))
+        object.__setattr__(self, "excluded_highways", frozenset(self.excluded_highways))
+        object.__setattr__(self, "excluded_service", frozenset(self.excluded_service))
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any], *, name: str | None = None) -> Self:
+        """Build a profile from a config table, starting from the named default profile.
+
+        Keys are the field names; ``speeds_kmh`` entries are merged into the default table.
+        Raises ConfigError naming an unknown key.
+        """
+        name = str(d.get("name", name or ""))
+        base = default_profile(name) if name in PROFILE_NAMES else cls(name=name)
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(
+                f"[access.{name}]: unknown key(s) {unknown}; known keys: {sorted(known)}"
+            )
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            if key == "speeds_kmh":
+                if not isinstance(value, Mapping):
+                    raise ConfigError(f"[access.{name}] speeds_kmh must be a table")
+                kw[key] = {**base.speeds_kmh, **{str(k): float(v) for k, v in value.items()}}
+            elif key in ("excluded_highways", "excluded_service"):
+                kw[key] = frozenset(str(v) for v in value)
+            elif key in ("use_maxspeed", "respect_oneway"):
+                kw[key] = bool(value)
+            elif key == "name":
+                kw[key] = str(value)
+            else:
+                try:
+                    kw[key] = float(value)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"[access.{name}] {key} must be a number") from exc
+        return replace(base, **kw)
+
+    def allowed(
+        self, highway: pd.Series | TagColumn, service: pd.Series | TagColumn | None = None
+    ) -> np.ndarray:
+        """True for ways this responder may use (by ``highway`` class and ``service`` value)."""
+        hw = TagColumn.of(highway)
+        ok = ~np.isin(hw.classes(), list(self.excluded_highways))[hw.codes]
+        if service is not None and self.excluded_service:
+            sv = TagColumn.of(service)
+            ok &= ~np.isin(sv.classes(), list(self.excluded_service))[sv.codes]
+        return ok
+
+    def speed_mps(
+        self, highway: pd.Series | TagColumn, maxspeed: pd.Series | TagColumn | None = None
+    ) -> np.ndarray:
+        """Travel speed (m/s) on each way: class or maxspeed speed, capped, times congestion."""
+        hw = TagColumn.of(highway)
+        per_class = np.array(
+            [self.speeds_kmh.get(c, self.default_speed_kmh) for c in hw.classes()], dtype=float
+        )
+        kmh = per_class[hw.codes] if len(per_class) else np.zeros(len(hw.codes))
+        if self.use_maxspeed and maxspeed is not None:
+            ms = TagColumn.of(maxspeed)
+            posted_u = np.array([_maxspeed_one(u) for u in ms.uniques], dtype=float)
+            posted = posted_u[ms.codes] if len(posted_u) else np.full(len(kmh), np.nan)
+            kmh = np.where(np.isfinite(posted) & (posted > 0), posted, kmh)
+        kmh = np.minimum(kmh, self.max_speed_kmh)
+        return kmh * self.congestion_factor / 3.6
+
+
+@dataclass(frozen=True, eq=False)
+class TagColumn:
+    """An OSM tag over many edges, factorised: ``uniques[codes]`` gives each edge's raw value
+    (osmnx lists as their repr, missing as ""). Profiles then work on the few distinct values."""
+
+    codes: np.ndarray
+    uniques: np.ndarray
+
+    @classmethod
+    def of(cls, values: Any) -> TagColumn:
+        if isinstance(values, TagColumn):
+            return values
+        keys = [
+            v
+            if isinstance(v, str)
+            else ("" if v is None or (isinstance(v, float) and v != v) else repr(v))
+            for v in values
+        ]
+        codes, uniques = pd.factorize(np.asarray(keys, dtype=object))
+        return cls(np.asarray(codes, dtype=np.int64), np.asarray(uniques, dtype=object))
+
+    def classes(self) -> np.ndarray:
+        """One class per distinct value: osmnx lists resolve to their most important class."""
+        return np.array([_pick_class(u) for u in self.uniques], dtype=object)
+
+
+def default_profile(name: str) -> VehicleProfile:
+    """The built-in profile for ``"engine"``, ``"ebike"`` or ``"foot"``."""
+    if name == "engine":
+        return VehicleProfile(
+            name="engine",
+            speeds_kmh=dict(ENGINE_SPEEDS_KMH),
+            default_speed_kmh=20.0,
+            # maxspeed is posted for private traffic; an engine under lights runs about at it.
+            use_maxspeed=True,
+            max_speed_kmh=60.0,
+            # Planning assumption: arterial free speed 40-45 km/h × 0.75 ≈ 30-34 km/h, the urban
+            # engine speed behind the 5-minute district sizing of 建标152-2017.
+            congestion_factor=0.75,
+            # Planning assumption: slowing and clearing a junction under lights; emergency-vehicle
+            # studies use 2-10 s per signalised junction, most junctions here are minor.
+            intersection_delay_s=3.0,
+            respect_oneway=True,
+            excluded_highways=ENGINE_EXCLUDED,
+            excluded_service=ENGINE_EXCLUDED_SERVICE,
+            access_speed_mps=1.5,  # crew on foot with equipment (assumption, see module notes)
+            turnout_s=60.0,  # 建标152-2017: engines out of the bay within 1 minute of the call
+        )
+    if name == "ebike":
+        return VehicleProfile(
+            name="ebike",
+            # GB 17761-2018 caps e-bikes at 25 km/h; 18 km/h average with a kit on board in
+            # mixed traffic is a planning assumption.
+            speeds_kmh={"footway": 10.0, "pedestrian": 10.0, "path": 10.0, "living_street": 12.0},
+            default_speed_kmh=18.0,
+            use_maxspeed=False,
+            max_speed_kmh=25.0,
+            congestion_factor=1.0,
+            intersection_delay_s=2.0,  # planning assumption: look and cross
+            respect_oneway=False,
+            excluded_highways=EBIKE_EXCLUDED,
+            access_speed_mps=1.5,
+            turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
+        )
+    if name == "foot":
+        return VehicleProfile(
+            name="foot",
+            speeds_kmh={"steps": 2.0},
+            default_speed_kmh=5.4,  # 1.5 m/s brisk walk with equipment (HCM 1.2-1.4 m/s walking)
+            use_maxspeed=False,
+            max_speed_kmh=10.0,
+            congestion_factor=1.0,
+            intersection_delay_s=0.0,
+            respect_oneway=False,
+            excluded_highways=FOOT_EXCLUDED,
+            access_speed_mps=1.5,
+            turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
+        )
+    raise ConfigError(f"unknown vehicle profile '{name}'; expected one of {list(PROFILE_NAMES)}")
+
+
+@dataclass(frozen=True)
+class AccessParams:
+    """Parameters of the access analysis: the config's ``[access]`` section.
+
+    Parameters
+    ----------
+    target_micro_s : float
+        Micro-station target (s, turnout included): 180, "3 minutes to the scene" (公消〔2015〕301号).
+    target_fire_s : float
+        Fire-station target (s, turnout included): 300, 建标152-2017 "5 minutes to the district edge".
+    default_micro_vehicle : str
+        Vehicle of a micro-station whose ``vehicle`` is missing: ``"ebike"`` (most Shanghai
+        micro-stations keep e-bikes or fire motorcycles; set ``"foot"`` to be conservative).
+    max_snap_m : float
+        A building farther than this (metres) from every usable street is flagged
+        "too far from road" and gets no time. 150 m: GB 50016-2014 §7.1 asks for an engine
+        road within reach of every building; 150 m is a generous planning bound (assumption).
+    station_snap_warn_m : float
+        A station farther than this (metres) from the network triggers a warning naming it.
+        50 m (assumption: a station sits on a street or a short yard away).
+    isochrone_minutes : tuple[float, ...]
+        Isochrone thresholds (minutes, turnout included): 1, 3, 5.
+    street_buffer_m : float
+        Half-width (metres) of the band drawn around reached streets in isochrones: 15, about
+        half a street plus its frontage. Wider bands take in buildings whose own access leg
+        makes them late (on the demo district 25 m lets 18 % of the buildings inside a
+        3-minute isochrone miss 3 minutes; 15 m keeps that under 2 %).
+    engine, ebike, foot : VehicleProfile
+        The vehicle profiles (see :func:`default_profile` for defaults and sources).
+    """
+
+    target_micro_s: float = 180.0
+    target_fire_s: float = 300.0
+    default_micro_vehicle: str = "ebike"
+    max_snap_m: float = 150.0
+    station_snap_warn_m: float = 50.0
+    isochrone_minutes: tuple[float, ...] = (1.0, 3.0, 5.0)
+    street_buffer_m: float = 15.0
+    engine: VehicleProfile = field(default_factory=lambda: default_profile("engine"))
+    ebike: VehicleProfile = field(default_factory=lambda: default_profile("ebike"))
+    foot: VehicleProfile = field(default_factory=lambda: default_profile("foot"))
+
+    def __post_init__(self) -> None:
+        for key in ("target_micro_s", "target_fire_s", "max_snap_m", "street_buffer_m"):
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"[access] {key} must be > 0, got {getattr(self, key)!r}")
+        if self.station_snap_warn_m < 0:
+            raise ConfigError("[access] station_snap_warn_m must be >= 0")
+        if self.default_micro_vehicle not in PROFILE_NAMES:
+            raise ConfigError(
+                f"[access] default_micro_vehicle = {self.default_micro_vehicle!r}; expected one "
+                f"of {list(PROFILE_NAMES)}"
+            )
+        mins = tuple(float(m) for m in self.isochrone_minutes)
+        if not mins or any(m <= 0 for m in mins):
+            raise ConfigError("[access] isochrone_minutes must be a non-empty list of minutes > 0")
+        object.__setattr__(self, "isochrone_minutes", mins)
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+        """Build from the ``[access]`` table; sub-tables ``engine``/``ebike``/``foot`` are profiles.
+
+        Raises ConfigError naming an unknown key.
+        """
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"[access]: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            if key in PROFILE_NAMES:
+                if isinstance(value, VehicleProfile):
+                    kw[key] = value
+                elif isinstance(value, Mapping):
+                    kw[key] = VehicleProfile.from_mapping(value, name=key)
+                else:
+                    raise ConfigError(f"[access.{key}] must be a table")
+            elif key == "isochrone_minutes":
+                if isinstance(value, int | float):
+                    value = [value]
+                kw[key] = tuple(float(v) for v in value)
+            elif key == "default_micro_vehicle":
+                kw[key] = str(value)
+            else:
+                try:
+                    kw[key] = float(value)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"[access] {key} must be a number, got {value!r}") from exc
+        return cls(**kw)
+
+    def profile(self, vehicle: str) -> VehicleProfile:
+        """The profile for a vehicle name (``engine``, ``ebike`` or ``foot``)."""
+        if vehicle not in PROFILE_NAMES:
+            raise ConfigError(f"unknown vehicle '{vehicle}'; expected one of {list(PROFILE_NAMES)}")
+        return getattr(self, vehicle)
+
+
+_NUM = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph)?\s*$", re.IGNORECASE)
+# Zone values such as "CN:urban" carry no number; these are the legal defaults where they apply.
+_ZONE_KMH = {"cn:urban": 50.0, "cn:rural": 70.0, "cn:motorway": 120.0, "walk": 5.0}
+
+
+def parse_maxspeed_kmh(maxspeed: pd.Series) -> np.ndarray:
+    """OSM ``maxspeed`` values as km/h (NaN where absent or unparseable).
+
+    Handles plain numbers, ``"30 mph"``, zone codes such as ``"CN:urban"``, ``"none"`` (NaN),
+    and osmnx lists (``[40, 60]`` or its GraphML string form; the lowest value is used).
+    """
+    col = TagColumn.of(maxspeed)
+    per_value = np.array([_maxspeed_one(u) if u != "" else np.nan for u in col.uniques])
+    return per_value[col.codes] if len(per_value) else np.zeros(0)
+
+
+def _maxspeed_one(value: Any) -> float:
+    items = _as_list(value)
+    speeds = []
+    for item in items:
+        text = str(item).strip().lower()
+        if text in _ZONE_KMH:
+            speeds.append(_ZONE_KMH[text])
+            continue
+        m = _NUM.match(text)
+        if m:
+            v = float(m.group(1))
+            speeds.append(v * _MPH if (m.group(2) or "").lower() == "mph" else v)
+    return min(speeds) if speeds else np.nan
+
+
+def _as_list(value: Any) -> list:
+    if isinstance(value, list | tuple | set | np.ndarray):
+        return list(value)
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
+        # GraphML stores osmnx lists as their repr: "['residential', 'tertiary']".
+        return [v.strip().strip("'\"") for v in value[1:-1].split(",") if v.strip()]
+    if isinstance(value, str) and ";" in value:
+        return [v.strip() for v in value.split(";")]
+    return [value]
+
+
+# Order of importance used to pick one class for a simplified edge merging several ways.
+_HIGHWAY_RANK = {
+    hw: i
+    for i, hw in enumerate(
+        ["motorway", "trunk", "primary", "secondary", "tertiary", "motorway_link", "trunk_link",
+         "primary_link", "secondary_link", "tertiary_link", "unclassified", "residential",
+         "busway", "road", "living_street", "service", "track", "pedestrian", "cycleway",
+         "footway", "path", "bridleway", "steps", "corridor"]
+    )
+}  # fmt: skip
+
+
+def _pick_class(value: Any) -> str:
+    items = [str(x) for x in _as_list(value) if x is not None and x == x and str(x) != ""]
+    if not items:
+        return ""
+    return min(items, key=lambda x: _HIGHWAY_RANK.get(x, len(_HIGHWAY_RANK)))

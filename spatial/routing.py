@@ -1,0 +1,1344 @@
+"""Compiled road graph, snapping points onto edges, and multi-source shortest paths (scipy).
+
+An osmnx graph is compiled once per vehicle profile into a :class:`RoutingGraph`: a scipy CSR
+matrix of directed node-to-node costs plus an array of *segments* (one per street piece between
+two nodes, whatever its directions) that points snap onto. Costs are seconds (``weight="time"``)
+or metres (``weight="length"``).
+
+Cost model of a segment ``a → b`` of a profile: a running part proportional to the distance
+covered (``run``) plus a fixed delay on arriving at the far node (``fix``; the intersection delay).
+A point at fraction ``f`` along the segment reaches ``b`` at ``(1 - f) * run_fwd + fix_fwd`` and
+``a`` at ``f * run_back + fix_back``; a node reaches a point at fraction ``g`` at
+``g * run_fwd`` (from ``a``) or ``(1 - g) * run_back`` (from ``b``); a direction a profile may
+not use (one-way) costs ``inf``. The straight access leg between a point and its snap point
+costs ``access_m * access_cost_per_m`` (the profile's access speed, or 1 per metre for lengths).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import dijkstra
+from scipy.spatial import cKDTree
+
+from spatial.errors import NetworkError
+from spatial.profiles import TagColumn
+
+if TYPE_CHECKING:
+    from spatial.profiles import VehicleProfile
+
+# Straight pieces of street geometry are cut to at most this length (metres) before indexing
+# their midpoints; shorter pieces certify the nearest edge with fewer candidates.
+SNAP_PIECE_M = 40.0
+# Points handled per block when snapping or expanding pairs (bounds temporary memory).
+_BLOCK = 400_000
+# Bucket grid for snapping (metres): pieces are listed in every cell within GRID_REACH_M, so a
+# point's nearest street found within that reach is certain from its own cell alone; points
+# farther from every street fall back to the KD-tree search.
+GRID_CELL_M = 60.0
+GRID_REACH_M = 40.0
+# Points per task when snapping on several threads (cKDTree and numpy release the GIL).
+_CHUNK = 50_000
+_THREADS = 2
+# Memory budget (bytes) for one batch of dense Dijkstra rows in cost_matrix.
+DIJKSTRA_BATCH_BYTES = 256 * 2**20
+
+
+@dataclass(eq=False)
+class RoutingGraph:
+    """A road network compiled for one vehicle profile.
+
+    Attributes
+    ----------
+    csr : scipy.sparse.csr_matrix
+        ``N × N`` directed costs between nodes (minimum over parallel edges).
+    node_ids : numpy.ndarray
+        Original node ids (OSM ids for osmnx graphs), position = node index.
+    node_x, node_y : numpy.ndarray
+        Node coordinates in ``crs`` (metres).
+    seg_a, seg_b : numpy.ndarray
+        Node indices at the two ends of each segment (geometry runs from ``a`` to ``b``).
+    seg_length_m : numpy.ndarray
+        Segment length (metres, the graph's ``length`` attribute).
+    seg_geom : numpy.ndarray
+        Shapely LineStrings in ``crs``, oriented ``a → b`` (a property: straight segments get
+        their line on first use; ``seg_geom_raw`` holds None for them).
+    run_fwd, fix_fwd, run_back, fix_back : numpy.ndarray
+        Cost model per segment (see module docstring); ``run = inf`` where a direction is barred.
+    segments : pandas.DataFrame
+        One row per segment: ``u``, ``v``, ``key`` of a representative graph edge (``u``/``v``
+        are original node ids of ``a``/``b``), ``highway``, ``name``, ``oneway`` (only one
+        direction usable), ``length_m``.
+    access_cost_per_m : float
+        Cost of one metre of access leg (``1 / access speed`` for time, ``1`` for length).
+    weight : str
+        ``"time"`` (costs in seconds) or ``"length"`` (metres).
+    crs : pyproj.CRS or None
+        Projected CRS of all coordinates.
+    profile : VehicleProfile or None
+        The profile the graph was compiled for.
+    """
+
+    csr: sp.csr_matrix
+    node_ids: np.ndarray
+    node_x: np.ndarray
+    node_y: np.ndarray
+    seg_a: np.ndarray
+    seg_b: np.ndarray
+    seg_length_m: np.ndarray
+    seg_geom_raw: np.ndarray
+    run_fwd: np.ndarray
+    fix_fwd: np.ndarray
+    run_back: np.ndarray
+    fix_back: np.ndarray
+    segments: pd.DataFrame
+    access_cost_per_m: float = 1.0
+    weight: str = "length"
+    crs: pyproj.CRS | None = None
+    profile: VehicleProfile | None = None
+    # Shared by graphs compiled from one GraphTable: snapping indexes keyed by usable segments.
+    _shared: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def seg_geom(self) -> np.ndarray:
+        geom = self._shared.get("seg_geom")
+        if geom is None or len(geom) != len(self.seg_geom_raw):
+            raw = self.seg_geom_raw
+            none = np.flatnonzero(pd.isna(raw))
+            geom = raw
+            if len(none):
+                geom = raw.copy()
+                a, b = self.seg_a[none], self.seg_b[none]
+                geom[none] = shapely.linestrings(
+                    np.stack([np.stack([self.node_x[a], self.node_y[a]], 1),
+                              np.stack([self.node_x[b], self.node_y[b]], 1)], axis=1)
+                )  # fmt: skip
+            self._shared["seg_geom"] = geom
+        return geom
+
+    def lines(self, idx: np.ndarray) -> np.ndarray:
+        """Geometries of segments ``idx`` (a → b) without drawing every straight segment."""
+        full = self._shared.get("seg_geom")
+        if full is not None and len(full) == len(self.seg_geom_raw):
+            return full[idx]
+        out = np.array(self.seg_geom_raw[idx], dtype=object)
+        none = np.flatnonzero(pd.isna(out))
+        if len(none):
+            a, b = self.seg_a[idx][none], self.seg_b[idx][none]
+            out[none] = shapely.linestrings(
+                np.stack([np.stack([self.node_x[a], self.node_y[a]], 1),
+                          np.stack([self.node_x[b], self.node_y[b]], 1)], axis=1)
+            )  # fmt: skip
+        return out
+
+    @property
+    def n_nodes(self) -> int:
+        return self.csr.shape[0]
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.seg_a)
+
+    def __repr__(self) -> str:
+        name = self.profile.name if self.profile is not None else "none"
+        return (
+            f"RoutingGraph(profile={name!r}, weight={self.weight!r}, nodes={self.n_nodes}, "
+            f"segments={self.n_segments}, edges={self.csr.nnz})"
+        )
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_graph(
+        cls,
+        G: nx.MultiDiGraph,
+        profile: VehicleProfile | None = None,
+        *,
+        weight: str = "time",
+        directed: bool | None = None,
+        table: GraphTable | None = None,
+    ) -> RoutingGraph:
+        """Compile a projected osmnx graph for a vehicle profile.
+
+        Parameters
+        ----------
+        G : networkx.MultiDiGraph
+            osmnx graph in a projected CRS (metres; ``G.graph["crs"]``), nodes with ``x``/``y``,
+            edges with ``length`` (metres) and optionally ``geometry``, ``highway``,
+            ``maxspeed``, ``oneway``, ``service``, ``name``.
+        profile : VehicleProfile, optional
+            Which ways are usable, speeds, intersection delay, one-way rule and access speed.
+            ``None``: every edge usable at 1 m/s-equivalent cost, ``weight`` must be
+            ``"length"``.
+        weight : {"time", "length"}
+            Cost unit: seconds (needs a profile) or metres.
+        directed : bool, optional
+            Obey edge directions (one-way streets). Default: the profile's ``respect_oneway``,
+            or ``False`` without a profile (e.g. hose laid on foot).
+        table : GraphTable, optional
+            ``graph_table(G)`` computed once, to compile several profiles without re-reading
+            the graph (``G`` is then not read).
+
+        Returns
+        -------
+        RoutingGraph
+        """
+        if weight not in ("time", "length"):
+            raise NetworkError(f"weight must be 'time' or 'length', got {weight!r}")
+        if weight == "time" and profile is None:
+            raise NetworkError("weight='time' needs a vehicle profile")
+        if directed is None:
+            directed = bool(profile.respect_oneway) if profile is not None else False
+
+        t = table if table is not None else graph_table(G)
+        node_ids, xy, edges, u, v, geom, length = (
+            t.node_ids,
+            t.xy,
+            t.edges,
+            t.u,
+            t.v,
+            t.geom,
+            t.length,
+        )
+        crs = t.crs
+        if profile is not None:
+            usable = profile.allowed(t.highway, t.service)
+        else:
+            usable = np.ones(len(edges), dtype=bool)
+        if weight == "time":
+            speed = profile.speed_mps(t.highway, t.maxspeed)
+            run = length / speed
+            access_cost = 1.0 / profile.access_speed_mps
+            delay = profile.intersection_delay_s
+        else:
+            run = length.copy()
+            access_cost = 1.0
+            delay = 0.0
+        keep = usable
+        if not keep.any():
+            raise NetworkError(
+                f"no street in the network is usable by profile "
+                f"'{profile.name if profile else 'none'}'"
+            )
+        # Intersections: nodes with three or more distinct neighbouring nodes, counted on the
+        # segments (sorted by end nodes, so parallel streets sit next to each other).
+        grp = t.grouping
+        seg_ok = np.zeros(len(grp.first), dtype=bool)
+        seg_ok[grp.seg_of[keep]] = True
+        sa, sb = grp.seg_a[seg_ok], grp.seg_b[seg_ok]
+        distinct = np.r_[True, (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])] & (sa != sb)
+        degree = np.bincount(sa[distinct], minlength=len(node_ids)) + np.bincount(
+            sb[distinct], minlength=len(node_ids)
+        )
+        node_delay = np.where(degree >= 3, delay, 0.0)
+
+        # Every edge is compiled, those the profile cannot use at infinite cost: all profiles of
+        # one graph then share the same segments, so a point snapped once serves them all.
+        meta = edges[["u", "v", "key", "highway", "name"]]
+        return cls.from_arrays(
+            xy[:, 0],
+            xy[:, 1],
+            u,
+            v,
+            length,
+            np.where(keep, run, np.inf),
+            geometry=geom,
+            node_delay=node_delay,
+            directed=directed,
+            node_ids=node_ids,
+            edge_meta=meta,
+            access_cost_per_m=access_cost,
+            weight=weight,
+            crs=crs,
+            profile=profile,
+            grouping=grp,
+        )
+
+    @classmethod
+    def from_arrays(
+        cls,
+        node_x: np.ndarray,
+        node_y: np.ndarray,
+        u: np.ndarray,
+        v: np.ndarray,
+        length_m: np.ndarray,
+        run: np.ndarray,
+        *,
+        geometry: np.ndarray | None = None,
+        node_delay: np.ndarray | None = None,
+        directed: bool = True,
+        node_ids: np.ndarray | None = None,
+        edge_meta: pd.DataFrame | None = None,
+        access_cost_per_m: float = 1.0,
+        weight: str = "length",
+        crs: Any = None,
+        profile: VehicleProfile | None = None,
+        grouping: _Grouping | None = None,
+    ) -> RoutingGraph:
+        """Compile from plain arrays of directed edges ``u → v`` (node indices).
+
+        Parameters
+        ----------
+        node_x, node_y : array of float
+            Node coordinates (metres, projected CRS).
+        u, v : array of int
+            Directed edges as node indices; a two-way street appears once in each direction.
+        length_m : array of float
+            Edge length (metres).
+        run : array of float
+            Cost of traversing the whole edge, proportional to distance (seconds or metres).
+        geometry : array of LineString, optional
+            Edge geometry from ``u`` to ``v``; straight lines when omitted.
+        node_delay : array of float, optional
+            Fixed cost added on arriving at each node (intersection delay), default 0.
+        directed : bool
+            Obey directions; if False each edge is usable both ways at its cost.
+        node_ids : array, optional
+            Original node ids (default ``0..N-1``).
+        edge_meta : pandas.DataFrame, optional
+            Per edge ``u``, ``v``, ``key``, ``highway``, ``name`` kept in ``segments``.
+        access_cost_per_m, weight, crs, profile
+            See :class:`RoutingGraph`.
+        grouping : optional
+            The profile-independent grouping of edges into segments, reused across profiles.
+        """
+        node_x = np.asarray(node_x, dtype=float)
+        node_y = np.asarray(node_y, dtype=float)
+        n = len(node_x)
+        u = np.asarray(u, dtype=np.int64)
+        v = np.asarray(v, dtype=np.int64)
+        length_m = np.asarray(length_m, dtype=float)
+        run = np.asarray(run, dtype=float)
+        if ((u < 0) | (u >= n) | (v < 0) | (v >= n)).any():
+            raise NetworkError("edge end points refer to nodes that do not exist")
+        if not (run >= 0).all():
+            raise NetworkError("edge costs must be >= 0 (inf: the edge cannot be used)")
+        node_delay = np.zeros(n) if node_delay is None else np.asarray(node_delay, dtype=float)
+
+        grp = grouping if grouping is not None else _group_segments(u, v, length_m, geometry,
+                                                                    node_x, node_y)  # fmt: skip
+        first, seg_of, fwd, seg_a, seg_b, geom = (
+            grp.first,
+            grp.seg_of,
+            grp.fwd,
+            grp.seg_a,
+            grp.seg_b,
+            grp.geom,
+        )
+        n_seg = len(first)
+
+        run_fwd = np.full(n_seg, np.inf)
+        run_back = np.full(n_seg, np.inf)
+        np.minimum.at(run_fwd, seg_of[fwd], run[fwd])
+        np.minimum.at(run_back, seg_of[~fwd], run[~fwd])
+        loop = seg_a == seg_b
+        run_back[loop] = np.minimum(run_back[loop], run_fwd[loop])
+        run_fwd[loop] = run_back[loop]
+        if not directed:
+            both = np.minimum(run_fwd, run_back)
+            run_fwd, run_back = both, both.copy()
+        fix_fwd = node_delay[seg_b].astype(float)
+        fix_back = node_delay[seg_a].astype(float)
+
+        meta = (
+            edge_meta.iloc[first].reset_index(drop=True)
+            if edge_meta is not None
+            else pd.DataFrame({"u": u[first], "v": v[first], "key": 0})
+        )
+        ids = np.arange(n) if node_ids is None else np.asarray(node_ids)
+        segments = pd.DataFrame(
+            {
+                "u": ids[seg_a],
+                "v": ids[seg_b],
+                "key": meta["key"].to_numpy() if "key" in meta else 0,
+                "highway": meta["highway"].to_numpy() if "highway" in meta else None,
+                "name": meta["name"].to_numpy() if "name" in meta else None,
+                "usable": np.isfinite(run_fwd) | np.isfinite(run_back),
+                "oneway": np.isfinite(run_fwd) != np.isfinite(run_back),
+                "length_m": length_m[first],
+            }
+        )
+
+        # Node-to-node CSR: both usable directions of each segment, minimum over parallels.
+        ok_f = np.isfinite(run_fwd)
+        ok_b = np.isfinite(run_back) & ~loop
+        rows = np.concatenate([seg_a[ok_f], seg_b[ok_b]])
+        cols = np.concatenate([seg_b[ok_f], seg_a[ok_b]])
+        w = np.concatenate([run_fwd[ok_f] + fix_fwd[ok_f], run_back[ok_b] + fix_back[ok_b]])
+        csr = _min_csr(rows, cols, w, n)
+        return cls(
+            csr=csr,
+            node_ids=ids,
+            node_x=node_x,
+            node_y=node_y,
+            seg_a=seg_a,
+            seg_b=seg_b,
+            seg_length_m=length_m[first],
+            seg_geom_raw=geom,
+            run_fwd=run_fwd,
+            fix_fwd=fix_fwd,
+            run_back=run_back,
+            fix_back=fix_back,
+            segments=segments,
+            access_cost_per_m=float(access_cost_per_m),
+            weight=weight,
+            crs=pyproj.CRS.from_user_input(crs) if crs is not None else None,
+            profile=profile,
+            _shared=grp.cache,
+        )
+
+    # ------------------------------------------------------------------ snapping index
+    @cached_property
+    def _pieces(self) -> _PieceIndex:
+        usable = self.usable
+        key = ("pieces", hashlib.sha1(np.packbits(usable).tobytes()).hexdigest())
+        if key not in self._shared:
+            self._shared[key] = _PieceIndex.build(self, np.flatnonzero(usable))
+        return self._shared[key]
+
+    @property
+    def usable(self) -> np.ndarray:
+        """Per segment: the profile can travel it in at least one direction."""
+        return np.isfinite(self.run_fwd) | np.isfinite(self.run_back)
+
+    @cached_property
+    def _node_segments(self):
+        """CSR-like lists node -> incident segments (self-loops listed once)."""
+        loop = self.seg_a == self.seg_b
+        keys = np.concatenate([self.seg_a, self.seg_b[~loop]])
+        segs = np.concatenate([np.arange(self.n_segments), np.flatnonzero(~loop)])
+        indptr, order = _group(keys, self.n_nodes)
+        return indptr, segs[order]
+
+    def segments_gdf(self) -> gpd.GeoDataFrame:
+        """The segments as a GeoDataFrame (one row per street piece, geometry ``a → b``)."""
+        return gpd.GeoDataFrame(self.segments.copy(), geometry=self.seg_geom, crs=self.crs)
+
+    def to_networkx(self) -> nx.DiGraph:
+        """The node-to-node cost graph as a networkx DiGraph (edge attribute ``cost``).
+
+        For cross-checks against networkx; nodes are node indices.
+        """
+        coo = self.csr.tocoo()
+        D = nx.DiGraph()
+        D.add_nodes_from(range(self.n_nodes))
+        D.add_weighted_edges_from(
+            zip(coo.row.tolist(), coo.col.tolist(), coo.data.tolist(), strict=True),
+            weight="cost",
+        )
+        return D
+
+
+@dataclass(eq=False)
+class GraphTable:
+    """The arrays of an osmnx graph that compiling needs, read once (see :func:`graph_table`)."""
+
+    node_ids: np.ndarray
+    xy: np.ndarray
+    edges: pd.DataFrame
+    u: np.ndarray
+    v: np.ndarray
+    geom: np.ndarray
+    length: np.ndarray
+    crs: pyproj.CRS
+    highway: TagColumn
+    service: TagColumn
+    maxspeed: TagColumn
+
+    @cached_property
+    def grouping(self) -> _Grouping:
+        return _group_segments(self.u, self.v, self.length, self.geom, self.xy[:, 0],
+                               self.xy[:, 1])  # fmt: skip
+
+
+_EDGE_ATTRS = ("highway", "maxspeed", "service", "name")
+
+
+@dataclass(eq=False)
+class _Grouping:
+    """Directed edges grouped into segments (independent of any profile)."""
+
+    first: np.ndarray  # representative edge of each segment
+    seg_of: np.ndarray  # segment of each edge
+    fwd: np.ndarray  # edge runs a -> b
+    seg_a: np.ndarray
+    seg_b: np.ndarray
+    geom: np.ndarray  # segment geometry, a -> b
+    cache: dict = field(default_factory=dict)  # indexes shared by the graphs built on it
+
+
+def _group_segments(u, v, length_m, geometry, node_x, node_y) -> _Grouping:
+    """Same end nodes and same length (to the centimetre): the two directions of one street."""
+    a = np.minimum(u, v)
+    b = np.maximum(u, v)
+    fwd = u == a  # edge runs a -> b (self-loops count as forward)
+    lkey = np.round(np.asarray(length_m) * 100.0).astype(np.int64)
+    order = np.lexsort((~fwd, lkey, b, a))
+    ka, kb, kl = a[order], b[order], lkey[order]
+    new = np.ones(len(order), dtype=bool)
+    new[1:] = (ka[1:] != ka[:-1]) | (kb[1:] != kb[:-1]) | (kl[1:] != kl[:-1])
+    seg_of = np.empty(len(order), dtype=np.int64)
+    seg_of[order] = np.cumsum(new) - 1
+    first = order[new]
+    seg_a, seg_b = a[first], b[first]
+    if geometry is None:
+        geom = np.full(len(first), None, dtype=object)
+    else:
+        geom = np.array(np.asarray(geometry, dtype=object)[first], dtype=object)
+        # Straight edges stay None (RoutingGraph.seg_geom draws them when first needed).
+        flip = ~fwd[first] & ~pd.isna(geom)
+        if flip.any():
+            geom[flip] = shapely.reverse(geom[flip])
+    return _Grouping(first, seg_of, fwd, seg_a, seg_b, geom)
+
+
+def graph_table(G: nx.MultiDiGraph) -> GraphTable:
+    """Read nodes and edges of a projected osmnx graph into arrays (one pass over the edges).
+
+    Straight lines stand in for missing edge geometries; a missing ``length`` is the
+    geometric length (metres).
+    """
+    crs = _graph_crs(G)
+    node_ids = np.fromiter(G.nodes, dtype=object, count=G.number_of_nodes())
+    if len(node_ids) == 0:
+        raise NetworkError("the road network has no nodes")
+    try:
+        node_ids = node_ids.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass
+    nodes = G.nodes
+    xy = np.array([(d["x"], d["y"]) for d in nodes.values()], dtype=float)
+    # Walk the adjacency dicts directly: several times faster than G.edges(data=True) views.
+    adj = getattr(G, "_adj", None) or G.adj
+    rows = [
+        (u, v, k, d) for u, nbrs in adj.items() for v, kd in nbrs.items() for k, d in kd.items()
+    ]
+    if not rows:
+        raise NetworkError("the road network has no edges")
+    us, vs, keys, data = zip(*rows, strict=True)
+    del rows
+    cols = {"u": us, "v": vs, "key": keys}
+    for attr in _EDGE_ATTRS:
+        cols[attr] = [d.get(attr) for d in data]
+    edges = pd.DataFrame({k: pd.Series(list(c), dtype=object) for k, c in cols.items()})
+    index = pd.Index(node_ids)
+    u = index.get_indexer(np.asarray(us, dtype=node_ids.dtype))
+    v = index.get_indexer(np.asarray(vs, dtype=node_ids.dtype))
+    # Missing geometries (straight edges) stay None here; segments get straight lines later.
+    geom = np.array([d.get("geometry") for d in data], dtype=object)
+    length = np.array([d.get("length", np.nan) for d in data], dtype=float)
+    bad = ~np.isfinite(length)
+    if bad.any():
+        line = geom[bad]
+        none = pd.isna(line)
+        line[none] = shapely.linestrings(np.stack([xy[u[bad][none]], xy[v[bad][none]]], axis=1))
+        length[bad] = shapely.length(line)
+    tags = {k: TagColumn.of(edges[k].to_numpy()) for k in ("highway", "service", "maxspeed")}
+    return GraphTable(node_ids, xy, edges, u, v, geom, length, crs, **tags)
+
+
+@dataclass(eq=False)
+class Snap:
+    """Points placed at their nearest point on the nearest segment of a RoutingGraph.
+
+    Attributes
+    ----------
+    seg : numpy.ndarray of int
+        Segment index, ``-1`` where the point is missing or farther than ``max_snap_m``.
+    frac : numpy.ndarray of float
+        Position along the segment from ``a`` (0) to ``b`` (1), by geometric length.
+    access_m : numpy.ndarray of float
+        Straight distance (metres) from the point to its snap point; reported even when the
+        point was too far to snap (NaN for a missing geometry).
+    x, y : numpy.ndarray of float
+        Snap point coordinates (NaN where not snapped).
+    px, py : numpy.ndarray of float
+        The original point coordinates (representative point of polygons).
+    """
+
+    seg: np.ndarray
+    frac: np.ndarray
+    access_m: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    px: np.ndarray
+    py: np.ndarray
+    _cache: dict = field(default_factory=dict, repr=False)  # groupings reused across calls
+
+    def __len__(self) -> int:
+        return len(self.seg)
+
+    @property
+    def ok(self) -> np.ndarray:
+        """True where the point snapped onto the network."""
+        return self.seg >= 0
+
+    def take(self, idx: np.ndarray) -> Snap:
+        """The subset of points at positions ``idx`` (the Snap itself if that is all of them)."""
+        if len(idx) == len(self) and (len(idx) == 0 or (idx[0] == 0 and idx[-1] == len(idx) - 1)):
+            if np.array_equal(idx, np.arange(len(self))):
+                return self
+        return Snap(*(getattr(self, f)[idx] for f in ("seg", "frac", "access_m", "x", "y",
+                                                       "px", "py")))  # fmt: skip
+
+    @classmethod
+    def at(cls, rg: RoutingGraph, seg: np.ndarray, frac: np.ndarray) -> Snap:
+        """Points lying on segments at given fractions (access distance 0)."""
+        seg = np.asarray(seg, dtype=np.int64)
+        frac = np.clip(np.asarray(frac, dtype=float), 0.0, 1.0)
+        pts = shapely.line_interpolate_point(rg.lines(seg), frac, normalized=True)
+        xy = shapely.get_coordinates(pts)
+        return cls(seg, frac, np.zeros(len(seg)), xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1])
+
+    def connectors(self) -> np.ndarray:
+        """Straight lines from each original point to its snap point (None where not snapped)."""
+        out = np.full(len(self), None, dtype=object)
+        ok = self.ok
+        coords = np.stack(
+            [np.stack([self.px[ok], self.py[ok]], 1), np.stack([self.x[ok], self.y[ok]], 1)], 1
+        )
+        out[ok] = shapely.linestrings(coords)
+        return out
+
+
+# ---------------------------------------------------------------------- public functions
+def snap(
+    rg: RoutingGraph,
+    points: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray,
+    *,
+    max_snap_m: float = np.inf,
+) -> Snap:
+    """Place each point at the nearest point of the nearest segment (not the nearest node).
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+    points : GeoSeries, GeoDataFrame or array of shapely geometries
+        In ``rg.crs`` (metres). Polygons use their representative point; missing or empty
+        geometries do not snap.
+    max_snap_m : float
+        Points farther than this (metres) from every segment do not snap (``seg = -1``).
+
+    Returns
+    -------
+    Snap
+    """
+    geoms = _geometry_array(points, rg.crs)
+    n = len(geoms)
+    px = np.full(n, np.nan)
+    py = np.full(n, np.nan)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    is_pt = valid & (shapely.get_type_id(geoms) == 0)
+    if is_pt.any():
+        xy = shapely.get_coordinates(geoms[is_pt])
+        px[is_pt], py[is_pt] = xy[:, 0], xy[:, 1]
+    other = valid & ~is_pt
+    if other.any():
+        xy = shapely.get_coordinates(shapely.point_on_surface(geoms[other]))
+        px[other], py[other] = xy[:, 0], xy[:, 1]
+    valid &= np.isfinite(px) & np.isfinite(py)
+
+    seg = np.full(n, -1, dtype=np.int64)
+    frac = np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    sx = np.full(n, np.nan)
+    sy = np.full(n, np.nan)
+    idx = np.flatnonzero(valid)
+    pieces = rg._pieces
+    for start in range(0, len(idx), _BLOCK):
+        block = idx[start : start + _BLOCK]
+        s, f, d, qx, qy = pieces.nearest(px[block], py[block], rg)
+        seg[block], frac[block], dist[block], sx[block], sy[block] = s, f, d, qx, qy
+    far = ~(dist <= max_snap_m)
+    seg[far] = -1
+    sx[far] = np.nan
+    sy[far] = np.nan
+    frac[far] = np.nan
+    return Snap(seg, frac, dist, sx, sy, px, py)
+
+
+def snap_graphs(
+    graphs: dict[str, RoutingGraph],
+    points: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray,
+    *,
+    max_snap_m: float = np.inf,
+) -> dict[str, Snap]:
+    """Snap the same points onto several profiles' graphs of one road network, searching once.
+
+    Graphs compiled from one osmnx graph share their segments (a profile only bars some), so
+    the points are snapped once onto every segment any of them uses; only points whose nearest
+    segment a profile cannot use are snapped again on that profile's graph. Graphs that do not
+    share segments are snapped one by one. The same result as :func:`snap` per graph.
+
+    Returns
+    -------
+    dict
+        Graph name -> Snap (treat as read-only: graphs may share one Snap object).
+    """
+    items = list(graphs.items())
+    if not items:
+        return {}
+    first = items[0][1]
+    shared = all(
+        g.n_segments == first.n_segments
+        and np.array_equal(g.seg_a, first.seg_a)
+        and np.array_equal(g.seg_b, first.seg_b)
+        and np.array_equal(g.seg_length_m, first.seg_length_m)
+        for _, g in items[1:]
+    )
+    if not shared:
+        return {k: snap(g, points, max_snap_m=max_snap_m) for k, g in items}
+    union = np.zeros(first.n_segments, dtype=bool)
+    for _, g in items:
+        union |= g.usable
+    # Reuse a graph's own index when it already covers every segment any graph uses.
+    base = next((g for _, g in items if np.array_equal(g.usable, union)), None)
+    if base is None:
+        base = RoutingGraph(**{f: getattr(first, f) for f in first.__dataclass_fields__
+                               if f != "_shared"})  # fmt: skip
+        base.run_fwd = np.where(union, 0.0, np.inf)
+        base.run_back = base.run_fwd
+    s0 = snap(base, points, max_snap_m=max_snap_m)
+    geoms = _geometry_array(points, first.crs)
+    out = {}
+    for k, g in items:
+        redo = s0.ok & ~g.usable[np.clip(s0.seg, 0, None)]
+        if g is not base:  # points too far to snap: report this graph's own distance
+            redo |= ~s0.ok & np.isfinite(s0.access_m)
+        redo = np.flatnonzero(redo)
+        if len(redo) == 0:
+            out[k] = s0
+            continue
+        s = Snap(*(getattr(s0, f).copy() for f in ("seg", "frac", "access_m", "x", "y", "px",
+                                                    "py")))  # fmt: skip
+        again = snap(g, geoms[redo], max_snap_m=max_snap_m)
+        for f in ("seg", "frac", "access_m", "x", "y", "px", "py"):
+            getattr(s, f)[redo] = getattr(again, f)
+        out[k] = s
+    return out
+
+
+def nearest_cost(
+    rg: RoutingGraph,
+    sources: Snap,
+    targets: Snap,
+    *,
+    source_offset: np.ndarray | float | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost from the nearest source to every target, in one multi-source Dijkstra pass.
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+    sources, targets : Snap
+        Snapped sources (stations, hydrants) and targets (buildings). Travel runs source → target
+        (one-way streets obeyed if the graph is directed).
+    source_offset : array of float or float, optional
+        Cost added at each source before it leaves (turnout seconds), default 0.
+
+    Returns
+    -------
+    cost : numpy.ndarray of float
+        Per target: offset + source access leg + network + target access leg (seconds or
+        metres); ``inf`` where no source reaches the target or the target did not snap.
+    source : numpy.ndarray of int
+        Index (position in ``sources``) of the source achieving ``cost``; ``-1`` if none.
+    """
+    n = rg.n_nodes
+    offset = _offsets(sources, source_offset)
+    aug, n_src = _augmented(rg, sources, offset)
+    if n_src == 0 or not sources.ok.any():
+        return np.full(len(targets), np.inf), np.full(len(targets), -1, dtype=np.int64)
+    dist, _, src = dijkstra(
+        aug,
+        directed=True,
+        indices=np.arange(n, n + n_src),
+        min_only=True,
+        return_predecessors=True,
+    )
+    node_cost = dist[:n]
+    node_src = np.where(src[:n] >= n, src[:n] - n, -1)
+
+    cost = np.full(len(targets), np.inf)
+    who = np.full(len(targets), -1, dtype=np.int64)
+    t = np.flatnonzero(targets.ok)
+    if len(t):
+        ca, cb = _target_end_costs(rg, targets.take(t))
+        via_a = node_cost[rg.seg_a[targets.seg[t]]] + ca
+        via_b = node_cost[rg.seg_b[targets.seg[t]]] + cb
+        use_b = via_b < via_a
+        best = np.where(use_b, via_b, via_a)
+        who_t = np.where(
+            use_b, node_src[rg.seg_b[targets.seg[t]]], node_src[rg.seg_a[targets.seg[t]]]
+        )
+        # Source and target on the same segment: direct travel along it may be shorter.
+        si, ti, c = _same_segment_pairs(rg, sources, targets.take(t), offset)
+        if len(c):
+            order = np.lexsort((c, ti))
+            first = np.ones(len(order), dtype=bool)
+            first[1:] = ti[order][1:] != ti[order][:-1]
+            ti_b, c_b, si_b = ti[order][first], c[order][first], si[order][first]
+            better = c_b < best[ti_b]
+            best[ti_b[better]] = c_b[better]
+            who_t[ti_b[better]] = si_b[better]
+        best = best + targets.access_m[t] * rg.access_cost_per_m
+        who_t[~np.isfinite(best)] = -1
+        cost[t] = best
+        who[t] = who_t
+    return cost, who
+
+
+def node_costs(
+    rg: RoutingGraph,
+    sources: Snap,
+    *,
+    source_offset: np.ndarray | float | None = None,
+    cutoff: float = np.inf,
+) -> np.ndarray:
+    """Dense cost from each source to every node (``len(sources) × n_nodes``, ``inf`` beyond
+    ``cutoff``). Meant for a few sources (isochrones); use :func:`cost_matrix` for many."""
+    n = rg.n_nodes
+    offset = _offsets(sources, source_offset)
+    aug, n_src = _augmented(rg, sources, offset)
+    if n_src == 0:
+        return np.full((0, n), np.inf)
+    dist = dijkstra(aug, directed=True, indices=np.arange(n, n + n_src), limit=cutoff)
+    return np.ascontiguousarray(dist[:, :n])
+
+
+def cost_matrix(
+    rg: RoutingGraph,
+    sources: Snap,
+    targets: Snap,
+    *,
+    cutoff: float,
+    source_offset: np.ndarray | float | None = None,
+    batch_bytes: int = DIJKSTRA_BATCH_BYTES,
+) -> sp.csr_matrix:
+    """Sparse source × target costs no greater than ``cutoff``.
+
+    Runs ``scipy.sparse.csgraph.dijkstra(limit=cutoff)`` on batches of sources sized to
+    ``batch_bytes`` of dense rows, then extends node costs to targets along their segments.
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+    sources, targets : Snap
+    cutoff : float
+        Largest cost kept (seconds or metres), offsets and access legs included.
+    source_offset : array of float or float, optional
+        Cost added at each source before it leaves (turnout seconds), default 0.
+    batch_bytes : int
+        Memory bound for one batch of dense Dijkstra rows.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Shape ``(len(sources), len(targets))``. Stored entries are exactly the pairs with
+        cost ≤ cutoff, **including explicit zeros** (a zero cost is a real entry): test
+        membership with the sparsity pattern (``.indices``, ``.nnz``, ``!= inf``-free), not
+        with ``.toarray() > 0``. Never call ``eliminate_zeros()`` on it.
+    """
+    n = rg.n_nodes
+    n_t = len(targets)
+    offset = _offsets(sources, source_offset)
+    aug, n_src = _augmented(rg, sources, offset)
+    rows_out: list[np.ndarray] = []
+    cols_out: list[np.ndarray] = []
+    vals_out: list[np.ndarray] = []
+
+    t = np.flatnonzero(targets.ok)
+    tt = targets.take(t)
+    ca, cb = _target_end_costs(rg, tt)
+    tacc = tt.access_m * rg.access_cost_per_m
+    key = ("by_seg", rg.n_segments)
+    if key not in tt._cache:
+        tt._cache[key] = _group(tt.seg, rg.n_segments)
+    seg_targets = tt._cache[key]
+    node_segs = rg._node_segments
+    active = np.flatnonzero(sources.ok & np.isfinite(offset) & (offset <= cutoff))
+    batch = max(1, int(batch_bytes // (8 * (n + n_src))))
+    for start in range(0, len(active), batch):
+        srcs = active[start : start + batch]
+        dist = dijkstra(aug, directed=True, indices=n + srcs, limit=cutoff)[:, :n]
+        r, c = np.nonzero(dist <= cutoff)
+        # Segments touching a reached node, each (source, segment) once: listed from its a end
+        # when that end is reached, else from its b end.
+        rep, segs = _expand(c, node_segs)
+        rr = r[rep]
+        keep = (c[rep] == rg.seg_a[segs]) | ~(dist[rr, rg.seg_a[segs]] <= cutoff)
+        rr, segs = rr[keep], segs[keep]
+        # A source's own segment counts even when neither of its ends is reached in time.
+        own = sources.seg[srcs]
+        lone = ~(dist[np.arange(len(srcs)), rg.seg_a[own]] <= cutoff) & ~(
+            dist[np.arange(len(srcs)), rg.seg_b[own]] <= cutoff
+        )
+        rr = np.concatenate([rr, np.flatnonzero(lone)])
+        segs = np.concatenate([segs, own[lone]])
+        da = dist[rr, rg.seg_a[segs]]
+        db = dist[rr, rg.seg_b[segs]]
+        del dist
+        # Extend to the targets on each reached segment.
+        rep, ti = _expand(segs, seg_targets)
+        r2 = rr[rep]
+        cost = np.minimum(da[rep] + ca[ti], db[rep] + cb[ti])
+        same = np.flatnonzero(segs[rep] == own[r2])
+        if len(same):
+            si = srcs[r2[same]]
+            direct = _along(rg, tt.seg[ti[same]], sources.frac[si], tt.frac[ti[same]])
+            direct += offset[si] + sources.access_m[si] * rg.access_cost_per_m
+            cost[same] = np.minimum(cost[same], direct)
+        cost += tacc[ti]
+        keep = cost <= cutoff
+        rows_out.append(srcs[r2[keep]])
+        cols_out.append(t[ti[keep]])
+        vals_out.append(cost[keep])
+    if rows_out:
+        rows = np.concatenate(rows_out)
+        cols = np.concatenate(cols_out)
+        vals = np.concatenate(vals_out)
+    else:
+        rows = cols = np.zeros(0, dtype=np.int64)
+        vals = np.zeros(0)
+    return _csr_keep_zeros(rows, cols, vals, (len(sources), n_t))
+
+
+# ---------------------------------------------------------------------- internals
+def _graph_crs(G: nx.MultiDiGraph) -> pyproj.CRS:
+    crs = G.graph.get("crs")
+    if crs is None:
+        raise NetworkError("the road network has no CRS; read it with spatial.network.read_network")
+    crs = pyproj.CRS.from_user_input(crs)
+    if not crs.is_projected:
+        raise NetworkError(
+            f"the road network is in {crs.name} (degrees); project it to the district's metric "
+            "CRS first (spatial.network.read_network(..., crs=...) or osmnx.project_graph)"
+        )
+    return crs
+
+
+def _geometry_array(points: Any, crs: pyproj.CRS | None) -> np.ndarray:
+    if isinstance(points, gpd.GeoDataFrame):
+        points = points.geometry
+    if isinstance(points, gpd.GeoSeries):
+        if points.crs is None:
+            raise NetworkError("points have no CRS; they must be in the network's projected CRS")
+        if crs is not None and not pyproj.CRS.from_user_input(points.crs).equals(crs):
+            raise NetworkError(
+                f"points are in {points.crs.name}, the network in {crs.name}; "
+                "reproject them (GeoSeries.to_crs) before snapping"
+            )
+        return np.asarray(points.values, dtype=object)
+    return np.asarray(points, dtype=object)
+
+
+def _min_csr(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    rows, cols, w = _min_pairs(rows, cols, w, n)
+    return _csr_keep_zeros(rows, cols, w, (n, n))
+
+
+def _min_pairs(rows, cols, vals, n_cols):
+    """Keep the minimum value of each (row, col) pair."""
+    if len(rows) == 0:
+        return rows.astype(np.int64), cols.astype(np.int64), vals.astype(float)
+    key = rows.astype(np.int64) * np.int64(n_cols) + cols.astype(np.int64)
+    order = np.argsort(key, kind="stable")
+    key = key[order]
+    dup = key[1:] == key[:-1]
+    if dup.any():  # parallel pairs: order each run of equal keys by value
+        order = order[np.lexsort((vals[order], key))]
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    sel = order[first]
+    return rows[sel].astype(np.int64), cols[sel].astype(np.int64), vals[sel].astype(float)
+
+
+def _csr_keep_zeros(rows, cols, vals, shape) -> sp.csr_matrix:
+    """CSR from unique (row, col) pairs, keeping explicit zero entries (zero-cost edges)."""
+    order = np.lexsort((cols, rows)) if len(rows) < 1_000_000 else _row_col_order(rows, cols)
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    m = sp.csr_matrix(
+        (vals[order].astype(float), cols[order].astype(np.int32 if shape[1] < 2**31 else np.int64),
+         indptr),
+        shape=shape,
+    )  # fmt: skip
+    return m
+
+
+def _row_col_order(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """Order by (row, col) for large arrays: one int64 key sort is faster than lexsort."""
+    key = rows.astype(np.int64) * np.int64(cols.max() + 1) + cols.astype(np.int64)
+    return np.argsort(key, kind="stable")
+
+
+def _offsets(sources: Snap, source_offset) -> np.ndarray:
+    if source_offset is None:
+        return np.zeros(len(sources))
+    off = np.broadcast_to(np.asarray(source_offset, dtype=float), (len(sources),)).copy()
+    if (off < 0).any():
+        raise NetworkError("source offsets (turnout times) must be >= 0")
+    off[np.isnan(off)] = 0.0
+    return off
+
+
+def _source_end_costs(rg: RoutingGraph, s: Snap, offset: np.ndarray):
+    """Cost from each snapped source to the ``a`` and ``b`` ends of its segment."""
+    seg, f = s.seg, s.frac
+    base = offset + s.access_m * rg.access_cost_per_m
+    with np.errstate(invalid="ignore"):
+        to_a = np.where(f <= 0.0, 0.0, f * rg.run_back[seg] + rg.fix_back[seg])
+        to_b = np.where(f >= 1.0, 0.0, (1.0 - f) * rg.run_fwd[seg] + rg.fix_fwd[seg])
+    return base + to_a, base + to_b
+
+
+def _target_end_costs(rg: RoutingGraph, t: Snap):
+    """Cost from the ``a`` and ``b`` ends of each target's segment to the target's snap point.
+
+    A target exactly at a node is reached on reaching that node (intersection delay included),
+    whichever of the node's segments it snapped to.
+    """
+    seg, g = t.seg, t.frac
+    with np.errstate(invalid="ignore"):
+        from_a = np.where(g <= 0.0, 0.0, np.where(g >= 1.0, np.inf, g * rg.run_fwd[seg]))
+        from_b = np.where(g >= 1.0, 0.0, np.where(g <= 0.0, np.inf, (1.0 - g) * rg.run_back[seg]))
+    return from_a, from_b
+
+
+def _augmented(rg: RoutingGraph, sources: Snap, offset: np.ndarray) -> tuple[sp.csr_matrix, int]:
+    """The node graph plus one virtual node per source, linked to its segment's ends."""
+    n = rg.n_nodes
+    n_src = len(sources)
+    ok = sources.ok & np.isfinite(offset)
+    idx = np.flatnonzero(ok)
+    ta, tb = _source_end_costs(rg, sources.take(idx), offset[idx])
+    rows = np.concatenate([idx, idx])
+    cols = np.concatenate([rg.seg_a[sources.seg[idx]], rg.seg_b[sources.seg[idx]]])
+    w = np.concatenate([ta, tb])
+    fin = np.isfinite(w)
+    rows, cols, w = _min_pairs(rows[fin], cols[fin], w[fin], n)
+    m = _csr_keep_zeros(rows, cols, w, (n_src, n))
+    base = rg.csr
+    indptr = np.concatenate([base.indptr, base.indptr[-1] + m.indptr[1:]])
+    aug = sp.csr_matrix(
+        (
+            np.concatenate([base.data, m.data]),
+            np.concatenate([base.indices, m.indices]).astype(np.int32),
+            indptr,
+        ),
+        shape=(n + n_src, n + n_src),
+    )
+    return aug, n_src
+
+
+def _same_segment_pairs(rg: RoutingGraph, sources: Snap, targets: Snap, offset: np.ndarray):
+    """Direct costs along a shared segment: (source index, target index, cost w/o target access)."""
+    s_ok = np.flatnonzero(sources.ok & np.isfinite(offset))
+    if len(s_ok) == 0 or len(targets) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    order = s_ok[np.argsort(sources.seg[s_ok], kind="stable")]
+    sseg = sources.seg[order]
+    # Only targets on a segment holding a source can pair up.
+    has_src = np.zeros(rg.n_segments + 1, dtype=bool)
+    has_src[sseg] = True
+    cand = np.flatnonzero(has_src[targets.seg])  # seg -1 reads the spare last entry (False)
+    tseg = targets.seg[cand]
+    lo = np.searchsorted(sseg, tseg, side="left")
+    hi = np.searchsorted(sseg, tseg, side="right")
+    cnt = hi - lo
+    tj = np.repeat(np.arange(len(cand)), cnt)
+    if len(tj) == 0:
+        z = np.zeros(0, dtype=np.int64)
+        return z, z, np.zeros(0)
+    within = np.arange(len(tj)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    si = order[lo[tj] + within]
+    seg = tseg[tj]
+    ti = cand[tj]
+    along = _along(rg, seg, sources.frac[si], targets.frac[ti])
+    c = offset[si] + sources.access_m[si] * rg.access_cost_per_m + along
+    fin = np.isfinite(c)
+    return si[fin], ti[fin], c[fin]
+
+
+def _along(rg: RoutingGraph, seg: np.ndarray, f: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """Cost along one segment from fraction ``f`` to fraction ``g`` (inf against a one-way).
+
+    A target at a node (``g`` 0 or 1) is reached through the node instead (see
+    :func:`_target_end_costs`), unless the source is at the very same point.
+    """
+    with np.errstate(invalid="ignore"):
+        fwd = np.where(g >= f, (g - f) * rg.run_fwd[seg], np.inf)
+        back = np.where(g <= f, (f - g) * rg.run_back[seg], np.inf)
+    along = np.where((g <= 0.0) | (g >= 1.0), np.inf, np.minimum(fwd, back))
+    return np.where(g == f, 0.0, along)
+
+
+def _group(keys: np.ndarray, n: int):
+    """CSR-like grouping of item indices by key in ``0..n-1``: (indptr, items)."""
+    order = np.argsort(keys, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(keys, minlength=n), out=indptr[1:])
+    return indptr, order
+
+
+def _expand(c: np.ndarray, group) -> tuple[np.ndarray, np.ndarray]:
+    """For each reached node ``c[i]``, every item grouped under it: (position i, item)."""
+    indptr, items = group
+    cnt = indptr[c + 1] - indptr[c]
+    rep = np.repeat(np.arange(len(c)), cnt)
+    within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    return rep, items[indptr[c[rep]] + within]
+
+
+@dataclass(eq=False)
+class _PieceIndex:
+    """Straight pieces of all segment geometries, cut to ≤ SNAP_PIECE_M, with a KD-tree of
+    their midpoints: exact nearest-segment search with a certified candidate bound."""
+
+    x0: np.ndarray
+    y0: np.ndarray
+    dx: np.ndarray
+    dy: np.ndarray
+    seg: np.ndarray
+    along0: np.ndarray  # distance along the segment geometry at the piece start (metres)
+    plen: np.ndarray
+    seg_len: np.ndarray  # geometric length of each segment
+    half_max: float
+    tree: cKDTree
+    segs: np.ndarray  # the segments indexed
+
+    @classmethod
+    def build(cls, rg: RoutingGraph, segs: np.ndarray) -> _PieceIndex:
+        """Index the segments ``segs`` of ``rg`` (straight ones straight from their nodes)."""
+        segs = np.asarray(segs, dtype=np.int64)
+        raw = rg.seg_geom_raw[segs]
+        curved = ~pd.isna(raw)
+        c_xy, c_idx = shapely.get_coordinates(raw[curved], return_index=True)
+        c_idx = segs[curved][c_idx]
+        st = segs[~curved]
+        s_xy = np.empty((2 * len(st), 2))
+        s_xy[0::2, 0], s_xy[0::2, 1] = rg.node_x[rg.seg_a[st]], rg.node_y[rg.seg_a[st]]
+        s_xy[1::2, 0], s_xy[1::2, 1] = rg.node_x[rg.seg_b[st]], rg.node_y[rg.seg_b[st]]
+        gidx = np.concatenate([c_idx, np.repeat(st, 2)])
+        order = np.argsort(gidx, kind="stable")
+        coords = np.concatenate([c_xy, s_xy])[order]
+        gidx = gidx[order]
+        same = gidx[1:] == gidx[:-1]
+        p0 = coords[:-1][same]
+        p1 = coords[1:][same]
+        seg = gidx[:-1][same]
+        d = p1 - p0
+        plen = np.hypot(d[:, 0], d[:, 1])
+        # Distance along the geometry at each piece start.
+        csum = np.cumsum(plen)
+        starts = np.r_[0.0, csum[:-1]]
+        first_of_seg = np.ones(len(seg), dtype=bool)
+        first_of_seg[1:] = seg[1:] != seg[:-1]
+        seg_start = np.maximum.accumulate(np.where(first_of_seg, starts, 0.0))
+        along = starts - seg_start
+        seg_len = np.bincount(seg, weights=plen, minlength=len(rg.seg_a))
+        # Cut long pieces into equal sub-pieces.
+        k = np.maximum(1, np.ceil(plen / SNAP_PIECE_M).astype(np.int64))
+        rep = np.repeat(np.arange(len(plen)), k)
+        j = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
+        t0 = j / k[rep]
+        x0 = p0[rep, 0] + d[rep, 0] * t0
+        y0 = p0[rep, 1] + d[rep, 1] * t0
+        dx = d[rep, 0] / k[rep]
+        dy = d[rep, 1] / k[rep]
+        sub_len = plen[rep] / k[rep]
+        along0 = along[rep] + plen[rep] * t0
+        mid = np.stack([x0 + dx / 2, y0 + dy / 2], 1)
+        tree = cKDTree(mid)
+        half_max = float(sub_len.max() / 2) if len(sub_len) else 0.0
+        return cls(x0, y0, dx, dy, seg[rep], along0, sub_len, seg_len, half_max, tree, segs)
+
+    @cached_property
+    def packed(self) -> np.ndarray:
+        """Per piece, float32 relative to the index origin: x0, y0, dx, dy, 1 / length²."""
+        ll = self.dx * self.dx + self.dy * self.dy
+        with np.errstate(divide="ignore"):
+            inv = np.where(ll > 0, 1.0 / ll, 0.0)
+        cols = [self.x0 - self.ox, self.y0 - self.oy, self.dx, self.dy, inv]
+        return np.ascontiguousarray(np.stack(cols, axis=1).astype(np.float32))
+
+    @property
+    def ox(self) -> float:
+        return float(self.tree.mins[0])
+
+    @property
+    def oy(self) -> float:
+        return float(self.tree.mins[1])
+
+    def _candidates(self, qx, qy, k):
+        """k nearest pieces by midpoint, their squared distances (float32, coarse) and bound."""
+        mid_d, cand = self.tree.query(np.stack([qx + self.ox, qy + self.oy], 1), k=k, workers=1)
+        if k == 1:
+            mid_d, cand = mid_d[:, None], cand[:, None]
+        g = self.packed[cand]  # one gather of 20 contiguous bytes per candidate
+        vx = qx.astype(np.float32)[:, None] - g[..., 0]
+        vy = qy.astype(np.float32)[:, None] - g[..., 1]
+        t = np.clip((vx * g[..., 2] + vy * g[..., 3]) * g[..., 4], 0.0, 1.0)
+        ex = vx - t * g[..., 2]
+        ey = vy - t * g[..., 3]
+        d2 = ex * ex + ey * ey
+        j = np.argmin(d2, axis=1)
+        r = np.arange(len(qx))
+        return cand[r, j], np.sqrt(d2[r, j]), mid_d[:, -1]
+
+    @cached_property
+    def grid(self) -> tuple[np.ndarray, np.ndarray, float, float, int, int]:
+        """Pieces bucketed on a ``GRID_CELL_M`` grid, each listed in every cell its bounding box
+        grown by ``GRID_REACH_M`` touches: any piece within ``GRID_REACH_M`` of a point is then
+        listed in the point's own cell. Returns (start per cell, pieces, origin x, origin y,
+        columns, rows)."""
+        c, g = GRID_CELL_M, GRID_REACH_M
+        xa, xb = self.x0, self.x0 + self.dx
+        ya, yb = self.y0, self.y0 + self.dy
+        gx = float(np.minimum(xa, xb).min()) - 2 * c
+        gy = float(np.minimum(ya, yb).min()) - 2 * c
+        ix0 = ((np.minimum(xa, xb) - g - gx) // c).astype(np.int64)
+        ix1 = ((np.maximum(xa, xb) + g - gx) // c).astype(np.int64)
+        iy0 = ((np.minimum(ya, yb) - g - gy) // c).astype(np.int64)
+        iy1 = ((np.maximum(ya, yb) + g - gy) // c).astype(np.int64)
+        cols, rows = int(ix1.max()) + 2, int(iy1.max()) + 2
+        w = ix1 - ix0 + 1
+        cnt = w * (iy1 - iy0 + 1)
+        rep = np.repeat(np.arange(len(cnt), dtype=np.int32 if len(cnt) < 2**31 else np.int64),
+                        cnt)  # fmt: skip
+        within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        key = (ix0[rep] + within % w[rep]) * rows + (iy0[rep] + within // w[rep])
+        del within
+        start = np.zeros(cols * rows + 1, dtype=np.int64)
+        np.cumsum(np.bincount(key, minlength=cols * rows), out=start[1:])
+        plist = rep[np.argsort(key, kind="stable")]
+        return start, plist, gx, gy, cols, rows
+
+    def _grid_block(self, px, py):
+        """Nearest piece by the grid where certain (best distance within reach), else -1."""
+        start, plist, gx, gy, cols, rows = self.grid
+        c, reach = GRID_CELL_M, GRID_REACH_M
+        m = len(px)
+        ix = ((px - gx) // c).astype(np.int64)
+        iy = ((py - gy) // c).astype(np.int64)
+        inside = (ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)
+        key = np.where(inside, ix * rows + iy, 0)
+        s = start[key]
+        cnt = np.where(inside, start[key + 1] - s, 0)
+        pt = np.repeat(np.arange(m), cnt)
+        within = np.arange(len(pt)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        cand = plist[s[pt] + within].astype(np.int64)
+        g = self.packed[cand]
+        vx = (px - self.ox).astype(np.float32)[pt] - g[:, 0]
+        vy = (py - self.oy).astype(np.float32)[pt] - g[:, 1]
+        t = np.clip((vx * g[:, 2] + vy * g[:, 3]) * g[:, 4], 0.0, 1.0)
+        ex = vx - t * g[:, 2]
+        ey = vy - t * g[:, 3]
+        d2 = ex * ex + ey * ey
+        piece = np.full(m, -1, dtype=np.int64)
+        has = np.flatnonzero(cnt > 0)
+        if len(has):
+            dmin = np.full(m, np.inf, dtype=np.float32)
+            dmin[has] = np.minimum.reduceat(d2, (np.cumsum(cnt) - cnt)[has])
+            at_min = np.flatnonzero(d2 <= dmin[pt])
+            first = np.r_[True, pt[at_min][1:] != pt[at_min][:-1]]
+            sel = at_min[first]
+            ok = dmin[pt[sel]] <= np.float32((reach - 0.05) ** 2)
+            piece[pt[sel][ok]] = cand[sel][ok]
+        return piece
+
+    def _nearest_block(self, px, py, use_grid: bool):
+        """Best piece per point, certified: (piece, or -1 where uncertain)."""
+        qx, qy = px - self.ox, py - self.oy
+        if use_grid:
+            piece = self._grid_block(px, py)
+        else:
+            piece = np.full(len(px), -1, dtype=np.int64)
+        todo = np.flatnonzero(piece < 0)
+        n_pieces = len(self.x0)
+        k = 8
+        while len(todo) and k <= 512:
+            kk = min(k, n_pieces)
+            best, d, bound = self._candidates(qx[todo], qy[todo], kk)
+            piece[todo] = best
+            # A piece outside the candidates has its midpoint at least `bound` away, so lies at
+            # least bound - half_max away: the best candidate is then certain (the margin covers
+            # float32 rounding, the exact distance being recomputed below).
+            certified = (bound - self.half_max >= d + 0.05) | (kk == n_pieces)
+            todo = todo[~certified]
+            k *= 4
+        piece[todo] = -1
+        return piece
+
+    def nearest(self, px: np.ndarray, py: np.ndarray, rg: RoutingGraph):
+        """Nearest segment of each point: (segment, fraction, distance, snap x, snap y)."""
+        m = len(px)
+        # The bucket grid pays off for many points; a few (stations) go straight to the tree.
+        use_grid = "grid" in self.__dict__ or m * 4 > len(self.x0)
+        if use_grid:
+            _ = self.grid  # build once, before the threads
+        chunks = [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)] or [slice(0, 0)]
+        if len(chunks) > 1:
+            with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+                parts = list(
+                    pool.map(lambda c: self._nearest_block(px[c], py[c], use_grid), chunks)
+                )
+            piece = np.concatenate(parts)
+        else:
+            piece = self._nearest_block(px, py, use_grid)
+        todo = np.flatnonzero(piece < 0)
+        piece = np.where(piece < 0, 0, piece)
+        # Exact projection on the chosen piece, in float64.
+        dx, dy = self.dx[piece], self.dy[piece]
+        vx, vy = px - self.x0[piece], py - self.y0[piece]
+        ll = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_best = np.where(ll > 0, np.clip((vx * dx + vy * dy) / ll, 0.0, 1.0), 0.0)
+        d_best = np.hypot(vx - t_best * dx, vy - t_best * dy)
+        seg = self.seg[piece]
+        along = self.along0[piece] + t_best * self.plen[piece]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(self.seg_len[seg] > 0, along / self.seg_len[seg], 0.0)
+        frac = np.clip(frac, 0.0, 1.0)
+        qx = self.x0[piece] + t_best * self.dx[piece]
+        qy = self.y0[piece] + t_best * self.dy[piece]
+        if len(todo):
+            # Rare: a point far out among many close pieces. Exact GEOS search for those.
+            geoms = rg.seg_geom
+            pts = shapely.points(px[todo], py[todo])
+            (_, segi) = shapely.STRtree(geoms[self.segs]).query_nearest(pts, all_matches=False)
+            segi = self.segs[segi]
+            fr = shapely.line_locate_point(geoms[segi], pts, normalized=True)
+            xy = shapely.get_coordinates(
+                shapely.line_interpolate_point(geoms[segi], fr, normalized=True)
+            )
+            seg[todo], frac[todo] = segi, fr
+            qx[todo], qy[todo] = xy[:, 0], xy[:, 1]
+            d_best[todo] = np.hypot(px[todo] - qx[todo], py[todo] - qy[todo])
+        return seg, frac, d_best, qx, qy
+
+
+def warn_far(names: pd.Index | np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
+    """Warn once naming every point farther than ``threshold`` metres from the network."""
+    far = ~(np.asarray(dist) <= threshold)
+    if far.any():
+        items = ", ".join(
+            f"{n!s} ({d:.0f} m)" if np.isfinite(d) else f"{n!s} (no geometry)"
+            for n, d in zip(np.asarray(names)[far], np.asarray(dist)[far], strict=True)
+        )
+        warnings.warn(
+            f"{what} placed off the road network (snapping distance > {threshold:g} m): {items}",
+            stacklevel=3,
+        )

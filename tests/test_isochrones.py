@@ -1,0 +1,174 @@
+"""Isochrones along reached streets, areas of responsibility and overlap counts."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pytest
+import shapely
+from shapely.ops import substring
+
+from spatial.access import building_access, compile_graphs
+from spatial.isochrones import (
+    areas_of_responsibility,
+    cut_segments,
+    reached_intervals,
+    station_isochrones,
+)
+from spatial.profiles import AccessParams
+from spatial.routing import RoutingGraph, Snap, nearest_cost, node_costs, snap
+from tests.test_access import (
+    demo,  # noqa: F401  (module fixture: the demo district)
+    district,  # noqa: F401  (module fixture: a small district)
+)
+from tests.test_routing import CRS, grid_graph
+
+
+def test_cut_segments_matches_shapely_substring():
+    rg = RoutingGraph.from_graph(grid_graph(seed=3), None, weight="length")
+    rng = np.random.default_rng(0)
+    seg = rng.integers(0, rg.n_segments, 300)
+    a, b = rng.random(300), rng.random(300)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    lo[:20], hi[:20] = 0.0, 1.0  # whole segments
+    hi[20:30] = lo[20:30]  # empty pieces
+    got = cut_segments(rg, seg, lo, hi)
+    assert all(g is None for g in got[20:30])
+    for k in np.r_[0:20, 30:300]:
+        ref = substring(rg.seg_geom[seg[k]], lo[k], hi[k], normalized=True)
+        assert got[k].length == pytest.approx(ref.length, abs=1e-6)
+        assert shapely.hausdorff_distance(got[k], ref) < 1e-6
+
+
+@pytest.mark.parametrize("profile", ["engine", "foot"])
+def test_reached_intervals_are_exactly_the_points_within_threshold(profile):
+    """Sample points along every segment: inside a reached piece iff their time <= T."""
+    G = grid_graph(seed=5)
+    params = AccessParams()
+    rg = RoutingGraph.from_graph(G, params.profile(profile))
+    stations = snap(rg, gpd.GeoSeries(shapely.points([(350_210, 3_460_190),
+                                                      (350_420, 3_460_330)]), crs=CRS))  # fmt: skip
+    offset = np.array([30.0, 60.0])
+    T = 150.0
+    dist = node_costs(rg, stations, source_offset=offset, cutoff=T)
+    row, seg, lo, hi = reached_intervals(rg, stations, dist, T, source_offset=offset)
+    frac = np.linspace(0.0005, 0.9995, 101)
+    s_all = np.repeat(np.arange(rg.n_segments), len(frac))
+    f_all = np.tile(frac, rg.n_segments)
+    for r in range(2):
+        t, _ = nearest_cost(rg, stations.take(np.array([r])), Snap.at(rg, s_all, f_all),
+                            source_offset=offset[r : r + 1])  # fmt: skip
+        mine = row == r
+        covered = np.zeros(len(s_all), dtype=bool)
+        for k, a, b in zip(seg[mine], lo[mine], hi[mine], strict=True):
+            sel = s_all == k
+            covered[sel] |= (f_all[sel] >= a - 1e-9) & (f_all[sel] <= b + 1e-9)
+        clear = np.abs(t - T) > 1e-6  # points exactly at the threshold may go either way
+        assert (covered[clear] == (t[clear] <= T)).all()
+        assert 0 < covered.mean() < 1
+
+
+def test_partial_edge_is_cut_at_the_reached_point():
+    """One straight 1 km street: a 1-minute isochrone ends where 60 s of travel ends."""
+    G = nx.MultiDiGraph(crs=CRS)
+    G.add_node(1, x=0.0, y=0.0)
+    G.add_node(2, x=1000.0, y=0.0)
+    line = shapely.LineString([(0, 0), (1000, 0)])
+    for u, v, g in ((1, 2, line), (2, 1, line.reverse())):
+        G.add_edge(u, v, 0, highway="residential", length=1000.0, geometry=g, oneway=False)
+    stations = gpd.GeoDataFrame({"station_id": ["S"], "kind": ["micro_station"],
+                                 "vehicle": ["foot"], "turnout_s": [0.0]},
+                                geometry=[shapely.Point(0, 0)], crs=CRS)  # fmt: skip
+    params = AccessParams(isochrone_minutes=(1.0,), street_buffer_m=10.0)
+    for method in ("raster", "vector"):
+        iso = station_isochrones(stations, G, params=params, method=method)
+        reach_m = (
+            60 * params.foot.speeds_kmh.get("residential", params.foot.default_speed_kmh) / 3.6
+        )
+        assert iso["length_m"].iloc[0] == pytest.approx(reach_m)
+        x0, _, x1, _ = iso.geometry.iloc[0].bounds
+        assert x1 == pytest.approx(reach_m + 10.0, abs=2.5)  # cut, not the whole 1 km edge
+        assert x0 == pytest.approx(-10.0, abs=2.5)
+
+
+def test_isochrones_follow_streets_not_hulls(district):  # noqa: F811
+    G, buildings, stations = district
+    out = building_access(buildings, stations, G)
+    iso = station_isochrones(stations, G, buildings=out)
+    assert len(iso) == 3 * len(stations)
+    assert set(iso.columns) >= {"station_id", "kind", "vehicle", "minutes", "t_s", "length_m"}
+    big = iso.sort_values("length_m").iloc[-1]
+    graphs = compile_graphs(G)
+    rg = graphs[big["vehicle"]]
+    pts = shapely.points(rg.node_x, rg.node_y)
+    inside = shapely.contains(big.geometry, pts)
+    hull = shapely.convex_hull(shapely.multipoints(np.column_stack([rg.node_x, rg.node_y])[inside]))
+    # A street band: much less area than the hull of the nodes it reaches (blocks left out).
+    assert big.geometry.area < 0.8 * hull.area
+    # Nested thresholds: exactly for the vector bands, up to the grid cell for raster ones.
+    vec = station_isochrones(stations, G, buildings=out, method="vector")
+    for frame, tol in ((vec, 1e-6), (iso, 0.01)):
+        for sid, grp in frame.groupby("station_id"):
+            g = grp.sort_values("minutes").geometry.to_numpy()
+            assert shapely.area(shapely.difference(g[1], g[2])) <= tol * g[1].area + 1e-6, sid
+
+
+def test_raster_and_vector_bands_agree(district):  # noqa: F811
+    G, buildings, stations = district
+    r = station_isochrones(stations, G, method="raster").geometry.to_numpy()
+    v = station_isochrones(stations, G, method="vector", quad_segs=8).geometry.to_numpy()
+    for a, b in zip(r, v, strict=True):
+        if b.area == 0:
+            continue
+        # The raster band's edge stays on average within 1.5 m (half a 3 m cell) of the exact one.
+        assert shapely.area(shapely.symmetric_difference(a, b)) < 1.5 * b.length
+
+
+@pytest.mark.slow
+def test_demo_isochrones_hold_their_buildings(demo):  # noqa: F811
+    """Every building reached within 3 minutes lies in its station's 3-minute isochrone, and at
+    least 95 % of the buildings inside 3-minute isochrones are truly reached within 3 minutes."""
+    G, d = demo
+    b = building_access(d.buildings, d.stations, G)
+    iso = station_isochrones(d.stations, G, buildings=b)
+    pts = shapely.point_on_surface(b.geometry.to_numpy())
+    for kind, tcol, scol in (
+        ("micro_station", "t_micro_s", "micro_station_id"),
+        ("fire_station", "t_fire_s", "fire_station_id"),
+    ):
+        three = iso[(iso["kind"] == kind) & (iso["minutes"] == 3.0)].set_index("station_id")
+        ok = (b[tcol] <= 180).to_numpy()
+        assert ok.sum() > 50
+        own = three.geometry.reindex(b[scol].astype(object)).to_numpy()
+        assert shapely.contains(own[ok], pts[ok]).all(), kind
+        inside = shapely.contains(shapely.union_all(three.geometry.to_numpy()), pts)
+        assert ok[inside].mean() >= 0.95, (kind, ok[inside].mean())
+
+
+def test_areas_of_responsibility_and_overlaps(district):  # noqa: F811
+    G, buildings, stations = district
+    out = building_access(buildings, stations, G)
+    res = areas_of_responsibility(stations, G, buildings=out)
+    micro = res.areas[res.areas["kind"] == "micro_station"].set_index("station_id")
+    assert set(micro.index) <= {"M1", "M2", "M3"} and len(micro) >= 2
+    # Areas of one kind tile without overlapping.
+    geoms = micro.geometry.to_numpy()
+    for i in range(len(geoms)):
+        for j in range(i + 1, len(geoms)):
+            assert shapely.area(shapely.intersection(geoms[i], geoms[j])) < 1.0
+    # Each building lies in the area of the station that reaches it first.
+    reached = out[out["micro_station_id"].notna()]
+    pts = shapely.point_on_surface(reached.geometry.to_numpy())
+    own = micro.geometry.reindex(reached["micro_station_id"].astype(object)).to_numpy()
+    assert shapely.contains(own, pts).mean() > 0.99
+    assert (micro["n_buildings"].sum()) == len(reached)
+    # Street pieces carry their first station: the fastest by an independent nearest pass.
+    streets = res.streets[res.streets["kind"] == "micro_station"]
+    assert streets["length_m"].max() <= 50.0 + 1e-9
+    assert set(streets["station_id"].dropna()) <= {"M1", "M2", "M3"}
+    # Overlap polygons: every reached building lies where the count equals its own count.
+    over = res.overlaps[res.overlaps["kind"] == "micro_station"].set_index("n_stations")
+    n = reached["n_micro_3min"].to_numpy()
+    poly = over.geometry.reindex(n).to_numpy()
+    assert shapely.contains(poly, pts).mean() > 0.99

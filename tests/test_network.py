@@ -1,0 +1,301 @@
+"""Reading road networks (place, polygon, XML, PBF, GraphML) and vehicle profiles."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import networkx as nx
+import numpy as np
+import osmnx as ox
+import pandas as pd
+import pyproj
+import pytest
+import requests
+import shapely
+
+from spatial.errors import ConfigError, NetworkError
+from spatial.network import read_network, save_network
+from spatial.profiles import AccessParams, VehicleProfile, default_profile, parse_maxspeed_kmh
+from spatial.routing import RoutingGraph
+
+DATA = Path(__file__).resolve().parent / "data"
+RECORDED = DATA / "overpass_lujiazui.json"
+SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+SHANGHAI = SHARED / "shanghai_roads" / "shanghai_center.osm"
+UTM51 = pyproj.CRS.from_epsg(32651)
+# The place polygon the stand-in geocoder returns (inside the recorded box).
+PLACE_BOX = shapely.box(121.501, 31.233, 121.511, 31.239)
+
+
+# ---------------------------------------------------------------------- offline stand-in
+class FakeOSMServers:
+    """Answers osmnx's HTTP requests from the recorded data, as Overpass and Nominatim would.
+
+    Overpass: returns the recorded highway ways having a node inside the query polygon, with all
+    their nodes (the ``(way(poly:...);>;);out;`` semantics). Nominatim: one administrative
+    boundary, ``PLACE_BOX``, for any search.
+    """
+
+    def __init__(self, *, geocode_ok: bool = True):
+        doc = json.loads(RECORDED.read_text(encoding="utf-8"))
+        self.nodes = {e["id"]: e for e in doc["elements"] if e["type"] == "node"}
+        self.ways = [e for e in doc["elements"] if e["type"] == "way"]
+        self.geocode_ok = geocode_ok
+        self.overpass_calls: list[str] = []
+        self.nominatim_calls: list[dict] = []
+
+    @staticmethod
+    def _response(url: str, payload) -> requests.Response:
+        r = requests.Response()
+        r.status_code = 200
+        r.reason = "OK"
+        r.url = url
+        r._content = json.dumps(payload).encode("utf-8")
+        return r
+
+    def post(self, url, data=None, **kwargs):
+        query = data["data"]
+        self.overpass_calls.append(query)
+        assert "interpreter" in url and 'way["highway"]' in query
+        coords = [float(v) for v in re.search(r"poly:'([^']+)'", query).group(1).split()]
+        poly = shapely.Polygon(list(zip(coords[1::2], coords[0::2], strict=True)))  # lon, lat
+        keep = []
+        used = set()
+        for w in self.ways:
+            pts = shapely.points([(self.nodes[n]["lon"], self.nodes[n]["lat"]) for n in w["nodes"]])
+            if shapely.intersects(poly, pts).any():
+                keep.append(w)
+                used.update(w["nodes"])
+        elements = [self.nodes[n] for n in sorted(used)] + keep
+        return self._response(url, {"version": 0.6, "elements": elements})
+
+    def get(self, url, params=None, **kwargs):
+        if url.endswith("/status"):
+            return self._response(url, {})
+        self.nominatim_calls.append(dict(params or {}))
+        if not self.geocode_ok:
+            return self._response(url, [])
+        minx, miny, maxx, maxy = PLACE_BOX.bounds
+        result = {
+            "place_id": 1,
+            "osm_type": "relation",
+            "osm_id": 1,
+            "lat": str(PLACE_BOX.centroid.y),
+            "lon": str(PLACE_BOX.centroid.x),
+            "class": "boundary",
+            "type": "administrative",
+            "place_rank": 16,
+            "importance": 0.5,
+            "display_name": params.get("q", ""),
+            "boundingbox": [str(miny), str(maxy), str(minx), str(maxx)],
+            "geojson": shapely.geometry.mapping(PLACE_BOX),
+        }
+        return self._response(url, [result])
+
+
+@pytest.fixture
+def fake_osm(monkeypatch):
+    server = FakeOSMServers()
+    monkeypatch.setattr(requests, "post", server.post)
+    monkeypatch.setattr(requests, "get", server.get)
+    monkeypatch.setattr(ox._http, "_config_dns", lambda url: None)
+    monkeypatch.setattr(ox.settings, "use_cache", False)
+    monkeypatch.setattr(ox.settings, "overpass_rate_limit", False)
+    return server
+
+
+def write_osm_xml(path: Path) -> Path:
+    """The recorded Overpass elements as an OSM XML file."""
+    doc = json.loads(RECORDED.read_text(encoding="utf-8"))
+    root = ET.Element("osm", version="0.6", generator="FireGrid tests")
+    for e in doc["elements"]:
+        if e["type"] == "node":
+            ET.SubElement(root, "node", id=str(e["id"]), lat=repr(e["lat"]), lon=repr(e["lon"]),
+                          version="1", visible="true")  # fmt: skip
+    for e in doc["elements"]:
+        if e["type"] == "way":
+            w = ET.SubElement(root, "way", id=str(e["id"]), version="1", visible="true")
+            for n in e["nodes"]:
+                ET.SubElement(w, "nd", ref=str(n))
+            for k, v in e["tags"].items():
+                ET.SubElement(w, "tag", k=k, v=v)
+    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    return path
+
+
+def assert_osm_graph(G: nx.MultiDiGraph) -> None:
+    assert pyproj.CRS.from_user_input(G.graph["crs"]).equals(UTM51)
+    assert G.number_of_nodes() > 30 and G.number_of_edges() > 60
+    tags = {k for _, _, d in G.edges(data=True) for k in d}
+    assert {"highway", "oneway", "length", "name"} <= tags
+    xs = np.array([d["x"] for _, d in G.nodes(data=True)])
+    assert xs.min() > 100_000  # metres, not degrees
+    # One-way streets kept: edges without a reverse twin exist and carry oneway=True.
+    single = [(u, v) for u, v, d in G.edges(data=True) if d.get("oneway") is True]
+    assert single and all(not G.has_edge(v, u) or u == v for u, v in single[:50])
+
+
+# ---------------------------------------------------------------------- online (offline)
+def test_place_name_downloads_through_osmnx(fake_osm):
+    G = read_network("陆家嘴街道, 浦东新区, 上海市")
+    assert len(fake_osm.nominatim_calls) == 1 and len(fake_osm.overpass_calls) >= 1
+    assert fake_osm.nominatim_calls[0]["q"] == "陆家嘴街道, 浦东新区, 上海市"
+    assert_osm_graph(G)
+    # osmnx truncates to the geocoded polygon: every node lies within it (1 m tolerance).
+    to_ll = pyproj.Transformer.from_crs(UTM51, 4326, always_xy=True)
+    x, y = zip(*[(d["x"], d["y"]) for _, d in G.nodes(data=True)], strict=True)
+    lon, lat = to_ll.transform(x, y)
+    assert shapely.contains_xy(PLACE_BOX.buffer(1e-5), lon, lat).all()
+
+
+def test_polygon_downloads_and_working_crs(fake_osm):
+    G = read_network(PLACE_BOX, crs="EPSG:32651")
+    assert_osm_graph(G)
+    # The same polygon given in the working CRS gives the same network.
+    poly_utm = shapely.transform(
+        PLACE_BOX,
+        lambda xy: np.column_stack(
+            pyproj.Transformer.from_crs(4326, UTM51, always_xy=True).transform(xy[:, 0], xy[:, 1])
+        ),
+    )
+    G2 = read_network(poly_utm, source_crs=UTM51)
+    assert set(G2.nodes) == set(G.nodes)
+
+
+def test_download_failure_is_network_error(monkeypatch):
+    server = FakeOSMServers(geocode_ok=False)
+    monkeypatch.setattr(requests, "get", server.get)
+    monkeypatch.setattr(ox.settings, "use_cache", False)
+    with pytest.raises(NetworkError, match="cannot download the road network of place 'Nowhere'"):
+        read_network("Nowhere")
+
+
+# ---------------------------------------------------------------------- files
+def test_xml_graphml_roundtrip_routes_identically(tmp_path):
+    xml = write_osm_xml(tmp_path / "roads.osm")
+    G = read_network(xml)
+    assert_osm_graph(G)
+    path = save_network(G, tmp_path / "roads.graphml")
+    G2 = read_network(path)
+    assert set(G2.nodes) == set(G.nodes) and G2.number_of_edges() == G.number_of_edges()
+    for prof in ("engine", "foot"):
+        r1 = RoutingGraph.from_graph(G, default_profile(prof))
+        r2 = RoutingGraph.from_graph(G2, default_profile(prof))
+        assert (r1.csr != r2.csr).nnz == 0
+        assert np.array_equal(r1.node_ids, r2.node_ids)
+
+
+def test_pbf_reads_like_xml(tmp_path):
+    osmium = pytest.importorskip("osmium", reason="PBF support needs the osmium package")
+    xml = write_osm_xml(tmp_path / "roads.osm")
+    pbf = tmp_path / "roads.osm.pbf"
+    with osmium.SimpleWriter(str(pbf)) as writer:
+        for obj in osmium.FileProcessor(str(xml)):
+            writer.add(obj)
+    G_pbf = read_network(pbf)
+    G_xml = read_network(xml)
+    assert set(G_pbf.nodes) == set(G_xml.nodes)
+    assert G_pbf.number_of_edges() == G_xml.number_of_edges()
+    one_x = sum(1 for *_, d in G_xml.edges(data=True) if d.get("oneway") is True)
+    one_p = sum(1 for *_, d in G_pbf.edges(data=True) if d.get("oneway") is True)
+    assert one_x == one_p > 0
+
+
+def test_file_errors(tmp_path):
+    with pytest.raises(NetworkError, match="not found"):
+        read_network(tmp_path / "missing.osm")
+    with pytest.raises(NetworkError, match="not found"):
+        read_network(tmp_path / "missing.graphml")
+    odd = tmp_path / "roads.shp"
+    odd.write_text("x")
+    with pytest.raises(NetworkError, match="unknown road-network file type"):
+        read_network(odd)
+    bad = tmp_path / "bad.osm"
+    bad.write_text("<osm><node")
+    with pytest.raises(NetworkError, match="bad.osm"):
+        read_network(bad)
+    with pytest.raises(NetworkError, match="Polygon"):
+        read_network(shapely.Point(121.5, 31.2))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not SHANGHAI.exists(), reason=f"shared Shanghai extract absent: {SHANGHAI}")
+def test_shanghai_extract_loads_with_oneways_and_routes():
+    G = read_network(SHANGHAI)
+    assert pyproj.CRS.from_user_input(G.graph["crs"]).equals(UTM51)
+    ways_oneway = set()
+    for _, _, d in G.edges(data=True):
+        if d.get("oneway") is True:
+            osmid = d["osmid"]
+            ways_oneway.update(osmid if isinstance(osmid, list) else [osmid])
+    # The extract tags 2,803 ways oneway=yes and 3 oneway=-1: every one survives as one-way.
+    tagged = {
+        int(w.get("id"))
+        for w in ET.parse(SHANGHAI).getroot().iter("way")
+        for t in w.iter("tag")
+        if t.get("k") == "oneway" and t.get("v") in ("yes", "-1")
+    }
+    assert len(tagged) == 2806
+    assert {int(i) for i in ways_oneway} == tagged
+    engine = RoutingGraph.from_graph(G, default_profile("engine"))
+    foot = RoutingGraph.from_graph(G, default_profile("foot"))
+    assert engine.segments["oneway"].sum() > 1000
+    assert not foot.segments["oneway"].any()
+    assert foot.csr.nnz > engine.csr.nnz
+
+
+# ---------------------------------------------------------------------- profiles
+def test_profiles_defaults_and_exclusions():
+    engine = default_profile("engine")
+    hw = pd.Series(["primary", "footway", "steps", "residential", ["service", "residential"]])
+    assert engine.allowed(hw).tolist() == [True, False, False, True, True]
+    assert default_profile("foot").allowed(pd.Series(["motorway", "steps"])).tolist() == [
+        False,
+        True,
+    ]
+    assert engine.respect_oneway and not default_profile("ebike").respect_oneway
+    assert not default_profile("foot").respect_oneway
+    # maxspeed overrides the class speed for engines, capped, times congestion.
+    sp = engine.speed_mps(pd.Series(["primary", "primary", "residential"]),
+                          pd.Series(["30", None, "200"]))  # fmt: skip
+    c = engine.congestion_factor
+    np.testing.assert_allclose(sp, [30 * c / 3.6, 45 * c / 3.6, 60 * c / 3.6])
+    foot = default_profile("foot")
+    np.testing.assert_allclose(foot.speed_mps(pd.Series(["primary"]), pd.Series(["80"])), 1.5)
+
+
+def test_parse_maxspeed():
+    vals = pd.Series(["40", "30 mph", "CN:urban", None, "none", ["40", "60"], "['50', '70']", "x"])
+    out = parse_maxspeed_kmh(vals)
+    np.testing.assert_allclose(out[:3], [40, 30 * 1.609344, 50])
+    assert np.isnan(out[3]) and np.isnan(out[4]) and np.isnan(out[7])
+    assert out[5] == 40 and out[6] == 50
+
+
+def test_access_params_from_mapping():
+    p = AccessParams.from_mapping(
+        {
+            "target_micro_s": 200,
+            "isochrone_minutes": [2, 4],
+            "engine": {"congestion_factor": 0.6, "speeds_kmh": {"primary": 50}},
+            "foot": {"default_speed_kmh": 6.0},
+        }
+    )
+    assert p.target_micro_s == 200 and p.isochrone_minutes == (2.0, 4.0)
+    assert p.engine.congestion_factor == 0.6 and p.engine.speeds_kmh["primary"] == 50
+    assert p.engine.speeds_kmh["residential"] == 20  # defaults kept
+    assert p.engine.respect_oneway and p.foot.default_speed_kmh == 6.0
+    assert p.profile("ebike") == default_profile("ebike")
+    with pytest.raises(ConfigError, match="target_mikro_s"):
+        AccessParams.from_mapping({"target_mikro_s": 1})
+    with pytest.raises(ConfigError, match=r"access\.engine.*turbo"):
+        AccessParams.from_mapping({"engine": {"turbo": True}})
+    with pytest.raises(ConfigError, match="congestion_factor"):
+        AccessParams.from_mapping({"engine": {"congestion_factor": 1.5}})
+    with pytest.raises(ConfigError, match="unknown vehicle"):
+        p.profile("helicopter")
+    with pytest.raises(ConfigError):
+        VehicleProfile(name="x", speeds_kmh={"primary": -1})
