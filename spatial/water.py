@@ -1,0 +1,1330 @@
+"""Fire-water supply: hydrant coverage along streets, hydrant spacing, water sources, deficient zones.
+
+Distances a hose covers are measured **along the street network** in metres, both ways of every
+street (a hose is laid on foot; one-way signs do not bind it), from the point of a building's
+outline nearest to a street, along that street, to the point on the street nearest to the
+hydrant or water-source intake, including both straight access legs. A straight line across a
+block, a railway or a river overstates what a hose reaches.
+
+Standards cited (GB 50974-2014《消防给水及消火栓系统技术规范》):
+
+- §7.2.5: a municipal hydrant's protection radius shall not exceed 150 m and hydrants along a
+  road shall be at most 120 m apart. §7.3.2 sets the same 150 m radius for outdoor hydrants of
+  a building.
+- §6.1.5 item 1: each intake of an outdoor fire pool from which engines draw water counts as
+  one outdoor hydrant, its protection radius not exceeding 150 m; item 2 counts municipal
+  hydrants 5-150 m from a building's outer edge (建筑外缘) towards that building.
+- §4.3.4: a fire pool holds at least 50 m³ where it serves hydrants only (100 m³ otherwise).
+- §4.3.7: a pool storing outdoor fire water has an intake (取水口) for engines.
+- §4.4.5 and §4.4.7: natural water (天然水源) serves fire fighting only where engines can draw
+  from it: an intake reached by a fire-engine road with room to turn.
+
+Outputs on buildings (see :func:`hydrant_coverage`): ``d_hydrant_m``, ``d_hydrant_net_m``,
+``hydrant_id_nearest``, ``d_water_source_m``, ``water_source_id_nearest``, ``water_covered``,
+``water_deficient``, ``water_deficiency`` (0-1) and ``water_issue``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING, Any, Self
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import connected_components
+
+from spatial.errors import ConfigError, InputError, NetworkError
+from spatial.profiles import PROFILE_NAMES, default_profile
+from spatial.routing import RoutingGraph, Snap, nearest_cost, snap
+
+if TYPE_CHECKING:
+    from spatial.hydrant_siting import HydrantSiting
+
+# Streets along which GB 50974 §7.2.5 hydrant spacing is checked: municipal streets (市政道路).
+# Service roads (compound lanes, parking aisles), footways and grade-separated expressways are
+# left out: hydrants are not laid along them at street spacing (planning reading of §7.2.4-7.2.5).
+SPACING_HIGHWAYS: tuple[str, ...] = (
+    "trunk", "primary", "secondary", "tertiary", "primary_link", "secondary_link",
+    "tertiary_link", "unclassified", "residential", "living_street", "road", "busway",
+)  # fmt: skip
+# Where new hydrants may go: the streets above plus service roads (compound lanes an engine can
+# reach, GB 50974 §7.2.6 "where engines can easily approach").
+CANDIDATE_HIGHWAYS: tuple[str, ...] = SPACING_HIGHWAYS + ("service",)
+
+SOURCE_KINDS = ("fire_pool", "natural", "tank")
+# Relative slack on "within the radius": floating-point sums of access legs and street pieces
+# (a sub-micrometre error at 150 m must not flip a building exactly on the radius).
+RATIO_TOL = 1e-9
+
+
+@dataclass(frozen=True)
+class WaterParams:
+    """Parameters of the water-supply analysis: the config's ``[water]`` section.
+
+    Parameters
+    ----------
+    hydrant_radius_m : float
+        Protection radius of a working hydrant along streets (metres): 150, GB 50974-2014 §7.2.5
+        (municipal) and §7.3.2 (outdoor hydrants).
+    hydrant_spacing_m : float
+        Largest distance between consecutive hydrants along a street (metres): 120,
+        GB 50974-2014 §7.2.5.
+    source_radius_m : float
+        Protection radius of a usable water-source intake along streets (metres): 150,
+        GB 50974-2014 §6.1.5 item 1 (each intake counts as one outdoor hydrant, radius ≤ 150 m).
+    min_source_capacity_m3 : float
+        A fire pool or tank holding less than this (m³) does not count: 50, GB 50974-2014 §4.3.4
+        (smallest effective volume of a pool serving hydrants only).
+    count_unknown_capacity : bool
+        Whether a fire pool or tank whose capacity is not recorded counts (True: it was built
+        for fire water; its capacity is then reported as missing).
+    hose_profile : str
+        Vehicle profile whose streets a hose may follow (``"foot"``: every way but motorways;
+        :func:`spatial.profiles.default_profile`). Distances are metres, both directions.
+    hydrant_snap_warn_m : float
+        Warn about a hydrant or intake farther than this (metres) from every street: 50
+        (assumption; GB 50974 §7.2.6 puts hydrants 0.5-2 m from the road edge, so a larger
+        distance points at a wrong coordinate).
+    street_snap_m : float
+        A hydrant within this distance (metres) of a spacing street's centre line stands on that
+        street for the spacing check: 40 (assumption: half of a 60 m-wide road plus 2 m of
+        kerb, §7.2.4/§7.2.6).
+    built_up_m : float
+        A street lies in the built-up area when a building is within this distance (metres):
+        50 (assumption: frontage depth of a street block).
+    spacing_highways : tuple[str, ...]
+        OSM ``highway`` classes checked for hydrant spacing (municipal streets, see
+        ``SPACING_HIGHWAYS``).
+    zone_buffer_m : float
+        Water-deficient zones are the uncovered buildings grown by this (metres): 20
+        (assumption: half a typical building spacing, so neighbours merge into one zone).
+    zone_close_m : float
+        Gaps narrower than twice this (metres) between zone parts are closed: 10 (assumption).
+    candidate_spacing_m : float
+        Candidate sites for new hydrants every this many metres along candidate streets, plus
+        every intersection: 50 (assumption; well under the 120 m spacing).
+    candidate_highways : tuple[str, ...]
+        OSM ``highway`` classes where a new hydrant may stand (``CANDIDATE_HIGHWAYS``).
+    siting_method : str
+        ``"auto"`` (MILP with HiGHS unless very large), ``"exact"`` or ``"greedy"``.
+    time_limit_s : float
+        Wall-clock limit of the MILP (seconds): 60.
+    max_new_hydrants : int
+        Budget of new hydrants for a maximal-coverage run besides the full cover; 0: none.
+    score_full_ratio : float
+        The building deficiency score reaches 1 at this multiple of the protection radius
+        (2: 300 m), see :func:`deficiency_score`.
+    """
+
+    hydrant_radius_m: float = 150.0
+    hydrant_spacing_m: float = 120.0
+    source_radius_m: float = 150.0
+    min_source_capacity_m3: float = 50.0
+    count_unknown_capacity: bool = True
+    hose_profile: str = "foot"
+    hydrant_snap_warn_m: float = 50.0
+    street_snap_m: float = 40.0
+    built_up_m: float = 50.0
+    spacing_highways: tuple[str, ...] = SPACING_HIGHWAYS
+    zone_buffer_m: float = 20.0
+    zone_close_m: float = 10.0
+    candidate_spacing_m: float = 50.0
+    candidate_highways: tuple[str, ...] = CANDIDATE_HIGHWAYS
+    siting_method: str = "auto"
+    time_limit_s: float = 60.0
+    max_new_hydrants: int = 0
+    score_full_ratio: float = 2.0
+
+    def __post_init__(self) -> None:
+        for key in ("hydrant_radius_m", "hydrant_spacing_m", "source_radius_m",
+                    "zone_buffer_m", "candidate_spacing_m", "time_limit_s"):  # fmt: skip
+            if not getattr(self, key) > 0:
+                raise ConfigError(f"[water] {key} must be > 0, got {getattr(self, key)!r}")
+        for key in ("min_source_capacity_m3", "hydrant_snap_warn_m", "street_snap_m",
+                    "built_up_m", "zone_close_m", "max_new_hydrants"):  # fmt: skip
+            if not getattr(self, key) >= 0:
+                raise ConfigError(f"[water] {key} must be >= 0, got {getattr(self, key)!r}")
+        if not self.score_full_ratio > 1:
+            raise ConfigError(f"[water] score_full_ratio must be > 1, got {self.score_full_ratio}")
+        if self.hose_profile not in PROFILE_NAMES:
+            raise ConfigError(
+                f"[water] hose_profile must be one of {list(PROFILE_NAMES)}, got "
+                f"{self.hose_profile!r}"
+            )
+        if self.siting_method not in ("auto", "exact", "greedy"):
+            raise ConfigError(
+                f"[water] siting_method must be 'auto', 'exact' or 'greedy', got "
+                f"{self.siting_method!r}"
+            )
+        for key in ("spacing_highways", "candidate_highways"):
+            object.__setattr__(self, key, tuple(str(v) for v in getattr(self, key)))
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+        """Build from the ``[water]`` table; raises ConfigError naming an unknown or bad key."""
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(d) - set(known))
+        if unknown:
+            raise ConfigError(f"[water]: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            default = getattr(cls, key)
+            try:
+                if isinstance(default, bool):
+                    if not isinstance(value, bool):
+                        raise TypeError
+                    kw[key] = value
+                elif isinstance(default, int):
+                    if isinstance(value, bool) or int(value) != value:
+                        raise TypeError
+                    kw[key] = int(value)
+                elif isinstance(default, float):
+                    if isinstance(value, bool):
+                        raise TypeError
+                    kw[key] = float(value)
+                elif isinstance(default, tuple):
+                    if isinstance(value, str) or not isinstance(value, list | tuple):
+                        raise TypeError
+                    kw[key] = tuple(str(v) for v in value)
+                else:
+                    if not isinstance(value, str):
+                        raise TypeError
+                    kw[key] = value
+            except (TypeError, ValueError) as exc:
+                kind = type(default).__name__.replace("tuple", "list of strings")
+                raise ConfigError(f"[water] {key} must be a {kind}, got {value!r}") from exc
+        return cls(**kw)
+
+
+# ---------------------------------------------------------------------- the hose network
+def hose_graph(
+    network: nx.MultiDiGraph | RoutingGraph, *, params: WaterParams | None = None
+) -> RoutingGraph:
+    """The street network compiled for laying hose: metres, both directions of every street.
+
+    Built on the routing primitives (``RoutingGraph.from_graph`` / ``from_arrays``), so it is
+    the same engine the access analysis uses, only with ``weight="length"`` and no one-way rule.
+
+    Parameters
+    ----------
+    network : networkx.MultiDiGraph or RoutingGraph
+        A projected osmnx graph (:func:`spatial.network.read_network`), compiled with the
+        ``params.hose_profile`` profile; or an already compiled graph, used as it is when it is
+        in metres and undirected, otherwise recompiled from its segments (metres, both ways).
+    params : WaterParams, optional
+
+    Returns
+    -------
+    RoutingGraph
+        ``weight="length"``: costs are metres.
+    """
+    params = params or WaterParams()
+    if isinstance(network, RoutingGraph):
+        rg = network
+        symmetric = (
+            rg.weight == "length"
+            and np.array_equal(rg.run_fwd, rg.run_back)
+            and np.isfinite(rg.run_fwd).all()
+            and not rg.fix_fwd.any()
+            and not rg.fix_back.any()
+            and rg.access_cost_per_m == 1.0
+        )
+        if symmetric:
+            return rg
+        meta = rg.segments[["u", "v", "key", "highway", "name"]]
+        return RoutingGraph.from_arrays(
+            rg.node_x,
+            rg.node_y,
+            rg.seg_a,
+            rg.seg_b,
+            rg.seg_length_m,
+            rg.seg_length_m,
+            geometry=rg.seg_geom,
+            directed=False,
+            node_ids=rg.node_ids,
+            edge_meta=meta,
+            access_cost_per_m=1.0,
+            weight="length",
+            crs=rg.crs,
+            profile=rg.profile,
+        )
+    if isinstance(network, nx.MultiDiGraph | nx.MultiGraph):
+        return RoutingGraph.from_graph(
+            network, default_profile(params.hose_profile), weight="length", directed=False
+        )
+    raise NetworkError(
+        f"expected an osmnx MultiDiGraph or a RoutingGraph, got {type(network).__name__}"
+    )
+
+
+def street_subgraph(rg: RoutingGraph, highways: tuple[str, ...]) -> RoutingGraph:
+    """The segments of ``rg`` whose OSM class is one of ``highways``, as an undirected metre graph.
+
+    A merged osmnx edge carrying several classes belongs when any of them is listed.
+    """
+    keep = highway_in(rg.segments["highway"], highways)
+    if not keep.any():
+        raise NetworkError(f"the road network has no street of the classes {list(highways)}")
+    return RoutingGraph.from_arrays(
+        rg.node_x,
+        rg.node_y,
+        rg.seg_a[keep],
+        rg.seg_b[keep],
+        rg.seg_length_m[keep],
+        rg.seg_length_m[keep],
+        geometry=rg.seg_geom[keep],
+        directed=False,
+        node_ids=rg.node_ids,
+        edge_meta=rg.segments.loc[keep, ["u", "v", "key", "highway", "name"]].reset_index(
+            drop=True
+        ),
+        access_cost_per_m=1.0,
+        weight="length",
+        crs=rg.crs,
+        profile=rg.profile,
+    )
+
+
+def highway_in(highway: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
+    """True where an OSM ``highway`` value (a string, an osmnx list or its string form) names
+    one of ``classes``."""
+    s = pd.Series(highway, copy=False).astype(object)
+    keys = s.map(lambda v: v if isinstance(v, str) else repr(v))
+    wanted = set(classes)
+
+    def one(key: str) -> bool:
+        text = key.strip("[]()")
+        parts = [p.strip().strip("'\"") for p in text.replace(";", ",").split(",")]
+        return any(p in wanted for p in parts)
+
+    lookup = {k: one(k) for k in pd.unique(keys)}
+    return keys.map(lookup).fillna(False).to_numpy(dtype=bool) & s.notna().to_numpy()
+
+
+def street_facing_points(rg: RoutingGraph, geoms: np.ndarray) -> np.ndarray:
+    """For each geometry, its point nearest to the street network (``None`` where missing).
+
+    A building's hose run starts at its outer edge (GB 50974 §6.1.5 measures from 建筑外缘), at
+    the side facing the nearest street; a polygon source's intake is its bank nearest a street.
+    """
+    geoms = np.asarray(geoms, dtype=object)
+    out = np.full(len(geoms), None, dtype=object)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    is_pt = valid & (shapely.get_type_id(geoms) == 0)
+    out[is_pt] = geoms[is_pt]
+    other = np.flatnonzero(valid & ~is_pt)
+    if len(other):
+        tree = shapely.STRtree(rg.seg_geom)
+        src, seg = tree.query_nearest(geoms[other], all_matches=False)
+        lines = shapely.shortest_line(geoms[other][src], rg.seg_geom[seg])
+        out[other[src]] = shapely.get_point(lines, 0)
+    return out
+
+
+# ---------------------------------------------------------------------- inputs
+def _require_projected(gdf: gpd.GeoDataFrame, what: str, crs: pyproj.CRS | None = None) -> None:
+    if gdf.crs is None:
+        raise InputError("layer has no CRS; analysis needs the district's projected CRS", file=what)
+    if not gdf.crs.is_projected:
+        raise InputError(
+            f"layer is in {gdf.crs.name} (degrees); reproject it to the district's metric CRS",
+            file=what,
+        )
+    if crs is not None and not pyproj.CRS.from_user_input(gdf.crs).equals(crs):
+        raise InputError(
+            f"layer is in {gdf.crs.name}, the road network in {crs.name}; reproject one of them",
+            file=what,
+        )
+
+
+def _ids(gdf: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    if column in gdf:
+        return gdf[column].astype("string").fillna("").to_numpy(dtype=object)
+    return np.array([f"{i}" for i in gdf.index], dtype=object)
+
+
+def working_hydrants(hydrants: gpd.GeoDataFrame | None) -> np.ndarray:
+    """True for hydrants whose ``status`` is ``ok`` (broken, missing or unknown do not count)."""
+    if hydrants is None or len(hydrants) == 0:
+        return np.zeros(0 if hydrants is None else len(hydrants), dtype=bool)
+    if "status" not in hydrants:
+        raise InputError("required column missing", file="hydrants", column="status")
+    st = hydrants["status"].astype("string").str.strip().str.lower()
+    geom_ok = ~(hydrants.geometry.isna() | hydrants.geometry.is_empty).to_numpy()
+    return st.eq("ok").fillna(False).to_numpy(dtype=bool) & geom_ok
+
+
+def water_source_status(
+    water_sources: gpd.GeoDataFrame | None, *, params: WaterParams | None = None
+) -> gpd.GeoDataFrame:
+    """Which fire water sources count towards coverage, and why not.
+
+    Rules (GB 50974-2014): a **fire pool** counts unless its ``truck_access`` is recorded as
+    false (§4.3.7 gives pools for outdoor water an engine intake; §6.1.5 counts each intake as a
+    hydrant); **natural** water counts only with ``truck_access`` true (§4.4.5, §4.4.7); a
+    **tank** counts only with ``truck_access`` true — roof and high-level tanks (§5.2) feed
+    indoor systems, not engines. A pool or tank under ``min_source_capacity_m3`` does not count
+    (§4.3.4); one without a recorded capacity counts if ``count_unknown_capacity``.
+
+    Parameters
+    ----------
+    water_sources : GeoDataFrame or None
+        ``source_id``, ``kind``, optionally ``capacity_m3`` (m³) and ``truck_access``.
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy with ``source_counts`` (bool) and ``source_issue`` (empty when it counts).
+    """
+    params = params or WaterParams()
+    if water_sources is None:
+        return gpd.GeoDataFrame(
+            {"source_id": pd.Series([], dtype="string"), "source_counts": [], "source_issue": []},
+            geometry=gpd.GeoSeries([]),
+        )
+    out = water_sources.copy()
+    n = len(out)
+    if "kind" not in out:
+        raise InputError("required column missing", file="water_sources", column="kind")
+    kind = out["kind"].astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=object)
+    truck = (
+        out["truck_access"].astype("boolean")
+        if "truck_access" in out
+        else pd.Series(pd.NA, index=out.index, dtype="boolean")
+    )
+    truck_yes = truck.eq(True).fillna(False).to_numpy(dtype=bool)
+    truck_no = truck.eq(False).fillna(False).to_numpy(dtype=bool)
+    cap = (
+        pd.to_numeric(out["capacity_m3"], errors="coerce").astype(float).to_numpy()
+        if "capacity_m3" in out
+        else np.full(n, np.nan)
+    )
+    stored = (kind == "fire_pool") | (kind == "tank")
+    small = stored & (cap < params.min_source_capacity_m3)
+    unknown_cap = stored & np.isnan(cap) & (not params.count_unknown_capacity)
+    no_geom = (out.geometry.isna() | out.geometry.is_empty).to_numpy()
+    issue = np.full(n, "", dtype=object)
+    issue[~np.isin(kind, SOURCE_KINDS)] = "unknown kind"
+    issue[(kind == "fire_pool") & truck_no] = "no engine access to the intake"
+    issue[(kind == "natural") & ~truck_yes] = "natural water without a recorded engine intake"
+    issue[(kind == "tank") & ~truck_yes] = "tank without an engine intake (indoor supply only)"
+    cap_txt = pd.Series(cap).round(0).astype("Int64").astype("string").fillna("").to_numpy()
+    small_msg = np.char.add(
+        np.char.add("capacity ", cap_txt.astype(str)),
+        f" m³ under {params.min_source_capacity_m3:g} m³",
+    )
+    issue = np.where((issue == "") & small, small_msg, issue)
+    issue = np.where((issue == "") & unknown_cap, "capacity not recorded", issue)
+    issue = np.where(no_geom, "no geometry", issue)
+    out["source_counts"] = issue == ""
+    out["source_issue"] = pd.array(issue, dtype="string")
+    return out
+
+
+# ---------------------------------------------------------------------- coverage per building
+def deficiency_score(ratio: np.ndarray, *, full_ratio: float = 2.0) -> np.ndarray:
+    """Building water-deficiency score (0-1) from its distance ratio to the protection radius.
+
+    ``ratio`` is the smaller of ``d_hydrant_net_m / hydrant_radius_m`` and
+    ``d_water_source_m / source_radius_m`` (``inf`` or NaN when nothing is reachable). Covered
+    buildings (ratio ≤ 1) score 0; an uncovered building scores 0.5 just beyond the radius,
+    rising linearly to 1 at ``full_ratio`` × radius (300 m by default) and beyond, and 1 when
+    no water is reachable. The step at the radius keeps the score consistent with the yes/no
+    flag (score > 0 exactly when ``water_deficient``); the slope ranks how far the nearest
+    hose would have to run.
+    """
+    r = np.asarray(ratio, dtype=float)
+    r = np.where(np.isnan(r), np.inf, r)
+    with np.errstate(invalid="ignore"):
+        beyond = np.clip((r - 1.0) / (full_ratio - 1.0), 0.0, 1.0)
+    return np.where(r <= 1.0 + RATIO_TOL, 0.0, 0.5 + 0.5 * beyond)
+
+
+def hydrant_coverage(
+    network: nx.MultiDiGraph | RoutingGraph,
+    buildings: gpd.GeoDataFrame,
+    hydrants: gpd.GeoDataFrame | None,
+    water_sources: gpd.GeoDataFrame | None = None,
+    *,
+    params: WaterParams | None = None,
+) -> gpd.GeoDataFrame:
+    """Distance from every building to the nearest working hydrant and usable water source.
+
+    Parameters
+    ----------
+    network : networkx.MultiDiGraph or RoutingGraph
+        Projected road network (see :func:`hose_graph`).
+    buildings : GeoDataFrame
+        Polygons or points in the network's projected CRS (metres).
+    hydrants : GeoDataFrame or None
+        ``hydrant_id``, ``status`` (only ``ok`` counts), points in the same CRS.
+    water_sources : GeoDataFrame, optional
+        ``source_id``, ``kind``, ``capacity_m3``, ``truck_access``; which count is decided by
+        :func:`water_source_status`.
+    params : WaterParams, optional
+
+    Returns
+    -------
+    GeoDataFrame
+        A copy of ``buildings`` with:
+
+        - ``d_hydrant_m``: straight-line metres from the building (its outline; 0 when the
+          hydrant stands inside it) to the nearest working hydrant; NaN without one.
+        - ``d_hydrant_net_m``: metres along streets from the building's edge nearest a street,
+          to its snap point, along the street network (both directions), to the snap point of
+          the nearest working hydrant and out to the hydrant; NaN where none is reachable.
+        - ``hydrant_id_nearest``: the hydrant giving ``d_hydrant_net_m``.
+        - ``d_water_source_m`` and ``water_source_id_nearest``: the same along streets to the
+          intake of the nearest usable water source (NaN without one).
+        - ``water_covered``: ``d_hydrant_net_m <= hydrant_radius_m`` or
+          ``d_water_source_m <= source_radius_m``; ``water_deficient`` = not covered.
+        - ``water_deficiency``: 0-1 score (:func:`deficiency_score`).
+        - ``water_issue``: empty when covered, else why ("beyond the protection radius along
+          streets (nearest hydrant 183 m)", "no working hydrant or usable water source
+          reachable", "no geometry").
+    """
+    params = params or WaterParams()
+    rg = hose_graph(network, params=params)
+    _require_projected(buildings, "buildings", rg.crs)
+    out = buildings.copy()
+    geoms = np.asarray(out.geometry.values, dtype=object)
+    n = len(out)
+    has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    bsnap = snap(rg, street_facing_points(rg, geoms))
+
+    # Hydrants
+    d_line = np.full(n, np.nan)
+    d_hyd = np.full(n, np.inf)
+    h_id = np.full(n, None, dtype=object)
+    ok = working_hydrants(hydrants)
+    if ok.any():
+        _require_projected(hydrants, "hydrants", rg.crs)
+        work = hydrants[ok]
+        hgeom = np.asarray(work.geometry.values, dtype=object)
+        tree = shapely.STRtree(hgeom)
+        idx = np.flatnonzero(has_geom)
+        if len(idx):
+            (src, _), dist = tree.query_nearest(geoms[idx], all_matches=False, return_distance=True)
+            d_line[idx[src]] = dist
+        hsnap = snap(rg, hgeom)
+        _warn_far(_ids(work, "hydrant_id"), hsnap.access_m, params.hydrant_snap_warn_m, "hydrants")
+        d_hyd, who = nearest_cost(rg, hsnap, bsnap)
+        ids = _ids(work, "hydrant_id")
+        h_id[who >= 0] = ids[who[who >= 0]]
+
+    # Water sources
+    d_src = np.full(n, np.inf)
+    s_id = np.full(n, None, dtype=object)
+    if water_sources is not None and len(water_sources):
+        _require_projected(water_sources, "water_sources", rg.crs)
+        status = water_source_status(water_sources, params=params)
+        usable = status[status["source_counts"].to_numpy(dtype=bool)]
+        if len(usable):
+            intake = street_facing_points(rg, np.asarray(usable.geometry.values, dtype=object))
+            ssnap = snap(rg, intake)
+            sids = _ids(usable, "source_id")
+            _warn_far(sids, ssnap.access_m, params.hydrant_snap_warn_m, "water-source intakes")
+            d_src, who = nearest_cost(rg, ssnap, bsnap)
+            s_id[who >= 0] = sids[who[who >= 0]]
+
+    ratio = np.minimum(d_hyd / params.hydrant_radius_m, d_src / params.source_radius_m)
+    covered = has_geom & (ratio <= 1.0 + RATIO_TOL)
+    out["d_hydrant_m"] = d_line
+    out["d_hydrant_net_m"] = np.where(np.isfinite(d_hyd), d_hyd, np.nan)
+    out["hydrant_id_nearest"] = pd.array(h_id, dtype="string")
+    out["d_water_source_m"] = np.where(np.isfinite(d_src), d_src, np.nan)
+    out["water_source_id_nearest"] = pd.array(s_id, dtype="string")
+    out["water_covered"] = covered
+    out["water_deficient"] = ~covered
+    out["water_deficiency"] = np.where(
+        has_geom, deficiency_score(ratio, full_ratio=params.score_full_ratio), 1.0
+    )
+    out["water_issue"] = _coverage_issue(d_hyd, d_src, covered, has_geom, params)
+    return out
+
+
+def _coverage_issue(
+    d_hyd, d_src, covered, has_geom, params: WaterParams
+) -> pd.api.extensions.ExtensionArray:
+    nearest = np.where(
+        d_hyd / params.hydrant_radius_m <= d_src / params.source_radius_m, d_hyd, d_src
+    )
+    what = np.where(
+        d_hyd / params.hydrant_radius_m <= d_src / params.source_radius_m, "hydrant", "source"
+    )
+    txt = pd.Series(np.where(np.isfinite(nearest), nearest, 0.0)).round(0).astype(int).astype(str)
+    far = (
+        "beyond the protection radius along streets (nearest "
+        + pd.Series(what, dtype=object)
+        + " "
+        + txt
+        + " m)"
+    )
+    issue = np.where(np.isfinite(nearest), far.to_numpy(dtype=object), "")
+    issue = np.where(
+        ~np.isfinite(nearest), "no working hydrant or usable water source reachable", issue
+    )
+    issue = np.where(covered, "", issue)
+    issue = np.where(has_geom, issue, "no geometry")
+    return pd.array(issue, dtype="string")
+
+
+def _warn_far(ids: np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
+    far = ~(np.asarray(dist) <= threshold)
+    if far.any():
+        names = ", ".join(
+            f"{i} ({d:.0f} m)" if np.isfinite(d) else f"{i} (no geometry)"
+            for i, d in zip(ids[far][:20], np.asarray(dist)[far][:20], strict=True)
+        )
+        more = f" and {int(far.sum()) - 20} more" if far.sum() > 20 else ""
+        warnings.warn(
+            f"{what} farther than {threshold:g} m from every street (check coordinates): "
+            f"{names}{more}",
+            stacklevel=3,
+        )
+
+
+# ---------------------------------------------------------------------- hydrant spacing
+def hydrant_spacing_gaps(
+    network: nx.MultiDiGraph | RoutingGraph,
+    hydrants: gpd.GeoDataFrame | None,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    boundary: shapely.Geometry | None = None,
+    params: WaterParams | None = None,
+) -> gpd.GeoDataFrame:
+    """Streets where working hydrants stand further apart than the spacing (120 m).
+
+    Definition. The spacing streets (``params.spacing_highways``) form an undirected network in
+    metres. Every working hydrant within ``street_snap_m`` of one stands at its snap point. For
+    each point *x* of a street let *d(x)* be the distance along spacing streets to the nearest
+    such hydrant. On a street between two consecutive hydrants *s* metres apart the largest
+    *d* is *s*/2, so "consecutive hydrants more than 120 m apart" is "some point further than
+    60 m from every hydrant along the street"; the same rule carries over to intersections,
+    side streets, dead ends (the far end is further than 60 m from the last hydrant) and
+    streets without any hydrant. Streets are cut into pieces at intersections and hydrants; a
+    piece is in a gap when it lies in the built-up area (a building within ``built_up_m``) and
+    its farthest point is more than ``hydrant_spacing_m / 2`` from every hydrant. Gap pieces of
+    the same street (same name; same OSM class when unnamed) meeting at a node form one gap, so
+    a gap runs along one street through its intersections; a hydrant separates gaps.
+
+    Parameters
+    ----------
+    network : networkx.MultiDiGraph or RoutingGraph
+    hydrants : GeoDataFrame or None
+        ``hydrant_id``, ``status``; only ``ok`` counts.
+    buildings : GeoDataFrame, optional
+        Defines the built-up area; without it every spacing street is checked.
+    boundary : shapely geometry, optional
+        The district (projected CRS); gaps are clipped to it.
+    params : WaterParams, optional
+
+    Returns
+    -------
+    GeoDataFrame
+        One row per gap, lines in the network CRS: ``gap_id``; ``gap_m``, the gap length
+        measured along the street — twice the largest distance to a hydrant, i.e. the distance
+        between the two hydrants bracketing a simple street, or for a street network reaching
+        no hydrant at all, its total length; ``max_dist_m`` (metres from the farthest point to a
+        hydrant, NaN when none is reachable); ``length_m`` (street metres in the gap, after
+        clipping); ``no_hydrant`` (no hydrant reachable along spacing streets);
+        ``hydrants`` (ids of the hydrants at its ends); ``streets`` (street names).
+    """
+    params = params or WaterParams()
+    rg = hose_graph(network, params=params)
+    if not highway_in(rg.segments["highway"], params.spacing_highways).any():
+        warnings.warn(
+            f"no street of the classes {list(params.spacing_highways)} in the network: "
+            "hydrant spacing not checked ([water] spacing_highways)",
+            stacklevel=2,
+        )
+        return _empty_gaps(rg.crs)
+    st = street_subgraph(rg, params.spacing_highways)
+    n_seg = st.n_segments
+    L = st.seg_length_m
+
+    ok = working_hydrants(hydrants)
+    if ok.any():
+        _require_projected(hydrants, "hydrants", rg.crs)
+        work = hydrants[ok]
+        hs = snap(
+            st, np.asarray(work.geometry.values, dtype=object), max_snap_m=params.street_snap_m
+        )
+        on = hs.ok
+        h_seg, h_frac = hs.seg[on], hs.frac[on]
+        h_ids = _ids(work, "hydrant_id")[on]
+    else:
+        h_seg = np.zeros(0, dtype=np.int64)
+        h_frac = np.zeros(0)
+        h_ids = np.zeros(0, dtype=object)
+
+    # Distance along spacing streets from the nearest hydrant to both ends of every segment.
+    ends = Snap.at(
+        st, np.r_[np.arange(n_seg), np.arange(n_seg)], np.r_[np.zeros(n_seg), np.ones(n_seg)]
+    )
+    if len(h_seg):
+        d_end, _ = nearest_cost(st, Snap.at(st, h_seg, h_frac), ends)
+    else:
+        d_end = np.full(2 * n_seg, np.inf)
+    d_a, d_b = d_end[:n_seg], d_end[n_seg:]
+
+    # Cut points along each segment: its two ends and its hydrants, in order.
+    n_h = len(h_seg)
+    c_seg = np.r_[np.arange(n_seg), h_seg, np.arange(n_seg)]
+    c_frac = np.r_[np.zeros(n_seg), h_frac, np.ones(n_seg)]
+    c_d = np.r_[d_a, np.zeros(n_h), d_b]
+    # End node of each cut (-1 at a hydrant: a hydrant separates gaps).
+    c_node = np.r_[st.seg_a, np.full(n_h, -1), st.seg_b]
+    c_hyd = np.r_[np.full(n_seg, -1), np.arange(n_h), np.full(n_seg, -1)]
+    c_rank = np.r_[np.zeros(n_seg), np.ones(n_h), np.full(n_seg, 2.0)]
+    order = np.lexsort((c_rank, c_frac, c_seg))
+    c_seg, c_frac, c_d = c_seg[order], c_frac[order], c_d[order]
+    c_node, c_hyd = c_node[order], c_hyd[order]
+    same = c_seg[1:] == c_seg[:-1]
+    p_seg = c_seg[:-1][same]
+    f0, f1 = c_frac[:-1][same], c_frac[1:][same]
+    d0, d1 = c_d[:-1][same], c_d[1:][same]
+    n0, n1 = c_node[:-1][same], c_node[1:][same]
+    # A hydrant standing on a node (snapped to another street's end) separates there too.
+    n0 = np.where(d0 == 0, -1, n0)
+    n1 = np.where(d1 == 0, -1, n1)
+    hy0, hy1 = c_hyd[:-1][same], c_hyd[1:][same]
+    plen = (f1 - f0) * L[p_seg]
+    with np.errstate(invalid="ignore"):
+        # d(t) = min(d0 + t, d1 + plen - t) peaks at (d0 + d1 + plen) / 2 (never below an end).
+        peak = np.maximum((d0 + d1 + plen) / 2.0, np.maximum(d0, d1))
+    peak = np.where(np.isfinite(d0) & np.isfinite(d1), peak, np.inf)
+
+    built = np.ones(n_seg, dtype=bool)
+    if buildings is not None:
+        _require_projected(buildings, "buildings", rg.crs)
+        bg = np.asarray(buildings.geometry.values, dtype=object)
+        bg = bg[~(shapely.is_missing(bg) | shapely.is_empty(bg))]
+        built[:] = False
+        if len(bg):
+            hit, _ = shapely.STRtree(bg).query(
+                st.seg_geom, predicate="dwithin", distance=params.built_up_m
+            )
+            built[np.unique(hit)] = True
+    gap = built[p_seg] & (plen > 0) & (peak > params.hydrant_spacing_m / 2.0 + 1e-6)
+    if not gap.any():
+        return _empty_gaps(rg.crs)
+
+    g = np.flatnonzero(gap)
+    names = st.segments["name"].to_numpy(dtype=object)[p_seg[g]]
+    classes = st.segments["highway"].to_numpy(dtype=object)[p_seg[g]]
+    comp = _street_runs(n0[g], n1[g], names, classes)
+    geom = substrings(st.seg_geom[p_seg[g]], f0[g], f1[g])
+    pieces = pd.DataFrame(
+        {
+            "comp": comp,
+            "peak": peak[g],
+            "plen": plen[g],
+            "name": pd.Series(names, dtype=object).map(_name_text).to_numpy(dtype=object),
+            "hyd0": np.where(hy0[g] >= 0, h_ids[np.maximum(hy0[g], 0)] if n_h else "", ""),
+            "hyd1": np.where(hy1[g] >= 0, h_ids[np.maximum(hy1[g], 0)] if n_h else "", ""),
+        }
+    )
+    grp = pieces.groupby("comp", sort=True)
+    peak_c = grp["peak"].max()
+    len_c = grp["plen"].sum()
+    hyd = (
+        pd.concat(
+            [
+                pieces[["comp", "hyd0"]].set_axis(["comp", "h"], axis=1),
+                pieces[["comp", "hyd1"]].set_axis(["comp", "h"], axis=1),
+            ]
+        )  # fmt: skip
+        .query("h != ''")
+        .drop_duplicates()
+        .sort_values(["comp", "h"])
+        .groupby("comp")["h"]
+        .agg(", ".join)
+    )
+    street = (
+        pieces[pieces["name"] != ""][["comp", "name"]]
+        .drop_duplicates()
+        .sort_values(["comp", "name"])
+        .groupby("comp")["name"]
+        .agg(", ".join)
+    )
+    lines = gpd.GeoSeries(geom, crs=rg.crs).groupby(comp).agg(shapely.union_all)
+    lines = shapely.line_merge(np.asarray(lines.values, dtype=object))
+    no_hyd = ~np.isfinite(peak_c.to_numpy())
+    out = gpd.GeoDataFrame(
+        {
+            "gap_m": np.where(no_hyd, len_c.to_numpy(), 2.0 * peak_c.to_numpy()),
+            "max_dist_m": np.where(no_hyd, np.nan, peak_c.to_numpy()),
+            "length_m": len_c.to_numpy(),
+            "no_hydrant": no_hyd,
+            "hydrants": pd.array(hyd.reindex(peak_c.index).fillna("").to_numpy(), dtype="string"),
+            "streets": pd.array(street.reindex(peak_c.index).fillna("").to_numpy(), dtype="string"),
+        },
+        geometry=lines,
+        crs=rg.crs,
+    )
+    if boundary is not None:
+        clipped = shapely.intersection(out.geometry.values, boundary)
+        out = out.set_geometry(clipped)
+        out = out[~out.geometry.is_empty].copy()
+        out["length_m"] = out.geometry.length.to_numpy()
+    out = out.sort_values("gap_m", ascending=False, kind="stable").reset_index(drop=True)
+    out.insert(0, "gap_id", pd.array([f"G{i + 1:03d}" for i in range(len(out))], dtype="string"))
+    return out
+
+
+def _street_runs(
+    n0: np.ndarray, n1: np.ndarray, names: np.ndarray, classes: np.ndarray
+) -> np.ndarray:
+    """Group street pieces into runs along one street: pieces sharing an end node (``>= 0``)
+    and a street name (the OSM class for unnamed streets) form one run. Returns a run label
+    per piece. Merged osmnx edges carrying several names join the runs of each name."""
+    k = len(n0)
+    key = pd.Series(
+        [_as_names(nm) or ["#" + _name_text(c)] for nm, c in zip(names, classes, strict=True)],
+        dtype=object,
+    )
+    rows = []
+    for nodes in (n0, n1):
+        df = pd.DataFrame({"piece": np.arange(k), "node": nodes, "name": key}).explode("name")
+        rows.append(df[df["node"] >= 0])
+    ends = pd.concat(rows, ignore_index=True)
+    vert = pd.factorize(ends["node"].astype(str) + "|" + ends["name"].astype(str))[0]
+    n_v = int(vert.max()) + 1 if len(vert) else 0
+    adj = sp.coo_matrix(
+        (np.ones(len(vert)), (ends["piece"].to_numpy(dtype=np.int64), k + vert)),
+        shape=(k + n_v, k + n_v),
+    )
+    _, label = connected_components(adj, directed=False)
+    return pd.factorize(label[:k])[0]
+
+
+def _as_names(v: Any) -> list[str]:
+    if isinstance(v, list | tuple | np.ndarray):
+        return [str(x) for x in v if x is not None and x == x and str(x)]
+    if v is None or (isinstance(v, float) and np.isnan(v)) or str(v) == "":
+        return []
+    text = str(v)
+    if text.startswith("[") and text.endswith("]"):  # GraphML string form of a list
+        return [t.strip().strip("'\"") for t in text[1:-1].split(",") if t.strip()]
+    return [text]
+
+
+def _empty_gaps(crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "gap_id": pd.Series([], dtype="string"),
+            "gap_m": pd.Series([], dtype=float),
+            "max_dist_m": pd.Series([], dtype=float),
+            "length_m": pd.Series([], dtype=float),
+            "no_hydrant": pd.Series([], dtype=bool),
+            "hydrants": pd.Series([], dtype="string"),
+            "streets": pd.Series([], dtype="string"),
+        },
+        geometry=gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
+
+
+def _name_text(v: Any) -> str:
+    if isinstance(v, list | tuple):
+        return " / ".join(str(x) for x in v if x is not None and x == x)
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return ""
+    return str(v)
+
+
+def substrings(lines: np.ndarray, f0: np.ndarray, f1: np.ndarray) -> np.ndarray:
+    """The part of each line between fractions ``f0 < f1`` of its length (vectorised)."""
+    lines = np.asarray(lines, dtype=object)
+    f0 = np.asarray(f0, dtype=float)
+    f1 = np.asarray(f1, dtype=float)
+    coords, gi = shapely.get_coordinates(lines, return_index=True)
+    seglen = np.hypot(*np.diff(coords, axis=0).T)
+    seglen[gi[1:] != gi[:-1]] = 0.0
+    cum = np.r_[0.0, np.cumsum(seglen)]
+    start = np.searchsorted(gi, np.arange(len(lines)))
+    total = shapely.length(lines)
+    base = cum[start]
+    # Vertices strictly inside (f0, f1) of each piece, by the global cumulative length.
+    lo = np.searchsorted(cum, base + f0 * total, side="right")
+    hi = np.searchsorted(cum, base + f1 * total, side="left")
+    end = np.r_[start[1:], len(coords)]
+    lo = np.clip(lo, start, end)
+    hi = np.clip(hi, lo, end)
+    n_in = hi - lo
+    p0 = shapely.get_coordinates(shapely.line_interpolate_point(lines, f0, normalized=True))
+    p1 = shapely.get_coordinates(shapely.line_interpolate_point(lines, f1, normalized=True))
+    cnt = n_in + 2
+    total_pts = int(cnt.sum())
+    out = np.empty((total_pts, 2))
+    first = np.cumsum(cnt) - cnt
+    out[first] = p0
+    out[first + cnt - 1] = p1
+    rep = np.repeat(np.arange(len(lines)), n_in)
+    within = np.arange(len(rep)) - np.repeat(np.cumsum(n_in) - n_in, n_in)
+    out[first[rep] + 1 + within] = coords[lo[rep] + within]
+    return shapely.linestrings(out, indices=np.repeat(np.arange(len(lines)), cnt))
+
+
+# ---------------------------------------------------------------------- deficient zones
+def water_deficient_zones(
+    buildings: gpd.GeoDataFrame,
+    *,
+    grids: gpd.GeoDataFrame | None = None,
+    boundary: shapely.Geometry | None = None,
+    params: WaterParams | None = None,
+) -> gpd.GeoDataFrame:
+    """Water-deficient zones (消防缺水区域): the built-up area no working water source covers.
+
+    The footprints (or points) of water-deficient buildings are grown by ``zone_buffer_m``,
+    dissolved, and closed over gaps narrower than ``2 × zone_close_m``; the footprints of
+    covered buildings are then cut out, so a zone never claims a covered building — unless its
+    footprint overlaps a deficient one's (overlapping footprints in the data). Every deficient
+    footprint lies inside a zone. The result is clipped to ``boundary`` (default: the union of
+    the coarsest grid level) and split into its connected parts.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Output of :func:`hydrant_coverage` (needs ``water_deficient``), projected CRS.
+    grids : GeoDataFrame, optional
+        The ``grids`` layer: gives the default boundary and each zone's grid cells.
+    boundary : shapely geometry, optional
+        District outline in the same CRS.
+
+    Returns
+    -------
+    GeoDataFrame
+        Polygons: ``zone_id``, ``n_buildings`` (deficient buildings whose representative point
+        lies in the zone), ``residents`` (their sum, when buildings carry ``residents``),
+        ``area_m2``, ``grid_ids`` (cells of the finest grid level the zone touches).
+    """
+    params = params or WaterParams()
+    _require_projected(buildings, "buildings")
+    if "water_deficient" not in buildings:
+        raise InputError(
+            "column missing: run hydrant_coverage first", file="buildings", column="water_deficient"
+        )
+    crs = buildings.crs
+    if grids is not None:
+        _require_projected(grids, "grids", pyproj.CRS.from_user_input(crs))
+        if boundary is None:
+            top = grids["level"] == grids["level"].min() if "level" in grids else slice(None)
+            boundary = shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    bad = buildings["water_deficient"].astype("boolean").fillna(True).to_numpy(dtype=bool)
+    dg = geoms[bad & valid]
+    if len(dg) == 0:
+        return _empty_zones(crs)
+    r, c = params.zone_buffer_m, params.zone_close_m
+    # Grow by r and close gaps narrower than 2c in one union: dilate by r + c, erode by c.
+    grown = shapely.union_all(shapely.buffer(dg, r + c, quad_segs=4))
+    if c > 0:
+        grown = shapely.buffer(grown, -c, quad_segs=4)
+    # Cut out covered footprints, except where they overlap a deficient one.
+    covered = geoms[~bad & valid]
+    covered = covered[shapely.get_type_id(covered) >= 3]  # only areas can be cut out
+    if len(covered):
+        clash = shapely.STRtree(dg).query(covered, predicate="intersects")[0]
+        covered = np.delete(covered, np.unique(clash))
+        inside = shapely.STRtree(covered).query(grown, predicate="intersects")
+        if len(inside):
+            grown = shapely.difference(grown, shapely.union_all(covered[np.unique(inside)]))
+    # Dilation then erosion keeps every footprint inside up to polygon approximation; add back
+    # any footprint that slipped out (tiny buffers with large closing).
+    rep = shapely.get_coordinates(shapely.point_on_surface(dg))
+    lost = ~shapely.contains_xy(grown, rep[:, 0], rep[:, 1])
+    if lost.any():
+        grown = shapely.union_all(np.r_[[grown], dg[lost]])
+    if boundary is not None:
+        grown = shapely.intersection(grown, boundary)
+    parts = shapely.get_parts(grown)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    parts = parts[shapely.area(parts) > 0]
+    if len(parts) == 0:
+        return _empty_zones(crs)
+    zones = gpd.GeoDataFrame(geometry=gpd.GeoSeries(parts, crs=crs))
+    pts = gpd.GeoDataFrame(
+        {"_pos": np.flatnonzero(bad & valid)},
+        geometry=gpd.GeoSeries(shapely.point_on_surface(dg), crs=crs),
+    )
+    if "residents" in buildings:
+        res = pd.to_numeric(buildings["residents"], errors="coerce").to_numpy(dtype=float)
+        pts["residents"] = res[pts["_pos"].to_numpy()]
+    hit = gpd.sjoin(pts, zones, how="inner", predicate="intersects")
+    hit = hit.sort_values(["_pos", "index_right"]).drop_duplicates("_pos")
+    counts = hit.groupby("index_right").size().reindex(zones.index, fill_value=0)
+    zones["n_buildings"] = counts.to_numpy(dtype=np.int64)
+    if "residents" in pts:
+        zones["residents"] = (
+            hit.groupby("index_right")["residents"].sum(min_count=1).reindex(zones.index)
+        ).to_numpy(dtype=float)
+    zones["area_m2"] = zones.geometry.area.to_numpy()
+    zones["grid_ids"] = pd.array([""] * len(zones), dtype="string")
+    if grids is not None and len(grids):
+        finest = grids[grids["level"] == grids["level"].max()] if "level" in grids else grids
+        gj = gpd.sjoin(
+            zones[["geometry"]],
+            gpd.GeoDataFrame(
+                {"_gid": finest["grid_id"].astype("string").to_numpy()},
+                geometry=finest.geometry.values,
+                crs=crs,
+            ),
+            how="inner",
+            predicate="intersects",
+        )
+        # Touching along a shared edge is not lying in a cell: keep overlaps with area.
+        gj = gj[
+            shapely.area(
+                shapely.intersection(
+                    zones.geometry.values[gj.index.to_numpy()],
+                    finest.geometry.values[gj["index_right"].to_numpy()],
+                )
+            )
+            > 0
+        ]
+        ids = gj.reset_index().sort_values(["index", "_gid"]).groupby("index")["_gid"]
+        zones["grid_ids"] = pd.array(
+            ids.agg(lambda s: ", ".join(s.astype(str))).reindex(zones.index).fillna("").to_numpy(),
+            dtype="string",
+        )
+    zones = zones.sort_values(["n_buildings", "area_m2"], ascending=False, kind="stable")
+    zones = zones.reset_index(drop=True)
+    zones.insert(0, "zone_id", pd.array([f"WZ{i + 1:03d}" for i in range(len(zones))], "string"))
+    cols = ["zone_id", "n_buildings"] + (["residents"] if "residents" in zones else [])
+    return zones[cols + ["area_m2", "grid_ids", "geometry"]]
+
+
+def _empty_zones(crs) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "zone_id": pd.Series([], dtype="string"),
+            "n_buildings": pd.Series([], dtype=np.int64),
+            "area_m2": pd.Series([], dtype=float),
+            "grid_ids": pd.Series([], dtype="string"),
+        },
+        geometry=gpd.GeoSeries([], crs=crs),
+        crs=crs,
+    )
+
+
+# ---------------------------------------------------------------------- per grid
+def grid_cells(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.DataFrame:
+    """The cell of each feature at every grid level, by its representative point.
+
+    Returns a DataFrame indexed like ``points`` with one column ``grid_id_l<level>`` per level
+    (<NA> outside every cell of that level). A point on a shared edge goes to the smaller id.
+    Same column layout as ``risk.rollup.assign_grids`` (which follows ``parent_id`` chains
+    instead); pass that table as ``cells`` to :func:`water_by_grid` to use its assignment.
+    """
+    levels = pd.to_numeric(grids["level"], errors="coerce")
+    ids = grids["grid_id"].astype("string")
+    geoms = np.asarray(points.geometry.values, dtype=object)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    rep = np.full(len(points), None, dtype=object)
+    rep[valid] = shapely.point_on_surface(geoms[valid])
+    pts = gpd.GeoDataFrame(
+        {"_pos": np.arange(len(points))}, geometry=gpd.GeoSeries(rep, crs=points.crs)
+    )
+    pts = pts[valid]
+    cells = pd.DataFrame(index=points.index)
+    for level in sorted(levels.dropna().unique().astype(int)):
+        sel = (levels == level).to_numpy()
+        layer = gpd.GeoDataFrame(
+            {"_gid": ids[sel].to_numpy()}, geometry=grids.geometry.values[sel], crs=grids.crs
+        )
+        hit = gpd.sjoin(pts, layer, how="inner", predicate="intersects")
+        hit = hit.sort_values(["_pos", "_gid"]).drop_duplicates("_pos")
+        col = pd.Series(pd.NA, index=range(len(points)), dtype="string")
+        col.iloc[hit["_pos"].to_numpy()] = hit["_gid"].to_numpy()
+        cells[f"grid_id_l{level}"] = col.to_numpy()
+        cells[f"grid_id_l{level}"] = cells[f"grid_id_l{level}"].astype("string")
+    return cells
+
+
+def water_by_grid(
+    buildings: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    water_sources: gpd.GeoDataFrame | None = None,
+    *,
+    hydrants: gpd.GeoDataFrame | None = None,
+    zones: gpd.GeoDataFrame | None = None,
+    cells: pd.DataFrame | None = None,
+    params: WaterParams | None = None,
+) -> pd.DataFrame:
+    """Water supply per grid cell at every level.
+
+    Parameters
+    ----------
+    buildings : GeoDataFrame
+        Output of :func:`hydrant_coverage`, projected CRS.
+    grids : GeoDataFrame
+        ``grid_id``, ``level``, optionally ``name``, ``parent_id``; same CRS.
+    water_sources, hydrants : GeoDataFrame, optional
+        Counted per cell by their representative point.
+    zones : GeoDataFrame, optional
+        Output of :func:`water_deficient_zones`; gives the deficient area per cell.
+    cells : DataFrame, optional
+        Building → cell table, one row per building in the same order (``grid_id_l<level>``
+        columns, e.g. from ``risk.rollup.assign_grids``); default :func:`grid_cells`.
+
+    Returns
+    -------
+    DataFrame
+        One row per grid cell: ``grid_id``, ``name``, ``level``, ``parent_id``;
+        ``n_buildings``; ``n_water_covered``; ``n_water_deficient``; ``share_water_deficient``
+        (of buildings, NaN without buildings); ``water_deficiency_score`` (0-1: the mean of the
+        buildings' ``water_deficiency``, NaN without buildings); ``n_hydrants``,
+        ``n_hydrants_ok``, ``n_hydrants_broken``, ``n_hydrants_missing``;
+        ``n_water_sources``, ``n_water_sources_usable``; ``capacity_m3`` (all sources in the
+        cell, m³), ``capacity_usable_m3`` (sources that count); ``deficient_area_m2`` and
+        ``deficient_area_share`` (of the cell's area) when ``zones`` is given.
+    """
+    params = params or WaterParams()
+    _require_projected(buildings, "buildings")
+    crs = pyproj.CRS.from_user_input(buildings.crs)
+    _require_projected(grids, "grids", crs)
+    for col in ("water_deficient", "water_deficiency"):
+        if col not in buildings:
+            raise InputError(
+                "column missing: run hydrant_coverage first", file="buildings", column=col
+            )
+    levels = pd.to_numeric(grids["level"], errors="coerce")
+    out = pd.DataFrame(
+        {
+            "grid_id": grids["grid_id"].astype("string").to_numpy(),
+            "name": grids["name"].astype("string").to_numpy()
+            if "name" in grids
+            else pd.array([pd.NA] * len(grids), dtype="string"),
+            "level": levels.astype("Int64").to_numpy(),
+            "parent_id": grids["parent_id"].astype("string").to_numpy()
+            if "parent_id" in grids
+            else pd.array([pd.NA] * len(grids), dtype="string"),
+        }
+    )
+    key = pd.Index(out["grid_id"].astype(object))
+
+    def per_cell(table: pd.DataFrame, values: pd.DataFrame, how: str) -> pd.DataFrame:
+        """Aggregate ``values`` (indexed like ``table``) into each cell at every level."""
+        parts = []
+        for col in table.columns:
+            if not col.startswith("grid_id_l"):
+                continue
+            g = values.assign(_gid=table[col].astype(object).to_numpy()).dropna(subset=["_gid"])
+            parts.append(getattr(g.groupby("_gid"), how)())
+        if not parts:
+            return pd.DataFrame(index=key, columns=values.columns, dtype=float)
+        agg = pd.concat(parts)
+        agg = agg[~agg.index.duplicated()]
+        return agg.reindex(key)
+
+    bcells = cells if cells is not None else grid_cells(buildings, grids)
+    bad = buildings["water_deficient"].astype("boolean").fillna(True).to_numpy(dtype=float)
+    score = pd.to_numeric(buildings["water_deficiency"], errors="coerce").to_numpy(dtype=float)
+    vals = pd.DataFrame(
+        {"n_buildings": 1.0, "n_water_deficient": bad, "score": score}, index=buildings.index
+    )
+    s = per_cell(bcells, vals, "sum")
+    cnt = per_cell(bcells, vals[["score"]], "count")["score"]
+    nb = s["n_buildings"].fillna(0).to_numpy()
+    out["n_buildings"] = nb.astype(np.int64)
+    out["n_water_deficient"] = s["n_water_deficient"].fillna(0).to_numpy().astype(np.int64)
+    out["n_water_covered"] = out["n_buildings"] - out["n_water_deficient"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_water_deficient"] = np.where(nb > 0, out["n_water_deficient"] / nb, np.nan)
+        c = cnt.fillna(0).to_numpy()
+        out["water_deficiency_score"] = np.where(c > 0, s["score"].to_numpy() / c, np.nan)
+
+    if hydrants is not None and len(hydrants):
+        _require_projected(hydrants, "hydrants", crs)
+        st = hydrants["status"].astype("string").str.strip().str.lower()
+        hv = pd.DataFrame(
+            {
+                "n_hydrants": 1.0,
+                "n_hydrants_ok": working_hydrants(hydrants).astype(float),
+                "n_hydrants_broken": st.eq("broken").fillna(False).to_numpy(dtype=float),
+                "n_hydrants_missing": st.eq("missing").fillna(False).to_numpy(dtype=float),
+            },
+            index=hydrants.index,
+        )
+        hs = per_cell(grid_cells(hydrants, grids), hv, "sum").fillna(0)
+    else:
+        hs = pd.DataFrame(0.0, index=key, columns=["n_hydrants", "n_hydrants_ok",
+                                                   "n_hydrants_broken", "n_hydrants_missing"])  # fmt: skip
+    for col in hs.columns:
+        out[col] = hs[col].to_numpy().astype(np.int64)
+
+    status = water_source_status(water_sources, params=params)
+    if water_sources is not None and len(water_sources):
+        _require_projected(water_sources, "water_sources", crs)
+        cap = (
+            pd.to_numeric(status["capacity_m3"], errors="coerce").to_numpy(dtype=float)
+            if "capacity_m3" in status
+            else np.full(len(status), np.nan)
+        )
+        counts = status["source_counts"].to_numpy(dtype=bool)
+        sv = pd.DataFrame(
+            {
+                "n_water_sources": 1.0,
+                "n_water_sources_usable": counts.astype(float),
+                "capacity_m3": cap,
+                "capacity_usable_m3": np.where(counts, cap, np.nan),
+            },
+            index=status.index,
+        )
+        ss = per_cell(grid_cells(status, grids), sv, "sum")
+        out["n_water_sources"] = ss["n_water_sources"].fillna(0).to_numpy().astype(np.int64)
+        out["n_water_sources_usable"] = (
+            ss["n_water_sources_usable"].fillna(0).to_numpy().astype(np.int64)
+        )
+        out["capacity_m3"] = ss["capacity_m3"].fillna(0).to_numpy(dtype=float)
+        out["capacity_usable_m3"] = ss["capacity_usable_m3"].fillna(0).to_numpy(dtype=float)
+    else:
+        out["n_water_sources"] = 0
+        out["n_water_sources_usable"] = 0
+        out["capacity_m3"] = 0.0
+        out["capacity_usable_m3"] = 0.0
+
+    if zones is not None:
+        gg = np.asarray(grids.geometry.values, dtype=object)
+        zu = shapely.union_all(np.asarray(zones.geometry.values, dtype=object))
+        area = shapely.area(shapely.intersection(gg, zu)) if len(zones) else np.zeros(len(gg))
+        out["deficient_area_m2"] = area
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out["deficient_area_share"] = area / shapely.area(gg)
+    return out
+
+
+# ---------------------------------------------------------------------- one call for the pipeline
+@dataclass
+class WaterResult:
+    """Everything the water step produces (all layers in the district's projected CRS).
+
+    Attributes
+    ----------
+    buildings : GeoDataFrame
+        Buildings with the coverage columns of :func:`hydrant_coverage`.
+    hydrants : GeoDataFrame or None
+        Hydrants with ``working`` (bool) and ``street_m`` (metres to the nearest hose street).
+    water_sources : GeoDataFrame or None
+        Sources with ``source_counts`` and ``source_issue`` (:func:`water_source_status`).
+    gaps : GeoDataFrame
+        Hydrant spacing gaps (:func:`hydrant_spacing_gaps`).
+    zones : GeoDataFrame
+        Water-deficient zones (:func:`water_deficient_zones`).
+    grid_summary : DataFrame or None
+        Per grid cell (:func:`water_by_grid`); None without grids.
+    proposed : GeoDataFrame or None
+        Proposed new hydrants (:func:`spatial.hydrant_siting.propose_hydrants`).
+    siting : HydrantSiting or None
+        Figures of the siting run (number needed, exact vs greedy, gap).
+    params : WaterParams
+    """
+
+    buildings: gpd.GeoDataFrame
+    hydrants: gpd.GeoDataFrame | None
+    water_sources: gpd.GeoDataFrame | None
+    gaps: gpd.GeoDataFrame
+    zones: gpd.GeoDataFrame
+    grid_summary: pd.DataFrame | None
+    proposed: gpd.GeoDataFrame | None
+    siting: HydrantSiting | None
+    params: WaterParams = field(default_factory=WaterParams)
+
+    def headline(self) -> dict[str, Any]:
+        """The headline figures for a run summary."""
+        b = self.buildings
+        n = len(b)
+        bad = int(b["water_deficient"].sum())
+        out: dict[str, Any] = {
+            "buildings": n,
+            "water_deficient": bad,
+            "share_water_deficient": bad / n if n else float("nan"),
+            "working_hydrants": int(self.hydrants["working"].sum())
+            if self.hydrants is not None
+            else 0,
+            "spacing_gaps": len(self.gaps),
+            "spacing_gap_km": float(self.gaps["length_m"].sum() / 1000.0),
+            "deficient_zones": len(self.zones),
+            "deficient_area_ha": float(self.zones["area_m2"].sum() / 1e4),
+        }
+        if self.siting is not None:
+            out["new_hydrants_needed"] = self.siting.n_new
+            out["new_hydrants_greedy"] = self.siting.n_new_greedy
+            out["new_hydrants_lower_bound"] = self.siting.lower_bound
+            out["new_hydrants_gap"] = self.siting.gap
+            out["new_hydrants_method"] = self.siting.method
+            out["uncoverable_buildings"] = self.siting.n_uncoverable
+        return out
+
+
+def analyse_water(
+    network: nx.MultiDiGraph | RoutingGraph,
+    buildings: gpd.GeoDataFrame,
+    *,
+    hydrants: gpd.GeoDataFrame | None = None,
+    water_sources: gpd.GeoDataFrame | None = None,
+    grids: gpd.GeoDataFrame | None = None,
+    boundary: shapely.Geometry | None = None,
+    cells: pd.DataFrame | None = None,
+    params: WaterParams | None = None,
+    propose: bool = True,
+) -> WaterResult:
+    """The whole water step: coverage, spacing gaps, deficient zones, grid summary, new hydrants.
+
+    Parameters
+    ----------
+    network : networkx.MultiDiGraph or RoutingGraph
+        Projected road network; compiled once for hose laying (:func:`hose_graph`).
+    buildings, hydrants, water_sources, grids : GeoDataFrame
+        District layers in the network's projected CRS.
+    boundary : shapely geometry, optional
+        District outline (default: union of the coarsest grid level).
+    cells : DataFrame, optional
+        Building → grid cell table for :func:`water_by_grid`.
+    params : WaterParams, optional
+    propose : bool
+        Also site new hydrants (:func:`spatial.hydrant_siting.propose_hydrants`).
+
+    Returns
+    -------
+    WaterResult
+    """
+    from spatial.hydrant_siting import propose_hydrants
+
+    params = params or WaterParams()
+    rg = hose_graph(network, params=params)
+    if grids is not None and boundary is None:
+        _require_projected(grids, "grids", rg.crs)
+        top = grids["level"] == grids["level"].min()
+        boundary = shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
+    b = hydrant_coverage(rg, buildings, hydrants, water_sources, params=params)
+    h = None
+    if hydrants is not None:
+        h = hydrants.copy()
+        h["working"] = working_hydrants(hydrants)
+        geoms = np.asarray(h.geometry.values, dtype=object)
+        h["street_m"] = snap(rg, geoms).access_m if len(h) else np.zeros(0)
+    ws = water_source_status(water_sources, params=params) if water_sources is not None else None
+    gaps = hydrant_spacing_gaps(rg, hydrants, buildings=buildings, boundary=boundary, params=params)
+    zones = water_deficient_zones(b, grids=grids, boundary=boundary, params=params)
+    summary = (
+        water_by_grid(
+            b, grids, water_sources, hydrants=hydrants, zones=zones, cells=cells, params=params
+        )
+        if grids is not None
+        else None
+    )
+    proposed, siting = (None, None)
+    if propose:
+        proposed, siting = propose_hydrants(rg, b, params=params)
+    return WaterResult(b, h, ws, gaps, zones, summary, proposed, siting, params)
