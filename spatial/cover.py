@@ -5,7 +5,8 @@ means site ``j`` would cover demand ``i``, e.g. reach building ``i`` within 3 mi
 150 m of hose) and return a :class:`CoverSolution`. Exact solutions use HiGHS through
 :func:`scipy.optimize.milp` under a time limit; the greedy heuristic is the fallback for large
 cases and always reports its gap against the LP-relaxation bound, which bounds the true
-optimality gap from above.
+optimality gap from above. :func:`max_cover_capacitated` and :func:`set_cover_capacitated` add
+site capacities (each demand assigned to one chosen site, sizes within its capacity).
 """
 
 from __future__ import annotations
@@ -18,6 +19,11 @@ from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 # Above this many nonzeros the MILP is not attempted under method="auto".
 AUTO_EXACT_MAX_NNZ = 5_000_000
+# Capacitated problems: above this many demand-site pairs (binary assignment variables) the
+# MILP is not attempted under method="auto", and above CAP_LP_MAX_PAIRS no LP bound either
+# (measured: 170,000 pairs, the demo district, leave HiGHS without even the LP in 20 s).
+AUTO_EXACT_MAX_PAIRS = 30_000
+CAP_LP_MAX_PAIRS = 60_000
 
 
 @dataclass(frozen=True)
@@ -42,7 +48,11 @@ class CoverSolution:
     optimal
         The solution is proven optimal.
     uncoverable
-        Boolean per demand that no candidate (and no existing facility) covers.
+        Boolean per demand that no candidate (and no existing facility) covers; in the
+        capacitated problems also a demand larger than the capacity of every site covering it.
+    assignment
+        Capacitated problems only: per demand, the chosen site (index) it is assigned to, ``-1``
+        if none (covered by an existing facility, or left out); ``None`` otherwise.
     """
 
     selected: np.ndarray
@@ -53,6 +63,7 @@ class CoverSolution:
     method: str
     optimal: bool
     uncoverable: np.ndarray
+    assignment: np.ndarray | None = None
 
 
 def _as_csc(cover) -> sp.csc_matrix:
@@ -139,6 +150,85 @@ def _lp_bound_max_cover(R: sp.csr_matrix, w: np.ndarray, k: int) -> float:
     return float(-res.fun) if res.status == 0 else float(w.sum())
 
 
+def _lagrangian_max_cover(R: sp.csr_matrix, w: np.ndarray, k: int, lower: float,
+                          iterations: int = 300) -> float:  # fmt: skip
+    """Upper bound on max coverage by relaxing ``y_i <= sum_j R_ij x_j`` with ``u_i >= 0``.
+
+    ``L(u) = sum_i max(0, w_i - u_i) + (sum of the k largest positive (R^T u)_j)`` bounds the
+    optimum for every ``u >= 0`` (its minimum equals the LP bound); subgradient steps (Polyak,
+    towards ``lower``) tighten it. One sparse product per step: cheap where the LP is not.
+    ``u = w`` is the classic "k best single sites" bound, the starting point.
+    """
+    m, n = R.shape
+    k = min(int(k), n)
+    if k <= 0 or m == 0:
+        return 0.0
+    Rt = sp.csr_matrix(R.T)
+    u = w.astype(float).copy()
+    best = float(w.sum())
+    theta, stall = 2.0, 0
+    pick = np.zeros(n)
+    for _ in range(int(iterations)):
+        score = Rt @ u
+        top = np.argpartition(-score, k - 1)[:k]
+        top = top[score[top] > 0]
+        val = float(np.maximum(w - u, 0.0).sum() + score[top].sum())
+        if val < best:
+            best, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 10:
+                theta, stall = theta / 2, 0
+        if best - lower <= 1e-9 * max(1.0, abs(best)) or theta < 1e-4:
+            break
+        pick[:] = 0.0
+        pick[top] = 1.0
+        g = (R @ pick) - (w > u)
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        u = np.clip(u - theta * (val - lower) / norm * g, 0.0, w)
+    return best
+
+
+def _lagrangian_set_cover(R: sp.csr_matrix, upper: float, iterations: int = 600) -> float:
+    """Lower bound on set cover by relaxing ``R x >= 1`` with ``u_i >= 0`` (rounded up).
+
+    ``L(u) = sum_i u_i + sum_j min(0, 1 - (R^T u)_j)`` bounds the optimum for every ``u >= 0``;
+    started at ``u_i = min over sites j covering i of 1 / |S_j|`` and tightened by subgradient
+    steps towards ``upper``.
+    """
+    m, n = R.shape
+    if m == 0:
+        return 0.0
+    R = sp.csr_matrix(R > 0, dtype=float)
+    Rt = sp.csr_matrix(R.T)
+    size = np.asarray(R.sum(axis=0)).ravel()
+    inv = np.where(size > 0, 1.0 / np.maximum(size, 1), np.inf)[R.indices]
+    u = np.minimum.reduceat(inv, R.indptr[:-1]) if R.nnz else np.zeros(m)
+    u = np.where(np.diff(R.indptr) > 0, u, 0.0)
+    best = 0.0
+    theta, stall = 2.0, 0
+    for _ in range(int(iterations)):
+        reduced = 1.0 - Rt @ u
+        val = float(u.sum() + np.minimum(reduced, 0.0).sum())
+        if val > best + 1e-9:
+            best, stall = val, 0
+        else:
+            stall += 1
+            if stall >= 20:
+                theta, stall = theta / 2, 0
+        if np.ceil(best - 1e-9) >= upper or theta < 1e-3:
+            break
+        g = 1.0 - R @ (reduced < 0).astype(float)
+        g[(u <= 0) & (g < 0)] = 0.0  # projected: multipliers at zero cannot go lower
+        norm = float(g @ g)
+        if norm == 0:
+            break
+        u = np.maximum(u + theta * (upper - val) / norm * g, 0.0)
+    return float(np.ceil(best - 1e-9))
+
+
 def max_cover(
     cover,
     k: int,
@@ -147,6 +237,8 @@ def max_cover(
     existing_covered=None,
     method: str = "auto",
     time_limit_s: float = 60.0,
+    presolve: bool = True,
+    bound: str = "lp",
 ) -> CoverSolution:
     """Choose ``k`` new sites to maximise the weight of demands covered.
 
@@ -167,7 +259,19 @@ def max_cover(
     time_limit_s
         Wall-clock limit for the MILP; on timeout the best solution found is returned with the
         solver's gap.
+    presolve
+        Let HiGHS presolve the MILP. Its dominated-column search can take longer than the solve
+        itself on coverage matrices with many near-identical candidates (seconds against a
+        fraction of a second); turning it off changes the time taken, never the answer.
+    bound
+        How the bound of a greedy or time-limited answer is computed: ``"lp"`` (the LP
+        relaxation solved by HiGHS; tight, slow on very large problems) or ``"lagrangian"``
+        (subgradient on the Lagrangian relaxation of the coverage rows, never below the LP
+        bound, seconds on millions of pairs; also compared with the MILP's dual bound).
     """
+    if bound not in ("lp", "lagrangian"):
+        raise ValueError(f"bound must be 'lp' or 'lagrangian', got {bound!r}")
+    bound_kind = bound
     A, w, pre, uncoverable = _prepare(cover, weights, existing_covered)
     need = ~pre & ~uncoverable
     base = float(w[pre].sum())
@@ -179,8 +283,14 @@ def max_cover(
     g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre | uncoverable)
     g_obj = base + float(g_gain.sum())
     exact = method == "exact" or (method == "auto" and R.nnz <= AUTO_EXACT_MAX_NNZ)
+
+    def relaxed_bound() -> float:
+        if bound_kind == "lagrangian":
+            return base + _lagrangian_max_cover(R, rw, k, g_obj - base)
+        return base + _lp_bound_max_cover(R, rw, k)
+
     if not exact:
-        bound = base + _lp_bound_max_cover(R, rw, k)
+        bound = relaxed_bound()
         return CoverSolution(
             g_sel,
             pre | _covered_by(A, g_sel),
@@ -203,10 +313,10 @@ def max_cover(
         constraints=cons,
         integrality=integrality,
         bounds=Bounds(0, 1),
-        options={"time_limit": float(time_limit_s), "disp": False},
+        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
     )
     if res.x is None:  # no feasible point in time: the greedy answer stands
-        bound = base + _lp_bound_max_cover(R, rw, k)
+        bound = relaxed_bound()
         return CoverSolution(
             g_sel,
             pre | _covered_by(A, g_sel),
@@ -232,6 +342,11 @@ def max_cover(
             -float(dual)
             if dual is not None and np.isfinite(dual)
             else _lp_bound_max_cover(R, rw, k)
+        )
+        if bound_kind == "lp"
+        else min(
+            relaxed_bound(),
+            base - float(dual) if dual is not None and np.isfinite(dual) else np.inf,
         )
     )
     return CoverSolution(
@@ -259,12 +374,18 @@ def set_cover(
     existing_covered=None,
     method: str = "auto",
     time_limit_s: float = 60.0,
+    presolve: bool = True,
+    bound: str = "lp",
 ) -> CoverSolution:
     """The fewest new sites so that every coverable demand is covered.
 
     Demands no candidate can cover are reported in ``uncoverable`` and left out of the
-    problem (they need another measure than a new site). Parameters as in :func:`max_cover`.
+    problem (they need another measure than a new site). Parameters as in :func:`max_cover`
+    (``bound="lagrangian"``: a Lagrangian lower bound, rounded up, instead of the LP's).
     """
+    if bound not in ("lp", "lagrangian"):
+        raise ValueError(f"bound must be 'lp' or 'lagrangian', got {bound!r}")
+    bound_kind = bound
     A, w, pre, uncoverable = _prepare(cover, None, existing_covered)
     need = ~pre & ~uncoverable
     if not need.any():
@@ -278,6 +399,8 @@ def set_cover(
     exact = method == "exact" or (method == "auto" and R.nnz <= AUTO_EXACT_MAX_NNZ)
 
     def lp_bound() -> float:
+        if bound_kind == "lagrangian":
+            return _lagrangian_set_cover(R, g_obj)
         res = linprog(np.ones(n), A_ub=-R, b_ub=-np.ones(m), bounds=(0, 1), method="highs")
         return float(np.ceil(res.fun - 1e-9)) if res.status == 0 else 0.0
 
@@ -298,7 +421,7 @@ def set_cover(
         constraints=[LinearConstraint(R, 1, np.inf)],
         integrality=np.ones(n),
         bounds=Bounds(0, 1),
-        options={"time_limit": float(time_limit_s), "disp": False},
+        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
     )
     if res.x is None:
         bound = lp_bound()
@@ -322,8 +445,13 @@ def set_cover(
         obj
         if optimal
         else float(np.ceil(dual - 1e-9))
-        if dual is not None and np.isfinite(dual)
+        if dual is not None and np.isfinite(dual) and bound_kind == "lp"
         else lp_bound()
+        if bound_kind == "lp"
+        else max(
+            lp_bound(),
+            float(np.ceil(dual - 1e-9)) if dual is not None and np.isfinite(dual) else 0.0,
+        )
     )
     return CoverSolution(
         sel,
@@ -335,3 +463,342 @@ def set_cover(
         optimal,
         uncoverable,
     )
+
+
+# ---------------------------------------------------------------------- capacitated variants
+# Each demand i has a size d_i (1 per building, or its residents) and each site j a capacity
+# C_j; a chosen site serves the demands assigned to it, at most C_j in total, and every demand
+# goes to at most one site (single sourcing: one building, one responsible station). The MILP
+# is the classic strong assignment model: x_j (open), z_ij (assign) binary, z_ij <= x_j,
+# sum_i d_i z_ij <= C_j x_j, sum_j z_ij <= 1. Demands covered by existing facilities use none of
+# the new sites' capacity.
+
+
+@dataclass(frozen=True)
+class _CapInstance:
+    n_demands: int
+    n_sites: int
+    w: np.ndarray  # weight per demand
+    d: np.ndarray  # size per demand
+    C: np.ndarray  # capacity per site
+    pre: np.ndarray
+    uncoverable: np.ndarray
+    rows: np.ndarray  # pairs (demand, site) still open to assignment, sorted by site
+    cols: np.ndarray
+
+
+def _prepare_capacitated(cover, capacity, demand, weights, existing_covered) -> _CapInstance:
+    A, w, pre, _ = _prepare(cover, weights, existing_covered)
+    m, n = A.shape
+    d = np.ones(m) if demand is None else np.asarray(demand, dtype=float)
+    if d.shape != (m,):
+        raise ValueError(f"demand has {d.shape[0]} entries for {m} demands")
+    if not (np.isfinite(d) & (d >= 0)).all():
+        raise ValueError("demand sizes must be finite and non-negative")
+    C = np.broadcast_to(np.asarray(capacity, dtype=float), (n,)).copy()
+    if (np.isnan(C) | (C < 0)).any():
+        raise ValueError("capacities must be non-negative")
+    coo = A.tocoo()
+    keep = ~pre[coo.row] & (d[coo.row] <= C[coo.col])
+    rows = coo.row[keep].astype(np.int64)
+    cols = coo.col[keep].astype(np.int64)
+    order = np.lexsort((rows, cols))
+    rows, cols = rows[order], cols[order]
+    assignable = np.zeros(m, bool)
+    assignable[rows] = True
+    return _CapInstance(m, n, w, d, C, pre, ~pre & ~assignable, rows, cols)
+
+
+def _greedy_capacitated(inst: _CapInstance, k: int, w: np.ndarray):
+    """Open up to ``k`` sites one at a time, each filled with the best-ratio (w/d) demands left.
+
+    Returns (selected, gains, assignment). Each site is filled greedily by weight per unit size
+    (prefix of the ratio order that fits), so a gain is feasible, not necessarily the best fill.
+    """
+    rows, cols = inst.rows, inst.cols
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(inst.d[rows] > 0, w[rows] / inst.d[rows], np.inf)
+    order = np.lexsort((inst.d[rows], -ratio, cols))  # per site: best ratio, then smallest first
+    r, c = rows[order], cols[order]
+    first = np.ones(len(c), bool)
+    first[1:] = c[1:] != c[:-1]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(len(c)), 0))
+    remaining = np.zeros(inst.n_demands, bool)
+    remaining[rows] = True
+    is_open = np.zeros(inst.n_sites, bool)
+    assignment = np.full(inst.n_demands, -1, dtype=np.int64)
+    chosen, gains = [], []
+    for _ in range(int(k)):
+        active = remaining[r] & ~is_open[c]
+        size = np.where(active, inst.d[r], 0.0)
+        cum = np.cumsum(size)
+        # Size used within the site's own list up to and including this pair.
+        within = cum - (cum[group_start] - size[group_start])
+        take = active & (within <= inst.C[c] * (1 + 1e-12))
+        gain = np.bincount(c[take], weights=w[r[take]], minlength=inst.n_sites)
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            break
+        served = r[take & (c == j)]
+        assignment[served] = j
+        remaining[served] = False
+        is_open[j] = True
+        chosen.append(j)
+        gains.append(float(gain[j]))
+    return np.array(chosen, dtype=int), np.array(gains), assignment
+
+
+def _cap_model(inst: _CapInstance):
+    """Variables [x (sites used), z (pairs)] and the shared constraints of the assignment model."""
+    rows, cols = inst.rows, inst.cols
+    sites, col_idx = np.unique(cols, return_inverse=True)
+    dem, row_idx = np.unique(rows, return_inverse=True)
+    n, p = len(sites), len(rows)
+    pair = np.arange(p)
+    # sum_j z_ij <= 1 for each demand
+    one = sp.csr_matrix((np.ones(p), (row_idx, n + pair)), shape=(len(dem), n + p))
+    # sum_i d_i z_ij - C_j x_j <= 0 for each site
+    cap = sp.csr_matrix(
+        (
+            np.concatenate([inst.d[rows], -inst.C[sites]]),
+            (np.concatenate([col_idx, np.arange(n)]), np.concatenate([n + pair, np.arange(n)])),
+        ),
+        shape=(n, n + p),
+    )
+    # z_ij - x_j <= 0 for each pair (the strong link; also binds zero-size demands)
+    link = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(p), -np.ones(p)]),
+            (np.concatenate([pair, pair]), np.concatenate([n + pair, col_idx])),
+        ),
+        shape=(p, n + p),
+    )
+    cons = [
+        LinearConstraint(one, -np.inf, 1.0),
+        LinearConstraint(cap, -np.inf, 0.0),
+        LinearConstraint(link, -np.inf, 0.0),
+    ]
+    return sites, n, p, cons
+
+
+def _solve(c, cons, time_limit_s, integral=True, presolve=True):
+    return milp(
+        c,
+        constraints=cons,
+        integrality=np.full(len(c), 1.0 if integral else 0.0),
+        bounds=Bounds(0, 1),
+        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
+    )
+
+
+def _cap_solution_parts(inst, sites, n, x_z):
+    x = x_z[:n] > 0.5
+    z = x_z[n:] > 0.5
+    assignment = np.full(inst.n_demands, -1, dtype=np.int64)
+    assignment[inst.rows[z]] = inst.cols[z]
+    return np.sort(sites[x]), assignment
+
+
+def _cap_knapsack_bound(inst: _CapInstance, k: int, w: np.ndarray) -> float:
+    """Upper bound on the weight ``k`` capacitated sites can serve: the sum of the ``k`` best
+    single-site fractional knapsacks (no site serves more than its own knapsack optimum)."""
+    rows, cols = inst.rows, inst.cols
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(inst.d[rows] > 0, w[rows] / inst.d[rows], np.inf)
+    order = np.lexsort((inst.d[rows], -ratio, cols))
+    r, c = rows[order], cols[order]
+    first = np.ones(len(c), bool)
+    first[1:] = c[1:] != c[:-1]
+    start = np.maximum.accumulate(np.where(first, np.arange(len(c)), 0))
+    size = inst.d[r]
+    cum = np.cumsum(size)
+    before = cum - size - (cum[start] - size[start])
+    room = np.clip(inst.C[c] - before, 0.0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frac = np.where(size > 0, np.clip(room / size, 0.0, 1.0), 1.0)
+    value = np.bincount(c, weights=w[r] * frac, minlength=inst.n_sites)
+    k = min(int(k), inst.n_sites)
+    top = float(np.sort(value)[::-1][:k].sum())
+    return min(top, float(w[np.unique(rows)].sum()))
+
+
+def _cap_count_bound(inst: _CapInstance, served: int) -> float:
+    """Lower bound on the sites of any solution serving ``served`` demands: enough of the
+    largest capacities to hold the ``served`` smallest demands."""
+    if served <= 0:
+        return 0.0
+    need = float(np.sort(inst.d[np.unique(inst.rows)])[:served].sum())
+    caps = np.cumsum(np.sort(inst.C[np.unique(inst.cols)])[::-1])
+    return float(min(np.searchsorted(caps, need - 1e-9) + 1, len(caps))) if need > 0 else 1.0
+
+
+def max_cover_capacitated(
+    cover,
+    k: int,
+    *,
+    capacity,
+    demand=None,
+    weights=None,
+    existing_covered=None,
+    method: str = "auto",
+    time_limit_s: float = 60.0,
+    presolve: bool = True,
+) -> CoverSolution:
+    """Choose ``k`` new sites, each serving at most its capacity, to maximise weight served.
+
+    Every demand is assigned to at most one chosen site that covers it (single sourcing), and
+    the sizes assigned to a site add up to at most its capacity.
+
+    Parameters
+    ----------
+    cover
+        Sparse or dense boolean matrix, demands × candidate sites.
+    k
+        Number of new sites.
+    capacity
+        Capacity of each site (scalar or one per site), in the unit of ``demand``.
+    demand
+        Size of each demand (e.g. 1 per building, or its residents); default 1.
+    weights
+        Weight per demand to maximise (default 1).
+    existing_covered
+        Demands already covered by existing facilities: counted, and not using new capacity.
+    method, time_limit_s, presolve
+        As in :func:`max_cover`; ``"auto"`` uses the MILP up to ``AUTO_EXACT_MAX_PAIRS``
+        demand-site pairs.
+
+    Returns
+    -------
+    CoverSolution
+        With ``assignment``; ``bound`` is the least of the MILP dual bound, the LP-relaxation
+        bound (up to ``CAP_LP_MAX_PAIRS`` pairs) and the sum of the ``k`` best single-site
+        fractional knapsacks. When greedy meets that last bound it is returned as optimal.
+    """
+    inst = _prepare_capacitated(cover, capacity, demand, weights, existing_covered)
+    w, pre = inst.w, inst.pre
+    base = float(w[pre].sum())
+    if k <= 0 or len(inst.rows) == 0:
+        return CoverSolution(
+            np.array([], int), pre.copy(), base, base, 0.0, "exact", True, inst.uncoverable,
+            np.full(inst.n_demands, -1, dtype=np.int64),
+        )  # fmt: skip
+    g_sel, g_gain, g_assign = _greedy_capacitated(inst, k, w)
+    g_obj = base + float(g_gain.sum())
+    sites, n, p, cons = _cap_model(inst)
+    c = np.concatenate([np.zeros(n), -w[inst.rows]])
+    cons = cons + [LinearConstraint(sp.csr_matrix(np.r_[np.ones(n), np.zeros(p)][None, :]), 0, k)]
+
+    cheap = base + _cap_knapsack_bound(inst, k, w)
+
+    def lp_bound() -> float:
+        if p > CAP_LP_MAX_PAIRS:
+            return cheap
+        res = _solve(c, cons, time_limit_s, integral=False)
+        return min(cheap, base + float(-res.fun)) if res.status == 0 else cheap
+
+    def greedy() -> CoverSolution:
+        bound = lp_bound()
+        return CoverSolution(
+            g_sel, pre | (g_assign >= 0), g_obj, bound, _rel_gap(g_obj, bound), "greedy",
+            bool(g_obj >= bound * (1 - 1e-12)), inst.uncoverable, g_assign,
+        )  # fmt: skip
+
+    exact = method == "exact" or (method == "auto" and p <= AUTO_EXACT_MAX_PAIRS)
+    if not exact or g_obj >= cheap * (1 - 1e-12):  # greedy proven optimal: nothing to solve
+        return greedy()
+    res = _solve(c, cons, time_limit_s, presolve=presolve)
+    if res.x is None:
+        return greedy()
+    sel, assign = _cap_solution_parts(inst, sites, n, res.x)
+    obj = float(w[pre | (assign >= 0)].sum())
+    if obj < g_obj:  # a time-limited MILP can trail the greedy start
+        sel, assign, obj = g_sel, g_assign, g_obj
+    optimal = res.status == 0
+    dual = getattr(res, "mip_dual_bound", None)
+    if optimal:
+        bound = obj
+    elif dual is not None and np.isfinite(dual):
+        bound = min(cheap, base - float(dual))
+    else:
+        bound = lp_bound()
+    return CoverSolution(
+        sel, pre | (assign >= 0), obj, bound, 0.0 if optimal else _rel_gap(obj, bound), "milp",
+        optimal, inst.uncoverable, assign,
+    )  # fmt: skip
+
+
+def set_cover_capacitated(
+    cover,
+    *,
+    capacity,
+    demand=None,
+    existing_covered=None,
+    method: str = "auto",
+    time_limit_s: float = 60.0,
+    presolve: bool = True,
+) -> CoverSolution:
+    """The fewest new sites, each serving at most its capacity, to serve every demand they can.
+
+    Lexicographic objective: first assign as many demands as possible (all of them unless the
+    capacities near some cluster run out), then use the fewest sites. Demands larger than every
+    covering site's capacity, or covered by no site, are ``uncoverable``; demands left over for
+    lack of joint capacity are neither ``covered`` nor ``uncoverable``.
+
+    Parameters
+    ----------
+    cover, capacity, demand, existing_covered, method, time_limit_s, presolve
+        As in :func:`max_cover_capacitated`.
+
+    Returns
+    -------
+    CoverSolution
+        ``objective`` is the number of sites; ``bound`` a lower bound on the number of sites of
+        any solution serving at least as many demands (LP relaxation rounded up, or the fewest
+        largest capacities holding the smallest demands where the LP is too large).
+    """
+    inst = _prepare_capacitated(cover, capacity, demand, None, existing_covered)
+    pre = inst.pre
+    none = np.full(inst.n_demands, -1, dtype=np.int64)
+    if len(inst.rows) == 0:
+        return CoverSolution(
+            np.array([], int), pre.copy(), 0.0, 0.0, 0.0, "exact", True, inst.uncoverable, none
+        )
+    ones = np.ones(inst.n_demands)
+    g_sel, _, g_assign = _greedy_capacitated(inst, inst.n_sites, ones)
+    sites, n, p, cons = _cap_model(inst)
+
+    def lp_bound(served: int) -> float:
+        cheap = _cap_count_bound(inst, served)
+        if p > CAP_LP_MAX_PAIRS:
+            return cheap
+        more = LinearConstraint(sp.csr_matrix(np.r_[np.zeros(n), np.ones(p)][None, :]), served)
+        res = _solve(np.r_[np.ones(n), np.zeros(p)], cons + [more], time_limit_s, False)
+        return max(cheap, float(np.ceil(res.fun - 1e-9))) if res.status == 0 else cheap
+
+    n_assignable = int((~pre & ~inst.uncoverable).sum())
+
+    def result(sel, assign, method_name, optimal):
+        obj = float(len(sel))
+        served = int((assign >= 0).sum())
+        bound = obj if optimal else lp_bound(served)
+        # The bound holds for solutions serving at least as many demands: it proves optimality
+        # only when every assignable demand is served.
+        optimal = optimal or (obj == bound and served == n_assignable)
+        return CoverSolution(
+            sel, pre | (assign >= 0), obj, bound, 0.0 if optimal else _rel_gap(obj, bound),
+            method_name, optimal, inst.uncoverable, assign,
+        )  # fmt: skip
+
+    exact = method == "exact" or (method == "auto" and p <= AUTO_EXACT_MAX_PAIRS)
+    if not exact:
+        return result(g_sel, g_assign, "greedy", False)
+    # One unserved demand costs more than opening every site: serving comes first.
+    penalty = float(n + 1)
+    res = _solve(np.r_[np.ones(n), -penalty * np.ones(p)], cons, time_limit_s, presolve=presolve)
+    if res.x is None:
+        return result(g_sel, g_assign, "greedy", False)
+    sel, assign = _cap_solution_parts(inst, sites, n, res.x)
+    served, g_served = (assign >= 0).sum(), (g_assign >= 0).sum()
+    if served < g_served or (served == g_served and len(sel) > len(g_sel)):
+        return result(g_sel, g_assign, "milp", False)
+    return result(sel, assign, "milp", res.status == 0)

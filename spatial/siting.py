@@ -1,0 +1,1026 @@
+"""Siting new micro-stations: candidate sites, maximal coverage, minimal count, gain curve.
+
+The question planners ask is "where do the next micro-stations go, and when does adding more
+stop paying off?". Travel times come from the routing engine (:mod:`spatial.routing`): every
+candidate site is a source of one bounded multi-source Dijkstra batch
+(:func:`spatial.routing.cost_matrix` with cutoff = target − turnout), giving a sparse
+candidates × buildings matrix of the pairs within the target. The covering problems are then
+solved by :mod:`spatial.cover` (HiGHS MILP under a time limit, greedy with a reported gap
+otherwise):
+
+- **maximal coverage**: add ``k`` stations to maximise the buildings (or risk-weighted
+  buildings) reached within the target, existing micro-stations kept;
+- **minimal count**: the fewest new stations so that every building some candidate can reach
+  within the target is reached;
+- optional **capacities**: a new station is responsible for at most N buildings or residents
+  (single-sourcing assignment MILP, :func:`spatial.cover.max_cover_capacitated`).
+
+Buildings an existing micro-station already reaches within the target count as covered and
+credit no new site. All geometry is in the district's projected working CRS (metres).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields, replace
+from typing import Any, Self
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pyproj
+import scipy.sparse as sp
+import shapely
+
+from spatial.access import station_groups
+from spatial.cover import (
+    CoverSolution,
+    greedy_max_cover,
+    max_cover,
+    max_cover_capacitated,
+    set_cover,
+    set_cover_capacitated,
+)
+from spatial.errors import ConfigError, InputError
+from spatial.profiles import AccessParams
+from spatial.routing import RoutingGraph, Snap, cost_matrix, nearest_cost, snap, warn_far
+
+METHODS = ("auto", "exact", "greedy")
+CREW_VEHICLES = ("ebike", "foot")
+# method="auto" runs the MILP up to this many (building still needing cover, candidate) pairs.
+# Beyond it HiGHS seldom closes even the root LP within a time limit of a minute (measured:
+# 2.3 M pairs, 100,000 buildings × 5,000 candidates), so greedy with a Lagrangian bound is
+# both faster and better. The demo district has about 0.1 M.
+EXACT_MAX_PAIRS = 1_000_000
+
+
+@dataclass(frozen=True)
+class SitingParams:
+    """Parameters of micro-station siting: the config's ``[siting]`` section.
+
+    Parameters
+    ----------
+    k : int
+        New micro-stations to place in the maximal-coverage problem (and the length of the gain
+        curve). 5 is a planning assumption (a subdistrict plan period adds a handful); the gain
+        curve shows whether more would pay off.
+    target_s : float
+        Coverage target (seconds, turnout included): 180, "3 minutes to the scene"
+        (公消〔2015〕301号《微型消防站建设标准（试行）》, 1分钟响应、3分钟到场).
+    candidate_spacing_m : float
+        Candidate sites are every intersection plus points at most this many metres apart along
+        every street the crews can use; 0 gives intersections only. 100 m is a planning
+        assumption (about one urban block face; finer spacing barely changes the optimum).
+    candidate_buffer_m : float
+        Generated candidates lie within this many metres of the buildings' convex hull (a station
+        belongs in or next to the district it serves). 100 m, planning assumption.
+    vehicle : {"ebike", "foot"}
+        How the crews of new stations travel (profiles of :mod:`spatial.profiles`). Default
+        ``"ebike"``: micro-stations are equipped with electric bikes/tricycles
+        (公消〔2015〕301号 lists "消防电动车" among their equipment).
+    turnout_s : float
+        Seconds from alarm to departure at a new station: 60, "1 minute to respond"
+        (公消〔2015〕301号).
+    weight : str or None
+        Building column weighting coverage (e.g. ``"risk_index"``); ``None`` counts buildings.
+    capacity : float or None
+        Most a new station may be responsible for, in ``capacity_unit``; ``None`` (default) is
+        uncapacitated. No standard fixes it; a plan may e.g. size a micro-station for about
+        1,000 households.
+    capacity_unit : str
+        ``"buildings"`` (each building counts 1) or a numeric building column such as
+        ``"residents"``.
+    method : {"auto", "exact", "greedy"}
+        ``"exact"`` MILP (HiGHS) under ``time_limit_s``; ``"greedy"`` heuristic with its gap
+        against a bound (LP, or Lagrangian on large problems); ``"auto"`` the MILP up to
+        :data:`EXACT_MAX_PAIRS` candidate-building pairs, greedy beyond (capacitated problems:
+        up to :data:`spatial.cover.AUTO_EXACT_MAX_PAIRS` assignment pairs).
+    time_limit_s : float
+        Wall-clock limit (seconds) of each MILP solve; 30 s. On timeout the best solution found
+        is kept with the solver's gap.
+    gain_curve : bool
+        Solve every k' = 1 … k separately (exact where ``method`` allows) for the marginal gain
+        curve; when False the curve is the greedy one (nested, cheap) plus the exact k.
+    min_count : bool
+        Also solve the minimal-count problem (fewest stations covering every reachable
+        building).
+    """
+
+    k: int = 5
+    target_s: float = 180.0
+    candidate_spacing_m: float = 100.0
+    candidate_buffer_m: float = 100.0
+    vehicle: str = "ebike"
+    turnout_s: float = 60.0
+    weight: str | None = None
+    capacity: float | None = None
+    capacity_unit: str = "buildings"
+    method: str = "auto"
+    time_limit_s: float = 30.0
+    gain_curve: bool = True
+    min_count: bool = True
+
+    def __post_init__(self) -> None:
+        if (
+            not (isinstance(self.k, int | np.integer) and not isinstance(self.k, bool))
+            or self.k < 0
+        ):
+            raise ConfigError(f"[siting] k must be a whole number >= 0, got {self.k!r}")
+        checks = {
+            "target_s": self.target_s > 0,
+            "candidate_spacing_m": self.candidate_spacing_m >= 0,
+            "candidate_buffer_m": self.candidate_buffer_m >= 0,
+            "turnout_s": 0 <= self.turnout_s < self.target_s,
+            "time_limit_s": self.time_limit_s > 0,
+        }
+        for key, ok in checks.items():
+            if not ok:
+                raise ConfigError(f"[siting] {key} = {getattr(self, key)!r} is out of range")
+        if self.vehicle not in CREW_VEHICLES:
+            raise ConfigError(
+                f"[siting] vehicle must be one of {list(CREW_VEHICLES)}, got {self.vehicle!r}"
+            )
+        if self.method not in METHODS:
+            raise ConfigError(
+                f"[siting] method must be one of {list(METHODS)}, got {self.method!r}"
+            )
+        if self.capacity is not None and not self.capacity > 0:
+            raise ConfigError(f"[siting] capacity must be > 0, got {self.capacity!r}")
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+        """Build from the ``[siting]`` table; raises ConfigError naming an unknown key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ConfigError(f"[siting]: unknown key(s) {unknown}; known keys: {sorted(known)}")
+        kw: dict[str, Any] = {}
+        for key, value in d.items():
+            try:
+                if key == "k":
+                    if isinstance(value, bool) or float(value) != int(value):
+                        raise ValueError
+                    kw[key] = int(value)
+                elif key in ("gain_curve", "min_count"):
+                    if not isinstance(value, bool):
+                        raise ValueError
+                    kw[key] = value
+                elif key in ("vehicle", "method", "capacity_unit"):
+                    kw[key] = str(value)
+                elif key == "weight":
+                    kw[key] = None if value in (None, "", "none") else str(value)
+                elif key == "capacity":
+                    kw[key] = None if value in (None, "", "none", 0) else float(value)
+                else:
+                    kw[key] = float(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"[siting] {key}: invalid value {value!r}") from exc
+        return cls(**kw)
+
+
+@dataclass(eq=False)
+class SitingResult:
+    """Everything :func:`site_micro_stations` found.
+
+    Attributes
+    ----------
+    sites : GeoDataFrame
+        The maximal-coverage proposal, one point per new station (see :func:`sites_layer`).
+    min_count_sites : GeoDataFrame or None
+        The minimal-count proposal (same columns), when ``params.min_count``.
+    curve : DataFrame
+        The marginal gain curve (see :func:`gain_curve`).
+    buildings : GeoDataFrame
+        A copy of the buildings with ``siting_coverable``, ``siting_covered_before``,
+        ``siting_covered_after``, ``siting_site_id``, ``siting_t_new_s``.
+    candidates : GeoDataFrame
+        Every candidate site with ``reach_buildings`` and ``reach_weight`` (what it alone would
+        reach within the target, existing coverage ignored).
+    max_cover, min_count : CoverSolution
+        The raw solutions (indices refer to ``candidates`` rows and ``buildings`` rows).
+    times : scipy.sparse.csr_matrix
+        Candidates × buildings seconds (turnout included) for pairs within the target.
+    params : SitingParams
+    timings : dict
+        Seconds spent per stage.
+    n_candidates_solved : int
+        Candidates left in the optimisation once dominated ones are dropped (uncapacitated).
+    """
+
+    sites: gpd.GeoDataFrame
+    min_count_sites: gpd.GeoDataFrame | None
+    curve: pd.DataFrame
+    buildings: gpd.GeoDataFrame
+    candidates: gpd.GeoDataFrame
+    max_cover: CoverSolution
+    min_count: CoverSolution | None
+    times: sp.csr_matrix
+    params: SitingParams
+    timings: dict[str, float] = field(default_factory=dict)
+    n_candidates_solved: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        """Headline figures: coverage before/after, sites, method, gap, minimal count."""
+        b = self.buildings
+        n = len(b)
+        out = {
+            "buildings": n,
+            "candidates": len(self.candidates),
+            "candidates_solved": self.n_candidates_solved,
+            "covered_before": int(b["siting_covered_before"].sum()),
+            "covered_after": int(b["siting_covered_after"].sum()),
+            "coverable": int(b["siting_coverable"].sum()),
+            "new_sites": len(self.sites),
+            "method": self.max_cover.method,
+            "optimal": bool(self.max_cover.optimal),
+            "gap": float(self.max_cover.gap),
+            "objective": float(self.max_cover.objective),
+        }
+        if self.min_count is not None:
+            out.update(
+                min_count=int(self.min_count.objective),
+                min_count_method=self.min_count.method,
+                min_count_optimal=bool(self.min_count.optimal),
+                min_count_gap=float(self.min_count.gap),
+            )
+        return out
+
+
+# ---------------------------------------------------------------------- candidate sites
+def candidate_sites(
+    rg: RoutingGraph,
+    *,
+    spacing_m: float = 100.0,
+    area: shapely.Geometry | None = None,
+) -> gpd.GeoDataFrame:
+    """Candidate sites on the streets of a compiled graph: intersections and regular points.
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+        Graph of the crews' vehicle (only streets they may use carry candidates).
+    spacing_m : float
+        Along each street piece, points at most this many metres apart (equal spacing, ends
+        excluded); 0 for intersections only (nodes with three or more neighbours).
+    area : shapely geometry, optional
+        Keep only candidates inside it (working CRS).
+
+    Returns
+    -------
+    GeoDataFrame
+        In ``rg.crs``: ``candidate_id`` (``"C00001"`` …), ``kind`` (``"intersection"``,
+        ``"node"`` for dead ends and bends, ``"street"``), ``seg`` and ``frac`` (position on
+        the graph), ``road_name``, ``highway``, point geometry.
+    """
+    n_nodes = rg.n_nodes
+    a, b = rg.seg_a, rg.seg_b
+    pair = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
+    pair = pair[pair[:, 0] != pair[:, 1]]
+    degree = np.bincount(pair.ravel(), minlength=n_nodes)
+    # One candidate per node, placed on the first segment that touches it.
+    seg_ids = np.arange(rg.n_segments)
+    ends = np.concatenate([a, b])
+    ends_seg = np.concatenate([seg_ids, seg_ids])
+    ends_frac = np.concatenate([np.zeros(len(a)), np.ones(len(b))])
+    node, first = np.unique(ends, return_index=True)
+    keep = degree[node] >= 3 if spacing_m <= 0 else np.ones(len(node), bool)
+    seg = [ends_seg[first][keep]]
+    frac = [ends_frac[first][keep]]
+    kind = [np.where(degree[node[keep]] >= 3, "intersection", "node")]
+    if spacing_m > 0:
+        length = shapely.length(rg.seg_geom)
+        parts = np.maximum(1, np.ceil(length / spacing_m).astype(np.int64))
+        inner = parts - 1
+        s = np.repeat(seg_ids, inner)
+        i = np.arange(len(s)) - np.repeat(np.cumsum(inner) - inner, inner) + 1
+        seg.append(s)
+        frac.append(i / parts[s])
+        kind.append(np.full(len(s), "street"))
+    seg_all = np.concatenate(seg).astype(np.int64)
+    frac_all = np.concatenate(frac)
+    kind_all = np.concatenate(kind).astype(object)
+    pts = Snap.at(rg, seg_all, frac_all)
+    inside = np.ones(len(seg_all), bool)
+    if area is not None:
+        inside = shapely.contains_xy(area, pts.x, pts.y)
+    seg_all, frac_all, kind_all = seg_all[inside], frac_all[inside], kind_all[inside]
+    x, y = pts.x[inside], pts.y[inside]
+    return gpd.GeoDataFrame(
+        {
+            "candidate_id": [f"C{i + 1:05d}" for i in range(len(seg_all))],
+            "kind": kind_all,
+            "seg": seg_all,
+            "frac": frac_all,
+            "road_name": _road_names(rg.segments["name"].to_numpy()[seg_all]),
+            "highway": _road_names(rg.segments["highway"].to_numpy()[seg_all]),
+        },
+        geometry=gpd.points_from_xy(x, y),
+        crs=rg.crs,
+    )
+
+
+def snap_candidates(
+    rg: RoutingGraph, candidates: gpd.GeoDataFrame, *, max_snap_m: float = 150.0
+) -> tuple[gpd.GeoDataFrame, Snap]:
+    """Place candidate sites on the network.
+
+    Candidates made by :func:`candidate_sites` (``seg``/``frac`` columns) sit exactly on their
+    street; a user's layer (e.g. vacant lots, community centres) is snapped to the nearest
+    street, its access leg counted in every travel time. Points farther than ``max_snap_m``
+    metres from any usable street are dropped with a warning naming them.
+
+    Returns
+    -------
+    (GeoDataFrame, Snap)
+        The usable candidates (with ``candidate_id``, ``road_name``, ``highway``,
+        ``access_m``) and their snap positions, row for row.
+    """
+    if {"seg", "frac"} <= set(candidates.columns) and "access_m" not in candidates.columns:
+        s = Snap.at(rg, candidates["seg"].to_numpy(), candidates["frac"].to_numpy())
+        out = candidates.copy()
+        out["access_m"] = 0.0
+        return out, s
+    _check_projected(candidates, "candidate sites", rg.crs)
+    s = snap(rg, candidates, max_snap_m=max_snap_m)
+    out = candidates.copy()
+    if "candidate_id" not in out.columns:
+        out["candidate_id"] = [f"U{i + 1:05d}" for i in range(len(out))]
+    out["candidate_id"] = out["candidate_id"].astype(str)
+    out["access_m"] = s.access_m
+    seg = np.where(s.ok, s.seg, 0)
+    out["road_name"] = np.where(s.ok, _road_names(rg.segments["name"].to_numpy()[seg]), "")
+    out["highway"] = np.where(s.ok, _road_names(rg.segments["highway"].to_numpy()[seg]), "")
+    if not s.ok.all():
+        warn_far(
+            out["candidate_id"].to_numpy(), s.access_m, max_snap_m, "candidate sites (dropped)"
+        )
+    keep = np.flatnonzero(s.ok)
+    return out.iloc[keep].reset_index(drop=True), s.take(keep)
+
+
+def candidate_times(
+    rg: RoutingGraph,
+    candidates: Snap,
+    buildings: Snap,
+    *,
+    target_s: float = 180.0,
+    turnout_s: float = 60.0,
+) -> sp.csr_matrix:
+    """Seconds from every candidate site to every building it reaches within the target.
+
+    One bounded Dijkstra per candidate in memory-sized batches
+    (:func:`spatial.routing.cost_matrix`, cutoff ``target_s - turnout_s``); turnout is added.
+
+    Returns
+    -------
+    scipy.sparse.csr_matrix
+        Candidates × buildings; the stored entries are exactly the pairs within ``target_s``
+        (turnout, access legs and intersection delays included).
+    """
+    T = cost_matrix(rg, candidates, buildings, cutoff=float(target_s - turnout_s))
+    T.data += float(turnout_s)
+    return T
+
+
+def coverage_from_times(times: sp.csr_matrix) -> sp.csc_matrix:
+    """Boolean buildings × candidates coverage matrix from the sparsity pattern of ``times``.
+
+    The pattern, not the values, says who covers whom (a zero travel time is a real entry).
+    """
+    n_c, n_b = times.shape
+    return sp.csc_matrix(
+        (np.ones(times.nnz, bool), times.indices.copy(), times.indptr.copy()), shape=(n_b, n_c)
+    )
+
+
+def dominated_candidates(
+    cover, *, existing_covered: np.ndarray | None = None, max_work: float = 5e7
+) -> np.ndarray:
+    """Candidates that can be dropped from an uncapacitated covering problem without loss.
+
+    Candidate ``i`` is dominated when the buildings it reaches that still need cover are a
+    subset of those of another candidate ``j`` (larger, or equal with a lower index): any
+    solution using ``i`` does at least as well with ``j``. Never valid with capacities (a second
+    site adds capacity). Skipped (nothing dropped but empty candidates) when the pairwise
+    overlap would cost more than ``max_work`` multiply-adds.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        Per candidate (column of ``cover``).
+    """
+    A = sp.csr_matrix(cover, dtype=bool)
+    pre = np.zeros(A.shape[0], bool) if existing_covered is None else np.asarray(existing_covered)
+    B = sp.csc_matrix(A[~pre], dtype=np.float32)
+    size = np.diff(B.indptr)
+    out = size == 0
+    deg = np.diff(sp.csr_matrix(B).indptr).astype(float)
+    if B.nnz == 0 or float((deg**2).sum()) > max_work:
+        return out
+    overlap = (B.T @ B).tocoo()
+    i, j, v = overlap.row, overlap.col, overlap.data
+    dom = (i != j) & (v == size[i]) & ((size[j] > size[i]) | ((size[j] == size[i]) & (j < i)))
+    out[i[dom]] = True
+    return out
+
+
+def resolve_method(method: str, cover, existing_covered: np.ndarray) -> tuple[str, str]:
+    """The solver method and bound for a coverage problem of this size.
+
+    ``"auto"`` becomes ``"exact"`` (MILP, LP bound on timeout) up to :data:`EXACT_MAX_PAIRS`
+    pairs of a candidate and a building still needing cover, ``"greedy"`` (Lagrangian bound)
+    beyond; an explicit method is kept, with the Lagrangian bound on large problems.
+
+    Returns
+    -------
+    (method, bound)
+        For :func:`spatial.cover.max_cover` / :func:`spatial.cover.set_cover`.
+    """
+    A = sp.csr_matrix(cover, dtype=bool)
+    pairs = int(np.diff(A.indptr)[~np.asarray(existing_covered, bool)].sum())
+    large = pairs > EXACT_MAX_PAIRS
+    if method == "auto":
+        method = "greedy" if large else "exact"
+    return method, "lagrangian" if large else "lp"
+
+
+# ---------------------------------------------------------------------- existing coverage
+def existing_micro_times(
+    network: nx.MultiDiGraph,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame | None,
+    *,
+    access: AccessParams | None = None,
+    graphs: dict[str, RoutingGraph] | None = None,
+) -> np.ndarray:
+    """Seconds from the fastest existing micro-station to each building (``inf`` if none).
+
+    The access step's model (:func:`spatial.access.station_groups`): each station travels with
+    its own ``vehicle`` profile (``access.default_micro_vehicle`` when missing) and adds its own
+    ``turnout_s`` (its profile's turnout when missing); buildings farther than
+    ``access.max_snap_m`` from every street get ``inf``. Equals the access step's ``t_micro_s``.
+    """
+    access = access or AccessParams()
+    best = np.full(len(buildings), np.inf)
+    if stations is None or len(stations) == 0:
+        return best
+    groups = [g for g in station_groups(stations, access) if g.kind == "micro_station"]
+    graphs = graphs if graphs is not None else {}
+    for g in groups:
+        rg = graphs.get(g.vehicle)
+        if rg is None:
+            rg = graphs[g.vehicle] = RoutingGraph.from_graph(network, access.profile(g.vehicle))
+        bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
+        ssnap = snap(rg, stations.geometry.iloc[g.rows])
+        t, _ = nearest_cost(rg, ssnap, bsnap, source_offset=g.turnout_s)
+        best = np.minimum(best, t)
+    return best
+
+
+# ---------------------------------------------------------------------- curve and layers
+def gain_curve(
+    cover,
+    k: int,
+    *,
+    weights: np.ndarray | None = None,
+    existing_covered: np.ndarray | None = None,
+    method: str = "auto",
+    time_limit_s: float = 30.0,
+    exact_per_k: bool = True,
+    bound: str = "lp",
+) -> tuple[pd.DataFrame, list[CoverSolution]]:
+    """Coverage after 0, 1, …, k new sites (the marginal gain curve).
+
+    Every k' is solved on its own by :func:`spatial.cover.max_cover` (exact per k' when
+    ``method`` allows: optimal sets need not be nested), next to the greedy curve (nested: the
+    first k' greedy picks). The ``method``/``optimal``/``bound`` columns say which is which.
+
+    Parameters
+    ----------
+    cover
+        Boolean demands (buildings) × candidates.
+    k
+        Largest number of new sites.
+    weights, existing_covered, method, time_limit_s, bound
+        As in :func:`spatial.cover.max_cover` (``time_limit_s`` per k').
+    exact_per_k
+        Solve every k'; if False only k' = k is solved and the rest is greedy.
+
+    Returns
+    -------
+    (DataFrame, list of CoverSolution)
+        One row per k' = 0 … k: ``n_new``, ``covered_buildings``, ``covered_weight``,
+        ``covered_share`` (of all buildings), ``gain_weight`` (over k' − 1), ``greedy_weight``
+        (greedy curve), ``bound`` (upper bound on the optimum), ``gap``, ``method``,
+        ``optimal``; and the solutions for k' = 1 … k (``None`` where greedy only).
+    """
+    A = sp.csc_matrix(cover, dtype=bool)
+    n = A.shape[0]
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    pre = np.zeros(n, bool) if existing_covered is None else np.asarray(existing_covered, bool)
+    g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre)
+    base = float(w[pre].sum())
+    greedy_w = base + np.concatenate([[0.0], np.cumsum(g_gain)])
+    greedy_w = np.concatenate([greedy_w, np.full(k + 1 - len(greedy_w), greedy_w[-1])])
+    rows = [
+        dict(n_new=0, covered_buildings=int(pre.sum()), covered_weight=base, bound=base, gap=0.0,
+             method="existing", optimal=True)
+    ]  # fmt: skip
+    sols: list[CoverSolution | None] = []
+    for kk in range(1, k + 1):
+        if exact_per_k or kk == k:
+            # HiGHS presolve spends longer hunting dominated columns than solving these.
+            sol = max_cover(
+                A, kk, weights=w, existing_covered=pre, method=method,
+                time_limit_s=time_limit_s, presolve=False, bound=bound,
+            )  # fmt: skip
+            sols.append(sol)
+            rows.append(
+                dict(n_new=kk, covered_buildings=int(sol.covered.sum()),
+                     covered_weight=sol.objective, bound=sol.bound, gap=sol.gap,
+                     method=sol.method, optimal=bool(sol.optimal))
+            )  # fmt: skip
+        else:
+            covered = pre | _covered(A, g_sel[:kk])
+            sols.append(None)
+            rows.append(
+                dict(n_new=kk, covered_buildings=int(covered.sum()), covered_weight=greedy_w[kk],
+                     bound=np.nan, gap=np.nan, method="greedy", optimal=False)
+            )  # fmt: skip
+    df = pd.DataFrame(rows)
+    df["covered_share"] = df["covered_buildings"] / max(n, 1)
+    df["gain_weight"] = df["covered_weight"].diff().fillna(0.0)
+    df["greedy_weight"] = greedy_w
+    cols = ["n_new", "covered_buildings", "covered_weight", "covered_share", "gain_weight",
+            "greedy_weight", "bound", "gap", "method", "optimal"]  # fmt: skip
+    return df[cols], sols
+
+
+def rank_sites(
+    cover,
+    selected: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    existing_covered: np.ndarray | None = None,
+    assignment: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Order chosen sites by what each adds, and the buildings each adds at its rank.
+
+    Without ``assignment``: greedy order within the chosen set (each next site adds the most
+    weight not yet covered); with a capacitated ``assignment``: by weight assigned, descending.
+    Sites that add nothing are dropped (they change no building's coverage).
+
+    Returns
+    -------
+    (order, newly)
+        Site indices in rank order, and a boolean buildings × ranks matrix of the buildings each
+        rank adds (dense ``bool``, one column per kept site).
+    """
+    A = sp.csc_matrix(cover, dtype=bool)
+    n = A.shape[0]
+    w = np.ones(n) if weights is None else np.asarray(weights, float)
+    pre = np.zeros(n, bool) if existing_covered is None else np.asarray(existing_covered, bool)
+    selected = np.asarray(selected, dtype=int)
+    if len(selected) == 0:
+        return selected, np.zeros((n, 0), bool)
+    if assignment is not None:
+        got = np.array([w[assignment == j].sum() for j in selected])
+        cnt = np.array([(assignment == j).sum() for j in selected])
+        keep = cnt > 0
+        order = selected[keep][np.argsort(-got[keep], kind="stable")]
+        newly = np.stack([assignment == j for j in order], 1) if len(order) else None
+        return order, newly if newly is not None else np.zeros((n, 0), bool)
+    # Greedy order by weight; ties and zero-weight additions broken by building count, so a
+    # site covering only zero-weight buildings still ranks (it does change coverage).
+    sub = A[:, selected]
+    score_w = w + 1e-9 * max(float(w.max(initial=0.0)), 1.0) / max(n, 1)
+    order_local, _ = greedy_max_cover(sub, len(selected), weights=score_w, existing_covered=pre)
+    order = selected[order_local]
+    covered = pre.copy()
+    newly = np.zeros((n, len(order)), bool)
+    for r, j in enumerate(order):  # loop over a handful of sites, vectorised over buildings
+        col = A.indices[A.indptr[j] : A.indptr[j + 1]]
+        add = col[~covered[col]]
+        newly[add, r] = True
+        covered[add] = True
+    return order, newly
+
+
+def sites_layer(
+    candidates: gpd.GeoDataFrame,
+    order: np.ndarray,
+    newly: np.ndarray,
+    *,
+    weights: np.ndarray,
+    residents: np.ndarray | None,
+    existing_covered: np.ndarray,
+    prefix: str = "N",
+) -> gpd.GeoDataFrame:
+    """The proposed sites as a point layer, one row per site in rank order.
+
+    Columns: ``site_id`` (``N01`` …), ``rank`` (1 = adds most), ``candidate_id``,
+    ``gain_buildings``, ``gain_weight``, ``gain_residents`` (what this site adds after the
+    higher ranks; NaN residents without a ``residents`` column), ``covered_after`` (buildings
+    within the target once sites up to this rank are added, existing stations included),
+    ``covered_weight_after``, ``covered_share_after`` (fraction of all buildings),
+    ``road_name``, ``highway``, ``kind``, geometry (working CRS).
+    """
+    n = len(existing_covered)
+    gain_b = newly.sum(axis=0).astype(int)
+    gain_w = weights @ newly if newly.shape[1] else np.zeros(0)
+    if residents is not None:
+        gain_r = np.nan_to_num(residents) @ newly if newly.shape[1] else np.zeros(0)
+    else:
+        gain_r = np.full(len(order), np.nan)
+    cov_after = int(existing_covered.sum()) + np.cumsum(gain_b)
+    cov_w_after = float(weights[existing_covered].sum()) + np.cumsum(gain_w)
+    src = candidates.iloc[order]
+    width = max(2, len(str(len(order))))
+    out = gpd.GeoDataFrame(
+        {
+            "site_id": [f"{prefix}{i + 1:0{width}d}" for i in range(len(order))],
+            "rank": np.arange(1, len(order) + 1),
+            "candidate_id": src["candidate_id"].astype(str).to_numpy(),
+            "gain_buildings": gain_b,
+            "gain_weight": np.asarray(gain_w, float),
+            "gain_residents": np.asarray(gain_r, float),
+            "covered_after": cov_after.astype(int),
+            "covered_weight_after": np.asarray(cov_w_after, float),
+            "covered_share_after": cov_after / max(n, 1),
+            "road_name": src["road_name"].astype(str).to_numpy(),
+            "highway": src["highway"].astype(str).to_numpy(),
+            "kind": src["kind"].astype(str).to_numpy() if "kind" in src else "user",
+        },
+        geometry=src.geometry.to_numpy(),
+        crs=candidates.crs,
+    )
+    return out
+
+
+# ---------------------------------------------------------------------- the pipeline step
+def site_micro_stations(
+    network: nx.MultiDiGraph | RoutingGraph,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame | None,
+    *,
+    params: SitingParams | None = None,
+    candidates: gpd.GeoDataFrame | None = None,
+    access: AccessParams | None = None,
+    existing_covered: np.ndarray | None = None,
+) -> SitingResult:
+    """Propose new micro-stations: maximal coverage for ``k`` sites, gain curve, minimal count.
+
+    Parameters
+    ----------
+    network : networkx.MultiDiGraph or RoutingGraph
+        Projected osmnx graph (:func:`spatial.network.read_network`), or a graph already compiled
+        for ``params.vehicle`` (then existing coverage needs ``t_micro_s`` or
+        ``existing_covered``).
+    buildings : GeoDataFrame
+        Buildings in the working CRS (metres). Optional columns used: ``t_micro_s`` (from the
+        access step: existing coverage is ``t_micro_s <= target_s``), ``residents``, the
+        ``params.weight`` column, the ``params.capacity_unit`` column.
+    stations : GeoDataFrame or None
+        Station layer; its ``micro_station`` rows are kept and their coverage counted (used only
+        when ``t_micro_s`` is absent and ``existing_covered`` not given).
+    params : SitingParams, optional
+    candidates : GeoDataFrame, optional
+        The user's own candidate points (working CRS; optional ``candidate_id``); default:
+        generated along the streets (:func:`candidate_sites`).
+    access : AccessParams, optional
+        Vehicle profiles and ``max_snap_m`` (buildings farther from every street are not
+        reachable); default :class:`spatial.profiles.AccessParams`.
+    existing_covered : array of bool, optional
+        Buildings already covered, overriding both ``t_micro_s`` and ``stations``.
+
+    Returns
+    -------
+    SitingResult
+    """
+    params = params or SitingParams()
+    access = access or AccessParams()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    if isinstance(network, RoutingGraph):
+        rg = network
+    else:
+        rg = RoutingGraph.from_graph(network, access.profile(params.vehicle), weight="time")
+    graphs = {params.vehicle: rg}
+    crs = rg.crs
+    _check_projected(buildings, "buildings", crs)
+    n = len(buildings)
+    weights = _weights(buildings, params.weight)
+    residents = (
+        pd.to_numeric(buildings["residents"], errors="coerce").to_numpy(dtype=float)
+        if "residents" in buildings.columns
+        else None
+    )
+    bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
+    timings["compile_and_snap_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if existing_covered is not None:
+        pre = np.asarray(existing_covered, bool)
+        if pre.shape != (n,):
+            raise InputError(f"existing_covered has {pre.shape[0]} entries for {n} buildings")
+    elif "t_micro_s" in buildings.columns:
+        t_exist = pd.to_numeric(buildings["t_micro_s"], errors="coerce").to_numpy(dtype=float)
+        pre = np.nan_to_num(t_exist, nan=np.inf) <= params.target_s
+    elif isinstance(network, RoutingGraph):
+        raise InputError(
+            "existing coverage unknown: pass an osmnx graph, a 't_micro_s' column from the "
+            "access step, or existing_covered"
+        )
+    else:
+        t_exist = existing_micro_times(network, buildings, stations, access=access, graphs=graphs)
+        pre = t_exist <= params.target_s
+    timings["existing_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if candidates is None:
+        area = None
+        if n:
+            hull = shapely.convex_hull(shapely.union_all(_points(buildings)))
+            area = shapely.buffer(hull, max(params.candidate_buffer_m, 1e-6))
+        cand = candidate_sites(rg, spacing_m=params.candidate_spacing_m, area=area)
+    else:
+        cand = candidates
+    cand, csnap = snap_candidates(rg, cand, max_snap_m=access.max_snap_m)
+    timings["candidates_s"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    T = candidate_times(rg, csnap, bsnap, target_s=params.target_s, turnout_s=params.turnout_s)
+    A = coverage_from_times(T)
+    timings["travel_times_s"] = time.perf_counter() - t0
+    reach = np.diff(T.indptr)
+    cand = cand.copy()
+    cand["reach_buildings"] = reach.astype(int)
+    cand["reach_weight"] = (
+        np.asarray(sp.csr_matrix((np.ones(T.nnz), T.indices, T.indptr), shape=T.shape) @ weights)
+        if T.nnz
+        else np.zeros(len(cand))
+    )
+    coverable = pre | (np.asarray(A.sum(axis=1)).ravel() > 0)
+
+    t0 = time.perf_counter()
+    k = int(params.k)
+    # Uncapacitated problems only need the non-dominated candidates (same optimum, much
+    # smaller MILP); capacitated ones need them all (each site adds capacity).
+    keep = np.arange(A.shape[1])
+    if params.capacity is None:
+        keep = np.flatnonzero(~dominated_candidates(A, existing_covered=pre))
+    Ak = A[:, keep]
+    method, bound = resolve_method(params.method, A, pre)
+    if params.capacity is None:
+        curve, sols = gain_curve(
+            Ak, k, weights=weights, existing_covered=pre, method=method,
+            time_limit_s=params.time_limit_s, exact_per_k=params.gain_curve, bound=bound,
+        )  # fmt: skip
+        sol = sols[-1] if sols else max_cover(Ak, 0, weights=weights, existing_covered=pre)
+        sol = replace(sol, selected=keep[sol.selected])
+        assignment = None
+    else:
+        size = _capacity_sizes(buildings, params.capacity_unit)
+        curve, sols = _capacitated_curve(A, k, weights, pre, size, params)
+        sol = sols[-1] if sols else max_cover_capacitated(
+            A, 0, capacity=params.capacity, demand=size, weights=weights, existing_covered=pre
+        )  # fmt: skip
+        assignment = sol.assignment
+    timings["max_cover_s"] = time.perf_counter() - t0
+    order, newly = rank_sites(
+        A, sol.selected, weights=weights, existing_covered=pre, assignment=assignment
+    )
+    sites = sites_layer(
+        cand, order, newly, weights=weights, residents=residents, existing_covered=pre
+    )
+
+    mc_sol, mc_sites = None, None
+    if params.min_count:
+        t0 = time.perf_counter()
+        if params.capacity is None:
+            mc_sol = set_cover(
+                Ak, existing_covered=pre, method=method,
+                time_limit_s=params.time_limit_s, presolve=False, bound=bound,
+            )  # fmt: skip
+            mc_sol = replace(mc_sol, selected=keep[mc_sol.selected])
+            if not mc_sol.optimal:
+                mc_sol = _without_redundant(A, mc_sol, pre)
+        else:
+            mc_sol = set_cover_capacitated(
+                A, capacity=params.capacity, demand=_capacity_sizes(buildings, params.capacity_unit),
+                existing_covered=pre, method=params.method, time_limit_s=params.time_limit_s,
+            )  # fmt: skip
+        timings["min_count_s"] = time.perf_counter() - t0
+        mc_order, mc_newly = rank_sites(
+            A, mc_sol.selected, weights=weights, existing_covered=pre,
+            assignment=mc_sol.assignment,
+        )  # fmt: skip
+        mc_sites = sites_layer(
+            cand, mc_order, mc_newly, weights=weights, residents=residents,
+            existing_covered=pre, prefix="M",
+        )  # fmt: skip
+
+    out = buildings.copy()
+    site_of, t_new = _nearest_new_site(T, order, n, assignment)
+    out["siting_coverable"] = coverable
+    out["siting_covered_before"] = pre
+    out["siting_covered_after"] = pre | (site_of < len(order))
+    ids = np.concatenate([sites["site_id"].to_numpy(dtype=object), np.array([""], dtype=object)])
+    out["siting_site_id"] = pd.array(ids[site_of], dtype=object).astype(str)
+    out["siting_t_new_s"] = t_new
+    return SitingResult(
+        sites=sites,
+        min_count_sites=mc_sites,
+        curve=curve,
+        buildings=out,
+        candidates=cand,
+        max_cover=sol,
+        min_count=mc_sol,
+        times=T,
+        params=params,
+        timings=timings,
+        n_candidates_solved=len(keep),
+    )
+
+
+# ---------------------------------------------------------------------- internals
+def prune_redundant(cover, selected: np.ndarray, *, existing_covered=None) -> np.ndarray:
+    """Drop sites of a cover whose buildings all stay covered by the others.
+
+    Sites are tried last-chosen first (a greedy cover's late picks are the likeliest to be
+    made redundant by the rest). The result covers exactly what ``selected`` covered.
+    """
+    A = sp.csc_matrix(cover, dtype=bool)
+    pre = np.zeros(A.shape[0], bool) if existing_covered is None else np.asarray(existing_covered)
+    sel = np.asarray(selected, dtype=int)
+    if len(sel) == 0:
+        return sel
+    count = np.asarray(A[:, sel].sum(axis=1)).ravel() + pre  # covers per building
+    keep = np.ones(len(sel), bool)
+    for pos in range(len(sel) - 1, -1, -1):  # a loop over chosen sites, not buildings
+        j = sel[pos]
+        rows = A.indices[A.indptr[j] : A.indptr[j + 1]]
+        if (count[rows] >= 2).all():
+            count[rows] -= 1
+            keep[pos] = False
+    return sel[keep]
+
+
+def _without_redundant(A, sol: CoverSolution, pre: np.ndarray) -> CoverSolution:
+    sel = prune_redundant(A, sol.selected, existing_covered=pre)
+    if len(sel) == len(sol.selected):
+        return sol
+    obj = float(len(sel))
+    gap = (obj - sol.bound) / max(obj, 1e-9)
+    return replace(sol, selected=sel, objective=obj, gap=gap, optimal=obj == sol.bound)
+
+
+def _capacitated_curve(A, k, weights, pre, size, params: SitingParams):
+    rows = [
+        dict(n_new=0, covered_buildings=int(pre.sum()), covered_weight=float(weights[pre].sum()),
+             bound=float(weights[pre].sum()), gap=0.0, method="existing", optimal=True)
+    ]  # fmt: skip
+    greedy = max_cover_capacitated(
+        A, k, capacity=params.capacity, demand=size, weights=weights, existing_covered=pre,
+        method="greedy",
+    )  # fmt: skip
+    gains = np.array([weights[greedy.assignment == j].sum() for j in greedy.selected])
+    greedy_w = float(weights[pre].sum()) + np.concatenate([[0.0], np.cumsum(gains)])
+    greedy_w = np.concatenate([greedy_w, np.full(k + 1 - len(greedy_w), greedy_w[-1])])
+    sols = []
+    for kk in range(1, k + 1):
+        if params.gain_curve or kk == k:
+            sol = max_cover_capacitated(
+                A, kk, capacity=params.capacity, demand=size, weights=weights,
+                existing_covered=pre, method=params.method, time_limit_s=params.time_limit_s,
+            )  # fmt: skip
+            sols.append(sol)
+            rows.append(
+                dict(n_new=kk, covered_buildings=int(sol.covered.sum()),
+                     covered_weight=sol.objective, bound=sol.bound, gap=sol.gap,
+                     method=sol.method, optimal=bool(sol.optimal))
+            )  # fmt: skip
+        else:
+            sols.append(None)
+            rows.append(
+                dict(n_new=kk, covered_buildings=np.nan, covered_weight=greedy_w[kk],
+                     bound=np.nan, gap=np.nan, method="greedy", optimal=False)
+            )  # fmt: skip
+    df = pd.DataFrame(rows)
+    df["covered_share"] = df["covered_buildings"] / max(len(pre), 1)
+    df["gain_weight"] = df["covered_weight"].diff().fillna(0.0)
+    df["greedy_weight"] = greedy_w
+    cols = ["n_new", "covered_buildings", "covered_weight", "covered_share", "gain_weight",
+            "greedy_weight", "bound", "gap", "method", "optimal"]  # fmt: skip
+    return df[cols], sols
+
+
+def _nearest_new_site(T: sp.csr_matrix, order: np.ndarray, n: int, assignment):
+    """Per building: rank index of the proposed site serving it (``len(order)`` if none) and
+    seconds from it (NaN if none). Capacitated: the assigned site; else the fastest."""
+    none = len(order)
+    site_of = np.full(n, none, dtype=np.int64)
+    t_new = np.full(n, np.nan)
+    if len(order) == 0:
+        return site_of, t_new
+    sub = T[order].tocoo()
+    if assignment is not None:
+        mine = assignment[sub.col] == order[sub.row]
+        site_of[sub.col[mine]] = sub.row[mine]
+        t_new[sub.col[mine]] = sub.data[mine]
+        return site_of, t_new
+    o = np.lexsort((sub.data, sub.col))
+    col, row, val = sub.col[o], sub.row[o], sub.data[o]
+    first = np.ones(len(col), bool)
+    first[1:] = col[1:] != col[:-1]
+    site_of[col[first]] = row[first]
+    t_new[col[first]] = val[first]
+    return site_of, t_new
+
+
+def _covered(A: sp.csc_matrix, sel: np.ndarray) -> np.ndarray:
+    if len(sel) == 0:
+        return np.zeros(A.shape[0], bool)
+    return np.asarray(A[:, sel].sum(axis=1)).ravel() > 0
+
+
+def _weights(buildings: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
+    if column is None:
+        return np.ones(len(buildings))
+    if column not in buildings.columns:
+        raise InputError(
+            "weight column not found in buildings (run the step that makes it, e.g. risk for "
+            "'risk_index', or set [siting] weight)",
+            column=column,
+        )
+    w = pd.to_numeric(buildings[column], errors="coerce").to_numpy(dtype=float)
+    bad = ~np.isfinite(w) | (w < 0)
+    if bad.any():
+        ids = _ids(buildings)[bad][:5]
+        raise InputError(
+            f"{int(bad.sum())} building(s) have a missing, non-numeric or negative weight "
+            f"(e.g. {', '.join(map(str, ids))})",
+            column=column,
+        )
+    return w
+
+
+def _capacity_sizes(buildings: gpd.GeoDataFrame, unit: str) -> np.ndarray:
+    if unit == "buildings":
+        return np.ones(len(buildings))
+    if unit not in buildings.columns:
+        raise InputError("capacity unit column not found in buildings", column=unit)
+    size = pd.to_numeric(buildings[unit], errors="coerce").to_numpy(dtype=float)
+    # A building without a count takes no capacity, but is still assigned to a station.
+    return np.where(np.isfinite(size) & (size > 0), size, 0.0)
+
+
+def _ids(buildings: gpd.GeoDataFrame) -> np.ndarray:
+    if "building_id" in buildings.columns:
+        return buildings["building_id"].astype(str).to_numpy()
+    return np.array([f"row {i}" for i in range(len(buildings))], dtype=object)
+
+
+def _points(gdf: gpd.GeoDataFrame) -> np.ndarray:
+    geoms = np.asarray(gdf.geometry.values, dtype=object)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    out = geoms[ok]
+    poly = shapely.get_type_id(out) != 0
+    out = out.copy()
+    out[poly] = shapely.point_on_surface(out[poly])
+    return out
+
+
+def _check_projected(gdf: gpd.GeoDataFrame, what: str, crs: pyproj.CRS | None) -> None:
+    if gdf.crs is None:
+        raise InputError(f"{what} have no CRS; they must be in the district's working CRS (metres)")
+    here = pyproj.CRS.from_user_input(gdf.crs)
+    if not here.is_projected:
+        raise InputError(
+            f"{what} are in {here.name} (degrees); project them to the district's working CRS "
+            "(metres) first"
+        )
+    if crs is not None and not here.equals(crs):
+        raise InputError(f"{what} are in {here.name}, the road network in {crs.name}; reproject")
+
+
+def _road_names(values: np.ndarray) -> np.ndarray:
+    """One display string per street: osmnx lists joined with '/', missing as ''."""
+
+    def one(v: Any) -> str:
+        if isinstance(v, list | tuple | set | np.ndarray):
+            return "/".join(dict.fromkeys(str(x) for x in v if x is not None and x == x))
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        return str(v)
+
+    uniq: dict[Any, str] = {}
+    out = np.empty(len(values), dtype=object)
+    for i, v in enumerate(values):  # candidates, not buildings: a few thousand at most
+        key = v if isinstance(v, str) else repr(v)
+        if key not in uniq:
+            uniq[key] = one(v)
+        out[i] = uniq[key]
+    return out
