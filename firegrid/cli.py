@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import inspect
 import sys
 import warnings
 from collections.abc import Callable, Sequence
@@ -48,6 +49,177 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_BAD_INPUT
 
 
+# --------------------------------------------------------------------------------------------
+# Pipeline commands: each runs the steps it needs and writes its outputs atomically.
+
+
+def _out_arg(parser: argparse.ArgumentParser, *, default_help: str) -> None:
+    parser.add_argument(
+        "--out",
+        metavar="DIR",
+        help=f"output folder, replaced as a whole when the run succeeds ({default_help})",
+    )
+    parser.add_argument(
+        "-q", "--quiet", action="store_true", help="no progress bar (it goes to stderr)"
+    )
+
+
+def _step_args(parser: argparse.ArgumentParser) -> None:
+    _config_arg(parser)
+    _out_arg(
+        parser,
+        default_help="default: [output] folder of the config, else firegrid-output/ beside it",
+    )
+
+
+def _progress(args: argparse.Namespace) -> bool | None:
+    return False if getattr(args, "quiet", False) else None
+
+
+def _report(run, written: dict) -> None:
+    folder = next(iter(written.values())).parent if written else None
+    print(f"FireGrid: {run.config.name}")
+    if folder is not None:
+        print(f"outputs in {folder}:")
+        for name in written:
+            print(f"  {name}")
+    for line in run.headline:
+        print(f"- {line}")
+    for note in run.notes:
+        print(f"note: {note}")
+
+
+def _run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
+    from pathlib import Path
+
+    from firegrid.config import load_config
+    from firegrid.pipeline import default_output_folder, run_pipeline, write_run_outputs
+    from firegrid.reports import check_output_folder
+
+    config = load_config(config_path)
+    # Refuse an unusable output folder before spending the analysis time.
+    folder = check_output_folder(Path(args.out) if args.out else default_output_folder(config))
+    run = run_pipeline(config, until=plan, progress=_progress(args))
+    written = write_run_outputs(run, folder)
+    _report(run, written)
+    return 0
+
+
+@command("demo", setup=lambda p: _out_arg(p, default_help="default: ./firegrid-demo-output"))
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the embedded (synthetic) demo district end to end and write every output.
+
+    Writes map.html (self-contained, works offline), results.gpkg, grid_summary.csv and
+    grid_summary.xlsx, summary.md and summary.json into the output folder
+    (default ./firegrid-demo-output) and prints the headline figures.
+    """
+    from firegrid.pipeline import demo_config_path
+
+    if args.out is None:
+        args.out = "firegrid-demo-output"
+    return _run_and_write(args, demo_config_path(), "run")
+
+
+@command("run", setup=_step_args)
+def cmd_run(args: argparse.Namespace) -> int:
+    """Run every step on a district: access, water, risk, siting, map and reports.
+
+    Writes map.html, results.gpkg, grid_summary.csv/.xlsx, summary.md and summary.json.
+    """
+    return _run_and_write(args, args.config, "run")
+
+
+@command("access", setup=_step_args)
+def cmd_access(args: argparse.Namespace) -> int:
+    """Response times: seconds from the fastest micro-station and fire station to each building.
+
+    Times include each station's turnout; targets are 180 s (micro-station, "3 minutes on
+    scene") and 300 s (fire station, "5 minutes"). Adds t_micro_s, t_fire_s, covered_3min,
+    covered_5min, shortfall_*_s (seconds over target) and access_m (metres to the street);
+    draws 1/3/5-minute isochrones and areas of responsibility.
+    """
+    return _run_and_write(args, args.config, "access")
+
+
+@command("water", setup=_step_args)
+def cmd_water(args: argparse.Namespace) -> int:
+    """Fire water: buildings within 150 m of a working hydrant or usable source, along streets.
+
+    Distances are metres along the street network (GB 50974-2014: hydrant protection radius
+    150 m, spacing 120 m). Adds d_hydrant_m, d_hydrant_net_m, water_covered, water_deficient;
+    outputs water-deficient zones, spacing gaps and the fewest new hydrants needed.
+    """
+    return _run_and_write(args, args.config, "water")
+
+
+@command("risk", setup=_step_args)
+def cmd_risk(args: argparse.Namespace) -> int:
+    """Risk index (0–100), per-factor contributions, grades 1 重大 … 4 低, grid roll-up.
+
+    Runs access and water first (their shortfalls feed the index); the hazard ledger is judged
+    on [district] as_of; with an incidents layer a fire model adds p_fire (fires per year).
+    """
+    return _run_and_write(args, args.config, "risk")
+
+
+@command("siting", setup=_step_args)
+def cmd_siting(args: argparse.Namespace) -> int:
+    """Where new micro-stations reach the most buildings within 3 minutes (180 s, turnout 60 s).
+
+    Maximal coverage for [siting] k sites, the marginal gain curve and the minimal count.
+    """
+    return _run_and_write(args, args.config, "siting")
+
+
+def _map_args(parser: argparse.ArgumentParser) -> None:
+    _config_arg(parser)
+    parser.add_argument(
+        "--out", metavar="FILE", help="HTML file (default: map.html in the output folder)"
+    )
+    parser.add_argument(
+        "--language", choices=("zh", "en"), help="labels (default [map] language, zh)"
+    )
+    parser.add_argument(
+        "--basemap",
+        choices=("none", "osm", "amap"),
+        help="background tiles: none, OpenStreetMap, or Amap (GCJ-02; layers shifted to match)",
+    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+@command("map", setup=_map_args)
+def cmd_map(args: argparse.Namespace) -> int:
+    """Write only the interactive map: one self-contained HTML file that works offline.
+
+    Runs every analysis step first. Only canonical and computed columns reach the HTML unless
+    [map] allow_fields names more; personal-looking columns (names, phone and ID numbers) are
+    always dropped unless named explicitly.
+    """
+    from dataclasses import replace
+    from pathlib import Path
+
+    from firegrid.config import load_config
+    from firegrid.pipeline import build_map, default_output_folder, run_pipeline
+    from firegrid.reports import ensure_output_folder
+    from maps.export import save_html
+    from maps.options import MapOptions
+
+    config = load_config(args.config)
+    options = MapOptions.from_mapping(config.section("map"))
+    changes = {k: v for k, v in (("language", args.language), ("basemap", args.basemap)) if v}
+    options = replace(options, **changes) if changes else options
+    if args.out:
+        path = Path(args.out)
+    else:  # map.html in the run's output folder, which stays a FireGrid folder
+        path = ensure_output_folder(default_output_folder(config)) / "map.html"
+    run = run_pipeline(config, until="run", progress=_progress(args))
+    save_html(build_map(run, options=options), path)
+    print(f"map written to {path.resolve()}")
+    for note in run.notes:
+        print(f"note: {note}")
+    return 0
+
+
 DESCRIPTION = """\
 FireGrid: fire-safety risk analysis for a city subdistrict (街道).
 
@@ -56,17 +228,32 @@ included) and a fire rescue station within 5 minutes (300 s); an outdoor hydrant
 along the streets (GB 50974-2014). Distances are metres, times seconds.
 """
 
+EPILOG = """\
+Outputs of demo/run (one folder, replaced as a whole only when the run succeeds):
+  map.html           interactive map, self-contained (no CDN): works with no network
+  results.gpkg       every layer with its computed columns (working CRS, metres)
+  grid_summary.csv   per grid cell figures (UTF-8 with BOM; also grid_summary.xlsx)
+  summary.md/.json   headline figures and notes
+
+Bad input (config, layers, network) ends with one line on stderr and exit code 2.
+Start with:  firegrid demo     then:  firegrid validate my.toml && firegrid run my.toml
+"""
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="firegrid",
         description=DESCRIPTION,
+        epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (setup, func) in COMMANDS.items():
         p = sub.add_parser(
-            name, help=(func.__doc__ or "").strip().splitlines()[0], description=func.__doc__
+            name,
+            help=(func.__doc__ or "").strip().splitlines()[0],
+            description=inspect.cleandoc(func.__doc__ or ""),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         setup(p)
         p.set_defaults(func=func)

@@ -1,0 +1,777 @@
+"""One function per map layer: each turns a GeoDataFrame into a folium layer, safe to share.
+
+Every function takes the data first (a GeoDataFrame in any CRS with a CRS set; analysis
+layers normally come in the district's metric CRS) and keyword options. Geometries are
+simplified in metres, converted to WGS84 — or shifted to GCJ-02 when the basemap is Amap — and
+rounded; only allowed columns are written, escaped (see :mod:`maps.privacy`). A function
+returns ``None`` when its layer is empty, so the caller can simply skip it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+
+import folium
+import folium.plugins
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from maps import styles
+from maps.options import MapOptions
+from maps.privacy import escape_text, html_columns, safe_properties
+from risk.params import FACTORS
+from spatial.crs import WGS84, from_wgs84, working_crs_for
+from spatial.errors import InputError
+
+FACTOR_COLUMNS = [f"c_{f}" for f in FACTORS]
+
+# Columns each layer would like in its tooltip (short) and popup (full), in display order.
+BUILDING_TOOLTIP = ["building_id", "name", "risk_index", "risk_grade_label", "top_factors"]
+BUILDING_POPUP = [
+    "building_id",
+    "name",
+    "use",
+    "floors",
+    "height_m",
+    "year_built",
+    "wood_stairs",
+    "wiring_condition",
+    "ebike_indoor",
+    "group_rental",
+    "elderly_alone",
+    "residents",
+    "risk_index",
+    "risk_grade_label",
+    "p_fire",
+    "top_factors",
+    *FACTOR_COLUMNS,
+    "t_micro_s",
+    "t_fire_s",
+    "micro_station_id",
+    "fire_station_id",
+    "shortfall_3min_s",
+    "shortfall_5min_s",
+    "access_issue",
+    "d_hydrant_net_m",
+    "d_water_source_m",
+    "water_deficient",
+    "hazards_open",
+    "hazards_overdue",
+]
+GRID_FIELDS = [
+    "grid_id",
+    "name",
+    "level",
+    "risk_index_mean",
+    "risk_index_max",
+    "risk_grade_label",
+    "n_buildings",
+    "share_high_risk",
+    "hazards_open",
+    "hazards_overdue",
+]
+STATION_FIELDS = ["station_id", "name", "kind", "vehicle", "turnout_s", "staff"]
+HYDRANT_FIELDS = ["hydrant_id", "status", "flow_lps"]
+SOURCE_FIELDS = ["source_id", "name", "kind", "capacity_m3", "truck_access"]
+HAZARD_FIELDS = [
+    "hazard_id",
+    "building_id",
+    "category",
+    "hazard_state",
+    "found_on",
+    "deadline",
+    "days_overdue",
+    "escalation_label",
+]
+SITE_FIELDS = [
+    "site_id",
+    "rank",
+    "gain_buildings",
+    "gain_residents",
+    "covered_after",
+    "covered_share_after",
+    "road_name",
+]
+PROPOSED_HYDRANT_FIELDS = ["proposal_id", "rank", "n_buildings", "n_new_covered", "street"]
+# Columns whose canonical values are shown translated (ok → 完好 …).
+TRANSLATED = {
+    "use",
+    "kind",
+    "vehicle",
+    "status",
+    "category",
+    "hazard_state",
+    "wiring_condition",
+}
+
+TOOLTIP_STYLE = "font-size: 12px; max-width: 360px; white-space: normal;"
+
+
+# --------------------------------------------------------------------------------------------
+# Shared helpers
+
+
+def display_frame(
+    gdf: gpd.GeoDataFrame, options: MapOptions, *, tolerance_m: float | None = None
+) -> gpd.GeoDataFrame:
+    """Simplify in metres, convert to WGS84 (or GCJ-02 for Amap) and round the coordinates.
+
+    ``tolerance_m`` overrides ``options.simplify_m`` (area layers use ``simplify_areas_m``).
+
+    Raises
+    ------
+    InputError
+        When the layer has no CRS (the map cannot know where it is).
+    """
+    if gdf.crs is None:
+        raise InputError("a map layer has no coordinate reference system; set one with set_crs")
+    out = gdf[~(gdf.geometry.isna() | gdf.geometry.is_empty)]
+    tolerance = options.simplify_m if tolerance_m is None else tolerance_m
+    if tolerance > 0 and len(out) and not (out.geom_type == "Point").all():
+        metric = out if out.crs.is_projected else out.to_crs(working_crs_for(out))
+        simple = metric.geometry.simplify(tolerance, preserve_topology=True)
+        out = metric.set_geometry(simple)
+    out = out.to_crs(WGS84)
+    if options.basemap == "amap":
+        out = from_wgs84(out, "GCJ-02")
+    digits = int(options.precision)
+    rounded = shapely.transform(np.asarray(out.geometry.values), lambda xy: np.round(xy, digits))
+    return out.set_geometry(gpd.GeoSeries(rounded, index=out.index, crs=WGS84))
+
+
+def feature_collection(
+    gdf: gpd.GeoDataFrame,
+    columns: Sequence[str],
+    options: MapOptions,
+) -> dict:
+    """A GeoJSON FeatureCollection of ``gdf`` (already :func:`display_frame`-d) with escaped,
+    translated properties; feature ids are positions 0…n-1."""
+    labels = styles.VALUE_LABELS[options.language]
+    props = safe_properties(gdf, list(columns), value_labels=labels, translate=TRANSLATED)
+    geoms = shapely.to_geojson(np.asarray(gdf.geometry.values))
+    return {
+        "type": "FeatureCollection",
+        "features": [
+            {"type": "Feature", "id": i, "properties": p, "geometry": json.loads(g)}
+            for i, (p, g) in enumerate(zip(props, geoms, strict=True))
+        ],
+    }
+
+
+def _fields(gdf: gpd.GeoDataFrame, wanted: Sequence[str], options: MapOptions) -> list[str]:
+    """The layer's wanted columns that are present and allowed, then the extra columns the
+    config allows (by name, or all non-personal ones under ``"all"``)."""
+    allow = set(options.allow_fields)
+    extra = [
+        c
+        for c in gdf.columns
+        if c not in wanted and (c in allow or "all" in allow) and not str(c).startswith("s_")
+    ]
+    return html_columns(gdf, allow=allow, wanted=[*wanted, *extra])
+
+
+def _aliases(columns: Sequence[str], options: MapOptions) -> list[str]:
+    return [escape_text(styles.field_label(c, options.language)) for c in columns]
+
+
+def _tooltip(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonTooltip | None:
+    if not columns:
+        return None
+    return folium.GeoJsonTooltip(
+        fields=list(columns),
+        aliases=_aliases(columns, options),
+        sticky=True,
+        localize=False,  # years and ids must not get thousands separators (1,991)
+        style=TOOLTIP_STYLE,
+    )
+
+
+def _popup(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonPopup | None:
+    if not columns:
+        return None
+    return folium.GeoJsonPopup(
+        fields=list(columns), aliases=_aliases(columns, options), localize=False, max_width=420
+    )
+
+
+def _geojson(
+    gdf: gpd.GeoDataFrame,
+    *,
+    name: str,
+    options: MapOptions,
+    fields: Sequence[str],
+    style: Callable[[int], dict] | dict,
+    tooltip_fields: Sequence[str] | None = None,
+    popup: bool = False,
+    marker: folium.Marker | folium.CircleMarker | None = None,
+    highlight: dict | None = None,
+    interactive: bool = True,
+    show: bool = True,
+) -> folium.FeatureGroup:
+    """A FeatureGroup holding one GeoJson layer; ``style`` maps a row position to a style."""
+    frame = gdf.reset_index(drop=True)
+    data = feature_collection(frame, fields, options)
+    styler = style if callable(style) else (lambda _i: style)
+    group = folium.FeatureGroup(name=escape_text(name), show=show)
+    kwargs = {}
+    if interactive and tooltip_fields:
+        kwargs["tooltip"] = _tooltip([c for c in tooltip_fields if c in fields], options)
+    if interactive and popup:
+        kwargs["popup"] = _popup(fields, options)
+    if highlight and interactive:
+        kwargs["highlight_function"] = lambda _f: highlight
+    folium.GeoJson(
+        data,
+        name=escape_text(name),
+        style_function=lambda f: styler(int(f["id"])),
+        marker=marker,
+        interactive=interactive,
+        control=False,
+        **kwargs,
+    ).add_to(group)
+    return group
+
+
+def _prepared(
+    gdf: gpd.GeoDataFrame | None, options: MapOptions, *, area: bool = False
+) -> gpd.GeoDataFrame | None:
+    if gdf is None or len(gdf) == 0:
+        return None
+    frame = display_frame(gdf, options, tolerance_m=options.simplify_areas_m if area else None)
+    return frame if len(frame) else None
+
+
+def _div_icon(svg: str, size: int) -> folium.DivIcon:
+    return folium.DivIcon(
+        html=svg, icon_size=(size, size), icon_anchor=(size // 2, size // 2), class_name="fg-icon"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+
+
+def grid_layer(
+    grids: gpd.GeoDataFrame,
+    *,
+    level: int,
+    value: str = "risk_index_mean",
+    options: MapOptions | None = None,
+    show: bool = True,
+) -> folium.FeatureGroup | None:
+    """Choropleth of one grid level coloured by ``value`` (a 0–100 risk index roll-up).
+
+    Parameters
+    ----------
+    grids : GeoDataFrame
+        Grid polygons with ``grid_id``, ``level`` and ``value`` (any CRS).
+    level : int
+        Grid level to draw (1 subdistrict, 2 community, 3 resident-group cell).
+    value : str
+        Column to colour by; grey where missing.
+    """
+    options = options or MapOptions()
+    if value not in grids or "level" not in grids:
+        return None
+    frame = _prepared(grids[grids["level"] == level], options)
+    if frame is None:
+        return None
+    colours = styles.index_colours(frame[value].to_numpy(dtype=float, na_value=np.nan))
+    weight = {1: 3.0, 2: 2.0, 3: 1.0}.get(level, 1.0)
+    fields = _fields(
+        frame, [*GRID_FIELDS, value] if value not in GRID_FIELDS else GRID_FIELDS, options
+    )
+    return _geojson(
+        frame,
+        name=styles.text("grids", options.language, level=level),
+        options=options,
+        fields=fields,
+        style=lambda i: {
+            "fillColor": colours[i],
+            "fillOpacity": 0.45,
+            "color": styles.GRID_OUTLINE,
+            "weight": weight,
+        },
+        tooltip_fields=fields,
+        highlight={"weight": weight + 2, "fillOpacity": 0.6},
+        show=show,
+    )
+
+
+def grid_outline_layer(
+    grids: gpd.GeoDataFrame, *, options: MapOptions | None = None
+) -> folium.FeatureGroup | None:
+    """Outlines of every grid (thicker for higher levels); non-interactive, always legible."""
+    options = options or MapOptions()
+    frame = _prepared(grids, options)
+    if frame is None:
+        return None
+    levels = (
+        frame["level"].to_numpy(dtype=float, na_value=3)
+        if "level" in frame
+        else np.full(len(frame), 3.0)
+    )
+    return _geojson(
+        frame,
+        name=styles.text("grid_outline", options.language),
+        options=options,
+        fields=[],
+        style=lambda i: {
+            "fill": False,
+            "color": styles.GRID_OUTLINE,
+            "weight": {1: 3.0, 2: 2.0}.get(int(levels[i]), 1.0),
+            "dashArray": None if levels[i] < 3 else "4 3",
+            "opacity": 0.8,
+        },
+        interactive=False,
+    )
+
+
+def buildings_layer(
+    buildings: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """Buildings coloured by risk grade (1 重大 red, 2 较大 orange, 3 一般 yellow, 4 低 blue).
+
+    The tooltip shows the id, risk index and grade and the main factors; the popup adds every
+    factor's contribution (``c_<factor>``, index points summing to ``risk_index``), the
+    response times and the water supply. Point buildings are drawn as small circles.
+    """
+    options = options or MapOptions()
+    frame = _prepared(buildings, options)
+    if frame is None:
+        return None
+    frame = frame.copy()
+    lang = options.language
+    if "risk_grade" in frame:
+        grades = pd.to_numeric(frame["risk_grade"], errors="coerce").astype("Int64")
+        labels = {g: styles.grade_label(g, lang) for g in styles.GRADE_COLOURS}
+        frame["risk_grade_label"] = grades.map(labels, na_action="ignore").astype("string")
+        colours = grades.map(styles.GRADE_COLOURS, na_action="ignore")
+        colours = colours.astype(object).fillna(styles.UNGRADED_COLOUR).tolist()
+    else:
+        colours = [styles.UNGRADED_COLOUR] * len(frame)
+    present = [c for c in FACTOR_COLUMNS if c in frame]
+    if present:
+        # Recomputed from the contributions so the factor names are in the map's language.
+        frame["top_factors"] = _top_factors(frame[present], lang)
+    fields = _fields(frame, BUILDING_POPUP, options)
+    # Factors not assessed (all missing) add nothing to a popup.
+    fields = [c for c in fields if not (c in present and frame[c].isna().all())]
+    points = (frame.geom_type == "Point").all()
+    style = lambda i: {  # noqa: E731
+        "fill": True,
+        "fillColor": colours[i],
+        "fillOpacity": 0.8,
+        "color": "#424242",
+        "weight": 0.6 if not points else 1,
+    }
+    return _geojson(
+        frame,
+        name=styles.text("buildings", lang),
+        options=options,
+        fields=fields,
+        style=style,
+        tooltip_fields=BUILDING_TOOLTIP,
+        popup=True,
+        marker=folium.CircleMarker(radius=4) if points else None,
+        highlight={"weight": 2.5, "color": "#000000"},
+        show=show,
+    )
+
+
+def _top_factors(contributions: pd.DataFrame, language: str, n: int = 3) -> pd.Series:
+    """The ``n`` largest contributions of each building as "wiring 12.0 · hazards 8.1"."""
+    names = np.array(
+        [styles.FACTOR_LABELS[language].get(c[2:], c[2:]) for c in contributions.columns]
+    )
+    values = contributions.to_numpy(dtype=float, na_value=np.nan)
+    filled = np.where(np.isnan(values), -1.0, values)
+    order = np.argsort(-filled, axis=1)[:, :n]
+    picked = np.take_along_axis(filled, order, axis=1)
+    parts = np.where(picked > 0, names[order] + " " + np.char.mod("%.1f", picked), "")
+    joined = [" · ".join(p for p in row if p) for row in parts]
+    return pd.Series(joined, index=contributions.index, dtype="string")
+
+
+def isochrone_layer(
+    isochrones: gpd.GeoDataFrame,
+    *,
+    kind: str,
+    minutes: Sequence[float] | None = None,
+    options: MapOptions | None = None,
+    show: bool = True,
+) -> folium.FeatureGroup | None:
+    """Drive/ride-time bands of one station kind: nested polygons, darker = reached sooner.
+
+    Parameters
+    ----------
+    isochrones : GeoDataFrame
+        Polygons with ``minutes`` (or ``t_s`` seconds) and, when several kinds are mixed,
+        ``kind`` (``fire_station`` / ``micro_station``). Times include turnout.
+    kind : str
+        Which station kind to draw.
+    minutes : sequence of float, optional
+        Bands to draw (others are left out); default every band present.
+    """
+    options = options or MapOptions()
+    iso = isochrones
+    if "minutes" not in iso and "t_s" in iso:
+        iso = iso.assign(minutes=iso["t_s"].astype(float) / 60.0)
+    if "minutes" not in iso:
+        return None
+    if "kind" in iso:
+        iso = iso[iso["kind"] == kind]
+    if minutes is not None:
+        iso = iso[np.isin(np.round(iso["minutes"].astype(float), 3), np.round(minutes, 3))]
+    # Larger bands first, so nearer (darker) bands are drawn on top.
+    iso = iso.sort_values("minutes", ascending=False)
+    frame = _prepared(iso, options, area=True)
+    if frame is None:
+        return None
+    bands = sorted(set(np.round(frame["minutes"].astype(float), 3)))
+    colour_of = {
+        m: styles.ISOCHRONE_COLOURS[min(k, len(styles.ISOCHRONE_COLOURS) - 1)]
+        for k, m in enumerate(bands)
+    }
+    colours = [colour_of[round(float(m), 3)] for m in frame["minutes"]]
+    lang = options.language
+    label = styles.text(
+        "isochrones", lang, minutes="/".join(f"{m:g}" for m in bands), kind=styles.text(kind, lang)
+    )
+    fields = _fields(frame, ["minutes", "station_id", "kind"], options)
+    return _geojson(
+        frame,
+        name=label,
+        options=options,
+        fields=fields,
+        style=lambda i: {
+            "fillColor": colours[i],
+            "fillOpacity": 0.18,
+            "color": colours[i],
+            "weight": 1.2,
+        },
+        tooltip_fields=fields,
+        show=show,
+    )
+
+
+def responsibility_layer(
+    areas: gpd.GeoDataFrame,
+    *,
+    kind: str | None = None,
+    options: MapOptions | None = None,
+    show: bool = False,
+) -> folium.FeatureGroup | None:
+    """Areas of responsibility: the part of the district each station reaches first.
+
+    ``areas`` holds polygons with ``station_id`` (and ``kind`` when kinds are mixed).
+    """
+    options = options or MapOptions()
+    if kind is not None and "kind" in areas:
+        areas = areas[areas["kind"] == kind]
+    frame = _prepared(areas, options, area=True)
+    if frame is None:
+        return None
+    ids = (
+        frame["station_id"].astype(str).to_numpy()
+        if "station_id" in frame
+        else np.arange(len(frame)).astype(str)
+    )
+    codes = pd.factorize(ids)[0]
+    colours = [styles.AREA_COLOURS[c % len(styles.AREA_COLOURS)] for c in codes]
+    lang = options.language
+    name = styles.text("areas", lang, kind=styles.text(kind, lang) if kind else "")
+    fields = _fields(frame, ["station_id", "name", "kind", "n_buildings", "area_km2"], options)
+    return _geojson(
+        frame,
+        name=name,
+        options=options,
+        fields=fields,
+        style=lambda i: {
+            "fillColor": colours[i],
+            "fillOpacity": 0.2,
+            "color": colours[i],
+            "weight": 2,
+            "dashArray": "6 4",
+        },
+        tooltip_fields=fields,
+        show=show,
+    )
+
+
+def station_layer(
+    stations: gpd.GeoDataFrame,
+    *,
+    kind: str,
+    options: MapOptions | None = None,
+    show: bool = True,
+) -> folium.FeatureGroup | None:
+    """Stations of one kind with their own inline-SVG icon (fire station: red shield with a
+    cross; micro-station: orange square with a flame), usable offline."""
+    options = options or MapOptions()
+    sel = stations[stations["kind"] == kind] if "kind" in stations else stations
+    frame = _prepared(sel, options)
+    if frame is None:
+        return None
+    svg = styles.FIRE_STATION_SVG if kind == "fire_station" else styles.MICRO_STATION_SVG
+    icon = _div_icon(svg, styles.SVG_SIZES.get(kind, 20))
+    fields = _fields(frame, STATION_FIELDS, options)
+    lang = options.language
+    return _geojson(
+        frame,
+        name=styles.text("fire_stations" if kind == "fire_station" else "micro_stations", lang),
+        options=options,
+        fields=fields,
+        style={},
+        tooltip_fields=fields,
+        popup=False,
+        marker=folium.Marker(icon=icon),
+        show=show,
+    )
+
+
+# Clusters coloured like the hydrants they hold (the plugin's default green/yellow/orange by
+# count would read as working/broken): green when all work, orange with the number not working
+# otherwise. Status is read from each marker's fill colour, set from ``status`` above.
+HYDRANT_CLUSTER_JS = f"""function(cluster) {{
+    var ms = cluster.getAllChildMarkers(), bad = 0;
+    for (var i = 0; i < ms.length; i++) {{
+        if (ms[i].options.fillColor !== "{styles.HYDRANT_COLOURS["ok"]}") bad++;
+    }}
+    var colour = bad ? "{styles.HYDRANT_COLOURS["broken"]}" : "{styles.HYDRANT_COLOURS["ok"]}";
+    var text = bad ? ms.length + "<small>/" + bad + "✕</small>" : String(ms.length);
+    return L.divIcon({{
+        html: '<div style="background:' + colour + '"><span>' + text + '</span></div>',
+        className: "marker-cluster fg-hydrant-cluster",
+        iconSize: L.point(36, 36)
+    }});
+}}"""
+
+
+def hydrant_layer(
+    hydrants: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.plugins.MarkerCluster | None:
+    """Hydrants coloured by status (working green, broken orange, missing grey), clustered
+    when zoomed out and shown one by one from street zoom (17) in."""
+    options = options or MapOptions()
+    frame = _prepared(hydrants, options)
+    if frame is None:
+        return None
+    status = (
+        frame["status"].astype("string").fillna("missing").to_numpy()
+        if "status" in frame
+        else np.full(len(frame), "ok")
+    )
+    colours = [styles.HYDRANT_COLOURS.get(s, styles.HYDRANT_COLOURS["missing"]) for s in status]
+    fields = _fields(frame, HYDRANT_FIELDS, options)
+    cluster = folium.plugins.MarkerCluster(
+        name=escape_text(styles.text("hydrants", options.language)),
+        show=show,
+        options={"disableClusteringAtZoom": 17, "maxClusterRadius": 40},
+        icon_create_function=HYDRANT_CLUSTER_JS,
+    )
+    data = feature_collection(frame.reset_index(drop=True), fields, options)
+    folium.GeoJson(
+        data,
+        style_function=lambda f: {
+            "fill": True,
+            "fillColor": colours[int(f["id"])],
+            "color": "#ffffff",
+            "weight": 1.5,
+            "fillOpacity": 0.95,
+        },
+        marker=folium.CircleMarker(radius=6),
+        tooltip=_tooltip(fields, options),
+        control=False,
+    ).add_to(cluster)
+    return cluster
+
+
+def water_source_layer(
+    sources: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """Fire water sources (pools, natural water, tanks): blue points or outlines."""
+    options = options or MapOptions()
+    frame = _prepared(sources, options)
+    if frame is None:
+        return None
+    fields = _fields(frame, SOURCE_FIELDS, options)
+    return _geojson(
+        frame,
+        name=styles.text("water_sources", options.language),
+        options=options,
+        fields=fields,
+        style={
+            "fill": True,
+            "fillColor": styles.WATER_SOURCE_COLOUR,
+            "color": "#ffffff",
+            "weight": 1.5,
+            "fillOpacity": 0.9,
+        },
+        tooltip_fields=fields,
+        marker=folium.CircleMarker(radius=7),
+        show=show,
+    )
+
+
+def water_deficient_layer(
+    zones: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """Water-deficient zones (消防缺水区域): where no working hydrant or usable water source is
+    within the protection radius along the streets."""
+    options = options or MapOptions()
+    frame = _prepared(zones, options, area=True)
+    if frame is None:
+        return None
+    fields = _fields(frame, ["grid_id", "n_buildings", "area_km2"], options)
+    return _geojson(
+        frame,
+        name=styles.text("deficient", options.language),
+        options=options,
+        fields=fields,
+        style={
+            "fillColor": styles.DEFICIENT_COLOUR,
+            "fillOpacity": 0.25,
+            "color": styles.DEFICIENT_COLOUR,
+            "weight": 1.5,
+            "dashArray": "3 3",
+        },
+        tooltip_fields=fields,
+        show=show,
+    )
+
+
+def hazard_layer(
+    hazards: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """Unrectified hazards from the ledger: open (amber warning sign) and overdue (red).
+
+    ``hazards`` is the ledger of :func:`risk.hazards.hazard_ledger` (its ``status`` is
+    ``future`` / ``open`` / ``overdue`` / ``rectified``); rectified ones are left out. Major
+    hazards get a larger sign.
+    """
+    options = options or MapOptions()
+    if "status" not in hazards:
+        return None
+    state = hazards["status"].astype("string")
+    sel = hazards[state.isin(["open", "overdue"]).fillna(False).to_numpy()]
+    sel = sel.assign(hazard_state=sel["status"].astype("string")).drop(columns=["status"])
+    frame = _prepared(sel, options)
+    if frame is None:
+        return None
+    fields = _fields(frame, HAZARD_FIELDS, options)
+    group = folium.FeatureGroup(
+        name=escape_text(styles.text("hazards", options.language)), show=show
+    )
+    major = (
+        (frame["category"].astype("string") == "major").fillna(False).to_numpy()
+        if "category" in frame
+        else np.zeros(len(frame), bool)
+    )
+    for hstate in ("open", "overdue"):
+        for is_major in (False, True):
+            part = frame[(frame["hazard_state"] == hstate).to_numpy() & (major == is_major)]
+            if not len(part):
+                continue
+            size = 22 if is_major else 16
+            icon = _div_icon(styles.hazard_svg(styles.HAZARD_COLOURS[hstate], size), size)
+            data = feature_collection(part.reset_index(drop=True), fields, options)
+            folium.GeoJson(
+                data,
+                marker=folium.Marker(icon=icon),
+                tooltip=_tooltip(fields, options),
+                control=False,
+            ).add_to(group)
+    return group
+
+
+def sites_layer(
+    sites: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """New micro-station sites proposed by the siting step, in rank order (a green star each)."""
+    options = options or MapOptions()
+    frame = _prepared(sites, options)
+    if frame is None:
+        return None
+    fields = _fields(frame, SITE_FIELDS, options)
+    return _geojson(
+        frame,
+        name=styles.text("sites", options.language),
+        options=options,
+        fields=fields,
+        style={},
+        tooltip_fields=fields,
+        marker=folium.Marker(icon=_div_icon(styles.SITE_SVG, styles.SVG_SIZES["site"])),
+        show=show,
+    )
+
+
+def proposed_hydrants_layer(
+    proposed: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """New hydrants proposed by the water step (fewest that cover every coverable
+    water-deficient building within 150 m along the streets): a green ring with a plus."""
+    options = options or MapOptions()
+    frame = _prepared(proposed, options)
+    if frame is None:
+        return None
+    fields = _fields(frame, PROPOSED_HYDRANT_FIELDS, options)
+    size = styles.SVG_SIZES["proposed_hydrant"]
+    return _geojson(
+        frame,
+        name=styles.text("proposed_hydrants", options.language),
+        options=options,
+        fields=fields,
+        style={},
+        tooltip_fields=fields,
+        marker=folium.Marker(icon=_div_icon(styles.PROPOSED_HYDRANT_SVG, size)),
+        show=show,
+    )
+
+
+ROAD_WEIGHTS = {
+    "motorway": 3.0,
+    "trunk": 3.0,
+    "primary": 2.5,
+    "secondary": 2.0,
+    "tertiary": 1.6,
+}
+
+
+def road_layer(
+    roads: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """The road network as thin grey lines (wider for main roads), merged per road class so
+    thousands of street segments cost a few features; non-interactive."""
+    options = options or MapOptions()
+    frame = _prepared(roads, options)
+    if frame is None:
+        return None
+    cls = (
+        frame["highway"].astype(str).str.replace(r"[\[\]' ]", "", regex=True).str.split(",").str[0]
+        if "highway" in frame
+        else pd.Series("road", index=frame.index)
+    )
+    cls = cls.str.replace("_link", "", regex=False)
+    codes, uniques = pd.factorize(cls)
+    geoms = np.asarray(frame.geometry.values)
+    lines = shapely.get_parts(geoms)
+    line_codes = np.repeat(codes, shapely.get_num_geometries(geoms))
+    order = np.argsort(line_codes, kind="stable")  # multilinestrings wants sorted indices
+    merged = shapely.multilinestrings(lines[order], indices=line_codes[order])
+    merged_frame = gpd.GeoDataFrame(
+        {"road_class": list(uniques)}, geometry=list(merged), crs=frame.crs
+    )
+    weights = [ROAD_WEIGHTS.get(c, 1.0) for c in uniques]
+    return _geojson(
+        merged_frame,
+        name=styles.text("roads", options.language),
+        options=options,
+        fields=[],
+        style=lambda i: {"color": styles.ROAD_COLOUR, "weight": weights[i], "opacity": 0.8},
+        interactive=False,
+        show=show,
+    )

@@ -1,0 +1,454 @@
+"""Colours, icons and the Chinese/English labels of the map (layers, legend, popups)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from risk.grading import GRADE_HEX, GRADE_LABELS, GRADE_LABELS_EN
+from risk.params import FACTORS
+
+# Risk grades: the usual red/orange/yellow/blue warning scale, shared with the risk package.
+GRADE_COLOURS: dict[int, str] = dict(GRADE_HEX)
+UNGRADED_COLOUR = "#9e9e9e"
+
+# Risk-index choropleth: five equal bands of the 0–100 index, light yellow to dark red
+# (ColorBrewer YlOrRd, colour-blind safe and printable in grey).
+INDEX_BINS: tuple[float, ...] = (0.0, 20.0, 40.0, 60.0, 80.0, 100.0)
+INDEX_COLOURS: tuple[str, ...] = ("#ffffb2", "#fecc5c", "#fd8d3c", "#f03b20", "#bd0026")
+
+HYDRANT_COLOURS: dict[str, str] = {"ok": "#1a9641", "broken": "#f57c00", "missing": "#616161"}
+HAZARD_COLOURS: dict[str, str] = {"overdue": "#c62828", "open": "#ffc107"}
+WATER_SOURCE_COLOUR = "#0277bd"
+DEFICIENT_COLOUR = "#8e24aa"
+SITE_COLOUR = "#00897b"
+ROAD_COLOUR = "#8d8d8d"
+GRID_OUTLINE = "#37474f"
+BACKGROUND = "#f3f1ec"  # shows where tiles are missing (offline): light, so layers stay legible
+# Isochrone bands, nearest first: darker green = reached sooner.
+ISOCHRONE_COLOURS: tuple[str, ...] = ("#1b5e20", "#43a047", "#a5d6a7", "#dcedc8")
+# Areas of responsibility: a qualitative palette (ColorBrewer Set2/Dark2) cycled by station.
+AREA_COLOURS: tuple[str, ...] = (
+    "#1b9e77",
+    "#d95f02",
+    "#7570b3",
+    "#e7298a",
+    "#66a61e",
+    "#e6ab02",
+    "#a6761d",
+    "#666666",
+)
+
+# Station icons as inline SVG (no icon font or CDN): a red shield with a white cross for a fire
+# rescue station, a smaller orange square with a flame-like drop for a micro-station.
+FIRE_STATION_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="26" height="26" viewBox="0 0 26 26">'
+    '<path d="M13 1 L24 5 V13 C24 19 19 23.5 13 25 C7 23.5 2 19 2 13 V5 Z" fill="#c62828" '
+    'stroke="#fff" stroke-width="1.5"/>'
+    '<path d="M11 7 H15 V11 H19 V15 H15 V19 H11 V15 H7 V11 H11 Z" fill="#fff"/></svg>'
+)
+MICRO_STATION_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="20" height="20" viewBox="0 0 20 20">'
+    '<rect x="1" y="1" width="18" height="18" rx="4" fill="#ef6c00" stroke="#fff" '
+    'stroke-width="1.5"/>'
+    '<path d="M10 4 C13 8 14.5 10 14.5 12.3 A4.5 4.5 0 0 1 5.5 12.3 C5.5 10 7 8 10 4 Z" '
+    'fill="#fff"/></svg>'
+)
+SITE_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="22" height="22" viewBox="0 0 22 22">'
+    '<path d="M11 1 L13.6 8 H21 L15 12.5 L17.3 20 L11 15.5 L4.7 20 L7 12.5 L1 8 H8.4 Z" '
+    'fill="#00897b" stroke="#fff" stroke-width="1.2"/></svg>'
+)
+# A proposed hydrant: a white disc with a hydrant-green ring and a plus.
+PROPOSED_HYDRANT_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16" viewBox="0 0 16 16">'
+    '<circle cx="8" cy="8" r="6.5" fill="#fff" stroke="#1a9641" stroke-width="2.2"/>'
+    '<path d="M7 4.5 H9 V7 H11.5 V9 H9 V11.5 H7 V9 H4.5 V7 H7 Z" fill="#1a9641"/></svg>'
+)
+SVG_SIZES = {"fire_station": 26, "micro_station": 20, "site": 22, "proposed_hydrant": 16}
+
+
+def hazard_svg(colour: str, size: int = 16) -> str:
+    """A warning triangle with an exclamation mark, filled with ``colour``."""
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{size}" height="{size}" '
+        'viewBox="0 0 20 20"><path d="M10 1.5 L19 18 H1 Z" '
+        f'fill="{colour}" stroke="#212121" stroke-width="1.2" stroke-linejoin="round"/>'
+        '<path d="M9 7 H11 L10.6 13 H9.4 Z M9 14.5 H11 V16.5 H9 Z" fill="#fff"/></svg>'
+    )
+
+
+def index_colour(value: float | None) -> str:
+    """Fill colour of a risk index 0–100 (grey when unknown)."""
+    if value is None or value != value:  # NaN
+        return UNGRADED_COLOUR
+    for upper, colour in zip(INDEX_BINS[1:], INDEX_COLOURS, strict=True):
+        if value < upper:
+            return colour
+    return INDEX_COLOURS[-1]
+
+
+def index_colours(values: np.ndarray) -> list[str]:
+    """Fill colours of many risk index values (vectorised :func:`index_colour`)."""
+    values = np.asarray(values, dtype=float)
+    band = np.clip(np.digitize(values, INDEX_BINS[1:-1]), 0, len(INDEX_COLOURS) - 1)
+    palette = np.array(INDEX_COLOURS, dtype=object)
+    return np.where(np.isnan(values), UNGRADED_COLOUR, palette[band]).tolist()
+
+
+def grade_colour(grade) -> str:
+    """Colour of a risk grade 1–4 (grey when ungraded)."""
+    try:
+        return GRADE_COLOURS.get(int(grade), UNGRADED_COLOUR)
+    except (TypeError, ValueError):
+        return UNGRADED_COLOUR
+
+
+# Every visible word of the map, in both languages.
+TEXT: dict[str, dict[str, str]] = {
+    "zh": {
+        "grids": "网格风险指数（第{level}级网格）",
+        "grid_outline": "网格边界",
+        "buildings": "建筑风险等级",
+        "isochrones": "{minutes} 分钟可达范围（{kind}）",
+        "areas": "责任区（{kind}）",
+        "fire_stations": "消防救援站",
+        "micro_stations": "微型消防站",
+        "hydrants": "室外消火栓",
+        "water_sources": "消防水源",
+        "deficient": "消防缺水区域",
+        "hazards": "隐患（未整改/已逾期）",
+        "sites": "建议新增微型消防站",
+        "proposed_hydrants": "建议新增消火栓",
+        "roads": "道路",
+        "legend": "图例",
+        "grade": "风险等级",
+        "index": "网格风险指数（0–100，越高越危险）",
+        "iso_title": "行车/步行可达时间（分钟，含出动时间）",
+        "hydrant_title": "消火栓状态（保护半径 150 m）",
+        "hydrant_cluster": "聚合：总数/不可用数 ✕",
+        "hazard_title": "隐患",
+        "station_title": "站点",
+        "other": "其他",
+        "ungraded": "未评级",
+        "fire_station": "消防救援站",
+        "micro_station": "微型消防站",
+        "ok": "完好",
+        "broken": "损坏",
+        "missing": "缺失",
+        "open": "未整改",
+        "overdue": "逾期未整改",
+        "deficient_legend": "消防缺水区域（150 m 内无可用消火栓或水源）",
+        "site_legend": "建议新增微型消防站",
+        "proposed_hydrant_legend": "建议新增消火栓",
+        "road_legend": "道路",
+        "as_of": "数据截至",
+        "units": "时间：秒；距离：米",
+        "grade_n": "{grade}级 {label}",
+        "level_n": "第{level}级",
+    },
+    "en": {
+        "grids": "Grid risk index (level {level} grids)",
+        "grid_outline": "Grid outlines",
+        "buildings": "Building risk grade",
+        "isochrones": "{minutes}-minute reach ({kind})",
+        "areas": "Areas of responsibility ({kind})",
+        "fire_stations": "Fire rescue stations",
+        "micro_stations": "Micro fire stations",
+        "hydrants": "Outdoor hydrants",
+        "water_sources": "Fire water sources",
+        "deficient": "Water-deficient zones",
+        "hazards": "Hazards (open / overdue)",
+        "sites": "Proposed new micro-stations",
+        "proposed_hydrants": "Proposed new hydrants",
+        "roads": "Roads",
+        "legend": "Legend",
+        "grade": "Risk grade",
+        "index": "Grid risk index (0–100, higher is worse)",
+        "iso_title": "Travel time (minutes, turnout included)",
+        "hydrant_title": "Hydrant status (protection radius 150 m)",
+        "hydrant_cluster": "cluster: count / not working ✕",
+        "hazard_title": "Hazards",
+        "station_title": "Stations",
+        "other": "Other",
+        "ungraded": "ungraded",
+        "fire_station": "fire rescue station",
+        "micro_station": "micro fire station",
+        "ok": "working",
+        "broken": "broken",
+        "missing": "missing",
+        "open": "open",
+        "overdue": "overdue",
+        "deficient_legend": "Water-deficient zone (no working hydrant or source within 150 m)",
+        "site_legend": "Proposed new micro-station",
+        "proposed_hydrant_legend": "Proposed new hydrant",
+        "road_legend": "Road",
+        "as_of": "Data as of",
+        "units": "times in seconds, distances in metres",
+        "grade_n": "grade {grade} {label}",
+        "level_n": "level {level}",
+    },
+}
+
+GRADE_NAMES: dict[str, dict[int, str]] = {"zh": dict(GRADE_LABELS), "en": dict(GRADE_LABELS_EN)}
+
+FACTOR_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "age": "建筑年代",
+        "old_residential": "老旧小区",
+        "wood_stairs": "木质楼梯",
+        "wiring": "电气线路",
+        "high_rise": "高层建筑",
+        "use": "使用性质",
+        "ebike_indoor": "电动车入户",
+        "group_rental": "群租",
+        "elderly_alone": "独居老人",
+        "residents": "居住人数",
+        "hazards": "未整改隐患",
+        "shortfall_3min": "3分钟到场缺口",
+        "shortfall_5min": "5分钟到场缺口",
+        "water": "消防缺水",
+    },
+    "en": {
+        "age": "building age",
+        "old_residential": "old residential block",
+        "wood_stairs": "wooden stairs",
+        "wiring": "wiring",
+        "high_rise": "high-rise",
+        "use": "use / occupancy",
+        "ebike_indoor": "e-bikes indoors",
+        "group_rental": "group rental",
+        "elderly_alone": "elderly living alone",
+        "residents": "residents",
+        "hazards": "unrectified hazards",
+        "shortfall_3min": "3-min response shortfall",
+        "shortfall_5min": "5-min response shortfall",
+        "water": "fire water deficiency",
+    },
+}
+
+# Popup/tooltip labels of columns, with units.
+FIELD_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "building_id": "建筑编号",
+        "station_id": "站点编号",
+        "hydrant_id": "消火栓编号",
+        "source_id": "水源编号",
+        "hazard_id": "隐患编号",
+        "grid_id": "网格编号",
+        "site_id": "站点编号",
+        "name": "名称",
+        "level": "网格级别",
+        "parent_id": "上级网格",
+        "use": "使用性质",
+        "floors": "层数",
+        "height_m": "高度 (m)",
+        "year_built": "建成年份",
+        "wood_stairs": "木质楼梯",
+        "wiring_condition": "电气线路",
+        "ebike_indoor": "电动车入户",
+        "group_rental": "群租",
+        "elderly_alone": "独居老人 (人)",
+        "residents": "居住人数 (人)",
+        "risk_index": "风险指数 (0–100)",
+        "risk_grade": "风险等级",
+        "risk_grade_label": "风险等级",
+        "top_factors": "主要风险因素",
+        "p_fire": "火灾概率（模型）",
+        "t_micro_s": "微站到场时间 (s)",
+        "t_fire_s": "消防站到场时间 (s)",
+        "micro_station_id": "最近微站",
+        "fire_station_id": "最近消防站",
+        "n_micro_3min": "3分钟内可达微站数",
+        "n_fire_5min": "5分钟内可达消防站数",
+        "covered_3min": "3分钟到场",
+        "covered_5min": "5分钟到场",
+        "shortfall_3min_s": "超出3分钟 (s)",
+        "shortfall_5min_s": "超出5分钟 (s)",
+        "access_m": "距道路 (m)",
+        "access_issue": "可达性问题",
+        "d_hydrant_m": "最近可用消火栓直线距离 (m)",
+        "d_hydrant_net_m": "最近可用消火栓沿路距离 (m)",
+        "hydrant_id_nearest": "最近消火栓",
+        "d_water_source_m": "最近消防水源距离 (m)",
+        "water_covered": "消防供水覆盖",
+        "water_deficient": "消防缺水",
+        "hazards_open": "未整改隐患 (项)",
+        "hazards_overdue": "逾期隐患 (项)",
+        "kind": "类型",
+        "vehicle": "出动方式",
+        "turnout_s": "出动时间 (s)",
+        "staff": "人员 (人)",
+        "status": "状态",
+        "flow_lps": "流量 (L/s)",
+        "capacity_m3": "容量 (m³)",
+        "truck_access": "消防车可达",
+        "category": "隐患类别",
+        "found_on": "发现日期",
+        "deadline": "整改期限",
+        "rectified_on": "整改日期",
+        "hazard_state": "整改状态",
+        "risk_index_mean": "平均风险指数 (0–100)",
+        "risk_index_max": "最高风险指数 (0–100)",
+        "n_buildings": "建筑数",
+        "share_high_risk": "高风险建筑占比",
+        "minutes": "时间 (分钟)",
+        "area_km2": "面积 (km²)",
+        "rank": "优先顺序",
+        "gain_buildings": "新增3分钟覆盖建筑数",
+        "gain_residents": "新增3分钟覆盖人数",
+        "covered_after": "累计覆盖建筑数",
+        "covered_share_after": "累计覆盖比例",
+        "road_name": "所在道路",
+        "proposal_id": "建议编号",
+        "n_new_covered": "新增供水覆盖建筑数",
+        "street": "所在道路",
+    },
+    "en": {
+        "building_id": "building",
+        "station_id": "station",
+        "hydrant_id": "hydrant",
+        "source_id": "water source",
+        "hazard_id": "hazard",
+        "grid_id": "grid",
+        "site_id": "site",
+        "name": "name",
+        "level": "grid level",
+        "parent_id": "parent grid",
+        "use": "use",
+        "floors": "floors",
+        "height_m": "height (m)",
+        "year_built": "year built",
+        "wood_stairs": "wooden stairs",
+        "wiring_condition": "wiring",
+        "ebike_indoor": "e-bikes indoors",
+        "group_rental": "group rental",
+        "elderly_alone": "elderly living alone",
+        "residents": "residents",
+        "risk_index": "risk index (0–100)",
+        "risk_grade": "risk grade",
+        "risk_grade_label": "risk grade",
+        "top_factors": "main risk factors",
+        "p_fire": "fire probability (model)",
+        "t_micro_s": "micro-station arrival (s)",
+        "t_fire_s": "fire-station arrival (s)",
+        "micro_station_id": "nearest micro-station",
+        "fire_station_id": "nearest fire station",
+        "n_micro_3min": "micro-stations within 3 min",
+        "n_fire_5min": "fire stations within 5 min",
+        "covered_3min": "reached in 3 min",
+        "covered_5min": "reached in 5 min",
+        "shortfall_3min_s": "over 3 min by (s)",
+        "shortfall_5min_s": "over 5 min by (s)",
+        "access_m": "to road (m)",
+        "access_issue": "access issue",
+        "d_hydrant_m": "nearest working hydrant, straight (m)",
+        "d_hydrant_net_m": "nearest working hydrant, by street (m)",
+        "hydrant_id_nearest": "nearest hydrant",
+        "d_water_source_m": "nearest water source (m)",
+        "water_covered": "fire water covered",
+        "water_deficient": "water deficient",
+        "hazards_open": "open hazards",
+        "hazards_overdue": "overdue hazards",
+        "kind": "kind",
+        "vehicle": "vehicle",
+        "turnout_s": "turnout (s)",
+        "staff": "staff",
+        "status": "status",
+        "flow_lps": "flow (L/s)",
+        "capacity_m3": "capacity (m³)",
+        "truck_access": "engine access",
+        "category": "category",
+        "found_on": "found on",
+        "deadline": "deadline",
+        "rectified_on": "rectified on",
+        "hazard_state": "state",
+        "risk_index_mean": "mean risk index (0–100)",
+        "risk_index_max": "max risk index (0–100)",
+        "n_buildings": "buildings",
+        "share_high_risk": "share of high-risk buildings",
+        "minutes": "minutes",
+        "area_km2": "area (km²)",
+        "rank": "priority",
+        "gain_buildings": "buildings newly within 3 min",
+        "gain_residents": "residents newly within 3 min",
+        "covered_after": "buildings covered (cumulative)",
+        "covered_share_after": "share covered (cumulative)",
+        "road_name": "street",
+        "proposal_id": "proposal",
+        "n_new_covered": "buildings newly with fire water",
+        "street": "street",
+    },
+}
+
+# Values shown translated in popups (canonical choice → label).
+VALUE_LABELS: dict[str, dict[str, str]] = {
+    "zh": {
+        "residential": "住宅",
+        "office": "办公",
+        "shop": "商铺",
+        "three_in_one": "三合一场所",
+        "warehouse": "仓库",
+        "public": "公共建筑",
+        "industrial": "工业",
+        "underground": "地下空间",
+        "other": "其他",
+        "good": "良好",
+        "fair": "一般",
+        "aged": "老化",
+        "fire_station": "消防救援站",
+        "micro_station": "微型消防站",
+        "engine": "消防车",
+        "ebike": "电动车",
+        "foot": "步行",
+        "ok": "完好",
+        "broken": "损坏",
+        "missing": "缺失",
+        "fire_pool": "消防水池",
+        "natural": "天然水源",
+        "tank": "消防水箱",
+        "general": "一般隐患",
+        "major": "重大隐患",
+        "open": "未整改",
+        "overdue": "逾期未整改",
+        "True": "是",
+        "False": "否",
+    },
+    "en": {"True": "yes", "False": "no", "three_in_one": "three-in-one"},
+}
+
+
+def text(key: str, language: str, **fmt) -> str:
+    """A visible word of the map in ``language`` (``zh`` or ``en``), formatted with ``fmt``."""
+    template = TEXT[language][key]
+    return template.format(**fmt) if fmt else template
+
+
+def field_label(column: str, language: str) -> str:
+    """Popup label of a column; ``c_<factor>`` columns read "contribution: <factor>"."""
+    if column.startswith("c_") and column[2:] in FACTOR_LABELS[language]:
+        factor = FACTOR_LABELS[language][column[2:]]
+        return f"贡献·{factor}" if language == "zh" else f"contribution: {factor}"
+    return FIELD_LABELS[language].get(column, column)
+
+
+def grade_label(grade, language: str) -> str:
+    """ "1级 重大" / "grade 1 major"; ``ungraded`` when missing."""
+    try:
+        g = int(grade)
+    except (TypeError, ValueError):
+        return TEXT[language]["ungraded"]
+    return text("grade_n", language, grade=g, label=GRADE_NAMES[language].get(g, ""))
+
+
+__all__ = [
+    "FACTORS",
+    "GRADE_COLOURS",
+    "INDEX_BINS",
+    "INDEX_COLOURS",
+    "TEXT",
+    "field_label",
+    "grade_colour",
+    "grade_label",
+    "index_colour",
+    "text",
+]

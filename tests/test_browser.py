@@ -1,0 +1,284 @@
+"""The exported map in a real headless Chromium with the network cut off.
+
+Checks: no JavaScript errors, every layer in the layer control and on the map, nothing but
+basemap tiles requested from the network, popups open; an XSS payload in every text column of
+the demo never runs; a personal field of the input never reaches the HTML. Screenshots are
+saved under pytest's tmp path. Skips (with the reason) where Chromium or chromedriver is
+missing; CI installs the Debian packages ``chromium`` and ``chromium-driver``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+
+import geopandas as gpd
+import pytest
+
+from tests._demo import DEMO, demo_cli_run, requires_demo, xss_demo_map
+
+selenium = pytest.importorskip(
+    "selenium", reason="selenium not installed (pip install -e '.[test]')"
+)
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+
+CHROMIUM = next(
+    (p for p in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if p), None
+)
+CHROMEDRIVER = shutil.which("chromedriver")
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        CHROMIUM is None or CHROMEDRIVER is None,
+        reason="headless Chromium not installed (apt-get install chromium chromium-driver)",
+    ),
+    requires_demo(),
+]
+
+# Installed before any page script runs: records uncaught errors, rejected promises and
+# console.error calls.
+CAPTURE = """
+window.__errors = [];
+window.addEventListener('error', e => window.__errors.push(
+    'error: ' + (e.message || (e.target && (e.target.src || e.target.href)) || e.type)), true);
+window.addEventListener('unhandledrejection', e => window.__errors.push('rejection: ' + e.reason));
+const __ce = console.error;
+console.error = function() { window.__errors.push('console: ' + Array.from(arguments).join(' ')); __ce.apply(console, arguments); };
+"""
+
+# The Leaflet map (a global ``var``) and the layer control (a top-level ``let``, reachable by
+# name: ``CTRL`` is replaced by that name, read from the page).
+STATE = """
+const map = Object.values(window).find(v => v instanceof L.Map);
+const ctrl = CTRL;
+const overlays = ctrl._layers.filter(l => l.overlay);
+return {
+  overlays: overlays.map(l => ({name: l.name, on: map.hasLayer(l.layer)})),
+  bases: ctrl._layers.filter(l => !l.overlay).map(l => l.name),
+  labels: document.querySelectorAll('.leaflet-control-layers-overlays label').length,
+  paths: document.querySelectorAll('path.leaflet-interactive').length,
+  icons: document.querySelectorAll('.fg-icon').length,
+  xss: typeof window.__xss,
+  errors: window.__errors,
+};
+"""
+
+# Opens the popup or tooltip of up to ``n`` features of every GeoJSON layer on the map, the
+# way a click or a hover would (events propagate to the layer's bound popup).
+OPEN_POPUPS = """
+const n = arguments[0];
+const map = Object.values(window).find(v => v instanceof L.Map);
+const centre = map.getCenter(), zoom = map.getZoom();  // popups pan the map: restore after
+let opened = 0, texts = [];
+map.eachLayer(layer => {
+  if (!(layer instanceof L.GeoJSON)) return;
+  let k = 0;
+  layer.eachLayer(f => {
+    if (k++ >= n) return;
+    const ll = f.getBounds ? f.getBounds().getCenter() : f.getLatLng();
+    f.fire('mouseover', {latlng: ll}, true);
+    f.fire('click', {latlng: ll}, true);
+    const p = document.querySelector('.leaflet-popup-content');
+    const t = document.querySelector('.leaflet-tooltip');
+    if (p) { opened++; texts.push(p.innerText); }
+    if (t) { texts.push(t.innerText); }
+    f.fire('mouseout', {latlng: ll}, true);
+    map.closePopup();
+  });
+});
+map.setView(centre, zoom, {animate: false});
+return {opened: opened, texts: texts, xss: typeof window.__xss, errors: window.__errors};
+"""
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory):
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = CHROMIUM
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--disable-dev-shm-usage",
+        # Cut the network: every host name fails to resolve and any proxy use fails.
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        "--proxy-server=127.0.0.1:9",
+        "--window-size=1400,1000",
+        f"--user-data-dir={profile}",
+    ):
+        opts.add_argument(arg)
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    try:
+        drv = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    except Exception as exc:  # a broken browser install is an environment problem
+        pytest.skip(f"cannot start headless Chromium: {exc}")
+    drv.set_page_load_timeout(120)
+    drv.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE})
+    yield drv
+    drv.quit()
+
+
+def _state_script(html: str) -> str:
+    import re
+
+    name = re.search(r"let (layer_control_[0-9a-f]+) = L\.control\.layers", html).group(1)
+    return STATE.replace("CTRL", name)
+
+
+def _open(driver, path: Path) -> dict:
+    driver.get_log("performance")  # drop entries of earlier pages
+    driver.get_log("browser")
+    script = _state_script(path.read_text(encoding="utf-8"))
+    driver.get(path.resolve().as_uri())
+    deadline = time.monotonic() + 60
+    state = {}
+    while time.monotonic() < deadline:
+        ready = driver.execute_script(
+            "return document.readyState === 'complete' && typeof L !== 'undefined' && "
+            "Object.values(window).some(v => v instanceof L.Map)"
+        )
+        if ready:
+            state = driver.execute_script(script)
+            if state["paths"] > 0:
+                break
+        time.sleep(0.25)
+    time.sleep(0.5)  # let the first render settle
+    if state:
+        state = driver.execute_script(script)
+        state["script"] = script
+    return state
+
+
+def _js_errors(driver, state: dict) -> list[str]:
+    """Errors from page scripts (network failures of basemap tiles are expected offline)."""
+    logged = [
+        e["message"]
+        for e in driver.get_log("browser")
+        if e["level"] == "SEVERE" and e.get("source") != "network"
+    ]
+    captured = [
+        e for e in state.get("errors", []) if "tile" not in e and not e.startswith("error: http")
+    ]
+    return logged + captured
+
+
+def _requested_urls(driver) -> list[str]:
+    urls = []
+    for entry in driver.get_log("performance"):
+        msg = json.loads(entry["message"])["message"]
+        if msg.get("method") == "Network.requestWillBeSent":
+            urls.append(msg["params"]["request"]["url"])
+    return urls
+
+
+def _expected_overlays(html: str) -> list[str]:
+    """Overlay names as written by folium's LayerControl into the page."""
+    import re
+
+    block = re.search(r"overlays :\s*\{(.*?)\},\s*\};", html, re.S).group(1)
+    return [json.loads(m) for m in re.findall(r'^\s*("(?:[^"\\]|\\.)*")\s*:', block, re.M)]
+
+
+def _toggle_all_overlays_on(driver) -> None:
+    driver.execute_script(
+        "document.querySelectorAll('.leaflet-control-layers-overlays input[type=checkbox]')"
+        ".forEach(i => { if (!i.checked) i.click(); });"
+    )
+    time.sleep(0.5)
+
+
+def test_demo_map_works_offline_with_every_layer(driver, tmp_path):
+    folder, code, _, err = demo_cli_run()
+    assert code == 0, err
+    path = folder / "map.html"
+    html = path.read_text(encoding="utf-8")
+    state = _open(driver, path)
+    assert state, "the map never finished loading"
+    assert _js_errors(driver, state) == []
+    # every layer is in the layer control …
+    expected = _expected_overlays(html)
+    names = [o["name"] for o in state["overlays"]]
+    assert names == expected and state["labels"] == len(expected)
+    for layer in (
+        "建筑风险等级",
+        "网格风险指数（第3级网格）",
+        "网格边界",
+        "室外消火栓",
+        "消防救援站",
+        "微型消防站",
+        "消防水源",
+        "消防缺水区域",
+        "隐患（未整改/已逾期）",
+        "道路",
+    ):
+        assert layer in names, layer
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    if "siting" in summary["steps"] and summary["figures"]["siting"]["new_sites"]:
+        assert "建议新增微型消防站" in names
+    if summary["figures"].get("water", {}).get("new_hydrants_needed"):
+        assert "建议新增消火栓" in names
+    if "access" in summary["steps"] and "spatial.isochrones" not in " ".join(summary["notes"]):
+        assert any("可达范围" in n for n in names) and any("责任区" in n for n in names)
+    # … and the layers switched on are on the map and drawn
+    assert sum(o["on"] for o in state["overlays"]) >= 10
+    assert state["paths"] > 2000  # building outlines, grid cells, zones, hydrants …
+    assert state["icons"] >= 7  # the seven stations' inline-SVG icons
+    # offline: nothing but basemap tiles was requested from the network
+    remote = [u for u in _requested_urls(driver) if u.startswith(("http:", "https:"))]
+    assert all("tile.openstreetmap.org" in u for u in remote), remote[:5]
+    driver.save_screenshot(str(tmp_path / "demo-map.png"))
+    # every overlay can be switched on without an error; popups open
+    _toggle_all_overlays_on(driver)
+    state = driver.execute_script(state["script"])
+    assert all(o["on"] for o in state["overlays"])
+    popups = driver.execute_script(OPEN_POPUPS, 3)
+    assert popups["opened"] >= 3
+    assert any("风险指数" in t for t in popups["texts"])
+    assert _js_errors(driver, popups) == []
+    driver.save_screenshot(str(tmp_path / "demo-map-all-layers.png"))
+
+
+def test_personal_field_of_the_input_is_absent_from_the_html():
+    folder, code, _, err = demo_cli_run()
+    assert code == 0, err
+    html = (folder / "map.html").read_text(encoding="utf-8")
+    buildings = gpd.read_file(DEMO / "buildings.gpkg", layer="buildings")
+    assert "contact_phone" in buildings  # the demo carries a personal field …
+    phones = buildings["contact_phone"].dropna().astype(str)
+    assert len(phones) > 100
+    assert "contact_phone" not in html  # … which never reaches the map
+    assert not any(p in html for p in phones)
+
+
+def test_xss_payload_in_every_text_column_does_not_execute(driver, tmp_path):
+    path, run = xss_demo_map()
+    html = path.read_text(encoding="utf-8")
+    # the payload reached the map as text (allow_fields = ["all"]) but only escaped …
+    assert "window.__xss" in html
+    assert "<script>window.__xss" not in html and 'onerror="window.__xss' not in html
+    # … and personal columns stayed out even under "all"
+    assert "contact_phone" not in html
+    state = _open(driver, path)
+    assert state, "the map never finished loading"
+    assert state["xss"] == "undefined"
+    assert _js_errors(driver, state) == []
+    _toggle_all_overlays_on(driver)
+    popups = driver.execute_script(OPEN_POPUPS, 5)
+    assert popups["opened"] >= 5
+    assert popups["xss"] == "undefined"
+    # the payload is displayed as text where it was put (ids, names, notes)
+    assert any('<img src=x onerror="window.__xss=1">' in t for t in popups["texts"])
+    assert _js_errors(driver, popups) == []
+    assert driver.execute_script("return typeof window.__xss") == "undefined"
+    driver.save_screenshot(str(tmp_path / "xss-map.png"))

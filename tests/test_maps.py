@@ -1,0 +1,366 @@
+"""Map layers, styles, options and privacy rules, on synthetic results with canonical columns."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from shapely.geometry import Point
+
+from maps import layers as L
+from maps import styles
+from maps.export import to_html
+from maps.options import MapOptions
+from maps.privacy import (
+    escape_text,
+    html_columns,
+    personal_by_content,
+    personal_by_name,
+    personal_columns,
+    safe_properties,
+)
+from maps.risk_map import legend_html, risk_map
+from risk.grading import GRADE_HEX
+from risk.params import FACTORS
+from spatial.crs import wgs84_to_gcj02
+from spatial.errors import ConfigError, InputError
+from tests._mapdata import XSS, synthetic_results
+
+
+@pytest.fixture(scope="module")
+def results():
+    return synthetic_results()
+
+
+def _render(element) -> str:
+    """The element on a bare map, rendered the way the export renders (compact UTF-8 JSON)."""
+    import folium
+
+    m = folium.Map(tiles=None)
+    element.add_to(m)
+    return to_html(m)
+
+
+def _features(html: str) -> list[dict]:
+    """Every GeoJSON feature embedded in rendered folium HTML."""
+    decoder = json.JSONDecoder()
+    out = []
+    for match in re.finditer(r"geo_json_[0-9a-f]+_add\(", html):
+        data, _ = decoder.raw_decode(html, match.end())
+        out.extend(data["features"])
+    return out
+
+
+# ------------------------------------------------------------------------------------ options
+
+
+def test_options_from_mapping_and_errors():
+    opts = MapOptions.from_mapping(
+        {"language": "en", "basemap": "amap", "allow_fields": ["note"], "grid_level": 2}
+    )
+    assert opts.language == "en" and opts.basemap == "amap" and opts.allow_fields == ("note",)
+    with pytest.raises(ConfigError, match="unknown key 'colour'"):
+        MapOptions.from_mapping({"colour": "red"})
+    with pytest.raises(ConfigError, match="language"):
+        MapOptions(language="fr")
+    with pytest.raises(ConfigError, match="basemap"):
+        MapOptions(basemap="google")
+    assert MapOptions(allow_fields="all").allow_fields == ("all",)
+
+
+# ------------------------------------------------------------------------------------ styles
+
+
+def test_grade_colours_follow_the_warning_scale():
+    assert styles.GRADE_COLOURS == GRADE_HEX
+    assert styles.grade_colour(1) == GRADE_HEX[1]
+    assert styles.grade_colour(pd.NA) == styles.UNGRADED_COLOUR
+    assert styles.grade_label(1, "zh") == "1级 重大"
+    assert styles.grade_label(4, "en") == "grade 4 low"
+    assert [styles.index_colour(v) for v in (0, 19.9, 20, 99, 100)] == [
+        styles.INDEX_COLOURS[0],
+        styles.INDEX_COLOURS[0],
+        styles.INDEX_COLOURS[1],
+        styles.INDEX_COLOURS[4],
+        styles.INDEX_COLOURS[4],
+    ]
+    assert styles.index_colour(float("nan")) == styles.UNGRADED_COLOUR
+    values = [0, 19.9, 20, 55, 99, 100, 120, float("nan")]
+    assert styles.index_colours(values) == [styles.index_colour(v) for v in values]
+
+
+def test_every_factor_has_labels_in_both_languages():
+    for lang in ("zh", "en"):
+        for f in FACTORS:
+            assert f in styles.FACTOR_LABELS[lang]
+            assert styles.field_label(f"c_{f}", lang) != f"c_{f}"
+        assert set(styles.TEXT[lang]) == set(styles.TEXT["zh"])
+
+
+# ------------------------------------------------------------------------------------ privacy
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["联系电话", "户主姓名", "contact_phone", "Owner", "身份证号", "mobile_no", "tel", "e-mail"],
+)
+def test_personal_headers_are_detected(header):
+    assert personal_by_name(header)
+
+
+@pytest.mark.parametrize("header", ["name", "building_id", "hotel_name", "floors", "station_id"])
+def test_ordinary_headers_are_not_personal(header):
+    assert not personal_by_name(header)
+
+
+def test_personal_content_is_detected():
+    assert personal_by_content(pd.Series(["x", "call 13912345678"]))
+    assert personal_by_content(pd.Series([13912345678, 1]))
+    assert personal_by_content(pd.Series(["110101199003074578"]))
+    assert personal_by_content(pd.Series(["021-63211234"]))
+    assert personal_by_content(pd.Series(["a.b@example.cn"]))
+    assert not personal_by_content(pd.Series(["3号楼", "B00012", "2026-06-30"]))
+    assert not personal_by_content(pd.Series([1.5, 2.5, 1991.0]))
+    assert personal_by_content(pd.Series([13912345678.0, np.nan]))  # a phone column with gaps
+
+
+def test_html_columns_allow_list_and_personal_override(results):
+    b = results["buildings"].assign(note=["ok"] * len(results["buildings"]))
+    default = html_columns(b)
+    assert "risk_index" in default and "c_age" in default and "building_id" in default
+    assert "note" not in default  # an extra column needs allowing
+    assert "contact_phone" not in default and "户主姓名" not in default
+    every = html_columns(b, allow=["all"])
+    assert "note" in every
+    assert "contact_phone" not in every and "户主姓名" not in every  # personal beats "all"
+    named = html_columns(b, allow=["contact_phone"])
+    assert "contact_phone" in named  # an explicit name is the one way through
+    # a canonical column holding phone numbers (a mis-mapped header) is caught by content
+    bad = b.assign(name=["13800001111"] * len(b))
+    assert "name" not in html_columns(bad)
+    assert personal_columns(bad)[:1] == ["name"]
+
+
+def test_escape_text_neutralises_html_and_template_literals():
+    out = escape_text(XSS)
+    assert "<" not in out and ">" not in out and '"' not in out
+    assert "`" not in out and "$" not in out and "\\" not in out
+    assert "&lt;script&gt;" in out
+
+
+def test_safe_properties_rounds_escapes_and_translates():
+    df = pd.DataFrame(
+        {
+            "t": [12.0, 12.345, np.nan],
+            "n": pd.array([1, None, 3], dtype="Int64"),
+            "s": ["<b>x</b>", None, "ok"],
+            "flag": pd.array([True, None, False], dtype="boolean"),
+        }
+    )
+    rows = safe_properties(
+        df,
+        ["t", "n", "s", "flag"],
+        value_labels={"ok": "完好", "True": "是", "False": "否"},
+        translate=["s"],
+    )
+    assert rows[0] == {"t": 12, "n": 1, "s": "&lt;b&gt;x&lt;/b&gt;", "flag": "是"}
+    assert rows[1] == {"t": 12.3, "n": None, "s": None, "flag": None}
+    assert rows[2]["s"] == "完好" and rows[2]["flag"] == "否" and rows[2]["t"] is None
+    json.dumps(rows)  # plain Python types only
+
+
+# ------------------------------------------------------------------------------------ layers
+
+
+def test_display_frame_wgs84_amap_and_rounding(results):
+    b = results["buildings"]
+    osm = L.display_frame(b, MapOptions(basemap="osm"))
+    amap = L.display_frame(b, MapOptions(basemap="amap"))
+    assert osm.crs.to_epsg() == 4326 and amap.crs.to_epsg() == 4326
+    c = shapely.get_coordinates(np.asarray(osm.geometry.values))
+    assert np.allclose(c, np.round(c, 6))
+    # Amap layers are shifted by the GCJ-02 offset (a few hundred metres in Shanghai)
+    p_osm = osm.geometry.iloc[0].centroid
+    p_amap = amap.geometry.iloc[0].centroid
+    gx, gy = wgs84_to_gcj02(p_osm.x, p_osm.y)
+    assert abs(p_amap.x - gx) < 2e-6 and abs(p_amap.y - gy) < 2e-6
+    assert abs(p_amap.x - p_osm.x) > 1e-3
+
+
+def test_a_layer_without_crs_is_refused(results):
+    with pytest.raises(InputError, match="coordinate reference system"):
+        L.display_frame(results["stations"].set_crs(None, allow_override=True), MapOptions())
+
+
+def test_buildings_layer_colours_by_grade_and_popup_has_contributions(results):
+    b = results["buildings"]
+    html = _render(L.buildings_layer(b, options=MapOptions()))
+    feats = _features(html)
+    assert len(feats) == len(b)
+    props = feats[0]["properties"]
+    for f in FACTORS:
+        assert f"c_{f}" in props
+    assert "contact_phone" not in props and "户主姓名" not in props
+    assert props["risk_grade_label"].startswith(f"{int(b['risk_grade'].iloc[0])}级")
+    assert props["use"] in {"住宅", "商铺", "三合一场所"}  # translated
+    assert "贡献·建筑年代" in html  # popup alias of c_age
+    assert "toLocaleString" not in html  # years stay 1991, not 1,991
+    for g in b["risk_grade"].unique():
+        assert GRADE_HEX[int(g)] in html
+    # top factors: the largest contribution leads
+    first = b.iloc[0]
+    top = max(FACTORS, key=lambda f: first[f"c_{f}"])
+    assert props["top_factors"].startswith(styles.FACTOR_LABELS["zh"][top])
+
+
+def test_buildings_layer_in_english(results):
+    layer = L.buildings_layer(results["buildings"], options=MapOptions(language="en"))
+    assert layer.layer_name == "Building risk grade"
+    html = _render(layer)
+    assert "contribution: building age" in html and "贡献" not in html
+
+
+def test_station_icons_differ_and_are_inline_svg(results):
+    fire = _render(L.station_layer(results["stations"], kind="fire_station"))
+    micro = _render(L.station_layer(results["stations"], kind="micro_station"))
+    assert "M11 7 H15" in fire and "M11 7 H15" not in micro  # the cross of the fire station
+    assert "rect x=" in micro and "rect x=" not in fire
+    for html in (fire, micro):
+        assert "AwesomeMarkers" not in html and "fa-" not in html
+    assert len(_features(micro)) == 2 and len(_features(fire)) == 1
+
+
+def test_hydrants_clustered_and_coloured_by_status(results):
+    cluster = L.hydrant_layer(results["hydrants"])
+    html = _render(cluster)
+    assert "L.markerClusterGroup" in html
+    for status in ("ok", "broken", "missing"):
+        assert styles.HYDRANT_COLOURS[status] in html
+    statuses = {f["properties"]["status"] for f in _features(html)}
+    assert statuses == {"完好", "损坏", "缺失"}
+    # clusters are coloured by the status of the hydrants inside, not by their count
+    assert "iconCreateFunction" in html and "fg-hydrant-cluster" in html
+
+
+def test_hazards_show_only_unrectified(results):
+    html = _render(L.hazard_layer(results["hazards"]))
+    states = sorted(f["properties"]["hazard_state"] for f in _features(html))
+    assert states == ["未整改", "逾期未整改"]
+    assert styles.HAZARD_COLOURS["overdue"] in html and styles.HAZARD_COLOURS["open"] in html
+
+
+def test_grid_layer_per_level_and_isochrones(results):
+    grids = results["grids"]
+    for level, n in ((1, 1), (2, 2), (3, 4)):
+        feats = _features(_render(L.grid_layer(grids, level=level)))
+        assert len(feats) == n
+    assert L.grid_layer(grids.drop(columns="risk_index_mean"), level=3) is None
+    iso = results["isochrones"]
+    feats = _features(_render(L.isochrone_layer(iso, kind="micro_station")))
+    assert sorted({f["properties"]["minutes"] for f in feats}) == [1, 3, 5]
+    only3 = _features(_render(L.isochrone_layer(iso, kind="micro_station", minutes=[3])))
+    assert {f["properties"]["minutes"] for f in only3} == {3}
+    by_seconds = iso.drop(columns="minutes").assign(t_s=iso["minutes"] * 60)
+    assert L.isochrone_layer(by_seconds, kind="fire_station") is not None
+
+
+def test_roads_merged_per_class(results):
+    feats = _features(_render(L.road_layer(results["roads"])))
+    assert len(feats) == 4  # primary, residential, secondary, service
+    assert all(f["geometry"]["type"] == "MultiLineString" for f in feats)
+
+
+def test_empty_layers_are_skipped(results):
+    empty = results["hydrants"].iloc[:0]
+    assert L.hydrant_layer(empty) is None
+    assert L.sites_layer(results["sites"].iloc[:0]) is None
+    assert L.water_deficient_layer(results["water_deficient"].iloc[:0]) is None
+
+
+# ------------------------------------------------------------------------------------ risk map
+
+
+def test_risk_map_has_every_layer_and_a_legend_with_units(results):
+    r = dict(results)
+    b = r.pop("buildings")
+    m = risk_map(b, **r, title="示范街道")
+    expected = {
+        "grids",
+        "grid_outline",
+        "buildings",
+        "isochrones",
+        "areas",
+        "fire_station",
+        "micro_station",
+        "hydrants",
+        "water_sources",
+        "deficient",
+        "hazards",
+        "sites",
+        "proposed_hydrants",
+        "roads",
+    }
+    assert set(m.firegrid_layers) == expected
+    html = to_html(m)
+    assert "L.control.layers" in html
+    for key in (
+        "buildings",
+        "hydrants",
+        "deficient",
+        "roads",
+        "sites",
+        "proposed_hydrants",
+        "fire_stations",
+    ):
+        assert styles.text(key, "zh") in html
+    assert "分钟" in html and "150 m" in html and "时间：秒；距离：米" in html  # units
+    assert "<title>示范街道</title>" in html
+
+
+def test_legend_lists_only_present_layers():
+    html = legend_html({"buildings"}, options=MapOptions(language="en"), minutes=[])
+    assert "grade 1 major" in html and "Hydrant status" not in html
+    assert "seconds" in html and "metres" in html
+
+
+def test_user_text_in_titles_and_layers_is_escaped(results):
+    r = dict(results)
+    b = r.pop("buildings").assign(name=XSS)
+    r["stations"] = r["stations"].assign(name=XSS)
+    html = to_html(risk_map(b, **r, title=XSS))
+    assert "<script>window.__xss" not in html
+    assert '<img src=x onerror="window.__xss=1">' not in html
+    assert "`${window" not in html
+
+
+def test_point_buildings_draw_as_circles():
+    b = gpd.GeoDataFrame(
+        {"building_id": ["A", "B"], "risk_index": [70.0, 10.0], "risk_grade": [1, 4]},
+        geometry=[Point(121.44, 31.21), Point(121.441, 31.211)],
+        crs="EPSG:4326",
+    )
+    html = _render(L.buildings_layer(b))
+    assert "L.CircleMarker" in html and GRADE_HEX[1] in html and GRADE_HEX[4] in html
+
+
+def test_map_without_tiles_still_has_a_max_zoom(results):
+    # the hydrant clusters throw "Map has no maxZoom specified" when no tile layer gives one
+    r = dict(results)
+    b = r.pop("buildings")
+    m = risk_map(b, **r, options=MapOptions(basemap="none"))
+    assert m.options["maxZoom"] == 19
+    assert '"maxZoom": 19' in to_html(m)
+
+
+def test_proposed_sites_and_hydrants(results):
+    sites = _features(_render(L.sites_layer(results["sites"])))
+    assert sites[0]["properties"]["road_name"] == "青林街"
+    assert sites[0]["properties"]["gain_buildings"] == 7
+    hyd = _render(L.proposed_hydrants_layer(results["proposed_hydrants"]))
+    assert [f["properties"]["proposal_id"] for f in _features(hyd)] == ["PH001", "PH002"]
+    assert "circle cx=" in hyd  # its own inline-SVG symbol

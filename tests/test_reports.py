@@ -1,0 +1,223 @@
+"""Reports: results GeoPackage, per-grid CSV/Excel, summary; atomic replacement of the folder."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import geopandas as gpd
+import pandas as pd
+import pyogrio
+import pytest
+
+import firegrid.reports as reports
+from firegrid.reports import (
+    MARKER,
+    OutputOptions,
+    grid_summary_table,
+    summary_json,
+    summary_markdown,
+    write_outputs,
+)
+from spatial.errors import ConfigError
+from tests._mapdata import synthetic_results
+
+
+def _inputs():
+    r = synthetic_results(n_buildings=20)
+    grids = r["grids"].assign(
+        name=["示范街道", "社区1", "网格11", "网格12", "社区2", "网格21", "网格22"]
+    )
+    water = pd.DataFrame(
+        {"grid_id": grids["grid_id"], "n_hydrants_ok": range(len(grids)), "level": grids["level"]}
+    )
+    layers = {k: v for k, v in r.items() if k != "grids"} | {"grids": grids}
+    layers["siting_gain_curve"] = pd.DataFrame({"k": [1, 2], "covered": [10, 15]})
+    table = grid_summary_table(grids, extra=[water, None])
+    summary = {
+        "district": "示范街道",
+        "as_of": "2026-06-30",
+        "figures": {"access": {"share_covered_3min": 0.5, "median_t_micro_s": float("nan")}},
+        "headline": ["3-minute micro-station coverage: 10 of 20 buildings (50.0 %)"],
+        "notes": ["siting step not available"],
+    }
+    return layers, table, summary
+
+
+def test_output_options():
+    assert OutputOptions.from_mapping({"excel": False}).excel is False
+    with pytest.raises(ConfigError, match="unknown key 'pdf'"):
+        OutputOptions.from_mapping({"pdf": True})
+    with pytest.raises(ConfigError, match="true or false"):
+        OutputOptions.from_mapping({"map": "yes"})
+
+
+def test_grid_summary_joins_water_figures_and_orders_columns():
+    layers, table, _ = _inputs()
+    assert list(table.columns[:4]) == ["grid_id", "name", "level", "parent_id"]
+    assert "n_hydrants_ok" in table and "risk_index_mean" in table and "geometry" not in table
+    assert table["level"].tolist() == sorted(table["level"].tolist())
+    assert grid_summary_table(None) is None
+
+
+def test_every_output_is_written(tmp_path):
+    layers, table, summary = _inputs()
+    out = write_outputs(
+        tmp_path / "out", layers=layers, grid_table=table, summary=summary, map_html="<html></html>"
+    )
+    assert set(out) == {
+        "map.html",
+        "results.gpkg",
+        "grid_summary.csv",
+        "grid_summary.xlsx",
+        "summary.md",
+        "summary.json",
+    }
+    folder = tmp_path / "out"
+    assert (folder / MARKER).exists()
+    # GeoPackage: every layer with its computed columns
+    names = {n for n, _ in pyogrio.list_layers(folder / "results.gpkg")}
+    assert {
+        "buildings",
+        "grids",
+        "stations",
+        "hydrants",
+        "isochrones",
+        "siting_gain_curve",
+    } <= names
+    b = gpd.read_file(folder / "results.gpkg", layer="buildings")
+    assert {"risk_index", "c_age", "t_micro_s", "water_deficient"} <= set(b.columns)
+    assert len(b) == 20 and b.crs == layers["buildings"].crs
+    # CSV: UTF-8 with a BOM so Excel shows the Chinese names
+    raw = (folder / "grid_summary.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    csv = pd.read_csv(folder / "grid_summary.csv", encoding="utf-8-sig")
+    assert "示范街道" in csv["name"].tolist() and len(csv) == 7
+    xl = pd.read_excel(folder / "grid_summary.xlsx", sheet_name=None)
+    assert set(xl) == {"grid_summary", "columns"}
+    assert xl["grid_summary"].shape == csv.shape
+    assert "平均风险指数 (0–100)" in xl["columns"]["说明"].tolist()
+    # summaries
+    data = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    assert data["figures"]["access"]["median_t_micro_s"] is None  # NaN → null
+    assert data["outputs"][0] == "map.html"
+    md = (folder / "summary.md").read_text(encoding="utf-8")
+    assert "3-minute micro-station coverage" in md and "siting step not available" in md
+
+
+def test_a_failure_midway_leaves_the_previous_outputs_intact(tmp_path, monkeypatch):
+    layers, table, summary = _inputs()
+    folder = tmp_path / "out"
+    write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary), map_html="old")
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+
+    def boom(table, csv_path, xlsx_path):
+        table.to_csv(csv_path)  # half the work done …
+        raise RuntimeError("disk full")  # … then the step fails
+
+    monkeypatch.setattr(reports, "write_grid_summary", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        write_outputs(
+            folder, layers=layers, grid_table=table, summary=dict(summary), map_html="new"
+        )
+    after = {p.name: p.read_bytes() for p in folder.iterdir()}
+    assert after == before
+    assert (folder / "map.html").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # no temp folder left behind
+
+
+def test_an_interrupt_midway_leaves_the_previous_outputs_intact(tmp_path, monkeypatch):
+    layers, table, summary = _inputs()
+    folder = tmp_path / "out"
+    write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary))
+    before = sorted(p.name for p in folder.iterdir())
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(reports, "write_results_gpkg", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary))
+    assert sorted(p.name for p in folder.iterdir()) == before
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+def test_a_rerun_replaces_the_folder_as_a_whole(tmp_path):
+    layers, table, summary = _inputs()
+    folder = tmp_path / "out"
+    write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary), map_html="x")
+    write_outputs(folder, layers=layers, grid_table=None, summary=dict(summary))
+    names = {p.name for p in folder.iterdir()}
+    assert "map.html" not in names and "grid_summary.csv" not in names
+    assert {"results.gpkg", "summary.md", "summary.json"} <= names
+
+
+def test_a_folder_of_other_files_is_never_replaced(tmp_path):
+    layers, table, summary = _inputs()
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "thesis.docx").write_text("precious")
+    with pytest.raises(ConfigError, match="did not write"):
+        write_outputs(folder, layers=layers, grid_table=table, summary=summary)
+    assert (folder / "thesis.docx").read_text() == "precious"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not a folder"):
+        write_outputs(tmp_path / "file", layers=layers, grid_table=table, summary=summary)
+
+
+def test_summary_renderers():
+    s = {
+        "district": "D",
+        "figures": {"risk": {"grades": {1: 3, 2: 4}, "risk_index_mean": 34.25, "share": 0.1234}},
+        "headline": ["h1"],
+        "notes": [],
+    }
+    md = summary_markdown(s)
+    assert "| grades | 1: 3, 2: 4 |" in md and "| risk_index_mean | 34.2 |" in md
+    assert "| share | 0.123 |" in md and "## Headline" in md and "## Notes" not in md
+    assert json.loads(summary_json({"x": float("inf"), "y": math.nan}))["x"] is None
+
+
+def test_outputs_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    layers, table, summary = _inputs()
+    mask = os.umask(0o022)
+    try:
+        write_outputs(tmp_path / "out", layers=layers, grid_table=table, summary=summary)
+    finally:
+        os.umask(mask)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755
+
+
+def test_an_unwritable_place_is_one_config_error(tmp_path, monkeypatch):
+    layers, table, summary = _inputs()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(reports, "write_results_gpkg", full_disk)
+    with pytest.raises(ConfigError, match="No space left on device"):
+        write_outputs(tmp_path / "out", layers=layers, grid_table=table, summary=summary)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_swap_puts_the_previous_outputs_back(tmp_path, monkeypatch):
+    layers, table, summary = _inputs()
+    folder = tmp_path / "out"
+    write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary), map_html="old")
+    real = reports.os.replace
+
+    def swap_fails(src, dst):
+        if ".tmp-" in str(src):  # the new folder cannot be moved into place
+            raise OSError(5, "Input/output error")
+        return real(src, dst)
+
+    monkeypatch.setattr(reports.os, "replace", swap_fails)
+    with pytest.raises(ConfigError, match="Input/output error"):
+        write_outputs(
+            folder, layers=layers, grid_table=table, summary=dict(summary), map_html="new"
+        )
+    assert (folder / "map.html").read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]
