@@ -291,7 +291,10 @@ def _building_access(buildings, stations, network, params):
                 far = np.fmin(far, snaps[v].access_m)
             issues[kind] = _issue_text(reach, snapped, far)
         else:
-            issues[kind] = np.full(n, f"no {kind} in the stations layer", dtype=object)
+            issues[kind] = (
+                np.full(n, f"no {kind} in the stations layer", dtype=object),
+                np.ones(n, dtype=bool),
+            )
     access_m = np.full(n, np.nan)
     for s in snaps.values():
         access_m = np.fmin(access_m, s.access_m)
@@ -305,30 +308,36 @@ def _building_access(buildings, stations, network, params):
     return out, dict(graphs=graphs, snaps=snaps, groups=groups)
 
 
-def _issue_text(reach: np.ndarray, snapped: np.ndarray, far_m: np.ndarray) -> np.ndarray:
+def _issue_text(reach: np.ndarray, snapped: np.ndarray, far_m: np.ndarray):
+    """Reason per building (object array, "" when fine) and the mask of flagged buildings."""
     text = np.full(len(reach), "", dtype=object)
     too_far = ~snapped & np.isfinite(far_m)
     if too_far.any():
         metres = pd.Series(np.round(far_m[too_far]).astype(np.int64)).astype(str)
         text[too_far] = ("too far from road (" + metres + " m)").to_numpy(dtype=object)
-    text[snapped & ~reach] = "disconnected"
-    return text
+    cut_off = snapped & ~reach
+    text[cut_off] = "disconnected"
+    return text, too_far | cut_off
 
 
-def _combine_issues(fire: np.ndarray, micro: np.ndarray, geoms: np.ndarray) -> np.ndarray:
-    same = fire == micro
-    out = np.where(same, fire, "").astype(object)
-    diff = ~same
-    if diff.any():
-        f = pd.Series(fire[diff], dtype=object)
-        m = pd.Series(micro[diff], dtype=object)
-        both = (f != "") & (m != "")
+def _combine_issues(fire, micro, geoms: np.ndarray) -> np.ndarray:
+    """One reason per building: shared reasons once, else prefixed by station kind."""
+    (f_txt, f_flag), (m_txt, m_flag) = fire, micro
+    out = np.full(len(f_txt), "", dtype=object)
+    idx = np.flatnonzero(f_flag | m_flag)  # only flagged buildings need strings
+    if len(idx):
+        f = pd.Series(f_txt[idx], dtype=object)
+        m = pd.Series(m_txt[idx], dtype=object)
         txt = np.where(
-            both,
-            "fire: " + f + "; micro: " + m,
-            np.where(f != "", "fire: " + f, "micro: " + m),
+            f == m,
+            f,
+            np.where(
+                (f != "") & (m != ""),
+                "fire: " + f + "; micro: " + m,
+                np.where(f != "", "fire: " + f, "micro: " + m),
+            ),
         )
-        out[diff] = txt
+        out[idx] = txt
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     out[missing] = "no geometry"
     return out

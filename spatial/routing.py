@@ -1007,8 +1007,18 @@ def _target_end_costs(rg: RoutingGraph, t: Snap):
     """Cost from the ``a`` and ``b`` ends of each target's segment to the target's snap point.
 
     A target exactly at a node is reached on reaching that node (intersection delay included),
-    whichever of the node's segments it snapped to.
+    whichever of the node's segments it snapped to. Cached on the Snap per graph.
     """
+    key = ("ends", id(rg.run_fwd), id(rg.run_back))
+    hit = t._cache.get(key)
+    # The arrays themselves are kept in the entry, so an id is never reused while cached.
+    if hit is None or hit[0] is not rg.run_fwd or hit[1] is not rg.run_back:
+        hit = (rg.run_fwd, rg.run_back, *_target_end_costs_uncached(rg, t))
+        t._cache[key] = hit
+    return hit[2], hit[3]
+
+
+def _target_end_costs_uncached(rg: RoutingGraph, t: Snap):
     seg, g = t.seg, t.frac
     with np.errstate(invalid="ignore"):
         from_a = np.where(g <= 0.0, 0.0, np.where(g >= 1.0, np.inf, g * rg.run_fwd[seg]))
@@ -1116,8 +1126,9 @@ class _PieceIndex:
     plen: np.ndarray
     seg_len: np.ndarray  # geometric length of each segment
     half_max: float
-    tree: cKDTree
     segs: np.ndarray  # the segments indexed
+    ox: float  # origin of the float32 coordinates (metres)
+    oy: float
 
     @classmethod
     def build(cls, rg: RoutingGraph, segs: np.ndarray) -> _PieceIndex:
@@ -1160,10 +1171,15 @@ class _PieceIndex:
         dy = d[rep, 1] / k[rep]
         sub_len = plen[rep] / k[rep]
         along0 = along[rep] + plen[rep] * t0
-        mid = np.stack([x0 + dx / 2, y0 + dy / 2], 1)
-        tree = cKDTree(mid)
         half_max = float(sub_len.max() / 2) if len(sub_len) else 0.0
-        return cls(x0, y0, dx, dy, seg[rep], along0, sub_len, seg_len, half_max, tree, segs)
+        ox = float((x0 + dx / 2).min()) if len(x0) else 0.0
+        oy = float((y0 + dy / 2).min()) if len(y0) else 0.0
+        return cls(x0, y0, dx, dy, seg[rep], along0, sub_len, seg_len, half_max, segs, ox, oy)
+
+    @cached_property
+    def tree(self) -> cKDTree:
+        """KD-tree of piece midpoints (built when first needed: few points, or far ones)."""
+        return cKDTree(np.stack([self.x0 + self.dx / 2, self.y0 + self.dy / 2], 1))
 
     @cached_property
     def packed(self) -> np.ndarray:
@@ -1173,14 +1189,6 @@ class _PieceIndex:
             inv = np.where(ll > 0, 1.0 / ll, 0.0)
         cols = [self.x0 - self.ox, self.y0 - self.oy, self.dx, self.dy, inv]
         return np.ascontiguousarray(np.stack(cols, axis=1).astype(np.float32))
-
-    @property
-    def ox(self) -> float:
-        return float(self.tree.mins[0])
-
-    @property
-    def oy(self) -> float:
-        return float(self.tree.mins[1])
 
     def _candidates(self, qx, qy, k):
         """k nearest pieces by midpoint, their squared distances (float32, coarse) and bound."""
@@ -1226,20 +1234,29 @@ class _PieceIndex:
         plist = rep[np.argsort(key, kind="stable")]
         return start, plist, gx, gy, cols, rows
 
-    def _grid_block(self, px, py):
-        """Nearest piece by the grid where certain (best distance within reach), else -1."""
+    def _grid_block(self, px, py, ring: int = 0):
+        """Nearest piece by the grid where certain, else -1.
+
+        ``ring=0`` looks in the point's own cell (certain within ``GRID_REACH_M``); ``ring=1``
+        in the 3 × 3 cells around it (certain within ``GRID_REACH_M + GRID_CELL_M``).
+        """
         start, plist, gx, gy, cols, rows = self.grid
-        c, reach = GRID_CELL_M, GRID_REACH_M
+        c = GRID_CELL_M
+        reach = GRID_REACH_M + ring * c
         m = len(px)
-        ix = ((px - gx) // c).astype(np.int64)
-        iy = ((py - gy) // c).astype(np.int64)
-        inside = (ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)
-        key = np.where(inside, ix * rows + iy, 0)
+        off = np.arange(-ring, ring + 1)
+        nb = len(off) ** 2
+        ix = ((px - gx) // c).astype(np.int64)[:, None] + np.repeat(off, len(off))[None, :]
+        iy = ((py - gy) // c).astype(np.int64)[:, None] + np.tile(off, len(off))[None, :]
+        inside = ((ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)).ravel()
+        key = np.where(inside, (ix * rows + iy).ravel(), 0)
         s = start[key]
         cnt = np.where(inside, start[key + 1] - s, 0)
-        pt = np.repeat(np.arange(m), cnt)
-        within = np.arange(len(pt)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        cand = plist[s[pt] + within].astype(np.int64)
+        rep = np.repeat(np.arange(m * nb), cnt)
+        within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+        cand = plist[s[rep] + within].astype(np.int64)
+        pt = rep // nb
+        cnt = cnt.reshape(m, nb).sum(axis=1)
         g = self.packed[cand]
         vx = (px - self.ox).astype(np.float32)[pt] - g[:, 0]
         vy = (py - self.oy).astype(np.float32)[pt] - g[:, 1]
@@ -1264,6 +1281,9 @@ class _PieceIndex:
         qx, qy = px - self.ox, py - self.oy
         if use_grid:
             piece = self._grid_block(px, py)
+            far = np.flatnonzero(piece < 0)
+            if len(far):  # farther than the reach: the 3 × 3 cells around cover one cell more
+                piece[far] = self._grid_block(px[far], py[far], ring=1)
         else:
             piece = np.full(len(px), -1, dtype=np.int64)
         todo = np.flatnonzero(piece < 0)
