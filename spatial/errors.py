@@ -28,7 +28,7 @@ class InputError(FireGridError):
         *,
         file: str | None = None,
         feature: str | None = None,
-        column: str | None = None,
+        column: str | tuple[str, str] | None = None,
     ) -> None:
         self.problem = problem
         self.file = file
@@ -38,16 +38,26 @@ class InputError(FireGridError):
 
 
 def format_location(
-    problem: str, *, file: str | None = None, feature: str | None = None, column: str | None = None
+    problem: str,
+    *,
+    file: str | None = None,
+    feature: str | None = None,
+    column: str | tuple[str, str] | None = None,
 ) -> str:
-    """Build ``file: feature, column 'c': problem`` from whichever parts are known."""
+    """Build ``file: feature, column 'c': problem`` from whichever parts are known.
+
+    ``column`` may be a pair (the user's header, the canonical name), shown as
+    ``column '状态' (status)`` so the user finds it in their own file.
+    """
     where = []
     if file:
         where.append(str(file))
     detail = []
     if feature:
         detail.append(str(feature))
-    if column:
+    if isinstance(column, tuple):
+        detail.append(f"column '{column[0]}' ({column[1]})")
+    elif column:
         detail.append(f"column '{column}'")
     head = ": ".join(where)
     if detail:

@@ -42,9 +42,10 @@ class LayerSource:
             text += f" ({id_column or 'id'} {ident})"
         return text
 
-    def column(self, canonical: str) -> str:
+    def column(self, canonical: str) -> str | tuple[str, str]:
+        """The column as the user knows it: their header and the canonical name, when mapped."""
         original = self.headers.get(canonical)
-        return f"{original}' ('{canonical}" if original and original != canonical else canonical
+        return (original, canonical) if original and original != canonical else canonical
 
 
 def read_csv_any_encoding(path: str | Path, **kwargs) -> tuple[pd.DataFrame, str]:

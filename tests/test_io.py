@@ -24,7 +24,7 @@ def test_ledger_with_chinese_headers_becomes_points(tmp_path):
     gdf, source = read_layer_file(path, columns={"编号": "hydrant_id", "状态": "status"})
     assert gdf.crs is None  # the config declares a ledger's coordinate system
     np.testing.assert_allclose(gdf.geometry.x, lon)
-    assert source.column("status") == "状态' ('status"
+    assert source.column("status") == ("状态", "status")
     assert source.feature(0) == "row 2"
 
 

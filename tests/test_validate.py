@@ -58,7 +58,8 @@ def test_wrong_type_names_row_and_user_header(tiny_district):
     df.loc[3, "流量(L/s)"] = "大"
     df.to_csv(path, index=False, encoding="gbk")
     msg = only_error(errors_of(tiny_district))
-    assert "hydrants.csv" in msg and "row 5 (hydrant_id H03)" in msg and "流量(L/s)" in msg
+    assert "hydrants.csv" in msg and "row 5 (hydrant_id H03)" in msg
+    assert "column '流量(L/s)' (flow_lps)" in msg
     assert "not a number" in msg
 
 
