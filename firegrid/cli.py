@@ -33,13 +33,17 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 @command("validate", setup=_config_arg)
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check every layer of a config; print each problem with its file, feature and column."""
+    """Check every layer of a config and its road network; print each problem with its file,
+    feature and column."""
     from firegrid.config import district_from_config, load_config
 
     config = load_config(args.config)
     district, report = district_from_config(config)
+    network_line = _check_network(config, district, report)
     for line in report.lines():
         print(line)
+    if network_line:
+        print(network_line)
     if report.ok:
         print(
             f"OK: {config.name}: {len(district.layers)} layers valid, working CRS {district.crs.to_string()}"
@@ -47,6 +51,34 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return 0
     print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def _check_network(config, district, report) -> str | None:
+    """Read a network file the config names (a place name is only downloaded by a run)."""
+    from pathlib import Path
+
+    from spatial.errors import NetworkError
+    from spatial.network import read_network
+
+    source = config.network_source
+    if source is None:
+        report.warn(
+            "the config names no road network ([network] source or place): "
+            "access, water along streets and siting will be skipped"
+        )
+        return None
+    if "place" in config.network and "source" not in config.network:
+        return f"network: place {source!r}, downloaded from OpenStreetMap when a run needs it"
+    if not Path(source).exists():
+        report.error("road network file not found", file=source)
+        return None
+    try:
+        G = read_network(source, crs=district.crs if district.layers else None)
+    except NetworkError as exc:
+        report.error(str(exc))
+        return None
+    oneway = sum(1 for *_, d in G.edges(data=True) if d.get("oneway") is True)
+    return f"network: {source}: {G.number_of_nodes():,} nodes, {G.number_of_edges():,} edges ({oneway:,} one-way)"
 
 
 # --------------------------------------------------------------------------------------------

@@ -1,5 +1,8 @@
+import re
+
 import pandas as pd
 
+from firegrid.cli import main
 from firegrid.config import district_from_config, load_config
 from spatial.district import District
 from tests.conftest import SHANGHAI_OSM, requires_shanghai
@@ -28,10 +31,25 @@ def test_boundary_is_level_one_outline(tiny_district):
 
 
 @requires_shanghai()
-def test_shanghai_extract_as_network_source(tiny_district):
+def test_shanghai_extract_as_network_source(tiny_district, capsys):
     text = tiny_district.read_text(encoding="utf-8").replace(
         "[district]", f"[network]\nsource = '{SHANGHAI_OSM.as_posix()}'\n\n[district]"
     )
     tiny_district.write_text(text, encoding="utf-8")
     config = load_config(tiny_district)
     assert config.network_source == str(SHANGHAI_OSM)
+    assert main(["validate", str(tiny_district)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("network:"))
+    nodes, edges, oneway = (
+        int(n.replace(",", "")) for n in re.findall(r"([\d,]+) (?:nodes|edges|one-way)", line)
+    )
+    assert nodes > 3000 and edges > 2 * nodes * 0.9 and oneway > 2000
+
+
+def test_missing_network_file_is_an_error(tiny_district, capsys):
+    text = tiny_district.read_text(encoding="utf-8").replace(
+        "[district]", "[network]\nsource = 'roads.osm'\n\n[district]"
+    )
+    tiny_district.write_text(text, encoding="utf-8")
+    assert main(["validate", str(tiny_district)]) == 2
+    assert "roads.osm: road network file not found" in capsys.readouterr().out
