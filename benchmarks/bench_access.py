@@ -40,7 +40,6 @@ import sys
 import threading
 import time
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
@@ -48,12 +47,11 @@ import numpy as np
 import pandas as pd
 import psutil
 import shapely
+from _synthetic import OSM  # benchmarks/_synthetic.py (run as a script)
 
 from spatial.access import building_access, compile_graphs
 from spatial.profiles import ENGINE_SPEEDS_KMH, AccessParams
 
-OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shanghai_roads"
-OSM = OSM / "shanghai_center.osm"
 CRS = "EPSG:32651"
 SIZES = {"10k": 10_000, "100k": 100_000, "500k": 500_000}
 # Peers on more nodes than this are timed on a sample of stations and extrapolated.

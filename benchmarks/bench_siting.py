@@ -20,12 +20,16 @@ import sys
 import time
 import tracemalloc
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import shapely
+from _synthetic import (  # benchmarks/_synthetic.py (run as a script)
+    OSM,
+    building_boxes,
+    points_off_streets,
+)
 
 from spatial.cover import max_cover, set_cover
 from spatial.network import read_network
@@ -40,33 +44,19 @@ from spatial.siting import (
     snap_candidates,
 )
 
-OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shanghai_roads"
-OSM = OSM / "shanghai_center.osm"
-
 
 def synthetic_layers(rg: RoutingGraph, n_buildings: int, n_stations: int, seed: int = 0):
     """Buildings 12-40 m off random streets (10-30 m boxes, random risk index and residents)
     and existing micro-stations 3-6 m off random streets."""
     rng = np.random.default_rng(seed)
-    w = rg.seg_length_m / rg.seg_length_m.sum()
-
-    def along(n, lo, hi):
-        seg = rng.choice(rg.n_segments, n, p=w)
-        pts = shapely.line_interpolate_point(rg.seg_geom[seg], rng.random(n), normalized=True)
-        xy = shapely.get_coordinates(pts)
-        ang = rng.uniform(0, 2 * np.pi, n)
-        r = rng.uniform(lo, hi, n)
-        return xy + np.column_stack([np.cos(ang), np.sin(ang)]) * r[:, None]
-
-    bxy = along(n_buildings, 12.0, 40.0)
-    half = rng.uniform(5, 15, (n_buildings, 2))
+    geoms = building_boxes(rg, rng, n_buildings)
     buildings = gpd.GeoDataFrame(
         {
             "building_id": [f"B{i}" for i in range(n_buildings)],
             "risk_index": rng.gamma(2.0, 15.0, n_buildings).clip(0, 100),
             "residents": rng.integers(0, 120, n_buildings),
         },
-        geometry=shapely.box(*(bxy - half).T, *(bxy + half).T),
+        geometry=geoms,
         crs=rg.crs,
     )
     stations = gpd.GeoDataFrame(
@@ -76,7 +66,7 @@ def synthetic_layers(rg: RoutingGraph, n_buildings: int, n_stations: int, seed: 
             "vehicle": "ebike",
             "turnout_s": 60.0,
         },
-        geometry=shapely.points(along(n_stations, 3.0, 6.0)),
+        geometry=shapely.points(points_off_streets(rg, rng, n_stations, 3.0, 6.0)),
         crs=rg.crs,
     )
     return buildings, stations

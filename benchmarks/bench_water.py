@@ -12,13 +12,17 @@ import argparse
 import sys
 import time
 import warnings
-from pathlib import Path
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
 import shapely
+from _synthetic import (  # benchmarks/_synthetic.py (run as a script)
+    OSM,
+    building_boxes,
+    points_off_streets,
+)
 
 from spatial.hydrant_siting import propose_hydrants
 from spatial.network import read_network
@@ -32,30 +36,15 @@ from spatial.water import (
     water_deficient_zones,
 )
 
-OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shanghai_roads"
-OSM = OSM / "shanghai_center.osm"
-
 
 def synthetic_layers(rg, n_buildings: int, n_hydrants: int, seed: int = 0):
     """Buildings 12-40 m off random streets (10-30 m boxes) and hydrants 3-6 m off streets."""
     rng = np.random.default_rng(seed)
-    w = rg.seg_length_m / rg.seg_length_m.sum()
-
-    def along(n, lo, hi):
-        seg = rng.choice(rg.n_segments, n, p=w)
-        pts = shapely.line_interpolate_point(rg.seg_geom[seg], rng.random(n), normalized=True)
-        xy = shapely.get_coordinates(pts)
-        ang = rng.uniform(0, 2 * np.pi, n)
-        r = rng.uniform(lo, hi, n)
-        return xy + np.column_stack([np.cos(ang), np.sin(ang)]) * r[:, None]
-
-    bxy = along(n_buildings, 12.0, 40.0)
-    half = rng.uniform(5, 15, (n_buildings, 2))
-    geoms = shapely.box(*(bxy - half).T, *(bxy + half).T)
+    geoms = building_boxes(rg, rng, n_buildings)
     buildings = gpd.GeoDataFrame(
         {"building_id": [f"B{i}" for i in range(n_buildings)]}, geometry=geoms, crs=rg.crs
     )
-    hxy = along(n_hydrants, 3.0, 6.0)
+    hxy = points_off_streets(rg, rng, n_hydrants, 3.0, 6.0)
     status = rng.choice(["ok", "broken", "missing"], n_hydrants, p=[0.9, 0.08, 0.02])
     hydrants = gpd.GeoDataFrame(
         {"hydrant_id": [f"H{i}" for i in range(n_hydrants)], "status": status},

@@ -2,14 +2,13 @@
 
 Each step is a function over a :class:`PipelineRun` (the run's state: the district, the road
 network, the result layers and tables, headline figures and notes); the command line's step
-commands reuse them. A step whose analysis module is not installed, or whose input is absent
-(no road network, no hydrant layer …), is skipped with a note saying what is missing and what
-the outputs therefore lack — results are never invented.
+commands reuse them. A step whose input is absent (no road network, no hydrant layer …) is
+skipped or degraded with a note saying what is missing and what the outputs therefore lack —
+results are never invented.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -115,16 +114,6 @@ class PipelineRun:
         }
 
 
-def _module(name: str):
-    """Import an analysis module, or None when this installation does not have it yet."""
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as exc:
-        if exc.name and (exc.name == name or name.startswith(exc.name + ".")):
-            return None
-        raise
-
-
 def _share(n: int, total: int) -> float:
     return n / total if total else float("nan")
 
@@ -211,30 +200,16 @@ def access_step(run: PipelineRun) -> None:
     """Travel times from every station to every building, coverage, isochrones, areas."""
     if run.network is None:
         return
-    access = _module("spatial.access")
-    if access is None:
-        run.note(
-            "access step not available in this installation (spatial.access not found): "
-            "no response times, 3/5-minute coverage, isochrones or areas of responsibility"
-        )
-        return
+    from spatial.access import analyse_access
+
     params = _access_params(run)
-    stations = run.layers["stations"]
-    grids = run.layers.get("grids")
-    if _module("spatial.isochrones") is None:
-        run.note(
-            "isochrones and areas of responsibility not available in this installation "
-            "(spatial.isochrones not found); response times and coverage were computed"
-        )
-        buildings = access.building_access(run.buildings, stations, run.network, params=params)
-        result = access.AccessResult(buildings=buildings, params=params)
-        if grids is not None:
-            result.grid_summary = access.coverage_by_grid(buildings, grids)
-        result.missing = access.missing_buildings(buildings, target="any", grids=grids)
-    else:
-        result = access.analyse_access(
-            run.network, run.buildings, stations, params=params, grids=grids
-        )
+    result = analyse_access(
+        run.network,
+        run.buildings,
+        run.layers["stations"],
+        params=params,
+        grids=run.layers.get("grids"),
+    )
     run.results["access"] = result
     run.layers["buildings"] = result.buildings
     for name, layer in (
@@ -292,18 +267,16 @@ def water_step(run: PipelineRun) -> None:
     """Hydrant and water-source coverage along streets, water-deficient zones, new hydrants."""
     if run.network is None:
         return
-    water = _module("spatial.water")
-    if water is None:
-        run.note("water step not available in this installation (spatial.water not found)")
-        return
+    from spatial.water import WaterParams, analyse_water
+
     d = run.district
     if not d.has("hydrants") and not d.has("water_sources"):
         run.note(
             "no hydrants or water sources layer: every building counts as water-deficient "
             "(no fire water within reach is on record)"
         )
-    params = water.WaterParams.from_mapping(run.config.section("water"))
-    result = water.analyse_water(
+    params = WaterParams.from_mapping(run.config.section("water"))
+    result = analyse_water(
         run.network,
         run.buildings,
         hydrants=run.layers.get("hydrants"),
@@ -342,11 +315,8 @@ def water_step(run: PipelineRun) -> None:
 
 def risk_step(run: PipelineRun) -> None:
     """Risk index, grades, hazard ledger, fire model (with incidents) and grid roll-up."""
-    risk = _module("risk.score")
-    if risk is None:
-        run.note("risk step not available in this installation (risk.score not found)")
-        return
     from risk.params import FACTORS, RiskParams
+    from risk.score import score_district
 
     d = run.district
     as_of = d.as_of
@@ -356,7 +326,7 @@ def risk_step(run: PipelineRun) -> None:
             '(the date hazard deadlines are judged against), e.g. as_of = "2026-06-30"'
         )
     params = RiskParams.from_mapping(run.config.section("risk"))
-    result = risk.score_district(
+    result = score_district(
         run.buildings,
         run.layers.get("grids"),
         run.layers.get("hazards"),
@@ -424,11 +394,9 @@ def siting_step(run: PipelineRun) -> None:
     """Where new micro-stations add the most 3-minute coverage (maximal coverage, gain curve)."""
     if run.network is None:
         return
-    siting = _module("spatial.siting")
-    if siting is None:
-        run.note("siting step not available in this installation (spatial.siting not found)")
-        return
-    params = siting.SitingParams.from_mapping(run.config.section("siting"))
+    from spatial.siting import SitingParams, site_micro_stations
+
+    params = SitingParams.from_mapping(run.config.section("siting"))
     if params.weight and params.weight not in run.buildings:
         raise ConfigError(
             f"[siting] weight = {params.weight!r} is not a building column "
@@ -438,7 +406,7 @@ def siting_step(run: PipelineRun) -> None:
         run.note(
             "siting counted existing micro-station coverage itself (the access step did not run)"
         )
-    result = siting.site_micro_stations(
+    result = site_micro_stations(
         run.network,
         run.buildings,
         run.layers.get("stations"),

@@ -13,7 +13,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -24,6 +24,7 @@ import pandas as pd
 
 from maps.styles import field_label
 from spatial.errors import ConfigError
+from spatial.params import params_from_mapping
 
 MAP_FILE = "map.html"
 GPKG_FILE = "results.gpkg"
@@ -60,18 +61,8 @@ class OutputOptions:
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
-        """Build from the ``[output]`` table; ConfigError names an unknown key."""
-        d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"[output] has unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
-            )
-        for key in ("map", "excel"):
-            if key in d and not isinstance(d[key], bool):
-                raise ConfigError(f"[output] {key} must be true or false, not {d[key]!r}")
-        return cls(**d)
+        """Build from the ``[output]`` table; ConfigError names an unknown or bad key."""
+        return params_from_mapping(cls, d, section="output")
 
 
 # --------------------------------------------------------------------------------------------

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any, Self
 
 from spatial.errors import ConfigError
+from spatial.params import params_from_mapping
 
 LANGUAGES = ("zh", "en")
 BASEMAPS = ("none", "osm", "amap")
@@ -100,18 +101,8 @@ class MapOptions:
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
-        """Build from the config's ``[map]`` table; ConfigError names an unknown key."""
+        """Build from the config's ``[map]`` table; ConfigError names an unknown or bad key."""
         d = dict(d or {})
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"[map] has unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
-            )
-        for key in ("isochrone_minutes", "allow_fields"):
-            if key in d and isinstance(d[key], list):
-                d[key] = tuple(d[key])
-        try:
-            return cls(**d)
-        except TypeError as exc:
-            raise ConfigError(f"[map]: {exc}") from exc
+        if isinstance(d.get("allow_fields"), str):  # allow_fields = "all"
+            d["allow_fields"] = (d["allow_fields"],)
+        return params_from_mapping(cls, d, section="map")

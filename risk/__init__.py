@@ -22,8 +22,9 @@ from risk.params import (
     ModelParams,
     RiskParams,
 )
-from risk.rollup import AssignmentReport, assign_grids, rollup
+from risk.rollup import rollup
 from risk.score import RiskResult, score_district
+from spatial.grids import AssignmentReport, assign_grids
 
 __all__ = [
     "DEFAULT_WEIGHTS",

@@ -1,13 +1,9 @@
-"""Small shared helpers of the risk package: dates, CRS checks, yes/no columns, config parsing."""
+"""Small shared helpers of the risk package: dates, yes/no and numeric columns, text cells."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import fields
-from typing import Any
 
-import geopandas as gpd
 import numpy as np
 import pandas as pd
 
@@ -30,33 +26,6 @@ def as_timestamp(
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts.normalize()
-
-
-def require_projected(gdf: gpd.GeoDataFrame, layer: str) -> None:
-    """Raise InputError unless ``gdf`` carries a projected (metric) CRS."""
-    crs = gdf.crs
-    if crs is None:
-        raise InputError(
-            "has no CRS; set it and reproject to the district's metric CRS "
-            "(spatial.crs.working_crs_for) before scoring",
-            file=layer,
-        )
-    if not crs.is_projected:
-        raise InputError(
-            f"is in {crs.to_string()} (degrees); reproject it to the district's projected metric "
-            "CRS (spatial.crs.working_crs_for) before scoring",
-            file=layer,
-        )
-
-
-def require_same_crs(a: gpd.GeoDataFrame, b: gpd.GeoDataFrame, layer_a: str, layer_b: str) -> None:
-    """Raise InputError when two layers are in different CRSs."""
-    if a.crs is not None and b.crs is not None and not a.crs.equals(b.crs):
-        raise InputError(
-            f"is in {a.crs.to_string()} but {layer_b} is in {b.crs.to_string()}; "
-            "reproject both to the district's working CRS",
-            file=layer_a,
-        )
 
 
 def yes_no_to_float(series: pd.Series, *, column: str, layer: str = "buildings") -> np.ndarray:
@@ -111,31 +80,3 @@ def text(series: pd.Series) -> pd.Series:
     """Stripped strings with missing and empty cells as <NA>."""
     out = series.astype("string").str.strip()
     return out.where(out != "", pd.NA)
-
-
-def dataclass_from_mapping(cls: type, d: Mapping[str, Any], section: str) -> Any:
-    """Build a frozen params dataclass from a TOML table, naming any unknown key in a ConfigError.
-
-    Lists become tuples and tables become dicts, so TOML arrays fit tuple-typed fields.
-    """
-    if d is None:
-        return cls()
-    if not isinstance(d, Mapping):
-        raise ConfigError(f"[{section}] must be a table, not {type(d).__name__}")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(d) - known)
-    if unknown:
-        raise ConfigError(
-            f"[{section}] has unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
-        )
-    kwargs = {}
-    for key, value in d.items():
-        if isinstance(value, list):
-            value = tuple(value)
-        elif isinstance(value, Mapping):
-            value = dict(value)
-        kwargs[key] = value
-    try:
-        return cls(**kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[{section}]: {exc}") from exc

@@ -38,6 +38,7 @@ import pandas as pd
 from risk._util import as_timestamp, numeric, text, yes_no_to_float
 from risk.hazards import hazards_by_building
 from risk.params import FeatureParams
+from spatial.buildings import is_old_residential
 from spatial.errors import InputError
 from spatial.layers import BUILDING_USES, VALUE_SYNONYMS
 
@@ -248,8 +249,11 @@ def building_features(
         np.where(year_filled.isna(), "unknown", np.where(old, "old", "new")), index=idx
     )
     use_age = use.astype(str) + "|" + age_class
+    old_res = is_old_residential(
+        pd.DataFrame({"use": use, "year_built": year_filled}), built_by=params.old_built_up_to
+    )
     f["old_residential"] = np.where(
-        year_filled.isna() | (not use_known), np.nan, ((use == "residential") & old).astype(float)
+        year_filled.isna() | (not use_known), np.nan, old_res.astype(float)
     )
 
     # Height and floors.

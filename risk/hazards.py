@@ -8,8 +8,9 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from risk._util import as_timestamp, require_projected, require_same_crs, text
+from risk._util import as_timestamp, text
 from risk.params import HazardParams
+from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
 
 # Escalation levels, in the order the community plans pass an unrectified hazard upwards.

@@ -26,11 +26,12 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from risk._util import as_timestamp, numeric, require_projected
+from risk._util import as_timestamp, numeric
 from risk.features import building_features
 from risk.hazards import hazard_ledger, match_buildings
 from risk.index import factor_scores
 from risk.params import FeatureParams, HazardParams, ModelParams
+from spatial.crs import require_projected
 from spatial.errors import InputError
 from spatial.layers import BUILDING_USES
 

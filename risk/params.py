@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Self
 
-from risk._util import dataclass_from_mapping
+from spatial.buildings import OLD_BUILT_BY
 from spatial.errors import ConfigError
 from spatial.layers import BUILDING_USES
+from spatial.params import params_from_mapping
 
 # The risk factors of the index, in display order. Each has a score in [0, 1] (``s_<factor>``)
 # and a contribution to the 0–100 index (``c_<factor>``).
@@ -115,9 +116,10 @@ class FeatureParams:
     Attributes
     ----------
     old_built_up_to : int
-        A residential building built in or before this year is "old residential". Source:
-        国办发〔2020〕23号 (State Council guideline on renovating old urban residential blocks)
-        targets blocks "built before the end of 2000".
+        A residential building built in or before this year is "old residential"
+        (:func:`spatial.buildings.is_old_residential`). Source: 国办发〔2020〕23号 (State Council
+        guideline on renovating old urban residential blocks) targets blocks "built before the
+        end of 2000".
     high_rise_residential_m, high_rise_other_m : float
         Height above which a building is high-rise, metres: residential > 27 m, other (public)
         > 24 m. Source: GB 50016-2014 (2018 ed.) §5.1.1.
@@ -150,7 +152,7 @@ class FeatureParams:
         good 0, fair 0.5, aged 1.
     """
 
-    old_built_up_to: int = 2000
+    old_built_up_to: int = OLD_BUILT_BY
     high_rise_residential_m: float = 27.0
     high_rise_other_m: float = 24.0
     storey_height_m: float = 3.0
@@ -193,9 +195,9 @@ class FeatureParams:
                 raise ConfigError(f"{name} must be > 0, not {getattr(self, name)!r}")
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
         """Build from the ``[risk.features]`` table; ConfigError names an unknown key."""
-        return dataclass_from_mapping(cls, d, "risk.features")
+        return params_from_mapping(cls, d, section="risk.features")
 
 
 @dataclass(frozen=True)
@@ -268,9 +270,9 @@ class HazardParams:
             raise ConfigError("overdue_step and snap_m must be >= 0")
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
         """Build from the ``[risk.hazards]`` table; ConfigError names an unknown key."""
-        return dataclass_from_mapping(cls, d, "risk.hazards")
+        return params_from_mapping(cls, d, section="risk.hazards")
 
 
 @dataclass(frozen=True)
@@ -317,9 +319,9 @@ class GradingParams:
         object.__setattr__(self, "top_shares", s)
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
         """Build from the ``[risk.grading]`` table; ConfigError names an unknown key."""
-        return dataclass_from_mapping(cls, d, "risk.grading")
+        return params_from_mapping(cls, d, section="risk.grading")
 
 
 @dataclass(frozen=True)
@@ -371,9 +373,9 @@ class ModelParams:
             raise ConfigError("snap_m must be >= 0 and min_fires >= 1")
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
         """Build from the ``[risk.model]`` table; ConfigError names an unknown key."""
-        return dataclass_from_mapping(cls, d, "risk.model")
+        return params_from_mapping(cls, d, section="risk.model")
 
 
 def check_weights(weights: Mapping[str, float]) -> Mapping[str, float]:
@@ -418,20 +420,12 @@ class RiskParams:
             Naming an unknown key at any level, or a value out of range.
         """
         d = dict(d or {})
-        known = {"features", "weights", "hazards", "grading", "model", "high_risk_grade"}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"[risk] has unknown key {unknown[0]!r}; known keys are {', '.join(sorted(known))}"
-            )
-        weights = d.get("weights", {})
-        if not isinstance(weights, Mapping):
-            raise ConfigError("[risk.weights] must be a table of factor = weight")
-        return cls(
-            features=FeatureParams.from_mapping(d.get("features", {})),
-            weights=dict(weights),
-            hazards=HazardParams.from_mapping(d.get("hazards", {})),
-            grading=GradingParams.from_mapping(d.get("grading", {})),
-            model=ModelParams.from_mapping(d.get("model", {})),
-            high_risk_grade=d.get("high_risk_grade", 2),
-        )
+        for key, sub in (
+            ("features", FeatureParams),
+            ("hazards", HazardParams),
+            ("grading", GradingParams),
+            ("model", ModelParams),
+        ):
+            if key in d:
+                d[key] = sub.from_mapping(d[key])
+        return params_from_mapping(cls, d, section="risk")

@@ -1,139 +1,21 @@
 """Grid roll-up at every level: the community fire-safety hazard index of the plans, per grid cell.
 
-Each building is placed in the finest grid cell (level 3) that holds its representative point;
-its cells at coarser levels follow the ``parent_id`` chain, so a level-2 community's figures are
-exactly the sums of its level-3 cells' figures plus any buildings lying in the community but in
-no level-3 cell (those are assigned to the coarser level directly by their point, and counted).
-Every figure of a cell is a sum or mean over its member buildings, never a mean of means.
+Buildings are placed in cells by :func:`spatial.grids.assign_grids` (finest cell by the
+representative point, coarser levels along the ``parent_id`` chain), so a level-2 community's
+figures are exactly the sums of its level-3 cells' figures plus any buildings lying in the
+community but in no level-3 cell. Every figure of a cell is a sum or mean over its member
+buildings, never a mean of means.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from risk._util import require_projected, require_same_crs, text, yes_no_to_float
+from risk._util import text, yes_no_to_float
 from risk.params import FACTORS
-from spatial.errors import InputError
-
-
-@dataclass
-class AssignmentReport:
-    """How buildings were placed in grid cells, per level.
-
-    Attributes
-    ----------
-    unassigned : dict level → number of buildings in no cell of that level
-    direct : dict level → buildings assigned by their own point because the finer level had
-        no cell (or the cell's parent was missing)
-    disagree : dict level → buildings whose parent-chain cell differs from the cell their point
-        falls in (grid polygons and parent_id disagree; the chain wins)
-    """
-
-    unassigned: dict[int, int] = field(default_factory=dict)
-    direct: dict[int, int] = field(default_factory=dict)
-    disagree: dict[int, int] = field(default_factory=dict)
-
-    def lines(self) -> list[str]:
-        out = []
-        for level in sorted(self.unassigned):
-            if self.unassigned[level]:
-                out.append(f"level {level}: {self.unassigned[level]} buildings in no grid cell")
-            if self.direct.get(level):
-                out.append(
-                    f"level {level}: {self.direct[level]} buildings outside every finer cell, "
-                    "assigned by their point"
-                )
-            if self.disagree.get(level):
-                out.append(
-                    f"level {level}: {self.disagree[level]} buildings whose cell's parent_id "
-                    "differs from the cell their point lies in (parent_id used)"
-                )
-        return out
-
-
-def _levels(grids: gpd.GeoDataFrame) -> pd.Series:
-    if "level" not in grids:
-        raise InputError("required column missing", file="grids", column="level")
-    lv = pd.to_numeric(grids["level"], errors="coerce")
-    if lv.isna().any():
-        first = int(np.flatnonzero(lv.isna().to_numpy())[0])
-        raise InputError(
-            "level is not 1, 2 or 3", file="grids", feature=f"row {first + 1}", column="level"
-        )
-    return lv.astype(int)
-
-
-def assign_grids(
-    buildings: gpd.GeoDataFrame, grids: gpd.GeoDataFrame
-) -> tuple[pd.DataFrame, AssignmentReport]:
-    """The grid cell of each building at every level present.
-
-    Parameters
-    ----------
-    buildings : GeoDataFrame
-        Polygons or points, projected CRS.
-    grids : GeoDataFrame
-        The ``grids`` layer (``grid_id``, ``level``, ``parent_id``), same CRS.
-
-    Returns
-    -------
-    cells : DataFrame
-        Indexed like ``buildings``, one column ``grid_id_l<level>`` per level present (<NA>
-        where the building lies in no cell of that level).
-    report : AssignmentReport
-    """
-    require_projected(buildings, "buildings")
-    require_projected(grids, "grids")
-    require_same_crs(buildings, grids, "buildings", "grids")
-    levels = _levels(grids)
-    ids = text(grids["grid_id"])
-    parents = (
-        text(grids["parent_id"])
-        if "parent_id" in grids
-        else pd.Series(pd.NA, index=grids.index, dtype="string")
-    )
-    parent_of = pd.Series(parents.to_numpy(), index=ids.to_numpy())
-    level_of = pd.Series(levels.to_numpy(), index=ids.to_numpy())
-
-    pts = gpd.GeoDataFrame(
-        {"_pos": np.arange(len(buildings))},
-        geometry=buildings.geometry.representative_point().values,
-        crs=buildings.crs,
-    )
-    report = AssignmentReport()
-    cells = pd.DataFrame(index=buildings.index)
-    finer: pd.Series | None = None
-    for level in sorted(levels.unique(), reverse=True):
-        layer = gpd.GeoDataFrame(
-            {"_gid": ids[levels == level].to_numpy()},
-            geometry=grids.geometry[levels == level].values,
-            crs=grids.crs,
-        )
-        hit = gpd.sjoin(pts, layer, how="inner", predicate="intersects")
-        # A point on a shared edge touches two cells: keep the smaller id, deterministically.
-        hit = hit.sort_values(["_pos", "_gid"]).drop_duplicates("_pos")
-        direct = pd.Series(pd.NA, index=range(len(buildings)), dtype="string")
-        direct.iloc[hit["_pos"].to_numpy()] = hit["_gid"].astype("string").to_numpy()
-        if finer is None:
-            chosen = direct
-            report.direct[level] = 0
-            report.disagree[level] = 0
-        else:
-            up = finer.map(parent_of).astype("string")
-            ok = up.map(level_of) == level
-            up = up.where(ok.fillna(False).astype(bool), pd.NA)
-            chosen = up.fillna(direct)
-            report.direct[level] = int((up.isna() & direct.notna()).sum())
-            report.disagree[level] = int((up.notna() & direct.notna() & (up != direct)).sum())
-        report.unassigned[level] = int(chosen.isna().sum())
-        cells[f"grid_id_l{level}"] = chosen.to_numpy()
-        cells[f"grid_id_l{level}"] = cells[f"grid_id_l{level}"].astype("string")
-        finer = chosen
-    return cells, report
+from spatial.grids import AssignmentReport, aggregate_by_grid, assign_grids
 
 
 def _as_float(buildings: pd.DataFrame, column: str, kind: str = "num") -> np.ndarray | None:
@@ -226,22 +108,13 @@ def rollup(
     if "n_water_deficient" in frame:
         frame["n_water_deficient"] = np.nan_to_num(deficient, nan=0.0)
 
-    per_level = []
-    for col in cells.columns:
-        key = cells[col].astype(object)
-        g = frame.groupby(key.to_numpy(), dropna=True)
-        part = g[sums].sum()
-        if means:
-            part = part.join(g[list(means)].mean())
-        if risk is not None:
-            part["risk_index_median"] = g["risk_index_mean"].median()
-            part["risk_index_max"] = g["risk_index_mean"].max()
-        per_level.append(part)
-    stats = pd.concat(per_level) if per_level else pd.DataFrame()
-
+    how = {c: "sum" for c in sums} | {c: "mean" for c in means}
+    if risk is not None:
+        frame["risk_index_median"] = frame["risk_index_max"] = risk
+        how |= {"risk_index_median": "median", "risk_index_max": "max"}
     out = grids.copy()
     gid = text(out["grid_id"]).astype(object).to_numpy()
-    joined = stats.reindex(gid)
+    joined = aggregate_by_grid(cells, frame, how, grid_ids=gid)
     for c in sums:
         out[c] = joined[c].fillna(0).to_numpy().astype(int if c.startswith("n_") else float)
     if risk is not None:

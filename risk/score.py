@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import pandas as pd
 
-from risk._util import as_timestamp, require_projected, require_same_crs
+from risk._util import as_timestamp
 from risk.features import IMPUTED_ATTRIBUTES, ImputationReport, building_features
 from risk.grading import grade_buildings, grade_grids
 from risk.hazards import escalation_summary, hazard_ledger
@@ -23,8 +23,10 @@ from risk.model import (
     training_table,
 )
 from risk.params import FACTORS, RiskParams
-from risk.rollup import AssignmentReport, assign_grids, rollup
+from risk.rollup import rollup
+from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
+from spatial.grids import AssignmentReport, assign_grids
 
 # Feature columns copied onto the scored buildings (the rest stay in RiskResult.features).
 _KEPT_FEATURES = ("age_years", "old_residential", "high_rise", "hazards_open", "hazards_overdue")

@@ -18,10 +18,12 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-import pyproj
 import shapely
 
+from spatial.buildings import OLD_BUILT_BY, is_old_residential
+from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
+from spatial.grids import aggregate_by_grid, assign_grids
 from spatial.profiles import PROFILE_NAMES, AccessParams
 from spatial.routing import (
     RoutingGraph,
@@ -239,18 +241,14 @@ def building_access(
 
 
 def _building_access(buildings, stations, network, params):
-    _check_layer(buildings, "buildings")
-    _check_layer(stations, "stations")
+    require_projected(buildings, "buildings")
+    require_projected(stations, "stations")
     groups = station_groups(stations, params)
     needed = tuple(sorted({g.vehicle for g in groups} | {"engine"}))
     graphs = compile_graphs(network, params, vehicles=needed)
     crs = next(iter(graphs.values())).crs
-    for layer, name in ((buildings, "buildings"), (stations, "stations")):
-        if crs is not None and not pyproj.CRS.from_user_input(layer.crs).equals(crs):
-            raise InputError(
-                f"the {name} layer is in {layer.crs.name} but the road network in {crs.name}; "
-                "reproject it to the working CRS"
-            )
+    require_same_crs(buildings, crs, "buildings", "the road network")
+    require_same_crs(stations, crs, "stations", "the road network")
     n = len(buildings)
     geoms = buildings.geometry.to_numpy()
     snaps = snap_graphs({v: graphs[v] for v in needed}, geoms, max_snap_m=params.max_snap_m)
@@ -349,27 +347,16 @@ def _station_ids(stations: gpd.GeoDataFrame) -> np.ndarray:
     return np.array([f"station {i + 1}" for i in range(len(stations))], dtype=object)
 
 
-def _check_layer(gdf: gpd.GeoDataFrame, name: str) -> None:
-    if not isinstance(gdf, gpd.GeoDataFrame):
-        raise InputError(f"the {name} layer must be a GeoDataFrame")
-    if gdf.crs is None:
-        raise InputError(f"the {name} layer has no CRS")
-    if not pyproj.CRS.from_user_input(gdf.crs).is_projected:
-        raise InputError(
-            f"the {name} layer is in {gdf.crs.name} (degrees); the access analysis needs the "
-            "district's projected metric CRS (GeoDataFrame.to_crs)"
-        )
-
-
 # ---------------------------------------------------------------------- grid summaries
 def coverage_by_grid(
     buildings: gpd.GeoDataFrame,
     grids: gpd.GeoDataFrame,
     *,
-    old_built_before: int = 2000,
+    old_built_by: int = OLD_BUILT_BY,
+    cells: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
-    """Coverage shares per grid cell, every level (a building counts in each level's cell
-    containing a point on its surface).
+    """Coverage shares per grid cell, every level (buildings placed in cells by
+    :func:`spatial.grids.assign_grids`).
 
     Parameters
     ----------
@@ -378,10 +365,12 @@ def coverage_by_grid(
         ``residents``, ``use``, ``year_built``, shortfalls when present).
     grids : GeoDataFrame
         ``grid_id``, ``level`` (and ``name``, ``parent_id``), polygons, same CRS.
-    old_built_before : int
-        Old residential = ``use == "residential"`` and ``year_built`` before this year
-        (2000 by default; 国办发〔2020〕23号 targets compounds finished before end-2000, so 2001
-        follows that policy to the letter).
+    old_built_by : int
+        Old residential = ``use == "residential"`` and ``year_built`` in or before this year
+        (:func:`spatial.buildings.is_old_residential`; 2000, 国办发〔2020〕23号).
+    cells : DataFrame, optional
+        Building → cell table (``grid_id_l<level>`` columns, same row order), default
+        :func:`spatial.grids.assign_grids`.
 
     Returns
     -------
@@ -395,63 +384,37 @@ def coverage_by_grid(
     for col in ("covered_3min", "covered_5min"):
         if col not in buildings:
             raise InputError(f"buildings lack '{col}': run building_access first", column=col)
-    if not pyproj.CRS.from_user_input(grids.crs).equals(buildings.crs):
-        raise InputError("grids and buildings must share the working CRS")
+    if cells is None:
+        cells, _ = assign_grids(buildings, grids)
     n = len(buildings)
     b = pd.DataFrame(index=pd.RangeIndex(n))
-    b["c3"] = buildings["covered_3min"].fillna(False).astype(bool).to_numpy()
-    b["c5"] = buildings["covered_5min"].fillna(False).astype(bool).to_numpy()
+    c3 = buildings["covered_3min"].fillna(False).astype(bool).to_numpy()
+    c5 = buildings["covered_5min"].fillna(False).astype(bool).to_numpy()
     res = (
         pd.to_numeric(buildings["residents"], errors="coerce").fillna(0).to_numpy(dtype=float)
         if "residents" in buildings
         else np.zeros(n)
     )
-    b["res"] = res
-    b["res3"] = res * b["c3"]
-    b["res5"] = res * b["c5"]
-    old = np.zeros(n, dtype=bool)
-    if "use" in buildings and "year_built" in buildings:
-        year = pd.to_numeric(buildings["year_built"], errors="coerce").to_numpy(dtype=float)
-        old = (buildings["use"].astype(object).to_numpy() == "residential") & (
-            year < old_built_before
-        )
-    b["old"] = old
-    b["old3"] = old & b["c3"]
-    b["old5"] = old & b["c5"]
-    t_cols = [c for c in ("t_micro_s", "t_fire_s") if c in buildings]
+    old = is_old_residential(buildings, built_by=old_built_by)
     unreach = np.zeros(n, dtype=bool)
-    for c in t_cols:
-        unreach |= pd.to_numeric(buildings[c], errors="coerce").isna().to_numpy()
-    b["unreach"] = unreach
-    for c, src in (("s3", "shortfall_3min_s"), ("s5", "shortfall_5min_s")):
+    for c in ("t_micro_s", "t_fire_s"):
+        if c in buildings:
+            unreach |= pd.to_numeric(buildings[c], errors="coerce").isna().to_numpy()
+    b["n_buildings"] = 1
+    b["n_covered_3min"], b["n_covered_5min"] = c3, c5
+    b["residents"], b["res3"], b["res5"] = res, res * c3, res * c5
+    b["n_old_res"], b["old3"], b["old5"] = old, old & c3, old & c5
+    b["n_unreachable"] = unreach
+    how = dict.fromkeys(b.columns, "sum")
+    for c, src in (("max_shortfall_3min_s", "shortfall_3min_s"),
+                   ("max_shortfall_5min_s", "shortfall_5min_s")):  # fmt: skip
         b[c] = (
             pd.to_numeric(buildings[src], errors="coerce").to_numpy(dtype=float)
             if src in buildings
             else np.nan
         )
-    pts = shapely.point_on_surface(buildings.geometry.to_numpy())
-    grid_geoms = grids.geometry.to_numpy()
-    tree = shapely.STRtree(grid_geoms)
-    bi, gi = tree.query(pts, predicate="within")
-    levels = grids["level"].to_numpy() if "level" in grids else np.ones(len(grids), dtype=int)
-    # A building in overlapping cells of one level counts in the first only.
-    pair = pd.DataFrame({"b": bi, "g": gi, "level": levels[gi]}).drop_duplicates(["b", "level"])
-    joined = b.iloc[pair["b"].to_numpy()].assign(g=pair["g"].to_numpy())
-    agg = joined.groupby("g").agg(
-        n_buildings=("c3", "size"),
-        n_covered_3min=("c3", "sum"),
-        n_covered_5min=("c5", "sum"),
-        residents=("res", "sum"),
-        res3=("res3", "sum"),
-        res5=("res5", "sum"),
-        n_old_res=("old", "sum"),
-        old3=("old3", "sum"),
-        old5=("old5", "sum"),
-        n_unreachable=("unreach", "sum"),
-        max_shortfall_3min_s=("s3", "max"),
-        max_shortfall_5min_s=("s5", "max"),
-    )
-    agg = agg.reindex(pd.RangeIndex(len(grids)))
+        how[c] = "max"
+    agg = aggregate_by_grid(cells, b, how, grid_ids=grids["grid_id"])
     count_cols = ["n_buildings", "n_covered_3min", "n_covered_5min", "n_old_res", "old3", "old5",
                   "n_unreachable"]  # fmt: skip
     agg[count_cols] = agg[count_cols].fillna(0).astype(np.int64)
@@ -463,9 +426,9 @@ def coverage_by_grid(
 
     out = pd.DataFrame(
         {
-            "grid_id": grids["grid_id"].to_numpy() if "grid_id" in grids else np.arange(len(grids)),
+            "grid_id": grids["grid_id"].to_numpy(),
             "name": grids["name"].to_numpy() if "name" in grids else None,
-            "level": levels,
+            "level": grids["level"].to_numpy(),
             "parent_id": grids["parent_id"].to_numpy() if "parent_id" in grids else None,
             "n_buildings": agg["n_buildings"].to_numpy(),
             "n_covered_3min": agg["n_covered_3min"].to_numpy(),
@@ -483,7 +446,7 @@ def coverage_by_grid(
             "max_shortfall_5min_s": agg["max_shortfall_5min_s"].to_numpy(),
         }
     )
-    return gpd.GeoDataFrame(out, geometry=grid_geoms, crs=grids.crs)
+    return gpd.GeoDataFrame(out, geometry=grids.geometry.to_numpy(), crs=grids.crs)
 
 
 def missing_buildings(
@@ -523,14 +486,9 @@ def missing_buildings(
     out = buildings.loc[miss].copy()
     out["shortfall_s"] = short[miss]
     if grids is not None and len(out):
-        pts = shapely.point_on_surface(out.geometry.to_numpy())
-        for level in sorted(pd.unique(grids["level"])):
-            g = grids[grids["level"] == level]
-            bi, gi = shapely.STRtree(g.geometry.to_numpy()).query(pts, predicate="within")
-            first = pd.Series(gi, index=bi).groupby(level=0).first()
-            ids = np.full(len(out), None, dtype=object)
-            ids[first.index.to_numpy()] = g["grid_id"].to_numpy()[first.to_numpy()]
-            out[f"grid_id_l{int(level)}"] = pd.Series(ids, index=out.index, dtype="str")
+        cells, _ = assign_grids(out, grids)
+        for col in sorted(cells.columns):
+            out[col] = cells[col]
     order = np.argsort(-out["shortfall_s"].to_numpy(), kind="stable")
     return out.iloc[order]
 

@@ -111,6 +111,20 @@ def _covered_by(A: sp.csc_matrix, selected: np.ndarray) -> np.ndarray:
     return np.asarray(A[:, selected].sum(axis=1)).ravel() > 0
 
 
+def _solve(c, cons, time_limit_s, integral=True, presolve=True):
+    """HiGHS on ``min c·x`` over [0, 1] under ``cons``; ``integral``: all, none (bool) or a
+    per-variable integrality array."""
+    if isinstance(integral, bool):
+        integral = np.full(len(c), 1.0 if integral else 0.0)
+    return milp(
+        c,
+        constraints=cons,
+        integrality=integral,
+        bounds=Bounds(0, 1),
+        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
+    )
+
+
 def greedy_max_cover(
     cover, k: int, *, weights=None, existing_covered=None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -289,7 +303,7 @@ def max_cover(
             return base + _lagrangian_max_cover(R, rw, k, g_obj - base)
         return base + _lp_bound_max_cover(R, rw, k)
 
-    if not exact:
+    def greedy(proven: bool) -> CoverSolution:
         bound = relaxed_bound()
         return CoverSolution(
             g_sel,
@@ -298,9 +312,12 @@ def max_cover(
             bound,
             _rel_gap(g_obj, bound),
             "greedy",
-            np.isclose(g_obj, bound),
+            proven and bool(np.isclose(g_obj, bound)),
             uncoverable,
         )
+
+    if not exact:
+        return greedy(proven=True)
     m, n = R.shape
     c = np.concatenate([np.zeros(n), -rw])
     cons = [
@@ -308,25 +325,9 @@ def max_cover(
         LinearConstraint(sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :]), 0, k),
     ]
     integrality = np.concatenate([np.ones(n), np.zeros(m)])  # y is integral at the optimum
-    res = milp(
-        c,
-        constraints=cons,
-        integrality=integrality,
-        bounds=Bounds(0, 1),
-        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
-    )
+    res = _solve(c, cons, time_limit_s, integral=integrality, presolve=presolve)
     if res.x is None:  # no feasible point in time: the greedy answer stands
-        bound = relaxed_bound()
-        return CoverSolution(
-            g_sel,
-            pre | _covered_by(A, g_sel),
-            g_obj,
-            bound,
-            _rel_gap(g_obj, bound),
-            "greedy",
-            False,
-            uncoverable,
-        )
+        return greedy(proven=False)
     sel = np.flatnonzero(res.x[:n] > 0.5)
     covered = pre | _covered_by(A, sel)
     obj = float(w[covered].sum())
@@ -404,37 +405,24 @@ def set_cover(
         res = linprog(np.ones(n), A_ub=-R, b_ub=-np.ones(m), bounds=(0, 1), method="highs")
         return float(np.ceil(res.fun - 1e-9)) if res.status == 0 else 0.0
 
+    def greedy(proven: bool) -> CoverSolution:
+        bound = lp_bound()
+        return CoverSolution(
+            g_sel,
+            pre | _covered_by(A, g_sel),
+            g_obj,
+            bound,
+            _rel_gap(g_obj, bound),
+            "greedy",
+            proven and g_obj == bound,
+            uncoverable,
+        )
+
     if not exact:
-        bound = lp_bound()
-        return CoverSolution(
-            g_sel,
-            pre | _covered_by(A, g_sel),
-            g_obj,
-            bound,
-            _rel_gap(g_obj, bound),
-            "greedy",
-            g_obj == bound,
-            uncoverable,
-        )
-    res = milp(
-        np.ones(n),
-        constraints=[LinearConstraint(R, 1, np.inf)],
-        integrality=np.ones(n),
-        bounds=Bounds(0, 1),
-        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
-    )
+        return greedy(proven=True)
+    res = _solve(np.ones(n), [LinearConstraint(R, 1, np.inf)], time_limit_s, presolve=presolve)
     if res.x is None:
-        bound = lp_bound()
-        return CoverSolution(
-            g_sel,
-            pre | _covered_by(A, g_sel),
-            g_obj,
-            bound,
-            _rel_gap(g_obj, bound),
-            "greedy",
-            False,
-            uncoverable,
-        )
+        return greedy(proven=False)
     sel = np.flatnonzero(res.x > 0.5)
     if len(sel) > len(g_sel):
         sel = g_sel
@@ -579,16 +567,6 @@ def _cap_model(inst: _CapInstance):
         LinearConstraint(link, -np.inf, 0.0),
     ]
     return sites, n, p, cons
-
-
-def _solve(c, cons, time_limit_s, integral=True, presolve=True):
-    return milp(
-        c,
-        constraints=cons,
-        integrality=np.full(len(c), 1.0 if integral else 0.0),
-        bounds=Bounds(0, 1),
-        options={"time_limit": float(time_limit_s), "disp": False, "presolve": presolve},
-    )
 
 
 def _cap_solution_parts(inst, sites, n, x_z):

@@ -16,7 +16,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from spatial.errors import ConfigError
+from spatial.errors import ConfigError, InputError
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -209,3 +209,64 @@ def working_crs_for(gdf_wgs84: gpd.GeoDataFrame) -> pyproj.CRS:
     """The metric working CRS for a district: the UTM zone of its bounding-box centre."""
     minx, miny, maxx, maxy = gdf_wgs84.to_crs(WGS84).total_bounds
     return utm_crs_for((minx + maxx) / 2.0, (miny + maxy) / 2.0)
+
+
+def require_projected(
+    gdf: gpd.GeoDataFrame | gpd.GeoSeries,
+    what: str,
+    crs: pyproj.CRS | None = None,
+    *,
+    crs_of: str = "the road network",
+) -> None:
+    """Raise InputError unless a layer carries a projected (metric) CRS, and ``crs`` if given.
+
+    Parameters
+    ----------
+    gdf : GeoDataFrame or GeoSeries
+        The layer to check.
+    what : str
+        Its name in the message (``"buildings"``, ``"grids"`` …).
+    crs : pyproj.CRS, optional
+        The CRS it must be in (the road network's, or another layer's).
+    crs_of : str
+        What ``crs`` belongs to, for the message.
+    """
+    if not isinstance(gdf, gpd.GeoDataFrame | gpd.GeoSeries):
+        raise InputError(f"must be a GeoDataFrame, not {type(gdf).__name__}", file=what)
+    if gdf.crs is None:
+        raise InputError(
+            "has no CRS; set it and reproject the layer to the district's projected metric CRS "
+            "(spatial.crs.working_crs_for)",
+            file=what,
+        )
+    here = pyproj.CRS.from_user_input(gdf.crs)
+    if not here.is_projected:
+        raise InputError(
+            f"is in {here.name} (degrees); reproject it to the district's projected metric CRS "
+            "(GeoDataFrame.to_crs with spatial.crs.working_crs_for)",
+            file=what,
+        )
+    if crs is not None:
+        require_same_crs(gdf, crs, what, crs_of)
+
+
+def require_same_crs(
+    a: gpd.GeoDataFrame | gpd.GeoSeries,
+    b: gpd.GeoDataFrame | gpd.GeoSeries | pyproj.CRS | None,
+    what_a: str,
+    what_b: str,
+) -> None:
+    """Raise InputError when layer ``a`` is not in the CRS of ``b`` (a layer or a CRS).
+
+    A missing CRS on either side is left to :func:`require_projected`.
+    """
+    other = b.crs if isinstance(b, gpd.GeoDataFrame | gpd.GeoSeries) else b
+    if a.crs is None or other is None:
+        return
+    here, there = pyproj.CRS.from_user_input(a.crs), pyproj.CRS.from_user_input(other)
+    if not here.equals(there):
+        raise InputError(
+            f"is in {here.name} but {what_b} is in {there.name}; reproject both to the "
+            "district's working CRS",
+            file=what_a,
+        )

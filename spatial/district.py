@@ -144,6 +144,15 @@ class District:
         )
 
 
+def _coord_system(spec: LayerSpec, raw: gpd.GeoDataFrame) -> CoordSystem:
+    """The layer's coordinate system: the config's ``crs``, else the file's own, else the default."""
+    if spec.crs:
+        return parse_coord_system(spec.crs)
+    if raw.crs is not None:
+        return CoordSystem(raw.crs.to_string(), raw.crs)
+    return parse_coord_system(None)
+
+
 def load_district(
     specs: Mapping[str, LayerSpec],
     *,
@@ -185,15 +194,7 @@ def load_district(
         except InputError as exc:
             report.add("error", str(exc), layer_name)
             continue
-        cs = (
-            parse_coord_system(spec.crs)
-            if spec.crs
-            else (
-                CoordSystem(raw.crs.to_string(), raw.crs)
-                if raw.crs is not None
-                else parse_coord_system(None)
-            )
-        )
+        cs = _coord_system(spec, raw)
         gdf, layer_report = coerce_layer(raw, schema, source, values=spec.values)
         report.extend(layer_report)
         if not layer_report.ok:
@@ -238,15 +239,7 @@ def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.Ge
     raw, source = read_layer_file(
         spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
     )
-    cs = (
-        parse_coord_system(spec.crs)
-        if spec.crs
-        else (
-            CoordSystem(raw.crs.to_string(), raw.crs)
-            if raw.crs is not None
-            else parse_coord_system(None)
-        )
-    )
+    cs = _coord_system(spec, raw)
     gdf, report = coerce_layer(raw, SCHEMAS[layer_name], source, values=spec.values)
     report.raise_if_errors()
     gdf = to_wgs84(gdf, cs)

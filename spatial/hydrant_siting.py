@@ -22,13 +22,13 @@ import scipy.sparse as sp
 import shapely
 
 from spatial.cover import greedy_max_cover, greedy_set_cover, max_cover, set_cover
+from spatial.crs import require_projected
 from spatial.errors import InputError
 from spatial.routing import RoutingGraph, Snap, cost_matrix, snap
 from spatial.siting import candidate_sites
 from spatial.water import (
     WaterParams,
     _ids,
-    _require_projected,
     highway_in,
     hose_graph,
     street_facing_points,
@@ -187,7 +187,7 @@ def propose_hydrants(
     params = params or WaterParams()
     method = method or params.siting_method
     rg = hose_graph(network, params=params)
-    _require_projected(buildings, "buildings", rg.crs)
+    require_projected(buildings, "buildings", rg.crs)
     if "water_covered" not in buildings:
         raise InputError(
             "column missing: run hydrant_coverage first", file="buildings", column="water_covered"

@@ -21,15 +21,17 @@ Sources cited:
 
 from __future__ import annotations
 
+import numbers
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from typing import Any, Self
 
 import numpy as np
 import pandas as pd
 
 from spatial.errors import ConfigError
+from spatial.params import params_from_mapping
 
 # Engine free-flow speed by OSM highway class (km/h). Planning assumption scaled to the 30-35 km/h
 # urban average of 建标152-2017 once the congestion factor is applied to arterials.
@@ -139,7 +141,14 @@ class VehicleProfile:
     turnout_s: float = 60.0
 
     def __post_init__(self) -> None:
-        bad = [k for k, v in self.speeds_kmh.items() if not (np.isfinite(v) and v > 0)]
+        # A table value may be anything a config holds: only positive finite numbers are speeds.
+        bad = [
+            k
+            for k, v in self.speeds_kmh.items()
+            if not isinstance(v, numbers.Real)
+            or isinstance(v, bool)
+            or not (np.isfinite(v) and v > 0)
+        ]
         if bad:
             raise ConfigError(f"profile '{self.name}': speeds_kmh must be > 0 for {bad}")
         checks = {
@@ -165,34 +174,14 @@ class VehicleProfile:
         """Build a profile from a config table, starting from the named default profile.
 
         Keys are the field names; ``speeds_kmh`` entries are merged into the default table.
-        Raises ConfigError naming an unknown key.
+        Raises ConfigError naming an unknown or bad key.
         """
         name = str(d.get("name", name or ""))
         base = default_profile(name) if name in PROFILE_NAMES else cls(name=name)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(
-                f"[access.{name}]: unknown key(s) {unknown}; known keys: {sorted(known)}"
-            )
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            if key == "speeds_kmh":
-                if not isinstance(value, Mapping):
-                    raise ConfigError(f"[access.{name}] speeds_kmh must be a table")
-                kw[key] = {**base.speeds_kmh, **{str(k): float(v) for k, v in value.items()}}
-            elif key in ("excluded_highways", "excluded_service"):
-                kw[key] = frozenset(str(v) for v in value)
-            elif key in ("use_maxspeed", "respect_oneway"):
-                kw[key] = bool(value)
-            elif key == "name":
-                kw[key] = str(value)
-            else:
-                try:
-                    kw[key] = float(value)
-                except (TypeError, ValueError) as exc:
-                    raise ConfigError(f"[access.{name}] {key} must be a number") from exc
-        return replace(base, **kw)
+        speeds = d.get("speeds_kmh")
+        if isinstance(speeds, Mapping):
+            d = {**d, "speeds_kmh": {**base.speeds_kmh, **{str(k): v for k, v in speeds.items()}}}
+        return params_from_mapping(cls, d, section=f"access.{name}", base=base)
 
     def allowed(
         self, highway: pd.Series | TagColumn, service: pd.Series | TagColumn | None = None
@@ -363,36 +352,18 @@ class AccessParams:
         object.__setattr__(self, "isochrone_minutes", mins)
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
         """Build from the ``[access]`` table; sub-tables ``engine``/``ebike``/``foot`` are profiles.
 
-        Raises ConfigError naming an unknown key.
+        Raises ConfigError naming an unknown or bad key.
         """
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"[access]: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            if key in PROFILE_NAMES:
-                if isinstance(value, VehicleProfile):
-                    kw[key] = value
-                elif isinstance(value, Mapping):
-                    kw[key] = VehicleProfile.from_mapping(value, name=key)
-                else:
-                    raise ConfigError(f"[access.{key}] must be a table")
-            elif key == "isochrone_minutes":
-                if isinstance(value, int | float):
-                    value = [value]
-                kw[key] = tuple(float(v) for v in value)
-            elif key == "default_micro_vehicle":
-                kw[key] = str(value)
-            else:
-                try:
-                    kw[key] = float(value)
-                except (TypeError, ValueError) as exc:
-                    raise ConfigError(f"[access] {key} must be a number, got {value!r}") from exc
-        return cls(**kw)
+        d = dict(d or {})
+        for key in PROFILE_NAMES:
+            if isinstance(d.get(key), Mapping):
+                d[key] = VehicleProfile.from_mapping(d[key], name=key)
+        if isinstance(d.get("isochrone_minutes"), int | float):  # one threshold
+            d["isochrone_minutes"] = [d["isochrone_minutes"]]
+        return params_from_mapping(cls, d, section="access")
 
     def profile(self, vehicle: str) -> VehicleProfile:
         """The profile for a vehicle name (``engine``, ``ebike`` or ``foot``)."""

@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
 import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
-import pyproj
 import scipy.sparse as sp
 import shapely
 
@@ -43,7 +42,9 @@ from spatial.cover import (
     set_cover,
     set_cover_capacitated,
 )
+from spatial.crs import require_projected
 from spatial.errors import ConfigError, InputError
+from spatial.params import params_from_mapping
 from spatial.profiles import AccessParams
 from spatial.routing import RoutingGraph, Snap, cost_matrix, nearest_cost, snap, warn_far
 
@@ -150,34 +151,17 @@ class SitingParams:
             raise ConfigError(f"[siting] capacity must be > 0, got {self.capacity!r}")
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
-        """Build from the ``[siting]`` table; raises ConfigError naming an unknown key."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ConfigError(f"[siting]: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            try:
-                if key == "k":
-                    if isinstance(value, bool) or float(value) != int(value):
-                        raise ValueError
-                    kw[key] = int(value)
-                elif key in ("gain_curve", "min_count"):
-                    if not isinstance(value, bool):
-                        raise ValueError
-                    kw[key] = value
-                elif key in ("vehicle", "method", "capacity_unit"):
-                    kw[key] = str(value)
-                elif key == "weight":
-                    kw[key] = None if value in (None, "", "none") else str(value)
-                elif key == "capacity":
-                    kw[key] = None if value in (None, "", "none", 0) else float(value)
-                else:
-                    kw[key] = float(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"[siting] {key}: invalid value {value!r}") from exc
-        return cls(**kw)
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
+        """Build from the ``[siting]`` table; raises ConfigError naming an unknown or bad key.
+
+        ``weight`` and ``capacity`` may be ``"none"`` (or ``""``; ``capacity`` also 0) for None.
+        """
+        d = dict(d or {})
+        if d.get("weight") in ("", "none"):
+            d["weight"] = None
+        if d.get("capacity") in ("", "none", 0):
+            d["capacity"] = None
+        return params_from_mapping(cls, d, section="siting")
 
 
 @dataclass(eq=False)
@@ -342,7 +326,7 @@ def snap_candidates(
         out = candidates.copy()
         out["access_m"] = 0.0
         return out, s
-    _check_projected(candidates, "candidate sites", rg.crs)
+    require_projected(candidates, "candidate sites", rg.crs)
     s = snap(rg, candidates, max_snap_m=max_snap_m)
     out = candidates.copy()
     if "candidate_id" not in out.columns:
@@ -537,18 +521,11 @@ def gain_curve(
                 time_limit_s=time_limit_s, presolve=False, bound=bound,
             )  # fmt: skip
             sols.append(sol)
-            rows.append(
-                dict(n_new=kk, covered_buildings=int(sol.covered.sum()),
-                     covered_weight=sol.objective, bound=sol.bound, gap=sol.gap,
-                     method=sol.method, optimal=bool(sol.optimal))
-            )  # fmt: skip
+            rows.append(_curve_row(kk, sol))
         else:
             covered = pre | _covered(A, g_sel[:kk])
             sols.append(None)
-            rows.append(
-                dict(n_new=kk, covered_buildings=int(covered.sum()), covered_weight=greedy_w[kk],
-                     bound=np.nan, gap=np.nan, method="greedy", optimal=False)
-            )  # fmt: skip
+            rows.append(_curve_row(kk, None, int(covered.sum()), greedy_w[kk]))
     df = pd.DataFrame(rows)
     df["covered_share"] = df["covered_buildings"] / max(n, 1)
     df["gain_weight"] = df["covered_weight"].diff().fillna(0.0)
@@ -709,7 +686,7 @@ def site_micro_stations(
         rg = RoutingGraph.from_graph(network, access.profile(params.vehicle), weight="time")
     graphs = {params.vehicle: rg}
     crs = rg.crs
-    _check_projected(buildings, "buildings", crs)
+    require_projected(buildings, "buildings", crs)
     n = len(buildings)
     weights = _weights(buildings, params.weight)
     residents = (
@@ -897,17 +874,10 @@ def _capacitated_curve(A, k, weights, pre, size, params: SitingParams):
                 existing_covered=pre, method=params.method, time_limit_s=params.time_limit_s,
             )  # fmt: skip
             sols.append(sol)
-            rows.append(
-                dict(n_new=kk, covered_buildings=int(sol.covered.sum()),
-                     covered_weight=sol.objective, bound=sol.bound, gap=sol.gap,
-                     method=sol.method, optimal=bool(sol.optimal))
-            )  # fmt: skip
+            rows.append(_curve_row(kk, sol))
         else:
             sols.append(None)
-            rows.append(
-                dict(n_new=kk, covered_buildings=np.nan, covered_weight=greedy_w[kk],
-                     bound=np.nan, gap=np.nan, method="greedy", optimal=False)
-            )  # fmt: skip
+            rows.append(_curve_row(kk, None, np.nan, greedy_w[kk]))
     df = pd.DataFrame(rows)
     df["covered_share"] = df["covered_buildings"] / max(len(pre), 1)
     df["gain_weight"] = df["covered_weight"].diff().fillna(0.0)
@@ -967,6 +937,18 @@ def _weights(buildings: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
     return w
 
 
+def _curve_row(
+    k: int, sol: CoverSolution | None, covered: float = np.nan, weight: float = np.nan
+) -> dict[str, Any]:
+    """One row of a gain curve: a solved ``k`` (``sol``), or the greedy prefix's figures."""
+    if sol is not None:
+        return dict(n_new=k, covered_buildings=int(sol.covered.sum()),
+                    covered_weight=sol.objective, bound=sol.bound, gap=sol.gap,
+                    method=sol.method, optimal=bool(sol.optimal))  # fmt: skip
+    return dict(n_new=k, covered_buildings=covered, covered_weight=weight, bound=np.nan,
+                gap=np.nan, method="greedy", optimal=False)  # fmt: skip
+
+
 def _capacity_sizes(buildings: gpd.GeoDataFrame, unit: str) -> np.ndarray:
     if unit == "buildings":
         return np.ones(len(buildings))
@@ -991,19 +973,6 @@ def _points(gdf: gpd.GeoDataFrame) -> np.ndarray:
     out = out.copy()
     out[poly] = shapely.point_on_surface(out[poly])
     return out
-
-
-def _check_projected(gdf: gpd.GeoDataFrame, what: str, crs: pyproj.CRS | None) -> None:
-    if gdf.crs is None:
-        raise InputError(f"{what} have no CRS; they must be in the district's working CRS (metres)")
-    here = pyproj.CRS.from_user_input(gdf.crs)
-    if not here.is_projected:
-        raise InputError(
-            f"{what} are in {here.name} (degrees); project them to the district's working CRS "
-            "(metres) first"
-        )
-    if crs is not None and not here.equals(crs):
-        raise InputError(f"{what} are in {here.name}, the road network in {crs.name}; reproject")
 
 
 def _road_names(values: np.ndarray) -> np.ndarray:

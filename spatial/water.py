@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
 import geopandas as gpd
@@ -40,7 +40,10 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
+from spatial.crs import require_projected
 from spatial.errors import ConfigError, InputError, NetworkError
+from spatial.grids import aggregate_by_grid, assign_grids
+from spatial.params import params_from_mapping
 from spatial.profiles import PROFILE_NAMES, default_profile
 from spatial.routing import RoutingGraph, Snap, nearest_cost, snap
 
@@ -167,40 +170,9 @@ class WaterParams:
             object.__setattr__(self, key, tuple(str(v) for v in getattr(self, key)))
 
     @classmethod
-    def from_mapping(cls, d: Mapping[str, Any]) -> Self:
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
         """Build from the ``[water]`` table; raises ConfigError naming an unknown or bad key."""
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(d) - set(known))
-        if unknown:
-            raise ConfigError(f"[water]: unknown key(s) {unknown}; known keys: {sorted(known)}")
-        kw: dict[str, Any] = {}
-        for key, value in d.items():
-            default = getattr(cls, key)
-            try:
-                if isinstance(default, bool):
-                    if not isinstance(value, bool):
-                        raise TypeError
-                    kw[key] = value
-                elif isinstance(default, int):
-                    if isinstance(value, bool) or int(value) != value:
-                        raise TypeError
-                    kw[key] = int(value)
-                elif isinstance(default, float):
-                    if isinstance(value, bool):
-                        raise TypeError
-                    kw[key] = float(value)
-                elif isinstance(default, tuple):
-                    if isinstance(value, str) or not isinstance(value, list | tuple):
-                        raise TypeError
-                    kw[key] = tuple(str(v) for v in value)
-                else:
-                    if not isinstance(value, str):
-                        raise TypeError
-                    kw[key] = value
-            except (TypeError, ValueError) as exc:
-                kind = type(default).__name__.replace("tuple", "list of strings")
-                raise ConfigError(f"[water] {key} must be a {kind}, got {value!r}") from exc
-        return cls(**kw)
+        return params_from_mapping(cls, d, section="water")
 
 
 # ---------------------------------------------------------------------- the hose network
@@ -329,21 +301,6 @@ def street_facing_points(rg: RoutingGraph, geoms: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- inputs
-def _require_projected(gdf: gpd.GeoDataFrame, what: str, crs: pyproj.CRS | None = None) -> None:
-    if gdf.crs is None:
-        raise InputError("layer has no CRS; analysis needs the district's projected CRS", file=what)
-    if not gdf.crs.is_projected:
-        raise InputError(
-            f"layer is in {gdf.crs.name} (degrees); reproject it to the district's metric CRS",
-            file=what,
-        )
-    if crs is not None and not pyproj.CRS.from_user_input(gdf.crs).equals(crs):
-        raise InputError(
-            f"layer is in {gdf.crs.name}, the road network in {crs.name}; reproject one of them",
-            file=what,
-        )
-
-
 def _ids(gdf: gpd.GeoDataFrame, column: str) -> np.ndarray:
     if column in gdf:
         return gdf[column].astype("string").fillna("").to_numpy(dtype=object)
@@ -492,7 +449,7 @@ def hydrant_coverage(
     """
     params = params or WaterParams()
     rg = hose_graph(network, params=params)
-    _require_projected(buildings, "buildings", rg.crs)
+    require_projected(buildings, "buildings", rg.crs)
     out = buildings.copy()
     geoms = np.asarray(out.geometry.values, dtype=object)
     n = len(out)
@@ -505,7 +462,7 @@ def hydrant_coverage(
     h_id = np.full(n, None, dtype=object)
     ok = working_hydrants(hydrants)
     if ok.any():
-        _require_projected(hydrants, "hydrants", rg.crs)
+        require_projected(hydrants, "hydrants", rg.crs)
         work = hydrants[ok]
         hgeom = np.asarray(work.geometry.values, dtype=object)
         tree = shapely.STRtree(hgeom)
@@ -523,7 +480,7 @@ def hydrant_coverage(
     d_src = np.full(n, np.inf)
     s_id = np.full(n, None, dtype=object)
     if water_sources is not None and len(water_sources):
-        _require_projected(water_sources, "water_sources", rg.crs)
+        require_projected(water_sources, "water_sources", rg.crs)
         status = water_source_status(water_sources, params=params)
         usable = status[status["source_counts"].to_numpy(dtype=bool)]
         if len(usable):
@@ -652,7 +609,7 @@ def hydrant_spacing_gaps(
 
     ok = working_hydrants(hydrants)
     if ok.any():
-        _require_projected(hydrants, "hydrants", rg.crs)
+        require_projected(hydrants, "hydrants", rg.crs)
         work = hydrants[ok]
         hs = snap(
             st, np.asarray(work.geometry.values, dtype=object), max_snap_m=params.street_snap_m
@@ -704,7 +661,7 @@ def hydrant_spacing_gaps(
 
     built = np.ones(n_seg, dtype=bool)
     if buildings is not None:
-        _require_projected(buildings, "buildings", rg.crs)
+        require_projected(buildings, "buildings", rg.crs)
         bg = np.asarray(buildings.geometry.values, dtype=object)
         bg = bg[~(shapely.is_missing(bg) | shapely.is_empty(bg))]
         built[:] = False
@@ -908,14 +865,14 @@ def water_deficient_zones(
         ``area_m2``, ``grid_ids`` (cells of the finest grid level the zone touches).
     """
     params = params or WaterParams()
-    _require_projected(buildings, "buildings")
+    require_projected(buildings, "buildings")
     if "water_deficient" not in buildings:
         raise InputError(
             "column missing: run hydrant_coverage first", file="buildings", column="water_deficient"
         )
     crs = buildings.crs
     if grids is not None:
-        _require_projected(grids, "grids", pyproj.CRS.from_user_input(crs))
+        require_projected(grids, "grids", crs, crs_of="buildings")
         if boundary is None:
             top = grids["level"] == grids["level"].min() if "level" in grids else slice(None)
             boundary = shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
@@ -1018,39 +975,6 @@ def _empty_zones(crs) -> gpd.GeoDataFrame:
 
 
 # ---------------------------------------------------------------------- per grid
-def grid_cells(points: gpd.GeoDataFrame, grids: gpd.GeoDataFrame) -> pd.DataFrame:
-    """The cell of each feature at every grid level, by its representative point.
-
-    Returns a DataFrame indexed like ``points`` with one column ``grid_id_l<level>`` per level
-    (<NA> outside every cell of that level). A point on a shared edge goes to the smaller id.
-    Same column layout as ``risk.rollup.assign_grids`` (which follows ``parent_id`` chains
-    instead); pass that table as ``cells`` to :func:`water_by_grid` to use its assignment.
-    """
-    levels = pd.to_numeric(grids["level"], errors="coerce")
-    ids = grids["grid_id"].astype("string")
-    geoms = np.asarray(points.geometry.values, dtype=object)
-    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    rep = np.full(len(points), None, dtype=object)
-    rep[valid] = shapely.point_on_surface(geoms[valid])
-    pts = gpd.GeoDataFrame(
-        {"_pos": np.arange(len(points))}, geometry=gpd.GeoSeries(rep, crs=points.crs)
-    )
-    pts = pts[valid]
-    cells = pd.DataFrame(index=points.index)
-    for level in sorted(levels.dropna().unique().astype(int)):
-        sel = (levels == level).to_numpy()
-        layer = gpd.GeoDataFrame(
-            {"_gid": ids[sel].to_numpy()}, geometry=grids.geometry.values[sel], crs=grids.crs
-        )
-        hit = gpd.sjoin(pts, layer, how="inner", predicate="intersects")
-        hit = hit.sort_values(["_pos", "_gid"]).drop_duplicates("_pos")
-        col = pd.Series(pd.NA, index=range(len(points)), dtype="string")
-        col.iloc[hit["_pos"].to_numpy()] = hit["_gid"].to_numpy()
-        cells[f"grid_id_l{level}"] = col.to_numpy()
-        cells[f"grid_id_l{level}"] = cells[f"grid_id_l{level}"].astype("string")
-    return cells
-
-
 def water_by_grid(
     buildings: gpd.GeoDataFrame,
     grids: gpd.GeoDataFrame,
@@ -1070,12 +994,12 @@ def water_by_grid(
     grids : GeoDataFrame
         ``grid_id``, ``level``, optionally ``name``, ``parent_id``; same CRS.
     water_sources, hydrants : GeoDataFrame, optional
-        Counted per cell by their representative point.
+        Counted per cell by their representative point (:func:`spatial.grids.assign_grids`).
     zones : GeoDataFrame, optional
         Output of :func:`water_deficient_zones`; gives the deficient area per cell.
     cells : DataFrame, optional
         Building → cell table, one row per building in the same order (``grid_id_l<level>``
-        columns, e.g. from ``risk.rollup.assign_grids``); default :func:`grid_cells`.
+        columns); default :func:`spatial.grids.assign_grids`.
 
     Returns
     -------
@@ -1090,9 +1014,9 @@ def water_by_grid(
         ``deficient_area_share`` (of the cell's area) when ``zones`` is given.
     """
     params = params or WaterParams()
-    _require_projected(buildings, "buildings")
+    require_projected(buildings, "buildings")
     crs = pyproj.CRS.from_user_input(buildings.crs)
-    _require_projected(grids, "grids", crs)
+    require_projected(grids, "grids", crs, crs_of="buildings")
     for col in ("water_deficient", "water_deficiency"):
         if col not in buildings:
             raise InputError(
@@ -1114,20 +1038,9 @@ def water_by_grid(
     key = pd.Index(out["grid_id"].astype(object))
 
     def per_cell(table: pd.DataFrame, values: pd.DataFrame, how: str) -> pd.DataFrame:
-        """Aggregate ``values`` (indexed like ``table``) into each cell at every level."""
-        parts = []
-        for col in table.columns:
-            if not col.startswith("grid_id_l"):
-                continue
-            g = values.assign(_gid=table[col].astype(object).to_numpy()).dropna(subset=["_gid"])
-            parts.append(getattr(g.groupby("_gid"), how)())
-        if not parts:
-            return pd.DataFrame(index=key, columns=values.columns, dtype=float)
-        agg = pd.concat(parts)
-        agg = agg[~agg.index.duplicated()]
-        return agg.reindex(key)
+        return aggregate_by_grid(table, values, how, grid_ids=key)
 
-    bcells = cells if cells is not None else grid_cells(buildings, grids)
+    bcells = cells if cells is not None else assign_grids(buildings, grids)[0]
     bad = buildings["water_deficient"].astype("boolean").fillna(True).to_numpy(dtype=float)
     score = pd.to_numeric(buildings["water_deficiency"], errors="coerce").to_numpy(dtype=float)
     vals = pd.DataFrame(
@@ -1145,7 +1058,7 @@ def water_by_grid(
         out["water_deficiency_score"] = np.where(c > 0, s["score"].to_numpy() / c, np.nan)
 
     if hydrants is not None and len(hydrants):
-        _require_projected(hydrants, "hydrants", crs)
+        require_projected(hydrants, "hydrants", crs, crs_of="buildings")
         st = hydrants["status"].astype("string").str.strip().str.lower()
         hv = pd.DataFrame(
             {
@@ -1156,7 +1069,7 @@ def water_by_grid(
             },
             index=hydrants.index,
         )
-        hs = per_cell(grid_cells(hydrants, grids), hv, "sum").fillna(0)
+        hs = per_cell(assign_grids(hydrants, grids, what="hydrants")[0], hv, "sum").fillna(0)
     else:
         hs = pd.DataFrame(0.0, index=key, columns=["n_hydrants", "n_hydrants_ok",
                                                    "n_hydrants_broken", "n_hydrants_missing"])  # fmt: skip
@@ -1165,7 +1078,7 @@ def water_by_grid(
 
     status = water_source_status(water_sources, params=params)
     if water_sources is not None and len(water_sources):
-        _require_projected(water_sources, "water_sources", crs)
+        require_projected(water_sources, "water_sources", crs, crs_of="buildings")
         cap = (
             pd.to_numeric(status["capacity_m3"], errors="coerce").to_numpy(dtype=float)
             if "capacity_m3" in status
@@ -1181,7 +1094,7 @@ def water_by_grid(
             },
             index=status.index,
         )
-        ss = per_cell(grid_cells(status, grids), sv, "sum")
+        ss = per_cell(assign_grids(status, grids, what="water_sources")[0], sv, "sum")
         out["n_water_sources"] = ss["n_water_sources"].fillna(0).to_numpy().astype(np.int64)
         out["n_water_sources_usable"] = (
             ss["n_water_sources_usable"].fillna(0).to_numpy().astype(np.int64)
@@ -1304,7 +1217,7 @@ def analyse_water(
     params = params or WaterParams()
     rg = hose_graph(network, params=params)
     if grids is not None and boundary is None:
-        _require_projected(grids, "grids", rg.crs)
+        require_projected(grids, "grids", rg.crs)
         top = grids["level"] == grids["level"].min()
         boundary = shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
     b = hydrant_coverage(rg, buildings, hydrants, water_sources, params=params)

@@ -221,7 +221,7 @@ def test_coverage_by_grid_and_missing(district):
         assert row["share_residents_3min"] == pytest.approx(
             (res * b["covered_3min"]).sum() / res.sum()
         )
-        old = (b["use"] == "residential") & (b["year_built"] < 2000)
+        old = (b["use"] == "residential") & (b["year_built"] <= 2000)
         assert row["n_old_res"] == old.sum()
         expect_old = b.loc[old, "covered_3min"].mean() if old.any() else np.nan
         assert row["share_old_res_3min"] == pytest.approx(expect_old, nan_ok=True)

@@ -9,12 +9,14 @@ from spatial.crs import (
     from_wgs84,
     gcj02_to_wgs84,
     parse_coord_system,
+    require_projected,
+    require_same_crs,
     to_wgs84,
     utm_crs_for,
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from spatial.errors import ConfigError
+from spatial.errors import ConfigError, InputError
 
 GEOD = Geod(ellps="WGS84")
 
@@ -109,3 +111,22 @@ def test_cgcs2000_and_projected_sources():
 def test_utm_zone():
     assert utm_crs_for(121.47, 31.23).to_epsg() == 32651
     assert utm_crs_for(116.4, 39.9).to_epsg() == 32650
+
+
+def test_require_projected_and_same_crs():
+    utm = gpd.GeoDataFrame(geometry=[Point(350000, 3460000)], crs="EPSG:32651")
+    require_projected(utm, "buildings", utm.crs)
+    with pytest.raises(InputError, match="^hydrants: must be a GeoDataFrame"):
+        require_projected([1], "hydrants")
+    with pytest.raises(InputError, match="^grids: has no CRS"):
+        require_projected(utm.set_crs(None, allow_override=True), "grids")
+    with pytest.raises(InputError, match=r"^grids: is in WGS 84 \(degrees\); reproject"):
+        require_projected(utm.to_crs(4326), "grids")
+    other = utm.to_crs("EPSG:32650")
+    with pytest.raises(
+        InputError, match="^stations: is in .* but the road network is in .*reproject"
+    ):
+        require_projected(other, "stations", utm.crs)
+    with pytest.raises(InputError, match="^grids: is in .* but buildings is in"):
+        require_same_crs(other, utm, "grids", "buildings")
+    require_same_crs(utm, None, "grids", "buildings")  # a missing CRS is require_projected's job

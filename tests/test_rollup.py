@@ -10,8 +10,9 @@ from shapely.geometry import Point, box
 
 from risk import score_district
 from risk.params import FACTORS
-from risk.rollup import assign_grids, rollup
+from risk.rollup import rollup
 from spatial.errors import InputError
+from spatial.grids import assign_grids
 from tests import risk_synthetic as rs
 
 AS_OF = "2025-06-30"

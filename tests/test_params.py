@@ -1,0 +1,106 @@
+"""One parser for every config section: unknown keys and wrong types named the same way."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from firegrid.reports import OutputOptions
+from maps.options import MapOptions
+from risk.params import RiskParams
+from spatial.errors import ConfigError
+from spatial.params import params_from_mapping
+from spatial.profiles import AccessParams
+from spatial.siting import SitingParams
+from spatial.water import WaterParams
+
+
+@dataclass(frozen=True)
+class Inner:
+    x: float = 1.0
+
+
+@dataclass(frozen=True)
+class P:
+    flag: bool = True
+    count: int = 3
+    size: float = 1.5
+    name: str = "a"
+    items: tuple[str, ...] = ("x",)
+    limit: float | None = None
+    level: int | None = None
+    table: dict = field(default_factory=dict)
+    inner: Inner = field(default_factory=Inner)
+    anything: object = None
+
+
+def test_values_are_converted_by_the_type_of_the_default():
+    assert params_from_mapping(P, None, section="p") == P()
+    p = params_from_mapping(
+        P,
+        {"flag": False, "count": 4.0, "size": 2, "items": ["y", "z"], "limit": 7,
+         "level": 2, "table": {"k": 1}, "anything": [1, 2]},
+        section="p",
+    )  # fmt: skip
+    assert p.flag is False and p.count == 4 and type(p.count) is int
+    assert p.size == 2.0 and type(p.size) is float
+    assert p.items == ("y", "z") and p.limit == 7.0 and p.level == 2
+    assert p.table == {"k": 1} and p.anything == (1, 2)
+    assert params_from_mapping(P, {"limit": None}, section="p").limit is None
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("flag", "yes", "true or false"),
+        ("flag", 1, "true or false"),
+        ("count", 2.5, "a whole number"),
+        ("count", True, "a whole number"),
+        ("size", True, "a number"),
+        ("size", "far", "a number"),
+        ("name", 5, "a string"),
+        ("items", "x", "a list"),
+        ("limit", "big", "a number"),
+        ("level", 1.5, "a whole number"),
+        ("table", 3, "a table"),
+        ("inner", {"x": 2}, "a table"),
+    ],
+)
+def test_wrong_types_name_section_key_and_expectation(key, value, words):
+    with pytest.raises(ConfigError, match=rf"^\[p\] {key} must be {words}, not "):
+        params_from_mapping(P, {key: value}, section="p")
+
+
+def test_unknown_keys_and_non_tables():
+    with pytest.raises(ConfigError, match=r"^\[p\] has unknown key 'colour'; known keys are "):
+        params_from_mapping(P, {"colour": 1}, section="p")
+    with pytest.raises(ConfigError, match=r"unknown keys 'a', 'b'"):
+        params_from_mapping(P, {"b": 1, "a": 2}, section="p")
+    with pytest.raises(ConfigError, match=r"^\[p\] must be a table, not list"):
+        params_from_mapping(P, [1], section="p")
+
+
+@pytest.mark.parametrize(
+    "cls, section",
+    [(WaterParams, "water"), (SitingParams, "siting"), (AccessParams, "access"),
+     (MapOptions, "map"), (OutputOptions, "output"), (RiskParams, "risk")],
+)  # fmt: skip
+def test_every_section_reports_unknown_keys_alike(cls, section):
+    with pytest.raises(ConfigError, match=rf"^\[{section}\] has unknown key 'nope'; known keys"):
+        cls.from_mapping({"nope": 1})
+    assert cls.from_mapping({}) == cls.from_mapping(None) == cls()
+
+
+def test_sections_keep_their_own_conveniences():
+    assert SitingParams.from_mapping({"weight": "none", "capacity": 0}) == SitingParams()
+    assert MapOptions.from_mapping({"allow_fields": "all"}).allow_fields == ("all",)
+    assert AccessParams.from_mapping({"isochrone_minutes": 3}).isochrone_minutes == (3.0,)
+    p = AccessParams.from_mapping({"ebike": {"respect_oneway": True}})
+    assert p.ebike.respect_oneway and p.ebike.default_speed_kmh == 18.0  # rest from the default
+    with pytest.raises(ConfigError, match=r"^\[access.ebike\] respect_oneway must be true"):
+        AccessParams.from_mapping({"ebike": {"respect_oneway": "yes"}})
+    with pytest.raises(ConfigError, match=r"^\[risk.model\] min_fires must be a whole number"):
+        RiskParams.from_mapping({"model": {"min_fires": 2.5}})
+    with pytest.raises(ConfigError, match=r"^\[map\] isochrone_minutes must be a list"):
+        MapOptions.from_mapping({"isochrone_minutes": "3"})
