@@ -25,6 +25,7 @@ from maps.privacy import escape_text, html_columns, safe_properties
 from risk.params import FACTORS
 from spatial.crs import WGS84, from_wgs84, working_crs_for
 from spatial.errors import InputError
+from spatial.layers import BUILDING_ATTRIBUTES
 
 FACTOR_COLUMNS = [f"c_{f}" for f in FACTORS]
 
@@ -33,16 +34,7 @@ BUILDING_TOOLTIP = ["building_id", "name", "risk_index", "risk_grade_label", "to
 BUILDING_POPUP = [
     "building_id",
     "name",
-    "use",
-    "floors",
-    "height_m",
-    "year_built",
-    "wood_stairs",
-    "wiring_condition",
-    "ebike_indoor",
-    "group_rental",
-    "elderly_alone",
-    "residents",
+    *BUILDING_ATTRIBUTES,
     "risk_index",
     "risk_grade_label",
     "p_fire",

@@ -24,24 +24,13 @@ import numpy as np
 import pandas as pd
 
 from risk.params import FACTORS
-from spatial.layers import SCHEMAS
+from spatial.layers import ACCESS_COLUMNS, SCHEMAS
 
 # Results FireGrid computes (see the README's glossary); they are safe to show.
 COMPUTED_COLUMNS: frozenset[str] = frozenset(
     {
         # access
-        "t_fire_s",
-        "t_micro_s",
-        "fire_station_id",
-        "micro_station_id",
-        "n_fire_5min",
-        "n_micro_3min",
-        "covered_3min",
-        "covered_5min",
-        "shortfall_3min_s",
-        "shortfall_5min_s",
-        "access_m",
-        "access_issue",
+        *ACCESS_COLUMNS,
         "minutes",
         "t_s",
         "area_km2",

@@ -74,9 +74,3 @@ def numeric(series: pd.Series, *, column: str, layer: str = "buildings") -> np.n
                 column=column,
             )
     return out
-
-
-def text(series: pd.Series) -> pd.Series:
-    """Stripped strings with missing and empty cells as <NA>."""
-    out = series.astype("string").str.strip()
-    return out.where(out != "", pd.NA)

@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from risk._util import as_timestamp, numeric, text, yes_no_to_float
+from risk._util import as_timestamp, numeric, yes_no_to_float
 from risk.hazards import hazards_by_building
 from risk.params import FeatureParams
 from spatial.buildings import is_old_residential
 from spatial.errors import InputError
-from spatial.layers import BUILDING_USES, VALUE_SYNONYMS
+from spatial.layers import BUILDING_USES, VALUE_SYNONYMS, clean_text
 
 IMPUTED_ATTRIBUTES = (
     "use",
@@ -145,7 +145,7 @@ def _use_column(buildings: pd.DataFrame, report: ImputationReport) -> tuple[pd.S
     if "use" not in buildings:
         raw = pd.Series(pd.NA, index=buildings.index, dtype="string")
     else:
-        raw = text(buildings["use"])
+        raw = clean_text(buildings["use"])
         synonyms = {k.lower(): v for k, v in VALUE_SYNONYMS["use"].items()}
         raw = raw.str.lower().map(lambda v: synonyms.get(v, v), na_action="ignore").astype("string")
         bad = raw.notna() & ~raw.isin(BUILDING_USES)
@@ -211,7 +211,7 @@ def building_features(
     report = ImputationReport(n_buildings=n)
     f = pd.DataFrame(index=idx)
     f["building_id"] = (
-        text(buildings["building_id"]).to_numpy()
+        clean_text(buildings["building_id"]).to_numpy()
         if "building_id" in buildings
         else pd.array([pd.NA] * n, dtype="string")
     )
@@ -296,7 +296,7 @@ def building_features(
 
     # Wiring condition → score.
     if "wiring_condition" in buildings:
-        raw = text(buildings["wiring_condition"]).str.lower()
+        raw = clean_text(buildings["wiring_condition"]).str.lower()
         synonyms = VALUE_SYNONYMS["wiring_condition"]
         raw = raw.map(lambda v: synonyms.get(v, v), na_action="ignore").astype("string")
         bad = raw.notna() & ~raw.isin(list(params.wiring_score))

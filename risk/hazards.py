@@ -8,10 +8,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from risk._util import as_timestamp, text
+from risk._util import as_timestamp
 from risk.params import HazardParams
 from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
+from spatial.layers import clean_text
 
 # Escalation levels, in the order the community plans pass an unrectified hazard upwards.
 ESCALATION_ROLES: dict[int, str] = {
@@ -49,7 +50,7 @@ def _dates(hazards: pd.DataFrame, column: str) -> pd.Series:
     if getattr(out.dt, "tz", None) is not None:
         out = out.dt.tz_localize(None)
     out = out.astype("datetime64[ns]").dt.normalize()
-    bad = out.isna() & text(raw.astype("string")).notna()
+    bad = out.isna() & clean_text(raw.astype("string")).notna()
     if bad.any():
         first = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
@@ -102,14 +103,14 @@ def match_buildings(
     none) and how it was found: ``"id"``, ``"nearest"`` or ``"none"``.
     """
     given = (
-        text(hazards["building_id"])
+        clean_text(hazards["building_id"])
         if "building_id" in hazards
         else pd.Series(pd.NA, index=hazards.index, dtype="string")
     )
     if buildings is None:
         how = pd.Series(np.where(given.notna(), "id", "none"), index=hazards.index, dtype="string")
         return given, how
-    ids = text(buildings["building_id"])
+    ids = clean_text(buildings["building_id"])
     known = given.isin(set(ids.dropna())).fillna(False)
     out = given.where(known, pd.NA).astype("string")
     how = pd.Series(np.where(known, "id", "none"), index=hazards.index, dtype="string")
@@ -183,7 +184,7 @@ def hazard_ledger(
     n = len(out)
     if "category" not in out:
         raise InputError("required column missing", file="hazards", column="category")
-    cat = text(out["category"]).str.lower()
+    cat = clean_text(out["category"]).str.lower()
     # Ledgers often say 一般/重大; accept those here too so a notebook user need not map them.
     cat = cat.replace(
         {"一般": "general", "一般隐患": "general", "重大": "major", "重大隐患": "major"}
@@ -300,9 +301,9 @@ def escalation_summary(ledger: pd.DataFrame) -> pd.DataFrame:
     count of ``general`` and ``major`` hazards held there, plus their ``total``.
     """
     live = ledger[ledger["escalation_level"] > 0]
-    counts = pd.crosstab(live["escalation_level"], text(live["category"]).str.lower()).reindex(
-        index=[1, 2, 3, 4], columns=["general", "major"], fill_value=0
-    )
+    counts = pd.crosstab(
+        live["escalation_level"], clean_text(live["category"]).str.lower()
+    ).reindex(index=[1, 2, 3, 4], columns=["general", "major"], fill_value=0)
     counts.index.name = "escalation_level"
     counts["total"] = counts.sum(axis=1)
     counts.insert(0, "escalation_label", [ESCALATION_LABELS[v] for v in counts.index])

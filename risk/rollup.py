@@ -13,9 +13,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from risk._util import text, yes_no_to_float
+from risk._util import yes_no_to_float
 from risk.params import FACTORS
 from spatial.grids import AssignmentReport, aggregate_by_grid, assign_grids
+from spatial.layers import clean_text
 
 
 def _as_float(buildings: pd.DataFrame, column: str, kind: str = "num") -> np.ndarray | None:
@@ -113,7 +114,7 @@ def rollup(
         frame["risk_index_median"] = frame["risk_index_max"] = risk
         how |= {"risk_index_median": "median", "risk_index_max": "max"}
     out = grids.copy()
-    gid = text(out["grid_id"]).astype(object).to_numpy()
+    gid = clean_text(out["grid_id"]).astype(object).to_numpy()
     joined = aggregate_by_grid(cells, frame, how, grid_ids=gid)
     for c in sums:
         out[c] = joined[c].fillna(0).to_numpy().astype(int if c.startswith("n_") else float)

@@ -24,6 +24,7 @@ from spatial.buildings import OLD_BUILT_BY, is_old_residential
 from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
 from spatial.grids import aggregate_by_grid, assign_grids
+from spatial.layers import ACCESS_COLUMNS
 from spatial.profiles import PROFILE_NAMES, AccessParams
 from spatial.routing import (
     RoutingGraph,
@@ -45,20 +46,6 @@ _COLS = {
     "micro_station": dict(t="t_micro_s", sid="micro_station_id", n="n_micro_3min",
                           cov="covered_3min", short="shortfall_3min_s", label="micro"),
 }  # fmt: skip
-ACCESS_COLUMNS = (
-    "t_fire_s",
-    "t_micro_s",
-    "fire_station_id",
-    "micro_station_id",
-    "n_fire_5min",
-    "n_micro_3min",
-    "covered_3min",
-    "covered_5min",
-    "shortfall_3min_s",
-    "shortfall_5min_s",
-    "access_m",
-    "access_issue",
-)
 
 
 @dataclass

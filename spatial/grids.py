@@ -20,6 +20,7 @@ import shapely
 
 from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
+from spatial.layers import clean_text
 
 
 @dataclass
@@ -55,12 +56,6 @@ class AssignmentReport:
                     "differs from the cell their point lies in (parent_id used)"
                 )
         return out
-
-
-def _text(series: pd.Series) -> pd.Series:
-    """Stripped strings with missing and empty cells as <NA>."""
-    out = series.astype("string").str.strip()
-    return out.where(out != "", pd.NA)
 
 
 def grid_levels(grids: gpd.GeoDataFrame) -> pd.Series:
@@ -104,9 +99,9 @@ def assign_grids(
     levels = grid_levels(grids)
     if "grid_id" not in grids:
         raise InputError("required column missing", file="grids", column="grid_id")
-    ids = _text(grids["grid_id"])
+    ids = clean_text(grids["grid_id"])
     parents = (
-        _text(grids["parent_id"])
+        clean_text(grids["parent_id"])
         if "parent_id" in grids
         else pd.Series(pd.NA, index=grids.index, dtype="string")
     )
@@ -186,5 +181,5 @@ def aggregate_by_grid(
     out = pd.concat(parts) if parts else pd.DataFrame(columns=values.columns, dtype=float)
     out = out[~out.index.duplicated()]
     if grid_ids is not None:
-        out = out.reindex(pd.Index(_text(pd.Series(grid_ids)).astype(object).to_numpy()))
+        out = out.reindex(pd.Index(clean_text(pd.Series(grid_ids)).astype(object).to_numpy()))
     return out

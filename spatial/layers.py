@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pandas as pd
+
 POINT = ("Point",)
 POLYGON = ("Polygon", "MultiPolygon")
 POINT_OR_POLYGON = POINT + POLYGON + ("MultiPoint",)
@@ -199,5 +201,31 @@ VALUE_SYNONYMS: dict[str, dict[str, str]] = {
     },
 }
 
+# Columns the access step adds to buildings (see the README's glossary).
+ACCESS_COLUMNS = (
+    "t_fire_s",
+    "t_micro_s",
+    "fire_station_id",
+    "micro_station_id",
+    "n_fire_5min",
+    "n_micro_3min",
+    "covered_3min",
+    "covered_5min",
+    "shortfall_3min_s",
+    "shortfall_5min_s",
+    "access_m",
+    "access_issue",
+)
+
+
 TRUE_WORDS = {"1", "true", "yes", "y", "t", "是", "有", "√", "1.0"}
 FALSE_WORDS = {"0", "false", "no", "n", "f", "否", "无", "×", "0.0", ""}
+
+# Building attributes of the data model, in display order (everything but the id).
+BUILDING_ATTRIBUTES = tuple(c.name for c in SCHEMAS["buildings"].columns if c.name != "building_id")
+
+
+def clean_text(series):
+    """Stripped strings (pandas ``string`` dtype) with missing and empty cells as <NA>."""
+    out = series.astype("string").str.strip()
+    return out.where(out != "", pd.NA)

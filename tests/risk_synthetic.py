@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
+from spatial.layers import BUILDING_ATTRIBUTES
+
 CRS = "EPSG:32651"  # UTM 51N (Shanghai), metres
 X0, Y0 = 350_000.0, 3_450_000.0
 SIDE = 2000.0  # the subdistrict is SIDE × SIDE metres
@@ -123,18 +125,7 @@ def buildings(
     return gdf
 
 
-GAP_COLUMNS = (
-    "use",
-    "floors",
-    "height_m",
-    "year_built",
-    "wood_stairs",
-    "wiring_condition",
-    "ebike_indoor",
-    "group_rental",
-    "elderly_alone",
-    "residents",
-)
+GAP_COLUMNS = BUILDING_ATTRIBUTES
 
 
 def with_gaps(b: gpd.GeoDataFrame, share: float, *, seed: int = 9) -> gpd.GeoDataFrame:
