@@ -105,6 +105,20 @@ def _prepare(cover, weights, existing_covered):
     return A, w, pre, uncoverable
 
 
+def _greedy_solution(A, pre, selected, objective, bound, proven, uncoverable) -> CoverSolution:
+    """The greedy answer with its bound; optimal only when ``proven`` and it meets the bound."""
+    return CoverSolution(
+        selected,
+        pre | _covered_by(A, selected),
+        objective,
+        bound,
+        _rel_gap(objective, bound),
+        "greedy",
+        proven and bool(np.isclose(objective, bound)),
+        uncoverable,
+    )
+
+
 def _covered_by(A: sp.csc_matrix, selected: np.ndarray) -> np.ndarray:
     if len(selected) == 0:
         return np.zeros(A.shape[0], bool)
@@ -304,17 +318,7 @@ def max_cover(
         return base + _lp_bound_max_cover(R, rw, k)
 
     def greedy(proven: bool) -> CoverSolution:
-        bound = relaxed_bound()
-        return CoverSolution(
-            g_sel,
-            pre | _covered_by(A, g_sel),
-            g_obj,
-            bound,
-            _rel_gap(g_obj, bound),
-            "greedy",
-            proven and bool(np.isclose(g_obj, bound)),
-            uncoverable,
-        )
+        return _greedy_solution(A, pre, g_sel, g_obj, relaxed_bound(), proven, uncoverable)
 
     if not exact:
         return greedy(proven=True)
@@ -406,17 +410,7 @@ def set_cover(
         return float(np.ceil(res.fun - 1e-9)) if res.status == 0 else 0.0
 
     def greedy(proven: bool) -> CoverSolution:
-        bound = lp_bound()
-        return CoverSolution(
-            g_sel,
-            pre | _covered_by(A, g_sel),
-            g_obj,
-            bound,
-            _rel_gap(g_obj, bound),
-            "greedy",
-            proven and g_obj == bound,
-            uncoverable,
-        )
+        return _greedy_solution(A, pre, g_sel, g_obj, lp_bound(), proven, uncoverable)
 
     if not exact:
         return greedy(proven=True)
