@@ -177,3 +177,69 @@ def test_same_ledger_read_later_sees_rectification():
     june = _scores(b, _ledger_rows(rows), as_of="2025-06-30")
     assert march.loc[target, "hazards_overdue"] == 1 and june.loc[target, "hazards_open"] == 0
     assert june.loc[target, "risk_index"] < march.loc[target, "risk_index"]
+
+
+# --- Escalation at every boundary (documented defaults, HazardParams) ----------------------------
+# General: start at level 1 (网格员); thresholds (0, 7, 30) days overdue, each one *exceeded*
+# raises a level: 0 days → 1, 1–7 → 2, 8–30 → 3, > 30 → 4. Weight 1 × (1 + 0.5 × steps).
+# Major: start at level 2 (网格长); thresholds (0, 7): 0 → 2, 1–7 → 3, > 7 → 4 (cap).
+# Weight 3 × (1 + 0.5 × steps).
+@pytest.mark.parametrize(
+    ("category", "days_over", "status", "level", "weight"),
+    [
+        ("general", 0, "open", 1, 1.0),  # deadline day itself: not yet overdue
+        ("general", 1, "overdue", 2, 1.5),  # 1 × (1 + 0.5 × 1)
+        ("general", 7, "overdue", 2, 1.5),
+        ("general", 8, "overdue", 3, 2.0),  # 1 × (1 + 0.5 × 2)
+        ("general", 30, "overdue", 3, 2.0),
+        ("general", 31, "overdue", 4, 2.5),  # 1 × (1 + 0.5 × 3)
+        ("major", 0, "open", 2, 3.0),
+        ("major", 1, "overdue", 3, 4.5),  # 3 × (1 + 0.5 × 1)
+        ("major", 7, "overdue", 3, 4.5),
+        ("major", 8, "overdue", 4, 6.0),  # 3 × (1 + 0.5 × 2)
+        ("major", 30, "overdue", 4, 6.0),
+        ("major", 31, "overdue", 4, 6.0),  # no third threshold: stays at 4, weight 6
+    ],
+)
+def test_escalation_at_every_boundary(category, days_over, status, level, weight):
+    rows = [("h", "B1", category, _d(-days_over - 20), _d(-days_over), None)]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF).iloc[0]
+    roles = {1: ("inspector", "网格员"), 2: ("grid_head", "网格长"), 3: ("subdistrict", "街道")}
+    roles[4] = ("district", "区")
+    assert led["status"] == status
+    assert led["days_overdue"] == days_over
+    assert led["escalation_level"] == level
+    assert (led["escalation_to"], led["escalation_label"]) == roles[level]
+    assert led["hazard_weight"] == pytest.approx(weight)
+
+
+@pytest.mark.parametrize(
+    ("category", "found_days_ago", "status", "days_over"),
+    [
+        ("general", 15, "open", 0),  # default deadline found_on + 15 days = as_of
+        ("general", 16, "overdue", 1),
+        ("major", 60, "open", 0),  # found_on + 60 days
+        ("major", 61, "overdue", 1),
+    ],
+)
+def test_default_deadline_periods_at_the_boundary(category, found_days_ago, status, days_over):
+    rows = [("h", "B1", category, _d(-found_days_ago), None, None)]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF).iloc[0]
+    assert bool(led["imputed_deadline"])
+    period = 15 if category == "general" else 60
+    assert led["deadline_used"] == AS_OF - pd.Timedelta(days=found_days_ago - period)
+    assert (led["status"], led["days_overdue"]) == (status, days_over)
+
+
+def test_rectification_on_the_ledger_day_and_found_on_the_ledger_day():
+    rows = [
+        ("fixed_today", "B1", "general", _d(-40), _d(-35), _d(0)),  # rectified on as_of
+        ("found_today", "B1", "general", _d(0), _d(15), None),  # found on as_of: open
+        ("found_tomorrow", "B1", "general", _d(1), _d(15), None),  # future
+        ("fixed_tomorrow", "B1", "general", _d(-40), _d(-35), _d(1)),  # still overdue today
+    ]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF).set_index("hazard_id")
+    assert led["status"].tolist() == ["rectified", "open", "future", "overdue"]
+    # fixed_tomorrow is 35 days overdue today: > 0, > 7, > 30 → 1 + 3 = level 4, weight 2.5.
+    assert led["escalation_level"].tolist() == [0, 1, 0, 4]
+    assert led["hazard_weight"].tolist() == [0.0, 1.0, 0.0, 2.5]
