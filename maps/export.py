@@ -18,6 +18,7 @@ from pathlib import Path
 
 import folium
 
+from maps.html import script_json
 from spatial.errors import FireGridError
 
 ASSET_PREFIX = "firegrid-asset:"
@@ -131,23 +132,18 @@ def external_references(html: str) -> list[str]:
     return [m.group(0) for m in _EXTERNAL.finditer(html)]
 
 
-def _render_compact(m: folium.Map) -> str:
-    """Render with compact UTF-8 JSON: Chinese text as characters, not 6-byte \\u escapes.
-
-    Jinja's ``tojson`` still replaces ``<``, ``>``, ``&`` and ``'`` with escapes, so embedded
-    data cannot close the script element.
-    """
-    env = folium.GeoJson._template.environment
-    saved = env.policies.get("json.dumps_kwargs")
-    env.policies["json.dumps_kwargs"] = {
-        "sort_keys": False,
-        "ensure_ascii": False,
-        "separators": (",", ":"),
-    }
+def _render(m: folium.Map) -> str:
+    """Render with the data in scripts serialised by :func:`maps.html.script_json`."""
+    # Jinja keeps one environment for all of folium's templates; its tojson policy is set for
+    # this render only, so folium maps rendered elsewhere are unaffected.
+    policies = folium.GeoJson._template.environment.policies
+    saved = {k: policies.get(k) for k in ("json.dumps_function", "json.dumps_kwargs")}
+    policies["json.dumps_function"] = script_json
+    policies["json.dumps_kwargs"] = {}
     try:
         return m.get_root().render()
     finally:
-        env.policies["json.dumps_kwargs"] = saved
+        policies.update(saved)
 
 
 def to_html(m: folium.Map) -> str:
@@ -159,7 +155,7 @@ def to_html(m: folium.Map) -> str:
         When something would still be loaded from the network.
     """
     make_offline(m)
-    html = _render_compact(m)
+    html = _render(m)
     html = _SCRIPT_SRC.sub(_inline_script, html)
     html = _CSS_LINK.sub(_inline_css, html)
     left = external_references(html)

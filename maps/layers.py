@@ -3,7 +3,8 @@
 Every function takes the data first (a GeoDataFrame in any CRS with a CRS set; analysis
 layers normally come in the district's metric CRS) and keyword options. Geometries are
 simplified in metres, converted to WGS84 — or shifted to GCJ-02 when the basemap is Amap — and
-rounded; only allowed columns are written, escaped (see :mod:`maps.privacy`). A function
+rounded; only allowed columns are written (see :mod:`maps.privacy`), as data that is never
+compiled as a template (see :mod:`maps.html`). A function
 returns ``None`` when its layer is empty, so the caller can simply skip it.
 """
 
@@ -19,9 +20,9 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from maps import styles
+from maps import html, styles
 from maps.options import MapOptions
-from maps.privacy import escape_text, html_columns, safe_properties
+from maps.privacy import html_columns, safe_properties
 from risk.params import FACTORS
 from spatial.crs import WGS84, from_wgs84, working_crs_for
 from spatial.errors import InputError
@@ -166,13 +167,13 @@ def _fields(gdf: gpd.GeoDataFrame, wanted: Sequence[str], options: MapOptions) -
 
 
 def _aliases(columns: Sequence[str], options: MapOptions) -> list[str]:
-    return [escape_text(styles.field_label(c, options.language)) for c in columns]
+    return [html.escape_html(styles.field_label(c, options.language)) for c in columns]
 
 
 def _tooltip(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonTooltip | None:
     if not columns:
         return None
-    return folium.GeoJsonTooltip(
+    return html.GeoJsonTooltip(
         fields=list(columns),
         aliases=_aliases(columns, options),
         sticky=True,
@@ -184,7 +185,7 @@ def _tooltip(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonToolt
 def _popup(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonPopup | None:
     if not columns:
         return None
-    return folium.GeoJsonPopup(
+    return html.GeoJsonPopup(
         fields=list(columns), aliases=_aliases(columns, options), localize=False, max_width=420
     )
 
@@ -207,7 +208,7 @@ def _geojson(
     frame = gdf.reset_index(drop=True)
     data = feature_collection(frame, fields, options)
     styler = style if callable(style) else (lambda _i: style)
-    group = folium.FeatureGroup(name=escape_text(name), show=show)
+    group = html.FeatureGroup(name=html.escape_html(name), show=show)
     kwargs = {}
     if interactive and tooltip_fields:
         kwargs["tooltip"] = _tooltip([c for c in tooltip_fields if c in fields], options)
@@ -215,9 +216,9 @@ def _geojson(
         kwargs["popup"] = _popup(fields, options)
     if highlight and interactive:
         kwargs["highlight_function"] = lambda _f: highlight
-    folium.GeoJson(
+    html.GeoJson(
         data,
-        name=escape_text(name),
+        name=html.escape_html(name),
         style_function=lambda f: styler(int(f["id"])),
         marker=marker,
         interactive=interactive,
@@ -559,14 +560,14 @@ def hydrant_layer(
     )
     colours = [styles.HYDRANT_COLOURS.get(s, styles.HYDRANT_COLOURS["missing"]) for s in status]
     fields = _fields(frame, HYDRANT_FIELDS, options)
-    cluster = folium.plugins.MarkerCluster(
-        name=escape_text(styles.text("hydrants", options.language)),
+    cluster = html.MarkerCluster(
+        name=html.escape_html(styles.text("hydrants", options.language)),
         show=show,
         options={"disableClusteringAtZoom": 17, "maxClusterRadius": 40},
         icon_create_function=HYDRANT_CLUSTER_JS,
     )
     data = feature_collection(frame.reset_index(drop=True), fields, options)
-    folium.GeoJson(
+    html.GeoJson(
         data,
         style_function=lambda f: {
             "fill": True,
@@ -655,8 +656,8 @@ def hazard_layer(
     if frame is None:
         return None
     fields = _fields(frame, HAZARD_FIELDS, options)
-    group = folium.FeatureGroup(
-        name=escape_text(styles.text("hazards", options.language)), show=show
+    group = html.FeatureGroup(
+        name=html.escape_html(styles.text("hazards", options.language)), show=show
     )
     major = (
         (frame["category"].astype("string") == "major").fillna(False).to_numpy()
@@ -671,7 +672,7 @@ def hazard_layer(
             size = 22 if is_major else 16
             icon = _div_icon(styles.hazard_svg(styles.HAZARD_COLOURS[hstate], size), size)
             data = feature_collection(part.reset_index(drop=True), fields, options)
-            folium.GeoJson(
+            html.GeoJson(
                 data,
                 marker=folium.Marker(icon=icon),
                 tooltip=_tooltip(fields, options),

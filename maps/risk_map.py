@@ -11,8 +11,8 @@ import numpy as np
 
 from maps import layers as L
 from maps import styles
+from maps.html import LayerControl, Literal, escape_html
 from maps.options import MapOptions
-from maps.privacy import escape_text
 from spatial.crs import WGS84, from_wgs84
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -57,7 +57,7 @@ CSS = f"""
 
 
 def _row(swatch: str, label: str) -> str:
-    return f'<div class="row">{swatch}<span>{escape_text(label)}</span></div>'
+    return f'<div class="row">{swatch}<span>{escape_html(label)}</span></div>'
 
 
 def _sw(colour: str, *, opacity: float = 1.0, dashed: bool = False) -> str:
@@ -74,19 +74,19 @@ def legend_html(present: set[str], *, options: MapOptions, minutes: Sequence[flo
     lang = options.language
     t = lambda key, **kw: styles.text(key, lang, **kw)  # noqa: E731
     parts = [
-        f'<details class="fg-box fg-legend" open><summary>{escape_text(t("legend"))}</summary>'
+        f'<details class="fg-box fg-legend" open><summary>{escape_html(t("legend"))}</summary>'
     ]
     if "buildings" in present:
-        parts.append(f"<h4>{escape_text(t('grade'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('grade'))}</h4>")
         for g, colour in styles.GRADE_COLOURS.items():
             parts.append(_row(_sw(colour), styles.grade_label(g, lang)))
     if "grids" in present:
-        parts.append(f"<h4>{escape_text(t('index'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('index'))}</h4>")
         bins = styles.INDEX_BINS
         for k, colour in enumerate(styles.INDEX_COLOURS):
             parts.append(_row(_sw(colour, opacity=0.8), f"{bins[k]:g}–{bins[k + 1]:g}"))
     if "isochrones" in present:
-        parts.append(f"<h4>{escape_text(t('iso_title'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('iso_title'))}</h4>")
         for k, m in enumerate(minutes):
             colour = styles.ISOCHRONE_COLOURS[min(k, len(styles.ISOCHRONE_COLOURS) - 1)]
             unit = "分钟" if lang == "zh" else "min"
@@ -101,15 +101,15 @@ def legend_html(present: set[str], *, options: MapOptions, minutes: Sequence[flo
     if "proposed_hydrants" in present:
         station_rows.append(_row(styles.PROPOSED_HYDRANT_SVG, t("proposed_hydrant_legend")))
     if station_rows:
-        parts.append(f"<h4>{escape_text(t('station_title'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('station_title'))}</h4>")
         parts.extend(station_rows)
     if "hydrants" in present:
-        parts.append(f"<h4>{escape_text(t('hydrant_title'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('hydrant_title'))}</h4>")
         for status, colour in styles.HYDRANT_COLOURS.items():
             parts.append(_row(_dot(colour), t(status)))
         parts.append(_row(_dot(styles.HYDRANT_COLOURS["broken"]), t("hydrant_cluster")))
     if "hazards" in present:
-        parts.append(f"<h4>{escape_text(t('hazard_title'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('hazard_title'))}</h4>")
         for state, colour in styles.HAZARD_COLOURS.items():
             parts.append(_row(styles.hazard_svg(colour, 14), t(state)))
     other = []
@@ -122,9 +122,9 @@ def legend_html(present: set[str], *, options: MapOptions, minutes: Sequence[flo
     if "roads" in present:
         other.append(_row('<span class="line"></span>', t("road_legend")))
     if other:
-        parts.append(f"<h4>{escape_text(t('other'))}</h4>")
+        parts.append(f"<h4>{escape_html(t('other'))}</h4>")
         parts.extend(other)
-    parts.append(f'<div class="units">{escape_text(t("units"))}</div></details>')
+    parts.append(f'<div class="units">{escape_html(t("units"))}</div></details>')
     return "".join(parts)
 
 
@@ -302,24 +302,24 @@ def risk_map(
     if sites is not None:
         add(L.sites_layer(sites, options=options), "sites")
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    LayerControl(collapsed=False, position="topright").add_to(m)
     if bounds:
         m.fit_bounds(bounds)
 
     root = m.get_root()
     heading = title or options.title
     if heading:
-        root.header.add_child(folium.Element(f"<title>{escape_text(heading)}</title>"))
-    root.header.add_child(folium.Element(CSS), name="firegrid_css")
+        root.header.add_child(Literal(f"<title>{escape_html(heading)}</title>"))
+    root.header.add_child(Literal(CSS), name="firegrid_css")
     if heading:
         sub = (
-            f"<br><small>{escape_text(styles.text('as_of', lang))} {as_of.isoformat()}</small>"
+            f"<br><small>{escape_html(styles.text('as_of', lang))} {as_of.isoformat()}</small>"
             if as_of
             else ""
         )
         root.html.add_child(
-            folium.Element(f'<div class="fg-box fg-title">{escape_text(heading)}{sub}</div>')
+            Literal(f'<div class="fg-box fg-title">{escape_html(heading)}{sub}</div>')
         )
-    root.html.add_child(folium.Element(legend_html(present, options=options, minutes=minutes)))
+    root.html.add_child(Literal(legend_html(present, options=options, minutes=minutes)))
     m.firegrid_layers = sorted(present)  # what was drawn, for callers and tests
     return m
