@@ -1,35 +1,75 @@
-"""The TOML config: which file holds each layer, in which coordinate system, with which headers."""
+"""The TOML config: which file holds each layer, in which coordinate system, with which headers.
+
+Every key of every table is checked against a declared schema when the file is read, before
+any analysis starts: ``[district]``, ``[network]`` and ``[layers.*]`` against the tables below,
+the analysis sections by building their parameter objects (``PARAM_SECTIONS``). A wrong key or
+a value of the wrong type stops the run with one line naming the config file, the section and
+key, the value given and what belongs there.
+"""
 
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from firegrid.reports import OutputOptions
+from maps.options import MapOptions
+from risk.params import RiskParams
+from spatial.crs import parse_coord_system
 from spatial.district import District, LayerSpec, load_district
 from spatial.errors import ConfigError
-from spatial.layers import LAYER_NAMES
+from spatial.layers import LAYER_NAMES, SCHEMAS
+from spatial.params import check_keys
+from spatial.profiles import AccessParams
+from spatial.siting import SitingParams
 from spatial.validate import ValidationReport
+from spatial.water import WaterParams
 
-SECTIONS = ("district", "network", "layers", "access", "water", "risk", "siting", "map", "output")
-LAYER_KEYS = {"file", "layer", "crs", "lon", "lat", "columns", "values"}
+# The analysis sections, each read by its parameter class (spatial.params.params_from_mapping).
+PARAM_SECTIONS: dict[str, Any] = {
+    "access": AccessParams,
+    "water": WaterParams,
+    "risk": RiskParams,
+    "siting": SitingParams,
+    "map": MapOptions,
+    "output": OutputOptions,
+}
+SECTIONS = ("district", "network", "layers", *PARAM_SECTIONS)
+# What each key of the config's own tables takes (the checker of each kind is in _CHECKS).
+DISTRICT_KEYS = {"name": "text", "as_of": "date", "crs": "crs"}
+NETWORK_KEYS = {"source": "path", "place": "text"}
+LAYER_KEYS = {
+    "file": "path",
+    "layer": "layer",
+    "crs": "crs",
+    "lon": "text",
+    "lat": "text",
+    "columns": "header map",
+    "values": "value maps",
+}
 
 
 @dataclass
 class Config:
-    """A parsed config. Paths are absolute; analysis sections are kept as plain mappings
-    and turned into parameter objects by the step that uses them."""
+    """A parsed config. Paths are absolute.
+
+    ``sections`` keeps each analysis section as its plain table; ``params`` holds the
+    parameter object built from it at load time (``params["water"]`` is a ``WaterParams``),
+    so a bad value stops the run before the analysis.
+    """
 
     path: Path
     name: str
-    crs: str | None
+    crs: str | int | None
     as_of: date | None
     network: dict[str, Any]
     layers: dict[str, LayerSpec]
     sections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
 
     def section(self, name: str) -> dict[str, Any]:
         return dict(self.sections.get(name, {}))
@@ -44,79 +84,198 @@ class Config:
         return None
 
 
-def _resolve(base: Path, value: str) -> Path:
-    p = Path(value).expanduser()
-    return p if p.is_absolute() else (base / p).resolve()
+class _Reader:
+    """Checks values of one config file; every message starts with the file's path."""
 
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.base = path.parent
 
-def _str_map(value: Any, where: str) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise ConfigError(f'{where} must be a table of "user header" = "canonical name"')
-    return {str(k): str(v) for k, v in value.items()}
+    def error(self, text: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {text}")
+
+    def bad(self, where: str, value: Any, expected: str) -> ConfigError:
+        shown = repr(value)
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        return self.error(f"{where} must be {expected}, not {shown}")
+
+    def table(
+        self, value: Any, where: str, keys: Mapping[str, Any] | None = None, noun: str = "key"
+    ) -> dict:
+        """``value`` as a table; with ``keys``, holding only those keys."""
+        if not isinstance(value, Mapping):
+            raise self.bad(where, value, "a table")
+        if keys is not None:
+            try:
+                check_keys(value, keys, section=where.strip("[]") or None, noun=noun)
+            except ConfigError as exc:
+                raise self.error(str(exc)) from exc
+        return dict(value)
+
+    def section(self, data: Mapping[str, Any], name: str, keys: Mapping[str, str]) -> dict:
+        """The table ``[name]`` of ``data``, each value checked by its declared kind."""
+        where = f"[{name}]"
+        return self.checked(self.table(data.get(name, {}), where, keys), keys, where)
+
+    def text(self, value: Any, where: str) -> str:
+        if not isinstance(value, str):
+            raise self.bad(where, value, "a string")
+        if not value.strip() or "\x00" in value:
+            raise self.bad(where, value, "a non-empty string")
+        return value
+
+    def path_value(self, value: Any, where: str) -> str:
+        text = self.text(value, where)
+        try:
+            p = Path(text).expanduser()
+            p = p if p.is_absolute() else (self.base / p).resolve()
+            p.exists()  # a name the system cannot even look up (too long …) stops here
+        except (OSError, RuntimeError, ValueError) as exc:
+            raise self.bad(where, value, f"a usable file path ({exc})") from exc
+        return str(p)
+
+    def date_value(self, value: Any, where: str) -> date:
+        if isinstance(value, date) and not isinstance(value, datetime):
+            return value
+        if isinstance(value, str):
+            try:
+                return date.fromisoformat(value.strip())
+            except ValueError:
+                pass
+        raise self.bad(where, value, 'a date (as_of = 2026-06-30 or "2026-06-30")')
+
+    def crs_value(self, value: Any, where: str) -> str | int:
+        if isinstance(value, bool) or not isinstance(value, str | int):
+            raise self.bad(where, value, 'a coordinate system ("WGS84", "GCJ-02", "EPSG:4326" …)')
+        if isinstance(value, str):
+            self.text(value, where)
+        try:
+            parse_coord_system(value)
+        except ConfigError as exc:
+            raise self.error(f"{where}: {exc}") from exc
+        return value
+
+    def layer_value(self, value: Any, where: str) -> str | int:
+        # A GeoPackage layer or Excel sheet, by name or by position.
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+        if isinstance(value, str):
+            return self.text(value, where)
+        raise self.bad(where, value, "a layer or sheet name")
+
+    def text_map(self, value: Any, where: str) -> dict[str, str]:
+        table = self.table(value, where)
+        return {str(k): self.text(v, f"{where} {k!r}") for k, v in table.items()}
+
+    def header_map(self, value: Any, where: str) -> dict[str, str]:
+        table = self.text_map(value, where)
+        targets: dict[str, str] = {}
+        for header, name in table.items():
+            if name in targets:
+                raise self.error(
+                    f"{where} maps both {targets[name]!r} and {header!r} onto {name!r}; "
+                    "each column may come from one header only"
+                )
+            targets[name] = header
+        return table
+
+    def value_maps(self, value: Any, where: str) -> dict[str, dict[str, str]]:
+        table = self.table(value, where)
+        return {str(c): self.text_map(m, f"{where}.{c}") for c, m in table.items()}
+
+    def checked(self, table: Mapping[str, Any], keys: Mapping[str, str], where: str) -> dict:
+        """Each value of ``table`` by the checker of its declared kind."""
+        checks: dict[str, Callable[[Any, str], Any]] = {
+            "text": self.text,
+            "path": self.path_value,
+            "date": self.date_value,
+            "crs": self.crs_value,
+            "layer": self.layer_value,
+            "header map": self.header_map,
+            "value maps": self.value_maps,
+        }
+        return {k: checks[keys[k]](v, f"{where} {k}") for k, v in table.items()}
 
 
 def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
-    """Turn a parsed TOML mapping into a :class:`Config`; raises ConfigError naming the key."""
-    base = path.parent
-    unknown = [k for k in data if k not in SECTIONS]
-    if unknown:
-        raise ConfigError(f"{path}: unknown section(s) {unknown}; sections are {list(SECTIONS)}")
-    district = dict(data.get("district", {}))
-    as_of = district.get("as_of")
-    if isinstance(as_of, str):
-        try:
-            as_of = date.fromisoformat(as_of)
-        except ValueError as exc:
-            raise ConfigError(
-                f"{path}: [district] as_of {as_of!r} is not a date (YYYY-MM-DD)"
-            ) from exc
-    network = dict(data.get("network", {}))
-    if "source" in network:
-        network["source"] = str(_resolve(base, network["source"]))
-    layers: dict[str, LayerSpec] = {}
-    for name, spec in dict(data.get("layers", {})).items():
-        where = f"{path}: [layers.{name}]"
-        if name not in LAYER_NAMES:
-            raise ConfigError(f"{where}: unknown layer; layers are {list(LAYER_NAMES)}")
-        if not isinstance(spec, Mapping) or "file" not in spec:
-            raise ConfigError(f'{where}: needs file = "..."')
-        bad = [k for k in spec if k not in LAYER_KEYS]
-        if bad:
-            raise ConfigError(f"{where}: unknown key(s) {bad}; keys are {sorted(LAYER_KEYS)}")
-        values = spec.get("values", {})
-        layers[name] = LayerSpec(
-            file=_resolve(base, spec["file"]),
-            layer=spec.get("layer"),
-            crs=spec.get("crs"),
-            lon=spec.get("lon"),
-            lat=spec.get("lat"),
-            columns=_str_map(spec.get("columns", {}), f"{where}.columns"),
-            values={str(c): _str_map(m, f"{where}.values.{c}") for c, m in values.items()},
-        )
-    sections = {
-        k: dict(data.get(k, {})) for k in SECTIONS if k not in ("district", "network", "layers")
+    """Turn a parsed TOML mapping into a :class:`Config`.
+
+    Raises
+    ------
+    ConfigError
+        Naming the config file, the section and key, the value given and what belongs there.
+    """
+    r = _Reader(path)
+    r.table(data, "", SECTIONS, noun="section")
+    district = r.section(data, "district", DISTRICT_KEYS)
+    network = r.section(data, "network", NETWORK_KEYS)
+    layers = {
+        name: _layer_spec(r, spec, f"[layers.{name}]")
+        for name, spec in r.table(data.get("layers", {}), "[layers]", LAYER_NAMES, "layer").items()
     }
-    if "output" in sections and "folder" in sections["output"]:
-        sections["output"]["folder"] = str(_resolve(base, sections["output"]["folder"]))
+    missing = [n for n, s in SCHEMAS.items() if s.required_layer and n not in layers]
+    if missing:
+        raise r.error(
+            f"the config must name a file for layer(s) {', '.join(missing)} "
+            f'([layers.{missing[0]}] file = "...")'
+        )
+    sections = {k: r.table(data.get(k, {}), f"[{k}]") for k in PARAM_SECTIONS}
+    params = {}
+    for name, cls in PARAM_SECTIONS.items():
+        try:
+            params[name] = cls.from_mapping(sections[name])
+        except ConfigError as exc:
+            raise r.error(str(exc)) from exc
+    folder = params["output"].folder
+    if folder is not None:
+        folder = r.path_value(folder, "[output] folder")
+        sections["output"]["folder"] = folder
+        params["output"] = replace(params["output"], folder=folder)
+    crs = district.get("crs")
+    if crs is not None and not parse_coord_system(crs).crs.is_projected:
+        raise r.error(f"[district] crs {crs!r} is not a projected CRS in metres (e.g. EPSG:32651)")
     return Config(
         path,
-        str(district.get("name", path.stem)),
-        district.get("crs"),
-        as_of,
+        district.get("name", path.stem),
+        crs,
+        district.get("as_of"),
         network,
         layers,
         sections,
+        params,
+    )
+
+
+def _layer_spec(r: _Reader, spec: Any, where: str) -> LayerSpec:
+    spec = r.table(spec, where, LAYER_KEYS)
+    if "file" not in spec:
+        raise r.error(f'{where} needs file = "..."')
+    values = r.checked(spec, LAYER_KEYS, where)
+    return LayerSpec(
+        file=Path(values["file"]),
+        layer=values.get("layer"),
+        crs=values.get("crs"),
+        lon=values.get("lon"),
+        lat=values.get("lat"),
+        columns=values.get("columns", {}),
+        values=values.get("values", {}),
     )
 
 
 def load_config(path: str | Path) -> Config:
-    """Read a FireGrid TOML config file."""
+    """Read a FireGrid TOML config file and check every value (see :func:`parse_config`)."""
     path = Path(path).resolve()
-    if not path.exists():
+    if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8-sig"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the config ({exc.strerror})") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text; save the config as UTF-8 ({exc})") from exc
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
     return parse_config(data, path=path)
 

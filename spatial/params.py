@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
+import math
 import numbers
 import types
 import typing
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, Field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
@@ -53,13 +55,7 @@ def params_from_mapping(
     if not isinstance(d, Mapping):
         raise ConfigError(f"[{section}] must be a table, not {type(d).__name__}")
     known = {f.name: f for f in fields(cls) if f.init}
-    unknown = sorted(str(k) for k in d if k not in known)
-    if unknown:
-        keys = "key" if len(unknown) == 1 else "keys"
-        raise ConfigError(
-            f"[{section}] has unknown {keys} {', '.join(map(repr, unknown))}; "
-            f"known keys are {', '.join(sorted(known))}"
-        )
+    check_keys(d, known, section=section)
     hints = _type_hints(cls)
     kw = {
         key: _convert(value, _default(known[key], base), hints.get(key), f"[{section}] {key}")
@@ -67,8 +63,51 @@ def params_from_mapping(
     }
     try:
         return replace(base, **kw) if base is not None else cls(**kw)
-    except (TypeError, ValueError) as exc:
+    except ConfigError as exc:
+        # A range check in __post_init__ may not know the section it was read from.
+        if str(exc).startswith("["):
+            raise
+        raise ConfigError(f"[{section}] {exc}") from exc
+    except (TypeError, ValueError, ArithmeticError) as exc:
         raise ConfigError(f"[{section}]: {exc}") from exc
+
+
+def check_keys(
+    d: Mapping[str, Any], known: Iterable[str], *, section: str | None, noun: str = "key"
+) -> None:
+    """Stop on a key of ``d`` that is not in ``known``, suggesting the nearest known key.
+
+    Parameters
+    ----------
+    d : mapping
+        A config table.
+    known : iterable of str
+        The keys the table may hold.
+    section : str or None
+        The table as written in messages (``"network"``, ``"layers.hydrants"``); None for
+        the top level of the file.
+    noun : str
+        What a key is called in the message (``"key"``, ``"section"``, ``"layer"``).
+
+    Raises
+    ------
+    ConfigError
+        ``[network] has unknown key 'sorce' (did you mean 'source'?); known keys are …``.
+    """
+    known = sorted(known)
+    unknown = sorted(str(k) for k in d if k not in known)
+    if not unknown:
+        return
+    nouns = f"{noun}s"
+    # A typo must not silently switch a feature off: suggest what it probably meant.
+    hints = [difflib.get_close_matches(k, known, n=1) for k in unknown]
+    guess = [f"'{h[0]}'" for h in hints if h]
+    meant = f" (did you mean {', '.join(guess)}?)" if guess else ""
+    head = f"[{section}] has unknown" if section else "unknown"
+    raise ConfigError(
+        f"{head} {noun if len(unknown) == 1 else nouns} {', '.join(map(repr, unknown))}{meant}; "
+        f"known {nouns} are {', '.join(known)}"
+    )
 
 
 def _default(f: Field, base: Any) -> Any:
@@ -88,13 +127,21 @@ def _type_hints(cls: type) -> dict[str, Any]:
         return {}
 
 
-def _kind_of_hint(hint: Any) -> type | None:
-    """The one non-None type of an optional annotation (``float | None`` → float)."""
+_BAD = object()
+# What a scalar field takes, in messages: one item, and several in a list.
+_WORDS = {bool: "true or false", int: "a whole number", float: "a number", str: "a string"}
+_PLURAL = {bool: "true/false values", int: "whole numbers", float: "numbers", str: "strings"}
+
+
+def _without_none(hint: Any) -> Any:
+    """The one non-None member of an optional annotation (``float | None`` → float)."""
     if typing.get_origin(hint) in (typing.Union, types.UnionType):
         args = [a for a in typing.get_args(hint) if a is not type(None)]
-        if len(args) != 1:
-            return None
-        hint = args[0]
+        return args[0] if len(args) == 1 else None
+    return hint
+
+
+def _kind_of_hint(hint: Any) -> type | None:
     origin = typing.get_origin(hint) or hint
     if origin in (bool, int, float, str, tuple, frozenset):
         return origin
@@ -103,7 +150,30 @@ def _kind_of_hint(hint: Any) -> type | None:
     return None
 
 
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _scalar(value: Any, kind: type) -> Any:
+    """``value`` as ``kind`` (bool, int, float or str), or _BAD when it is not one."""
+    if kind is bool:
+        return value if isinstance(value, bool) else _BAD
+    if isinstance(value, bool):  # True is an int to Python, never a number to a user
+        return _BAD
+    if kind is int:
+        if isinstance(value, numbers.Integral):
+            return int(value)
+        return int(value) if isinstance(value, float) and value.is_integer() else _BAD
+    if kind is float:
+        # TOML has inf and nan; no distance, time or weight can be either.
+        ok = isinstance(value, numbers.Real) and math.isfinite(value)
+        return float(value) if ok else _BAD
+    return value if isinstance(value, str) else _BAD
+
+
 def _convert(value: Any, default: Any, hint: Any, where: str) -> Any:
+    hint = _without_none(hint)
     if default is None or default is _NO_DEFAULT:
         if value is None:
             return None
@@ -114,36 +184,45 @@ def _convert(value: Any, default: Any, hint: Any, where: str) -> Any:
         kind = type(default)
 
     def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{where} must be {expected}, not {value!r}")
+        return ConfigError(f"{where} must be {expected}, not {_shown(value)}")
 
-    if kind is bool:
-        if not isinstance(value, bool):
-            raise bad("true or false")
-        return value
-    if kind is int:
-        whole = isinstance(value, numbers.Integral) or (
-            isinstance(value, float) and value.is_integer()
-        )
-        if isinstance(value, bool) or not whole:
-            raise bad("a whole number")
-        return int(value)
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise bad("a number")
-        return float(value)
+    if kind in _WORDS:
+        out = _scalar(value, kind)
+        if out is _BAD:
+            finite = not isinstance(value, float) or math.isfinite(value)
+            raise bad(_WORDS[kind] if finite else f"a finite {_WORDS[kind][2:]}")
+        return out
     if kind in (tuple, frozenset):
         if isinstance(value, str | bytes | Mapping) or not isinstance(
             value, list | tuple | set | frozenset
         ):
             raise bad("a list")
-        return kind(value)
-    if kind is str:
-        if not isinstance(value, str):
-            raise bad("a string")
-        return value
+        items = list(value)
+        args = typing.get_args(hint)
+        if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):  # tuple[float, ...]
+            kinds = [_kind_of_hint(args[0])] * len(items)
+        elif args:  # a fixed length: tuple[float, float, float]
+            kinds = [_kind_of_hint(a) for a in args]
+            if len(items) != len(kinds):
+                raise bad(f"a list of {len(kinds)} {_PLURAL.get(kinds[0], 'values')}")
+        else:
+            kinds = [None] * len(items)
+        items = [_scalar(v, k) if k in _WORDS else v for v, k in zip(items, kinds, strict=True)]
+        if any(v is _BAD for v in items):
+            raise bad(f"a list of {_PLURAL.get(kinds[0], 'suitable values')}")
+        try:
+            return kind(items)
+        except TypeError as exc:  # a table inside a list meant as a set
+            raise bad("a list of plain values") from exc
     if kind is dict:
         if not isinstance(value, Mapping):
             raise bad("a table")
+        args = typing.get_args(hint)
+        item = _kind_of_hint(args[1]) if len(args) == 2 else None
+        if item in _WORDS:
+            for k, v in value.items():
+                if _scalar(v, item) is _BAD:
+                    raise ConfigError(f"{where}.{k} must be {_WORDS[item]}, not {_shown(v)}")
         return dict(value)
     if kind is not None and is_dataclass(kind):
         # A nested parameter object: the owning class turns its sub-table into one first.
