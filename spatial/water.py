@@ -45,7 +45,7 @@ from spatial.errors import ConfigError, InputError, NetworkError
 from spatial.grids import aggregate_by_grid, assign_grids
 from spatial.params import params_from_mapping
 from spatial.profiles import PROFILE_NAMES, default_profile
-from spatial.routing import RoutingGraph, Snap, nearest_cost, snap
+from spatial.routing import GraphTable, RoutingGraph, Snap, nearest_cost, snap
 
 if TYPE_CHECKING:
     from spatial.hydrant_siting import HydrantSiting
@@ -99,6 +99,12 @@ class WaterParams:
         A hydrant within this distance (metres) of a spacing street's centre line stands on that
         street for the spacing check: 40 (assumption: half of a 60 m-wide road plus 2 m of
         kerb, §7.2.4/§7.2.6).
+    street_facing_m : float
+        A hose may leave a building (or reach a hydrant or intake) from every street whose
+        centre line lies within this distance (metres) of its outline, not only from the
+        nearest one; the shortest hose counts (:func:`street_starts`): 20 (assumption: half of
+        a 40 m-wide road, so a building fronting a street reaches its centre line). The nearest
+        street always counts, however far.
     built_up_m : float
         A street lies in the built-up area when a building is within this distance (metres):
         50 (assumption: frontage depth of a street block).
@@ -134,6 +140,7 @@ class WaterParams:
     hose_profile: str = "foot"
     hydrant_snap_warn_m: float = 50.0
     street_snap_m: float = 40.0
+    street_facing_m: float = 20.0
     built_up_m: float = 50.0
     spacing_highways: tuple[str, ...] = SPACING_HIGHWAYS
     zone_buffer_m: float = 20.0
@@ -151,7 +158,7 @@ class WaterParams:
             if not getattr(self, key) > 0:
                 raise ConfigError(f"[water] {key} must be > 0, got {getattr(self, key)!r}")
         for key in ("min_source_capacity_m3", "hydrant_snap_warn_m", "street_snap_m",
-                    "built_up_m", "zone_close_m", "max_new_hydrants"):  # fmt: skip
+                    "street_facing_m", "built_up_m", "zone_close_m", "max_new_hydrants"):  # fmt: skip
             if not getattr(self, key) >= 0:
                 raise ConfigError(f"[water] {key} must be >= 0, got {getattr(self, key)!r}")
         if not self.score_full_ratio > 1:
@@ -177,25 +184,31 @@ class WaterParams:
 
 # ---------------------------------------------------------------------- the hose network
 def hose_graph(
-    network: nx.MultiDiGraph | RoutingGraph, *, params: WaterParams | None = None
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph, *, params: WaterParams | None = None
 ) -> RoutingGraph:
-    """The street network compiled for laying hose: metres, both directions of every street.
+    """The streets a hose may be laid along, compiled in metres, both directions of each.
 
-    Built on the routing primitives (``RoutingGraph.from_graph`` / ``from_arrays``), so it is
-    the same engine the access analysis uses, only with ``weight="length"`` and no one-way rule.
+    Built on the routing primitives, so it is the same engine the access analysis uses, only
+    with ``weight="length"`` and no one-way rule. Exactly the streets the hose profile may use
+    stay usable: a way the profile excludes (``highway=construction``, a motorway, an access
+    restriction) is never a hose route, whatever the input.
 
     Parameters
     ----------
-    network : networkx.MultiDiGraph or RoutingGraph
-        A projected osmnx graph (:func:`spatial.network.read_network`), compiled with the
-        ``params.hose_profile`` profile; or an already compiled graph, used as it is when it is
-        in metres and undirected, otherwise recompiled from its segments (metres, both ways).
+    network : networkx.MultiDiGraph, GraphTable or RoutingGraph
+        A projected road network (:func:`spatial.network.read_network` or a
+        :class:`spatial.routing.GraphTable` read once from a file), compiled here with the
+        ``params.hose_profile`` profile; or an already compiled graph, whose usable segments
+        are taken as the hose streets (compile it with the hose profile): used as it is when
+        it is in metres and undirected, otherwise recompiled from those segments (metres,
+        both ways; the segments it cannot use stay unusable).
     params : WaterParams, optional
 
     Returns
     -------
     RoutingGraph
-        ``weight="length"``: costs are metres.
+        ``weight="length"``: costs are metres; the same segments as the input, those the hose
+        profile cannot use at infinite cost.
     """
     params = params or WaterParams()
     if isinstance(network, RoutingGraph):
@@ -203,45 +216,57 @@ def hose_graph(
         symmetric = (
             rg.weight == "length"
             and np.array_equal(rg.run_fwd, rg.run_back)
-            and np.isfinite(rg.run_fwd).all()
             and not rg.fix_fwd.any()
             and not rg.fix_back.any()
             and rg.access_cost_per_m == 1.0
         )
         if symmetric:
             return rg
-        meta = rg.segments[["u", "v", "key", "highway", "name"]]
-        return RoutingGraph.from_arrays(
+        usable = rg.usable
+        out = RoutingGraph.from_arrays(
             rg.node_x,
             rg.node_y,
             rg.seg_a,
             rg.seg_b,
             rg.seg_length_m,
-            rg.seg_length_m,
-            geometry=rg.seg_geom,
+            np.where(usable, rg.seg_length_m, np.inf),
+            geometry=rg.seg_geom_raw,
             directed=False,
             node_ids=rg.node_ids,
-            edge_meta=meta,
+            edge_meta=rg.segments[["u", "v", "key", "highway", "name"]],
             access_cost_per_m=1.0,
             weight="length",
             crs=rg.crs,
             profile=rg.profile,
         )
-    if isinstance(network, nx.MultiDiGraph | nx.MultiGraph):
+        # Segments are unique per (ends, length), so regrouping keeps their order: where a
+        # hose may join a street carries over.
+        joinable = getattr(rg, "snappable", None)
+        if joinable is not None and np.array_equal(out.seg_a, rg.seg_a):
+            out.snappable = joinable
+        return out
+    profile = default_profile(params.hose_profile)
+    if isinstance(network, GraphTable):
+        if hasattr(RoutingGraph, "from_table"):
+            return RoutingGraph.from_table(network, profile, weight="length", directed=False)
         return RoutingGraph.from_graph(
-            network, default_profile(params.hose_profile), weight="length", directed=False
+            None, profile, weight="length", directed=False, table=network
         )
+    if isinstance(network, nx.MultiDiGraph | nx.MultiGraph):
+        return RoutingGraph.from_graph(network, profile, weight="length", directed=False)
     raise NetworkError(
-        f"expected an osmnx MultiDiGraph or a RoutingGraph, got {type(network).__name__}"
+        "expected an osmnx MultiDiGraph, a GraphTable or a RoutingGraph, got "
+        f"{type(network).__name__}"
     )
 
 
 def street_subgraph(rg: RoutingGraph, highways: tuple[str, ...]) -> RoutingGraph:
-    """The segments of ``rg`` whose OSM class is one of ``highways``, as an undirected metre graph.
+    """The usable segments of ``rg`` whose OSM class is one of ``highways``, as an undirected
+    metre graph.
 
     A merged osmnx edge carrying several classes belongs when any of them is listed.
     """
-    keep = highway_in(rg.segments["highway"], highways)
+    keep = highway_in(rg.segments["highway"], highways) & rg.usable
     if not keep.any():
         raise NetworkError(f"the road network has no street of the classes {list(highways)}")
     return RoutingGraph.from_arrays(
@@ -280,24 +305,105 @@ def highway_in(highway: pd.Series, classes: tuple[str, ...]) -> np.ndarray:
     return keys.map(lookup).fillna(False).to_numpy(dtype=bool) & s.notna().to_numpy()
 
 
-def street_facing_points(rg: RoutingGraph, geoms: np.ndarray) -> np.ndarray:
-    """For each geometry, its point nearest to the street network (``None`` where missing).
+def street_starts(
+    rg: RoutingGraph, geoms: np.ndarray, *, reach_m: float
+) -> tuple[np.ndarray, Snap]:
+    """Every place where a hose may leave each geometry for the streets.
 
-    A building's hose run starts at its outer edge (GB 50974 §6.1.5 measures from 建筑外缘), at
-    the side facing the nearest street; a polygon source's intake is its bank nearest a street.
+    A building's hose run starts at its outer edge (GB 50974 §6.1.5 measures from 建筑外缘);
+    a building fronting several streets may be served along any of them, so each street a
+    hose may join within ``reach_m`` of the outline gives one start: the nearest point of that
+    street and the nearest point of the outline to it, joined by a straight leg. The nearest
+    joinable street always gives one, however far. Streets a hose may join are the graph's
+    usable segments where ``rg.snappable`` (ground-level streets) allows, when the graph
+    carries it. Hydrants and water-source intakes (a pond's bank) start the same way.
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+        Hose graph (metres, projected CRS).
+    geoms : array of shapely geometries
+        Points or polygons in ``rg.crs``; missing or empty ones give no start.
+    reach_m : float
+        Streets whose centre line lies within this distance (metres) of a geometry count.
+
+    Returns
+    -------
+    owner : numpy.ndarray of int
+        Position in ``geoms`` of each start (sorted; each (geometry, segment) pair once).
+    starts : Snap
+        The starts: ``seg``, ``frac`` (float64, by geometric length), ``x``/``y`` on the
+        street, ``px``/``py`` on the outline, ``access_m`` the straight leg (metres).
     """
     geoms = np.asarray(geoms, dtype=object)
-    out = np.full(len(geoms), None, dtype=object)
-    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    is_pt = valid & (shapely.get_type_id(geoms) == 0)
-    out[is_pt] = geoms[is_pt]
-    other = np.flatnonzero(valid & ~is_pt)
-    if len(other):
-        tree = shapely.STRtree(rg.seg_geom)
-        src, seg = tree.query_nearest(geoms[other], all_matches=False)
-        lines = shapely.shortest_line(geoms[other][src], rg.seg_geom[seg])
-        out[other[src]] = shapely.get_point(lines, 0)
-    return out
+    valid = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
+    joinable = rg.usable.copy()
+    snappable = getattr(rg, "snappable", None)
+    if snappable is not None and (joinable & snappable).any():
+        joinable &= np.asarray(snappable, dtype=bool)
+    cand = np.flatnonzero(joinable)
+    if len(valid) == 0 or len(cand) == 0:
+        empty = np.zeros(0)
+        return np.zeros(0, dtype=np.int64), Snap(
+            np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty, empty
+        )
+    lines = rg.lines(cand)
+    tree = shapely.STRtree(lines)
+    g_in, l_in = tree.query(geoms[valid], predicate="dwithin", distance=reach_m)
+    g_nn, l_nn = tree.query_nearest(geoms[valid], all_matches=False)
+    owner = valid[np.r_[g_in, g_nn]]
+    seg = cand[np.r_[l_in, l_nn]]
+    key = np.unique(owner.astype(np.int64) * rg.n_segments + seg)
+    owner, seg = key // rg.n_segments, key % rg.n_segments
+    seg_lines = rg.lines(seg)
+    legs = shapely.shortest_line(geoms[owner], seg_lines)
+    on_geom = shapely.get_coordinates(shapely.get_point(legs, 0))
+    on_street = shapely.get_point(legs, 1)
+    xy = shapely.get_coordinates(on_street)
+    frac = shapely.line_locate_point(seg_lines, on_street, normalized=True)
+    frac = np.where(np.isfinite(frac), frac, 0.0)  # zero-length segment
+    starts = Snap(
+        seg.astype(np.int64),
+        frac,
+        shapely.length(legs),
+        xy[:, 0],
+        xy[:, 1],
+        on_geom[:, 0],
+        on_geom[:, 1],
+    )
+    return owner.astype(np.int64), starts
+
+
+def nearest_per_owner(
+    cost: np.ndarray, source: np.ndarray, owner: np.ndarray, n: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The smallest ``cost`` of each owner's starts and the ``source`` achieving it.
+
+    Parameters
+    ----------
+    cost, source : numpy.ndarray
+        Per start (from :func:`spatial.routing.nearest_cost`): cost and source index (-1: none).
+    owner : numpy.ndarray of int
+        Per start, its owner in ``0..n-1`` (from :func:`street_starts`).
+    n : int
+        Number of owners.
+
+    Returns
+    -------
+    best : numpy.ndarray of float
+        Per owner (``inf`` without a reachable start).
+    who : numpy.ndarray of int
+        The source of ``best`` (-1 where none).
+    """
+    best = np.full(n, np.inf)
+    who = np.full(n, -1, dtype=np.int64)
+    if len(owner):
+        order = np.lexsort((cost, owner))
+        first = np.r_[True, owner[order][1:] != owner[order][:-1]]
+        pick = order[first]
+        best[owner[pick]] = cost[pick]
+        who[owner[pick]] = np.where(np.isfinite(cost[pick]), source[pick], -1)
+    return best, who
 
 
 # ---------------------------------------------------------------------- inputs
@@ -405,7 +511,7 @@ def deficiency_score(ratio: np.ndarray, *, full_ratio: float = 2.0) -> np.ndarra
 
 
 def hydrant_coverage(
-    network: nx.MultiDiGraph | RoutingGraph,
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph,
     buildings: gpd.GeoDataFrame,
     hydrants: gpd.GeoDataFrame | None,
     water_sources: gpd.GeoDataFrame | None = None,
@@ -416,7 +522,7 @@ def hydrant_coverage(
 
     Parameters
     ----------
-    network : networkx.MultiDiGraph or RoutingGraph
+    network : networkx.MultiDiGraph, GraphTable or RoutingGraph
         Projected road network (see :func:`hose_graph`).
     buildings : GeoDataFrame
         Polygons or points in the network's projected CRS (metres).
@@ -434,9 +540,11 @@ def hydrant_coverage(
 
         - ``d_hydrant_m``: straight-line metres from the building (its outline; 0 when the
           hydrant stands inside it) to the nearest working hydrant; NaN without one.
-        - ``d_hydrant_net_m``: metres along streets from the building's edge nearest a street,
-          to its snap point, along the street network (both directions), to the snap point of
-          the nearest working hydrant and out to the hydrant; NaN where none is reachable.
+        - ``d_hydrant_net_m``: metres of hose from the building's edge facing a street,
+          straight to that street, along the street network (both directions), to the street
+          point nearest the working hydrant and out to the hydrant; the shortest over every
+          street the building and the hydrant front within ``street_facing_m``
+          (:func:`street_starts`) and over every hydrant; NaN where none is reachable.
         - ``hydrant_id_nearest``: the hydrant giving ``d_hydrant_net_m``.
         - ``d_water_source_m`` and ``water_source_id_nearest``: the same along streets to the
           intake of the nearest usable water source (NaN without one).
@@ -454,9 +562,11 @@ def hydrant_coverage(
     geoms = np.asarray(out.geometry.values, dtype=object)
     n = len(out)
     has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    bsnap = snap(rg, street_facing_points(rg, geoms))
+    reach = params.street_facing_m
+    b_owner, bstarts = street_starts(rg, geoms, reach_m=reach)
 
-    # Hydrants
+    # Hydrants: one multi-source pass from every hydrant start to every building start, then
+    # the shortest per building (a building fronting several streets takes the best one).
     d_line = np.full(n, np.nan)
     d_hyd = np.full(n, np.inf)
     h_id = np.full(n, None, dtype=object)
@@ -470,13 +580,15 @@ def hydrant_coverage(
         if len(idx):
             (src, _), dist = tree.query_nearest(geoms[idx], all_matches=False, return_distance=True)
             d_line[idx[src]] = dist
-        hsnap = snap(rg, hgeom)
-        _warn_far(_ids(work, "hydrant_id"), hsnap.access_m, params.hydrant_snap_warn_m, "hydrants")
-        d_hyd, who = nearest_cost(rg, hsnap, bsnap)
         ids = _ids(work, "hydrant_id")
+        h_owner, hstarts = street_starts(rg, hgeom, reach_m=reach)
+        _warn_far(ids, _nearest_leg(h_owner, hstarts, len(work)), params.hydrant_snap_warn_m,
+                  "hydrants")  # fmt: skip
+        cost, who = nearest_cost(rg, hstarts, bstarts)
+        d_hyd, who = nearest_per_owner(cost, np.where(who >= 0, h_owner[who], -1), b_owner, n)
         h_id[who >= 0] = ids[who[who >= 0]]
 
-    # Water sources
+    # Water sources: every intake (a pond's bank facing each street within reach) likewise.
     d_src = np.full(n, np.inf)
     s_id = np.full(n, None, dtype=object)
     if water_sources is not None and len(water_sources):
@@ -484,11 +596,13 @@ def hydrant_coverage(
         status = water_source_status(water_sources, params=params)
         usable = status[status["source_counts"].to_numpy(dtype=bool)]
         if len(usable):
-            intake = street_facing_points(rg, np.asarray(usable.geometry.values, dtype=object))
-            ssnap = snap(rg, intake)
+            sgeom = np.asarray(usable.geometry.values, dtype=object)
+            s_owner, sstarts = street_starts(rg, sgeom, reach_m=reach)
             sids = _ids(usable, "source_id")
-            _warn_far(sids, ssnap.access_m, params.hydrant_snap_warn_m, "water-source intakes")
-            d_src, who = nearest_cost(rg, ssnap, bsnap)
+            _warn_far(sids, _nearest_leg(s_owner, sstarts, len(usable)),
+                      params.hydrant_snap_warn_m, "water-source intakes")  # fmt: skip
+            cost, who = nearest_cost(rg, sstarts, bstarts)
+            d_src, who = nearest_per_owner(cost, np.where(who >= 0, s_owner[who], -1), b_owner, n)
             s_id[who >= 0] = sids[who[who >= 0]]
 
     ratio = np.minimum(d_hyd / params.hydrant_radius_m, d_src / params.source_radius_m)
@@ -533,6 +647,13 @@ def _coverage_issue(
     return pd.array(issue, dtype="string")
 
 
+def _nearest_leg(owner: np.ndarray, starts: Snap, n: int) -> np.ndarray:
+    """Per owner, the straight metres to its nearest hose street (NaN without a geometry)."""
+    out = np.full(n, np.nan)
+    np.fmin.at(out, owner, starts.access_m)
+    return out
+
+
 def _warn_far(ids: np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
     far = ~(np.asarray(dist) <= threshold)
     if far.any():
@@ -550,7 +671,7 @@ def _warn_far(ids: np.ndarray, dist: np.ndarray, threshold: float, what: str) ->
 
 # ---------------------------------------------------------------------- hydrant spacing
 def hydrant_spacing_gaps(
-    network: nx.MultiDiGraph | RoutingGraph,
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph,
     hydrants: gpd.GeoDataFrame | None,
     *,
     buildings: gpd.GeoDataFrame | None = None,
@@ -574,7 +695,7 @@ def hydrant_spacing_gaps(
 
     Parameters
     ----------
-    network : networkx.MultiDiGraph or RoutingGraph
+    network : networkx.MultiDiGraph, GraphTable or RoutingGraph
     hydrants : GeoDataFrame or None
         ``hydrant_id``, ``status``; only ``ok`` counts.
     buildings : GeoDataFrame, optional
@@ -1181,7 +1302,7 @@ class WaterResult:
 
 
 def analyse_water(
-    network: nx.MultiDiGraph | RoutingGraph,
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph,
     buildings: gpd.GeoDataFrame,
     *,
     hydrants: gpd.GeoDataFrame | None = None,
@@ -1196,7 +1317,7 @@ def analyse_water(
 
     Parameters
     ----------
-    network : networkx.MultiDiGraph or RoutingGraph
+    network : networkx.MultiDiGraph, GraphTable or RoutingGraph
         Projected road network; compiled once for hose laying (:func:`hose_graph`).
     buildings, hydrants, water_sources, grids : GeoDataFrame
         District layers in the network's projected CRS.

@@ -25,7 +25,8 @@ from spatial.water import (
     hose_graph,
     hydrant_coverage,
     hydrant_spacing_gaps,
-    street_facing_points,
+    nearest_per_owner,
+    street_starts,
     street_subgraph,
     substrings,
     water_by_grid,
@@ -166,9 +167,14 @@ def test_hydrant_across_the_river_is_far_along_streets():
     assert out["water_deficient"].iloc[0]
     # a second bridge at x = 0 makes it covered
     G2 = graph(nodes, [(0, 1), (2, 3), (1, 3), (0, 2)])
-    out2 = hydrant_coverage(G2, b, hydrants([(10, 95)]))
+    only_nearest = WaterParams(street_facing_m=0.0)
+    out2 = hydrant_coverage(G2, b, hydrants([(10, 95)]), params=only_nearest)
     assert out2["d_hydrant_net_m"].iloc[0] == pytest.approx(5 + 10 + 100 + 10 + 5)
     assert out2["water_covered"].iloc[0]
+    # the building and the hydrant also front the x = 0 street (10 m away, within 20 m):
+    # the hose runs along it, 10 + 90 + 10
+    out3 = hydrant_coverage(G2, b, hydrants([(10, 95)]))
+    assert out3["d_hydrant_net_m"].iloc[0] == pytest.approx(10 + 90 + 10)
 
 
 def test_polygon_building_measured_from_its_street_facing_edge():
@@ -279,12 +285,20 @@ def test_water_source_intake_counts_like_a_hydrant():
 
 def test_polygon_source_intake_is_its_bank_nearest_a_street():
     G = straight_street()
-    pond = shapely.transform(box(480, 30, 520, 80), lambda xy: xy + [X0, Y0])
+    # A pond whose bank comes nearest the street (y = 0) at one corner, (530, 30).
+    pond = shapely.transform(
+        shapely.Polygon([(470, 40), (530, 30), (540, 80), (480, 90)]), lambda xy: xy + [X0, Y0]
+    )
     ws = sources([("pond", "natural", None, True, pond)])
-    out = hydrant_coverage(G, buildings([(600, 5)]), None, ws)
-    # intake at the bank (x in 480..520, y=30): 30 + 80..120 + 5
-    assert 115.0 - 1e-6 <= out["d_water_source_m"].iloc[0] <= 155.0 + 1e-6
-    assert out["water_covered"].iloc[0] == (out["d_water_source_m"].iloc[0] <= 150)
+    b = buildings([(600, 5), (700, 5)])
+    out = hydrant_coverage(G, b, None, ws)
+    # intake (530, 30) -> street (530, 0): 30; along to x = 600 / 690 ... 700: 70 / 170; 5 out.
+    assert out["d_water_source_m"].to_numpy() == pytest.approx([105.0, 205.0], abs=1e-9)
+    assert out["water_covered"].tolist() == [True, False]
+    # a pond right at a 150 m boundary: a building 115 m along the street from the intake
+    out = hydrant_coverage(G, buildings([(645, 5), (646, 5)]), None, ws)
+    assert out["d_water_source_m"].to_numpy() == pytest.approx([150.0, 151.0], abs=1e-9)
+    assert out["water_covered"].tolist() == [True, False]
 
 
 # ---------------------------------------------------------------------- spacing gaps
@@ -487,8 +501,11 @@ def test_siting_claims_hold_and_exact_never_worse_than_greedy(seed):
     # independent check of the claim: distances from the proposed sites alone
     rg = hose_graph(G, params=params)
     deficient = cov[cov["water_deficient"]]
-    pts = street_facing_points(rg, np.asarray(deficient.geometry.values, dtype=object))
-    d, _ = nearest_cost(rg, snap(rg, proposed.geometry), snap(rg, pts))
+    owner, starts = street_starts(
+        rg, np.asarray(deficient.geometry.values, dtype=object), reach_m=params.street_facing_m
+    )
+    d, w = nearest_cost(rg, snap(rg, proposed.geometry), starts)
+    d, _ = nearest_per_owner(d, w, owner, len(deficient))
     reached = set(deficient["building_id"][d <= params.hydrant_radius_m + 1e-6])
     assert set(siting.covered_ids) <= reached
     assert len(siting.covered_ids) + len(siting.uncoverable_ids) == len(deficient)
@@ -497,9 +514,12 @@ def test_siting_claims_hold_and_exact_never_worse_than_greedy(seed):
     cands = Snap.at(rg, cand["seg"].to_numpy(), cand["frac"].to_numpy())
     unc = deficient[deficient["building_id"].isin(siting.uncoverable_ids)]
     if len(unc):
-        pts_u = street_facing_points(rg, np.asarray(unc.geometry.values, dtype=object))
-        du, _ = nearest_cost(rg, cands, snap(rg, pts_u))
+        owner_u, starts_u = street_starts(
+            rg, np.asarray(unc.geometry.values, dtype=object), reach_m=params.street_facing_m
+        )
+        du, _ = nearest_cost(rg, cands, starts_u)
         assert (du > params.hydrant_radius_m).all()
+        assert set(owner_u) == set(range(len(unc)))
     # greedy run on its own is never better than the exact optimum
     _, greedy = propose_hydrants(G, cov, params=params, method="greedy")
     assert greedy.method == "greedy" and greedy.n_new >= siting.n_new
