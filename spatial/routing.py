@@ -49,6 +49,9 @@ _BLOCK = 400_000
 # farther from every street fall back to the KD-tree search.
 GRID_CELL_M = 60.0
 GRID_REACH_M = 40.0
+# A snap point within this distance (metres, along the segment) of a segment's end node is that
+# node: fraction exactly 0 or 1, so a point on an intersection pays its intersection delay.
+NODE_SNAP_M = 1e-6
 # Points per task when snapping on several threads (cKDTree and numpy release the GIL).
 _CHUNK = 50_000
 _THREADS = 2
@@ -1115,19 +1118,29 @@ def _expand(c: np.ndarray, group) -> tuple[np.ndarray, np.ndarray]:
 @dataclass(eq=False)
 class _PieceIndex:
     """Straight pieces of all segment geometries, cut to ≤ SNAP_PIECE_M, with a KD-tree of
-    their midpoints: exact nearest-segment search with a certified candidate bound."""
+    their midpoints: exact nearest-segment search with a certified candidate bound.
 
-    x0: np.ndarray
+    Everything is float64. The nearest sub-piece only chooses the segment; the snap point is
+    then projected on the geometry's own straight piece (vertex to vertex), as GEOS does.
+    """
+
+    x0: np.ndarray  # sub-piece start, relative to the origin (ox, oy)
     y0: np.ndarray
     dx: np.ndarray
     dy: np.ndarray
-    seg: np.ndarray
-    along0: np.ndarray  # distance along the segment geometry at the piece start (metres)
-    plen: np.ndarray
+    parent: np.ndarray  # the geometry's straight piece each sub-piece was cut from
+    vx0: np.ndarray  # straight pieces: start vertex (absolute metres), vector, length, along
+    vy0: np.ndarray
+    vdx: np.ndarray
+    vdy: np.ndarray
+    vlen: np.ndarray
+    valong: np.ndarray  # distance along the segment geometry at the piece start (metres)
+    vseg: np.ndarray
     seg_len: np.ndarray  # geometric length of each segment
+    seg_end: np.ndarray  # per segment: first and last vertex (x0, y0, x1, y1)
     half_max: float
     segs: np.ndarray  # the segments indexed
-    ox: float  # origin of the float32 coordinates (metres)
+    ox: float  # origin of the relative coordinates (metres)
     oy: float
 
     @classmethod
@@ -1146,6 +1159,13 @@ class _PieceIndex:
         order = np.argsort(gidx, kind="stable")
         coords = np.concatenate([c_xy, s_xy])[order]
         gidx = gidx[order]
+        n_seg = len(rg.seg_a)
+        seg_end = np.full((n_seg, 4), np.nan)
+        if len(gidx):
+            head = np.r_[True, gidx[1:] != gidx[:-1]]
+            tail = np.r_[gidx[1:] != gidx[:-1], True]
+            seg_end[gidx[head], :2] = coords[head]
+            seg_end[gidx[tail], 2:] = coords[tail]
         same = gidx[1:] == gidx[:-1]
         p0 = coords[:-1][same]
         p1 = coords[1:][same]
@@ -1159,45 +1179,46 @@ class _PieceIndex:
         first_of_seg[1:] = seg[1:] != seg[:-1]
         seg_start = np.maximum.accumulate(np.where(first_of_seg, starts, 0.0))
         along = starts - seg_start
-        seg_len = np.bincount(seg, weights=plen, minlength=len(rg.seg_a))
-        # Cut long pieces into equal sub-pieces.
+        seg_len = np.bincount(seg, weights=plen, minlength=n_seg)
+        # Cut long pieces into equal sub-pieces (for the search only).
         k = np.maximum(1, np.ceil(plen / SNAP_PIECE_M).astype(np.int64))
         rep = np.repeat(np.arange(len(plen)), k)
         j = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
         t0 = j / k[rep]
-        x0 = p0[rep, 0] + d[rep, 0] * t0
-        y0 = p0[rep, 1] + d[rep, 1] * t0
+        mx = p0[rep, 0] + d[rep, 0] * (t0 + 0.5 / k[rep])
+        my = p0[rep, 1] + d[rep, 1] * (t0 + 0.5 / k[rep])
+        ox = float(mx.min()) if len(mx) else 0.0
+        oy = float(my.min()) if len(my) else 0.0
+        x0 = (p0[rep, 0] - ox) + d[rep, 0] * t0
+        y0 = (p0[rep, 1] - oy) + d[rep, 1] * t0
         dx = d[rep, 0] / k[rep]
         dy = d[rep, 1] / k[rep]
-        sub_len = plen[rep] / k[rep]
-        along0 = along[rep] + plen[rep] * t0
-        half_max = float(sub_len.max() / 2) if len(sub_len) else 0.0
-        ox = float((x0 + dx / 2).min()) if len(x0) else 0.0
-        oy = float((y0 + dy / 2).min()) if len(y0) else 0.0
-        return cls(x0, y0, dx, dy, seg[rep], along0, sub_len, seg_len, half_max, segs, ox, oy)
+        half_max = float((plen / k).max() / 2) if len(plen) else 0.0
+        return cls(x0, y0, dx, dy, rep, p0[:, 0], p0[:, 1], d[:, 0], d[:, 1], plen, along,
+                   seg, seg_len, seg_end, half_max, segs, ox, oy)  # fmt: skip
 
     @cached_property
     def tree(self) -> cKDTree:
-        """KD-tree of piece midpoints (built when first needed: few points, or far ones)."""
+        """KD-tree of piece midpoints, relative to the origin (built when first needed: few
+        points, or far ones)."""
         return cKDTree(np.stack([self.x0 + self.dx / 2, self.y0 + self.dy / 2], 1))
 
     @cached_property
     def packed(self) -> np.ndarray:
-        """Per piece, float32 relative to the index origin: x0, y0, dx, dy, 1 / length²."""
+        """Per piece, float64 relative to the index origin: x0, y0, dx, dy, 1 / length²."""
         ll = self.dx * self.dx + self.dy * self.dy
         with np.errstate(divide="ignore"):
             inv = np.where(ll > 0, 1.0 / ll, 0.0)
-        cols = [self.x0 - self.ox, self.y0 - self.oy, self.dx, self.dy, inv]
-        return np.ascontiguousarray(np.stack(cols, axis=1).astype(np.float32))
+        return np.ascontiguousarray(np.stack([self.x0, self.y0, self.dx, self.dy, inv], axis=1))
 
     def _candidates(self, qx, qy, k):
-        """k nearest pieces by midpoint, their squared distances (float32, coarse) and bound."""
-        mid_d, cand = self.tree.query(np.stack([qx + self.ox, qy + self.oy], 1), k=k, workers=1)
+        """k nearest pieces by midpoint: best piece, its distance and the search bound."""
+        mid_d, cand = self.tree.query(np.stack([qx, qy], 1), k=k, workers=1)
         if k == 1:
             mid_d, cand = mid_d[:, None], cand[:, None]
-        g = self.packed[cand]  # one gather of 20 contiguous bytes per candidate
-        vx = qx.astype(np.float32)[:, None] - g[..., 0]
-        vy = qy.astype(np.float32)[:, None] - g[..., 1]
+        g = self.packed[cand]
+        vx = qx[:, None] - g[..., 0]
+        vy = qy[:, None] - g[..., 1]
         t = np.clip((vx * g[..., 2] + vy * g[..., 3]) * g[..., 4], 0.0, 1.0)
         ex = vx - t * g[..., 2]
         ey = vy - t * g[..., 3]
@@ -1211,7 +1232,7 @@ class _PieceIndex:
         """Pieces bucketed on a ``GRID_CELL_M`` grid, each listed in every cell its bounding box
         grown by ``GRID_REACH_M`` touches: any piece within ``GRID_REACH_M`` of a point is then
         listed in the point's own cell. Returns (start per cell, pieces, origin x, origin y,
-        columns, rows)."""
+        columns, rows), in coordinates relative to the index origin."""
         c, g = GRID_CELL_M, GRID_REACH_M
         xa, xb = self.x0, self.x0 + self.dx
         ya, yb = self.y0, self.y0 + self.dy
@@ -1234,8 +1255,8 @@ class _PieceIndex:
         plist = rep[np.argsort(key, kind="stable")]
         return start, plist, gx, gy, cols, rows
 
-    def _grid_block(self, px, py, ring: int = 0):
-        """Nearest piece by the grid where certain, else -1.
+    def _grid_block(self, qx, qy, ring: int = 0):
+        """Nearest piece by the grid where certain, else -1 (``qx, qy`` relative to the origin).
 
         ``ring=0`` looks in the point's own cell (certain within ``GRID_REACH_M``); ``ring=1``
         in the 3 × 3 cells around it (certain within ``GRID_REACH_M + GRID_CELL_M``).
@@ -1243,11 +1264,11 @@ class _PieceIndex:
         start, plist, gx, gy, cols, rows = self.grid
         c = GRID_CELL_M
         reach = GRID_REACH_M + ring * c
-        m = len(px)
+        m = len(qx)
         off = np.arange(-ring, ring + 1)
         nb = len(off) ** 2
-        ix = ((px - gx) // c).astype(np.int64)[:, None] + np.repeat(off, len(off))[None, :]
-        iy = ((py - gy) // c).astype(np.int64)[:, None] + np.tile(off, len(off))[None, :]
+        ix = ((qx - gx) // c).astype(np.int64)[:, None] + np.repeat(off, len(off))[None, :]
+        iy = ((qy - gy) // c).astype(np.int64)[:, None] + np.tile(off, len(off))[None, :]
         inside = ((ix >= 0) & (ix < cols) & (iy >= 0) & (iy < rows)).ravel()
         key = np.where(inside, (ix * rows + iy).ravel(), 0)
         s = start[key]
@@ -1258,8 +1279,8 @@ class _PieceIndex:
         pt = rep // nb
         cnt = cnt.reshape(m, nb).sum(axis=1)
         g = self.packed[cand]
-        vx = (px - self.ox).astype(np.float32)[pt] - g[:, 0]
-        vy = (py - self.oy).astype(np.float32)[pt] - g[:, 1]
+        vx = qx[pt] - g[:, 0]
+        vy = qy[pt] - g[:, 1]
         t = np.clip((vx * g[:, 2] + vy * g[:, 3]) * g[:, 4], 0.0, 1.0)
         ex = vx - t * g[:, 2]
         ey = vy - t * g[:, 3]
@@ -1267,12 +1288,12 @@ class _PieceIndex:
         piece = np.full(m, -1, dtype=np.int64)
         has = np.flatnonzero(cnt > 0)
         if len(has):
-            dmin = np.full(m, np.inf, dtype=np.float32)
+            dmin = np.full(m, np.inf)
             dmin[has] = np.minimum.reduceat(d2, (np.cumsum(cnt) - cnt)[has])
             at_min = np.flatnonzero(d2 <= dmin[pt])
             first = np.r_[True, pt[at_min][1:] != pt[at_min][:-1]]
             sel = at_min[first]
-            ok = dmin[pt[sel]] <= np.float32((reach - 0.05) ** 2)
+            ok = dmin[pt[sel]] <= (reach - 1e-6) ** 2
             piece[pt[sel][ok]] = cand[sel][ok]
         return piece
 
@@ -1280,10 +1301,10 @@ class _PieceIndex:
         """Best piece per point, certified: (piece, or -1 where uncertain)."""
         qx, qy = px - self.ox, py - self.oy
         if use_grid:
-            piece = self._grid_block(px, py)
+            piece = self._grid_block(qx, qy)
             far = np.flatnonzero(piece < 0)
             if len(far):  # farther than the reach: the 3 × 3 cells around cover one cell more
-                piece[far] = self._grid_block(px[far], py[far], ring=1)
+                piece[far] = self._grid_block(qx[far], qy[far], ring=1)
         else:
             piece = np.full(len(px), -1, dtype=np.int64)
         todo = np.flatnonzero(piece < 0)
@@ -1294,16 +1315,20 @@ class _PieceIndex:
             best, d, bound = self._candidates(qx[todo], qy[todo], kk)
             piece[todo] = best
             # A piece outside the candidates has its midpoint at least `bound` away, so lies at
-            # least bound - half_max away: the best candidate is then certain (the margin covers
-            # float32 rounding, the exact distance being recomputed below).
-            certified = (bound - self.half_max >= d + 0.05) | (kk == n_pieces)
+            # least bound - half_max away: the best candidate is then certain (the micrometre
+            # covers rounding of the relative coordinates).
+            certified = (bound - self.half_max >= d + 1e-6) | (kk == n_pieces)
             todo = todo[~certified]
             k *= 4
         piece[todo] = -1
         return piece
 
     def nearest(self, px: np.ndarray, py: np.ndarray, rg: RoutingGraph):
-        """Nearest segment of each point: (segment, fraction, distance, snap x, snap y)."""
+        """Nearest segment of each point: (segment, fraction, distance, snap x, snap y).
+
+        A snap point within ``NODE_SNAP_M`` of a segment's end is that end: fraction exactly
+        0 or 1, coordinates of the geometry's end vertex.
+        """
         m = len(px)
         # The bucket grid pays off for many points; a few (stations) go straight to the tree.
         use_grid = "grid" in self.__dict__ or m * 4 > len(self.x0)
@@ -1319,35 +1344,37 @@ class _PieceIndex:
         else:
             piece = self._nearest_block(px, py, use_grid)
         todo = np.flatnonzero(piece < 0)
-        piece = np.where(piece < 0, 0, piece)
-        # Exact projection on the chosen piece, in float64.
-        dx, dy = self.dx[piece], self.dy[piece]
-        vx, vy = px - self.x0[piece], py - self.y0[piece]
+        # Exact projection on the geometry's straight piece, as GEOS computes it.
+        vp = self.parent[np.where(piece < 0, 0, piece)]
+        ax, ay, dx, dy = self.vx0[vp], self.vy0[vp], self.vdx[vp], self.vdy[vp]
         ll = dx * dx + dy * dy
         with np.errstate(invalid="ignore", divide="ignore"):
-            t_best = np.where(ll > 0, np.clip((vx * dx + vy * dy) / ll, 0.0, 1.0), 0.0)
-        d_best = np.hypot(vx - t_best * dx, vy - t_best * dy)
-        seg = self.seg[piece]
-        along = self.along0[piece] + t_best * self.plen[piece]
-        with np.errstate(invalid="ignore", divide="ignore"):
-            frac = np.where(self.seg_len[seg] > 0, along / self.seg_len[seg], 0.0)
-        frac = np.clip(frac, 0.0, 1.0)
-        qx = self.x0[piece] + t_best * self.dx[piece]
-        qy = self.y0[piece] + t_best * self.dy[piece]
+            t = np.where(ll > 0, np.clip(((px - ax) * dx + (py - ay) * dy) / ll, 0.0, 1.0), 0.0)
+        qx = ax + t * dx
+        qy = ay + t * dy
+        seg = self.vseg[vp]
+        along = self.valong[vp] + t * self.vlen[vp]
         if len(todo):
             # Rare: a point far out among many close pieces. Exact GEOS search for those.
             geoms = rg.seg_geom
             pts = shapely.points(px[todo], py[todo])
             (_, segi) = shapely.STRtree(geoms[self.segs]).query_nearest(pts, all_matches=False)
             segi = self.segs[segi]
-            fr = shapely.line_locate_point(geoms[segi], pts, normalized=True)
-            xy = shapely.get_coordinates(
-                shapely.line_interpolate_point(geoms[segi], fr, normalized=True)
-            )
-            seg[todo], frac[todo] = segi, fr
+            seg[todo] = segi
+            along[todo] = shapely.line_locate_point(geoms[segi], pts)
+            xy = shapely.get_coordinates(shapely.shortest_line(geoms[segi], pts))[0::2]
             qx[todo], qy[todo] = xy[:, 0], xy[:, 1]
-            d_best[todo] = np.hypot(px[todo] - qx[todo], py[todo] - qy[todo])
-        return seg, frac, d_best, qx, qy
+        slen = self.seg_len[seg]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            frac = np.where(slen > 0, np.clip(along / slen, 0.0, 1.0), 0.0)
+        # A snap point on a node is that node (so its intersection delay applies).
+        at_a = along <= NODE_SNAP_M
+        at_b = ~at_a & (slen - along <= NODE_SNAP_M)
+        frac[at_a], frac[at_b] = 0.0, 1.0
+        end = self.seg_end[seg]
+        qx = np.where(at_a, end[:, 0], np.where(at_b, end[:, 2], qx))
+        qy = np.where(at_a, end[:, 1], np.where(at_b, end[:, 3], qy))
+        return seg, frac, np.hypot(px - qx, py - qy), qx, qy
 
 
 def warn_far(names: pd.Index | np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 
@@ -375,3 +376,87 @@ def test_snap_graphs_equals_snapping_each_graph():
         differ = both[name].seg != one.seg
         assert np.isin(both[name].frac[differ], [0.0, 1.0]).all()
         assert np.isin(one.frac[differ], [0.0, 1.0]).all()
+
+
+# ---------------------------------------------------------------------- snapping precision
+def test_snap_point_equals_geos_nearest_point_to_a_nanometre():
+    """float64 throughout: the snap point is GEOS's exact nearest point (UTM-sized coordinates,
+    curved and long edges cut into sub-pieces for the search)."""
+    rg = RoutingGraph.from_graph(grid_graph(seed=11), default_profile("foot"))
+    pts = random_points(rg, 2000, seed=12, pad=150.0)
+    # Near-ties: points 0.3 µm off the line halfway between two parallel streets.
+    rng = np.random.default_rng(13)
+    x_mid = rg.node_x.min() + 50.0 + 100.0 * rng.integers(0, 5, 500) + 3e-7
+    y = rng.uniform(rg.node_y.min(), rg.node_y.max(), 500)
+    pts = pd.concat([pts, gpd.GeoSeries(shapely.points(x_mid, y), crs=rg.crs)], ignore_index=True)
+    s = snap(rg, pts)
+    geoms = np.asarray(pts.values)
+    d_all = shapely.distance(geoms[:, None], rg.seg_geom[None, :])
+    np.testing.assert_allclose(s.access_m, d_all.min(axis=1), rtol=0, atol=1e-9)
+    # On the chosen segment the snap point is GEOS's nearest point.
+    ref = shapely.get_coordinates(shapely.shortest_line(rg.seg_geom[s.seg], geoms))[0::2]
+    at_node = np.isin(s.frac, [0.0, 1.0])
+    err = np.hypot(s.x - ref[:, 0], s.y - ref[:, 1])
+    assert err[~at_node].max() < 1e-9
+    assert err[at_node].max() < 2e-6  # an end within NODE_SNAP_M is the node itself
+
+
+def _corner_graph(delay: float):
+    """A station at W, a bent street W → C ending at the 3-way node C, and two
+    streets leaving C east and north; a long winding street far away is indexed first, so
+    distances along geometries are differences of large rounded sums. UTM-sized coordinates."""
+    x0, y0 = 351_234.567, 3_461_987.123
+    far = np.array([[x0 - 5000.0, y0 - 5000.0], [x0 - 2000.0, y0 - 5000.0]])
+    xy = np.array(
+        [*far, [x0 - 300.0, y0], [x0, y0], [x0 + 200.0, y0 + 0.3], [x0 - 0.2, y0 + 200.0]]
+    )
+    t = np.linspace(0.0, 1.0, 31)
+    winding = np.column_stack([far[0, 0] + 3000.0 * t, far[0, 1] + 0.7 * np.sin(np.pi * 9 * t)])
+    winding[0], winding[-1] = far[0], far[1]
+    # W → C bends 55.55 m before C: the last piece is cut in two for the search, and the sum
+    # of its parts rounds to 0.9999999999999998 of the street's length.
+    wiggle = np.array([xy[2], [x0 - 55.55, y0 + 0.37], xy[3]])
+    lines = [
+        shapely.LineString(winding),
+        shapely.LineString(wiggle),
+        shapely.LineString([xy[3], xy[4]]),
+        shapely.LineString([xy[3], xy[5]]),
+    ]
+    u = np.array([0, 2, 3, 3])
+    v = np.array([1, 3, 4, 5])
+    length = shapely.length(np.array(lines))
+    speed = 5.0  # m/s on every street
+    uu, vv = np.r_[u, v], np.r_[v, u]
+    geom = np.r_[np.array(lines, dtype=object), shapely.reverse(np.array(lines))]
+    node_delay = np.array([0.0, 0.0, 0.0, delay, 0.0, 0.0])  # C is the only intersection
+    # Engines may not use the east and north streets (footways): only W → C is snappable near
+    # C, so C is reached as the far end of a street whose length is a sum of rounded pieces.
+    run = np.r_[length, length] / speed
+    run[[2, 3, 6, 7]] = np.inf
+    rg = RoutingGraph.from_arrays(xy[:, 0], xy[:, 1], uu, vv, np.r_[length, length], run,
+                                  geometry=geom, node_delay=node_delay,
+                                  access_cost_per_m=1 / 1.5, weight="time", crs=CRS)  # fmt: skip
+    return rg, xy[2:], length[1:], speed
+
+
+def test_building_whose_nearest_point_is_a_node_is_at_that_node_with_its_delay():
+    delay = 3.0
+    rg, xy, length, speed = _corner_graph(delay)
+    # Just past C along W → C: C is the nearest point of that street.
+    bx, by = xy[1, 0] + 3.0, xy[1, 1] - 1.0
+    d = shapely.distance(shapely.Point(bx, by), rg.seg_geom)
+    assert abs(d[1] - np.hypot(3.0, 1.0)) < 1e-9
+    assert rg.usable.tolist() == [True, True, False, False]
+    b = snap(rg, gpd.GeoSeries([shapely.Point(bx, by)], crs=CRS))
+    assert b.frac[0] in (0.0, 1.0)  # exactly, not 0.9999999999999
+    assert (b.x[0], b.y[0]) == (xy[1, 0], xy[1, 1])
+    st = snap(rg, gpd.GeoSeries([shapely.Point(*xy[0])], crs=CRS))
+    assert st.frac[0] in (0.0, 1.0) and st.access_m[0] == 0.0
+    cost, _ = nearest_cost(rg, st, b)
+    # Independent reference: networkx on the raw streets, the delay paid on arriving at C.
+    D = nx.DiGraph()
+    D.add_edge(0, 1, w=length[0] / speed + delay)
+    leg = np.hypot(bx - xy[1, 0], by - xy[1, 1]) / 1.5
+    ref = nx.shortest_path_length(D, 0, 1, weight="w") + leg
+    assert abs(cost[0] - ref) < 1e-6
+    assert cost[0] > length[0] / speed + delay  # the delay is paid
