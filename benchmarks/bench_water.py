@@ -32,7 +32,7 @@ from spatial.water import (
     hose_graph,
     hydrant_coverage,
     hydrant_spacing_gaps,
-    street_facing_points,
+    street_starts,
     water_deficient_zones,
 )
 
@@ -113,7 +113,9 @@ def main(argv=None) -> int:
     # networkx multi-source Dijkstra from the hydrants' nearest nodes with a lookup at each
     # building's nearest node (coarser: node-snapped, no access legs).
     hs = snap(rg, work.geometry)
-    bs = snap(rg, street_facing_points(rg, np.asarray(b.geometry.values, dtype=object)))
+    _, bs = street_starts(
+        rg, np.asarray(b.geometry.values, dtype=object), reach_m=params.street_facing_m
+    )
     t0 = time.perf_counter()
     nearest_cost(rg, hs, bs)
     t_ours = time.perf_counter() - t0
