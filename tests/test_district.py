@@ -14,15 +14,25 @@ def test_gpkg_round_trip_keeps_layers_dtypes_and_meta(tiny_district, tmp_path):
     path = district.to_gpkg(tmp_path / "out" / "district.gpkg")
     back = District.from_gpkg(path)
     assert back.name == district.name and back.crs == district.crs and back.as_of == district.as_of
+    assert sorted(back.layers) == sorted(district.layers)
     for name, gdf in district.layers.items():
         other = back.layers[name]
-        assert len(other) == len(gdf)
-        for col in gdf.columns:
-            assert str(other[col].dtype) == str(gdf[col].dtype), (name, col)
-        pd.testing.assert_series_equal(
-            other.drop(columns="geometry").iloc[:, 0], gdf.drop(columns="geometry").iloc[:, 0]
+        assert other.crs == gdf.crs, name
+        # Every column, every row, same order, same dtypes: the whole table, not a sample.
+        assert list(other.columns) == list(gdf.columns), name
+        assert len(gdf) > 0, name
+        pd.testing.assert_frame_equal(
+            pd.DataFrame(other.drop(columns=other.geometry.name)).reset_index(drop=True),
+            pd.DataFrame(gdf.drop(columns=gdf.geometry.name)).reset_index(drop=True),
+            check_exact=True,
+            obj=name,
         )
-        assert other.geometry.geom_equals_exact(gdf.geometry, tolerance=1e-6).all()
+        # Geometry: every row, within a micrometre of the original (metres, working CRS).
+        assert other.geometry.name == gdf.geometry.name, name
+        same = other.geometry.reset_index(drop=True).geom_equals_exact(
+            gdf.geometry.reset_index(drop=True), tolerance=1e-6
+        )
+        assert same.all(), (name, list(same[~same].index))
 
 
 def test_boundary_is_level_one_outline(tiny_district):
