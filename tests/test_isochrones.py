@@ -5,6 +5,7 @@ from __future__ import annotations
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.ops import substring
@@ -172,3 +173,44 @@ def test_areas_of_responsibility_and_overlaps(district):  # noqa: F811
     n = reached["n_micro_3min"].to_numpy()
     poly = over.geometry.reindex(n).to_numpy()
     assert shapely.contains(poly, pts).mean() > 0.99
+
+
+def test_area_street_pieces_are_labelled_with_the_fastest_station(district):  # noqa: F811
+    """Each street piece's station is the argmin of per-station networkx Dijkstra times."""
+    from tests.test_routing import reference_costs
+
+    G, buildings, stations = district
+    res = areas_of_responsibility(stations, G)
+    streets = res.streets[res.streets["kind"] == "micro_station"].reset_index(drop=True)
+    assert len(streets) > 100
+    graphs = compile_graphs(G)
+    # The fixture's micro-stations: vehicle and turnout (M2 on foot takes the profile's 60 s).
+    micro = {"M1": ("ebike", 30.0), "M2": ("foot", 60.0), "M3": ("ebike", 45.0)}
+    mids = shapely.line_interpolate_point(streets.geometry.to_numpy(), 0.5, normalized=True)
+    t = np.full((len(micro), len(streets)), np.inf)
+    for k, (sid, (vehicle, turnout)) in enumerate(micro.items()):
+        rg = graphs[vehicle]
+        station = stations.loc[stations["station_id"] == sid, "geometry"]
+        src = snap(rg, station)
+        tgt = snap(rg, mids, max_snap_m=AccessParams().max_snap_m)
+        t[k] = reference_costs(rg, src, tgt, np.array([turnout]))[0]
+    best = t.min(axis=0)
+    ids = np.array(list(micro), dtype=object)
+    expect = np.where(np.isfinite(best), ids[t.argmin(axis=0)], None)
+    got = streets["station_id"].where(streets["station_id"].notna(), None).to_numpy(dtype=object)
+    # Pieces reached by no station carry no station.
+    assert (pd.isna(got) == ~np.isfinite(best)).all()
+    # Where the fastest station wins by more than a tenth of a second, labels must agree.
+    second = np.sort(t, axis=0)[1]
+    with np.errstate(invalid="ignore"):  # inf − inf where no station reaches a piece
+        clear = np.isfinite(best) & (second - best > 0.1)
+    assert clear.sum() > 0.9 * np.isfinite(best).sum()
+    assert len(set(expect[clear])) == 3  # every station owns some street
+    mismatch = np.flatnonzero(clear & (got != expect))
+    assert len(mismatch) == 0, streets.iloc[mismatch[:5]]
+    reached = np.isfinite(best)
+    np.testing.assert_allclose(streets["t_s"].to_numpy()[reached], best[reached], atol=1e-6)
+    # n_stations: how many stations reach the piece within 180 s (pieces right at 180 s aside).
+    sure = np.all(np.abs(t - 180.0) > 1e-6, axis=0)
+    n_ref = (t <= 180.0).sum(axis=0)
+    assert (streets["n_stations"].to_numpy()[sure] == n_ref[sure]).all()
