@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import codecs
 import io
+import re
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,6 +14,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pyogrio
+from openpyxl.utils.exceptions import InvalidFileException
 
 from spatial.errors import InputError
 
@@ -19,6 +23,17 @@ PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
 TABLE_SUFFIXES = {".csv", ".txt", ".xlsx", ".xls"}
 # Chinese Excel saves "CSV" as GBK; GB18030 is its superset, so it reads both.
 CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+# What openpyxl and pandas raise on a damaged workbook: a truncated zip, a missing part, bad
+# XML (ElementTree's ParseError is a SyntaxError), or content that is no workbook at all.
+EXCEL_ERRORS = (
+    zipfile.BadZipFile,
+    InvalidFileException,
+    KeyError,
+    ValueError,
+    OSError,
+    EOFError,
+    SyntaxError,
+)
 
 
 @dataclass
@@ -49,36 +64,153 @@ class LayerSource:
 
 
 def read_csv_any_encoding(path: str | Path, **kwargs) -> tuple[pd.DataFrame, str]:
-    """Read a CSV in UTF-8, UTF-8 with BOM or GBK/GB18030 without being told which.
+    """Read a CSV in UTF-8, UTF-8 with BOM, GBK/GB18030 or UTF-16 without being told which.
 
     Returns the table (all columns as text, so ids like "007" keep their zeros) and the
-    encoding that worked.
+    encoding that worked. A UTF-16 file (Excel's "Unicode text") may be tab-separated.
+
+    Raises
+    ------
+    InputError
+        Naming the file, and the row as a spreadsheet shows it (header = row 1) when a row
+        cannot be parsed; also for an empty file and a header given twice.
     """
-    raw = Path(path).read_bytes()
-    for encoding in CSV_ENCODINGS:
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read the file ({exc.strerror})", file=str(path)) from exc
+    text, encoding = _decode(raw, path)
+    first = text.split("\n", 1)[0]
+    sep = "\t" if "\t" in first and "," not in first else ","
+    try:
+        grid = pd.read_csv(
+            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False, **kwargs
+        )
+    except pd.errors.EmptyDataError as exc:
+        raise InputError("the file is empty (no header row)", file=str(path)) from exc
+    except pd.errors.ParserError as exc:
+        raise _parser_error(exc, path) from exc
+    return _with_header(grid, path), encoding
+
+
+def _decode(raw: bytes, path: Path) -> tuple[str, str]:
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encodings: tuple[str, ...] = ("utf-16",)
+    else:
+        encodings = CSV_ENCODINGS
+    for encoding in encodings:
         try:
-            text = raw.decode(encoding)
+            return raw.decode(encoding), encoding
         except UnicodeDecodeError:
             continue
-        df = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, **kwargs)
-        df.columns = [str(c).strip() for c in df.columns]
-        return df, encoding
     raise InputError(
-        "cannot decode the file as UTF-8 or GBK/GB18030; save it as UTF-8 CSV", file=str(path)
+        "cannot decode the file as UTF-8, GBK/GB18030 or UTF-16; save it as UTF-8 CSV",
+        file=str(path),
     )
+
+
+def _parser_error(exc: Exception, path: Path) -> InputError:
+    """pandas' tokenizer message as the row a spreadsheet shows (header = row 1)."""
+    text = str(exc)
+    fields = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if fields:  # "line" counts from 1 with the header: it is the spreadsheet row
+        n, line, saw = fields.groups()
+        return InputError(
+            f"the row has {saw} fields but the header has {n} "
+            "(a comma inside a value needs the value in double quotes)",
+            file=str(path),
+            feature=f"row {line}",
+        )
+    quote = re.search(r"inside string starting at row (\d+)", text)
+    if quote:  # "row" counts from 0 with the header
+        return InputError(
+            "a double quote opens a value that is never closed",
+            file=str(path),
+            feature=f"row {int(quote.group(1)) + 1}",
+        )
+    return InputError(f"cannot read as CSV: {text.strip()}", file=str(path))
+
+
+def _with_header(grid: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Make the first row of a sheet read without header the header, checking it."""
+    if grid.empty:
+        raise InputError("the file is empty (no header row)", file=str(path))
+    header = ["" if pd.isna(h) else str(h).strip() for h in grid.iloc[0].tolist()]
+    if not any(header):
+        raise InputError("the first row (the header) is blank", file=str(path), feature="row 1")
+    # Blank headers get pandas' own names; a header given twice would be renamed x.1 silently.
+    names = [h or f"Unnamed: {i}" for i, h in enumerate(header)]
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names):
+        if name in seen:
+            raise InputError(
+                f"the header appears twice, in columns {_letters(seen[name])} and "
+                f"{_letters(i)}; rename one",
+                file=str(path),
+                feature="row 1",
+                column=name,
+            )
+        seen[name] = i
+    df = grid.iloc[1:].reset_index(drop=True)
+    df.columns = names
+    return df
+
+
+def _letters(i: int) -> str:
+    """A 0-based column position as a spreadsheet column letter (0 → A, 26 → AA)."""
+    out = ""
+    i += 1
+    while i:
+        i, rest = divmod(i - 1, 26)
+        out = chr(65 + rest) + out
+    return out
 
 
 def read_table(
     path: str | Path, *, sheet: str | int | None = None
 ) -> tuple[pd.DataFrame, str | None]:
-    """Read a CSV or Excel ledger as text columns; returns the table and the encoding used."""
+    """Read a CSV or Excel ledger as text columns; returns the table and the encoding used.
+
+    Raises
+    ------
+    InputError
+        Naming the file (and the sheet or row) when it cannot be read as a table.
+    """
     path = Path(path)
     if path.suffix.lower() in {".xlsx", ".xls"}:
-        df = pd.read_excel(path, sheet_name=0 if sheet is None else sheet, dtype=str)
-        df = df.fillna("")
-        df.columns = [str(c).strip() for c in df.columns]
-        return df, None
+        return _read_excel(path, sheet), None
     return read_csv_any_encoding(path)
+
+
+def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
+    try:
+        with pd.ExcelFile(path) as book:
+            names = [str(n) for n in book.sheet_names]
+            found = (
+                sheet is None
+                or sheet in names
+                or (isinstance(sheet, int) and 0 <= sheet < len(names))
+            )
+            if not found:
+                raise InputError(
+                    f"no sheet {sheet!r}; the workbook has sheets {names}", file=str(path)
+                )
+            grid = pd.read_excel(
+                book, sheet_name=0 if sheet is None else sheet, header=None, dtype=str
+            )
+    except ImportError as exc:  # a legacy .xls needs xlrd
+        raise InputError(
+            "legacy Excel 97-2003 workbook (.xls): save it as .xlsx or CSV (UTF-8), "
+            "or install xlrd",
+            file=str(path),
+        ) from exc
+    except EXCEL_ERRORS as exc:
+        raise InputError(
+            f"cannot read as an Excel workbook (damaged, truncated or not .xlsx): {exc}",
+            file=str(path),
+        ) from exc
+    return _with_header(grid.fillna(""), path)
 
 
 def _points_from_lonlat(
@@ -95,12 +227,13 @@ def _points_from_lonlat(
     for col in (lon, lat):
         text = df[col].astype(str).str.strip()
         numbers = pd.to_numeric(text, errors="coerce")
-        bad = np.flatnonzero(numbers.isna().to_numpy())
+        # "inf" and "nan" parse as numbers but are no place on Earth.
+        bad = np.flatnonzero(~np.isfinite(numbers.to_numpy(dtype=float)))
         if len(bad):
             first = int(bad[0])
             shown = repr(df[col].iloc[first]) if text.iloc[first] else "empty"
             raise InputError(
-                f"coordinate is not a number ({shown})"
+                f"coordinate is not a finite number ({shown})"
                 + (f"; {len(bad) - 1} more rows like it" if len(bad) > 1 else ""),
                 file=source.file,
                 feature=source.feature(first),
@@ -140,6 +273,8 @@ def read_layer_file(
     path = Path(path)
     if not path.exists():
         raise InputError("file not found", file=str(path))
+    if path.is_dir():
+        raise InputError("is a folder, not a layer file", file=str(path))
     suffix = path.suffix.lower()
     columns = dict(columns or {})
     if suffix in TABLE_SUFFIXES:
@@ -157,16 +292,7 @@ def read_layer_file(
         gdf = _points_from_lonlat(df, lon, lat, source)
     else:
         source = LayerSource(str(path))
-        try:
-            if suffix in PARQUET_SUFFIXES:
-                gdf = gpd.read_parquet(path)
-            else:
-                gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-        except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, ValueError) as exc:
-            raise InputError(f"cannot read as a GIS layer: {exc}", file=str(path)) from exc
-        if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
-            raise InputError("the file has no geometry column", file=str(path))
-        gdf.columns = [str(c).strip() if c != gdf.geometry.name else c for c in gdf.columns]
+        gdf = _read_gis(path, layer)
     unknown = [c for c in columns if c not in gdf.columns]
     if unknown:
         raise InputError(
@@ -175,9 +301,52 @@ def read_layer_file(
             file=str(path),
             column=unknown[0],
         )
+    taken = [(user, canon) for user, canon in columns.items() if canon in gdf.columns]
+    taken = [(u, c) for u, c in taken if u != c and c not in columns]  # A→B with B→C is fine
+    if taken:
+        user, canon = taken[0]
+        raise InputError(
+            f"the config maps this header onto {canon!r}, but the file has a column "
+            f"{canon!r} too; map only one of them",
+            file=str(path),
+            column=user,
+        )
     gdf = gdf.rename(columns=columns)
     source.headers = {canon: user for user, canon in columns.items()}
     return gdf, source
+
+
+def _read_gis(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:
+    """A GIS file (GeoPackage, GeoJSON, Shapefile …, GeoParquet) with stripped headers."""
+    try:
+        if path.suffix.lower() in PARQUET_SUFFIXES:
+            gdf = gpd.read_parquet(path)
+        else:
+            gdf = gpd.read_file(path, layer=layer) if layer is not None else gpd.read_file(path)
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        layers = _layer_names(path) if layer is not None else None
+        if layers is not None and str(layer) not in layers:
+            problem = f"no layer {layer!r}; the file has layers {layers}"
+        else:
+            problem = f"cannot read as a GIS layer: {exc}"
+        raise InputError(problem, file=str(path)) from exc
+    except (ValueError, OSError, TypeError) as exc:  # pyarrow's errors derive from these
+        raise InputError(f"cannot read as a GIS layer: {exc}", file=str(path)) from exc
+    if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
+        raise InputError("the file has no geometry column", file=str(path))
+    names = [str(c).strip() if c != gdf.geometry.name else c for c in gdf.columns]
+    twice = pd.Index(names)[pd.Index(names).duplicated()]
+    if len(twice):
+        raise InputError("the header appears twice; rename one", file=str(path), column=twice[0])
+    gdf.columns = names
+    return gdf
+
+
+def _layer_names(path: Path) -> list[str] | None:
+    try:
+        return [str(n) for n in pyogrio.list_layers(path)[:, 0]]
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError, OSError):
+        return None
 
 
 LON_NAMES = ("lon", "lng", "longitude", "x", "经度", "东经")

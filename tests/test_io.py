@@ -79,3 +79,161 @@ def test_geodataframe_without_crs_is_kept(tmp_path):
     b.to_file(tmp_path / "b.geojson", driver="GeoJSON")
     gdf, _ = read_layer_file(tmp_path / "b.geojson")
     assert isinstance(gdf, gpd.GeoDataFrame)
+
+
+# --------------------------------------------------------------------------------------------
+# Files a reader cannot take end in an InputError naming the file (and row, sheet or header).
+
+
+def _hydrants_text(tmp_path) -> list[str]:
+    lon, lat = tiny_hydrants_wgs84()
+    path = write_hydrants_csv(tmp_path / "h.csv", lon, lat, encoding="utf-8")
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.parametrize("content", [b"", b"   \r\n\r\n", "\ufeff".encode()])
+def test_empty_or_blank_csv(tmp_path, content):
+    (tmp_path / "h.csv").write_bytes(content)
+    with pytest.raises(InputError, match=r"h\.csv: the file is empty"):
+        read_layer_file(tmp_path / "h.csv")
+
+
+def test_row_with_an_extra_field_names_the_spreadsheet_row(tmp_path):
+    lines = _hydrants_text(tmp_path)
+    lines[3] += ",surplus"  # the 4th line: spreadsheet row 4 (header = row 1)
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"h\.csv: row 4: the row has 6 fields but the header"):
+        read_layer_file(tmp_path / "h.csv")
+
+
+def test_unclosed_quote_names_the_row_where_it_opens(tmp_path):
+    lines = _hydrants_text(tmp_path)
+    lines[2] = '"' + lines[2]
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"h\.csv: row 3: a double quote opens a value"):
+        read_layer_file(tmp_path / "h.csv")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le-bom"])
+def test_utf16_csv_comma_or_tab_separated(tmp_path, encoding):
+    text = "\n".join(_hydrants_text(tmp_path)) + "\n"
+    if encoding == "utf-16-le-bom":  # Excel's "Unicode text": tab-separated UTF-16
+        raw = b"\xff\xfe" + text.replace(",", "\t").encode("utf-16-le")
+    else:
+        raw = text.encode("utf-16")
+    (tmp_path / "h.csv").write_bytes(raw)
+    gdf, source = read_layer_file(tmp_path / "h.csv")
+    assert len(gdf) == 6 and source.encoding == "utf-16"
+    assert gdf["状态"].iloc[-1] == "损坏"
+
+
+def test_duplicated_header_stops_naming_both_columns(tmp_path):
+    lines = _hydrants_text(tmp_path)
+    lines = [line + (",状态" if i == 0 else ",x") for i, line in enumerate(lines)]
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_layer_file(tmp_path / "h.csv")
+    assert str(exc.value) == (
+        f"{tmp_path / 'h.csv'}: row 1, column '状态': the header appears twice, "
+        "in columns B and F; rename one"
+    )
+
+
+def test_mapping_onto_a_column_the_file_already_has(tmp_path):
+    lines = _hydrants_text(tmp_path)
+    lines = [line + (",hydrant_id" if i == 0 else ",x") for i, line in enumerate(lines)]
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"column '编号': the config maps this header onto"):
+        read_layer_file(tmp_path / "h.csv", columns={"编号": "hydrant_id"})
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "nan", "NaN", "Infinity"])
+def test_non_finite_coordinate(tmp_path, value):
+    lines = _hydrants_text(tmp_path)
+    cells = lines[2].split(",")
+    cells[-2] = value  # the longitude column (the header is 编号,状态,经度,纬度)
+    lines[2] = ",".join(cells)
+    (tmp_path / "h.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError) as exc:
+        read_layer_file(tmp_path / "h.csv")
+    assert "row 3, column '经度': coordinate is not a finite number" in str(exc.value)
+
+
+def _excel(tmp_path) -> bytes:
+    lon, lat = tiny_hydrants_wgs84()
+    path = tmp_path / "h.xlsx"
+    pd.DataFrame({"编号": ["H1", "H2"], "lon": lon[:2], "lat": lat[:2]}).to_excel(
+        path, index=False, sheet_name="台账"
+    )
+    return path.read_bytes()
+
+
+def test_legacy_xls_says_how_to_save_it(tmp_path):
+    # An Excel 97-2003 file starts with the OLE2 signature; xlrd is not a dependency.
+    (tmp_path / "h.xls").write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))
+    with pytest.raises(InputError, match=r"h\.xls: legacy Excel .*save it as \.xlsx or CSV"):
+        read_layer_file(tmp_path / "h.xls")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not a workbook", "empty"])
+def test_damaged_xlsx(tmp_path, damage):
+    raw = _excel(tmp_path)
+    raw = {"truncated": raw[: len(raw) // 2], "not a workbook": b"hello", "empty": b""}[damage]
+    (tmp_path / "h.xlsx").write_bytes(raw)
+    with pytest.raises(InputError, match=r"h\.xlsx: cannot read as an Excel workbook"):
+        read_layer_file(tmp_path / "h.xlsx")
+
+
+def test_missing_sheet_lists_the_sheets(tmp_path):
+    _excel(tmp_path)
+    with pytest.raises(
+        InputError, match=r"h\.xlsx: no sheet '汇总'; the workbook has sheets \['台账'\]"
+    ):
+        read_layer_file(tmp_path / "h.xlsx", layer="汇总")
+    gdf, source = read_layer_file(tmp_path / "h.xlsx", layer="台账")
+    assert len(gdf) == 2 and source.feature(0) == "row 2"
+
+
+def test_excel_duplicated_header(tmp_path):
+    pd.DataFrame([["编号", "lon", "lat", "编号"], ["H1", 121.5, 31.2, "H9"]]).to_excel(
+        tmp_path / "h.xlsx", index=False, header=False
+    )
+    with pytest.raises(
+        InputError, match=r"column '编号': the header appears twice, in columns A and D"
+    ):
+        read_layer_file(tmp_path / "h.xlsx")
+
+
+@pytest.mark.parametrize(
+    "name, content, words",
+    [
+        ("b.gpkg", b"SQLite format 3\x00" + bytes(200), "cannot read as a GIS layer"),
+        (
+            "b.geojson",
+            b'{"type": "FeatureCollection", "features": [{',
+            "cannot read as a GIS layer",
+        ),
+        ("b.geojson", b"", "cannot read as a GIS layer"),
+        ("b.parquet", b"PAR1garbage", "cannot read as a GIS layer"),
+        ("b.shp", bytes(100), "cannot read as a GIS layer"),
+    ],
+    ids=["gpkg", "geojson-cut", "geojson-empty", "parquet", "shp-alone"],
+)
+def test_unreadable_gis_files(tmp_path, name, content, words):
+    (tmp_path / name).write_bytes(content)
+    with pytest.raises(InputError) as exc:
+        read_layer_file(tmp_path / name)
+    assert str(exc.value).startswith(f"{tmp_path / name}: {words}")
+
+
+def test_missing_gpkg_layer_lists_the_layers(tmp_path):
+    tiny_buildings().to_file(tmp_path / "b.gpkg", layer="buildings")
+    with pytest.raises(
+        InputError, match=r"b\.gpkg: no layer 'bldg'; the file has layers \['buildings'\]"
+    ):
+        read_layer_file(tmp_path / "b.gpkg", layer="bldg")
+
+
+def test_folder_instead_of_file(tmp_path):
+    with pytest.raises(InputError, match="is a folder, not a layer file"):
+        read_layer_file(tmp_path)
