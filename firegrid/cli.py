@@ -292,15 +292,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a Python warning as one prefixed line (not the source path and code line)."""
+    text = " ".join(str(message).split())
+    print(f"firegrid: warning: {text}", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            warnings.showwarning = _warning_line  # restored when the block ends
             return int(args.func(args) or 0)
     except FireGridError as exc:
-        print(f"firegrid: error: {exc}", file=sys.stderr)
+        # One line whatever the message holds (a library's text may span several).
+        text = " ".join(str(exc).splitlines())
+        print(f"firegrid: error: {text}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("firegrid: interrupted", file=sys.stderr)
