@@ -1,8 +1,9 @@
-"""Run outputs: results GeoPackage, per-grid summary (CSV + Excel), headline summary; atomic.
+"""Run outputs: results GeoPackage, per-grid summary (CSV + Excel), headline summary.
 
-All outputs of a run go into one folder, written as a whole: they are first written into a
-temporary folder beside it (same parent, so the same file system) and then swapped in with
-``os.replace``. A run that fails or is interrupted midway leaves the previous outputs intact.
+What is meant for leaders — the per-grid table and the summaries — passes the privacy
+allow-list of :mod:`maps.privacy`; the GeoPackage drops personal columns unless the config
+keeps them. Spreadsheet cells that would start a formula are written as text. The folder is
+written as a whole and swapped in atomically by :mod:`firegrid.outputs`.
 """
 
 from __future__ import annotations
@@ -10,9 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -22,6 +21,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from firegrid.outputs import write_folder_atomically
+from maps.privacy import personal_columns, redact_text, shared_columns
 from maps.styles import field_label
 from spatial.errors import ConfigError
 from spatial.params import params_from_mapping
@@ -32,9 +33,11 @@ CSV_FILE = "grid_summary.csv"
 XLSX_FILE = "grid_summary.xlsx"
 SUMMARY_MD = "summary.md"
 SUMMARY_JSON = "summary.json"
-# Marks a folder as FireGrid's own, so a rerun may replace it; a folder without it that holds
-# other files is never replaced (it could be the user's home or project folder).
-MARKER = ".firegrid-output"
+OUTPUT_FILES = (MAP_FILE, GPKG_FILE, CSV_FILE, XLSX_FILE, SUMMARY_MD, SUMMARY_JSON)
+PERSONAL_CHOICES = ("drop", "keep")
+# First characters that make Excel, LibreOffice or WPS read a cell as a formula (OWASP CSV
+# injection), the full-width forms included: WPS and Excel on Chinese systems accept them.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 # Order of the leading columns of the per-grid table; the rest follow as they come.
 GRID_ID_COLUMNS = ("grid_id", "name", "level", "parent_id")
@@ -53,11 +56,23 @@ class OutputOptions:
         Write ``map.html`` (default True).
     excel : bool
         Write ``grid_summary.xlsx`` beside the CSV (default True).
+    personal : {"drop", "keep"}
+        ``results.gpkg`` drops columns that look personal (names, phone and ID numbers,
+        addresses; by header or content) unless ``[map] allow_fields`` names them (default
+        ``"drop"``); ``"keep"`` keeps every input column: then share the GeoPackage only like
+        the input ledgers. Outputs meant for leaders never depend on this.
     """
 
     folder: str | None = None
     map: bool = True
     excel: bool = True
+    personal: str = "drop"
+
+    def __post_init__(self) -> None:
+        if self.personal not in PERSONAL_CHOICES:
+            raise ConfigError(
+                f"[output] personal must be one of {list(PERSONAL_CHOICES)}, not {self.personal!r}"
+            )
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
@@ -101,11 +116,26 @@ def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out.rename(columns=renames) if renames else out
 
 
-def write_results_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.PathLike) -> Path:
+def without_personal(frame: pd.DataFrame, *, allow: Iterable[str] = ()) -> pd.DataFrame:
+    """``frame`` without the columns that look personal, except those named in ``allow``."""
+    allow = set(allow)
+    drop = [c for c in personal_columns(frame) if c not in allow]
+    return frame.drop(columns=drop) if drop else frame
+
+
+def write_results_gpkg(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    path: str | os.PathLike,
+    *,
+    personal: str = "drop",
+    allow: Iterable[str] = (),
+) -> Path:
     """Write every layer (with its computed columns) into one GeoPackage, one layer each.
 
     Layers keep their CRS (the district's metric working CRS); empty layers are skipped.
     Tables without geometry (``pandas.DataFrame``) are written as attribute-only layers.
+    With ``personal="drop"`` (default) columns that look personal are left out unless named
+    in ``allow`` (the config's ``[map] allow_fields``); ``"keep"`` writes them too.
     """
     import pyogrio
 
@@ -113,6 +143,8 @@ def write_results_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.Pa
     for name, frame in layers.items():
         if frame is None or len(frame) == 0:
             continue
+        if personal != "keep":
+            frame = without_personal(frame, allow=allow)
         if isinstance(frame, gpd.GeoDataFrame):
             _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG")
         else:
@@ -125,9 +157,13 @@ def write_results_gpkg(layers: Mapping[str, gpd.GeoDataFrame], path: str | os.Pa
 
 
 def grid_summary_table(
-    grids: pd.DataFrame | None, *, extra: Sequence[pd.DataFrame | None] = ()
+    grids: pd.DataFrame | None,
+    *,
+    extra: Sequence[pd.DataFrame | None] = (),
+    user_columns: Iterable[str] = (),
+    allow: Iterable[str] = (),
 ) -> pd.DataFrame | None:
-    """The per-grid table: one row per grid cell, every roll-up figure, no geometry.
+    """The per-grid table for leaders: one row per grid cell, every roll-up figure, no geometry.
 
     Parameters
     ----------
@@ -136,6 +172,12 @@ def grid_summary_table(
     extra : sequence of DataFrame
         Other per-grid tables keyed by ``grid_id`` (:func:`spatial.access.coverage_by_grid`,
         :func:`spatial.water.water_by_grid`); their columns not already present are joined.
+    user_columns : iterable of str
+        The columns of the input grids layer: those beyond the data model are the user's own
+        and appear only when ``allow`` names them; every other column is FireGrid's.
+    allow : iterable of str
+        The config's ``[map] allow_fields`` (see :func:`maps.privacy.shared_columns`): columns
+        that look personal, by header or content, appear only when named explicitly.
 
     Returns
     -------
@@ -158,7 +200,9 @@ def grid_summary_table(
             right = table[["grid_id", *cols]].assign(grid_id=table["grid_id"].astype("string"))
             base = base.merge(right, on="grid_id", how="left")
     lead = [c for c in GRID_ID_COLUMNS if c in base]
-    base = base[lead + [c for c in base.columns if c not in lead]]
+    order = lead + [c for c in base.columns if c not in lead]
+    computed = set(base.columns) - set(user_columns)
+    base = base[shared_columns(base, allow=allow, computed=computed, wanted=order)]
     sort = [c for c in ("level", "grid_id") if c in base]
     return base.sort_values(sort, kind="stable").reset_index(drop=True)
 
@@ -171,16 +215,54 @@ def _rounded(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _formula_like(text: pd.Series) -> pd.Series:
+    """Which strings a spreadsheet would read as a formula."""
+    return text.str.startswith(FORMULA_STARTS).fillna(False).astype(bool)
+
+
+def csv_safe(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every text cell (and header) that would start a formula prefixed with
+    a single quote ``'`` (OWASP): spreadsheets then show it as text, never run it."""
+    out = table.copy()
+    for col in out.columns:
+        s = out[col]
+        if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+            text = s.astype("string")
+            risky = _formula_like(text) & s.map(lambda v: isinstance(v, str)).astype(bool)
+            if risky.any():
+                out[col] = s.where(~risky, "'" + text.astype(object))
+    header = pd.Series([str(c) for c in out.columns], dtype="string")
+    risky = _formula_like(header).to_numpy()
+    out.columns = ["'" + h if r else h for h, r in zip(header, risky, strict=True)]
+    return out
+
+
+def _cells_as_text(sheet) -> None:
+    """Mark string cells of an openpyxl sheet that would start a formula as text.
+
+    openpyxl stores any string starting with ``=`` as a formula; the cell keeps its visible
+    value but gets the text type and Excel's quote prefix (the ``'`` a user would type).
+    """
+    for row in sheet.iter_rows():
+        for cell in row:
+            if isinstance(cell.value, str) and cell.value.startswith(FORMULA_STARTS):
+                cell.data_type = "s"
+                cell.quotePrefix = True
+
+
 def write_grid_summary(
     table: pd.DataFrame, csv_path: str | os.PathLike, xlsx_path: str | os.PathLike | None
 ) -> list[Path]:
     """Write the per-grid table as CSV (UTF-8 with BOM, so Excel shows Chinese) and .xlsx.
 
     The workbook has a second sheet, ``columns``, explaining each column in Chinese and English.
+    Text that would start a formula (``= + - @``, tab, carriage return, and the full-width
+    ``＝ ＋ － ＠``) stays text: in the workbook a text cell with Excel's quote prefix (the value
+    unchanged), in the CSV the value prefixed with ``'``.
     """
     table = _rounded(table)
     written = [Path(csv_path)]
-    table.to_csv(csv_path, index=False, encoding="utf-8-sig")
+    csv_safe(table).to_csv(csv_path, index=False, encoding="utf-8-sig")
     if xlsx_path is not None:
         glossary = pd.DataFrame(
             {
@@ -192,6 +274,8 @@ def write_grid_summary(
         with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xl:
             table.to_excel(xl, sheet_name="grid_summary", index=False)
             glossary.to_excel(xl, sheet_name="columns", index=False)
+            for sheet in xl.sheets.values():
+                _cells_as_text(sheet)
         written.append(Path(xlsx_path))
     return written
 
@@ -201,8 +285,12 @@ def write_grid_summary(
 
 
 def _jsonable(value: Any) -> Any:
+    """JSON-ready values; text has phone/ID numbers and e-mails redacted (notes may quote a
+    user's value)."""
+    if isinstance(value, str):
+        return redact_text(value)
     if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {redact_text(str(k)): _jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_jsonable(v) for v in value]
     if isinstance(value, np.generic):
@@ -212,7 +300,7 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, date | datetime | pd.Timestamp):
         return value.isoformat()
     if isinstance(value, Path):
-        return str(value)
+        return redact_text(str(value))
     if value is pd.NA or value is pd.NaT:
         return None
     return value
@@ -224,6 +312,8 @@ def summary_json(summary: Mapping[str, Any]) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float):
@@ -237,6 +327,7 @@ def _fmt(value: Any) -> str:
 
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     """The summary as a short Markdown report: headline figures per step, then notes."""
+    summary = _jsonable(summary)
     lines = [f"# FireGrid summary — {summary.get('district', '')}", ""]
     if summary.get("as_of"):
         lines.append(f"Data as of **{summary['as_of']}**; run {summary.get('run_at', '')}.")
@@ -284,91 +375,7 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Atomic output folder
-
-
-def check_output_folder(folder: str | os.PathLike) -> Path:
-    """The output folder, resolved; refuses one FireGrid did not make that holds other files."""
-    folder = Path(folder).expanduser().resolve()
-    if folder.exists() and not folder.is_dir():
-        raise ConfigError(f"{folder}: the output path exists and is not a folder")
-    if folder.exists() and any(folder.iterdir()) and not (folder / MARKER).exists():
-        raise ConfigError(
-            f"{folder}: the output folder holds files FireGrid did not write; "
-            "choose a new or empty folder with --out (outputs replace the whole folder)"
-        )
-    if folder.parent == folder:
-        raise ConfigError(f"{folder}: cannot use the file-system root as the output folder")
-    return folder
-
-
-def ensure_output_folder(folder: str | os.PathLike) -> Path:
-    """The output folder (checked as by :func:`check_output_folder`), created with FireGrid's
-    marker when it does not exist, for commands that write a single file into it."""
-    folder = check_output_folder(folder)
-    if not folder.exists():
-        folder.mkdir(parents=True)
-        _write_marker(folder)
-    return folder
-
-
-def _write_marker(folder: Path) -> None:
-    stamp = {"written_by": "firegrid", "at": datetime.now().isoformat(timespec="seconds")}
-    (folder / MARKER).write_text(json.dumps(stamp), encoding="utf-8")
-
-
-def write_folder_atomically(folder: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Run ``write(tmp)`` to fill a temporary folder, then swap it in as ``folder``.
-
-    The temporary folder lives in ``folder``'s parent (same file system), so the final step is
-    a rename: the previous folder is renamed aside, the new one renamed into place, and the old
-    one deleted. If ``write`` raises (or the run is interrupted) the temporary folder is removed
-    and ``folder`` is untouched.
-
-    Raises
-    ------
-    ConfigError
-        When the folder cannot be written (permissions, disk full …), naming it.
-    """
-    folder = check_output_folder(folder)
-    try:
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.tmp-", dir=folder.parent))
-    except OSError as exc:
-        raise ConfigError(
-            f"{folder}: cannot write the outputs here ({exc.strerror or exc})"
-        ) from exc
-    try:
-        # mkdtemp makes the folder private (0700); outputs get the usual permissions.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o777 & ~mask)
-        write(tmp)
-        _write_marker(tmp)
-        if folder.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{folder.name}.old-", dir=folder.parent))
-            try:
-                os.replace(folder, old / folder.name)
-            except BaseException:
-                old.rmdir()
-                raise
-            try:
-                os.replace(tmp, folder)
-            except BaseException:
-                os.replace(old / folder.name, folder)  # put the previous outputs back
-                old.rmdir()
-                raise
-            # Only now, with the new outputs in place, is the previous folder deleted.
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, folder)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise ConfigError(f"{folder}: cannot write the outputs ({exc.strerror or exc})") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+# The run's folder
 
 
 def write_outputs(
@@ -379,12 +386,25 @@ def write_outputs(
     summary: dict[str, Any],
     map_html: str | None = None,
     excel: bool = True,
+    personal: str = "drop",
+    allow: Iterable[str] = (),
+    force: bool = False,
 ) -> dict[str, Path]:
-    """Write every output of a run into ``folder`` atomically.
+    """Write every output of a run into ``folder`` atomically (:mod:`firegrid.outputs`).
 
     Files: ``map.html`` (when ``map_html`` is given), ``results.gpkg``, ``grid_summary.csv``
     and ``grid_summary.xlsx`` (when there is a grid table), ``summary.md`` and
-    ``summary.json``. ``summary["outputs"]`` is filled in with the file names.
+    ``summary.json``, and the manifest of them. ``summary["outputs"]`` is filled in with the
+    file names.
+
+    Parameters
+    ----------
+    grid_table : DataFrame or None
+        The per-grid table, already limited to shareable columns (:func:`grid_summary_table`).
+    personal, allow
+        What ``results.gpkg`` does with personal columns (:func:`write_results_gpkg`).
+    force : bool
+        Proceed even though the folder holds files FireGrid did not write (they are kept).
 
     Returns
     -------
@@ -406,24 +426,24 @@ def write_outputs(
         if map_html is not None:
             (tmp / MAP_FILE).write_text(map_html, encoding="utf-8")
         if GPKG_FILE in names:
-            write_results_gpkg(layers, tmp / GPKG_FILE)
+            write_results_gpkg(layers, tmp / GPKG_FILE, personal=personal, allow=allow)
         if CSV_FILE in names:
             write_grid_summary(grid_table, tmp / CSV_FILE, tmp / XLSX_FILE if excel else None)
         (tmp / SUMMARY_JSON).write_text(summary_json(summary), encoding="utf-8")
         (tmp / SUMMARY_MD).write_text(summary_markdown(summary), encoding="utf-8")
 
-    final = write_folder_atomically(folder, write)
+    final = write_folder_atomically(folder, write, force=force)
     return {name: final / name for name in names}
 
 
 __all__ = [
+    "OUTPUT_FILES",
     "OutputOptions",
-    "check_output_folder",
-    "ensure_output_folder",
+    "csv_safe",
     "grid_summary_table",
     "summary_json",
     "summary_markdown",
-    "write_folder_atomically",
+    "without_personal",
     "write_grid_summary",
     "write_outputs",
     "write_results_gpkg",

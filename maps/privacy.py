@@ -1,13 +1,16 @@
-"""What may reach a shared HTML map: an allow-list of columns, personal-data detection, escaping.
+"""What may reach outputs meant for leaders: an allow-list of columns, personal data, escaping.
 
-An exported map is handed around (to leaders, other departments, sometimes the public), so two
-rules hold for every value that enters it:
+An exported map, the per-grid table and the summaries are handed around (to leaders, other
+departments, sometimes the public), so these rules hold for every value that enters them:
 
 - **Only allowed columns.** By default only FireGrid's canonical input columns and its computed
-  result columns reach the HTML; a user's extra columns stay out unless the config's
-  ``[map] allow_fields`` names them (or says ``"all"``). Columns that look personal — resident
-  names, phone and ID numbers, by header or by content — are dropped even under ``"all"``; only
-  naming such a column explicitly lets it through.
+  result columns are shown; a user's extra columns stay out unless the config's
+  ``[map] allow_fields`` names them (or says ``"all"``). Columns that look personal — names of
+  residents, owners, occupants, contacts; phone and ID numbers; home addresses — by header or
+  by content are dropped even under ``"all"``; only naming such a column explicitly (a grid
+  worker's name and phone that the plans require on grid boards) lets it through.
+- **Redacted free text.** Text FireGrid writes itself (notes quoting a user's value) has phone
+  numbers, ID numbers and e-mail addresses replaced by ``***`` (:func:`redact_text`).
 - **Escaped text.** Leaflet renders tooltips, popups and layer names as HTML, and folium puts
   some of them into JavaScript template literals, so every text value is HTML-escaped and has
   the template-literal metacharacters (backtick, ``$``, backslash) replaced by entities before it
@@ -84,27 +87,44 @@ CANONICAL_COLUMNS: frozenset[str] = frozenset(
 ALLOWED_BY_DEFAULT: frozenset[str] = CANONICAL_COLUMNS | COMPUTED_COLUMNS
 
 # Header fragments that mark a column as personal (matched case-insensitively, anywhere in the
-# header). Chinese ledgers name residents, contacts, owners and landlords, with their numbers.
+# header, after spaces, hyphens and dots became "_"). Chinese ledgers name residents, owners,
+# occupants, guardians, landlords, contacts and grid workers, with their numbers and addresses.
+# Each fragment is tested on its own in tests/test_privacy.py.
 PERSONAL_NAME_PARTS: tuple[str, ...] = (
-    "联系人",
-    "联系方式",
-    "电话",
-    "手机",
-    "号码",
+    # Chinese: who
     "姓名",
-    "身份证",
-    "证件",
     "户主",
     "房东",
     "房主",
     "业主",
+    "产权人",
+    "法定代表人",
+    "法人代表",
+    "使用人",
+    "承租人",
+    "出租人",
     "租户",
     "住户",
     "居民",
+    "监护人",
+    "联系人",
+    "联络人",
     "负责人",
     "责任人",
+    "网格员",
+    "网格长",
+    "楼长",
+    # Chinese: how to reach or identify them
+    "联系方式",
+    "电话",
+    "手机",
+    "号码",
+    "身份证",
+    "证件",
+    "住址",
     "微信",
     "邮箱",
+    # English
     "phone",
     "mobile",
     "cell",
@@ -112,13 +132,15 @@ PERSONAL_NAME_PARTS: tuple[str, ...] = (
     "owner",
     "landlord",
     "tenant",
+    "occupant",
+    "guardian",
     "id_card",
     "idcard",
     "id_no",
     "id_number",
     "passport",
     "email",
-    "e-mail",
+    "e_mail",
     "wechat",
     "person",
     "surname",
@@ -126,44 +148,83 @@ PERSONAL_NAME_PARTS: tuple[str, ...] = (
     "last_name",
     "full_name",
     "resident_name",
+    "home_address",
 )
-# Whole-word header tokens (split on non-letters) that mark a personal column.
+# Whole-word header tokens (split on non-letters) that mark a personal column: short words and
+# pinyin initials (sfz 身份证, lxr 联系人, dh 电话, xm 姓名) that would match too much as fragments.
 PERSONAL_TOKENS: frozenset[str] = frozenset({"tel", "telephone", "fax", "sfz", "lxr", "dh", "xm"})
 
-# Content patterns: a mainland mobile number (11 digits starting 13–19), an 18-digit resident
-# ID number (GB 11643, last digit may be X), a landline with area code, an e-mail address.
-PERSONAL_VALUE_PATTERNS: tuple[re.Pattern[str], ...] = (
-    re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d(?:[- ]?\d{4}){2}(?!\d)"),
-    re.compile(r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[\dXx](?!\d)"),
-    re.compile(r"(?<!\d)0\d{2,3}-\d{7,8}(?!\d)"),
-    re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
-)
+# Content patterns, each tested on its own in tests/test_privacy.py. Separators people type
+# between digit groups: spaces (also no-break and full-width), hyphens, dots.
+_SEP = r"[ \u00a0\u3000\-.]?"
+PERSONAL_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
+    # mainland mobile: 1[3-9]x xxxx xxxx in any common spacing, with or without +86 / 0086 / (86)
+    "mobile": re.compile(
+        r"(?<![\d])(?:(?:\+|00)?86" + _SEP + r"|[(（]\+?86[)）]" + _SEP + r")?"
+        r"1[3-9]\d" + _SEP + r"\d{4}" + _SEP + r"\d{4}(?!\d)"
+    ),
+    # landline with its area code: 021-12345678, (021) 1234 5678, （0571）8888888, 0755 8888 8888
+    "landline": re.compile(
+        r"(?<!\d)(?:[(（]0[1-9]\d{1,2}[)）]" + _SEP + r"|0[1-9]\d{1,2}[ \u00a0\u3000\-])"
+        r"\d{3,4}" + _SEP + r"\d{4}(?!\d)"
+    ),
+    # resident ID number (GB 11643): 18 digits with the birth date, the last may be X
+    "id18": re.compile(
+        r"(?<!\d)[1-9]\d{5}(?:18|19|20)\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}[\dXx]"
+        r"(?![\dXx])"
+    ),
+    # first-generation ID number: 15 digits, birth date without the century
+    "id15": re.compile(
+        r"(?<!\d)[1-9]\d{5}\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])\d{3}(?!\d)"
+    ),
+    "email": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
+}
+REDACTED = "***"
+
+
+def _header(column: object) -> str:
+    return re.sub(r"[\s\-.]+", "_", str(column).strip().lower())
 
 
 def personal_by_name(column: str) -> bool:
     """True when a column header looks like it holds personal data."""
-    name = str(column).strip().lower()
+    name = _header(column)
     if any(part in name for part in PERSONAL_NAME_PARTS):
         return True
     tokens = set(re.split(r"[^a-z]+", name)) - {""}
     return bool(tokens & PERSONAL_TOKENS)
 
 
-def personal_by_content(values: pd.Series) -> bool:
-    """True when any value of a text or integer column looks like a phone, ID or e-mail."""
+def _as_text(values: pd.Series) -> pd.Series:
+    """The distinct values of a text or integer column as strings (numbers as whole numbers)."""
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return False
+        return pd.Series([], dtype=object)
     if pd.api.types.is_float_dtype(values):
         # A phone column with gaps is read as floats (13812345678.0): check whole numbers.
         v = values.to_numpy(dtype=float, na_value=np.nan)
         whole = v[np.isfinite(v) & (v == np.trunc(v)) & (np.abs(v) < 1e18)]
-        text = pd.Series(whole.astype(np.int64).astype(str))
-    else:
-        text = values.dropna().astype(str)
+        return pd.Series(pd.unique(whole.astype(np.int64).astype(str)), dtype=object)
+    return pd.Series(pd.unique(values.dropna().astype(str).to_numpy()), dtype=object)
+
+
+def personal_by_content(values: pd.Series) -> bool:
+    """True when any value of a text or integer column looks like a phone, ID or e-mail."""
+    text = _as_text(values)
     if text.empty:
         return False
-    joined = "\n".join(pd.unique(text.to_numpy()))
-    return any(p.search(joined) for p in PERSONAL_VALUE_PATTERNS)
+    joined = "\n".join(text)
+    return any(p.search(joined) for p in PERSONAL_VALUE_PATTERNS.values())
+
+
+def redact_text(text: str) -> str:
+    """``text`` with every phone number, ID number and e-mail address replaced by ``***``.
+
+    For free text FireGrid writes itself (notes and headlines of the summary), which may quote a
+    user's value.
+    """
+    for pattern in PERSONAL_VALUE_PATTERNS.values():
+        text = pattern.sub(REDACTED, text)
+    return text
 
 
 def personal_columns(df: pd.DataFrame) -> list[str]:
@@ -178,37 +239,56 @@ def personal_columns(df: pd.DataFrame) -> list[str]:
     return out
 
 
+def shared_columns(
+    df: pd.DataFrame,
+    *,
+    allow: Iterable[str] = (),
+    computed: Iterable[str] = (),
+    wanted: Sequence[str] | None = None,
+) -> list[str]:
+    """The columns of ``df`` that may reach an output meant for leaders, in ``wanted`` order.
+
+    The one allow-list of the map (through :func:`html_columns`), the per-grid summary table
+    (CSV and Excel) and the summaries.
+
+    Parameters
+    ----------
+    df : DataFrame or GeoDataFrame
+    allow : iterable of str
+        The config's ``[map] allow_fields``: extra column names, or ``"all"`` for every
+        non-personal column. Only a column named here explicitly passes the personal check.
+    computed : iterable of str
+        Further columns FireGrid computed for this frame (beyond :data:`ALLOWED_BY_DEFAULT`),
+        e.g. the per-grid roll-up figures.
+    wanted : sequence of str, optional
+        The columns the output would like to show (default: every column of ``df``).
+
+    Returns
+    -------
+    Columns that are canonical/computed or allowed, minus any that look personal (by header
+    or by content) unless named explicitly in ``allow``.
+    """
+    allow = set(allow)
+    safe = ALLOWED_BY_DEFAULT | set(computed)
+    geom = getattr(df, "_geometry_column_name", None)
+    candidates = [
+        c for c in (wanted if wanted is not None else df.columns) if c in df and c != geom
+    ]
+    allowed = [c for c in candidates if c in safe or c in allow or "all" in allow]
+    # A canonical column that holds a phone number (a user mapped the wrong header) is caught
+    # by content; naming a column explicitly is the only way past the check.
+    personal = set(personal_columns(df[[c for c in allowed if c not in allow]]))
+    return [c for c in allowed if c not in personal]
+
+
 def html_columns(
     df: pd.DataFrame,
     *,
     allow: Iterable[str] = (),
     wanted: Sequence[str] | None = None,
 ) -> list[str]:
-    """The columns of ``df`` that may be written into the HTML, in ``wanted`` order.
-
-    Parameters
-    ----------
-    df : DataFrame or GeoDataFrame
-    allow : iterable of str
-        The config's ``[map] allow_fields``: extra column names, or ``"all"``.
-    wanted : sequence of str, optional
-        The columns a layer would like to show (default: every column of ``df``).
-
-    Returns
-    -------
-    Columns that are canonical/computed or allowed, minus any that look personal unless named
-    explicitly in ``allow``.
-    """
-    allow = set(allow)
-    geom = getattr(df, "_geometry_column_name", None)
-    candidates = [
-        c for c in (wanted if wanted is not None else df.columns) if c in df and c != geom
-    ]
-    allowed = [c for c in candidates if c in ALLOWED_BY_DEFAULT or c in allow or "all" in allow]
-    # A canonical column that holds a phone number (a user mapped the wrong header) is caught
-    # by content; naming a column explicitly is the only way past the check.
-    personal = set(personal_columns(df[[c for c in allowed if c not in allow]]))
-    return [c for c in allowed if c not in personal]
+    """The columns of ``df`` that may be written into the HTML map: :func:`shared_columns`."""
+    return shared_columns(df, allow=allow, wanted=wanted)
 
 
 def escape_text(value: object) -> str:

@@ -12,13 +12,13 @@ import pytest
 
 import firegrid.reports as reports
 from firegrid.reports import (
-    MARKER,
     OutputOptions,
     grid_summary_table,
     summary_json,
     summary_markdown,
     write_outputs,
 )
+from firegrid.outputs import read_manifest
 from spatial.errors import ConfigError
 from tests._mapdata import synthetic_results
 
@@ -74,7 +74,7 @@ def test_every_output_is_written(tmp_path):
         "summary.json",
     }
     folder = tmp_path / "out"
-    assert (folder / MARKER).exists()
+    assert set(read_manifest(folder)) == set(out)  # the manifest lists every file written
     # GeoPackage: every layer with its computed columns
     names = {n for n, _ in pyogrio.list_layers(folder / "results.gpkg")}
     assert {
@@ -204,17 +204,21 @@ def test_an_unwritable_place_is_one_config_error(tmp_path, monkeypatch):
 
 
 def test_a_failed_swap_puts_the_previous_outputs_back(tmp_path, monkeypatch):
+    import firegrid.outputs as outputs
+
     layers, table, summary = _inputs()
     folder = tmp_path / "out"
     write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary), map_html="old")
-    real = reports.os.replace
+    real = outputs.os.rename
 
     def swap_fails(src, dst):
-        if ".tmp-" in str(src):  # the new folder cannot be moved into place
+        if "-new-" in str(src):  # the new folder cannot be moved into place
             raise OSError(5, "Input/output error")
         return real(src, dst)
 
-    monkeypatch.setattr(reports.os, "replace", swap_fails)
+    # the two-rename swap (systems without renameat2): the previous folder is put back
+    monkeypatch.setattr(outputs, "exchange", lambda a, b: False)
+    monkeypatch.setattr(outputs.os, "rename", swap_fails)
     with pytest.raises(ConfigError, match="Input/output error"):
         write_outputs(
             folder, layers=layers, grid_table=table, summary=dict(summary), map_html="new"
