@@ -17,14 +17,17 @@ import pyproj
 import shapely
 
 from spatial.crs import WGS84, CoordSystem, parse_coord_system, to_wgs84, working_crs_for
-from spatial.errors import ConfigError, InputError
-from spatial.io import read_layer_file
+from spatial.errors import ConfigError, FireGridError, InputError
+from spatial.io import LayerSource, read_layer_file
 from spatial.layers import LAYER_NAMES, SCHEMAS
 from spatial.validate import (
     ValidationReport,
+    attach_source,
     check_coordinates_range,
     check_extent,
+    check_grid_coverage,
     check_grid_hierarchy,
+    check_grid_overlaps,
     check_references,
     coerce_layer,
 )
@@ -186,26 +189,14 @@ def load_district(
     sources = {}
     systems: dict[str, CoordSystem] = {}
     for layer_name, spec in specs.items():
-        schema = SCHEMAS[layer_name]
+        # A layer's error never stops the others: validate reports every problem in one pass.
         try:
-            raw, source = read_layer_file(
-                spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
-            )
-        except InputError as exc:
+            layer = _read_layer(spec, layer_name, report)
+        except FireGridError as exc:
             report.add("error", str(exc), layer_name)
             continue
-        cs = _coord_system(spec, raw)
-        gdf, layer_report = coerce_layer(raw, schema, source, values=spec.values)
-        report.extend(layer_report)
-        if not layer_report.ok:
-            continue
-        gdf = to_wgs84(gdf, cs)
-        range_report = check_coordinates_range(gdf, schema, source)
-        report.extend(range_report)
-        if not range_report.ok:
-            continue
-        wgs[layer_name], sources[layer_name], systems[layer_name] = gdf, source, cs
-        report.info(f"{source.file}: {len(gdf)} {layer_name} read ({cs.name})", layer=layer_name)
+        if layer is not None:
+            wgs[layer_name], sources[layer_name], systems[layer_name] = layer
     if "grids" not in wgs:
         return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
     work = parse_coord_system(crs).crs if crs else working_crs_for(wgs["grids"])
@@ -224,11 +215,47 @@ def load_district(
             declared_offset=systems[layer_name].offset,
         )
         report.extend(extent)
-    layers = {n: g.to_crs(work) for n, g in wgs.items()}
-    report.extend(check_grid_hierarchy(layers["grids"], sources["grids"]))
+    # Layers with errors were checked as far as they could be, but are not part of the district.
+    layers = {n: g.to_crs(work) for n, g in wgs.items() if not report.has_error(layer=n)}
+    if "grids" in layers:
+        report.extend(check_grid_hierarchy(layers["grids"], sources["grids"]))
+        report.extend(check_grid_overlaps(layers["grids"], sources["grids"]))
+    if "grids" in layers and "buildings" in layers:
+        report.extend(
+            check_grid_coverage(layers["buildings"], layers["grids"], sources["buildings"])
+        )
     if "hazards" in layers and "buildings" in layers:
         report.extend(check_references(layers["hazards"], layers["buildings"], sources["hazards"]))
+    # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
+    for n, g in layers.items():
+        layers[n] = attach_source(g, sources[n])
     return District(name, work, layers, network_source, as_of), report
+
+
+def _read_layer(
+    spec: LayerSpec, layer_name: str, report: ValidationReport
+) -> tuple[gpd.GeoDataFrame, LayerSource, CoordSystem] | None:
+    """Read, check and convert one layer to WGS84, adding its findings to ``report``.
+
+    Returns None when its geometries cannot be placed (the attribute problems found are
+    still in the report).
+    """
+    schema = SCHEMAS[layer_name]
+    raw, source = read_layer_file(
+        spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
+    )
+    cs = _coord_system(spec, raw)
+    gdf, layer_report = coerce_layer(raw, schema, source, values=spec.values)
+    report.extend(layer_report)
+    if layer_report.has_error(layer=layer_name, column="geometry") or len(gdf) == 0:
+        return None
+    gdf = to_wgs84(gdf, cs)
+    range_report = check_coordinates_range(gdf, schema, source)
+    report.extend(range_report)
+    if not range_report.ok:
+        return None
+    report.info(f"{source.file}: {len(gdf)} {layer_name} read ({cs.name})", layer=layer_name)
+    return gdf, source, cs
 
 
 def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.GeoDataFrame:
@@ -244,7 +271,7 @@ def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.Ge
     report.raise_if_errors()
     gdf = to_wgs84(gdf, cs)
     check_coordinates_range(gdf, SCHEMAS[layer_name], source).raise_if_errors()
-    return gdf.to_crs(crs) if crs is not None else gdf
+    return attach_source(gdf.to_crs(crs) if crs is not None else gdf, source)
 
 
 __all__ = ["District", "LayerSpec", "load_district", "read_district_layer", "WGS84"]

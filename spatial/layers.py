@@ -16,7 +16,9 @@ class Column:
     """One canonical column.
 
     ``kind`` is one of ``str``, ``int``, ``float``, ``bool``, ``date`` or ``category``
-    (a string restricted to ``choices``). ``lo``/``hi`` bound numeric values (inclusive).
+    (a string restricted to ``choices``). ``lo``/``hi`` bound numeric values (inclusive);
+    values below ``warn_lo`` are accepted but counted in a warning (rare yet real, such as a
+    Ming-era temple's year of construction).
     """
 
     name: str
@@ -25,18 +27,27 @@ class Column:
     choices: tuple[str, ...] = ()
     lo: float | None = None
     hi: float | None = None
+    warn_lo: float | None = None
     doc: str = ""
 
 
 @dataclass(frozen=True)
 class LayerSchema:
-    """A layer: its allowed geometry types, id column and canonical columns."""
+    """A layer: its allowed geometry types, id column and canonical columns.
+
+    ``repair_geometry``: invalid geometries are repaired (and collapsed ones dropped) with a
+    warning; when False they are errors, because the shape itself is the data (grid cells
+    decide which buildings they hold). ``date_order``: pairs of date columns (earlier,
+    later) where the later may not precede the earlier.
+    """
 
     name: str
     geometry: tuple[str, ...]
     id_column: str
     columns: tuple[Column, ...] = field(default_factory=tuple)
     required_layer: bool = False
+    repair_geometry: bool = True
+    date_order: tuple[tuple[str, str], ...] = ()
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)
@@ -77,6 +88,7 @@ SCHEMAS: dict[str, LayerSchema] = {
             Column("parent_id", "str", doc="grid_id of the enclosing cell; empty for level 1"),
         ),
         required_layer=True,
+        repair_geometry=False,
     ),
     "buildings": LayerSchema(
         "buildings",
@@ -85,9 +97,10 @@ SCHEMAS: dict[str, LayerSchema] = {
         (
             Column("building_id", "str", required=True),
             Column("use", "category", choices=BUILDING_USES),
-            Column("floors", "int", lo=-5, hi=200),
+            # OSM's building:levels counts a mezzanine or attic as half a storey (2.5).
+            Column("floors", "float", lo=-5, hi=200),
             Column("height_m", "float", lo=0, hi=700, doc="metres"),
-            Column("year_built", "int", lo=1800, hi=2100),
+            Column("year_built", "int", lo=1000, hi=2100, warn_lo=1800),
             Column("wood_stairs", "bool"),
             Column("wiring_condition", "category", choices=("good", "fair", "aged")),
             Column("ebike_indoor", "bool", doc="e-bikes parked or charged indoors / in stairwells"),
@@ -144,6 +157,7 @@ SCHEMAS: dict[str, LayerSchema] = {
             Column("deadline", "date"),
             Column("rectified_on", "date"),
         ),
+        date_order=(("found_on", "deadline"), ("found_on", "rectified_on")),
     ),
     "incidents": LayerSchema(
         "incidents",

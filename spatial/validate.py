@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -10,27 +11,43 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from spatial.crs import WGS84, bd09_to_wgs84, gcj02_to_wgs84
+from spatial.crs import WGS84, bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
+from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from spatial.errors import InputError, format_location
+from spatial.grids import assign_grids
 from spatial.io import LayerSource
-from spatial.layers import FALSE_WORDS, TRUE_WORDS, VALUE_SYNONYMS, Column, LayerSchema
+from spatial.layers import (
+    FALSE_WORDS,
+    SCHEMAS,
+    TRUE_WORDS,
+    VALUE_SYNONYMS,
+    Column,
+    LayerSchema,
+)
 
 # How far outside the district boundary a feature may lie before it is called an error: ledgers
 # legitimately list a neighbour's hydrant across the street, not one kilometres away.
 MAX_OUTSIDE_M = 1000.0
 # Below this a feature counts as inside (boundary digitising slack).
 EDGE_TOLERANCE_M = 50.0
+_FROM_WGS_OFFSET = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
 # A cell may stick out of its parent by this share of its area (digitising slack).
 PARENT_OVERLAP_TOLERANCE = 0.01
 
 
 @dataclass
 class Finding:
-    """One validation message; ``level`` is ``error``, ``warning`` or ``info``."""
+    """One validation message; ``level`` is ``error``, ``warning`` or ``info``; ``column`` is
+    the canonical column (``geometry`` for shapes) when the message is about one."""
 
     level: str
     message: str
     layer: str = ""
+    column: str = ""
+
+
+def _canonical(column) -> str:
+    return column[1] if isinstance(column, tuple) else (column or "")
 
 
 @dataclass
@@ -39,14 +56,16 @@ class ValidationReport:
 
     findings: list[Finding] = field(default_factory=list)
 
-    def add(self, level: str, message: str, layer: str = "") -> None:
-        self.findings.append(Finding(level, message, layer))
+    def add(self, level: str, message: str, layer: str = "", column: str = "") -> None:
+        self.findings.append(Finding(level, message, layer, column))
 
     def error(self, problem: str, *, layer: str = "", **where) -> None:
-        self.add("error", format_location(problem, **where), layer)
+        self.add("error", format_location(problem, **where), layer, _canonical(where.get("column")))
 
     def warn(self, problem: str, *, layer: str = "", **where) -> None:
-        self.add("warning", format_location(problem, **where), layer)
+        self.add(
+            "warning", format_location(problem, **where), layer, _canonical(where.get("column"))
+        )
 
     def info(self, message: str, *, layer: str = "") -> None:
         self.add("info", message, layer)
@@ -65,6 +84,13 @@ class ValidationReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+    def has_error(self, *, layer: str, column: str | None = None) -> bool:
+        """Whether an error was found in ``layer`` (in its ``column``, when given)."""
+        return any(
+            f.level == "error" and f.layer == layer and (column is None or f.column == column)
+            for f in self.findings
+        )
 
     def raise_if_errors(self) -> None:
         """Raise the first error as an InputError (the rest are counted in the message)."""
@@ -85,13 +111,76 @@ class ValidationReport:
         ]
 
 
+SOURCE_ATTR = "firegrid_source"
+
+
+def attach_source(gdf: gpd.GeoDataFrame, source: LayerSource) -> gpd.GeoDataFrame:
+    """The validated layer with a 0..n-1 index and, in ``attrs``, where it came from.
+
+    Later steps (the hazard ledger) use :func:`source_of` to name the user's file, row and
+    header. ``gdf``'s index must hold each feature's position in the file (as
+    :func:`coerce_layer` returns it); rows dropped there are remembered so positions still
+    map back to the file's rows.
+    """
+    kept = np.asarray(gdf.index, dtype=np.int64)
+    dropped = np.setdiff1d(np.arange(kept.max() + 1 if len(kept) else 0), kept)
+    out = gdf.reset_index(drop=True)
+    out.attrs[SOURCE_ATTR] = {
+        "file": source.file,
+        "row_label": source.row_label,
+        "row_base": source.row_base,
+        "headers": dict(source.headers),
+        "dropped": dropped.tolist(),
+    }
+    return out
+
+
+def source_of(gdf: pd.DataFrame) -> tuple[LayerSource, np.ndarray] | None:
+    """Where a layer from :func:`attach_source` came from, and each row's position in the
+    file; None for a frame built elsewhere (a notebook's own)."""
+    meta = getattr(gdf, "attrs", {}).get(SOURCE_ATTR)
+    if not meta:
+        return None
+    source = LayerSource(
+        meta["file"],
+        row_label=meta["row_label"],
+        row_base=meta["row_base"],
+        headers=dict(meta["headers"]),
+    )
+    dropped = np.asarray(meta["dropped"], dtype=np.int64)
+    kept = np.setdiff1d(np.arange(len(gdf) + len(dropped)), dropped)
+    return source, kept
+
+
 def _first_rows(mask: np.ndarray) -> tuple[int, int]:
     bad = np.flatnonzero(mask)
     return int(bad[0]), len(bad)
 
 
+def _feature_at(gdf: pd.DataFrame, schema: LayerSchema, source: LayerSource, i: int) -> str:
+    """The ``i``-th feature of a validated layer as the user sees it: its index is the
+    feature's position in the file (see :func:`coerce_layer`)."""
+    ident = gdf[schema.id_column].iloc[i] if schema.id_column in gdf else None
+    ident = None if ident is None or pd.isna(ident) else ident
+    return source.feature(int(gdf.index[i]), ident, schema.id_column)
+
+
 def _more(n: int) -> str:
     return f"; {n - 1} more rows like it" if n > 1 else ""
+
+
+def shown(value: object) -> str:
+    """A cell as the user wrote it: text quoted, numbers plain (``2.5``, not a numpy repr)."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return repr(str(value))
 
 
 def _blank(series: pd.Series) -> np.ndarray:
@@ -100,72 +189,124 @@ def _blank(series: pd.Series) -> np.ndarray:
     return (series.isna() | text.isna() | (text == "")).to_numpy(dtype=bool)
 
 
-_CN_DATE = {"年": "-", "月": "-", "日": "", ".": "-"}
+def _problems(n: int) -> np.ndarray:
+    return np.full(n, "", dtype=object)
+
+
+def _coerce_number(
+    values: pd.Series, col: Column, blank: np.ndarray
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    if pd.api.types.is_bool_dtype(values):
+        values = values.astype(float)
+    text = values.astype("string").str.strip()
+    numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype(float)
+    problems, notes = _problems(len(values)), _problems(len(values))
+    problems[numbers.isna().to_numpy() & ~blank] = "not a number"
+    # "inf"/"nan" parse as floats but are no measurement.
+    problems[~np.isfinite(numbers.fillna(0.0).to_numpy()) & ~blank] = "not a finite number"
+    numbers = numbers.where(np.isfinite(numbers))
+    num = numbers.to_numpy()
+    with np.errstate(invalid="ignore"):
+        if col.kind == "int":
+            problems[(problems == "") & (num % 1 != 0) & ~np.isnan(num)] = "not a whole number"
+        out_of_range = np.zeros(len(values), bool)
+        if col.lo is not None:
+            out_of_range |= num < col.lo
+        if col.hi is not None:
+            out_of_range |= num > col.hi
+        problems[(problems == "") & out_of_range] = (
+            f"outside the plausible range {col.lo:g}–{col.hi:g}"
+            if col.lo is not None and col.hi is not None
+            else "outside the plausible range"
+        )
+        if col.warn_lo is not None:
+            notes[(problems == "") & (num < col.warn_lo)] = (
+                f"below {col.warn_lo:g}: accepted (rare but real); check it is no typo"
+            )
+    numbers = numbers.where(problems == "")
+    if col.kind == "int":
+        return numbers.round().astype("Int64"), problems, notes
+    return numbers, problems, notes
 
 
 def _coerce_column(
     values: pd.Series, col: Column, extra_values: Mapping[str, str] | None
-) -> tuple[pd.Series, np.ndarray, str]:
-    """Convert one column; returns the converted series, a mask of unconvertible cells, and why."""
+) -> tuple[pd.Series, np.ndarray, np.ndarray]:
+    """Convert one column.
+
+    Returns the converted series, and per cell why it cannot be used (an error) and what is
+    unusual but accepted (a warning); ``""`` where there is nothing to say.
+    """
     blank = _blank(values)
+    none = _problems(len(values))
     text = values.astype("string").str.strip()
     if col.kind == "str":
-        out = text.where(~blank, pd.NA)
-        return out.astype("string"), np.zeros(len(values), bool), ""
+        return text.where(~blank, pd.NA).astype("string"), none, none
     if col.kind in ("int", "float"):
-        if pd.api.types.is_bool_dtype(values):
-            values = values.astype(float)
-        numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype(float)
-        bad = numbers.isna().to_numpy() & ~blank
-        why = "not a number"
-        if col.kind == "int":
-            fractional = (numbers.notna() & (numbers % 1 != 0)).to_numpy()
-            if fractional.any() and not bad.any():
-                bad, why = fractional, "not a whole number"
-            numbers = numbers.round().astype("Int64")
-        range_bad = np.zeros(len(values), bool)
-        num = numbers.astype(float)
-        if col.lo is not None:
-            range_bad |= (num < col.lo).fillna(False).to_numpy()
-        if col.hi is not None:
-            range_bad |= (num > col.hi).fillna(False).to_numpy()
-        if range_bad.any() and not bad.any():
-            bad, why = range_bad, f"outside the plausible range {col.lo}–{col.hi}"
-        return numbers, bad, why
+        return _coerce_number(values, col, blank)
     if col.kind == "bool":
         if pd.api.types.is_bool_dtype(values):
-            return values.astype("boolean"), np.zeros(len(values), bool), ""
+            return values.astype("boolean"), none, none
         lowered = text.str.lower()
         is_true = lowered.isin(TRUE_WORDS).fillna(False).to_numpy()
         is_false = lowered.isin(FALSE_WORDS).fillna(False).to_numpy()
         out = pd.Series(pd.NA, index=values.index, dtype="boolean")
         out[is_true] = True
         out[is_false & ~blank] = False
-        bad = ~(is_true | is_false | blank)
-        return out, bad, "not yes/no (use 1/0, true/false, 是/否)"
+        problems = _problems(len(values))
+        problems[~(is_true | is_false | blank)] = "not yes/no (use 1/0, true/false, 是/否)"
+        return out, problems, none
     if col.kind == "date":
-        if pd.api.types.is_datetime64_any_dtype(values):
-            out = (
-                pd.to_datetime(values).dt.tz_localize(None)
-                if getattr(values.dt, "tz", None)
-                else values
-            )
-            return out.astype("datetime64[ns]").dt.normalize(), np.zeros(len(values), bool), ""
-        cleaned = text
-        for cn, rep in _CN_DATE.items():
-            cleaned = cleaned.str.replace(cn, rep, regex=False)
-        dates = pd.to_datetime(cleaned.where(~blank, None), errors="coerce", format="mixed")
-        bad = dates.isna().to_numpy() & ~blank
-        return dates.astype("datetime64[ns]").dt.normalize(), bad, "not a date (use YYYY-MM-DD)"
+        dates, bad, why = parse_dates(values)
+        problems = _problems(len(values))
+        problems[bad] = (
+            "not an accepted date (" + why[bad].astype(str) + f"; write {ACCEPTED_DATE_FORMATS})"
+        ).to_numpy()
+        return dates.where(~bad), problems, none
     if col.kind == "category":
         mapping = {k.lower(): v for k, v in VALUE_SYNONYMS.get(col.name, {}).items()}
         mapping.update({str(k).strip().lower(): v for k, v in (extra_values or {}).items()})
         lowered = text.str.lower()
         mapped = lowered.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
         out = mapped.where(~blank, pd.NA).astype("string")
-        bad = ~out.isin(col.choices).fillna(False).to_numpy() & ~blank
-        return out, bad, f"not one of {list(col.choices)}"
+        problems = _problems(len(values))
+        problems[~out.isin(col.choices).fillna(False).to_numpy() & ~blank] = (
+            f"not one of {list(col.choices)}"
+        )
+        return out, problems, none
     raise ValueError(f"unknown column kind {col.kind!r}")
+
+
+def _report_cells(
+    report: ValidationReport,
+    reasons: np.ndarray,
+    raw: pd.Series,
+    where,
+    *,
+    level: str,
+    **location,
+) -> None:
+    """One line per distinct reason: the first cell (as the user wrote it) and how many more."""
+    for reason in pd.unique(reasons[reasons != ""]):
+        rows = np.flatnonzero(reasons == reason)
+        first = int(rows[0])
+        problem = f"{reason}: {shown(raw.iloc[first])}{_more(len(rows))}"
+        add = report.error if level == "error" else report.warn
+        add(problem, feature=where(first), **location)
+
+
+def _duplicate_headers(out: pd.DataFrame, source: LayerSource) -> list[str]:
+    """Headers that appear twice: pandas renames the second ``name`` to ``name.1``; a config
+    mapping two headers onto one column makes two columns of one name."""
+    names = [str(c) for c in out.columns]
+    users = {source.headers.get(c, c) for c in names}
+    dups = [c for c in pd.unique(pd.Series(names)[pd.Series(names).duplicated()])]
+    mangled = [
+        c
+        for c in names
+        if (m := re.fullmatch(r"(.+)\.(\d+)", c)) and (m.group(1) in names or m.group(1) in users)
+    ]
+    return [source.headers.get(c, c) for c in dups] + mangled
 
 
 def coerce_layer(
@@ -177,22 +318,33 @@ def coerce_layer(
 ) -> tuple[gpd.GeoDataFrame, ValidationReport]:
     """Check one layer against its schema and convert its canonical columns to their dtypes.
 
-    Invalid geometries are repaired with ``make_valid`` and counted; unrepairable ones,
-    missing required columns, unconvertible values, out-of-range numbers, unknown category
-    values and duplicate ids are errors naming the file, the feature and the column.
-    Unknown extra columns pass through unchanged.
+    Every problem is reported, one line per kind and column (the first cell and how many
+    more): missing required columns, duplicated headers, unconvertible or ambiguous values,
+    out-of-range numbers, unknown category values, dates out of order, duplicate ids and
+    geometries. Invalid geometries are repaired with ``make_valid`` and counted, collapsed
+    ones (no area left) dropped and counted. Unknown extra columns pass through unchanged.
 
     Returns
     -------
-    The converted layer (a copy; CRS unchanged) and the findings.
+    The converted layer (a copy; CRS unchanged; the index is each feature's position in the
+    file, so messages after dropped rows still name the right row) and the findings.
     """
     report = ValidationReport()
     name = schema.name
     file = source.file
-    out = gdf.copy()
+    out = gdf.reset_index(drop=True)
     if len(out) == 0:
         report.error("the layer is empty", layer=name, file=file)
         return out, report
+    for header in _duplicate_headers(out, source):
+        report.error(
+            "the header appears more than once, so which column to use is ambiguous: "
+            "rename or delete the extra one",
+            layer=name,
+            file=file,
+            column=header,
+        )
+    out = out.loc[:, ~out.columns.duplicated()]
     for col_name in schema.required_columns:
         if col_name not in out.columns:
             present = [c for c in out.columns if c != out.geometry.name]
@@ -203,8 +355,6 @@ def coerce_layer(
                 file=file,
                 column=col_name,
             )
-    if report.errors:
-        return out, report
 
     ids = out[schema.id_column].astype("string").str.strip() if schema.id_column in out else None
 
@@ -215,108 +365,137 @@ def coerce_layer(
     for col in schema.columns:
         if col.name not in out.columns:
             continue
-        converted, bad, why = _coerce_column(out[col.name], col, (values or {}).get(col.name))
-        if bad.any():
-            first, n = _first_rows(bad)
-            report.error(
-                f"{why}: {out[col.name].iloc[first]!r}{_more(n)}",
-                layer=name,
-                file=file,
-                feature=where(first),
-                column=source.column(col.name),
-            )
-            continue
+        raw = out[col.name]
+        converted, problems, notes = _coerce_column(raw, col, (values or {}).get(col.name))
+        location = {"layer": name, "file": file, "column": source.column(col.name)}
+        _report_cells(report, problems, raw, where, level="error", **location)
+        _report_cells(report, notes, raw, where, level="warning", **location)
         if col.required:
-            missing = converted.isna().to_numpy()
-            if missing.any():
-                first, n = _first_rows(missing)
-                report.error(
-                    f"required value is empty{_more(n)}",
-                    layer=name,
-                    file=file,
-                    feature=where(first),
-                    column=source.column(col.name),
-                )
-                continue
+            empty = converted.isna().to_numpy() & (problems == "")
+            _report_cells(
+                report, np.where(empty, "required value is empty", ""), raw, where,
+                level="error", **location,
+            )  # fmt: skip
         out[col.name] = converted
 
-    if ids is not None and not report.errors:
-        dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
-        if dup.any():
-            rows = np.flatnonzero(dup)
-            first_id = ids.iloc[rows[0]]
-            same = rows[(ids.iloc[rows] == first_id).to_numpy()]
-            report.error(
-                f"duplicate id {first_id!r} at {' and '.join(source.feature(r) for r in same[:3])}"
-                + (
-                    f"; {int(ids[dup].nunique()) - 1} more duplicated ids"
-                    if ids[dup].nunique() > 1
-                    else ""
-                ),
-                layer=name,
-                file=file,
-                feature=source.feature(rows[0]),
-                column=source.column(schema.id_column),
-            )
-
-    _check_geometries(out, schema, source, report, where)
+    if ids is not None:
+        _check_duplicate_ids(ids, schema, source, report)
+    _check_date_order(out, schema, source, report, where)
+    out = _check_geometries(out, schema, source, report, where)
     return out, report
 
 
-def _check_geometries(out, schema, source, report, where) -> None:
+def _check_duplicate_ids(ids: pd.Series, schema, source, report) -> None:
+    dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+    if not dup.any():
+        return
+    rows = np.flatnonzero(dup)
+    first_id = ids.iloc[rows[0]]
+    same = rows[(ids.iloc[rows] == first_id).to_numpy()]
+    n_ids = int(ids[dup].nunique())
+    report.error(
+        f"duplicate id {first_id!r} at {' and '.join(source.feature(r) for r in same[:3])}"
+        + (
+            f"; {n_ids - 1} more duplicated ids ({int(dup.sum())} rows in all)" if n_ids > 1 else ""
+        ),
+        layer=schema.name,
+        file=source.file,
+        feature=source.feature(rows[0]),
+        column=source.column(schema.id_column),
+    )
+
+
+def _check_date_order(out, schema, source, report, where) -> None:
+    for earlier, later in schema.date_order:
+        if earlier not in out or later not in out:
+            continue
+        a, b = out[earlier], out[later]
+        if not (
+            pd.api.types.is_datetime64_any_dtype(a) and pd.api.types.is_datetime64_any_dtype(b)
+        ):
+            continue
+        before = (b < a).fillna(False).to_numpy(dtype=bool)
+        if before.any():
+            first = int(np.flatnonzero(before)[0])
+            user = source.column(earlier)
+            user = user[0] if isinstance(user, tuple) else user
+            report.error(
+                f"{b.iloc[first].date()} is before {user!r} {a.iloc[first].date()}"
+                + _more(int(before.sum())),
+                layer=schema.name,
+                file=source.file,
+                feature=where(first),
+                column=source.column(later),
+            )
+
+
+def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
+    """Report missing, unrepairable and wrongly typed geometries; repair the rest.
+
+    Returns the layer with repaired geometries and without collapsed ones.
+    """
     name, file = schema.name, source.file
-    geoms = out.geometry.values
+    location = {"layer": name, "file": file, "column": "geometry"}
+    geoms = np.asarray(out.geometry.values, dtype=object)
     missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms), dtype=bool)
     if missing.any():
-        first, n = _first_rows(missing)
+        first = int(np.flatnonzero(missing)[0])
         report.error(
-            f"geometry is missing or empty{_more(n)}",
-            layer=name,
-            file=file,
+            f"geometry is missing or empty{_more(int(missing.sum()))}",
             feature=where(first),
-            column="geometry",
+            **location,
         )
-        return
+        return out
     invalid = ~np.asarray(shapely.is_valid(geoms), dtype=bool)
     if invalid.any():
-        repaired = shapely.make_valid(
-            np.asarray(geoms)[invalid], method="structure", keep_collapsed=False
-        )
-        types = shapely.get_type_id(repaired)
-        polygonal_ok = np.isin(types, [3, 6]) & ~shapely.is_empty(repaired)
-        if set(schema.geometry) & {"Polygon"} and not polygonal_ok.all():
-            bad_pos = np.flatnonzero(invalid)[~polygonal_ok]
+        bad_pos = np.flatnonzero(invalid)
+        # Read why before repairing: afterwards every geometry reads "Valid Geometry".
+        reasons = shapely.is_valid_reason(geoms[bad_pos])
+        if not schema.repair_geometry:
             report.error(
-                f"invalid geometry that cannot be repaired ({shapely.is_valid_reason(geoms[bad_pos[0]])})"
+                f"invalid polygon ({reasons[0]}); fix it in the file: a cell's shape decides "
+                f"which buildings it holds, so it is not repaired automatically"
                 + _more(len(bad_pos)),
-                layer=name,
-                file=file,
                 feature=where(int(bad_pos[0])),
-                column="geometry",
+                **location,
             )
-            return
-        values = np.asarray(geoms).copy()
-        values[invalid] = repaired
-        out.geometry.values[:] = values  # keep CRS; replace in place on our own copy
-        first = int(np.flatnonzero(invalid)[0])
-        report.warn(
-            f"repaired {int(invalid.sum())} invalid geometries (first: {where(first)}: "
-            f"{shapely.is_valid_reason(geoms[first])})",
-            layer=name,
-            file=file,
-            column="geometry",
+            return out
+        repaired = shapely.make_valid(geoms[bad_pos], method="structure", keep_collapsed=False)
+        collapsed = shapely.is_empty(repaired) | ~np.isin(
+            shapely.get_type_id(repaired), [0, 3, 4, 6]
         )
+        values = geoms.copy()
+        values[bad_pos] = repaired
+        out = out.set_geometry(gpd.GeoSeries(values, index=out.index, crs=out.crs))
+        fixed = bad_pos[~collapsed]
+        if len(fixed):
+            k = int(np.flatnonzero(~collapsed)[0])
+            report.warn(
+                f"repaired {len(fixed)} invalid geometries (first: {where(int(fixed[0]))}: "
+                f"{reasons[k]})",
+                **location,
+            )
+        if collapsed.any():
+            dropped = bad_pos[collapsed]
+            k = int(np.flatnonzero(collapsed)[0])
+            report.warn(
+                f"dropped {len(dropped)} feature(s) whose outline has no area "
+                f"(first: {where(int(dropped[0]))}: {reasons[k]}); typical of footprints cut at "
+                "an extract's edge",
+                **location,
+            )
+            out = out.drop(index=out.index[dropped])
     types = np.asarray(out.geometry.geom_type)
     wrong = ~np.isin(types, schema.geometry)
     if wrong.any():
-        first, n = _first_rows(wrong)
+        first = int(np.flatnonzero(wrong)[0])
         report.error(
-            f"geometry type {types[first]} not allowed here (expected {'/'.join(schema.geometry)}){_more(n)}",
-            layer=name,
-            file=file,
-            feature=where(first),
-            column="geometry",
+            f"geometry type {types[first]} not allowed here (expected "
+            f"{'/'.join(schema.geometry)}){_more(int(wrong.sum()))}",
+            feature=where(int(out.index[first])),
+            **location,
         )
+    return out
 
 
 def check_coordinates_range(
@@ -340,12 +519,11 @@ def check_coordinates_range(
             if swapped
             else "coordinates are not degrees: declare the file's crs"
         )
-        ident = gdf_wgs84[schema.id_column].iloc[first] if schema.id_column in gdf_wgs84 else None
         report.error(
             f"coordinates out of range ({cause}){_more(n)}",
             layer=schema.name,
             file=source.file,
-            feature=source.feature(first, ident, schema.id_column),
+            feature=_feature_at(gdf_wgs84, schema, source, first),
             column="geometry",
         )
     return report
@@ -390,6 +568,15 @@ def check_extent(
         alternatives['BD-09 (Baidu) data declared as WGS84/CGCS2000 — set crs = "BD-09"'] = (
             bd09_to_wgs84(x, y)
         )
+    else:
+        # The symmetric mistake: plain WGS84 declared as a web-map system. Removing an offset
+        # that was never there moves every feature by the same few hundred metres; putting
+        # it back gives the file's own coordinates read as WGS84.
+        declared = "GCJ-02" if declared_offset == "gcj02" else "BD-09"
+        alternatives[
+            f'WGS84/CGCS2000 data declared as {declared} — set crs = "WGS84" '
+            "(or the file's own system)"
+        ] = _FROM_WGS_OFFSET[declared_offset](x, y)
     cause = None
     n_out = int(out.sum())
     for label, (ax, ay) in alternatives.items():
@@ -407,7 +594,6 @@ def check_extent(
         return report
     mask = out if cause else far
     first, n = _first_rows(mask)
-    ident = gdf_wgs84[schema.id_column].iloc[first] if schema.id_column in gdf_wgs84 else None
     likely = (
         f"; likely cause: {cause}"
         if cause
@@ -417,7 +603,7 @@ def check_extent(
         f"{n} feature(s) lie outside the district (this one {dist[first]:.0f} m outside){likely}",
         layer=schema.name,
         file=source.file,
-        feature=source.feature(first, ident, schema.id_column),
+        feature=_feature_at(gdf_wgs84, schema, source, first),
         column="geometry",
     )
     return report
@@ -441,7 +627,7 @@ def check_grid_hierarchy(grids: gpd.GeoDataFrame, source: LayerSource) -> Valida
     level_by_id = pd.Series(level.to_numpy(), index=ids.to_numpy())
 
     def where(pos: int) -> str:
-        return source.feature(pos, ids.iloc[pos], "grid_id")
+        return _feature_at(grids, SCHEMAS["grids"], source, pos)
 
     col = source.column("parent_id")
     needs_parent = (level > 1).fillna(False).to_numpy()
@@ -500,6 +686,82 @@ def check_grid_hierarchy(grids: gpd.GeoDataFrame, source: LayerSource) -> Valida
     return report
 
 
+def check_grid_overlaps(grids: gpd.GeoDataFrame, source: LayerSource) -> ValidationReport:
+    """Cells of one level must not overlap: a building in the overlap would belong to both.
+
+    Overlaps up to ``PARENT_OVERLAP_TOLERANCE`` of the smaller cell are digitising slack and
+    pass. ``grids`` must be in a projected CRS (areas in m²).
+    """
+    report = ValidationReport()
+    level = grids["level"].to_numpy()
+    geoms = np.asarray(grids.geometry.values, dtype=object)
+    left, right = shapely.STRtree(geoms).query(geoms, predicate="intersects")
+    pair = (left < right) & (level[left] == level[right])
+    left, right = left[pair], right[pair]
+    if not len(left):
+        return report
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    share = shared / np.maximum(smaller, 1e-9)
+    bad = share > PARENT_OVERLAP_TOLERANCE
+    if not bad.any():
+        return report
+    ids = grids["grid_id"].astype("string")
+    k = int(np.flatnonzero(bad)[0])
+    a, b = int(left[k]), int(right[k])
+    report.error(
+        f"level-{level[a]} cells {ids.iloc[a]!r} and {ids.iloc[b]!r} overlap by "
+        f"{shared[k]:,.0f} m² ({share[k]:.0%} of the smaller): a building there would "
+        "belong to both"
+        + (f"; {int(bad.sum()) - 1} more overlapping pairs" if bad.sum() > 1 else ""),
+        layer="grids",
+        file=source.file,
+        feature=_feature_at(grids, SCHEMAS["grids"], source, a),
+        column="geometry",
+    )
+    return report
+
+
+def check_grid_coverage(
+    features: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame,
+    source: LayerSource,
+    *,
+    layer: str = "buildings",
+) -> ValidationReport:
+    """Warn, with counts, about features in no finest-level cell and in no cell at all.
+
+    Both are accepted: the first are counted in their coarser cell only, the second in no
+    per-grid figure. Layers in the same projected CRS.
+    """
+    report = ValidationReport()
+    cells, _ = assign_grids(features, grids, what=layer)
+    columns = sorted(cells.columns, key=lambda c: int(c.rsplit("l", 1)[1]))
+    if not columns:
+        return report
+    schema = SCHEMAS[layer]
+    nowhere = cells[columns[0]].isna().to_numpy()
+    not_finest = cells[columns[-1]].isna().to_numpy() & ~nowhere
+    for mask, problem in (
+        (nowhere, "lie in no grid cell: they count in no per-grid figure"),
+        (
+            not_finest,
+            f"lie in no level-{columns[-1].rsplit('l', 1)[1]} cell: they count only in the "
+            "coarser cell around them",
+        ),
+    ):
+        if mask.any():
+            first, n = _first_rows(mask)
+            report.warn(
+                f"{n} of {len(features)} {layer} {problem} (first: "
+                f"{_feature_at(features, schema, source, first)})",
+                layer=layer,
+                file=source.file,
+                column="geometry",
+            )
+    return report
+
+
 def check_references(
     hazards: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, source: LayerSource
 ) -> ValidationReport:
@@ -519,7 +781,7 @@ def check_references(
             "the hazard is matched to the nearest building instead",
             layer="hazards",
             file=source.file,
-            feature=source.feature(first, hazards["hazard_id"].iloc[first], "hazard_id"),
+            feature=_feature_at(hazards, SCHEMAS["hazards"], source, first),
             column=source.column("building_id"),
         )
     return report

@@ -86,14 +86,31 @@ def test_invalid_geometry_repaired_and_counted(tiny_district):
     assert district.buildings.geometry.is_valid.all()
 
 
-def test_unrepairable_geometry_refused(tiny_district):
+def test_zero_area_footprint_dropped_with_a_warning(tiny_district):
+    # Footprints cut at an extract's edge collapse to a line: real data, not a reason to stop.
     b = tiny_buildings()
     x, y = LON0 + 0.5 * DLON, LAT0 + 0.5 * DLAT
     b.loc[2, "geometry"] = Polygon([(x, y), (x + 0.001, y), (x + 0.002, y), (x, y)])  # no area
     b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    district, report = district_from_config(load_config(tiny_district))
+    assert report.ok, report.lines()
+    warning = next(w for w in report.warnings if "dropped" in w)
+    assert "buildings.geojson" in warning and "dropped 1 feature" in warning
+    assert "feature 3 (building_id B002)" in warning and "geometry" in warning
+    assert "Valid Geometry" not in warning
+    assert len(district.buildings) == len(b) - 1
+    assert "B002" not in set(district.buildings["building_id"])
+
+
+def test_self_intersecting_grid_cell_is_named_as_such(tiny_district):
+    g = tiny_grids()
+    x0, y0 = LON0 + 0.5 * DLON, LAT0
+    x1, y1 = LON0 + DLON, LAT0 + 0.5 * DLAT
+    g.loc[g["grid_id"] == "C2-1", "geometry"] = Polygon([(x0, y0), (x1, y1), (x1, y0), (x0, y1)])
+    g.to_file(tiny_district.parent / "grids.gpkg", layer="grids")
     msg = only_error(errors_of(tiny_district))
-    assert "buildings.geojson" in msg and "feature 3 (building_id B002)" in msg
-    assert "column 'geometry'" in msg and "cannot be repaired" in msg
+    assert "grids.gpkg" in msg and "grid_id C2-1" in msg and "column 'geometry'" in msg
+    assert "Self-intersection" in msg and "outside its parent" not in msg
 
 
 def test_empty_layer(tiny_district):
