@@ -89,7 +89,14 @@ def _out_arg(parser: argparse.ArgumentParser, *, default_help: str) -> None:
     parser.add_argument(
         "--out",
         metavar="DIR",
-        help=f"output folder, replaced as a whole when the run succeeds ({default_help})",
+        help=f"output folder; FireGrid's previous outputs there are swapped for the new ones "
+        f"when the run succeeds ({default_help})",
+    )
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="run even though the output folder holds files FireGrid did not write "
+        "(they are kept, never deleted)",
     )
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar (it goes to stderr)"
@@ -108,13 +115,15 @@ def _progress(args: argparse.Namespace) -> bool | None:
     return False if getattr(args, "quiet", False) else None
 
 
-def _report(run, written: dict) -> None:
+def _report(run, written: dict, *, kept: Sequence[str] = ()) -> None:
     folder = next(iter(written.values())).parent if written else None
     print(f"FireGrid: {run.config.name}")
     if folder is not None:
         print(f"outputs in {folder}:")
         for name in written:
             print(f"  {name}")
+        if kept:
+            print(f"kept (not FireGrid's, --force): {', '.join(kept)}")
     for line in run.headline:
         print(f"- {line}")
     for note in run.notes:
@@ -125,15 +134,21 @@ def _run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
     from pathlib import Path
 
     from firegrid.config import load_config
+    from firegrid.outputs import foreign_entries, prepare_output_folder
     from firegrid.pipeline import default_output_folder, run_pipeline, write_run_outputs
-    from firegrid.reports import check_output_folder
+    from firegrid.reports import OUTPUT_FILES
 
     config = load_config(config_path)
-    # Refuse an unusable output folder before spending the analysis time.
-    folder = check_output_folder(Path(args.out) if args.out else default_output_folder(config))
+    # Refuse an unusable output folder, or one holding files FireGrid did not write, before
+    # spending the analysis time (checked again just before the swap).
+    folder = prepare_output_folder(
+        Path(args.out) if args.out else default_output_folder(config),
+        force=args.force,
+        reserved=OUTPUT_FILES,
+    )
     run = run_pipeline(config, until=plan, progress=_progress(args))
-    written = write_run_outputs(run, folder)
-    _report(run, written)
+    written = write_run_outputs(run, folder, force=args.force)
+    _report(run, written, kept=foreign_entries(folder))
     return 0
 
 
@@ -209,6 +224,11 @@ def _map_args(parser: argparse.ArgumentParser) -> None:
         "--out", metavar="FILE", help="HTML file (default: map.html in the output folder)"
     )
     parser.add_argument(
+        "--force",
+        action="store_true",
+        help="overwrite the HTML file even though FireGrid did not write it",
+    )
+    parser.add_argument(
         "--language", choices=("zh", "en"), help="labels (default [map] language, zh)"
     )
     parser.add_argument(
@@ -225,28 +245,29 @@ def cmd_map(args: argparse.Namespace) -> int:
 
     Runs every analysis step first. Only canonical and computed columns reach the HTML unless
     [map] allow_fields names more; personal-looking columns (names, phone and ID numbers) are
-    always dropped unless named explicitly.
+    always dropped unless named explicitly. An existing file is replaced only when FireGrid
+    wrote it (listed unchanged in its folder's .firegrid-manifest.json) or with --force.
     """
     from dataclasses import replace
     from pathlib import Path
 
     from firegrid.config import load_config
-    from firegrid.pipeline import build_map, default_output_folder, run_pipeline
-    from firegrid.reports import ensure_output_folder
-    from maps.export import save_html
+    from firegrid.outputs import check_output_file, write_file
+    from firegrid.pipeline import default_output_folder, map_html, run_pipeline
+    from firegrid.reports import MAP_FILE
     from maps.options import MapOptions
 
     config = load_config(args.config)
     options = MapOptions.from_mapping(config.section("map"))
     changes = {k: v for k, v in (("language", args.language), ("basemap", args.basemap)) if v}
     options = replace(options, **changes) if changes else options
-    if args.out:
-        path = Path(args.out)
-    else:  # map.html in the run's output folder, which stays a FireGrid folder
-        path = ensure_output_folder(default_output_folder(config)) / "map.html"
+    # map.html in the run's output folder by default, recorded in its manifest
+    path = Path(args.out) if args.out else default_output_folder(config) / MAP_FILE
+    # Refuse a file FireGrid did not write before spending the analysis time.
+    check_output_file(path, force=args.force)
     run = run_pipeline(config, until="run", progress=_progress(args))
-    save_html(build_map(run, options=options), path)
-    print(f"map written to {path.resolve()}")
+    path = write_file(path, map_html(run, options=options), force=args.force)
+    print(f"map written to {path}")
     for note in run.notes:
         print(f"note: {note}")
     return 0

@@ -564,9 +564,18 @@ def default_output_folder(config: Config) -> Path:
 
 
 def write_run_outputs(
-    run: PipelineRun, folder: str | Path | None = None, *, with_map: bool | None = None
+    run: PipelineRun,
+    folder: str | Path | None = None,
+    *,
+    with_map: bool | None = None,
+    force: bool = False,
 ) -> dict[str, Path]:
-    """Write the run's outputs into ``folder`` atomically (see :mod:`firegrid.reports`).
+    """Write the run's outputs into ``folder`` atomically (see :mod:`firegrid.outputs`).
+
+    The per-grid table and the map show only canonical, computed and ``[map] allow_fields``
+    columns (personal ones only when named there); ``results.gpkg`` drops personal columns
+    unless ``[output] personal = "keep"``. ``force`` proceeds even though the folder holds
+    files FireGrid did not write (they are kept).
 
     Returns
     -------
@@ -574,14 +583,19 @@ def write_run_outputs(
     ``summary.md``, ``summary.json`` (those the run has material for).
     """
     from firegrid.reports import OutputOptions, grid_summary_table, write_outputs
+    from maps.options import MapOptions
 
     out_opts = OutputOptions.from_mapping(run.config.section("output"))
+    allow = MapOptions.from_mapping(run.config.section("map")).allow_fields
     folder = Path(folder) if folder is not None else default_output_folder(run.config)
     draw = out_opts.map if with_map is None else with_map
     html = map_html(run) if draw else None
+    inputs = run.district.layers.get("grids") if run.district else None
     table = grid_summary_table(
         run.layers.get("grids"),
         extra=[run.tables.get("access_by_grid"), run.tables.get("water_by_grid")],
+        user_columns=inputs.columns if inputs is not None else (),
+        allow=allow,
     )
     layers: dict[str, Any] = {k: v for k, v in run.layers.items() if v is not None and len(v)}
     for name, tab in run.tables.items():
@@ -594,6 +608,9 @@ def write_run_outputs(
         summary=run.summary(),
         map_html=html,
         excel=out_opts.excel,
+        personal=out_opts.personal,
+        allow=allow,
+        force=force,
     )
 
 
