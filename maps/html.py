@@ -16,6 +16,7 @@ that; every layer, tooltip, popup, legend, title and layer name of :mod:`maps` g
 - :func:`escape_html` escapes text for HTML (Leaflet shows tooltips, popups and layer names
   as HTML), with template and script metacharacters as character references, so escaped text
   is inert in an HTML text node, an attribute, a JavaScript string or a template literal.
+- :func:`page_text` replaces what no page can hold (unpaired surrogates) in a layer's text.
 - :func:`script_json` serialises the data embedded in scripts (folium's ``tojson``), as UTF-8
   text with the line separators and unpaired surrogates escaped.
 """
@@ -28,6 +29,7 @@ import re
 
 import folium
 import folium.plugins
+import pandas as pd
 from branca.element import Element, MacroElement
 
 # Characters escape_html writes as numeric character references beyond html.escape's
@@ -74,6 +76,35 @@ def script_json(obj: object, **kwargs) -> str:
     """
     text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     return _SCRIPT_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
+def page_text(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with unpaired surrogates in text cells and headers replaced by U+FFFD.
+
+    No UTF-8 page can hold an unpaired surrogate, and Arrow-backed string columns refuse one,
+    so a layer cleans its frame with this before any text is converted or escaped. Only
+    object columns can hold one (Arrow strings are valid UTF-8 by construction).
+
+    Parameters
+    ----------
+    df : DataFrame or GeoDataFrame
+
+    Returns
+    -------
+    The same type; ``df`` itself when there is nothing to replace.
+    """
+
+    def clean(value):
+        return _SURROGATES.sub("\ufffd", value) if isinstance(value, str) else value
+
+    out = df
+    for col in [c for c in df.columns if pd.api.types.is_object_dtype(df[c].dtype)]:
+        cleaned = df[col].map(clean)
+        if not cleaned.equals(df[col]):
+            out = out.copy() if out is df else out
+            out[col] = cleaned
+    names = {c: clean(c) for c in df.columns if clean(c) != c}
+    return out.rename(columns=names) if names else out
 
 
 class Literal(Element):
@@ -152,5 +183,6 @@ __all__ = [
     "MarkerCluster",
     "VerbatimMacro",
     "escape_html",
+    "page_text",
     "script_json",
 ]

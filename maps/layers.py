@@ -234,7 +234,7 @@ def _prepared(
     if gdf is None or len(gdf) == 0:
         return None
     frame = display_frame(gdf, options, tolerance_m=options.simplify_areas_m if area else None)
-    return frame if len(frame) else None
+    return html.page_text(frame) if len(frame) else None
 
 
 def _div_icon(svg: str, size: int) -> folium.DivIcon:
@@ -649,8 +649,7 @@ def hazard_layer(
     options = options or MapOptions()
     if "status" not in hazards:
         return None
-    state = hazards["status"].astype("string")
-    sel = hazards[state.isin(["open", "overdue"]).fillna(False).to_numpy()]
+    sel = hazards[hazards["status"].isin(["open", "overdue"]).to_numpy()]
     sel = sel.assign(hazard_state=sel["status"].astype("string")).drop(columns=["status"])
     frame = _prepared(sel, options)
     if frame is None:

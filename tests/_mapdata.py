@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import atexit
+import json
+import re
+import shutil
+import tempfile
+from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point, box
 
+from maps.privacy import personal_by_name
 from risk.params import FACTORS
 from spatial.crs import working_crs_for
 from tests.conftest import DLAT, DLON, LAT0, LON0, tiny_grids
@@ -174,3 +184,178 @@ def synthetic_results(n_buildings: int = 60, seed: int = 3) -> dict[str, gpd.Geo
         "proposed_hydrants": proposed_hydrants,
         "roads": roads,
     }
+
+
+# --------------------------------------------------------------------------------------------
+# Hostile text: what a template engine, an HTML parser or a script would act on. A map must
+# show each as itself.
+
+HOSTILE = (
+    "{{ 7*7 }}",
+    "{{ lipsum.__globals__.os.getcwd() }}",
+    "{#",
+    "{{x}}",
+    "{% raw %}",
+    "{% endraw %} %} }} #} {%",
+    "</script><script>alert(1)</script>",
+    "<!--",
+    "<b>x</b>",
+    "&amp; &lt;",
+    "${alert(1)}",
+    "`",
+    "'\"\\",
+    "a\nb\r\tc",
+    "\u2028",
+    "\u2029",
+)
+# Only a map built in memory can hold these: no input file format writes them.
+HOSTILE_IN_MEMORY = ("\x00", "x\ud800y", "\udfff")
+HOSTILE_TEXT = " ".join(HOSTILE)
+# The header of an extra (user) column, allowed into the map by ``allow_fields = ["all"]``.
+HOSTILE_HEADER = "{{ 7*7 }}{# </script>${x}`"
+# Columns whose values are canonical choices: a payload there would drop the row or stop the
+# run (validation refuses unknown choices), so they keep their values.
+CHOICE_COLUMNS = frozenset(
+    {"use", "wiring_condition", "kind", "status", "category", "vehicle", "highway", "level"}
+)
+# Columns the map computes itself from others (a grade's label in the map's language).
+RECOMPUTED = frozenset({"risk_grade_label", "top_factors"})
+
+
+def shown(text: str) -> str:
+    """``text`` as a page can show it: NUL and unpaired surrogates as U+FFFD."""
+    return re.sub("[\x00\ud800-\udfff]", "\ufffd", text)
+
+
+def hostile_results(texts: Sequence[str]) -> tuple[dict[str, gpd.GeoDataFrame], set[str]]:
+    """:func:`synthetic_results` (one building per text) with ``texts`` in every free-text cell
+    of every layer (row ``i`` holds ``texts[i % len(texts)]``) and in an extra buildings column
+    headed :data:`HOSTILE_HEADER`; returns the layers and the names of the columns so filled."""
+    layers = synthetic_results(n_buildings=len(texts))
+    columns: set[str] = set()
+
+    def cells(gdf):
+        # object dtype: an Arrow string column cannot hold an unpaired surrogate
+        values = [texts[i % len(texts)] for i in range(len(gdf))]
+        return pd.Series(values, index=gdf.index, dtype=object)
+
+    for gdf in layers.values():
+        for col in gdf.columns:
+            s = gdf[col]
+            if col == gdf.geometry.name or col in CHOICE_COLUMNS | RECOMPUTED:
+                continue
+            if personal_by_name(col):  # kept out of the map whatever it holds
+                continue
+            if pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s):
+                gdf[col] = cells(gdf)
+                columns.add(col)
+    layers["buildings"][HOSTILE_HEADER] = cells(layers["buildings"])
+    return layers, columns | {HOSTILE_HEADER}
+
+
+def map_texts(html: str) -> dict[str, list]:
+    """Every piece of text a rendered map carries, decoded as the browser would read it.
+
+    ``features``: the properties of every embedded GeoJSON feature; ``fields`` and ``aliases``:
+    the tooltip/popup field lists; ``overlays``: the layer-control names; ``title`` and
+    ``heading``: the page title and the title box (raw HTML).
+    """
+    decoder = json.JSONDecoder()
+
+    def decoded(marker: str) -> list:
+        return [decoder.raw_decode(html, m.end())[0] for m in re.finditer(marker, html)]
+
+    block = re.search(r"overlays :\s*\{(.*?)\},\s*\};", html, re.S)
+    names = re.findall(r'^\s*("(?:[^"\\]|\\.)*")\s*:', block.group(1), re.M) if block else []
+    return {
+        "features": [
+            f["properties"]
+            for data in decoded(r"geo_json_[0-9a-f]+_add\(")
+            for f in data["features"]
+        ],
+        "fields": decoded(r"let fields = "),
+        "aliases": decoded(r"let aliases = "),
+        "overlays": [json.loads(n) for n in names],
+        "title": re.findall(r"<title>(.*?)</title>", html, re.S),
+        "heading": re.findall(r'<div class="fg-box fg-title">(.*?)(?:<br>|</div>)', html, re.S),
+    }
+
+
+# Columns of the demo's input files that keep their values: canonical choices, dates and
+# coordinates (under the demo's own Chinese headers too).
+_DEMO_KEEP = CHOICE_COLUMNS | {
+    "date", "类型", "状态", "类别", "车辆", "发现日期", "整改期限", "整改日期", "经度", "纬度",
+}  # fmt: skip
+
+
+def with_suffix(df: pd.DataFrame, suffix: str) -> pd.DataFrame:
+    """``suffix`` appended to every non-empty free-text cell (ids included, so links hold)."""
+    out = df.copy()
+    geom = getattr(out, "_geometry_column_name", None)
+    for col in out.columns:
+        s = out[col]
+        if col == geom or col in _DEMO_KEEP:
+            continue
+        if not (pd.api.types.is_object_dtype(s) or pd.api.types.is_string_dtype(s)):
+            continue
+        text = s.astype("string")
+        filled = text.notna() & (text.str.strip() != "")
+        if pd.to_numeric(text[filled], errors="coerce").notna().all():
+            continue  # numbers stored as text (CSV ledgers)
+        out[col] = text.where(~filled, text + suffix).astype(object)
+    return out
+
+
+@cache
+def hostile_demo_config() -> Path:
+    """A copy of the demo with :data:`HOSTILE_TEXT` appended to every free-text cell of every
+    layer and to every street name of the road network, an extra buildings column headed
+    :data:`HOSTILE_HEADER`, the district name ``"Demo " + HOSTILE_TEXT`` and
+    ``[map] allow_fields = ["all"]`` (so every column but the personal ones reaches the map)."""
+    import tomllib
+    from xml.sax.saxutils import quoteattr
+
+    from spatial.io import read_csv_any_encoding
+    from tests._demo import DEMO, DEMO_CONFIG
+
+    root = Path(tempfile.mkdtemp(prefix="firegrid-hostile-"))
+    atexit.register(shutil.rmtree, root, ignore_errors=True)
+    folder = root / "demo"
+    shutil.copytree(DEMO, folder)
+    config = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    for spec in config["layers"].values():
+        path = folder / spec["file"]
+        if path.suffix == ".csv":
+            raw = path.read_bytes()
+            df, encoding = read_csv_any_encoding(path)
+            bom = raw.startswith(b"\xef\xbb\xbf")
+            enc = "utf-8-sig" if bom else ("gb18030" if encoding == "gb18030" else "utf-8")
+            with_suffix(df, HOSTILE_TEXT).to_csv(path, index=False, encoding=enc)
+        else:
+            layer = spec.get("layer")
+            gdf = with_suffix(gpd.read_file(path, layer=layer), HOSTILE_TEXT)
+            if "building_id" in gdf and "use" in gdf:
+                gdf[HOSTILE_HEADER] = HOSTILE_TEXT
+            path.unlink()
+            gdf.to_file(path, layer=layer)
+    osm = folder / config["network"]["source"]
+    suffix = quoteattr(HOSTILE_TEXT)[1:-1]
+    xml = osm.read_text(encoding="utf-8")
+    xml = re.sub(r'(<tag k="name" v=")([^"]*)(")', lambda m: m[1] + m[2] + suffix + m[3], xml)
+    osm.write_text(xml, encoding="utf-8")
+    text = (folder / "demo.toml").read_text(encoding="utf-8")
+    text = text.replace("allow_fields = []", 'allow_fields = ["all"]\nbasemap = "none"')
+    # A TOML basic string: JSON's escapes (\n, \", \\, \uXXXX) are TOML's too.
+    name = json.dumps("Demo " + HOSTILE_TEXT)
+    text = re.sub(r'(?m)^name = ".*"$', lambda m: f"name = {name}", text, count=1)
+    assert 'allow_fields = ["all"]' in text and HOSTILE_TEXT not in DEMO_CONFIG.read_text()
+    (folder / "demo.toml").write_text(text, encoding="utf-8")
+    return folder / "demo.toml"
+
+
+@cache
+def hostile_demo_run():
+    """The whole pipeline on :func:`hostile_demo_config`, kept in memory."""
+    from firegrid.pipeline import run_pipeline
+
+    return run_pipeline(hostile_demo_config(), progress=False)
