@@ -1,6 +1,7 @@
 """Covering problems: exact answers checked by enumeration, greedy never better, gaps honest."""
 
 import itertools
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -89,3 +90,111 @@ def test_uncoverable_demands_reported_not_forced():
     A = np.array([[1, 0], [0, 0], [0, 1]], bool)
     sol = set_cover(A)
     assert sol.uncoverable.tolist() == [False, True, False] and sol.objective == 2
+
+
+# --- When HiGHS gives no answer, a worse one than greedy, or runs out of time -------------------
+# Six demands; site 0 covers {0, 1, 2, 3}, site 1 {0, 1, 4}, site 2 {2, 3, 5}. With k = 2 greedy
+# takes site 0 (4 demands) and then one more demand: 5; the optimum, sites 1 + 2, covers all 6.
+TRAP = np.zeros((6, 3), bool)
+TRAP[[0, 1, 2, 3], 0] = True
+TRAP[[0, 1, 4], 1] = True
+TRAP[[2, 3, 5], 2] = True
+
+
+class _FakeHighs:
+    """Stands in for spatial.cover._solve: a time-out (status 1) with a given point and bound."""
+
+    def __init__(self, sites, dual=None):
+        self.sites, self.dual, self.calls = sites, dual, 0
+
+    def __call__(self, c, cons, time_limit_s, integral=True, presolve=True):
+        self.calls += 1
+        x = None
+        if self.sites is not None:
+            x = np.zeros(len(c))
+            x[list(self.sites)] = 1.0
+        return SimpleNamespace(x=x, status=1, mip_dual_bound=self.dual, fun=None)
+
+
+def _check_max_cover_answer(sol, A, k):
+    best = enumerate_max_cover(A, np.ones(len(A)), np.zeros(len(A), bool), k)
+    assert best == 6
+    # Feasible: at most k sites, and `covered` is what they cover.
+    assert len(sol.selected) <= k
+    assert (sol.covered == A[:, sol.selected].any(1)).all()
+    assert sol.objective == sol.covered.sum()
+    # Never worse than greedy (5 here), never better than the optimum.
+    assert 5 <= sol.objective <= best
+    assert not sol.optimal
+    # The reported bound bounds the optimum, so the reported gap bounds the true gap.
+    assert sol.bound >= best - 1e-9
+    assert sol.gap == pytest.approx((sol.bound - sol.objective) / sol.objective)
+    assert sol.gap >= (best - sol.objective) / sol.objective - 1e-12
+
+
+def test_max_cover_without_a_solver_answer_falls_back_to_greedy(monkeypatch):
+    fake = _FakeHighs(sites=None)
+    monkeypatch.setattr("spatial.cover._solve", fake)
+    sol = max_cover(TRAP, 2, method="exact")
+    assert fake.calls == 1
+    assert sol.method == "greedy" and sorted(sol.selected) in ([0, 1], [0, 2])
+    _check_max_cover_answer(sol, TRAP, 2)
+
+
+def test_max_cover_worse_than_greedy_keeps_the_greedy_sites(monkeypatch):
+    # HiGHS stopped at site 2 alone (3 demands) with dual bound −6.5 (the MILP minimises −weight).
+    monkeypatch.setattr("spatial.cover._solve", _FakeHighs(sites=[2], dual=-6.5))
+    sol = max_cover(TRAP, 2, method="exact")
+    assert sol.method == "milp" and sol.objective == 5 and 0 in sol.selected
+    assert sol.bound == pytest.approx(6.5)
+    assert sol.gap == pytest.approx((6.5 - 5) / 5)  # 0.3 ≥ the true gap (6 − 5) / 5 = 0.2
+    _check_max_cover_answer(sol, TRAP, 2)
+
+
+def test_max_cover_timed_out_with_a_good_answer_is_not_called_optimal(monkeypatch):
+    # The time-out found the optimum (sites 1, 2) but without a dual bound: the LP bound is used.
+    monkeypatch.setattr("spatial.cover._solve", _FakeHighs(sites=[1, 2], dual=None))
+    sol = max_cover(TRAP, 2, method="exact")
+    assert sol.method == "milp" and sorted(sol.selected) == [1, 2] and sol.objective == 6
+    _check_max_cover_answer(sol, TRAP, 2)
+
+
+def test_max_cover_real_highs_with_no_time_is_feasible_and_honest():
+    sol = max_cover(TRAP, 2, method="exact", time_limit_s=0.0)
+    best = 6
+    assert 5 <= sol.objective <= best and len(sol.selected) <= 2
+    assert sol.bound >= best - 1e-9
+    if not sol.optimal:
+        assert sol.gap >= (best - sol.objective) / sol.objective - 1e-12
+
+
+# Set cover on the classic trap: greedy 3 sites, optimum 2 (sites 0 and 1).
+def _set_cover_trap():
+    A = np.zeros((8, 3), bool)
+    A[:4, 0] = True
+    A[4:, 1] = True
+    A[[0, 1, 2, 4, 5], 2] = True
+    return A
+
+
+@pytest.mark.parametrize(
+    ("sites", "dual", "method", "objective"),
+    [
+        (None, None, "greedy", 3),  # no answer in time: greedy's three sites
+        ([0, 1, 2], 1.5, "milp", 3),  # an answer no better than greedy, dual bound 1.5 → 2
+        ([0, 1], None, "milp", 2),  # the optimum, found but not proven: LP bound
+    ],
+)
+def test_set_cover_time_out_paths(monkeypatch, sites, dual, method, objective):
+    A = _set_cover_trap()
+    monkeypatch.setattr("spatial.cover._solve", _FakeHighs(sites=sites, dual=dual))
+    sol = set_cover(A, method="exact")
+    best = enumerate_set_cover(A, np.zeros(len(A), bool))
+    assert best == 2
+    assert sol.method == method and sol.objective == objective and not sol.optimal
+    assert len(sol.selected) == objective and sol.covered.all()  # feasible: every demand
+    assert A[:, sol.selected].any(1).all()
+    assert sol.objective <= 3  # never worse than greedy
+    assert sol.bound <= best  # a lower bound on the optimum count
+    assert sol.gap == pytest.approx((sol.objective - sol.bound) / sol.objective)
+    assert sol.gap >= (sol.objective - best) / sol.objective - 1e-12
