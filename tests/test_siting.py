@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 from pathlib import Path
+from types import SimpleNamespace
 
 import geopandas as gpd
 import networkx as nx
@@ -594,3 +595,60 @@ def test_demo_district_siting():
     pre = res.buildings["siting_covered_before"].to_numpy()
     greedy = max_cover(A, 3, existing_covered=pre, method="greedy")
     assert greedy.objective <= res.max_cover.objective <= greedy.bound + 1e-9
+
+
+# ---------------------------------------------------------------------- solver time-outs
+@pytest.mark.parametrize("seed", [0, 2])
+def test_siting_when_highs_gives_no_answer(monkeypatch, seed):
+    """HiGHS returns nothing in time: greedy answers, pruned of redundant sites, honest gaps."""
+    import spatial.siting as siting_module
+
+    def no_answer(c, cons, time_limit_s, integral=True, presolve=True):
+        return SimpleNamespace(x=None, status=1, mip_dual_bound=None, fun=None)
+
+    pruned = []
+
+    def recording_prune(cover, selected, *, existing_covered=None):
+        kept = prune_redundant(cover, selected, existing_covered=existing_covered)
+        pruned.append((len(selected), len(kept)))
+        return kept
+
+    monkeypatch.setattr("spatial.cover._solve", no_answer)
+    monkeypatch.setattr(siting_module, "prune_redundant", recording_prune)
+    G = lattice()
+    b = buildings(90, seed)
+    st = stations([(150, 100)], vehicle=("foot",))
+    res = site_micro_stations(
+        G, b, st, params=SitingParams(k=2, **PARAMS), candidates=user_candidates(12, 10 + seed)
+    )
+    pre = res.buildings["siting_covered_before"].to_numpy()
+    coverable = res.buildings["siting_coverable"].to_numpy()
+    w = np.ones(len(b))
+    # Maximal coverage: the greedy answer, feasible, its bound above the enumerated optimum.
+    mc = res.max_cover
+    best = enumerate_best(res.times, w, pre, 2)
+    assert mc.method == "greedy" and len(res.sites) <= 2
+    assert mc.objective <= best + 1e-9 and mc.bound >= best - 1e-9
+    assert mc.gap >= (best - mc.objective) / mc.objective - 1e-12
+    assert not mc.optimal  # timed out: never called optimal, even where greedy meets the bound
+    assert mc.gap == pytest.approx((mc.bound - mc.objective) / mc.objective)
+    # Fewest stations: greedy pruned of redundant picks; covers every coverable building.
+    ms = res.min_count
+    fewest = enumerate_min_count(res.times, pre)
+    rows = res.candidates.index[
+        res.candidates["candidate_id"].isin(res.min_count_sites["candidate_id"])
+    ]
+    reach = [set(res.times[r].indices) for r in rows]
+    got = pre.copy()
+    got[list(set().union(*reach))] = True
+    assert (got == coverable).all()
+    assert ms.objective == len(rows) >= fewest
+    assert ms.bound <= fewest
+    assert ms.gap == pytest.approx((ms.objective - ms.bound) / ms.objective)
+    assert ms.optimal == (ms.objective == ms.bound)
+    for r in range(len(rows)):  # no site is redundant after pruning
+        others = set().union(set(), *(reach[:r] + reach[r + 1 :]))
+        assert not reach[r] <= others | set(np.flatnonzero(pre))
+    assert pruned and all(after <= before for before, after in pruned)
+    if seed == 0:  # on this district greedy's cover had a redundant site, now dropped
+        assert any(after < before for before, after in pruned)
