@@ -111,6 +111,13 @@ class RoutingGraph:
     weight: str = "length"
     crs: pyproj.CRS | None = None
     profile: VehicleProfile | None = None
+    # Per segment: where an access leg or a hose may join (see snappable_segments); None: all.
+    snappable: np.ndarray | None = None
+    # Per input edge (the table's edge order): its segment, and whether it runs a -> b.
+    edge_seg: np.ndarray | None = None
+    edge_fwd: np.ndarray | None = None
+    # Turn restrictions compiled into the CSR (spatial.turns.TurnStates), None without.
+    turns: Any = None
     # Shared by graphs compiled from one GraphTable: snapping indexes keyed by usable segments.
     _shared: dict = field(default_factory=dict, repr=False)
 
@@ -398,17 +405,25 @@ class RoutingGraph:
             weight=weight,
             crs=pyproj.CRS.from_user_input(crs) if crs is not None else None,
             profile=profile,
+            edge_seg=seg_of,
+            edge_fwd=fwd,
             _shared=grp.cache,
         )
 
     # ------------------------------------------------------------------ snapping index
-    @cached_property
+    @property
     def _pieces(self) -> _PieceIndex:
-        usable = self.usable
-        key = ("pieces", hashlib.sha1(np.packbits(usable).tobytes()).hexdigest())
+        # Looked up on every snap (not cached on the graph): `snappable` may be set later.
+        join = self.join_ok
+        key = ("pieces", hashlib.sha1(np.packbits(join).tobytes()).hexdigest())
         if key not in self._shared:
-            self._shared[key] = _PieceIndex.build(self, np.flatnonzero(usable))
+            self._shared[key] = _PieceIndex.build(self, np.flatnonzero(join))
         return self._shared[key]
+
+    @property
+    def join_ok(self) -> np.ndarray:
+        """Per segment: points may snap onto it (usable by the profile and ``snappable``)."""
+        return self.usable if self.snappable is None else self.usable & self.snappable
 
     @property
     def usable(self) -> np.ndarray:
@@ -616,6 +631,132 @@ class Snap:
 
 
 # ---------------------------------------------------------------------- public functions
+@dataclass(frozen=True)
+class JoinRules:
+    """Where a building's access leg, a station's or a hydrant's hose may join the network.
+
+    Only ground-level streets where a vehicle can stop: a building 0.9 m above a tunnel joins
+    the street it stands on, not the tunnel; one beside an elevated expressway (高架) joins the
+    road below it.
+
+    Parameters
+    ----------
+    exclude_highway : tuple of str
+        Highway classes never joined: ``motorway`` and ``motorway_link`` (no stopping, no
+        frontage). Add ``"trunk"`` where trunk roads are fenced expressways.
+    exclude_tunnel : bool
+        Skip ``tunnel=*`` other than ``no`` and ``building_passage`` (a passage through a
+        building is at ground level).
+    exclude_bridge : bool
+        Skip ``bridge=*`` other than ``no`` (bridges, viaducts, elevated roads).
+    exclude_layer : bool
+        Skip ways with a non-zero ``layer`` (above: elevated; below: underground).
+    exclude_covered : bool
+        Skip ``covered=yes``. Off by default: a covered street (an arcade, a road under an
+        elevated expressway) is at ground level and reachable on foot.
+    """
+
+    exclude_highway: tuple[str, ...] = ("motorway", "motorway_link")
+    exclude_tunnel: bool = True
+    exclude_bridge: bool = True
+    exclude_layer: bool = True
+    exclude_covered: bool = False
+
+
+def snappable_segments(
+    rg: RoutingGraph, table: Any = None, *, rules: JoinRules | None = None
+) -> np.ndarray:
+    """Per segment of ``rg``: a point may join it (ground level, a class where one can stop).
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+        Compiled from ``table`` (its ``edge_seg`` maps the table's edges onto segments).
+    table : GraphTable or mapping, optional
+        The network's per-edge way tags: a GraphTable (``tags``, else ``edges`` columns, as
+        osmnx graphs carry ``tunnel``/``bridge``), or a mapping tag -> per-edge values.
+        Without it only the highway classes of ``rg.segments`` are checked.
+    rules : JoinRules, optional
+        Default :class:`JoinRules`.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        A segment is snappable when none of the edges it merges breaks a rule. Usability by
+        the profile is applied separately (:attr:`RoutingGraph.join_ok`).
+    """
+    rules = rules if rules is not None else JoinRules()
+    if table is None:
+        return ~_any_value_in(TagColumn.of(rg.segments["highway"].to_numpy()),
+                              rules.exclude_highway)  # fmt: skip
+    if rg.edge_seg is None:
+        raise NetworkError("the routing graph does not map edges onto segments")
+
+    def tag(key: str) -> TagColumn | None:
+        if isinstance(table, dict):
+            col = table.get(key)
+        else:
+            col = getattr(table, "tags", {}).get(key)
+            edges = getattr(table, "edges", None)
+            if col is None and edges is not None and key in edges:
+                col = edges[key].to_numpy()
+        return None if col is None else TagColumn.of(col)
+
+    n_edges = len(rg.edge_seg)
+    bad = np.zeros(n_edges, dtype=bool)
+    hw = tag("highway")
+    if hw is not None:
+        bad |= _any_value_in(hw, rules.exclude_highway)
+    for key, on, fine in (
+        ("tunnel", rules.exclude_tunnel, ("building_passage",)),
+        ("bridge", rules.exclude_bridge, ()),
+        ("covered", rules.exclude_covered, ()),
+    ):
+        col = tag(key)
+        if on and col is not None:
+            # osmnx keeps lists (merged ways) as their repr; any element counts.
+            per = np.array([_tag_set(u, fine) for u in col.uniques], dtype=bool)
+            bad |= per[col.codes] if len(per) else False
+    col = tag("layer")
+    if rules.exclude_layer and col is not None:
+        per = np.array([_nonzero_layer(u) for u in col.uniques], dtype=bool)
+        bad |= per[col.codes] if len(per) else False
+    n_bad = np.bincount(rg.edge_seg[bad], minlength=rg.n_segments)
+    return n_bad == 0
+
+
+def _any_value_in(col: TagColumn, values: tuple[str, ...]) -> np.ndarray:
+    """Per item: one of its values (several for osmnx lists) is one of ``values``."""
+    wanted = set(values)
+    hit = np.array([bool(wanted.intersection(_tag_values(u))) for u in col.uniques], dtype=bool)
+    return hit[col.codes] if len(hit) else np.zeros(len(col.codes), dtype=bool)
+
+
+def _tag_values(raw: Any) -> list[str]:
+    text = str(raw).strip().lower()
+    if text.startswith("[") and text.endswith("]"):
+        return [p.strip(" '\"") for p in text[1:-1].split(",")]
+    return [p.strip() for p in text.split(";")]
+
+
+_TAG_OFF = frozenset(("", "no", "false", "0", "none", "nan"))
+
+
+def _tag_set(raw: Any, fine: tuple[str, ...]) -> bool:
+    """A yes/no-like tag is set: any value but an "off" one or one of ``fine``."""
+    return any(v not in _TAG_OFF and v not in fine for v in _tag_values(raw))
+
+
+def _nonzero_layer(raw: Any) -> bool:
+    for v in _tag_values(raw):
+        try:
+            if float(v) != 0:
+                return True
+        except ValueError:
+            continue
+    return False
+
+
 def snap(
     rg: RoutingGraph,
     points: gpd.GeoSeries | gpd.GeoDataFrame | np.ndarray,
@@ -623,6 +764,9 @@ def snap(
     max_snap_m: float = np.inf,
 ) -> Snap:
     """Place each point at the nearest point of the nearest segment (not the nearest node).
+
+    Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
+    the profile, at ground level — see :class:`JoinRules`).
 
     Parameters
     ----------
@@ -680,8 +824,8 @@ def snap_graphs(
     """Snap the same points onto several profiles' graphs of one road network, searching once.
 
     Graphs compiled from one osmnx graph share their segments (a profile only bars some), so
-    the points are snapped once onto every segment any of them uses; only points whose nearest
-    segment a profile cannot use are snapped again on that profile's graph. Graphs that do not
+    the points are snapped once onto every segment any of them may join; only points whose
+    nearest segment a profile may not join are snapped again on that profile's graph. Graphs that do not
     share segments are snapped one by one. The same result as :func:`snap` per graph.
 
     Returns
@@ -704,19 +848,20 @@ def snap_graphs(
         return {k: snap(g, points, max_snap_m=max_snap_m) for k, g in items}
     union = np.zeros(first.n_segments, dtype=bool)
     for _, g in items:
-        union |= g.usable
-    # Reuse a graph's own index when it already covers every segment any graph uses.
-    base = next((g for _, g in items if np.array_equal(g.usable, union)), None)
+        union |= g.join_ok
+    # Reuse a graph's own index when it already covers every segment any graph joins.
+    base = next((g for _, g in items if np.array_equal(g.join_ok, union)), None)
     if base is None:
         base = RoutingGraph(**{f: getattr(first, f) for f in first.__dataclass_fields__
                                if f != "_shared"})  # fmt: skip
         base.run_fwd = np.where(union, 0.0, np.inf)
         base.run_back = base.run_fwd
+        base.snappable = None
     s0 = snap(base, points, max_snap_m=max_snap_m)
     geoms = _geometry_array(points, first.crs)
     out = {}
     for k, g in items:
-        redo = s0.ok & ~g.usable[np.clip(s0.seg, 0, None)]
+        redo = s0.ok & ~g.join_ok[np.clip(s0.seg, 0, None)]
         if g is not base:  # points too far to snap: report this graph's own distance
             redo |= ~s0.ok & np.isfinite(s0.access_m)
         redo = np.flatnonzero(redo)
