@@ -7,16 +7,29 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from spatial.errors import ConfigError, InputError
 from spatial.layers import FALSE_WORDS, TRUE_WORDS
+from spatial.validate import locate, shown
 
 
 def as_timestamp(
     value: str | dt.date | pd.Timestamp | None, *, what: str = "as_of"
 ) -> pd.Timestamp:
-    """A day-precision timestamp from a date, datetime or ISO string; never "today" implicitly."""
+    """A day-precision timestamp from a date, datetime or unambiguous date text (the forms of
+    :func:`spatial.dates.parse_dates`); never "today" implicitly."""
     if value is None:
         raise ConfigError(f"{what} must be given explicitly (a date such as '2025-06-30')")
+    if isinstance(value, str):
+        # The same rules as ledger cells: '24.3.5' is refused, not read as 2005-03-24.
+        dates, bad, why = parse_dates(pd.Series([value]))
+        if bad[0] or pd.isna(dates.iloc[0]):
+            reason = why.iloc[0] or "empty"
+            raise ConfigError(
+                f"{what} is not an accepted date ({reason}; write {ACCEPTED_DATE_FORMATS}): "
+                f"{value!r}"
+            )
+        return dates.iloc[0]
     try:
         ts = pd.Timestamp(value)
     except (TypeError, ValueError) as exc:
@@ -44,10 +57,8 @@ def yes_no_to_float(series: pd.Series, *, column: str, layer: str = "buildings")
     if bad.any():
         first = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"not yes/no: {series.iloc[first]!r} ({int(bad.sum())} such rows)",
-            file=layer,
-            feature=f"row {first + 1}",
-            column=column,
+            f"not yes/no: {shown(series.iloc[first])} ({int(bad.sum())} such rows)",
+            **locate(series, first, column, layer=layer),
         )
     return values
 
@@ -68,9 +79,7 @@ def numeric(series: pd.Series, *, column: str, layer: str = "buildings") -> np.n
         if bad.any():
             first = int(np.flatnonzero(bad)[0])
             raise InputError(
-                f"not a number: {series.iloc[first]!r}",
-                file=layer,
-                feature=f"row {first + 1}",
-                column=column,
+                f"not a number: {shown(series.iloc[first])}",
+                **locate(series, first, column, layer=layer),
             )
     return out

@@ -11,8 +11,10 @@ import pandas as pd
 from risk._util import as_timestamp
 from risk.params import HazardParams
 from spatial.crs import require_projected, require_same_crs
+from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from spatial.errors import InputError
 from spatial.layers import clean_text
+from spatial.validate import locate, shown
 
 # Escalation levels, in the order the community plans pass an unrectified hazard upwards.
 ESCALATION_ROLES: dict[int, str] = {
@@ -46,34 +48,22 @@ def _dates(hazards: pd.DataFrame, column: str) -> pd.Series:
     if column not in hazards:
         return pd.Series(pd.NaT, index=hazards.index, dtype="datetime64[ns]")
     raw = hazards[column]
-    out = pd.to_datetime(raw, errors="coerce", format="mixed")
-    if getattr(out.dt, "tz", None) is not None:
-        out = out.dt.tz_localize(None)
-    out = out.astype("datetime64[ns]").dt.normalize()
-    bad = out.isna() & clean_text(raw.astype("string")).notna()
+    out, bad, why = parse_dates(raw)
     if bad.any():
-        first = int(np.flatnonzero(bad.to_numpy())[0])
+        first = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"not a date (use YYYY-MM-DD): {raw.iloc[first]!r}",
-            file="hazards",
-            feature=_feature(hazards, first),
-            column=column,
+            f"not an accepted date ({why.iloc[first]}; write {ACCEPTED_DATE_FORMATS}): "
+            f"{shown(raw.iloc[first])}",
+            **locate(hazards, first, column, layer="hazards"),
         )
     return out
-
-
-def _feature(hazards: pd.DataFrame, pos: int) -> str:
-    ident = hazards["hazard_id"].iloc[pos] if "hazard_id" in hazards else None
-    return f"row {pos + 1}" + (f" (hazard_id {ident})" if ident is not None else "")
 
 
 def _first_bad(hazards: pd.DataFrame, mask: pd.Series, problem: str, column: str) -> None:
     if mask.any():
         first = int(np.flatnonzero(mask.to_numpy())[0])
         more = f"; {int(mask.sum()) - 1} more rows like it" if mask.sum() > 1 else ""
-        raise InputError(
-            problem + more, file="hazards", feature=_feature(hazards, first), column=column
-        )
+        raise InputError(problem + more, **locate(hazards, first, column, layer="hazards"))
 
 
 def match_buildings(
@@ -183,7 +173,7 @@ def hazard_ledger(
     out = hazards.copy()
     n = len(out)
     if "category" not in out:
-        raise InputError("required column missing", file="hazards", column="category")
+        raise InputError("required column missing", file="hazards layer", column="category")
     cat = clean_text(out["category"]).str.lower()
     # Ledgers often say 一般/重大; accept those here too so a notebook user need not map them.
     cat = cat.replace(
@@ -197,13 +187,25 @@ def hazard_ledger(
     )
     major = (cat == "major").to_numpy(dtype=bool)
     if "found_on" not in out:
-        raise InputError("required column missing", file="hazards", column="found_on")
+        raise InputError("required column missing", file="hazards layer", column="found_on")
     found = _dates(out, "found_on")
     _first_bad(out, found.isna(), "found_on is empty", "found_on")
     deadline = _dates(out, "deadline")
     rectified = _dates(out, "rectified_on")
-    _first_bad(out, deadline < found, "deadline is before found_on", "deadline")
-    _first_bad(out, rectified < found, "rectified_on is before found_on", "rectified_on")
+    for later, column, what in (
+        (deadline, "deadline", "deadline"),
+        (rectified, "rectified_on", "rectification"),
+    ):
+        before = (later < found).fillna(False)
+        if before.any():
+            k = int(np.flatnonzero(before.to_numpy())[0])
+            _first_bad(
+                out,
+                before,
+                f"the {what} {later.iloc[k].date()} is before the day the hazard was found "
+                f"({found.iloc[k].date()})",
+                column,
+            )
 
     period = np.where(major, params.major_period_days, params.general_period_days)
     imputed_deadline = deadline.isna()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -131,13 +130,15 @@ def attach_source(gdf: gpd.GeoDataFrame, source: LayerSource) -> gpd.GeoDataFram
         "row_base": source.row_base,
         "headers": dict(source.headers),
         "dropped": dropped.tolist(),
+        "n": len(out),
     }
     return out
 
 
-def source_of(gdf: pd.DataFrame) -> tuple[LayerSource, np.ndarray] | None:
-    """Where a layer from :func:`attach_source` came from, and each row's position in the
-    file; None for a frame built elsewhere (a notebook's own)."""
+def source_of(gdf: pd.DataFrame | pd.Series) -> tuple[LayerSource, np.ndarray] | None:
+    """Where a layer from :func:`attach_source` came from, and the position in the file of
+    each of its index labels (a subset keeps its labels, so it still maps back); None for a
+    frame built elsewhere (a notebook's own)."""
     meta = getattr(gdf, "attrs", {}).get(SOURCE_ATTR)
     if not meta:
         return None
@@ -148,8 +149,34 @@ def source_of(gdf: pd.DataFrame) -> tuple[LayerSource, np.ndarray] | None:
         headers=dict(meta["headers"]),
     )
     dropped = np.asarray(meta["dropped"], dtype=np.int64)
-    kept = np.setdiff1d(np.arange(len(gdf) + len(dropped)), dropped)
+    kept = np.setdiff1d(np.arange(meta["n"] + len(dropped)), dropped)
     return source, kept
+
+
+def locate(
+    frame: pd.DataFrame | pd.Series, pos: int, column: str, *, layer: str
+) -> dict[str, object]:
+    """``file``, ``feature`` and ``column`` of a cell for :class:`InputError`, as the user sees
+    them: for a validated layer (see :func:`attach_source`) the file, the row in the file and
+    the user's header; for a frame built in a notebook, the layer name and the index label.
+    """
+    schema = SCHEMAS.get(layer)
+    id_column = schema.id_column if schema else None
+    has_id = isinstance(frame, pd.DataFrame) and id_column in frame
+    ident = frame[id_column].iloc[pos] if has_id else None
+    ident = None if ident is None or pd.isna(ident) else ident
+    found = source_of(frame)
+    if found is None:
+        label = f"index {frame.index[pos]}" + (f" ({id_column} {ident})" if ident else "")
+        return {"file": f"{layer} layer", "feature": label, "column": column}
+    source, rows = found
+    label = frame.index[pos]
+    row = rows[label] if isinstance(label, int | np.integer) and 0 <= label < len(rows) else pos
+    return {
+        "file": source.file,
+        "feature": source.feature(int(row), ident, id_column),
+        "column": source.column(column),
+    }
 
 
 def _first_rows(mask: np.ndarray) -> tuple[int, int]:
@@ -295,18 +322,12 @@ def _report_cells(
         add(problem, feature=where(first), **location)
 
 
-def _duplicate_headers(out: pd.DataFrame, source: LayerSource) -> list[str]:
-    """Headers that appear twice: pandas renames the second ``name`` to ``name.1``; a config
-    mapping two headers onto one column makes two columns of one name."""
-    names = [str(c) for c in out.columns]
-    users = {source.headers.get(c, c) for c in names}
-    dups = [c for c in pd.unique(pd.Series(names)[pd.Series(names).duplicated()])]
-    mangled = [
-        c
-        for c in names
-        if (m := re.fullmatch(r"(.+)\.(\d+)", c)) and (m.group(1) in names or m.group(1) in users)
-    ]
-    return [source.headers.get(c, c) for c in dups] + mangled
+def _duplicate_columns(out: pd.DataFrame, source: LayerSource) -> list[str]:
+    """Columns present twice after renaming: the config maps two headers onto one column, or
+    a header the config maps is already a canonical name in the file."""
+    names = pd.Series([str(c) for c in out.columns])
+    return [str(source.column(c)[0]) if isinstance(source.column(c), tuple) else c
+            for c in pd.unique(names[names.duplicated()])]  # fmt: skip
 
 
 def coerce_layer(
@@ -336,10 +357,10 @@ def coerce_layer(
     if len(out) == 0:
         report.error("the layer is empty", layer=name, file=file)
         return out, report
-    for header in _duplicate_headers(out, source):
+    for header in _duplicate_columns(out, source):
         report.error(
-            "the header appears more than once, so which column to use is ambiguous: "
-            "rename or delete the extra one",
+            "two columns of the file would both become this column, so which to use is "
+            "ambiguous: map only one of them under [layers.*.columns]",
             layer=name,
             file=file,
             column=header,

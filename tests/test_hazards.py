@@ -102,7 +102,7 @@ def test_chinese_categories_and_bad_rows():
     rows = [("a", "B1", "重大", _d(-5), _d(5), None), ("b", "B1", "一般", _d(-5), _d(5), None)]
     led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF)
     assert led["category"].tolist() == ["major", "general"]
-    with pytest.raises(InputError, match=r"hazard_id x.*rectified_on is before found_on"):
+    with pytest.raises(InputError, match=r"hazard_id x\), column 'rectified_on'.*before the day the hazard was found"):
         hazard_ledger(_ledger_rows([("x", "B1", "general", _d(-5), _d(5), _d(-9))]), as_of=AS_OF)
     with pytest.raises(InputError, match="category"):
         hazard_ledger(_ledger_rows([("x", "B1", "severe", _d(-5), _d(5), None)]), as_of=AS_OF)
