@@ -74,11 +74,20 @@ def test_missing_file_and_unmapped_header(tmp_path):
         read_layer_file(path, columns={"编码": "hydrant_id"})
 
 
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
 def test_geodataframe_without_crs_is_kept(tmp_path):
+    # A GeoPackage can store a layer with no coordinate system: it reads back with none (the
+    # config declares it), every row and coordinate untouched. (GeoJSON cannot: RFC 7946 makes
+    # every GeoJSON file WGS84, so it reads back as EPSG:4326.)
     b = tiny_buildings().set_crs(None, allow_override=True)
-    b.to_file(tmp_path / "b.geojson", driver="GeoJSON")
-    gdf, _ = read_layer_file(tmp_path / "b.geojson")
+    b.to_file(tmp_path / "b.gpkg", layer="buildings", driver="GPKG")
+    gdf, _ = read_layer_file(tmp_path / "b.gpkg")
     assert isinstance(gdf, gpd.GeoDataFrame)
+    assert gdf.crs is None
+    assert len(gdf) == len(b) and list(gdf["building_id"]) == list(b["building_id"])
+    assert gdf.geometry.geom_equals_exact(b.geometry.reset_index(drop=True), 1e-12).all()
+    b.to_file(tmp_path / "b.geojson", driver="GeoJSON")
+    assert read_layer_file(tmp_path / "b.geojson")[0].crs == "EPSG:4326"
 
 
 # --------------------------------------------------------------------------------------------
