@@ -54,11 +54,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _check_network(config, district, report) -> str | None:
-    """Read a network file the config names (a place name is only downloaded by a run)."""
+    """Read the network file the config names and report what the analysis will meet.
+
+    Ways cut at the extract's edge, disconnected pieces of the engine graph, unknown highway
+    values, one-way edges, and the district's buildings that the cut (or a disconnected piece)
+    leaves unreachable by engine. A place name is only downloaded by a run.
+    """
     from pathlib import Path
 
-    from spatial.errors import NetworkError
-    from spatial.network import read_network
+    from spatial.errors import ConfigError, NetworkError
+    from spatial.network import network_report, read_network
+    from spatial.profiles import AccessParams
 
     source = config.network_source
     if source is None:
@@ -73,12 +79,19 @@ def _check_network(config, district, report) -> str | None:
         report.error("road network file not found", file=source)
         return None
     try:
-        G = read_network(source, crs=district.crs if district.layers else None)
-    except NetworkError as exc:
+        table = read_network(source, crs=district.crs if district.layers else None)
+        facts = network_report(
+            table,
+            buildings=district.layers.get("buildings"),
+            stations=district.layers.get("stations"),
+            params=AccessParams.from_mapping(config.section("access")),
+        )
+    except (NetworkError, ConfigError) as exc:
         report.error(str(exc))
         return None
-    oneway = sum(1 for *_, d in G.edges(data=True) if d.get("oneway") is True)
-    return f"network: {source}: {G.number_of_nodes():,} nodes, {G.number_of_edges():,} edges ({oneway:,} one-way)"
+    for line in facts.warnings:
+        report.warn(f"road network {source}: {line}")
+    return f"network: {source}: {facts.summary}"
 
 
 # --------------------------------------------------------------------------------------------

@@ -161,7 +161,10 @@ def load_step(run: PipelineRun) -> None:
 
 
 def network_step(run: PipelineRun) -> None:
-    """Read the road network (OSM XML/PBF, GraphML or a place name) in the working CRS."""
+    """Read the road network (OSM PBF/XML, GraphML or a place name) in the working CRS.
+
+    ``run.network`` is a :class:`spatial.routing.GraphTable` read once for every profile.
+    """
     source = run.config.network_source
     if source is None:
         run.note(
@@ -174,20 +177,21 @@ def network_step(run: PipelineRun) -> None:
     run.network = read_network(source, crs=run.district.crs)
     run.layers["roads"] = _roads(run.network)
     run.figures.setdefault("district", {})["road_km"] = round(
-        float(run.layers["roads"].length.sum()) / 1000.0, 1
+        float(run.layers["roads"]["length_m"].sum()) / 1000.0, 1
     )
+    cut = run.network.stats.get("ways_cut_at_edge", 0)
+    if cut:
+        run.note(
+            f"road network: {cut:,} ways are cut at the edge of the extract; buildings near "
+            "the edge may be reachable only from outside it (firegrid validate counts them)"
+        )
 
 
-def _roads(G) -> gpd.GeoDataFrame:
-    """Street centre lines, one per street (both directions merged), for the map and GPKG."""
-    import osmnx as ox
+def _roads(network) -> gpd.GeoDataFrame:
+    """Street centre lines, one per street piece (both directions merged), for the map and GPKG."""
+    from spatial.routing import graph_table
 
-    edges = ox.convert.graph_to_gdfs(ox.convert.to_undirected(G), nodes=False)
-    keep = [c for c in ("highway", "name", "oneway", "length") if c in edges]
-    out = edges[keep].reset_index(drop=True)
-    if "length" in out:
-        out = out.rename(columns={"length": "length_m"})
-    return gpd.GeoDataFrame(out, geometry=edges.geometry.to_numpy(), crs=edges.crs)
+    return graph_table(network).roads_layer()
 
 
 def _access_params(run: PipelineRun):

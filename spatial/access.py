@@ -27,6 +27,7 @@ from spatial.grids import aggregate_by_grid, assign_grids
 from spatial.layers import ACCESS_COLUMNS
 from spatial.profiles import PROFILE_NAMES, AccessParams
 from spatial.routing import (
+    GraphTable,
     RoutingGraph,
     Snap,
     cost_matrix,
@@ -97,7 +98,7 @@ class AccessResult:
 
 # ---------------------------------------------------------------------- graphs and stations
 def compile_graphs(
-    network: nx.MultiDiGraph | Mapping[str, RoutingGraph],
+    network: GraphTable | nx.MultiDiGraph | Mapping[str, RoutingGraph],
     params: AccessParams | None = None,
     *,
     vehicles: tuple[str, ...] = PROFILE_NAMES,
@@ -106,9 +107,10 @@ def compile_graphs(
 
     Parameters
     ----------
-    network : networkx.MultiDiGraph or mapping of vehicle -> RoutingGraph
-        Projected osmnx graph (metres), or graphs already compiled (returned as they are,
-        compiling only vehicles still missing is impossible without the graph).
+    network : GraphTable, networkx.MultiDiGraph or mapping of vehicle -> RoutingGraph
+        The network read once (:func:`spatial.network.read_network`), a projected osmnx graph
+        (metres), or graphs already compiled (returned as they are, compiling only vehicles
+        still missing is impossible without the network).
     params : AccessParams, optional
     vehicles : tuple of str
         Which of ``engine``, ``ebike``, ``foot`` to compile.
@@ -116,7 +118,7 @@ def compile_graphs(
     Returns
     -------
     dict
-        vehicle name -> RoutingGraph.
+        vehicle name -> RoutingGraph; all share the table's segments.
     """
     params = params or AccessParams()
     if isinstance(network, Mapping):
@@ -124,8 +126,8 @@ def compile_graphs(
         if missing:
             raise InputError(f"no compiled road graph for vehicle(s) {missing}")
         return dict(network)
-    table = graph_table(network)  # read the graph once for all profiles
-    return {v: RoutingGraph.from_graph(network, params.profile(v), table=table) for v in vehicles}
+    table = graph_table(network)  # an osmnx graph is read once for all profiles
+    return {v: RoutingGraph.from_table(table, params.profile(v)) for v in vehicles}
 
 
 def station_groups(stations: gpd.GeoDataFrame, params: AccessParams) -> list[StationGroup]:

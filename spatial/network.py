@@ -1,35 +1,36 @@
-"""Road networks from OpenStreetMap: place name or polygon (online), OSM XML/PBF file, GraphML.
+"""Road networks from OpenStreetMap: OSM files (PBF/XML), GraphML, place name or polygon (online).
 
-Every reader returns an osmnx ``MultiDiGraph`` projected to the working CRS (metres), one-way
-streets kept as single-direction edges, and the ``highway``, ``oneway``, ``maxspeed``, ``name``,
-``service`` and ``access`` tags kept on edges. Which ways a vehicle may use is decided later by
-its profile (:mod:`spatial.profiles`), so one graph serves engines, e-bikes and crews on foot.
+Every reader returns a :class:`~spatial.routing.GraphTable` in the working CRS (metres): OSM
+files are read straight into arrays with pyosmium (:mod:`spatial.osm`: no networkx, each segment
+with its own way's tags, clipped extracts cut at their edge); osmnx reads GraphML and downloads
+by place or polygon, and its graph is then read into the same table. Which ways a vehicle may use
+is decided later by its profile (:mod:`spatial.profiles`), so one table serves engines, e-bikes
+and crews on foot. ``GraphTable.to_networkx()`` gives analysts an osmnx MultiDiGraph back.
 """
 
 from __future__ import annotations
 
 import os
-import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import networkx as nx
+import numpy as np
 import osmnx as ox
 import pyproj
 import shapely
+from scipy.sparse.csgraph import connected_components, dijkstra
 from shapely.geometry.base import BaseGeometry
 
 from spatial.crs import WGS84, utm_crs_for
 from spatial.errors import NetworkError
+from spatial.osm import osm_format, read_osm
+from spatial.profiles import WAY_TAGS, AccessParams, unknown_highways
+from spatial.routing import GraphTable, RoutingGraph, graph_table, nearest_cost, snap
 
-XML_SUFFIXES = (".osm", ".xml", ".osm.xml")
-PBF_SUFFIXES = (".pbf", ".osm.pbf")
 GRAPHML_SUFFIXES = (".graphml",)
-
-# Tags osmnx keeps on edges. Profiles need highway/maxspeed/service/access; oneway is needed to
-# build directed edges; name labels results.
-EDGE_TAGS = ("highway", "oneway", "maxspeed", "name", "service", "access", "junction", "lanes",
-             "ref", "bridge", "tunnel", "width")  # fmt: skip
 
 
 def read_network(
@@ -37,62 +38,56 @@ def read_network(
     *,
     crs: Any = None,
     network_type: str = "all",
-    simplify: bool = True,
-    retain_all: bool = True,
     source_crs: Any = None,
-) -> nx.MultiDiGraph:
-    """Read a road network and project it to the working CRS.
+) -> GraphTable:
+    """Read a road network in the working CRS.
 
     Parameters
     ----------
     source : str, path or shapely Polygon/MultiPolygon
-        A file path (``.osm``/``.xml`` OSM XML, ``.pbf`` OSM PBF, ``.graphml`` saved osmnx graph),
-        a place name to geocode and download (e.g. ``"陆家嘴街道, 浦东新区, 上海市"``, needs
-        internet), or a polygon whose streets to download (WGS84 degrees unless ``source_crs``).
+        A file path (OSM ``.pbf``, ``.osm``/``.xml`` and their ``.bz2``/``.gz`` forms, read with
+        pyosmium; ``.graphml`` saved osmnx graph), a place name to geocode and download (e.g.
+        ``"陆家嘴街道, 浦东新区, 上海市"``, needs internet), or a polygon whose streets to download
+        (WGS84 degrees unless ``source_crs``).
     crs : CRS-like, optional
         Working CRS (projected, metres). Default: the UTM zone of the network's centre.
     network_type : str
         osmnx network type for downloads (``"all"`` keeps footways and service roads so crews on
         foot can use them; engine profiles drop what engines cannot use). Files are read whole.
-    simplify : bool
-        Merge chains of degree-2 nodes into single edges with geometry (osmnx simplification).
-    retain_all : bool
-        Keep disconnected pieces (buildings on them are flagged later, not silently lost).
     source_crs : CRS-like, optional
         CRS of a polygon ``source`` (default WGS84).
 
     Returns
     -------
-    networkx.MultiDiGraph
-        Projected osmnx graph; ``G.graph["crs"]`` is the working CRS.
+    GraphTable
+        Directed edges and nodes in the working CRS, with ``stats`` for validation.
 
     Raises
     ------
     NetworkError
-        The file is missing or unreadable, the download fails, or the network is empty.
+        The file is missing or unreadable, the download fails, or the network is empty; the
+        message names the user's file.
     """
-    _configure_osmnx()
-    if isinstance(source, BaseGeometry):
-        G = _from_polygon(source, source_crs, network_type, simplify, retain_all)
-    else:
+    if not isinstance(source, BaseGeometry):
         text = os.fspath(source)
         path = Path(text)
-        lower = text.lower()
-        if lower.endswith(GRAPHML_SUFFIXES):
-            G = _from_graphml(path)
-        elif lower.endswith(PBF_SUFFIXES):
-            G = _from_pbf(path, simplify, retain_all)
-        elif lower.endswith(XML_SUFFIXES):
-            G = _from_xml(path, simplify, retain_all)
-        elif path.exists():
+        if osm_format(text) is not None:
+            return read_osm(path, crs=crs)
+        if text.lower().endswith(GRAPHML_SUFFIXES):
+            return graph_table(project_network(_from_graphml(path), crs=crs))
+        if path.exists():
             raise NetworkError(
-                f"{path}: unknown road-network file type; use .osm/.xml (OSM XML), .pbf or .graphml"
+                f"{path}: unknown road-network file type; use .pbf, .osm/.xml (OSM, also "
+                ".bz2/.gz) or .graphml"
             )
-        else:
-            G = _from_place(text, network_type, simplify, retain_all)
+    _configure_osmnx()
+    if isinstance(source, BaseGeometry):
+        G = _from_polygon(source, source_crs, network_type)
+    else:
+        G = _from_place(os.fspath(source), network_type)
     if G.number_of_nodes() == 0 or G.number_of_edges() == 0:
         raise NetworkError(f"{_label(source)}: the road network is empty (no usable ways)")
-    return project_network(G, crs=crs)
+    return graph_table(project_network(G, crs=crs))
 
 
 def project_network(G: nx.MultiDiGraph, *, crs: Any = None) -> nx.MultiDiGraph:
@@ -112,10 +107,11 @@ def project_network(G: nx.MultiDiGraph, *, crs: Any = None) -> nx.MultiDiGraph:
     return ox.project_graph(G, to_crs=target)
 
 
-def save_network(G: nx.MultiDiGraph, path: str | os.PathLike) -> Path:
-    """Save a graph as GraphML (reload with :func:`read_network`). Returns the path."""
+def save_network(network: nx.MultiDiGraph | GraphTable, path: str | os.PathLike) -> Path:
+    """Save a network as osmnx GraphML (reload with :func:`read_network`). Returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    G = network.to_networkx() if isinstance(network, GraphTable) else network
     ox.save_graphml(G, path)
     return path
 
@@ -123,7 +119,7 @@ def save_network(G: nx.MultiDiGraph, path: str | os.PathLike) -> Path:
 # ---------------------------------------------------------------------- readers
 def _configure_osmnx() -> None:
     tags = list(ox.settings.useful_tags_way)
-    for tag in EDGE_TAGS:
+    for tag in WAY_TAGS:
         if tag not in tags:
             tags.append(tag)
     ox.settings.useful_tags_way = tags
@@ -131,15 +127,6 @@ def _configure_osmnx() -> None:
 
 def _label(source: Any) -> str:
     return "polygon" if isinstance(source, BaseGeometry) else os.fspath(source)
-
-
-def _from_xml(path: Path, simplify: bool, retain_all: bool) -> nx.MultiDiGraph:
-    if not path.exists():
-        raise NetworkError(f"{path}: road network file not found")
-    try:
-        return ox.graph_from_xml(path, simplify=simplify, retain_all=retain_all)
-    except Exception as exc:  # osmnx raises many kinds on bad XML
-        raise NetworkError(f"{path}: cannot read OSM XML ({type(exc).__name__}: {exc})") from exc
 
 
 def _from_graphml(path: Path) -> nx.MultiDiGraph:
@@ -154,55 +141,14 @@ def _from_graphml(path: Path) -> nx.MultiDiGraph:
     return G
 
 
-def _from_pbf(path: Path, simplify: bool, retain_all: bool) -> nx.MultiDiGraph:
-    """Read OSM PBF by writing its highways to a temporary OSM XML file with pyosmium."""
-    if not path.exists():
-        raise NetworkError(f"{path}: road network file not found")
-    try:
-        import osmium
-    except ImportError as exc:
-        raise NetworkError(
-            f"{path}: reading .pbf needs the 'osmium' package (pip install osmium), or convert "
-            "it first: osmium cat in.osm.pbf -o out.osm (osmium-tool) or osmconvert in.pbf "
-            "-o=out.osm, then read the .osm file"
-        ) from exc
-    with tempfile.TemporaryDirectory(prefix="firegrid_pbf_") as tmp:
-        xml = Path(tmp) / "roads.osm"
-        try:
-            _pbf_highways_to_xml(osmium, path, xml)
-        except Exception as exc:
-            raise NetworkError(
-                f"{path}: cannot read OSM PBF ({type(exc).__name__}: {exc})"
-            ) from exc
-        return _from_xml(xml, simplify, retain_all)
-
-
-def _pbf_highways_to_xml(osmium: Any, pbf: Path, xml: Path) -> None:
-    """Copy the highway ways of a PBF, and the nodes they use, into an OSM XML file."""
-    node_ids: set[int] = set()
-    # First pass: which nodes the highway ways reference (ways come after nodes in PBF order).
-    for way in osmium.FileProcessor(str(pbf), osmium.osm.WAY).with_filter(
-        osmium.filter.KeyFilter("highway")
-    ):
-        node_ids.update(n.ref for n in way.nodes)
-    writer = osmium.SimpleWriter(str(xml), overwrite=True)
-    try:
-        for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE | osmium.osm.WAY):
-            if obj.is_node():
-                if obj.id in node_ids:
-                    writer.add_node(obj)
-            elif "highway" in obj.tags:
-                writer.add_way(obj)
-    finally:
-        writer.close()
-
-
-def _from_place(query: str, network_type: str, simplify: bool, retain_all: bool):
+def _from_place(query: str, network_type: str):
     if not query.strip():
         raise NetworkError("empty road-network source: give a file path, place name or polygon")
     try:
+        # Unsimplified: each edge keeps its own way's tags (osmnx simplification merges ways
+        # of different classes into one edge); retain_all keeps disconnected pieces to report.
         return ox.graph_from_place(
-            query, network_type=network_type, simplify=simplify, retain_all=retain_all
+            query, network_type=network_type, simplify=False, retain_all=True
         )
     except Exception as exc:
         raise NetworkError(
@@ -212,7 +158,7 @@ def _from_place(query: str, network_type: str, simplify: bool, retain_all: bool)
         ) from exc
 
 
-def _from_polygon(polygon, source_crs, network_type, simplify, retain_all):
+def _from_polygon(polygon, source_crs, network_type):
     if not isinstance(polygon, shapely.Polygon | shapely.MultiPolygon):
         raise NetworkError(
             f"a geometry road-network source must be a Polygon, got {polygon.geom_type}"
@@ -223,10 +169,157 @@ def _from_polygon(polygon, source_crs, network_type, simplify, retain_all):
             tr.transform(xy[:, 0], xy[:, 1])))  # fmt: skip
     try:
         return ox.graph_from_polygon(
-            polygon, network_type=network_type, simplify=simplify, retain_all=retain_all
+            polygon, network_type=network_type, simplify=False, retain_all=True
         )
     except Exception as exc:
         raise NetworkError(
             f"cannot download the road network inside the polygon ({type(exc).__name__}: {exc}); "
             "offline, use an OSM XML/PBF or GraphML file"
         ) from exc
+
+
+# ---------------------------------------------------------------------- validation
+@dataclass(frozen=True)
+class NetworkReport:
+    """What ``firegrid validate`` says about a road network.
+
+    Attributes
+    ----------
+    summary : str
+        One line: nodes, edges, one-way edges, ways cut, engine components.
+    warnings : list of str
+        Problems a user should act on (cut ways stranding buildings, unknown highway values).
+    figures : dict
+        The numbers behind them (keys as in :func:`network_report`).
+    """
+
+    summary: str
+    warnings: list[str]
+    figures: dict
+
+
+def network_report(
+    network: GraphTable | nx.MultiDiGraph,
+    *,
+    buildings: gpd.GeoDataFrame | None = None,
+    stations: gpd.GeoDataFrame | None = None,
+    params: AccessParams | None = None,
+) -> NetworkReport:
+    """Check a road network for what would silently distort the analysis.
+
+    Parameters
+    ----------
+    network : GraphTable or osmnx graph
+        The network in the working CRS (metres).
+    buildings, stations : GeoDataFrame, optional
+        The district's layers in the same CRS. Fire stations (``kind`` ``fire_station``) and
+        stations whose ``vehicle`` is ``engine`` are the engine sources.
+    params : AccessParams, optional
+        Access parameters (engine profile, ``max_snap_m``).
+
+    Returns
+    -------
+    NetworkReport
+        Figures: ``ways_cut_at_edge``, ``missing_node_refs``, ``components`` (weakly connected
+        pieces of the engine graph), ``largest_share`` (share of engine nodes in the largest
+        strongly connected piece, where an engine can get anywhere and back),
+        ``unknown_highway_values`` (value -> ways), ``oneway_edges``, and with buildings
+        ``buildings_stranded`` (snapped buildings an engine from the largest piece cannot
+        reach) and with engine stations ``buildings_unreachable_by_engine``.
+    """
+    params = params or AccessParams()
+    table = graph_table(network)
+    rg = RoutingGraph.from_table(table, params.engine)
+    stats = table.stats
+    on_net = np.zeros(rg.n_nodes, dtype=bool)
+    ok = rg.usable
+    on_net[rg.seg_a[ok]] = True
+    on_net[rg.seg_b[ok]] = True
+    n_weak, weak = connected_components(rg.csr, directed=True, connection="weak")
+    n_strong, strong = connected_components(rg.csr, directed=True, connection="strong")
+    weak_pieces = np.unique(weak[on_net]).size
+    sizes = np.bincount(strong[on_net], minlength=n_strong)
+    main = int(np.argmax(sizes))
+    share = float(sizes[main] / max(on_net.sum(), 1))
+    figures: dict[str, Any] = {
+        "nodes": table.n_nodes,
+        "edges": table.n_edges,
+        "oneway_edges": int(table.edges["oneway"].sum()),
+        "ways_cut_at_edge": int(stats.get("ways_cut_at_edge", 0)),
+        "missing_node_refs": int(stats.get("missing_node_refs", 0)),
+        "components": int(weak_pieces),
+        "largest_share": round(share, 4),
+        "unknown_highway_values": unknown_highways(table),
+    }
+    warnings: list[str] = []
+    if buildings is not None and len(buildings):
+        b = snap(rg, buildings.geometry, max_snap_m=params.max_snap_m)
+        # Reachable from the main piece: Dijkstra from all its nodes at once (cost 0 there).
+        reach = _reachable(rg, np.flatnonzero((strong == main) & on_net))
+        figures["buildings_stranded"] = int((b.ok & ~_snap_reached(rg, b, reach)).sum())
+        engine_src = _engine_stations(stations)
+        if engine_src is not None and len(engine_src):
+            s = snap(rg, engine_src.geometry, max_snap_m=params.max_snap_m)
+            cost, _ = nearest_cost(rg, s, b)
+            figures["buildings_unreachable_by_engine"] = int((b.ok & ~np.isfinite(cost)).sum())
+        figures["buildings"] = len(buildings)
+    cut = figures["ways_cut_at_edge"]
+    stranded = figures.get("buildings_stranded", 0)
+    unreachable = figures.get("buildings_unreachable_by_engine", 0)
+    if cut and (stranded or unreachable):
+        warnings.append(
+            f"{cut:,} ways are cut at the edge of the extract and {stranded:,} buildings lie "
+            f"on streets an engine cannot reach from the main network"
+            + (f" ({unreachable:,} unreachable from any fire station)" if unreachable else "")
+            + "; use a larger extract that contains the streets around the district"
+        )
+    elif stranded or unreachable:
+        warnings.append(
+            f"{max(stranded, unreachable):,} buildings lie on streets an engine cannot reach "
+            "(one-way streets or access rules cut them off)"
+        )
+    unknown = figures["unknown_highway_values"]
+    if unknown:
+        listed = ", ".join(f"{k} ({n})" for k, n in list(unknown.items())[:8])
+        warnings.append(
+            f"highway values no profile knows, not used by engines: {listed}; add them to "
+            "[access.engine] allowed_highways if engines can drive them"
+        )
+    summary = (
+        f"{figures['nodes']:,} nodes, {figures['edges']:,} edges "
+        f"({figures['oneway_edges']:,} one-way); {cut:,} ways cut at the extract's edge; "
+        f"engine graph in {figures['components']:,} piece(s), the largest holding "
+        f"{share:.1%} of its nodes"
+    )
+    if "buildings_stranded" in figures:
+        summary += f"; {stranded:,} of {figures['buildings']:,} buildings unreachable by engine"
+    return NetworkReport(summary, warnings, figures)
+
+
+def _reachable(rg: RoutingGraph, nodes: np.ndarray) -> np.ndarray:
+    if not len(nodes):
+        return np.zeros(rg.n_nodes, dtype=bool)
+    dist = dijkstra(rg.csr, directed=True, indices=nodes, min_only=True)
+    return np.isfinite(dist)
+
+
+def _snap_reached(rg: RoutingGraph, s, reach: np.ndarray) -> np.ndarray:
+    """Per snapped point: an engine reaching the nodes in ``reach`` can drive onto its segment."""
+    out = np.zeros(len(s.seg), dtype=bool)
+    ok = s.ok
+    seg = s.seg[ok]
+    out[ok] = (reach[rg.seg_a[seg]] & np.isfinite(rg.run_fwd[seg])) | (
+        reach[rg.seg_b[seg]] & np.isfinite(rg.run_back[seg])
+    )
+    return out
+
+
+def _engine_stations(stations: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    if stations is None or not len(stations):
+        return None
+    engine = np.zeros(len(stations), dtype=bool)
+    if "kind" in stations:
+        engine |= (stations["kind"] == "fire_station").to_numpy()
+    if "vehicle" in stations:
+        engine |= (stations["vehicle"] == "engine").to_numpy()
+    return stations[engine]

@@ -55,38 +55,77 @@ ENGINE_SPEEDS_KMH: dict[str, float] = {
     "track": 10.0,
 }
 
-# Ways a fire engine cannot drive on (OSM highway values). Pedestrian streets (步行街) are often
-# blocked by bollards and street furniture; a user whose streets admit engines removes it.
-ENGINE_EXCLUDED: frozenset[str] = frozenset(
-    {
-        "footway",
-        "path",
-        "steps",
-        "pedestrian",
-        "cycleway",
-        "bridleway",
-        "corridor",
-        "elevator",
-        "escalator",
-        "platform",
-        "proposed",
-        "construction",
-        "abandoned",
-        "disused",
-        "raceway",
-        "bus_stop",
-        "via_ferrata",
-    }
-)
-
-# Crews on e-bikes or on foot stay off grade-separated expressways (高架/快速路) and steps (e-bike).
-EBIKE_EXCLUDED: frozenset[str] = frozenset(
-    {"motorway", "motorway_link", "steps", "elevator", "escalator", "proposed", "construction",
-     "abandoned", "disused", "raceway"}
+# OSM way tags the rules below read, kept per edge from the edge's own way.
+WAY_TAGS = (
+    "highway", "service", "maxspeed", "name", "access", "vehicle", "motor_vehicle", "motorcar",
+    "bicycle", "foot", "emergency", "oneway", "junction", "tunnel", "bridge", "layer", "covered",
+    "construction", "area", "motorroad", "ref",
 )  # fmt: skip
-FOOT_EXCLUDED: frozenset[str] = frozenset(
-    {"motorway", "motorway_link", "proposed", "construction", "abandoned", "disused", "raceway"}
+# Node tags kept for barrier nodes (gates follow their own access tags).
+NODE_TAGS = (
+    "barrier", "access", "vehicle", "motor_vehicle", "motorcar", "bicycle", "foot", "emergency",
+)  # fmt: skip
+
+# Access rules (see the README section "Road network and access rules").
+#
+# Which OSM highway values each responder may use: allow-lists, so a value nobody listed (a typo,
+# a local value such as ``trail``) is not for engines; ``validate`` counts such values.
+ENGINE_HIGHWAYS: frozenset[str] = frozenset(
+    {"motorway", "motorway_link", "trunk", "trunk_link", "primary", "primary_link", "secondary",
+     "secondary_link", "tertiary", "tertiary_link", "unclassified", "residential",
+     "living_street", "service", "road", "busway", "track"}
+)  # fmt: skip
+# Crews on e-bikes stay off grade-separated expressways (高架/快速路 are motorway in OSM China),
+# steps and bus-only roads; they may push along footways and pedestrian streets.
+EBIKE_HIGHWAYS: frozenset[str] = frozenset(
+    {"trunk", "trunk_link", "primary", "primary_link", "secondary", "secondary_link",
+     "tertiary", "tertiary_link", "unclassified", "residential", "living_street", "service",
+     "road", "track", "cycleway", "pedestrian", "footway", "path", "bridleway"}
+)  # fmt: skip
+FOOT_HIGHWAYS: frozenset[str] = EBIKE_HIGHWAYS | frozenset(
+    {"steps", "corridor", "elevator", "escalator", "busway"}
 )
+# Every value above plus the ones no responder uses: anything else is "unknown" to validate.
+CLOSED_HIGHWAYS: frozenset[str] = frozenset(
+    {"construction", "proposed", "abandoned", "disused", "razed", "platform", "raceway",
+     "bus_guideway", "bus_stop", "rest_area", "services", "via_ferrata", "escape"}
+)  # fmt: skip
+KNOWN_HIGHWAYS: frozenset[str] = ENGINE_HIGHWAYS | FOOT_HIGHWAYS | CLOSED_HIGHWAYS
+
+# OSM access-tag hierarchy, most specific first: the first key a way (or barrier node) sets
+# decides. E-bikes are non-motor vehicles (非机动车) in China: bicycle rules, not motor_vehicle.
+ENGINE_ACCESS_KEYS = ("motorcar", "motor_vehicle", "vehicle", "access")
+EBIKE_ACCESS_KEYS = ("bicycle", "vehicle", "access")
+FOOT_ACCESS_KEYS = ("foot", "access")
+# Values closing a way to a responder. destination/delivery/customers stay open: the fire is the
+# destination. A user who relies on 道路交通安全法 §53 (engines on duty not bound by route
+# restrictions) and on gate keys can drop "private" for engines.
+ENGINE_DENIED_ACCESS: frozenset[str] = frozenset(
+    {"no", "private", "agricultural", "forestry", "military"}
+)
+OTHER_DENIED_ACCESS: frozenset[str] = ENGINE_DENIED_ACCESS | frozenset({"emergency", "psv", "bus"})
+# Values admitting a responder to a way whose class it could not use otherwise (a pedestrian
+# street signed motor_vehicle=destination). The generic ``access`` key never does.
+ADMIT_ACCESS: frozenset[str] = frozenset(
+    {"yes", "designated", "permissive", "destination", "delivery", "customers"}
+)
+# Barrier nodes that stop a responder whatever their tags say; gates follow their access tags.
+ENGINE_BLOCKING_BARRIERS: frozenset[str] = frozenset(
+    {"bollard", "block", "jersey_barrier", "chain", "rope", "log", "height_restrictor",
+     "cycle_barrier", "motorcycle_barrier", "kissing_gate", "stile", "turnstile",
+     "full-height_turnstile", "bump_gate", "wall", "fence", "hedge", "planter", "barrier_board"}
+)  # fmt: skip
+EBIKE_BLOCKING_BARRIERS: frozenset[str] = frozenset(
+    {"jersey_barrier", "motorcycle_barrier", "kissing_gate", "stile", "turnstile",
+     "full-height_turnstile", "wall", "fence", "hedge"}
+)  # fmt: skip
+FOOT_BLOCKING_BARRIERS: frozenset[str] = frozenset({"wall", "fence", "hedge"})
+GATE_BARRIERS: frozenset[str] = frozenset(
+    {"gate", "lift_gate", "swing_gate", "sliding_gate", "hampshire_gate", "wicket_gate",
+     "entrance", "toll_booth", "border_control"}
+)  # fmt: skip
+# construction=* on an open road: minor works leave it open, anything else closes it.
+_OPEN_CONSTRUCTION = frozenset({"", "no", "minor"})
 
 # OSM service=* values an engine cannot enter (parking aisles are kept: engines drive them).
 ENGINE_EXCLUDED_SERVICE: frozenset[str] = frozenset({"drive-through"})
@@ -118,10 +157,28 @@ class VehicleProfile:
         Seconds added on arriving at a node where three or more streets meet.
     respect_oneway : bool
         Obey one-way tags. Engines must; crews on foot or e-bike may use one-way streets both ways.
-    excluded_highways : frozenset[str]
-        OSM ``highway`` values this responder cannot use; such ways are dropped from its graph.
+    allowed_highways : frozenset[str]
+        OSM ``highway`` values this responder may use (an allow-list: any other value, unknown
+        ones included, is closed to it unless the way's own access tags admit the responder).
     excluded_service : frozenset[str]
         OSM ``service`` values this responder cannot use.
+    access_keys : tuple[str, ...]
+        OSM access keys that bind this responder, most specific first (the first one a way or
+        barrier node sets decides): engine ``motorcar, motor_vehicle, vehicle, access``; e-bike
+        (a non-motor vehicle in China) ``bicycle, vehicle, access``; foot ``foot, access``.
+    denied_access : frozenset[str]
+        Access values closing a way or gate to this responder (``no``, ``private``, …).
+    emergency : bool
+        The responder is an emergency vehicle: ``emergency=yes|designated`` opens a way or
+        barrier to it, and an access value ``emergency`` counts as ``yes``.
+    blocking_barriers : frozenset[str]
+        ``barrier`` values of nodes this responder cannot pass (bollards and blocks stop engines,
+        not e-bikes). Gates (``GATE_BARRIERS``) follow their own access tags; other barrier
+        values (kerb, …) are passable.
+    motorroad : bool
+        May use ways tagged ``motorroad=yes`` (motor vehicles only).
+    turn_restrictions : bool
+        Bound by OSM turn-restriction relations (engines; crews on foot or e-bike are not).
     access_speed_mps : float
         Speed (m/s) over the access distance between a building (or station) and its snap point
         on the nearest street: the last metres are covered on foot with equipment.
@@ -135,10 +192,16 @@ class VehicleProfile:
     congestion_factor: float = 1.0
     intersection_delay_s: float = 0.0
     respect_oneway: bool = False
-    excluded_highways: frozenset[str] = frozenset()
+    allowed_highways: frozenset[str] = FOOT_HIGHWAYS
     excluded_service: frozenset[str] = frozenset()
     access_speed_mps: float = 1.5
     turnout_s: float = 60.0
+    access_keys: tuple[str, ...] = FOOT_ACCESS_KEYS
+    denied_access: frozenset[str] = OTHER_DENIED_ACCESS
+    emergency: bool = False
+    blocking_barriers: frozenset[str] = FOOT_BLOCKING_BARRIERS
+    motorroad: bool = False
+    turn_restrictions: bool = False
 
     def __post_init__(self) -> None:
         # A table value may be anything a config holds: only positive finite numbers are speeds.
@@ -166,8 +229,9 @@ class VehicleProfile:
                 )
         # Freeze the mappings so a profile stays hashable-in-spirit and cannot be edited.
         object.__setattr__(self, "speeds_kmh", dict(self.speeds_kmh))
-        object.__setattr__(self, "excluded_highways", frozenset(self.excluded_highways))
-        object.__setattr__(self, "excluded_service", frozenset(self.excluded_service))
+        for key in ("allowed_highways", "excluded_service", "denied_access", "blocking_barriers"):
+            object.__setattr__(self, key, frozenset(str(x) for x in getattr(self, key)))
+        object.__setattr__(self, "access_keys", tuple(str(k) for k in self.access_keys))
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any], *, name: str | None = None) -> Self:
@@ -186,13 +250,97 @@ class VehicleProfile:
     def allowed(
         self, highway: pd.Series | TagColumn, service: pd.Series | TagColumn | None = None
     ) -> np.ndarray:
-        """True for ways this responder may use (by ``highway`` class and ``service`` value)."""
+        """True for ways whose class (``highway``) and ``service`` value this responder may use.
+
+        The class rule only; :meth:`usable` applies every access rule to a network table.
+        """
         hw = TagColumn.of(highway)
-        ok = ~np.isin(hw.classes(), list(self.excluded_highways))[hw.codes]
+        ok = hw.isin_classes(self.allowed_highways)
         if service is not None and self.excluded_service:
-            sv = TagColumn.of(service)
-            ok &= ~np.isin(sv.classes(), list(self.excluded_service))[sv.codes]
+            ok &= ~TagColumn.of(service).isin(self.excluded_service)
         return ok
+
+    def usable(self, table: Any) -> np.ndarray:
+        """Per directed edge of a network table: may this responder travel it?
+
+        Parameters
+        ----------
+        table : spatial.routing.GraphTable
+            The network, with per-edge tags of each edge's own way (``table.tag(key)``).
+
+        Returns
+        -------
+        numpy.ndarray of bool
+            True where (class allowed, or the way's own tags admit the responder: a key of
+            ``access_keys`` other than ``access`` set to a value of ``ADMIT_ACCESS``, or
+            ``emergency=yes`` for an emergency vehicle) and not closed (class in
+            ``CLOSED_HIGHWAYS``; ``construction=*`` other than ``minor``/``no``; the first
+            access key set has a value in ``denied_access``, unless ``emergency=yes`` for an
+            emergency vehicle; ``service`` in ``excluded_service``; ``motorroad=yes`` for a
+            responder without ``motorroad``).
+        """
+        hw = table.highway
+        denied, admitted = self._access(table.tag)
+        opened = self._emergency_open(table.tag)
+        in_class = hw.isin_classes(self.allowed_highways)
+        closed = hw.isin_classes(CLOSED_HIGHWAYS) | ~table.tag("construction").isin(
+            _OPEN_CONSTRUCTION
+        )
+        ok = (in_class | admitted | opened) & ~closed & ~(denied & ~opened)
+        if self.excluded_service:
+            ok &= ~table.tag("service").isin(self.excluded_service)
+        if not self.motorroad:
+            ok &= ~table.tag("motorroad").isin({"yes"})
+        return ok
+
+    def blocked_nodes(self, table: Any) -> np.ndarray:
+        """Per node of a network table: a barrier this responder cannot pass.
+
+        A node whose ``barrier`` is in ``blocking_barriers`` blocks unless its own tags admit
+        the responder (e.g. a removable bollard tagged ``emergency=yes``); a gate
+        (``GATE_BARRIERS``) blocks when its access tags deny the responder (``access=private``),
+        unless ``emergency=yes`` for an emergency vehicle.
+        """
+        barrier = table.node_tag("barrier")
+        if len(barrier.uniques) <= 1:
+            return np.zeros(len(barrier.codes), dtype=bool)
+        denied, explicit = self._access(table.node_tag)
+        opened = self._emergency_open(table.node_tag)
+        hard = barrier.isin(self.blocking_barriers) & ~(explicit | opened)
+        gate = barrier.isin(GATE_BARRIERS) & denied & ~opened
+        return hard | gate
+
+    def _access(self, tag) -> tuple[np.ndarray, np.ndarray]:
+        """(denied, admitted) per item from the first access key set, most specific first.
+
+        ``admitted`` comes from the specific keys only: ``access=yes`` does not open a footway
+        to engines.
+        """
+        denied_set = set(self.denied_access)
+        admit_set = set(ADMIT_ACCESS)
+        if self.emergency:
+            denied_set.discard("emergency")
+            admit_set.add("emergency")
+        decided = denied = admitted = None
+        for key in self.access_keys:
+            col = tag(key)
+            present = ~col.isin({""})
+            if decided is None:
+                decided = np.zeros(len(col.codes), dtype=bool)
+                denied = np.zeros(len(col.codes), dtype=bool)
+                admitted = np.zeros(len(col.codes), dtype=bool)
+            take = present & ~decided
+            denied |= take & col.isin(denied_set)
+            if key != "access":
+                admitted |= take & col.isin(admit_set)
+            decided |= present
+        return denied, admitted
+
+    def _emergency_open(self, tag) -> np.ndarray:
+        col = tag("emergency")
+        if not self.emergency:
+            return np.zeros(len(col.codes), dtype=bool)
+        return col.isin({"yes", "designated"})
 
     def speed_mps(
         self, highway: pd.Series | TagColumn, maxspeed: pd.Series | TagColumn | None = None
@@ -237,6 +385,38 @@ class TagColumn:
         """One class per distinct value: osmnx lists resolve to their most important class."""
         return np.array([_pick_class(u) for u in self.uniques], dtype=object)
 
+    def values(self) -> np.ndarray:
+        """The raw value of every item (object array)."""
+        return self.uniques[self.codes] if len(self.uniques) else np.full(len(self.codes), "")
+
+    def isin(self, values: Any) -> np.ndarray:
+        """Per item: its raw value (stripped, lower case) is one of ``values``."""
+        wanted = {str(v) for v in values}
+        hit = np.array([str(u).strip().lower() in wanted for u in self.uniques], dtype=bool)
+        return hit[self.codes] if len(hit) else np.zeros(len(self.codes), dtype=bool)
+
+    def isin_classes(self, values: Any) -> np.ndarray:
+        """Per item: its class (:meth:`classes`, osmnx lists resolved) is one of ``values``."""
+        hit = np.isin(self.classes(), list(values))
+        return hit[self.codes] if len(hit) else np.zeros(len(self.codes), dtype=bool)
+
+
+def unknown_highways(table: Any) -> dict[str, int]:
+    """Highway values of a network table outside ``KNOWN_HIGHWAYS``: value -> number of ways.
+
+    No responder uses such ways by default (profiles are allow-lists); validate reports them so
+    a user can map a local value onto a known class in ``allowed_highways``.
+    """
+    hw = table.highway
+    unknown = ~np.isin(hw.classes(), list(KNOWN_HIGHWAYS))
+    if not unknown.any():
+        return {}
+    hit = unknown[hw.codes]
+    way = table.edges["way_id"].to_numpy()
+    frame = pd.DataFrame({"value": hw.uniques[hw.codes[hit]], "way": way[hit]})
+    counts = frame.groupby("value")["way"].nunique()
+    return {str(k): int(n) for k, n in counts.sort_values(ascending=False).items()}
+
 
 def default_profile(name: str) -> VehicleProfile:
     """The built-in profile for ``"engine"``, ``"ebike"`` or ``"foot"``."""
@@ -255,8 +435,14 @@ def default_profile(name: str) -> VehicleProfile:
             # studies use 2-10 s per signalised junction, most junctions here are minor.
             intersection_delay_s=3.0,
             respect_oneway=True,
-            excluded_highways=ENGINE_EXCLUDED,
+            allowed_highways=ENGINE_HIGHWAYS,
             excluded_service=ENGINE_EXCLUDED_SERVICE,
+            access_keys=ENGINE_ACCESS_KEYS,
+            denied_access=ENGINE_DENIED_ACCESS,
+            emergency=True,
+            blocking_barriers=ENGINE_BLOCKING_BARRIERS,
+            motorroad=True,
+            turn_restrictions=True,
             access_speed_mps=1.5,  # crew on foot with equipment (assumption, see module notes)
             turnout_s=60.0,  # 建标152-2017: engines out of the bay within 1 minute of the call
         )
@@ -272,7 +458,9 @@ def default_profile(name: str) -> VehicleProfile:
             congestion_factor=1.0,
             intersection_delay_s=2.0,  # planning assumption: look and cross
             respect_oneway=False,
-            excluded_highways=EBIKE_EXCLUDED,
+            allowed_highways=EBIKE_HIGHWAYS,
+            access_keys=EBIKE_ACCESS_KEYS,
+            blocking_barriers=EBIKE_BLOCKING_BARRIERS,
             access_speed_mps=1.5,
             turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
         )
@@ -286,7 +474,9 @@ def default_profile(name: str) -> VehicleProfile:
             congestion_factor=1.0,
             intersection_delay_s=0.0,
             respect_oneway=False,
-            excluded_highways=FOOT_EXCLUDED,
+            allowed_highways=FOOT_HIGHWAYS,
+            access_keys=FOOT_ACCESS_KEYS,
+            blocking_barriers=FOOT_BLOCKING_BARRIERS,
             access_speed_mps=1.5,
             turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
         )

@@ -34,7 +34,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from spatial.errors import NetworkError
-from spatial.profiles import TagColumn
+from spatial.profiles import WAY_TAGS, TagColumn
 
 if TYPE_CHECKING:
     from spatial.profiles import VehicleProfile
@@ -172,37 +172,51 @@ class RoutingGraph:
     @classmethod
     def from_graph(
         cls,
-        G: nx.MultiDiGraph,
+        G: nx.MultiDiGraph | GraphTable,
         profile: VehicleProfile | None = None,
         *,
         weight: str = "time",
         directed: bool | None = None,
-        table: GraphTable | None = None,
     ) -> RoutingGraph:
-        """Compile a projected osmnx graph for a vehicle profile.
+        """Compile a projected osmnx graph (or a GraphTable) for a vehicle profile.
+
+        Same as ``RoutingGraph.from_table(graph_table(G), profile, ...)``; to compile several
+        profiles, read the table once with :func:`graph_table` and call :meth:`from_table`.
+        """
+        return cls.from_table(graph_table(G), profile, weight=weight, directed=directed)
+
+    @classmethod
+    def from_table(
+        cls,
+        table: GraphTable,
+        profile: VehicleProfile | None = None,
+        *,
+        weight: str = "time",
+        directed: bool | None = None,
+    ) -> RoutingGraph:
+        """Compile a road network table for a vehicle profile.
 
         Parameters
         ----------
-        G : networkx.MultiDiGraph
-            osmnx graph in a projected CRS (metres; ``G.graph["crs"]``), nodes with ``x``/``y``,
-            edges with ``length`` (metres) and optionally ``geometry``, ``highway``,
-            ``maxspeed``, ``oneway``, ``service``, ``name``.
+        table : GraphTable
+            The network read once (:func:`spatial.network.read_network`, or :func:`graph_table`
+            of an osmnx graph), projected CRS (metres).
         profile : VehicleProfile, optional
-            Which ways are usable, speeds, intersection delay, one-way rule and access speed.
-            ``None``: every edge usable at 1 m/s-equivalent cost, ``weight`` must be
-            ``"length"``.
+            Which edges are usable (:meth:`VehicleProfile.usable`: highway class, access tags,
+            barriers), speeds, intersection delay, one-way rule, turn restrictions and access
+            speed. ``None``: every edge usable, ``weight`` must be ``"length"``.
         weight : {"time", "length"}
             Cost unit: seconds (needs a profile) or metres.
         directed : bool, optional
             Obey edge directions (one-way streets). Default: the profile's ``respect_oneway``,
             or ``False`` without a profile (e.g. hose laid on foot).
-        table : GraphTable, optional
-            ``graph_table(G)`` computed once, to compile several profiles without re-reading
-            the graph (``G`` is then not read).
 
         Returns
         -------
         RoutingGraph
+            Every edge of the table is compiled, those the profile cannot use at infinite cost,
+            so all profiles of one table share the same segments (a point snapped once serves
+            them all). A barrier node the profile cannot pass costs ``inf`` to arrive at.
         """
         if weight not in ("time", "length"):
             raise NetworkError(f"weight must be 'time' or 'length', got {weight!r}")
@@ -210,70 +224,63 @@ class RoutingGraph:
             raise NetworkError("weight='time' needs a vehicle profile")
         if directed is None:
             directed = bool(profile.respect_oneway) if profile is not None else False
-
-        t = table if table is not None else graph_table(G)
-        node_ids, xy, edges, u, v, geom, length = (
-            t.node_ids,
-            t.xy,
-            t.edges,
-            t.u,
-            t.v,
-            t.geom,
-            t.length,
-        )
-        crs = t.crs
+        t = table
+        n = len(t.node_ids)
         if profile is not None:
-            usable = profile.allowed(t.highway, t.service)
+            keep = profile.usable(t)
+            blocked = profile.blocked_nodes(t)
         else:
-            usable = np.ones(len(edges), dtype=bool)
+            keep = np.ones(len(t.u), dtype=bool)
+            blocked = np.zeros(n, dtype=bool)
         if weight == "time":
-            speed = profile.speed_mps(t.highway, t.maxspeed)
-            run = length / speed
+            run = t.length / profile.speed_mps(t.highway, t.maxspeed)
             access_cost = 1.0 / profile.access_speed_mps
             delay = profile.intersection_delay_s
         else:
-            run = length.copy()
+            run = t.length.copy()
             access_cost = 1.0
             delay = 0.0
-        keep = usable
         if not keep.any():
             raise NetworkError(
                 f"no street in the network is usable by profile "
                 f"'{profile.name if profile else 'none'}'"
             )
-        # Intersections: nodes with three or more distinct neighbouring nodes, counted on the
-        # segments (sorted by end nodes, so parallel streets sit next to each other).
+        # Intersections: nodes where three or more usable street pieces meet (a loop counts at
+        # both its ends), so a small ring hanging off a street makes a junction too.
         grp = t.grouping
         seg_ok = np.zeros(len(grp.first), dtype=bool)
         seg_ok[grp.seg_of[keep]] = True
         sa, sb = grp.seg_a[seg_ok], grp.seg_b[seg_ok]
-        distinct = np.r_[True, (sa[1:] != sa[:-1]) | (sb[1:] != sb[:-1])] & (sa != sb)
-        degree = np.bincount(sa[distinct], minlength=len(node_ids)) + np.bincount(
-            sb[distinct], minlength=len(node_ids)
-        )
+        degree = np.bincount(sa, minlength=n) + np.bincount(sb, minlength=n)
         node_delay = np.where(degree >= 3, delay, 0.0)
+        node_delay[blocked] = np.inf
 
-        # Every edge is compiled, those the profile cannot use at infinite cost: all profiles of
-        # one graph then share the same segments, so a point snapped once serves them all.
-        meta = edges[["u", "v", "key", "highway", "name"]]
-        return cls.from_arrays(
-            xy[:, 0],
-            xy[:, 1],
-            u,
-            v,
-            length,
+        rg = cls.from_arrays(
+            t.xy[:, 0],
+            t.xy[:, 1],
+            t.u,
+            t.v,
+            t.length,
             np.where(keep, run, np.inf),
-            geometry=geom,
+            geometry=t.geom,
             node_delay=node_delay,
             directed=directed,
-            node_ids=node_ids,
-            edge_meta=meta,
+            node_ids=t.node_ids,
+            edge_meta=t.edges[["u", "v", "key", "highway", "name"]],
             access_cost_per_m=access_cost,
             weight=weight,
-            crs=crs,
+            crs=t.crs,
             profile=profile,
             grouping=grp,
         )
+        if profile is not None and profile.turn_restrictions and len(t.restrictions):
+            # H6: edge-based search where a restriction applies (spatial/turns.py).
+            from spatial.turns import apply_turn_restrictions
+
+            rg = apply_turn_restrictions(rg, t.restrictions)
+        # H6: where access legs and hoses may join (ground-level streets, JoinRules).
+        rg.snappable = snappable_segments(rg, t, rules=getattr(profile, "join", None))
+        return rg
 
     @classmethod
     def from_arrays(
@@ -460,7 +467,47 @@ class RoutingGraph:
 
 @dataclass(eq=False)
 class GraphTable:
-    """The arrays of an osmnx graph that compiling needs, read once (see :func:`graph_table`)."""
+    """The road network read once: node arrays and directed edge arrays, no networkx.
+
+    Built by :func:`spatial.osm.read_osm` (OSM files) or :func:`graph_table` (osmnx graphs).
+
+    Attributes
+    ----------
+    node_ids : numpy.ndarray
+        OSM node ids (int64), position = node index.
+    xy : numpy.ndarray
+        ``N × 2`` node coordinates in ``crs`` (float64, metres).
+    edges : pandas.DataFrame
+        One row per directed edge: ``u``, ``v`` (node ids), ``key``, ``highway``, ``name``,
+        ``oneway`` (the street is one-way), ``way_id`` (OSM way, -1 when unknown).
+    u, v : numpy.ndarray
+        Edge end points as node indices; a two-way street is two edges ``u → v`` and ``v → u``.
+    geom : numpy.ndarray
+        LineString ``u → v`` per edge, None for a straight edge.
+    length : numpy.ndarray
+        Edge length (metres).
+    crs : pyproj.CRS
+        Projected working CRS.
+    highway, service, maxspeed : TagColumn
+        The tags compiling needs (also in ``tags``).
+    tags : dict of str -> TagColumn
+        Per edge, the tags of the edge's OWN way (``spatial.osm.WAY_TAGS``; fewer for osmnx
+        graphs, whose simplified edges may merge ways).
+    restrictions : pandas.DataFrame
+        Turn restrictions: ``from_edge``, ``via_node``, ``to_edge`` (indices), ``kind``
+        (``"no"``/``"only"``), ``restriction`` (raw value), ``relation_id``.
+    barrier_nodes : numpy.ndarray
+        Node indices carrying a ``barrier`` tag.
+    node_tags : dict of str -> TagColumn
+        Per node, the barrier tags (``barrier``, ``access``, ``motor_vehicle``, …; "" elsewhere).
+    lonlat : numpy.ndarray or None
+        ``N × 2`` WGS84 longitude/latitude of the nodes where known.
+    stats : dict
+        Figures of the read for validation (ways read, ways cut at the extract's edge, …).
+    edge_segment : numpy.ndarray or None
+        Street piece of each edge when the reader knows it (the two directions of one piece);
+        otherwise pieces are found by end nodes and length.
+    """
 
     node_ids: np.ndarray
     xy: np.ndarray
@@ -473,14 +520,176 @@ class GraphTable:
     highway: TagColumn
     service: TagColumn
     maxspeed: TagColumn
+    tags: dict = field(default_factory=dict)
+    restrictions: pd.DataFrame | None = None
+    barrier_nodes: np.ndarray | None = None
+    node_tags: dict = field(default_factory=dict)
+    lonlat: np.ndarray | None = None
+    stats: dict = field(default_factory=dict)
+    edge_segment: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        for key in ("highway", "service", "maxspeed"):
+            self.tags.setdefault(key, getattr(self, key))
+        if "name" not in self.tags and "name" in self.edges:
+            self.tags["name"] = TagColumn.of(self.edges["name"].to_numpy())
+        if self.restrictions is None:
+            self.restrictions = pd.DataFrame(
+                {
+                    "from_edge": pd.Series(dtype=np.int64),
+                    "via_node": pd.Series(dtype=np.int64),
+                    "to_edge": pd.Series(dtype=np.int64),
+                    "kind": pd.Series(dtype=object),
+                    "restriction": pd.Series(dtype=object),
+                    "relation_id": pd.Series(dtype=np.int64),
+                }
+            )
+        if self.barrier_nodes is None:
+            self.barrier_nodes = np.zeros(0, dtype=np.int64)
+        if "way_id" not in self.edges:
+            self.edges["way_id"] = np.int64(-1)
+        if "oneway" not in self.edges:
+            self.edges["oneway"] = False
+
+    def __repr__(self) -> str:
+        return (
+            f"GraphTable(nodes={self.n_nodes:,}, edges={self.n_edges:,}, "
+            f"restrictions={len(self.restrictions):,}, crs={self.crs.to_string()!r})"
+        )
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.node_ids)
+
+    @property
+    def n_edges(self) -> int:
+        return len(self.u)
+
+    def tag(self, key: str) -> TagColumn:
+        """Per-edge values of a way tag ("" where the way lacks it or the tag was not kept)."""
+        col = self.tags.get(key)
+        if col is None:
+            return TagColumn(np.zeros(self.n_edges, dtype=np.int64), np.array([""], dtype=object))
+        return col
+
+    def node_tag(self, key: str) -> TagColumn:
+        """Per-node values of a barrier-node tag ("" elsewhere)."""
+        col = self.node_tags.get(key)
+        if col is None:
+            return TagColumn(np.zeros(self.n_nodes, dtype=np.int64), np.array([""], dtype=object))
+        return col
 
     @cached_property
     def grouping(self) -> _Grouping:
-        return _group_segments(self.u, self.v, self.length, self.geom, self.xy[:, 0],
-                               self.xy[:, 1])  # fmt: skip
+        if self.edge_segment is None:
+            return _group_segments(self.u, self.v, self.length, self.geom, self.xy[:, 0],
+                                   self.xy[:, 1])  # fmt: skip
+        # The reader's pieces, exactly: two streets between the same nodes with the same length
+        # stay two segments. Segments sorted by end nodes, as _group_segments sorts them.
+        u, v, piece = self.u, self.v, np.asarray(self.edge_segment)
+        a, b = np.minimum(u, v), np.maximum(u, v)
+        fwd = u == a
+        n = int(piece.max()) + 1 if len(piece) else 0
+        pa = np.zeros(n, dtype=np.int64)
+        pb = np.zeros(n, dtype=np.int64)
+        pa[piece], pb[piece] = a, b
+        rank = np.empty(n, dtype=np.int64)
+        rank[np.lexsort((np.arange(n), pb, pa))] = np.arange(n)
+        seg_of = rank[piece]
+        order = np.lexsort((~fwd, seg_of))
+        first = order[np.r_[True, seg_of[order][1:] != seg_of[order][:-1]]]
+        geom = np.array(np.asarray(self.geom, dtype=object)[first], dtype=object)
+        flip = ~fwd[first] & ~pd.isna(geom)
+        if flip.any():
+            geom[flip] = shapely.reverse(geom[flip])
+        return _Grouping(first, seg_of, fwd, a[first], b[first], geom)
+
+    def edge_lines(self) -> np.ndarray:
+        """LineString per directed edge ``u → v`` (straight edges drawn from their nodes)."""
+        out = np.array(self.geom, dtype=object)
+        none = np.flatnonzero(pd.isna(out))
+        if len(none):
+            out[none] = shapely.linestrings(
+                np.stack([self.xy[self.u[none]], self.xy[self.v[none]]], axis=1)
+            )
+        return out
+
+    def roads_layer(self) -> gpd.GeoDataFrame:
+        """Street pieces as a GeoDataFrame, both directions of a street merged into one row.
+
+        Columns ``highway``, ``name``, ``oneway`` (only one direction exists), ``length_m``
+        (metres), ``way_id``; geometry in ``crs``.
+        """
+        grp = self.grouping
+        first = grp.first
+        n_dir = np.bincount(grp.seg_of, minlength=len(first))
+        hw = self.highway.values()[first]
+        name = self.tag("name").values()[first]
+        lines = np.array(grp.geom, dtype=object)
+        none = np.flatnonzero(pd.isna(lines))
+        if len(none):
+            a, b = grp.seg_a[none], grp.seg_b[none]
+            lines[none] = shapely.linestrings(np.stack([self.xy[a], self.xy[b]], axis=1))
+        return gpd.GeoDataFrame(
+            {
+                "highway": hw,
+                "name": np.where(name == "", None, name),
+                "oneway": (n_dir == 1) & (grp.seg_a != grp.seg_b),
+                "length_m": self.length[first],
+                "way_id": self.edges["way_id"].to_numpy()[first],
+            },
+            geometry=lines,
+            crs=self.crs,
+        )
+
+    def to_networkx(self) -> nx.MultiDiGraph:
+        """The network as an osmnx-compatible projected MultiDiGraph, for analysts.
+
+        Graph attribute ``crs``; nodes with ``x``/``y`` (metres, ``crs``), ``lon``/``lat``
+        where known and ``street_count``; edges keyed like osmnx with ``osmid`` (way id),
+        ``highway``, ``name``, ``oneway``, ``reversed``, ``length`` (metres), ``geometry``
+        (where not straight) and the other kept tags that are set. Usable with
+        ``osmnx.convert.graph_to_gdfs``, ``osmnx.routing.shortest_path`` etc.
+        """
+        G = nx.MultiDiGraph(crs=self.crs)
+        nid = self.node_ids.tolist()
+        nodes: list[tuple[Any, dict]] = []
+        grp = self.grouping
+        ends = np.concatenate([grp.seg_a, grp.seg_b[grp.seg_a != grp.seg_b]])
+        count = np.bincount(ends, minlength=self.n_nodes).tolist()
+        x, y = self.xy[:, 0].tolist(), self.xy[:, 1].tolist()
+        ll = self.lonlat.tolist() if self.lonlat is not None else None
+        for i, n in enumerate(nid):
+            d = {"x": x[i], "y": y[i], "street_count": count[i]}
+            if ll is not None:
+                d["lon"], d["lat"] = ll[i]
+            nodes.append((n, d))
+        G.add_nodes_from(nodes)
+        cols = {k: c.values() for k, c in self.tags.items() if k not in ("highway", "oneway")}
+        hw = self.highway.values()
+        way = self.edges["way_id"].to_numpy().tolist()
+        keys = self.edges["key"].to_numpy().tolist()
+        oneway = self.edges["oneway"].to_numpy().tolist()
+        length = self.length.tolist()
+        geom = self.geom
+        us, vs = self.node_ids[self.u].tolist(), self.node_ids[self.v].tolist()
+        items = []
+        for i in range(self.n_edges):
+            d = {"osmid": way[i], "highway": hw[i], "oneway": bool(oneway[i]),
+                 "length": length[i]}  # fmt: skip
+            for k, col in cols.items():
+                val = col[i]
+                if val != "":
+                    d[k] = val
+            if geom[i] is not None:
+                d["geometry"] = geom[i]
+            items.append((us[i], vs[i], keys[i], d))
+        G.add_edges_from(items)
+        return G
 
 
-_EDGE_ATTRS = ("highway", "maxspeed", "service", "name")
+# Edge attributes read from osmnx graphs: the tags the access rules read, and the way id.
+_EDGE_ATTRS = (*WAY_TAGS, "osmid")
 
 
 @dataclass(eq=False)
@@ -521,12 +730,16 @@ def _group_segments(u, v, length_m, geometry, node_x, node_y) -> _Grouping:
     return _Grouping(first, seg_of, fwd, seg_a, seg_b, geom)
 
 
-def graph_table(G: nx.MultiDiGraph) -> GraphTable:
-    """Read nodes and edges of a projected osmnx graph into arrays (one pass over the edges).
+def graph_table(G: nx.MultiDiGraph | GraphTable) -> GraphTable:
+    """The network as a :class:`GraphTable`; a GraphTable is returned as it is.
 
-    Straight lines stand in for missing edge geometries; a missing ``length`` is the
-    geometric length (metres).
+    A projected osmnx graph is read into arrays in one pass over its edges. Straight lines
+    stand in for missing edge geometries; a missing ``length`` is the geometric length
+    (metres). Edge tags kept: ``_EDGE_ATTRS`` (osmnx lists, from merged ways, stay as their
+    repr; profiles pick the most important class of such a list).
     """
+    if isinstance(G, GraphTable):
+        return G
     crs = _graph_crs(G)
     node_ids = np.fromiter(G.nodes, dtype=object, count=G.number_of_nodes())
     if len(node_ids) == 0:
@@ -550,6 +763,11 @@ def graph_table(G: nx.MultiDiGraph) -> GraphTable:
     for attr in _EDGE_ATTRS:
         cols[attr] = [d.get(attr) for d in data]
     edges = pd.DataFrame({k: pd.Series(list(c), dtype=object) for k, c in cols.items()})
+    osmid = edges.pop("osmid")
+    edges["way_id"] = np.array(
+        [o if isinstance(o, int | np.integer) else -1 for o in osmid], dtype=np.int64
+    )
+    edges["oneway"] = edges["oneway"].map(lambda o: o is True or o == "True").astype(bool)
     index = pd.Index(node_ids)
     u = index.get_indexer(np.asarray(us, dtype=node_ids.dtype))
     v = index.get_indexer(np.asarray(vs, dtype=node_ids.dtype))
@@ -562,8 +780,14 @@ def graph_table(G: nx.MultiDiGraph) -> GraphTable:
         none = pd.isna(line)
         line[none] = shapely.linestrings(np.stack([xy[u[bad][none]], xy[v[bad][none]]], axis=1))
         length[bad] = shapely.length(line)
-    tags = {k: TagColumn.of(edges[k].to_numpy()) for k in ("highway", "service", "maxspeed")}
-    return GraphTable(node_ids, xy, edges, u, v, geom, length, crs, **tags)
+    tags = {
+        k: TagColumn.of(edges[k].to_numpy()) for k in _EDGE_ATTRS if k not in ("osmid", "oneway")
+    }
+    stats = {"nodes": len(node_ids), "edges": len(u), "oneway_edges": int(edges["oneway"].sum())}
+    return GraphTable(
+        node_ids, xy, edges, u, v, geom, length, crs,
+        tags["highway"], tags["service"], tags["maxspeed"], tags=tags, stats=stats,
+    )  # fmt: skip
 
 
 @dataclass(eq=False)

@@ -249,7 +249,8 @@ def demo():
 
     cfg = load_config(DEMO)
     d, _ = district_from_config(cfg)
-    G = read_network(cfg.network_source, crs=d.crs)
+    # The osmnx MultiDiGraph of the network: the reference below walks it edge by edge.
+    G = read_network(cfg.network_source, crs=d.crs).to_networkx()
     return G, d
 
 

@@ -1,0 +1,450 @@
+"""OpenStreetMap files (PBF, XML, compressed XML) read straight into a routing table.
+
+One pyosmium pass collects the ``highway=*`` ways (node references, node locations, a few tags),
+the tagged barrier nodes and the ``type=restriction`` relations; everything after that is numpy:
+
+- **Clipped extracts.** Extract services keep every reference of a way that crosses the boundary
+  although the nodes outside are not in the file. A way is cut where it leaves the file: each run
+  of consecutive nodes present in the file becomes its own piece (``stats["ways_cut_at_edge"]``,
+  ``stats["missing_node_refs"]``).
+- **Segments.** A piece is split at every node it shares with another piece (or with itself), at
+  barrier nodes and at the via nodes of turn restrictions. Chains of degree-2 nodes are thus only
+  contracted inside one way, so each segment keeps the tags of its own way.
+- **Directions.** ``oneway=yes|true|1`` and ``junction=roundabout|circular`` (and
+  ``highway=motorway``, one-way by OSM convention) give one edge in the way's direction,
+  ``oneway=-1|reverse`` one edge against it; ``oneway=reversible|alternating`` (direction changes
+  with the time of day) is kept as two-way, as osmnx does, because the network is static.
+- **Lengths** are geodesic-free planar lengths in the projected working CRS (metres, float64).
+
+Only ways tagged ``highway`` become streets: rivers, railways, fences and building outlines in the
+same file are ignored. Which street a vehicle may use is decided later by its profile
+(:mod:`spatial.profiles`) from the tags kept here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyproj
+import shapely
+
+from spatial.crs import WGS84, utm_crs_for
+from spatial.errors import NetworkError
+from spatial.profiles import NODE_TAGS, WAY_TAGS, TagColumn
+from spatial.routing import GraphTable
+
+# File suffixes libosmium reads, and the format name it needs when the suffix is not its own.
+FORMATS = {
+    ".osm.pbf": "pbf",
+    ".pbf": "pbf",
+    ".osm.bz2": "osm.bz2",
+    ".osm.gz": "osm.gz",
+    ".xml.bz2": "osm.bz2",
+    ".xml.gz": "osm.gz",
+    ".osm.xml": "osm",
+    ".osm": "osm",
+    ".xml": "osm",
+}
+
+_ONEWAY_FWD = frozenset({"yes", "true", "1"})
+_ONEWAY_BACK = frozenset({"-1", "reverse"})
+_ONEWAY_NO = frozenset({"no", "false", "0"})
+_ROUNDABOUT = frozenset({"roundabout", "circular"})
+# Vehicles whose exemption (restriction ``except=*``) means an engine is not bound.
+_ENGINE_EXCEPT = frozenset({"motorcar", "motor_vehicle", "emergency"})
+# libosmium's coordinate for a node location it does not know (the node is not in the file).
+_UNDEFINED = 2**31 - 1
+
+
+def osm_format(path: str | os.PathLike) -> str | None:
+    """The libosmium format name for a file path, or None when the suffix is not an OSM file."""
+    lower = os.fspath(path).lower()
+    for suffix, fmt in FORMATS.items():
+        if lower.endswith(suffix):
+            return fmt
+    return None
+
+
+def read_osm(path: str | os.PathLike, *, crs: Any = None) -> GraphTable:
+    """Read the streets of an OSM file (PBF, XML, ``.osm.bz2``/``.osm.gz``) into a GraphTable.
+
+    Parameters
+    ----------
+    path : str or path
+        The OSM file; whole or clipped at an extract boundary.
+    crs : CRS-like, optional
+        Projected working CRS (metres). Default: the UTM zone of the streets' centre.
+
+    Returns
+    -------
+    GraphTable
+        Directed edges (a two-way street is two edges) with per-edge tags of their own way,
+        barrier nodes, turn restrictions (via-node ones) and ``stats`` for validation.
+
+    Raises
+    ------
+    NetworkError
+        The file is missing, unreadable, holds no streets, or ``crs`` is not projected; the
+        message names ``path``.
+    """
+    path = Path(path)
+    fmt = osm_format(path)
+    if fmt is None:
+        raise NetworkError(f"{path}: not an OSM file (.osm, .xml, .pbf, .osm.bz2, .osm.gz)")
+    if not path.is_file():
+        raise NetworkError(f"{path}: road network file not found")
+    try:
+        raw = _scan(path, fmt)
+    except NetworkError:
+        raise
+    except Exception as exc:  # libosmium reports bad data as RuntimeError and others
+        raise NetworkError(f"{path}: cannot read OSM data ({type(exc).__name__}: {exc})") from exc
+    try:
+        return _build(raw, crs)
+    except NetworkError as exc:
+        raise NetworkError(f"{path}: {exc}") from exc
+
+
+# ---------------------------------------------------------------------- the pass over the file
+class _Raw:
+    """What the pass over the file collects (plain lists; numpy after the pass)."""
+
+    def __init__(self) -> None:
+        self.way_ids: list[int] = []
+        self.way_sig: list[int] = []  # index into sigs: ways with equal kept tags share one
+        self.way_len: list[int] = []
+        self.refs: list[int] = []
+        self.x: list[int] = []  # fixed-point 1e-7 degrees, _UNDEFINED when not in the file
+        self.y: list[int] = []
+        self.sigs: dict[tuple, int] = {}
+        self.barrier_ids: list[int] = []
+        self.barrier_tags: list[tuple] = []
+        self.restrictions: list[tuple] = []  # (relation id, value, from way, via node, to way)
+        self.via_way_skipped = 0
+        self.restrictions_malformed = 0
+
+
+def _scan(path: Path, fmt: str) -> _Raw:
+    import osmium
+
+    raw = _Raw()
+    way_tags, node_tags = WAY_TAGS, NODE_TAGS
+    sigs = raw.sigs
+    refs_ext, x_ext, y_ext = raw.refs.extend, raw.x.extend, raw.y.extend
+    src = osmium.io.File(str(path), fmt)
+    # KeyFilter lets through only objects with one of these keys; the location cache still sees
+    # every node, so ways get the coordinates of untagged nodes.
+    proc = (
+        osmium.FileProcessor(src)
+        .with_locations("flex_mem")
+        .with_filter(osmium.filter.KeyFilter("highway", "barrier", "restriction", "type"))
+    )
+    for obj in proc:
+        if obj.is_way():
+            tags = obj.tags
+            if "highway" not in tags:
+                continue
+            sig = tuple(tags.get(k, "") for k in way_tags)
+            code = sigs.get(sig)
+            if code is None:
+                code = sigs[sig] = len(sigs)
+            nodes = obj.nodes
+            refs_ext([n.ref for n in nodes])
+            x_ext([n.x for n in nodes])
+            y_ext([n.y for n in nodes])
+            raw.way_ids.append(obj.id)
+            raw.way_sig.append(code)
+            raw.way_len.append(len(nodes))
+        elif obj.is_node():
+            tags = obj.tags
+            if "barrier" in tags:
+                raw.barrier_ids.append(obj.id)
+                raw.barrier_tags.append(tuple(tags.get(k, "") for k in node_tags))
+        elif obj.is_relation():
+            _collect_restriction(obj, raw)
+    return raw
+
+
+def _collect_restriction(rel: Any, raw: _Raw) -> None:
+    tags = rel.tags
+    if tags.get("type") != "restriction":
+        return
+    # The general value, else the one for cars: both bind a fire engine.
+    value = (
+        tags.get("restriction")
+        or tags.get("restriction:motorcar")
+        or tags.get("restriction:motor_vehicle")
+        or tags.get("restriction:vehicle")
+    )
+    if not value or not value.startswith(("no_", "only_")):
+        return
+    exempt = {e.strip() for e in tags.get("except", "").split(";")}
+    if exempt & _ENGINE_EXCEPT:
+        return
+    frm, to, via_nodes, via_ways = [], [], [], []
+    for m in rel.members:
+        if m.role == "from" and m.type == "w":
+            frm.append(m.ref)
+        elif m.role == "to" and m.type == "w":
+            to.append(m.ref)
+        elif m.role == "via":
+            (via_nodes if m.type == "n" else via_ways).append(m.ref)
+    if via_ways:
+        raw.via_way_skipped += 1
+    elif len(frm) == 1 and len(to) == 1 and len(via_nodes) == 1:
+        raw.restrictions.append((rel.id, value, frm[0], via_nodes[0], to[0]))
+    else:
+        raw.restrictions_malformed += 1
+
+
+# ---------------------------------------------------------------------- arrays
+def _build(raw: _Raw, crs: Any) -> GraphTable:
+    n_ways = len(raw.way_ids)
+    if n_ways == 0:
+        raise NetworkError("the file holds no highway=* ways (no streets)")
+    way_ids = np.asarray(raw.way_ids, dtype=np.int64)
+    way_len = np.asarray(raw.way_len, dtype=np.int64)
+    way_sig = np.asarray(raw.way_sig, dtype=np.int64)
+    refs = np.asarray(raw.refs, dtype=np.int64)
+    fx = np.asarray(raw.x, dtype=np.int64)
+    fy = np.asarray(raw.y, dtype=np.int64)
+    del raw.refs, raw.x, raw.y
+    sig_rows = np.empty(len(raw.sigs), dtype=object)
+    sig_rows[:] = list(raw.sigs)
+    sig_table = pd.DataFrame.from_records(list(sig_rows), columns=list(WAY_TAGS))
+
+    way_of = np.repeat(np.arange(n_ways), way_len)
+    present = (fx != _UNDEFINED) & (fy != _UNDEFINED)
+    starts = np.r_[0, np.cumsum(way_len)[:-1]]
+    is_first = np.zeros(len(refs), dtype=bool)
+    is_first[starts[way_len > 0]] = True
+    cut_ways = np.unique(way_of[~present])
+
+    # Pieces: runs of consecutive present nodes of one way.
+    run_start = present & (is_first | ~np.r_[False, present[:-1]])
+    piece = np.cumsum(run_start) - 1
+    keep = present.copy()
+    piece_size = np.bincount(piece[present], minlength=int(piece[-1]) + 1 if len(piece) else 0)
+    keep &= piece_size[np.maximum(piece, 0)] >= 2
+    if not keep.any():
+        raise NetworkError("no street has two nodes inside the file")
+    k_refs, k_piece, k_way = refs[keep], piece[keep], way_of[keep]
+    k_first = np.r_[True, k_piece[1:] != k_piece[:-1]]
+    k_last = np.r_[k_piece[1:] != k_piece[:-1], True]
+
+    node_ids, node_of = np.unique(k_refs, return_inverse=True)
+    lon = fx[keep].astype(float) * 1e-7
+    lat = fy[keep].astype(float) * 1e-7
+    n_nodes = len(node_ids)
+    node_lon = np.empty(n_nodes)
+    node_lat = np.empty(n_nodes)
+    node_lon[node_of] = lon
+    node_lat[node_of] = lat
+    if crs is None:
+        crs = utm_crs_for(
+            float((node_lon.min() + node_lon.max()) / 2),
+            float((node_lat.min() + node_lat.max()) / 2),
+        )
+    crs = pyproj.CRS.from_user_input(crs)
+    if not crs.is_projected:
+        raise NetworkError(f"the working CRS must be projected (metres), got {crs.name}")
+    tr = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+    nx_, ny_ = tr.transform(node_lon, node_lat)
+    xy = np.column_stack([nx_, ny_]).astype(np.float64)
+
+    # Barrier nodes and restriction via nodes end segments, as do nodes shared by pieces.
+    barrier_ids = np.asarray(raw.barrier_ids, dtype=np.int64)
+    bpos = np.searchsorted(node_ids, barrier_ids)
+    bpos = np.minimum(bpos, n_nodes - 1)
+    on_net = node_ids[bpos] == barrier_ids if len(barrier_ids) else np.zeros(0, dtype=bool)
+    barrier_nodes = bpos[on_net]
+    rest = pd.DataFrame.from_records(
+        raw.restrictions, columns=["relation_id", "restriction", "from_way", "via_id", "to_way"]
+    )
+    vpos = np.minimum(np.searchsorted(node_ids, rest["via_id"].to_numpy(np.int64)), n_nodes - 1)
+    via_ok = node_ids[vpos] == rest["via_id"].to_numpy(np.int64)
+    split = np.bincount(node_of, minlength=n_nodes) >= 2
+    split[barrier_nodes] = True
+    split[vpos[via_ok]] = True
+
+    # Steps i -> i+1 inside a piece; a segment starts at a piece's first node or a split node.
+    step = ~k_last
+    seg_start = (k_first | split[node_of]) & step
+    seg_id_all = np.cumsum(seg_start) - 1
+    s_idx = np.flatnonzero(step)
+    s_seg = seg_id_all[s_idx]
+    n_seg = int(s_seg[-1]) + 1
+    a_node = node_of[s_idx]
+    b_node = node_of[s_idx + 1]
+    d = xy[b_node] - xy[a_node]
+    step_len = np.hypot(d[:, 0], d[:, 1])
+    seg_len = np.bincount(s_seg, weights=step_len, minlength=n_seg)
+    seg_first_step = np.flatnonzero(np.r_[True, s_seg[1:] != s_seg[:-1]])
+    seg_last_step = np.r_[seg_first_step[1:] - 1, len(s_idx) - 1]
+    seg_a = a_node[seg_first_step]
+    seg_b = b_node[seg_last_step]
+    seg_steps = seg_last_step - seg_first_step + 1
+    seg_way = k_way[s_idx[seg_first_step]]
+    seg_sig = way_sig[seg_way]
+
+    # Geometry only where a segment bends (more than one step); straight ones stay None.
+    geom = np.full(n_seg, None, dtype=object)
+    bent = np.flatnonzero(seg_steps > 1)
+    if len(bent):
+        bent_mask = np.zeros(n_seg, dtype=bool)
+        bent_mask[bent] = True
+        st = bent_mask[s_seg]
+        pts_node = np.concatenate([a_node[st], seg_b[bent]])
+        pts_seg = np.concatenate([s_seg[st], bent])
+        pts_pos = np.concatenate([s_idx[st], s_idx[seg_last_step[bent]] + 1])
+        order = np.lexsort((pts_pos, pts_seg))
+        pts_seg = pts_seg[order]
+        lines = shapely.linestrings(
+            xy[pts_node[order]], indices=np.unique(pts_seg, return_inverse=True)[1]
+        )
+        geom[bent] = lines
+
+    # Graph nodes are segment ends only; interior nodes live on in the geometry.
+    ends, end_of = np.unique(np.concatenate([seg_a, seg_b]), return_inverse=True)
+    seg_a, seg_b = end_of[:n_seg], end_of[n_seg:]
+    barrier_keep = np.isin(barrier_nodes, ends)
+    barrier_nodes = np.searchsorted(ends, barrier_nodes[barrier_keep])
+    vpos = np.searchsorted(ends, vpos)
+    node_ids, xy = node_ids[ends], xy[ends]
+    node_lon, node_lat = node_lon[ends], node_lat[ends]
+    n_nodes = len(ends)
+
+    # Directions from the way's own tags.
+    direction = _directions(sig_table)  # per sig: 0 both, 1 forward only, -1 backward only
+    seg_dir = direction[seg_sig]
+    fwd = np.flatnonzero(seg_dir >= 0)
+    back = np.flatnonzero(seg_dir <= 0)
+    e_seg = np.concatenate([fwd, back])
+    e_fwd = np.r_[np.ones(len(fwd), bool), np.zeros(len(back), bool)]
+    u = np.where(e_fwd, seg_a[e_seg], seg_b[e_seg])
+    v = np.where(e_fwd, seg_b[e_seg], seg_a[e_seg])
+    e_geom = geom[e_seg]
+    rev = ~e_fwd & ~pd.isna(e_geom)
+    if rev.any():
+        e_geom[rev] = shapely.reverse(e_geom[rev])
+    length = seg_len[e_seg]
+    e_sig = seg_sig[e_seg]
+    e_oneway = seg_dir[e_seg] != 0
+
+    tags = {}
+    for key in WAY_TAGS:
+        codes, uniques = pd.factorize(sig_table[key].to_numpy(dtype=object))
+        tags[key] = TagColumn(
+            np.asarray(codes, dtype=np.int64)[e_sig], np.asarray(uniques, dtype=object)
+        )
+    e_way = way_ids[seg_way[e_seg]]
+    edges = pd.DataFrame(
+        {
+            "u": node_ids[u],
+            "v": node_ids[v],
+            "key": 0,
+            "highway": tags["highway"].values(),
+            "name": tags["name"].values(),
+            "oneway": e_oneway,
+            "way_id": e_way,
+        }
+    )
+    # Parallel edges between the same nodes get distinct keys, as in a MultiDiGraph.
+    if len(edges):
+        edges["key"] = edges.groupby(["u", "v"], sort=False).cumcount().to_numpy()
+
+    on_net[np.flatnonzero(on_net)[~barrier_keep]] = False
+    node_tags = _node_tags(n_nodes, barrier_nodes, raw.barrier_tags, on_net)
+    restrictions = _restrictions(rest, via_ok, vpos, e_way, u, v)
+    stats = {
+        "ways_read": int(n_ways),
+        "ways_cut_at_edge": int(len(cut_ways)),
+        "missing_node_refs": int((~present).sum()),
+        "pieces_dropped": int((piece_size == 1).sum()),
+        "nodes": int(n_nodes),
+        "edges": int(len(u)),
+        "segments": int(n_seg),
+        "oneway_edges": int(e_oneway.sum()),
+        "barrier_nodes": int(len(barrier_nodes)),
+        "restrictions": int(len(restrictions)),
+        "restrictions_via_way_skipped": int(raw.via_way_skipped),
+        "restrictions_unmatched": int(raw.restrictions_malformed)
+        + int(len(rest) - restrictions["relation_id"].nunique()),
+    }
+    return GraphTable(
+        node_ids=node_ids,
+        xy=xy,
+        edges=edges,
+        u=u,
+        v=v,
+        geom=e_geom,
+        length=length,
+        crs=crs,
+        highway=tags["highway"],
+        service=tags["service"],
+        maxspeed=tags["maxspeed"],
+        tags=tags,
+        restrictions=restrictions,
+        barrier_nodes=barrier_nodes,
+        node_tags=node_tags,
+        lonlat=np.column_stack([node_lon, node_lat]),
+        stats=stats,
+        edge_segment=e_seg,
+    )
+
+
+def _directions(sig_table: pd.DataFrame) -> np.ndarray:
+    """Per distinct tag set: 0 two-way, 1 one-way along the way, -1 one-way against it."""
+    oneway = sig_table["oneway"].str.strip().str.lower().to_numpy(dtype=object)
+    junction = sig_table["junction"].to_numpy(dtype=object)
+    highway = sig_table["highway"].to_numpy(dtype=object)
+    implied = np.isin(junction, list(_ROUNDABOUT)) | (highway == "motorway")
+    out = np.zeros(len(sig_table), dtype=np.int64)
+    out[np.isin(oneway, list(_ONEWAY_FWD)) | (implied & ~np.isin(oneway, list(_ONEWAY_NO)))] = 1
+    out[np.isin(oneway, list(_ONEWAY_BACK))] = -1
+    return out
+
+
+def _node_tags(n_nodes, barrier_nodes, barrier_tags, on_net) -> dict[str, TagColumn]:
+    """Per node TagColumns of the barrier tags ("" on nodes without a barrier)."""
+    rows = [t for t, ok in zip(barrier_tags, on_net, strict=True) if ok]
+    out = {}
+    for i, key in enumerate(NODE_TAGS):
+        codes = np.zeros(n_nodes, dtype=np.int64)
+        vals = [r[i] for r in rows]
+        c, uniq = pd.factorize(np.asarray([""] + vals, dtype=object))
+        codes[barrier_nodes] = c[1:]
+        out[key] = TagColumn(codes, np.asarray(uniq, dtype=object))
+    return out
+
+
+def _restrictions(rest, via_ok, vpos, e_way, u, v) -> pd.DataFrame:
+    """Via-node restrictions as directed edges: arriving along the from-way, leaving on the to-way.
+
+    A restriction whose ways do not touch its via node in the file (cut off by the extract,
+    or mis-tagged) is dropped and counted in ``stats["restrictions_unmatched"]``.
+    """
+    cols = ["from_edge", "via_node", "to_edge", "kind", "restriction", "relation_id"]
+    rest = rest[via_ok].assign(via_node=vpos[via_ok])
+    if not len(rest):
+        return pd.DataFrame(
+            {c: pd.Series(dtype=object if c in ("kind", "restriction") else np.int64) for c in cols}
+        )
+    arrive = pd.DataFrame({"from_way": e_way, "via_node": v, "from_edge": np.arange(len(u))})
+    leave = pd.DataFrame({"to_way": e_way, "via_node": u, "to_edge": np.arange(len(u))})
+    m = rest.merge(arrive, on=["from_way", "via_node"]).merge(leave, on=["to_way", "via_node"])
+    # from == to (no_u_turn): only the edge straight back is meant, not the way's continuation.
+    same = (m["from_way"] == m["to_way"]).to_numpy()
+    back = u[m["from_edge"].to_numpy()] == v[m["to_edge"].to_numpy()]
+    m = m[~same | back].copy()
+    # A from- or to-way passing through its via node (OSM asks for ways that end there) leaves
+    # the side of the turn ambiguous: such relations are dropped and counted as unmatched.
+    per = m.groupby("relation_id").agg(f=("from_edge", "nunique"), t=("to_edge", "nunique"))
+    ambiguous = per.index[(per["f"] > 1) | (per["t"] > 1)]
+    m = m[~m["relation_id"].isin(ambiguous) | (m["from_way"] == m["to_way"])].copy()
+    m["kind"] = np.where(m["restriction"].str.startswith("only_"), "only", "no")
+    return m[cols].drop_duplicates(["from_edge", "via_node", "to_edge"]).reset_index(drop=True)
