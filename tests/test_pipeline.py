@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 import firegrid.pipeline as pipeline
@@ -85,7 +86,24 @@ def test_every_step_is_wired_on_a_tiny_district(tiny_with_network, tmp_path):
     assert any("3-minute micro-station coverage" in h for h in run.headline)
     # the analyses' warnings (the tiny fire station stands 90 m off the grid) become notes
     assert any(n.startswith("access: ") and "F1" in n for n in run.notes)
-    assert "sites" in run.layers or run.figures["siting"]["new_sites"] == 0
+    # Siting (k = 1): the district has buildings the existing micro-station misses that a new
+    # one can reach, so exactly one site is proposed, listed in the layer, and it covers some.
+    sb, fig = run.results["siting"].buildings, run.figures["siting"]
+    missed = sb["siting_coverable"] & ~sb["siting_covered_before"]
+    assert missed.sum() > 0
+    assert fig["new_sites"] == 1 and len(run.layers["sites"]) == 1
+    assert fig["covered_before"] == int(sb["siting_covered_before"].sum())
+    assert fig["covered_after"] == int(sb["siting_covered_after"].sum()) > fig["covered_before"]
+    site_id = run.layers["sites"]["site_id"].iloc[0]
+    assert (sb.loc[sb["siting_covered_after"] & ~sb["siting_covered_before"], "siting_site_id"]
+            == site_id).all()  # fmt: skip
+    # And it is the best single site: enumerate every candidate's reach.
+    times, pre = run.results["siting"].times, sb["siting_covered_before"].to_numpy()
+    best = max(
+        int((pre | np.isin(np.arange(len(pre)), times[j].indices)).sum())
+        for j in range(times.shape[0])
+    )
+    assert fig["covered_after"] == best
     written = write_run_outputs(run, tmp_path / "out")
     assert list(written) == list(OUTPUT_FILES)
     table = (tmp_path / "out" / "grid_summary.csv").read_text(encoding="utf-8-sig")
