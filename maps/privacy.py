@@ -152,7 +152,7 @@ PERSONAL_NAME_PARTS: tuple[str, ...] = (
 )
 # Whole-word header tokens (split on non-letters) that mark a personal column: short words and
 # pinyin initials (sfz 身份证, lxr 联系人, dh 电话, xm 姓名) that would match too much as fragments.
-PERSONAL_TOKENS: frozenset[str] = frozenset({"tel", "telephone", "fax", "sfz", "lxr", "dh", "xm"})
+PERSONAL_TOKENS: frozenset[str] = frozenset({"tel", "fax", "sfz", "lxr", "dh", "xm"})
 
 # Content patterns, each tested on its own in tests/test_privacy.py. Separators people type
 # between digit groups: spaces (also no-break and full-width), hyphens, dots.
@@ -182,13 +182,14 @@ PERSONAL_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
 REDACTED = "***"
 
 
-def _header(column: object) -> str:
+def header_key(column: object) -> str:
+    """A header as the name rules see it: lower case, spaces, hyphens and dots as ``_``."""
     return re.sub(r"[\s\-.]+", "_", str(column).strip().lower())
 
 
 def personal_by_name(column: str) -> bool:
     """True when a column header looks like it holds personal data."""
-    name = _header(column)
+    name = header_key(column)
     if any(part in name for part in PERSONAL_NAME_PARTS):
         return True
     tokens = set(re.split(r"[^a-z]+", name)) - {""}
