@@ -33,8 +33,8 @@ def _config_arg(parser: argparse.ArgumentParser) -> None:
 
 @command("validate", setup=_config_arg)
 def cmd_validate(args: argparse.Namespace) -> int:
-    """Check every layer of a config and its road network; print each problem with its file,
-    feature and column."""
+    """Check every layer of a config and its road network in one pass; print every problem on
+    one line naming its file, row/feature and column, then the count (exit 2 on errors)."""
     from firegrid.config import district_from_config, load_config
 
     config = load_config(args.config)
@@ -44,12 +44,15 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(line)
     if network_line:
         print(network_line)
+    n_warn = len(report.warnings)
+    warned = f"; {n_warn} warning(s)" if n_warn else ""
     if report.ok:
         print(
-            f"OK: {config.name}: {len(district.layers)} layers valid, working CRS {district.crs.to_string()}"
+            f"OK: {config.name}: {len(district.layers)} layers valid, working CRS "
+            f"{district.crs.to_string()}{warned}"
         )
         return 0
-    print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)", file=sys.stderr)
+    print(f"{len(report.errors)} error(s){warned}", file=sys.stderr)
     return EXIT_BAD_INPUT
 
 
