@@ -211,6 +211,9 @@ HOSTILE = (
 # Only a map built in memory can hold these: no input file format writes them.
 HOSTILE_IN_MEMORY = ("\x00", "x\ud800y", "\udfff")
 HOSTILE_TEXT = " ".join(HOSTILE)
+# Appended to every text cell of the hostile demo; it ends in a mark because the loaders strip
+# ids and names (U+2028/U+2029 count as white space).
+HOSTILE_SUFFIX = HOSTILE_TEXT + " |"
 # The header of an extra (user) column, allowed into the map by ``allow_fields = ["all"]``.
 HOSTILE_HEADER = "{{ 7*7 }}{# </script>${x}`"
 # Columns whose values are canonical choices: a payload there would drop the row or stop the
@@ -302,15 +305,16 @@ def with_suffix(df: pd.DataFrame, suffix: str) -> pd.DataFrame:
         filled = text.notna() & (text.str.strip() != "")
         if pd.to_numeric(text[filled], errors="coerce").notna().all():
             continue  # numbers stored as text (CSV ledgers)
-        out[col] = text.where(~filled, text + suffix).astype(object)
+        # missing stays None (pd.NA in an object column would be written as the text "<NA>")
+        out[col] = text.where(~filled, text + suffix).astype(object).where(text.notna(), None)
     return out
 
 
 @cache
 def hostile_demo_config() -> Path:
-    """A copy of the demo with :data:`HOSTILE_TEXT` appended to every free-text cell of every
+    """A copy of the demo with :data:`HOSTILE_SUFFIX` appended to every free-text cell of every
     layer and to every street name of the road network, an extra buildings column headed
-    :data:`HOSTILE_HEADER`, the district name ``"Demo " + HOSTILE_TEXT`` and
+    :data:`HOSTILE_HEADER`, the district name ``"Demo " + HOSTILE_SUFFIX`` and
     ``[map] allow_fields = ["all"]`` (so every column but the personal ones reaches the map)."""
     import tomllib
     from xml.sax.saxutils import quoteattr
@@ -330,32 +334,36 @@ def hostile_demo_config() -> Path:
             df, encoding = read_csv_any_encoding(path)
             bom = raw.startswith(b"\xef\xbb\xbf")
             enc = "utf-8-sig" if bom else ("gb18030" if encoding == "gb18030" else "utf-8")
-            with_suffix(df, HOSTILE_TEXT).to_csv(path, index=False, encoding=enc)
+            with_suffix(df, HOSTILE_SUFFIX).to_csv(path, index=False, encoding=enc)
         else:
             layer = spec.get("layer")
-            gdf = with_suffix(gpd.read_file(path, layer=layer), HOSTILE_TEXT)
+            gdf = with_suffix(gpd.read_file(path, layer=layer), HOSTILE_SUFFIX)
             if "building_id" in gdf and "use" in gdf:
-                gdf[HOSTILE_HEADER] = HOSTILE_TEXT
+                gdf[HOSTILE_HEADER] = HOSTILE_SUFFIX
             path.unlink()
             gdf.to_file(path, layer=layer)
     osm = folder / config["network"]["source"]
-    suffix = quoteattr(HOSTILE_TEXT)[1:-1]
+    suffix = quoteattr(HOSTILE_SUFFIX)[1:-1]
     xml = osm.read_text(encoding="utf-8")
     xml = re.sub(r'(<tag k="name" v=")([^"]*)(")', lambda m: m[1] + m[2] + suffix + m[3], xml)
     osm.write_text(xml, encoding="utf-8")
     text = (folder / "demo.toml").read_text(encoding="utf-8")
     text = text.replace("allow_fields = []", 'allow_fields = ["all"]\nbasemap = "none"')
     # A TOML basic string: JSON's escapes (\n, \", \\, \uXXXX) are TOML's too.
-    name = json.dumps("Demo " + HOSTILE_TEXT)
+    name = json.dumps("Demo " + HOSTILE_SUFFIX)
     text = re.sub(r'(?m)^name = ".*"$', lambda m: f"name = {name}", text, count=1)
-    assert 'allow_fields = ["all"]' in text and HOSTILE_TEXT not in DEMO_CONFIG.read_text()
+    assert 'allow_fields = ["all"]' in text and HOSTILE_SUFFIX not in DEMO_CONFIG.read_text()
     (folder / "demo.toml").write_text(text, encoding="utf-8")
     return folder / "demo.toml"
 
 
 @cache
-def hostile_demo_run():
-    """The whole pipeline on :func:`hostile_demo_config`, kept in memory."""
-    from firegrid.pipeline import run_pipeline
+def hostile_demo_map() -> tuple[Path, object]:
+    """The whole pipeline on :func:`hostile_demo_config` and its map saved as ``map.html``
+    beside the config: (path, run)."""
+    from firegrid.pipeline import map_html, run_pipeline
 
-    return run_pipeline(hostile_demo_config(), progress=False)
+    run = run_pipeline(hostile_demo_config(), progress=False)
+    path = hostile_demo_config().parent / "map.html"
+    path.write_bytes(map_html(run).encode("utf-8"))
+    return path, run

@@ -10,6 +10,8 @@ compared with the text that went in.
 from __future__ import annotations
 
 import html
+import os
+from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 
@@ -32,7 +34,9 @@ from tests._mapdata import (
     HOSTILE,
     HOSTILE_HEADER,
     HOSTILE_IN_MEMORY,
+    HOSTILE_SUFFIX,
     HOSTILE_TEXT,
+    hostile_demo_map,
     hostile_results,
     map_texts,
     shown,
@@ -207,3 +211,54 @@ def test_a_layer_alone_carries_hostile_text_as_data():
     names = [html.unescape(p["name"]) for p in texts["features"] if "name" in p]
     ids = [html.unescape(p["hydrant_id"]) for p in texts["features"] if "hydrant_id" in p]
     assert names == ["{{ 7*7 }}{#"] * 2 and ids == ["{{ 7*7 }}{#"] * 8
+
+
+# ------------------------------------------------------------------ the pipeline on a demo copy
+
+# Fields of the hostile demo's map that hold the suffix: the ids and names of every input
+# layer, the hazards' notes and the extra buildings column (allowed by allow_fields = ["all"]),
+# street names from the road network, and the ids the analysis copies from the inputs.
+DEMO_HOSTILE_KEYS = {
+    "building_id",
+    "name",
+    "grid_id",
+    "parent_id",
+    "station_id",
+    "hydrant_id",
+    "source_id",
+    "hazard_id",
+    "description",
+    "street",
+    "road_name",
+    "micro_station_id",
+    "fire_station_id",
+    "hydrant_id_nearest",
+    HOSTILE_HEADER,
+}
+
+
+@pytest.mark.slow
+def test_hostile_demo_run_shows_every_text_literally():
+    from firegrid.pipeline import map_html
+
+    path, run = hostile_demo_map()
+    page = path.read_bytes().decode("utf-8")  # read_text would turn a CR into LF
+    counts: Counter[str] = Counter()
+    for props in map_texts(page)["features"]:
+        for key, value in props.items():
+            if not isinstance(value, str):
+                continue
+            text = html.unescape(value)
+            if key in DEMO_HOSTILE_KEYS and text:  # unnamed streets stay empty
+                assert text.endswith(HOSTILE_SUFFIX), (key, text)
+                counts[key] += 1
+            if "lipsum" in text:  # wherever the text went (lists of ids …), it went whole
+                assert HOSTILE_SUFFIX in text, (key, text)
+    assert set(counts) == DEMO_HOSTILE_KEYS, DEMO_HOSTILE_KEYS - set(counts)
+    assert counts["building_id"] >= 2560 and counts[HOSTILE_HEADER] == 2560
+    assert sum(counts.values()) > 10_000
+    assert_title(page, "Demo " + HOSTILE_SUFFIX)  # the district name
+    assert os.getcwd() not in page
+    # the config's [map] title takes the same path
+    options = MapOptions.from_mapping({"basemap": "none", "title": "T " + HOSTILE_SUFFIX})
+    assert_title(map_html(run, options=options), "T " + HOSTILE_SUFFIX)
