@@ -124,3 +124,45 @@ def test_map_command_writes_one_self_contained_file(tiny_district, tmp_path, cap
     # the folder stays FireGrid's own: a later run may replace it
     assert main(["run", str(tiny_district), "-q"]) == 0
     assert (folder / "summary.md").exists()
+
+
+def test_config_typo_in_a_subprocess_names_file_key_and_suggestion(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[network]\nsorce = "roads.osm"\n', encoding="utf-8")
+    result = _firegrid("validate", str(bad))
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == [
+        f"firegrid: error: {bad}: [network] has unknown key 'sorce' (did you mean 'source'?); "
+        "known keys are place, source"
+    ]
+
+
+def test_ledger_row_with_an_extra_field_is_one_line(tiny_district, tmp_path, capsys):
+    path = tiny_district.parent / "hydrants.csv"
+    lines = path.read_text(encoding="gbk").splitlines()
+    lines[2] += ",多余"
+    path.write_text("\n".join(lines) + "\n", encoding="gbk")
+    code = main(["access", str(tiny_district), "-q", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert err[0].startswith(
+        f"firegrid: error: {path}: row 3: the row has 6 fields but the header has 5"
+    )
+
+
+def test_messages_and_warnings_print_as_single_prefixed_lines(monkeypatch, capsys):
+    import warnings
+
+    import firegrid.config
+    from spatial.errors import ConfigError
+
+    def load(path):
+        warnings.warn("a library\nwarning", UserWarning, stacklevel=1)
+        raise ConfigError("a message a library\nspread over lines")
+
+    monkeypatch.setattr(firegrid.config, "load_config", load)
+    assert main(["validate", "any.toml"]) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        "firegrid: warning: a library warning",
+        "firegrid: error: a message a library spread over lines",
+    ]
