@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,6 +21,46 @@ DEMO = REPO / "data" / "demo"
 # About 1 km × 1 km in central Shanghai.
 LON0, LAT0 = 121.44, 31.21
 DLON, DLAT = 0.0105, 0.009
+
+
+# CI (`.ci/run` exports CI=true) installs Chromium, chromedriver and selenium: there a browser
+# test that skips is a broken CI environment, reported as a failure, never a silent pass.
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+MUST_RUN_IN_CI = ("browser",)  # markers of tests whose skip fails CI
+
+
+def pytest_report_header(config):
+    data = "present" if SHARED_DATA.exists() else f"ABSENT ({SHARED_DATA}): real-OSM tests skip"
+    mode = "on: a skipped browser test fails" if IN_CI else "off"
+    return [f"firegrid: CI mode {mode}; shared OSM data {data}"]
+
+
+def _fail_skip_in_ci(report, what: str) -> None:
+    reason = report.longrepr[-1] if isinstance(report.longrepr, tuple) else report.longrepr
+    report.outcome = "failed"
+    report.longrepr = f"CI must run {what}, but it skipped: {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    report = outcome.get_result()
+    if (
+        IN_CI
+        and report.skipped
+        and not hasattr(report, "wasxfail")
+        and any(item.get_closest_marker(m) for m in MUST_RUN_IN_CI)
+    ):
+        _fail_skip_in_ci(report, f"the {item.nodeid} test")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    # A module that skips as a whole (e.g. importorskip("selenium")) never reaches the hook above.
+    outcome = yield
+    report = outcome.get_result()
+    if IN_CI and report.skipped and Path(str(collector.path)).name == "test_browser.py":
+        _fail_skip_in_ci(report, "the browser tests")
 
 
 def requires_shanghai():
