@@ -210,7 +210,7 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     district = r.section(data, "district", DISTRICT_KEYS)
     network = r.section(data, "network", NETWORK_KEYS)
     layers = {
-        name: _layer_spec(r, spec, f"[layers.{name}]")
+        name: _layer_spec(r, name, spec)
         for name, spec in r.table(data.get("layers", {}), "[layers]", LAYER_NAMES, "layer").items()
     }
     missing = [n for n, s in SCHEMAS.items() if s.required_layer and n not in layers]
@@ -246,11 +246,13 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
     )
 
 
-def _layer_spec(r: _Reader, spec: Any, where: str) -> LayerSpec:
+def _layer_spec(r: _Reader, name: str, spec: Any) -> LayerSpec:
+    where = f"[layers.{name}]"
     spec = r.table(spec, where, LAYER_KEYS)
     if "file" not in spec:
         raise r.error(f'{where} needs file = "..."')
     values = r.checked(spec, LAYER_KEYS, where)
+    _check_value_maps(r, values.get("values", {}), SCHEMAS[name], f"{where.rstrip(']')}.values]")
     return LayerSpec(
         file=Path(values["file"]),
         layer=values.get("layer"),
@@ -260,6 +262,20 @@ def _layer_spec(r: _Reader, spec: Any, where: str) -> LayerSpec:
         columns=values.get("columns", {}),
         values=values.get("values", {}),
     )
+
+
+def _check_value_maps(r: _Reader, maps: Mapping[str, Mapping[str, str]], schema, where: str):
+    """``values`` name columns with a fixed set of choices, and map onto those choices."""
+    choices = {c.name: c.choices for c in schema.columns if c.choices}
+    r.table(maps, where, choices, "column")
+    for column, mapping in maps.items():
+        wrong = [(k, v) for k, v in mapping.items() if v not in choices[column]]
+        if wrong:
+            user_value, value = wrong[0]
+            raise r.error(
+                f"{where.rstrip(']')}.{column}] {user_value!r} = {value!r}: "
+                f"{column} takes one of {', '.join(choices[column])}"
+            )
 
 
 def load_config(path: str | Path) -> Config:

@@ -106,7 +106,7 @@ def check_keys(
     head = f"[{section}] has unknown" if section else "unknown"
     raise ConfigError(
         f"{head} {noun if len(unknown) == 1 else nouns} {', '.join(map(repr, unknown))}{meant}; "
-        f"known {nouns} are {', '.join(known)}"
+        f"known {nouns} are {', '.join(known) or '(none)'}"
     )
 
 

@@ -73,6 +73,12 @@ WRONG = [
     (("[layers.grids]\nfile = \"grids.gpkg\"", "[layers.hazards]\nfile = \"h.csv\""),
      r"the config must name a file for layer\(s\) grids"),
     (("[layers.grids]", "[layers.grids]\nvalues = {level = 1}"), r"\[layers.grids\] values.level must be a table"),
+    ((CONFIG + '[layers.hydrants.values.statu]\n"好" = "ok"\n'),
+     r"\[layers.hydrants.values\] has unknown column 'statu' \(did you mean 'status'\?\); known columns are status$"),
+    ((CONFIG + '[layers.hydrants.values.status]\n"好" = "good"\n'),
+     r"\[layers.hydrants.values.status\] '好' = 'good': status takes one of ok, broken, missing$"),
+    (CONFIG.replace("[layers.grids]", '[layers.grids.values.level]\n"一" = "1"\n[layers.grids]'),
+     r"\[layers.grids.values\] has unknown column 'level'; known columns are \(none\)$"),
     # the analysis sections, each checked by its parameter class
     (ADD.format(section="water", line="hydrant_radius_m = \"150\""), r"\[water\] hydrant_radius_m must be a number, not '150'$"),
     (ADD.format(section="water", line="hydrant_radius_m = inf"), r"\[water\] hydrant_radius_m must be a finite number, not inf$"),
@@ -103,7 +109,7 @@ def _apply(change) -> str:
         old, new = change
         assert old in CONFIG, old
         return CONFIG.replace(old, new, 1)
-    return change if change.startswith("siting") else CONFIG + change
+    return change if change.startswith(("siting", CONFIG[:10])) else CONFIG + change
 
 
 @pytest.mark.parametrize("change, words", WRONG)
