@@ -166,3 +166,30 @@ def test_messages_and_warnings_print_as_single_prefixed_lines(monkeypatch, capsy
         "firegrid: warning: a library warning",
         "firegrid: error: a message a library spread over lines",
     ]
+
+
+def test_map_out_never_overwrites_a_file_firegrid_did_not_write(tiny_district, capsys):
+    ledger = tiny_district.parent / "台账.html"
+    ledger.write_text("the user's ledger", encoding="utf-8")
+    args = ["map", str(tiny_district), "--out", str(ledger), "--basemap", "none", "-q"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "FireGrid did not write it" in err and "--force" in err
+    assert ledger.read_text(encoding="utf-8") == "the user's ledger"
+    assert main([*args, "--force"]) == 0  # said explicitly: overwritten
+    assert "Leaflet" in ledger.read_text(encoding="utf-8")
+    assert main(args) == 0  # FireGrid's own map now: rewritten without --force
+
+
+def test_run_force_keeps_the_files_firegrid_did_not_write(tiny_district, capsys):
+    out = tiny_district.parent / "out"
+    out.mkdir()
+    (out / "ledger.csv").write_text("mine", encoding="utf-8")
+    assert main(["run", str(tiny_district), "--out", str(out), "-q"]) == 2
+    assert "ledger.csv: FireGrid did not write" in capsys.readouterr().err
+    assert not (out / "summary.md").exists()
+    assert main(["run", str(tiny_district), "--out", str(out), "-q", "--force"]) == 0
+    assert "kept (not FireGrid's, --force): ledger.csv" in capsys.readouterr().out
+    assert (out / "ledger.csv").read_text(encoding="utf-8") == "mine"
+    assert (out / "summary.md").exists() and (out / ".firegrid-manifest.json").exists()
+    assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
