@@ -12,6 +12,11 @@ A point at fraction ``f`` along the segment reaches ``b`` at ``(1 - f) * run_fwd
 ``g * run_fwd`` (from ``a``) or ``(1 - g) * run_back`` (from ``b``); a direction a profile may
 not use (one-way) costs ``inf``. The straight access leg between a point and its snap point
 costs ``access_m * access_cost_per_m`` (the profile's access speed, or 1 per metre for lengths).
+
+A point within ``NODE_SNAP_M`` of a segment's end is at that node (fraction exactly 0 or 1): it
+is reached on reaching the node, intersection delay included. Points join only streets they
+may join (:class:`JoinRules`: ground level, no motorway). Turn restrictions
+(:mod:`spatial.turns`) add copies of their via nodes to the CSR; costs are reported per node.
 """
 
 from __future__ import annotations
@@ -155,7 +160,16 @@ class RoutingGraph:
 
     @property
     def n_nodes(self) -> int:
+        return len(self.node_x)
+
+    @property
+    def n_states(self) -> int:
+        """Rows of ``csr``: the nodes, then the node copies of turn restrictions (if any)."""
         return self.csr.shape[0]
+
+    def incident_segments(self, nodes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Every segment touching each of ``nodes``: (position in ``nodes``, segment)."""
+        return _expand(np.asarray(nodes, dtype=np.int64), self._node_segments)
 
     @property
     def n_segments(self) -> int:
@@ -393,7 +407,7 @@ class RoutingGraph:
         rows = np.concatenate([seg_a[ok_f], seg_b[ok_b]])
         cols = np.concatenate([seg_b[ok_f], seg_a[ok_b]])
         w = np.concatenate([run_fwd[ok_f] + fix_fwd[ok_f], run_back[ok_b] + fix_back[ok_b]])
-        csr = _min_csr(rows, cols, w, n)
+        csr = min_cost_csr(rows, cols, w, n)
         return cls(
             csr=csr,
             node_ids=ids,
@@ -992,6 +1006,9 @@ def snap(
     Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
     the profile, at ground level — see :class:`JoinRules`).
 
+    Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
+    the profile, at ground level — see :class:`JoinRules`).
+
     Parameters
     ----------
     rg : RoutingGraph
@@ -1081,6 +1098,7 @@ def snap_graphs(
         base.run_fwd = np.where(union, 0.0, np.inf)
         base.run_back = base.run_fwd
         base.snappable = None
+        base.snappable = None
     s0 = snap(base, points, max_snap_m=max_snap_m)
     geoms = _geometry_array(points, first.crs)
     out = {}
@@ -1127,7 +1145,7 @@ def nearest_cost(
     source : numpy.ndarray of int
         Index (position in ``sources``) of the source achieving ``cost``; ``-1`` if none.
     """
-    n = rg.n_nodes
+    ns = rg.n_states
     offset = _offsets(sources, source_offset)
     aug, n_src = _augmented(rg, sources, offset)
     if n_src == 0 or not sources.ok.any():
@@ -1135,25 +1153,34 @@ def nearest_cost(
     dist, _, src = dijkstra(
         aug,
         directed=True,
-        indices=np.arange(n, n + n_src),
+        indices=np.arange(ns, ns + n_src),
         min_only=True,
         return_predecessors=True,
     )
-    node_cost = dist[:n]
-    node_src = np.where(src[:n] >= n, src[:n] - n, -1)
+    state_cost = dist[:ns]
+    state_src = np.where(src[:ns] >= ns, src[:ns] - ns, -1)
+    node_cost, node_src = _node_min(rg, state_cost, state_src)
 
     cost = np.full(len(targets), np.inf)
     who = np.full(len(targets), -1, dtype=np.int64)
     t = np.flatnonzero(targets.ok)
     if len(t):
         ca, cb = _target_end_costs(rg, targets.take(t))
-        via_a = node_cost[rg.seg_a[targets.seg[t]]] + ca
-        via_b = node_cost[rg.seg_b[targets.seg[t]]] + cb
+        tseg = targets.seg[t]
+        da, wa = node_cost[rg.seg_a[tseg]], node_src[rg.seg_a[tseg]]
+        db, wb = node_cost[rg.seg_b[tseg]], node_src[rg.seg_b[tseg]]
+        if rg.turns is not None:
+            # A target inside a street is reached from a state allowed to enter the street.
+            g = targets.frac[t]
+            ea, sa = _entry_costs(rg, state_cost, 2 * tseg, src=state_src)
+            eb, sb = _entry_costs(rg, state_cost, 2 * tseg + 1, src=state_src)
+            da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
+            db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
+        via_a = da + ca
+        via_b = db + cb
         use_b = via_b < via_a
         best = np.where(use_b, via_b, via_a)
-        who_t = np.where(
-            use_b, node_src[rg.seg_b[targets.seg[t]]], node_src[rg.seg_a[targets.seg[t]]]
-        )
+        who_t = np.where(use_b, wb, wa)
         # Source and target on the same segment: direct travel along it may be shorter.
         si, ti, c = _same_segment_pairs(rg, sources, targets.take(t), offset)
         if len(c):
@@ -1179,14 +1206,18 @@ def node_costs(
     cutoff: float = np.inf,
 ) -> np.ndarray:
     """Dense cost from each source to every node (``len(sources) × n_nodes``, ``inf`` beyond
-    ``cutoff``). Meant for a few sources (isochrones); use :func:`cost_matrix` for many."""
+    ``cutoff``). Meant for a few sources (isochrones); use :func:`cost_matrix` for many.
+
+    With turn restrictions a node's cost is that of its cheapest state (however it was
+    arrived at)."""
     n = rg.n_nodes
+    ns = rg.n_states
     offset = _offsets(sources, source_offset)
     aug, n_src = _augmented(rg, sources, offset)
     if n_src == 0:
         return np.full((0, n), np.inf)
-    dist = dijkstra(aug, directed=True, indices=np.arange(n, n + n_src), limit=cutoff)
-    return np.ascontiguousarray(dist[:, :n])
+    dist = dijkstra(aug, directed=True, indices=np.arange(ns, ns + n_src), limit=cutoff)
+    return np.ascontiguousarray(_node_min(rg, dist[:, :ns]))
 
 
 def cost_matrix(
@@ -1222,7 +1253,7 @@ def cost_matrix(
         membership with the sparsity pattern (``.indices``, ``.nnz``, ``!= inf``-free), not
         with ``.toarray() > 0``. Never call ``eliminate_zeros()`` on it.
     """
-    n = rg.n_nodes
+    ns = rg.n_states
     n_t = len(targets)
     offset = _offsets(sources, source_offset)
     aug, n_src = _augmented(rg, sources, offset)
@@ -1240,10 +1271,11 @@ def cost_matrix(
     seg_targets = tt._cache[key]
     node_segs = rg._node_segments
     active = np.flatnonzero(sources.ok & np.isfinite(offset) & (offset <= cutoff))
-    batch = max(1, int(batch_bytes // (8 * (n + n_src))))
+    batch = max(1, int(batch_bytes // (8 * (ns + n_src))))
     for start in range(0, len(active), batch):
         srcs = active[start : start + batch]
-        dist = dijkstra(aug, directed=True, indices=n + srcs, limit=cutoff)[:, :n]
+        dist_s = dijkstra(aug, directed=True, indices=ns + srcs, limit=cutoff)[:, :ns]
+        dist = _node_min(rg, dist_s)
         r, c = np.nonzero(dist <= cutoff)
         # Segments touching a reached node, each (source, segment) once: listed from its a end
         # when that end is reached, else from its b end.
@@ -1264,7 +1296,16 @@ def cost_matrix(
         # Extend to the targets on each reached segment.
         rep, ti = _expand(segs, seg_targets)
         r2 = rr[rep]
-        cost = np.minimum(da[rep] + ca[ti], db[rep] + cb[ti])
+        if rg.turns is None:
+            cost = np.minimum(da[rep] + ca[ti], db[rep] + cb[ti])
+        else:
+            # Inside a street: reached from a state allowed to enter it (at a node: any state).
+            ea, _ = _entry_costs(rg, dist_s, 2 * segs, rows=rr)
+            eb, _ = _entry_costs(rg, dist_s, 2 * segs + 1, rows=rr)
+            g = tt.frac[ti]
+            cost = np.minimum(np.where(g <= 0.0, da[rep], ea[rep]) + ca[ti],
+                              np.where(g >= 1.0, db[rep], eb[rep]) + cb[ti])  # fmt: skip
+        del dist_s
         same = np.flatnonzero(segs[rep] == own[r2])
         if len(same):
             si = srcs[r2[same]]
@@ -1315,7 +1356,8 @@ def _geometry_array(points: Any, crs: pyproj.CRS | None) -> np.ndarray:
     return np.asarray(points, dtype=object)
 
 
-def _min_csr(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+def min_cost_csr(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
+    """``n × n`` CSR of directed costs, the minimum over parallel pairs, zero costs kept."""
     rows, cols, w = _min_pairs(rows, cols, w, n)
     return _csr_keep_zeros(rows, cols, w, (n, n))
 
@@ -1399,14 +1441,24 @@ def _target_end_costs_uncached(rg: RoutingGraph, t: Snap):
 
 
 def _augmented(rg: RoutingGraph, sources: Snap, offset: np.ndarray) -> tuple[sp.csr_matrix, int]:
-    """The node graph plus one virtual node per source, linked to its segment's ends."""
-    n = rg.n_nodes
+    """The state graph plus one virtual node per source, linked to its segment's ends.
+
+    With turn restrictions a source reaching an end along a restricted arc arrives at that
+    arc's copy of the node, bound by the restriction like any vehicle arriving that way.
+    """
+    n = rg.n_states
     n_src = len(sources)
     ok = sources.ok & np.isfinite(offset)
     idx = np.flatnonzero(ok)
     ta, tb = _source_end_costs(rg, sources.take(idx), offset[idx])
+    seg = sources.seg[idx]
+    col_a, col_b = rg.seg_a[seg], rg.seg_b[seg]
+    if rg.turns is not None:
+        f, hs = sources.frac[idx], rg.turns.head_state
+        col_a = np.where(f <= 0.0, col_a, hs[2 * seg + 1])
+        col_b = np.where(f >= 1.0, col_b, hs[2 * seg])
     rows = np.concatenate([idx, idx])
-    cols = np.concatenate([rg.seg_a[sources.seg[idx]], rg.seg_b[sources.seg[idx]]])
+    cols = np.concatenate([col_a, col_b])
     w = np.concatenate([ta, tb])
     fin = np.isfinite(w)
     rows, cols, w = _min_pairs(rows[fin], cols[fin], w[fin], n)
@@ -1422,6 +1474,62 @@ def _augmented(rg: RoutingGraph, sources: Snap, offset: np.ndarray) -> tuple[sp.
         shape=(n + n_src, n + n_src),
     )
     return aug, n_src
+
+
+def _node_min(rg: RoutingGraph, state_cost: np.ndarray, state_src: np.ndarray | None = None):
+    """Per node, the cheapest of its states (the node and its turn-restriction copies).
+
+    ``state_cost`` is ``(n_states,)`` or ``(rows, n_states)``; with ``state_src`` (1-D only)
+    returns (cost, source) per node.
+    """
+    n = rg.n_nodes
+    tr = rg.turns
+    if tr is None:
+        cost = state_cost[..., :n]
+        return cost if state_src is None else (cost, state_src[:n])
+    cost = np.array(state_cost[..., :n])
+    copies = state_cost[..., n:]
+    if state_src is None:
+        np.minimum.at(cost.T, tr.copy_node, copies.T)
+        return cost
+    src = state_src[:n].copy()
+    order = np.lexsort((copies, tr.copy_node))
+    first = np.r_[True, tr.copy_node[order][1:] != tr.copy_node[order][:-1]]
+    best = order[first]
+    node = tr.copy_node[best]
+    better = copies[best] < cost[node]
+    cost[node[better]] = copies[best][better]
+    src[node[better]] = state_src[n + best[better]]
+    return cost, src
+
+
+def _entry_costs(rg: RoutingGraph, dist: np.ndarray, arcs: np.ndarray, *, rows=None, src=None):
+    """Cost of setting off along each arc (``2 s``: a → b, ``2 s + 1``: b → a of segment s):
+    the cheapest state at its tail allowed to take it (the node itself, or a turn-restriction
+    copy whose restrictions allow the move). ``dist`` is per state, 1-D, or 2-D indexed by
+    ``rows``; with ``src`` (1-D) also returns the source achieving it."""
+    seg = arcs // 2
+    tail = np.where(arcs % 2 == 0, rg.seg_a[seg], rg.seg_b[seg])
+    cost = dist[tail] if rows is None else dist[rows, tail]
+    who = None if src is None else src[tail]
+    tr = rg.turns
+    cnt = tr.allow_ptr[arcs + 1] - tr.allow_ptr[arcs]
+    k = np.repeat(np.arange(len(arcs)), cnt)
+    if len(k) == 0:
+        return cost, who
+    within = np.arange(len(k)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    st = tr.allow_state[tr.allow_ptr[arcs[k]] + within]
+    c = dist[st] if rows is None else dist[rows[k], st]
+    order = np.lexsort((c, k))
+    first = np.r_[True, k[order][1:] != k[order][:-1]]
+    best = order[first]
+    better = c[best] < cost[k[best]]
+    cost = cost.copy()
+    cost[k[best][better]] = c[best][better]
+    if who is not None:
+        who = who.copy()
+        who[k[best][better]] = src[st[best][better]]
+    return cost, who
 
 
 def _same_segment_pairs(rg: RoutingGraph, sources: Snap, targets: Snap, offset: np.ndarray):

@@ -1,0 +1,175 @@
+"""Turn restrictions (OSM ``type=restriction`` relations) in a compiled road graph.
+
+Routing stays node-based (one multi-source scipy Dijkstra) everywhere except at the via nodes of
+restrictions, where it becomes edge-based by *node splitting*: every restricted arriving edge
+gets its own copy of the via node, and that copy leaves only by the moves the restrictions
+allow (for ``no_*`` every move but the forbidden ones, for ``only_*`` the named move alone).
+Arriving edges without a restriction keep the original node and every move. A U-turn at the
+via node is a move like any other: ``no_u_turn`` forbids it and an ``only_*`` restriction
+forbids it with every other move.
+
+States ``0 .. N-1`` of the compiled CSR are the nodes, ``N ..`` the copies. Routing reports
+costs per node (the cheapest of its states); a point on a street is reached from a state
+allowed to enter that street; points snap onto the original segments as before. Only
+via-node restrictions apply (via-way ones are counted by the reader and skipped).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from spatial.errors import NetworkError
+from spatial.routing import RoutingGraph, min_cost_csr
+
+RESTRICTION_COLUMNS = ("from_edge", "via_node", "to_edge", "kind")
+
+
+@dataclass(eq=False)
+class TurnStates:
+    """Node copies compiled into a RoutingGraph's CSR for its turn restrictions.
+
+    Directed *arcs* of the graph's segments are numbered ``2 * s`` (``a → b``) and
+    ``2 * s + 1`` (``b → a``).
+
+    Attributes
+    ----------
+    n_nodes : int
+        Number of original nodes ``N`` (states ``0 .. N-1``).
+    copy_node : numpy.ndarray
+        Original node of each copy (state ``N + i``).
+    copy_arc : numpy.ndarray
+        The restricted arc arriving at each copy.
+    head_state : numpy.ndarray
+        Per arc, the state it arrives at (its head node, or the copy of a restricted arc).
+    allow_ptr, allow_state : numpy.ndarray
+        Per arc (CSR-like), the copies allowed to leave by it; the head node's original state
+        allows every move.
+    n_applied, n_skipped : int
+        Restriction rows compiled, and rows dropped (edges not meeting at the via node, or
+        not usable by the profile).
+    """
+
+    n_nodes: int
+    copy_node: np.ndarray
+    copy_arc: np.ndarray
+    head_state: np.ndarray
+    allow_ptr: np.ndarray
+    allow_state: np.ndarray
+    n_applied: int = 0
+    n_skipped: int = 0
+
+    @property
+    def n_states(self) -> int:
+        return self.n_nodes + len(self.copy_node)
+
+
+def apply_turn_restrictions(rg: RoutingGraph, restrictions: pd.DataFrame) -> RoutingGraph:
+    """The graph with its turn restrictions compiled in (a new RoutingGraph; ``rg`` untouched).
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+        Compiled from the table the restrictions index (``rg.edge_seg``/``edge_fwd`` map the
+        table's edges onto segments).
+    restrictions : pandas.DataFrame
+        ``from_edge`` (edge arriving at the via node), ``via_node`` (node index), ``to_edge``
+        (edge leaving the via node) and ``kind`` (``"no"`` or ``"only"``), one row per move;
+        several ``only`` rows from one edge allow each of their moves.
+
+    Returns
+    -------
+    RoutingGraph
+        Same segments, costs and snapping; ``csr`` has one extra state per restricted arriving
+        arc and ``turns`` describes them. Without applicable rows, ``rg`` itself.
+    """
+    missing = [c for c in RESTRICTION_COLUMNS if c not in restrictions]
+    if missing:
+        raise NetworkError(f"turn restrictions lack the columns {missing}")
+    if rg.edge_seg is None or rg.edge_fwd is None:
+        raise NetworkError("the routing graph does not map edges onto segments")
+    if rg.turns is not None:
+        raise NetworkError("turn restrictions are already compiled into this graph")
+    n = rg.n_nodes
+    n_arcs = 2 * rg.n_segments
+    tail = np.empty(n_arcs, dtype=np.int64)
+    head = np.empty(n_arcs, dtype=np.int64)
+    tail[0::2], head[0::2] = rg.seg_a, rg.seg_b
+    tail[1::2], head[1::2] = rg.seg_b, rg.seg_a
+    loop = rg.seg_a == rg.seg_b
+    # The cost of travelling each arc, including the delay on arriving at its head; the
+    # backward arc of a self-loop is its forward arc (as in RoutingGraph.from_arrays).
+    cost = np.empty(n_arcs)
+    cost[0::2] = rg.run_fwd + rg.fix_fwd
+    cost[1::2] = np.where(loop, np.inf, rg.run_back + rg.fix_back)
+    usable = np.isfinite(cost)
+
+    r = restrictions
+    n_rows = len(r)
+    fe = r["from_edge"].to_numpy(dtype=np.int64)
+    te = r["to_edge"].to_numpy(dtype=np.int64)
+    via = r["via_node"].to_numpy(dtype=np.int64)
+    kind = r["kind"].astype(str).str.lower().to_numpy()
+    n_edges = len(rg.edge_seg)
+    ok = (fe >= 0) & (fe < n_edges) & (te >= 0) & (te < n_edges) & np.isin(kind, ["no", "only"])
+    fa = np.where(ok, 2 * rg.edge_seg[np.clip(fe, 0, n_edges - 1)], -1)
+    fa = fa + np.where(ok & ~rg.edge_fwd[np.clip(fe, 0, n_edges - 1)], 1, 0)
+    ta = np.where(ok, 2 * rg.edge_seg[np.clip(te, 0, n_edges - 1)], -1)
+    ta = ta + np.where(ok & ~rg.edge_fwd[np.clip(te, 0, n_edges - 1)], 1, 0)
+    fa_c, ta_c = np.clip(fa, 0, None), np.clip(ta, 0, None)
+    # Both edges must meet at the via node and the profile must be able to arrive that way
+    # (a restriction on a street the profile cannot use changes nothing).
+    ok &= (head[fa_c] == via) & (tail[ta_c] == via) & usable[fa_c]
+    fa, ta, kind = fa[ok], ta[ok], kind[ok]
+    if len(fa) == 0:
+        return rg
+
+    copy_arc, copy_of = np.unique(fa, return_inverse=True)
+    n_copy = len(copy_arc)
+    copy_node = head[copy_arc]
+    head_state = head.copy()
+    head_state[copy_arc] = n + np.arange(n_copy)
+
+    # Every usable move out of each copy's node: (copy, arc) candidates.
+    rep, segs = rg.incident_segments(copy_node)
+    cand_arc = np.concatenate([2 * segs[rg.seg_a[segs] == copy_node[rep]],
+                               2 * segs[rg.seg_b[segs] == copy_node[rep]] + 1])  # fmt: skip
+    cand_copy = np.concatenate([rep[rg.seg_a[segs] == copy_node[rep]],
+                                rep[rg.seg_b[segs] == copy_node[rep]]])  # fmt: skip
+    keep = usable[cand_arc]
+    cand_arc, cand_copy = cand_arc[keep], cand_copy[keep]
+    key = cand_copy * np.int64(n_arcs) + cand_arc
+    is_no = kind == "no"
+    banned = np.isin(key, copy_of[is_no] * np.int64(n_arcs) + ta[is_no])
+    has_only = np.zeros(n_copy, dtype=bool)
+    has_only[copy_of[~is_no]] = True
+    named = np.isin(key, copy_of[~is_no] * np.int64(n_arcs) + ta[~is_no])
+    allowed = ~banned & (~has_only[cand_copy] | named)
+    a_arc, a_copy = cand_arc[allowed], cand_copy[allowed]
+
+    # The CSR over states: every usable arc from its tail node, and the allowed moves out of
+    # each copy; each arc arrives at its head state.
+    arcs = np.flatnonzero(usable)
+    rows = np.concatenate([tail[arcs], n + a_copy])
+    cols = np.concatenate([head_state[arcs], head_state[a_arc]])
+    w = np.concatenate([cost[arcs], cost[a_arc]])
+    n_states = n + n_copy
+    csr = min_cost_csr(rows, cols, w, n_states)
+
+    order = np.argsort(a_arc, kind="stable")
+    allow_ptr = np.zeros(n_arcs + 1, dtype=np.int64)
+    np.cumsum(np.bincount(a_arc, minlength=n_arcs), out=allow_ptr[1:])
+    turns = TurnStates(
+        n_nodes=n,
+        copy_node=copy_node,
+        copy_arc=copy_arc,
+        head_state=head_state,
+        allow_ptr=allow_ptr,
+        allow_state=n + a_copy[order],
+        n_applied=int(ok.sum()),
+        n_skipped=int(n_rows - ok.sum()),
+    )
+    return dataclasses.replace(rg, csr=csr, turns=turns)
