@@ -131,7 +131,8 @@ class _Reader:
             p = p if p.is_absolute() else (self.base / p).resolve()
             p.exists()  # a name the system cannot even look up (too long …) stops here
         except (OSError, RuntimeError, ValueError) as exc:
-            raise self.bad(where, value, f"a usable file path ({exc})") from exc
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise self.bad(where, value, f"a usable file path ({reason})") from exc
         return str(p)
 
     def date_value(self, value: Any, where: str) -> date:
