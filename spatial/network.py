@@ -18,7 +18,6 @@ from typing import Any
 import geopandas as gpd
 import networkx as nx
 import numpy as np
-import osmnx as ox
 import pyproj
 import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
@@ -30,6 +29,8 @@ from spatial.osm import osm_format, read_osm
 from spatial.profiles import WAY_TAGS, AccessParams, unknown_highways
 from spatial.routing import GraphTable, RoutingGraph, graph_table, nearest_cost, snap
 
+# osmnx is imported inside the functions that need it (GraphML, downloads, projection of an
+# osmnx graph): it takes seconds to import, longer than reading a district's OSM file.
 GRAPHML_SUFFIXES = (".graphml",)
 
 
@@ -92,6 +93,8 @@ def read_network(
 
 def project_network(G: nx.MultiDiGraph, *, crs: Any = None) -> nx.MultiDiGraph:
     """Project a graph to ``crs`` (default: UTM zone of its centre); a copy, metres."""
+    import osmnx as ox
+
     current = pyproj.CRS.from_user_input(G.graph.get("crs", WGS84))
     if crs is None:
         if current.is_projected:
@@ -109,6 +112,8 @@ def project_network(G: nx.MultiDiGraph, *, crs: Any = None) -> nx.MultiDiGraph:
 
 def save_network(network: nx.MultiDiGraph | GraphTable, path: str | os.PathLike) -> Path:
     """Save a network as osmnx GraphML (reload with :func:`read_network`). Returns the path."""
+    import osmnx as ox
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     G = network.to_networkx() if isinstance(network, GraphTable) else network
@@ -118,6 +123,8 @@ def save_network(network: nx.MultiDiGraph | GraphTable, path: str | os.PathLike)
 
 # ---------------------------------------------------------------------- readers
 def _configure_osmnx() -> None:
+    import osmnx as ox
+
     tags = list(ox.settings.useful_tags_way)
     for tag in WAY_TAGS:
         if tag not in tags:
@@ -130,6 +137,8 @@ def _label(source: Any) -> str:
 
 
 def _from_graphml(path: Path) -> nx.MultiDiGraph:
+    import osmnx as ox
+
     if not path.exists():
         raise NetworkError(f"{path}: road network file not found")
     try:
@@ -142,6 +151,8 @@ def _from_graphml(path: Path) -> nx.MultiDiGraph:
 
 
 def _from_place(query: str, network_type: str):
+    import osmnx as ox
+
     if not query.strip():
         raise NetworkError("empty road-network source: give a file path, place name or polygon")
     try:
@@ -159,6 +170,8 @@ def _from_place(query: str, network_type: str):
 
 
 def _from_polygon(polygon, source_crs, network_type):
+    import osmnx as ox
+
     if not isinstance(polygon, shapely.Polygon | shapely.MultiPolygon):
         raise NetworkError(
             f"a geometry road-network source must be a Polygon, got {polygon.geom_type}"

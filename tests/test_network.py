@@ -293,3 +293,103 @@ def test_access_params_from_mapping():
         p.profile("helicopter")
     with pytest.raises(ConfigError):
         VehicleProfile(name="x", speeds_kmh={"primary": -1})
+
+
+# ---------------------------------------------------------------------- a clipped district
+CLIPPED = SHARED / "shanghai_roads" / "lujiazui_clipped.osm.pbf"
+
+
+def _lujiazui_district(folder: Path) -> Path:
+    """A synthetic district over the clipped Lujiazui extract: 400 buildings 8-30 m off its
+    streets, six e-bike micro-stations and one fire station, WGS84 GeoJSON and a config."""
+    import geopandas as gpd
+
+    from spatial.osm import read_osm
+
+    t = read_osm(CLIPPED, crs=UTM51)
+    rg = RoutingGraph.from_table(t, default_profile("ebike"))
+    rng = np.random.default_rng(11)
+    inner = shapely.box(121.500, 31.222, 121.530, 31.245)
+    to_utm = pyproj.Transformer.from_crs(4326, UTM51, always_xy=True)
+    box_utm = shapely.transform(inner, lambda xy: np.column_stack(to_utm.transform(*xy.T)))
+    segs = np.flatnonzero(rg.join_ok & shapely.within(rg.seg_geom, box_utm))
+    pick = rng.choice(segs, 400)
+    pts = shapely.line_interpolate_point(rg.seg_geom[pick], rng.random(400), normalized=True)
+    ang, r = rng.uniform(0, 2 * np.pi, 400), rng.uniform(8, 30, 400)
+    xy = shapely.get_coordinates(pts) + np.c_[np.cos(ang), np.sin(ang)] * r[:, None]
+    b = gpd.GeoDataFrame({"building_id": [f"B{i}" for i in range(400)], "use": "residential"},
+                         geometry=shapely.points(xy), crs=UTM51).to_crs(4326)  # fmt: skip
+    b.to_file(folder / "buildings.geojson", driver="GeoJSON")
+    sx, sy = np.meshgrid(np.linspace(121.505, 121.525, 3), np.linspace(31.227, 31.240, 2))
+    kinds = ["micro_station"] * 6 + ["fire_station"]
+    s = gpd.GeoDataFrame(
+        {"station_id": [f"S{i}" for i in range(7)], "name": [f"站{i}" for i in range(7)],
+         "kind": kinds, "vehicle": ["ebike"] * 6 + ["engine"]},
+        geometry=shapely.points(np.r_[np.c_[sx.ravel(), sy.ravel()], [[121.515, 31.233]]]),
+        crs=4326,
+    )  # fmt: skip
+    s.to_file(folder / "stations.geojson", driver="GeoJSON")
+    g = gpd.GeoDataFrame({"grid_id": ["L1"], "name": ["陆家嘴"], "level": [1]},
+                         geometry=[inner], crs=4326)  # fmt: skip
+    g.to_file(folder / "grids.geojson", driver="GeoJSON")
+    cfg = folder / "lujiazui.toml"
+    cfg.write_text(
+        '[district]\nname = "陆家嘴（裁剪的路网）"\n\n'
+        f"[network]\nsource = {json.dumps(str(CLIPPED))}\n\n"
+        + "".join(
+            f'[layers.{k}]\nfile = "{k}.geojson"\ncrs = "WGS84"\n\n'
+            for k in ("grids", "buildings", "stations")
+        ),  # fmt: skip
+        encoding="utf-8",
+    )
+    return cfg
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CLIPPED.exists(), reason=f"shared clipped extract absent: {CLIPPED}")
+def test_district_on_clipped_extract_validates_and_runs(tmp_path, capsys):
+    from firegrid.cli import main
+    from firegrid.config import load_config
+    from firegrid.pipeline import run_pipeline
+
+    cfg = _lujiazui_district(tmp_path)
+    assert main(["validate", str(cfg)]) == 0
+    out = capsys.readouterr()
+    text = out.out + out.err
+    # validate reports the cut, the pieces and what they strand.
+    assert "56 ways cut at the extract's edge" in text
+    assert re.search(r"engine graph in [\d,]+ piece\(s\), the largest holding", text)
+    assert re.search(r"[\d,]+ of 400 buildings unreachable by engine", text)
+    run = run_pipeline(load_config(cfg), until="access", progress=False)
+    t = run.layers["buildings"]["t_micro_s"].to_numpy(dtype=float)
+    assert np.isfinite(t).mean() >= 0.95
+    assert "roads" in run.layers and run.figures["district"]["road_km"] > 50
+
+
+def test_network_report_counts_stranded_buildings(tmp_path):
+    """A one-way street cut at the extract's edge strands the buildings along it."""
+    import geopandas as gpd
+
+    from spatial.network import network_report
+    from tests._osmxml import node, way, write_osm
+
+    # A two-way loop 1-2-3-4 and a one-way street entering it at 2 from outside the file
+    # (node 99 missing): 6 → 5 → 2 can only be entered beyond the cut, so a building on it is
+    # stranded for engines.
+    items = [node(1, 0, 0), node(2, 1, 0), node(3, 1, 1), node(4, 0, 1), node(5, 3, 0),
+             node(6, 4, 0),
+             way(10, [1, 2, 3, 4, 1], highway="residential"),
+             way(11, [99, 6, 5, 2], highway="residential", oneway="yes")]  # fmt: skip
+    t = read_network(write_osm(tmp_path / "cut.osm", items), crs=UTM51)
+    assert t.stats["ways_cut_at_edge"] == 1
+    x6, y6 = t.xy[np.searchsorted(t.node_ids, 6)]
+    x1, y1 = t.xy[np.searchsorted(t.node_ids, 1)]
+    b = gpd.GeoDataFrame(geometry=shapely.points([[x6 - 40, y6 + 10], [x1 + 20, y1 + 10]]),
+                         crs=UTM51)  # fmt: skip
+    s = gpd.GeoDataFrame({"kind": ["fire_station"]}, geometry=shapely.points([[x1, y1 - 5]]),
+                         crs=UTM51)  # fmt: skip
+    rep = network_report(t, buildings=b, stations=s)
+    assert rep.figures["buildings_stranded"] == 1
+    assert rep.figures["buildings_unreachable_by_engine"] == 1
+    assert rep.figures["components"] == 1 and rep.figures["largest_share"] < 1
+    assert any("larger extract" in w for w in rep.warnings)

@@ -1,0 +1,227 @@
+"""Reading OSM files into routing graphs: FireGrid's reader against osmnx and a bare scan.
+
+Cases, each in its own process (time and peak RSS of that process):
+
+- *scan* (the floor): one pyosmium pass with a node-location cache collecting every highway
+  way's node pairs and coordinates into numpy arrays; nothing else.
+- *firegrid*: ``read_network`` (pyosmium → GraphTable) and ``RoutingGraph.from_table`` for the
+  engine, e-bike and foot profiles.
+- *validate*: what ``firegrid validate`` does with the network: ``read_network`` and
+  ``network_report`` (engine graph, weak and strong components, unknown values).
+- *osmnx*: the previous path: PBF → OSM XML (pyosmium) → ``osmnx.graph_from_xml`` →
+  ``graph_table`` → ``RoutingGraph.from_table`` for the three profiles.
+
+Files: a synthetic street grid written as PBF with pyosmium (100 m blocks, ways of 10 blocks,
+every 10th street primary, every 4th residential street one-way; 500k nodes, ``--quick`` 50k)
+and the clipped Lujiazui extract (``../shared/data/shanghai_roads/lujiazui_clipped.osm.pbf``,
+skipped when absent).
+
+    python benchmarks/bench_network.py [--quick] [--nodes 500000] [--no-osmnx-grid]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CLIPPED = ROOT.parent / "shared" / "data" / "shanghai_roads" / "lujiazui_clipped.osm.pbf"
+PROFILES = ("engine", "ebike", "foot")
+
+
+# ---------------------------------------------------------------------- the synthetic file
+def write_grid_pbf(path: Path, n_nodes: int) -> Path:
+    """A square street grid of about ``n_nodes`` nodes, 100 m blocks, near Shanghai."""
+    import math
+
+    import osmium
+    from osmium.osm.mutable import Node, Way
+
+    side = int(math.isqrt(n_nodes))
+    lon0, lat0 = 121.30, 31.00
+    dlon = 100.0 / (111_320.0 * math.cos(math.radians(lat0)))
+    dlat = 100.0 / 110_574.0
+    with osmium.SimpleWriter(str(path), overwrite=True) as w:
+        for i in range(side):
+            for j in range(side):
+                w.add_node(Node(id=1 + i * side + j, location=(lon0 + j * dlon, lat0 + i * dlat)))
+        wid = 1
+        for horizontal in (True, False):
+            for i in range(side):
+                ids = [1 + (i * side + j if horizontal else j * side + i) for j in range(side)]
+                if i % 10 == 0:
+                    tags = {"highway": "primary", "name": f"干路{i}"}
+                elif i % 4 == 1:
+                    tags = {"highway": "residential", "oneway": "yes"}
+                else:
+                    tags = {"highway": "residential"}
+                for k in range(0, side - 1, 10):
+                    w.add_way(Way(id=wid, nodes=ids[k : k + 11], tags=tags))
+                    wid += 1
+    return path
+
+
+# ---------------------------------------------------------------------- cases (subprocess)
+def case_scan(path: str) -> dict:
+    import numpy as np
+    import osmium
+
+    refs, xs, ys, lens = [], [], [], []
+    proc = (
+        osmium.FileProcessor(path)
+        .with_locations("flex_mem")
+        .with_filter(osmium.filter.KeyFilter("highway"))
+    )
+    for obj in proc:
+        if obj.is_way():
+            nodes = obj.nodes
+            refs.extend([n.ref for n in nodes])
+            xs.extend([n.x for n in nodes])
+            ys.extend([n.y for n in nodes])
+            lens.append(len(nodes))
+    refs = np.asarray(refs, dtype=np.int64)
+    xy = np.column_stack([np.asarray(xs), np.asarray(ys)]) * 1e-7
+    last = np.cumsum(lens) - 1
+    pair = np.ones(len(refs), dtype=bool)
+    pair[last] = False
+    uv = np.column_stack([refs[pair], refs[np.flatnonzero(pair) + 1]])
+    return {"pairs": int(len(uv)), "coords": int(len(xy))}
+
+
+def case_firegrid(path: str) -> dict:
+    from spatial.network import read_network
+    from spatial.profiles import default_profile
+    from spatial.routing import RoutingGraph
+
+    t0 = time.perf_counter()
+    table = read_network(path)
+    t_read = time.perf_counter() - t0
+    edges = 0
+    for p in PROFILES:
+        edges += RoutingGraph.from_table(table, default_profile(p)).csr.nnz
+    return {"nodes": table.n_nodes, "edges": table.n_edges, "read_s": t_read, "csr_edges": edges}
+
+
+def case_validate(path: str) -> dict:
+    from spatial.network import network_report, read_network
+
+    rep = network_report(read_network(path))
+    return {"summary": rep.summary}
+
+
+def case_osmnx(path: str) -> dict:
+    import osmium
+    import osmnx as ox
+
+    from spatial.network import project_network
+    from spatial.profiles import WAY_TAGS, default_profile
+    from spatial.routing import RoutingGraph, graph_table
+
+    ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *WAY_TAGS]))
+    with tempfile.TemporaryDirectory() as tmp:
+        xml = Path(tmp) / "roads.osm"
+        node_ids: set[int] = set()
+        for way in osmium.FileProcessor(path, osmium.osm.WAY).with_filter(
+            osmium.filter.KeyFilter("highway")
+        ):
+            node_ids.update(n.ref for n in way.nodes)
+        with osmium.SimpleWriter(str(xml), overwrite=True) as writer:
+            for obj in osmium.FileProcessor(path, osmium.osm.NODE | osmium.osm.WAY):
+                if obj.is_node():
+                    if obj.id in node_ids:
+                        writer.add_node(obj)
+                elif "highway" in obj.tags:
+                    writer.add_way(obj)
+        try:
+            G = ox.graph_from_xml(xml, simplify=True, retain_all=True)
+        except Exception as exc:  # the clipped extract: osmnx refuses missing nodes
+            return {"error": f"{type(exc).__name__}: {exc}"[:160]}
+    table = graph_table(project_network(G))
+    edges = 0
+    for p in PROFILES:
+        edges += RoutingGraph.from_table(table, default_profile(p)).csr.nnz
+    return {"nodes": table.n_nodes, "edges": table.n_edges, "csr_edges": edges}
+
+
+CASES = {"scan": case_scan, "firegrid": case_firegrid, "validate": case_validate,
+         "osmnx": case_osmnx}  # fmt: skip
+
+
+def run_case(name: str, path: Path) -> dict:
+    """Run one case in a fresh process: wall time and peak RSS of that process alone."""
+    code = (
+        "import json, resource, sys, time\n"
+        f"sys.path.insert(0, {str(ROOT)!r})\n"
+        "from benchmarks.bench_network import CASES\n"
+        "t0 = time.perf_counter()\n"
+        f"out = CASES[{name!r}]({str(path)!r})\n"
+        "out['time_s'] = time.perf_counter() - t0\n"
+        "out['rss_mib'] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024\n"
+        "print(json.dumps(out))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if res.returncode != 0:
+        return {"error": res.stderr.strip().splitlines()[-1][:160] if res.stderr else "failed"}
+    return json.loads(res.stdout.strip().splitlines()[-1])
+
+
+def _row(label: str, r: dict, floor: dict | None) -> str:
+    if "error" in r:
+        return f"  {label:<10} fails: {r['error']}"
+    ratio = f"{r['time_s'] / floor['time_s']:6.2f}× scan" if floor and "time_s" in floor else ""
+    extra = ""
+    if "nodes" in r:
+        extra = f"  {r['nodes']:,} nodes, {r['edges']:,} edges"
+    if "read_s" in r:
+        extra += f" (read {r['read_s']:.2f} s)"
+    return f"  {label:<10} {r['time_s']:8.2f} s {r['rss_mib']:8.0f} MiB  {ratio}{extra}"
+
+
+def bench_file(title: str, path: Path, cases: list[str]) -> dict:
+    print(f"\n{title}: {path.name} ({path.stat().st_size / 2**20:.1f} MiB)")
+    results = {}
+    for name in cases:
+        results[name] = run_case(name, path)
+        print(_row(name, results[name], results.get("scan")), flush=True)
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="50k-node grid instead of 500k")
+    ap.add_argument("--nodes", type=int, default=None, help="grid size (nodes)")
+    ap.add_argument("--no-osmnx-grid", action="store_true",
+                    help="skip the osmnx path on the grid (minutes and GiB at 500k)")  # fmt: skip
+    args = ap.parse_args(argv)
+    n = args.nodes or (50_000 if args.quick else 500_000)
+    with tempfile.TemporaryDirectory(prefix="firegrid_bench_") as tmp:
+        grid = Path(tmp) / f"grid_{n}.osm.pbf"
+        t0 = time.perf_counter()
+        write_grid_pbf(grid, n)
+        print(f"synthetic grid written in {time.perf_counter() - t0:.1f} s")
+        cases = ["scan", "firegrid", "validate"]
+        if not args.no_osmnx_grid:
+            cases.append("osmnx")
+        g = bench_file(f"synthetic grid, {n:,} nodes", grid, cases)
+        if CLIPPED.exists():
+            bench_file("clipped Lujiazui extract", CLIPPED, ["scan", "firegrid", "validate",
+                                                             "osmnx"])  # fmt: skip
+        else:
+            print(f"\nclipped extract absent ({CLIPPED}): skipped")
+    if "time_s" in g.get("validate", {}) and "time_s" in g.get("scan", {}):
+        r = g["validate"]["time_s"] / g["scan"]["time_s"]
+        print(f"\nvalidate / scan on the grid: {r:.2f}× (target ≤ 2.5×), "
+              f"{g['validate']['rss_mib']:.0f} MiB (target < 2048)")  # fmt: skip
+    if "time_s" in g.get("osmnx", {}) and "time_s" in g.get("firegrid", {}):
+        r = g["osmnx"]["time_s"] / g["firegrid"]["time_s"]
+        print(f"osmnx path / firegrid on the grid: {r:.1f}× slower")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
