@@ -136,6 +136,38 @@ _MPH = 1.609344
 
 
 @dataclass(frozen=True)
+class JoinRules:
+    """Where a building's access leg, a station's or a hydrant's hose may join the network.
+
+    Only ground-level streets where a vehicle can stop: a building 0.9 m above a tunnel joins
+    the street it stands on, not the tunnel; one beside an elevated expressway (高架) joins the
+    road below it. Config: ``[access.engine.join]`` etc.
+
+    Parameters
+    ----------
+    exclude_highway : tuple of str
+        Highway classes never joined: ``motorway`` and ``motorway_link`` (no stopping, no
+        frontage). Add ``"trunk"`` where trunk roads are fenced expressways.
+    exclude_tunnel : bool
+        Skip ``tunnel=*`` other than ``no`` and ``building_passage`` (a passage through a
+        building is at ground level).
+    exclude_bridge : bool
+        Skip ``bridge=*`` other than ``no`` (bridges, viaducts, elevated roads).
+    exclude_layer : bool
+        Skip ways with a non-zero ``layer`` (above: elevated; below: underground).
+    exclude_covered : bool
+        Skip ``covered=yes``. Off by default: a covered street (an arcade, a road under an
+        elevated expressway) is at ground level and reachable on foot.
+    """
+
+    exclude_highway: tuple[str, ...] = ("motorway", "motorway_link")
+    exclude_tunnel: bool = True
+    exclude_bridge: bool = True
+    exclude_layer: bool = True
+    exclude_covered: bool = False
+
+
+@dataclass(frozen=True)
 class VehicleProfile:
     """How one kind of responder moves along the street network.
 
@@ -179,6 +211,8 @@ class VehicleProfile:
         May use ways tagged ``motorroad=yes`` (motor vehicles only).
     turn_restrictions : bool
         Bound by OSM turn-restriction relations (engines; crews on foot or e-bike are not).
+    join : JoinRules
+        Which streets a building's access leg or a hose may join (ground level, not motorway).
     access_speed_mps : float
         Speed (m/s) over the access distance between a building (or station) and its snap point
         on the nearest street: the last metres are covered on foot with equipment.
@@ -202,6 +236,7 @@ class VehicleProfile:
     blocking_barriers: frozenset[str] = FOOT_BLOCKING_BARRIERS
     motorroad: bool = False
     turn_restrictions: bool = False
+    join: JoinRules = field(default_factory=JoinRules)
 
     def __post_init__(self) -> None:
         # A table value may be anything a config holds: only positive finite numbers are speeds.
@@ -245,6 +280,11 @@ class VehicleProfile:
         speeds = d.get("speeds_kmh")
         if isinstance(speeds, Mapping):
             d = {**d, "speeds_kmh": {**base.speeds_kmh, **{str(k): v for k, v in speeds.items()}}}
+        if isinstance(d.get("join"), Mapping):
+            d = {
+                **d,
+                "join": params_from_mapping(JoinRules, d["join"], section=f"access.{name}.join"),
+            }
         return params_from_mapping(cls, d, section=f"access.{name}", base=base)
 
     def allowed(

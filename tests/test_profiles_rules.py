@@ -174,3 +174,19 @@ def test_rules_configurable_and_checked():
         AccessParams.from_mapping({"engine": {"allowed_highway": ["primary"]}})
     with pytest.raises(ConfigError, match="excluded_highways"):
         AccessParams.from_mapping({"engine": {"excluded_highways": ["primary"]}})
+
+
+def test_join_rules_configurable_per_profile(tmp_path):
+    # A building's access leg may join ground-level streets only; trunk roads join by default.
+    items = [node(1, 0, 0), node(2, 1, 0), node(3, 2, 0), node(4, 3, 0),
+             way(10, [1, 2], highway="trunk"),
+             way(11, [2, 3], highway="residential", tunnel="yes", layer="-1"),
+             way(12, [3, 4], highway="residential")]  # fmt: skip
+    t = read_osm(write_osm(tmp_path / "j.osm", items))
+    p = AccessParams.from_mapping({"engine": {"join": {"exclude_highway": ["trunk"]}}})
+    for prof, expect in ((default_profile("engine"), {10, 12}), (p.engine, {12})):
+        rg = RoutingGraph.from_table(t, prof)
+        way_of_seg = t.edges["way_id"].to_numpy()[t.grouping.first]
+        assert set(way_of_seg[rg.join_ok]) == expect
+    with pytest.raises(ConfigError, match=r"access\.engine\.join.*exclude_tunel"):
+        AccessParams.from_mapping({"engine": {"join": {"exclude_tunel": True}}})
