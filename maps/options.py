@@ -54,7 +54,8 @@ class MapOptions:
     precision : int
         Decimal places of the coordinates written into the HTML (default 6: about 0.1 m).
     title : str or None
-        Title shown on the map; None: the district name.
+        Title shown on the map and as the page title; None: the district name. Shown as plain
+        text (never markup or template syntax), like every user text on the map.
     roads : bool
         Draw the road network as a thin layer (default True).
     """

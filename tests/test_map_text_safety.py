@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from datetime import date
 
 import folium
+import folium.plugins
 import geopandas as gpd
 import pandas as pd
 import pytest
@@ -25,7 +26,7 @@ from shapely.geometry import box
 
 from maps import layers as L
 from maps.export import to_html
-from maps.html import Literal, escape_html, script_json
+from maps.html import Literal, VerbatimMacro, escape_html, script_json
 from maps.options import MapOptions
 from maps.privacy import personal_by_content
 from maps.risk_map import risk_map
@@ -105,6 +106,33 @@ def test_script_json_round_trips_and_escapes_separators():
     assert "\u2028" not in text and "\u2029" not in text and "中文" in text
     assert json.loads(text) == value
     text.encode("utf-8")
+
+
+def test_every_element_carrying_text_writes_verbatim():
+    # a folium.GeoJson (or tooltip, popup, group, cluster, layer control) used directly would
+    # compile its rendered data as a template again; every one in the map is a maps.html class
+    layers, _ = hostile_results(["x"])
+    buildings = layers.pop("buildings")
+    m = risk_map(buildings, **layers, options=OPTIONS, title="t")
+    carrying = (
+        folium.GeoJson,
+        folium.GeoJsonTooltip,
+        folium.GeoJsonPopup,
+        folium.FeatureGroup,
+        folium.plugins.MarkerCluster,
+        folium.LayerControl,
+    )
+
+    def walk(element):
+        yield element
+        for child in element._children.values():
+            yield from walk(child)
+
+    found = [e for e in walk(m) if isinstance(e, carrying)]
+    assert len(found) > 20 and all(isinstance(e, VerbatimMacro) for e in found)
+    root = m.get_root()
+    added = [*root.header._children.values(), *root.html._children.values()]
+    assert sum(isinstance(e, Literal) for e in added) == 4  # <title>, style, title box, legend
 
 
 def test_literal_text_is_never_compiled():
