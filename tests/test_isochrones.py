@@ -163,27 +163,6 @@ def test_raster_field_lies_within_the_snap_limit_of_reached_streets(district):  
     assert ri.geometry[five].area.sum() > 0.7 * vi.geometry[five].area.sum()
 
 
-@pytest.mark.slow
-def test_demo_isochrones_hold_their_buildings(demo):  # noqa: F811
-    """Every building reached within 3 minutes lies in its station's 3-minute isochrone, and at
-    least 95 % of the buildings inside 3-minute isochrones are truly reached within 3 minutes."""
-    G, d = demo
-    b = building_access(d.buildings, d.stations, G)
-    iso = station_isochrones(d.stations, G, buildings=b)
-    pts = shapely.point_on_surface(b.geometry.to_numpy())
-    for kind, tcol, scol in (
-        ("micro_station", "t_micro_s", "micro_station_id"),
-        ("fire_station", "t_fire_s", "fire_station_id"),
-    ):
-        three = iso[(iso["kind"] == kind) & (iso["minutes"] == 3.0)].set_index("station_id")
-        ok = (b[tcol] <= 180).to_numpy()
-        assert ok.sum() > 50
-        own = three.geometry.reindex(b[scol].astype(object)).to_numpy()
-        assert shapely.contains(own[ok], pts[ok]).all(), kind
-        inside = shapely.contains(shapely.union_all(three.geometry.to_numpy()), pts)
-        assert ok[inside].mean() >= 0.95, (kind, ok[inside].mean())
-
-
 def test_areas_of_responsibility_and_overlaps(district):  # noqa: F811
     G, buildings, stations = district
     out = building_access(buildings, stations, G)
