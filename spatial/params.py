@@ -23,11 +23,14 @@ def params_from_mapping(
     """Build a frozen parameter dataclass from a config table (a TOML section).
 
     Each value is checked against the type of the field's default: a bool field takes only
-    true/false; an int field whole numbers; a float field numbers (not booleans); a tuple or
-    frozenset field a list; a str field text; a mapping field a table (kept as a dict); a
-    field holding a nested parameter object an instance of it. A field whose default is None
-    is checked against the other type of its annotation (``float | None`` takes numbers or
-    None). Range checks stay in the class's ``__post_init__``.
+    true/false; an int field whole numbers; a float field finite numbers (not booleans, not
+    TOML's inf or nan); a tuple or frozenset field a list; a str field text; a mapping field a
+    table (kept as a dict); a field holding a nested parameter object an instance of it. The
+    items of a list or table are checked against the annotation's item type
+    (``tuple[float, ...]``, ``tuple[float, float, float]``, ``frozenset[str]``,
+    ``Mapping[str, float]``). A field whose default is None is checked against the other type
+    of its annotation (``float | None`` takes numbers or None). Range checks stay in the
+    class's ``__post_init__``; their messages get the section in front.
 
     Parameters
     ----------
@@ -47,8 +50,8 @@ def params_from_mapping(
     Raises
     ------
     ConfigError
-        Naming the section and the unknown key (with the known keys), or the key whose value
-        has the wrong type or is out of range.
+        Naming the section and the unknown key (with the known keys and the nearest one), or
+        the key whose value has the wrong type or is out of range.
     """
     if d is None:
         return base if base is not None else cls()
