@@ -134,7 +134,9 @@ def hydrant_candidates(
         ``frac``, ``road_name``, ``highway``, points in ``rg.crs``.
     """
     params = params or WaterParams()
-    allowed = highway_in(rg.segments["highway"], params.candidate_highways)
+    # A hydrant stands where a hose may join the street: never on a bridge, in a tunnel or on
+    # a motorway (RoutingGraph.join_ok), else it would snap elsewhere when checked.
+    allowed = highway_in(rg.segments["highway"], params.candidate_highways) & rg.join_ok
     if near is not None:
         near = np.asarray(near, dtype=object)
         near = near[~(shapely.is_missing(near) | shapely.is_empty(near))]
