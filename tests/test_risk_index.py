@@ -315,7 +315,7 @@ PINNED_WEIGHTS = {
 }  # fmt: skip
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture  # per test, so mutation testing sees every test that reads these figures
 def pinned():
     b, h = _pinned_district()
     return score_district(b, hazards=h, as_of=PINNED_AS_OF).buildings.set_index("building_id")
@@ -382,3 +382,16 @@ def test_age_ramp_from_10_to_50_years(year, age_score):
     b, _ = _pinned_district()
     out = score_district(b.iloc[[1]].assign(year_built=year), as_of=PINNED_AS_OF).buildings
     assert out["s_age"].iloc[0] == pytest.approx(age_score)
+
+
+def test_shortfall_scores_clip_at_zero_and_one_and_unreachable_is_one():
+    # Shortfalls given directly: −30 s (a building inside the target) → 0; 90 s → 90 / 180 = 0.5;
+    # 400 s → capped at 1; NaN (no station reaches it) → 1. Same for the 5-minute target (/ 300).
+    b, _ = _pinned_district()
+    b = b.iloc[[1, 1, 1, 1]].reset_index(drop=True)
+    b["building_id"] = ["a", "b", "c", "d"]
+    b["shortfall_3min_s"] = [-30.0, 90.0, 400.0, np.nan]
+    b["shortfall_5min_s"] = [-30.0, 150.0, 900.0, np.nan]
+    out = score_district(b, as_of=PINNED_AS_OF).buildings
+    assert out["s_shortfall_3min"].tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
+    assert out["s_shortfall_5min"].tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
