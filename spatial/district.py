@@ -23,6 +23,7 @@ from spatial.layers import LAYER_NAMES, SCHEMAS
 from spatial.validate import (
     ValidationReport,
     attach_source,
+    check_alignment,
     check_coordinates_range,
     check_extent,
     check_grid_coverage,
@@ -215,6 +216,19 @@ def load_district(
             declared_offset=systems[layer_name].offset,
         )
         report.extend(extent)
+    for layer_name in ("hazards", "incidents"):
+        if layer_name in wgs and "buildings" in wgs:
+            report.extend(
+                check_alignment(
+                    wgs[layer_name],
+                    wgs["buildings"],
+                    work,
+                    schema=SCHEMAS[layer_name],
+                    source=sources[layer_name],
+                    points_offset=systems[layer_name].offset,
+                    buildings_offset=systems["buildings"].offset,
+                )
+            )
     # Layers with errors were checked as far as they could be, but are not part of the district.
     layers = {n: g.to_crs(work) for n, g in wgs.items() if not report.has_error(layer=n)}
     if "grids" in layers:

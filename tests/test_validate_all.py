@@ -10,9 +10,13 @@ import pytest
 from shapely.geometry import Polygon
 
 from firegrid.cli import main
+from firegrid.config import district_from_config, load_config
 from firegrid.pipeline import run_pipeline
+from spatial.crs import gcj02_to_wgs84
 from spatial.dates import parse_dates
-from spatial.io import read_csv_any_encoding
+from spatial.io import LayerSource, read_csv_any_encoding
+from spatial.layers import SCHEMAS
+from spatial.validate import check_alignment
 from tests._demo import DEMO, requires_demo
 
 pytestmark = requires_demo()
@@ -157,9 +161,32 @@ def test_wgs84_declared_as_gcj02_is_caught(demo, capsys):
     old = 'layer = "buildings"\ncrs = "WGS84"'
     assert old in text
     demo.write_text(text.replace(old, 'layer = "buildings"\ncrs = "GCJ-02"'), encoding="utf-8")
-    msg = _one_error(demo, capsys)
-    assert "buildings.gpkg: feature" in msg and "column 'geometry'" in msg
-    assert "WGS84/CGCS2000 data declared as GCJ-02" in msg
+    code, errors, _, _ = _validate(demo, capsys)
+    assert code == 2
+    extent = next(e for e in errors if "buildings.gpkg" in e)
+    assert "buildings.gpkg: feature" in extent and "column 'geometry'" in extent
+    assert "WGS84/CGCS2000 data declared as GCJ-02" in extent
+    # The hazards and incidents placed at buildings no longer lie on them.
+    hazards = next(e for e in errors if "hazards.csv" in e)
+    assert "buildings are WGS84 but declared GCJ-02" in hazards
+
+
+def test_alignment_sees_a_shift_that_leaves_nothing_outside():
+    district, report = district_from_config(load_config(DEMO / "demo.toml"))
+    assert report.ok
+    hz, b = district.hazards.to_crs(4326), district.buildings.to_crs(4326)
+    # WGS84 hazards declared GCJ-02: the conversion removes an offset that was never there.
+    x, y = gcj02_to_wgs84(hz.geometry.x.to_numpy(), hz.geometry.y.to_numpy())
+    moved = hz.set_geometry(gpd.points_from_xy(x, y, crs=4326))
+    where = {"schema": SCHEMAS["hazards"], "source": LayerSource("hazards.csv")}
+    found = check_alignment(
+        moved, b, district.crs, points_offset="gcj02", buildings_offset=None, **where
+    )
+    assert len(found.errors) == 1
+    assert "hazards.csv" in found.errors[0]
+    assert "hazards are WGS84 but declared GCJ-02" in found.errors[0]
+    clean = check_alignment(hz, b, district.crs, points_offset=None, buildings_offset=None, **where)
+    assert clean.ok
 
 
 def test_overlapping_level3_cells_are_refused(demo, capsys):
