@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -104,3 +105,53 @@ def test_sections_keep_their_own_conveniences():
         RiskParams.from_mapping({"model": {"min_fires": 2.5}})
     with pytest.raises(ConfigError, match=r"^\[map\] isochrone_minutes must be a list"):
         MapOptions.from_mapping({"isochrone_minutes": "3"})
+
+
+@dataclass(frozen=True)
+class Q:
+    minutes: tuple[float, ...] = (1.0, 3.0)
+    grades: tuple[float, float, float] = (60.0, 45.0, 30.0)
+    names: frozenset[str] = frozenset()
+    speeds: Mapping[str, float] = field(default_factory=dict)
+    radius: float = 150.0
+
+    def __post_init__(self):
+        if self.radius > 1000:
+            raise ConfigError(f"radius must be at most 1000 m, not {self.radius}")
+
+
+@pytest.mark.parametrize(
+    "key, value, words",
+    [
+        ("radius", float("inf"), "a finite number, not inf"),
+        ("radius", float("nan"), "a finite number, not nan"),
+        ("minutes", [1, "3"], "a list of numbers, not"),
+        ("minutes", [1, float("inf")], "a list of numbers"),
+        ("grades", [60, 45], "a list of 3 numbers, not"),
+        ("names", ["a", 1], "a list of strings"),
+        ("names", [{"a": 1}], "a list of strings"),
+        ("speeds", {"primary": "fast"}, None),
+    ],
+)
+def test_items_of_lists_and_tables_are_checked(key, value, words):
+    with pytest.raises(ConfigError) as exc:
+        params_from_mapping(Q, {key: value}, section="q")
+    if words is None:  # a table's item is named with its key
+        assert str(exc.value) == "[q] speeds.primary must be a number, not 'fast'"
+    else:
+        assert str(exc.value).startswith(f"[q] {key} must be {words}")
+    q = params_from_mapping(Q, {"minutes": [2], "grades": [3, 2, 1], "names": ["x"]}, section="q")
+    assert q.minutes == (2.0,) and q.grades == (3.0, 2.0, 1.0) and q.names == frozenset({"x"})
+
+
+def test_typo_gets_a_suggestion_and_range_messages_the_section():
+    with pytest.raises(ConfigError) as exc:
+        params_from_mapping(Q, {"raduis": 1}, section="q")
+    assert str(exc.value) == (
+        "[q] has unknown key 'raduis' (did you mean 'radius'?); "
+        "known keys are grades, minutes, names, radius, speeds"
+    )
+    with pytest.raises(ConfigError, match=r"^\[q\] radius must be at most 1000 m, not 5000.0$"):
+        params_from_mapping(Q, {"radius": 5000}, section="q")
+    with pytest.raises(ConfigError, match=r"^\[water\] has unknown key 'hydrant_radious_m' \(did"):
+        WaterParams.from_mapping({"hydrant_radious_m": 100})
