@@ -262,7 +262,8 @@ def write_grid_summary(
     """
     table = _rounded(table)
     written = [Path(csv_path)]
-    csv_safe(table).to_csv(csv_path, index=False, encoding="utf-8-sig")
+    # CRLF line ends (RFC 4180): a field holding a lone CR is then quoted, not split.
+    csv_safe(table).to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     if xlsx_path is not None:
         glossary = pd.DataFrame(
             {

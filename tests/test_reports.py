@@ -11,14 +11,16 @@ import pyogrio
 import pytest
 
 import firegrid.reports as reports
+from firegrid.outputs import read_manifest
 from firegrid.reports import (
     OutputOptions,
+    csv_safe,
     grid_summary_table,
     summary_json,
     summary_markdown,
+    write_grid_summary,
     write_outputs,
 )
-from firegrid.outputs import read_manifest
 from spatial.errors import ConfigError
 from tests._mapdata import synthetic_results
 
@@ -225,3 +227,48 @@ def test_a_failed_swap_puts_the_previous_outputs_back(tmp_path, monkeypatch):
         )
     assert (folder / "map.html").read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["out"]
+
+
+FORMULAS = ["=1+1", "+1", "-1+2", "@SUM(A1)", "\t=1", "\r=1", "＝1", "＋1", "－1", "＠A1"]
+
+
+@pytest.mark.parametrize("formula", FORMULAS)
+def test_a_formula_in_a_text_cell_stays_text_in_csv_and_xlsx(tmp_path, formula):
+    import csv
+
+    import openpyxl
+
+    table = pd.DataFrame(
+        {"grid_id": ["G1", "G2"], "name": [formula, "一居委"], "n": [-1, 2], formula: ["x", "y"]}
+    )
+    write_grid_summary(table, tmp_path / "t.csv", tmp_path / "t.xlsx")
+    with open(tmp_path / "t.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["grid_id", "name", "n", "'" + formula]  # the header too
+    assert rows[1][1] == "'" + formula and rows[2][1] == "一居委"  # OWASP: a leading quote
+    assert rows[1][2] == "-1"  # numbers stay numbers
+    book = openpyxl.load_workbook(tmp_path / "t.xlsx")
+    for sheet in book.worksheets:
+        for row in sheet.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (sheet.title, cell.coordinate)
+    sheet = book["grid_summary"]
+    for cell in (sheet["B2"], sheet["D1"]):
+        # (XML reads a lone CR back as LF)
+        assert cell.value == formula.replace("\r", "\n")
+        assert cell.data_type == "s" and cell.quotePrefix
+    assert sheet["C2"].value == -1 and not sheet["B3"].quotePrefix
+
+
+def test_csv_safe_leaves_ordinary_text_alone():
+    table = pd.DataFrame({"name": ["一居委", "a=b", "x-1", None], "v": [1.5, -2.0, 0.0, 1.0]})
+    out = csv_safe(table)
+    assert out["name"].tolist()[:3] == ["一居委", "a=b", "x-1"] and pd.isna(out["name"][3])
+    assert out["v"].tolist() == [1.5, -2.0, 0.0, 1.0]
+
+
+def test_output_options_personal():
+    assert OutputOptions().personal == "drop"
+    assert OutputOptions.from_mapping({"personal": "keep"}).personal == "keep"
+    with pytest.raises(ConfigError, match=r"\[output\] personal must be one of"):
+        OutputOptions.from_mapping({"personal": "publish"})
