@@ -13,7 +13,15 @@ import shapely
 
 from spatial.errors import NetworkError
 from spatial.profiles import default_profile
-from spatial.routing import RoutingGraph, Snap, cost_matrix, nearest_cost, node_costs, snap
+from spatial.routing import (
+    RoutingGraph,
+    Snap,
+    cost_matrix,
+    graph_table,
+    nearest_cost,
+    node_costs,
+    snap,
+)
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 SHANGHAI = SHARED / "shanghai_roads" / "shanghai_center.osm"
@@ -246,16 +254,20 @@ def profile_weighted(G: nx.MultiDiGraph, prof) -> nx.MultiDiGraph:
 
     rows = list(G.edges(keys=True, data=True))
     highway = pd.Series([d.get("highway") for *_, d in rows], dtype=object)
-    service = pd.Series([d.get("service") for *_, d in rows], dtype=object)
     maxspeed = pd.Series([d.get("maxspeed") for *_, d in rows], dtype=object)
-    usable = prof.allowed(highway, service)
+    # Which edges a profile may use comes from the access rules (tested on their own in
+    # test_profiles_rules); everything after that is rebuilt here edge by edge.
+    usable = prof.usable(graph_table(G))
     speed = prof.speed_mps(highway, maxspeed)
-    neighbours: dict = {n: set() for n in G.nodes}
-    for (u, v, _, _), ok in zip(rows, usable, strict=True):
-        if ok and u != v:
-            neighbours[u].add(v)
-            neighbours[v].add(u)
-    delay = {n: prof.intersection_delay_s if len(s) >= 3 else 0.0 for n, s in neighbours.items()}
+    # Intersections: nodes where three or more usable street pieces meet (both directions of a
+    # street are one piece; parallel streets are several; a loop counts at both its ends).
+    pieces = {(min(u, v), max(u, v), round(d["length"], 2))
+              for (u, v, _, d), ok in zip(rows, usable, strict=True) if ok}  # fmt: skip
+    count = dict.fromkeys(G.nodes, 0)
+    for a, b, _ in pieces:
+        count[a] += 1
+        count[b] += 1
+    delay = {n: prof.intersection_delay_s if c >= 3 else 0.0 for n, c in count.items()}
     H = nx.MultiDiGraph()
     H.add_nodes_from(G.nodes)
     for (u, v, k, d), ok, sp in zip(rows, usable, speed, strict=True):
@@ -352,9 +364,11 @@ def test_shanghai_times_equal_networkx(shanghai_graph, profile):
 
 @pytest.fixture(scope="module")
 def shanghai_graph():
-    from spatial.network import read_network
+    """The Shanghai extract as an osmnx graph (the analysts' path), projected to UTM 51N."""
+    import osmnx as ox
 
-    return read_network(SHANGHAI)
+    G = ox.graph_from_xml(SHANGHAI, simplify=False, retain_all=True)
+    return ox.project_graph(G, to_crs=CRS)
 
 
 def test_snap_graphs_equals_snapping_each_graph():
