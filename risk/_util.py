@@ -10,7 +10,7 @@ import pandas as pd
 from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from spatial.errors import ConfigError, InputError
 from spatial.layers import FALSE_WORDS, TRUE_WORDS
-from spatial.validate import locate, shown
+from spatial.sources import locate, shown
 
 
 def as_timestamp(

@@ -14,7 +14,7 @@ from spatial.crs import require_projected, require_same_crs
 from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from spatial.errors import InputError
 from spatial.layers import clean_text
-from spatial.validate import locate, shown
+from spatial.sources import locate, shown
 
 # Escalation levels, in the order the community plans pass an unrectified hazard upwards.
 ESCALATION_ROLES: dict[int, str] = {

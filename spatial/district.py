@@ -20,9 +20,9 @@ from spatial.crs import WGS84, CoordSystem, parse_coord_system, to_wgs84, workin
 from spatial.errors import ConfigError, FireGridError, InputError
 from spatial.io import LayerSource, read_layer_file
 from spatial.layers import LAYER_NAMES, SCHEMAS
+from spatial.sources import attach_source
 from spatial.validate import (
     ValidationReport,
-    attach_source,
     check_alignment,
     check_coordinates_range,
     check_extent,

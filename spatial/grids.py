@@ -21,6 +21,7 @@ import shapely
 from spatial.crs import require_projected, require_same_crs
 from spatial.errors import InputError
 from spatial.layers import clean_text
+from spatial.sources import locate, shown
 
 
 @dataclass
@@ -61,12 +62,13 @@ class AssignmentReport:
 def grid_levels(grids: gpd.GeoDataFrame) -> pd.Series:
     """The ``level`` column of the grids layer as ints; InputError naming a missing level."""
     if "level" not in grids:
-        raise InputError("required column missing", file="grids", column="level")
+        raise InputError("required column missing", file="grids layer", column="level")
     lv = pd.to_numeric(grids["level"], errors="coerce")
     if lv.isna().any():
         first = int(np.flatnonzero(lv.isna().to_numpy())[0])
         raise InputError(
-            "level is not 1, 2 or 3", file="grids", feature=f"row {first + 1}", column="level"
+            f"level is not 1, 2 or 3: {shown(grids['level'].iloc[first])}",
+            **locate(grids, first, "level", layer="grids"),
         )
     return lv.astype(int)
 
@@ -98,7 +100,7 @@ def assign_grids(
     require_same_crs(features, grids, what, "grids")
     levels = grid_levels(grids)
     if "grid_id" not in grids:
-        raise InputError("required column missing", file="grids", column="grid_id")
+        raise InputError("required column missing", file="grids layer", column="grid_id")
     ids = clean_text(grids["grid_id"])
     parents = (
         clean_text(grids["parent_id"])

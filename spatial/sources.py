@@ -1,0 +1,97 @@
+"""Where a validated layer's rows came from, so later steps name the user's file, row and header.
+
+A layer read and validated by :func:`spatial.district.load_district` carries its
+:class:`~spatial.io.LayerSource` in ``attrs``; an error found later (the hazard ledger, a
+risk input) is then located as in validation: file, row as the user sees it, own header.
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+
+from spatial.io import LayerSource
+from spatial.layers import SCHEMAS
+
+SOURCE_ATTR = "firegrid_source"
+
+
+def attach_source(gdf: gpd.GeoDataFrame, source: LayerSource) -> gpd.GeoDataFrame:
+    """The validated layer with a 0..n-1 index and, in ``attrs``, where it came from.
+
+    Later steps (the hazard ledger) use :func:`source_of` to name the user's file, row and
+    header. ``gdf``'s index must hold each feature's position in the file (as
+    :func:`spatial.validate.coerce_layer` returns it); rows dropped there are remembered so positions still
+    map back to the file's rows.
+    """
+    kept = np.asarray(gdf.index, dtype=np.int64)
+    dropped = np.setdiff1d(np.arange(kept.max() + 1 if len(kept) else 0), kept)
+    out = gdf.reset_index(drop=True)
+    out.attrs[SOURCE_ATTR] = {
+        "file": source.file,
+        "row_label": source.row_label,
+        "row_base": source.row_base,
+        "headers": dict(source.headers),
+        "dropped": dropped.tolist(),
+        "n": len(out),
+    }
+    return out
+
+
+def source_of(gdf: pd.DataFrame | pd.Series) -> tuple[LayerSource, np.ndarray] | None:
+    """Where a layer from :func:`attach_source` came from, and the position in the file of
+    each of its index labels (a subset keeps its labels, so it still maps back); None for a
+    frame built elsewhere (a notebook's own)."""
+    meta = getattr(gdf, "attrs", {}).get(SOURCE_ATTR)
+    if not meta:
+        return None
+    source = LayerSource(
+        meta["file"],
+        row_label=meta["row_label"],
+        row_base=meta["row_base"],
+        headers=dict(meta["headers"]),
+    )
+    dropped = np.asarray(meta["dropped"], dtype=np.int64)
+    kept = np.setdiff1d(np.arange(meta["n"] + len(dropped)), dropped)
+    return source, kept
+
+
+def locate(
+    frame: pd.DataFrame | pd.Series, pos: int, column: str, *, layer: str
+) -> dict[str, object]:
+    """``file``, ``feature`` and ``column`` of a cell for :class:`InputError`, as the user sees
+    them: for a validated layer (see :func:`attach_source`) the file, the row in the file and
+    the user's header; for a frame built in a notebook, the layer name and the index label.
+    """
+    schema = SCHEMAS.get(layer)
+    id_column = schema.id_column if schema else None
+    has_id = isinstance(frame, pd.DataFrame) and id_column in frame
+    ident = frame[id_column].iloc[pos] if has_id else None
+    ident = None if ident is None or pd.isna(ident) else ident
+    found = source_of(frame)
+    if found is None:
+        label = f"index {frame.index[pos]}" + (f" ({id_column} {ident})" if ident else "")
+        return {"file": f"{layer} layer", "feature": label, "column": column}
+    source, rows = found
+    label = frame.index[pos]
+    row = rows[label] if isinstance(label, int | np.integer) and 0 <= label < len(rows) else pos
+    return {
+        "file": source.file,
+        "feature": source.feature(int(row), ident, id_column),
+        "column": source.column(column),
+    }
+
+
+def shown(value: object) -> str:
+    """A cell as the user wrote it: text quoted, numbers plain (``2.5``, not a numpy repr)."""
+    if isinstance(value, str):
+        return repr(value)
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    return repr(str(value))
