@@ -453,11 +453,7 @@ def _snap_cells(rg: RoutingGraph, ix: np.ndarray, iy: np.ndarray, c: float, max_
     a million points); the point is then projected exactly onto that piece, in float64. Only
     near-ties between two streets may pick the other one.
     """
-    joinable = rg.usable.copy()
-    snappable = getattr(rg, "snappable", None)
-    if snappable is not None:
-        joinable &= np.asarray(snappable, dtype=bool)
-    cand = np.flatnonzero(joinable)
+    cand = np.flatnonzero(rg.join_ok)
     n = len(ix)
     px, py = ix * c, iy * c
     seg = np.full(n, -1, dtype=np.int64)

@@ -45,7 +45,7 @@ from spatial.errors import ConfigError, InputError, NetworkError
 from spatial.grids import aggregate_by_grid, assign_grids
 from spatial.params import params_from_mapping
 from spatial.profiles import PROFILE_NAMES, default_profile
-from spatial.routing import GraphTable, RoutingGraph, Snap, nearest_cost, snap
+from spatial.routing import GraphTable, RoutingGraph, Snap, graph_table, nearest_cost, snap
 
 if TYPE_CHECKING:
     from spatial.hydrant_siting import HydrantSiting
@@ -241,19 +241,16 @@ def hose_graph(
         )
         # Segments are unique per (ends, length), so regrouping keeps their order: where a
         # hose may join a street carries over.
-        joinable = getattr(rg, "snappable", None)
-        if joinable is not None and np.array_equal(out.seg_a, rg.seg_a):
-            out.snappable = joinable
+        if rg.snappable is not None and np.array_equal(out.seg_a, rg.seg_a):
+            out.snappable = rg.snappable
         return out
-    profile = default_profile(params.hose_profile)
-    if isinstance(network, GraphTable):
-        if hasattr(RoutingGraph, "from_table"):
-            return RoutingGraph.from_table(network, profile, weight="length", directed=False)
-        return RoutingGraph.from_graph(
-            None, profile, weight="length", directed=False, table=network
+    if isinstance(network, GraphTable | nx.MultiDiGraph | nx.MultiGraph):
+        return RoutingGraph.from_table(
+            graph_table(network),
+            default_profile(params.hose_profile),
+            weight="length",
+            directed=False,
         )
-    if isinstance(network, nx.MultiDiGraph | nx.MultiGraph):
-        return RoutingGraph.from_graph(network, profile, weight="length", directed=False)
     raise NetworkError(
         "expected an osmnx MultiDiGraph, a GraphTable or a RoutingGraph, got "
         f"{type(network).__name__}"
@@ -316,7 +313,8 @@ def street_starts(
     street and the nearest point of the outline to it, joined by a straight leg. The nearest
     joinable street always gives one, however far. Streets a hose may join are the graph's
     usable segments where ``rg.snappable`` (ground-level streets) allows, when the graph
-    carries it. Hydrants and water-source intakes (a pond's bank) start the same way.
+    carries it (:attr:`spatial.routing.RoutingGraph.join_ok`: not a tunnel, bridge or
+    motorway). Hydrants and water-source intakes (a pond's bank) start the same way.
 
     Parameters
     ----------
@@ -337,10 +335,9 @@ def street_starts(
     """
     geoms = np.asarray(geoms, dtype=object)
     valid = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
-    joinable = rg.usable.copy()
-    snappable = getattr(rg, "snappable", None)
-    if snappable is not None and (joinable & snappable).any():
-        joinable &= np.asarray(snappable, dtype=bool)
+    # Where a hose may join (RoutingGraph.join_ok: usable, ground level, no motorway); a network
+    # of nothing but bridges and tunnels still joins somewhere.
+    joinable = rg.join_ok if rg.join_ok.any() else rg.usable
     cand = np.flatnonzero(joinable)
     if len(valid) == 0 or len(cand) == 0:
         empty = np.zeros(0)
