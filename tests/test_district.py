@@ -63,3 +63,25 @@ def test_missing_network_file_is_an_error(tiny_district, capsys):
     tiny_district.write_text(text, encoding="utf-8")
     assert main(["validate", str(tiny_district)]) == 2
     assert "roads.osm: road network file not found" in capsys.readouterr().out
+
+
+def test_layers_remember_file_rows_after_a_dropped_footprint(tiny_district):
+    # A collapsed footprint is dropped; later messages about the rows after it must still name
+    # their own feature numbers in the file, and the analyses get a plain 0..n-1 index.
+    from shapely.geometry import Polygon
+
+    from spatial.sources import locate
+    from tests.conftest import DLAT, DLON, LAT0, LON0, tiny_buildings
+
+    b = tiny_buildings()
+    x, y = LON0 + 0.5 * DLON, LAT0 + 0.5 * DLAT
+    b.loc[2, "geometry"] = Polygon([(x, y), (x + 0.001, y), (x + 0.002, y), (x, y)])
+    b.to_file(tiny_district.parent / "buildings.geojson", driver="GeoJSON")
+    district, report = district_from_config(load_config(tiny_district))
+    assert report.ok
+    kept = district.buildings
+    assert list(kept.index) == list(range(len(b) - 1))
+    where = locate(kept, 5, "floors", layer="buildings")
+    assert where["file"].endswith("buildings.geojson")
+    assert where["feature"] == "feature 7 (building_id B006)"
+    assert where["column"] == "floors"

@@ -62,3 +62,12 @@ def test_crs_and_column_checks(grids):
         assign_grids(feats.to_crs("EPSG:32650"), grids)
     with pytest.raises(InputError, match="grid_id"):
         assign_grids(feats, grids.drop(columns="grid_id"))
+
+
+def test_bad_level_names_the_cell_and_the_value(grids):
+    grids["level"] = grids["level"].astype(object)
+    grids.loc[1, "level"] = "二"
+    with pytest.raises(InputError) as caught:
+        assign_grids(grids.iloc[[3]], grids)
+    msg = str(caught.value)
+    assert "grids layer: index 1 (grid_id A), column 'level'" in msg and "'二'" in msg

@@ -102,7 +102,10 @@ def test_chinese_categories_and_bad_rows():
     rows = [("a", "B1", "重大", _d(-5), _d(5), None), ("b", "B1", "一般", _d(-5), _d(5), None)]
     led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF)
     assert led["category"].tolist() == ["major", "general"]
-    with pytest.raises(InputError, match=r"hazard_id x\), column 'rectified_on'.*before the day the hazard was found"):
+    with pytest.raises(
+        InputError,
+        match=r"hazard_id x\), column 'rectified_on'.*before the day the hazard was found",
+    ):
         hazard_ledger(_ledger_rows([("x", "B1", "general", _d(-5), _d(5), _d(-9))]), as_of=AS_OF)
     with pytest.raises(InputError, match="category"):
         hazard_ledger(_ledger_rows([("x", "B1", "severe", _d(-5), _d(5), None)]), as_of=AS_OF)
@@ -243,3 +246,45 @@ def test_rectification_on_the_ledger_day_and_found_on_the_ledger_day():
     # fixed_tomorrow is 35 days overdue today: > 0, > 7, > 30 → 1 + 3 = level 4, weight 2.5.
     assert led["escalation_level"].tolist() == [0, 1, 0, 4]
     assert led["hazard_weight"].tolist() == [0.0, 1.0, 0.0, 2.5]
+
+
+# --------------------------------------------------------------------------------------------
+# Messages: a ledger error names the user's file, the row as seen in it and the user's header
+
+
+def test_validated_ledger_error_names_file_spreadsheet_row_and_user_header():
+    from firegrid.config import district_from_config, load_config
+    from tests._demo import DEMO_CONFIG
+
+    district, report = district_from_config(load_config(DEMO_CONFIG))
+    assert report.ok
+    hz = district.hazards.copy()
+    hz.loc[4, "deadline"] = pd.Timestamp("2020-01-01")
+    # A subset keeps its rows' labels, so the row in the file is still found.
+    with pytest.raises(InputError) as caught:
+        hazard_ledger(hz.iloc[2:], district.buildings, as_of=AS_OF)
+    msg = str(caught.value)
+    assert msg.startswith(str(DEMO_CONFIG.parent / "hazards.csv"))
+    assert "row 6 (hazard_id YH20240005)" in msg  # data row 5 below the header row
+    assert "column '整改期限' (deadline)" in msg
+    assert "2020-01-01 is before the day the hazard was found (2024-02-05)" in msg
+
+
+def test_notebook_ledger_date_error_names_the_index_label_and_refuses_two_digit_years():
+    rows = [
+        ("a", "B1", "general", _d(-5), _d(5), None),
+        ("b", "B1", "general", _d(-5), _d(5), None),
+    ]
+    ledger = _ledger_rows(rows)
+    ledger["deadline"] = ["2025-07-05", "25.7.5"]
+    ledger.index = [10, 11]
+    with pytest.raises(InputError) as caught:
+        hazard_ledger(ledger, as_of=AS_OF)
+    msg = str(caught.value)
+    assert "hazards layer: index 11 (hazard_id b), column 'deadline'" in msg
+    assert "two-digit year is ambiguous" in msg and "'25.7.5'" in msg and "YYYY-MM-DD" in msg
+
+
+def test_as_of_with_a_two_digit_year_is_refused():
+    with pytest.raises(ConfigError, match="two-digit year"):
+        hazard_ledger(_ledger_rows([("a", "B1", "general", _d(-5), _d(5), None)]), as_of="25.6.30")
