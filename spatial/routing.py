@@ -15,7 +15,7 @@ costs ``access_m * access_cost_per_m`` (the profile's access speed, or 1 per met
 
 A point within ``NODE_SNAP_M`` of a segment's end is at that node (fraction exactly 0 or 1): it
 is reached on reaching the node, intersection delay included. Points join only streets they
-may join (:class:`JoinRules`: ground level, no motorway). Turn restrictions
+may join (:class:`spatial.profiles.JoinRules`: ground level, no motorway). Turn restrictions
 (:mod:`spatial.turns`) add copies of their via nodes to the CSR; costs are reported per node.
 """
 
@@ -39,7 +39,7 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from spatial.errors import NetworkError
-from spatial.profiles import WAY_TAGS, TagColumn
+from spatial.profiles import WAY_TAGS, JoinRules, TagColumn
 
 if TYPE_CHECKING:
     from spatial.profiles import VehicleProfile
@@ -869,38 +869,6 @@ class Snap:
 
 
 # ---------------------------------------------------------------------- public functions
-@dataclass(frozen=True)
-class JoinRules:
-    """Where a building's access leg, a station's or a hydrant's hose may join the network.
-
-    Only ground-level streets where a vehicle can stop: a building 0.9 m above a tunnel joins
-    the street it stands on, not the tunnel; one beside an elevated expressway (高架) joins the
-    road below it.
-
-    Parameters
-    ----------
-    exclude_highway : tuple of str
-        Highway classes never joined: ``motorway`` and ``motorway_link`` (no stopping, no
-        frontage). Add ``"trunk"`` where trunk roads are fenced expressways.
-    exclude_tunnel : bool
-        Skip ``tunnel=*`` other than ``no`` and ``building_passage`` (a passage through a
-        building is at ground level).
-    exclude_bridge : bool
-        Skip ``bridge=*`` other than ``no`` (bridges, viaducts, elevated roads).
-    exclude_layer : bool
-        Skip ways with a non-zero ``layer`` (above: elevated; below: underground).
-    exclude_covered : bool
-        Skip ``covered=yes``. Off by default: a covered street (an arcade, a road under an
-        elevated expressway) is at ground level and reachable on foot.
-    """
-
-    exclude_highway: tuple[str, ...] = ("motorway", "motorway_link")
-    exclude_tunnel: bool = True
-    exclude_bridge: bool = True
-    exclude_layer: bool = True
-    exclude_covered: bool = False
-
-
 def snappable_segments(
     rg: RoutingGraph, table: Any = None, *, rules: JoinRules | None = None
 ) -> np.ndarray:
@@ -915,7 +883,7 @@ def snappable_segments(
         osmnx graphs carry ``tunnel``/``bridge``), or a mapping tag -> per-edge values.
         Without it only the highway classes of ``rg.segments`` are checked.
     rules : JoinRules, optional
-        Default :class:`JoinRules`.
+        Default :class:`spatial.profiles.JoinRules`.
 
     Returns
     -------
@@ -1004,10 +972,7 @@ def snap(
     """Place each point at the nearest point of the nearest segment (not the nearest node).
 
     Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
-    the profile, at ground level — see :class:`JoinRules`).
-
-    Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
-    the profile, at ground level — see :class:`JoinRules`).
+    the profile, at ground level — see :class:`spatial.profiles.JoinRules`).
 
     Parameters
     ----------

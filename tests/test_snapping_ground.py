@@ -6,12 +6,13 @@ from __future__ import annotations
 import geopandas as gpd
 import networkx as nx
 import numpy as np
+import pyproj
 import pytest
 import shapely
 
-from spatial.profiles import default_profile
+from spatial.osm import read_osm
+from spatial.profiles import JoinRules, default_profile
 from spatial.routing import (
-    JoinRules,
     RoutingGraph,
     graph_table,
     nearest_cost,
@@ -19,6 +20,7 @@ from spatial.routing import (
     snap_graphs,
     snappable_segments,
 )
+from tests._osmxml import node, way, write_osm
 
 CRS = "EPSG:32651"
 X0, Y0 = 352_000.0, 3_462_000.0
@@ -164,3 +166,44 @@ def test_osmnx_graph_tags_and_snap_graphs_follow_the_rules():
         one = snap(rg, point(0.0, 17.9))
         assert both[name].access_m[0] == pytest.approx(17.9, abs=1e-9)
         assert one.seg[0] == both[name].seg[0]
+
+
+def test_osm_file_building_above_a_tunnel_joins_the_ground_street(tmp_path):
+    """From an OSM file through the reader: every profile's graph joins ground streets only,
+    the tunnel and the elevated road still carry traffic."""
+    items = [
+        node(1, 0, 0), node(2, 6, 0),  # the open-air boulevard, west to east
+        node(3, 1, 0), node(4, 1.5, 0.2), node(5, 4.5, 0.2), node(6, 5, 0),  # tunnel ramps
+        node(7, 0, 0.1), node(8, 6, 0.1),  # an elevated road just north of the boulevard
+        way(10, [1, 3, 6, 2], highway="primary", name="Boulevard"),
+        way(11, [3, 4, 5, 6], highway="primary", tunnel="yes", layer="-1"),
+        way(12, [7, 8], highway="trunk", bridge="viaduct", layer="2"),
+        way(13, [1, 7], highway="trunk_link"),
+        way(14, [8, 2], highway="trunk_link"),
+    ]  # fmt: skip
+    table = read_osm(write_osm(tmp_path / "tunnel.osm", items))
+    graphs = {p: RoutingGraph.from_table(table, default_profile(p)) for p in ("engine", "foot")}
+    to_m = pyproj.Transformer.from_crs(4326, table.crs, always_xy=True)
+    lonlat = {it[1]: (it[2], it[3]) for it in items if it[0] == "node"}
+
+    def at(nid: int) -> shapely.Point:
+        return shapely.Point(*to_m.transform(*lonlat[nid]))
+
+    boulevard = shapely.LineString([at(n) for n in (1, 3, 6, 2)])
+
+    def north_of_middle(a: int, b: int, dy: float) -> shapely.Point:
+        mid = shapely.LineString([at(a), at(b)]).interpolate(0.5, normalized=True)
+        return shapely.Point(mid.x, mid.y + dy)
+
+    above = north_of_middle(4, 5, 0.9)  # 0.9 m north of the tunnel's middle
+    beside = north_of_middle(7, 8, 1.0)  # 1 m north of the viaduct
+    tunnel = shapely.LineString([at(n) for n in (3, 4, 5, 6)])
+    assert tunnel.distance(above) == pytest.approx(0.9, abs=1e-3)
+    for name, rg in graphs.items():
+        assert rg.snappable is not None
+        for p in (above, beside):
+            s = snap(rg, gpd.GeoSeries([p], crs=table.crs))
+            assert s.access_m[0] == pytest.approx(boulevard.distance(p), abs=1e-6), name
+            assert rg.segments["highway"].to_numpy()[s.seg[0]] == "primary"
+    # The tunnel and the viaduct remain usable for travel.
+    assert graphs["engine"].usable.all()
