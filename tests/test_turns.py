@@ -301,3 +301,66 @@ def test_source_inside_the_from_street_is_bound():
     _, free_ref, _ = check_against_reference(edges, [], [(W, C, 0.9)])
     j = tpts.index((C, NORTH, 0.5))
     assert ref[0, j] > free_ref[0, j] + 1.0
+
+
+def test_osm_relations_bind_engines_not_foot_or_ebike(tmp_path):
+    """From an OSM file through the reader: a no_left_turn relation changes the engine's time
+    (equal to the line-graph reference on the table's own edges) and not the crews' times."""
+    from spatial.osm import read_osm
+    from spatial.profiles import default_profile
+    from tests._osmxml import node, restriction, way, write_osm
+
+    # A crossing C (node 5) of an east-west avenue and a north-south street; a slow lane
+    # around the north-west corner is the detour.
+    items = [
+        node(1, -2, 0), node(5, 0, 0), node(2, 2, 0), node(3, 0, 2), node(4, 0, -2),
+        node(6, -2, 2),
+        way(10, [1, 5], highway="primary", name="West"),
+        way(11, [5, 2], highway="primary", name="East"),
+        way(12, [5, 3], highway="secondary", name="North"),
+        way(13, [5, 4], highway="secondary", name="South"),
+        way(14, [1, 6, 3], highway="residential", name="Lane"),
+        restriction(20, "no_left_turn", 10, 5, 12),
+    ]  # fmt: skip
+    table = read_osm(write_osm(tmp_path / "turns.osm", items))
+    assert len(table.restrictions) == 1
+    free = read_osm(write_osm(tmp_path / "free.osm", items[:-1]))
+    idx = {int(n): i for i, n in enumerate(table.node_ids)}
+    for name in ("engine", "ebike", "foot"):
+        prof = default_profile(name)
+        rg = RoutingGraph.from_table(table, prof)
+        rg0 = RoutingGraph.from_table(free, prof)
+        assert (rg.turns is not None) == (name == "engine")
+        at = [Snap.at(g, *_node_snap(g, idx[1])) for g in (rg, rg0)]
+        to = [Snap.at(g, *_node_snap(g, idx[3])) for g in (rg, rg0)]
+        t, _ = nearest_cost(rg, at[0], to[0])
+        t0, _ = nearest_cost(rg0, at[1], to[1])
+        if name == "engine":
+            assert t[0] > t0[0] + 1.0
+            # Reference on the table's own directed edges, costs from the compiled graph.
+            cost = {}
+            for e in range(table.n_edges):
+                k, f = rg.edge_seg[e], rg.edge_fwd[e]
+                c = (rg.run_fwd[k] + rg.fix_fwd[k]) if f else (rg.run_back[k] + rg.fix_back[k])
+                if np.isfinite(c):
+                    cost[(int(table.u[e]), int(table.v[e]), e)] = c
+            L = nx.DiGraph()
+            r = table.restrictions.iloc[0]
+            for x in cost:
+                for y in cost:
+                    banned = (x[2], y[2]) == (r["from_edge"], r["to_edge"])
+                    if x[1] == y[0] and not banned:
+                        L.add_edge(x, y, w=cost[y])
+            for x in cost:
+                if x[0] == idx[1]:
+                    L.add_edge("s", x, w=cost[x])
+            d = nx.single_source_dijkstra_path_length(L, "s", weight="w")
+            ref = min(d[x] for x in cost if x[1] == idx[3] and x in d)
+            assert t[0] == pytest.approx(ref, abs=1e-9)
+        else:
+            assert t[0] == pytest.approx(t0[0], abs=1e-9)
+
+
+def _node_snap(rg: RoutingGraph, node: int):
+    k = int(np.flatnonzero((rg.seg_a == node) | (rg.seg_b == node))[0])
+    return np.array([k]), np.array([0.0 if rg.seg_a[k] == node else 1.0])
