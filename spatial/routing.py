@@ -467,7 +467,8 @@ class RoutingGraph:
     def to_networkx(self) -> nx.DiGraph:
         """The node-to-node cost graph as a networkx DiGraph (edge attribute ``cost``).
 
-        For cross-checks against networkx; nodes are node indices.
+        For cross-checks against networkx; nodes are node indices (with turn restrictions,
+        the via-node copies follow as nodes ``n_nodes ..``, see :mod:`spatial.turns`).
         """
         coo = self.csr.tocoo()
         D = nx.DiGraph()
@@ -1169,20 +1170,53 @@ def node_costs(
     *,
     source_offset: np.ndarray | float | None = None,
     cutoff: float = np.inf,
+    states: bool = False,
 ) -> np.ndarray:
     """Dense cost from each source to every node (``len(sources) × n_nodes``, ``inf`` beyond
     ``cutoff``). Meant for a few sources (isochrones); use :func:`cost_matrix` for many.
 
     With turn restrictions a node's cost is that of its cheapest state (however it was
-    arrived at)."""
+    arrived at); ``states=True`` returns every state instead (``len(sources) × n_states``),
+    for :func:`segment_entry_costs`."""
     n = rg.n_nodes
     ns = rg.n_states
     offset = _offsets(sources, source_offset)
     aug, n_src = _augmented(rg, sources, offset)
     if n_src == 0:
-        return np.full((0, n), np.inf)
+        return np.full((0, ns if states else n), np.inf)
     dist = dijkstra(aug, directed=True, indices=np.arange(ns, ns + n_src), limit=cutoff)
+    if states:
+        return np.ascontiguousarray(dist[:, :ns])
     return np.ascontiguousarray(_node_min(rg, dist[:, :ns]))
+
+
+def segment_entry_costs(
+    rg: RoutingGraph, dist: np.ndarray, rows: np.ndarray, segs: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Cost at which each source row may set off into each segment from either end.
+
+    Parameters
+    ----------
+    rg : RoutingGraph
+    dist : numpy.ndarray
+        Per-state costs, ``node_costs(..., states=True)`` (seconds or metres).
+    rows, segs : numpy.ndarray of int
+        Pairs (row of ``dist``, segment).
+
+    Returns
+    -------
+    enter_a, enter_b : numpy.ndarray
+        Cost of entering the segment at ``a`` heading to ``b``, and at ``b`` heading to ``a``:
+        the node's cost, or with turn restrictions the cheapest state at that node allowed to
+        turn into the segment (an arrival barred from that turn does not count).
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    segs = np.asarray(segs, dtype=np.int64)
+    if rg.turns is None:
+        return dist[rows, rg.seg_a[segs]], dist[rows, rg.seg_b[segs]]
+    ea, _ = _entry_costs(rg, dist, 2 * segs, rows=rows)
+    eb, _ = _entry_costs(rg, dist, 2 * segs + 1, rows=rows)
+    return ea, eb
 
 
 def cost_matrix(

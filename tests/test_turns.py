@@ -364,3 +364,23 @@ def test_osm_relations_bind_engines_not_foot_or_ebike(tmp_path):
 def _node_snap(rg: RoutingGraph, node: int):
     k = int(np.flatnonzero((rg.seg_a == node) | (rg.seg_b == node))[0])
     return np.array([k]), np.array([0.0 if rg.seg_a[k] == node else 1.0])
+
+
+@pytest.mark.parametrize("name", ["no_left_turn", "only_straight_on"])
+def test_segment_entry_costs_for_isochrones(name):
+    """Entry costs from per-state node costs reproduce the reference inside every street."""
+    from spatial.routing import segment_entry_costs
+
+    edges = grid()
+    moves = [(W, C, NORTH, name) if name.startswith("no") else (W, C, E, name)]
+    rg, ref, tpts = check_against_reference(edges, moves, [FAR_WEST])
+    dist = node_costs(rg, snaps(rg, [FAR_WEST]), states=True)
+    assert dist.shape == (1, rg.n_states) and rg.n_states == N * N + 1
+    segs = np.arange(rg.n_segments)
+    ea, eb = segment_entry_costs(rg, dist, np.zeros(len(segs), dtype=np.int64), segs)
+    for j, (u, v, g) in enumerate(tpts):
+        if g in (0.0, 1.0):
+            continue
+        k, f = point_on(rg, u, v, g)
+        got = min(ea[k] + f * rg.run_fwd[k], eb[k] + (1 - f) * rg.run_back[k])
+        assert got == pytest.approx(ref[0, j], abs=1e-9), (u, v, g)
