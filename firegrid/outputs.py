@@ -265,7 +265,12 @@ def _retire(tmp: Path, *, into: Path) -> None:
         name = entry.name
         if name in (MANIFEST, LEGACY_MARKER):
             continue
-        ours = name in listed if listed is not None else _output_like(name)
+        # a listed file changed since it was written (in the moment before the swap) is the
+        # user's now: it is moved back, not deleted
+        if listed is not None:
+            ours = name in listed and _is_ours(entry, listed[name])
+        else:
+            ours = _output_like(name)
         target = into / name
         if (ours and not entry.is_dir()) or (target.exists() and _same(entry, target)):
             _remove(entry)
@@ -387,11 +392,10 @@ def prepare_output_folder(
     ConfigError
         Naming the path and, for a foreign entry, the file.
     """
-    folder = Path(folder).expanduser().absolute()
+    folder = Path(folder).expanduser().resolve()
     if folder.parent == folder:
         raise ConfigError(f"{folder}: cannot use the file-system root as the output folder")
     clean_leftovers(folder)
-    folder = folder.resolve()
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{folder}: the output path exists and is not a folder")
     foreign = foreign_entries(folder)

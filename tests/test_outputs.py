@@ -184,6 +184,26 @@ def test_the_two_rename_fallback_swaps_too(tmp_path, monkeypatch):
     assert _hidden(tmp_path) == []
 
 
+def test_an_output_edited_in_the_last_moment_is_kept_not_deleted(tmp_path, monkeypatch):
+    folder = tmp_path / "out"
+    write_folder_atomically(folder, _writer(map_html="old", summary_md="old"))
+    real = outputs._swap_in
+
+    def edit_then_swap(tmp, target):
+        # after the last check, before the swap: a leader saves notes into two outputs
+        (target / "map.html").write_text("old + notes")
+        (target / "summary.md").write_text("old + notes")
+        return real(tmp, target)
+
+    monkeypatch.setattr(outputs, "_swap_in", edit_then_swap)
+    with pytest.warns(UserWarning, match="could not be put back"):
+        write_folder_atomically(folder, _writer(summary_md="new"))
+    assert (folder / "summary.md").read_text() == "new"
+    assert (folder / "map.html").read_text() == "old + notes"  # moved back: name was free
+    kept = [p for p in tmp_path.iterdir() if ".kept-" in p.name]
+    assert len(kept) == 1 and (kept[0] / "summary.md").read_text() == "old + notes"
+
+
 def test_cleanup_restores_a_folder_moved_aside_and_removes_stale_temporaries(tmp_path):
     folder = tmp_path / "out"
     write_folder_atomically(folder, _writer(map_html="old", summary_md="old"))
