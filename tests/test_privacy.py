@@ -241,6 +241,22 @@ def test_grid_table_shows_only_canonical_computed_and_allowed_columns():
     assert {"网格员", "联系电话", "划片说明"} <= set(board) and "备注" not in board
 
 
+@pytest.mark.parametrize(
+    "allow, shown", [([], False), (["all"], False), (["all", "网格员", "联系电话"], True)]
+)
+def test_grid_board_contacts_reach_the_map_only_when_named(allow, shown):
+    from maps.export import to_html
+    from maps.options import MapOptions
+    from maps.risk_map import risk_map
+    from tests._mapdata import synthetic_results
+
+    r = synthetic_results(n_buildings=10)
+    grids = r["grids"].assign(网格员="PLANTEDWORKER", 联系电话="138 0000 1111")
+    m = risk_map(r["buildings"], grids=grids, options=MapOptions(allow_fields=allow))
+    html = to_html(m)
+    assert ("PLANTEDWORKER" in html) is shown and ("138 0000 1111" in html) is shown
+
+
 def test_shared_columns_catch_a_phone_in_a_canonical_column():
     grids = _grids().assign(name=["一居委", "张三 13800001111"])
     assert "name" not in shared_columns(grids)
