@@ -50,9 +50,6 @@ _ISO_BATCH = 64
 _THREADS = 2
 # Street pieces for areas of responsibility are at most this long (metres).
 PIECE_M = 50.0
-# Grid cells are keyed by their lattice column and row packed in one int64, each offset by this
-# (positive below 2**32 for any projected coordinate / cell size).
-_KEY_OFF = 2**30
 # Tiles of the travel-time grid are this many cells square (bounds the distance transform).
 _TILE = 512
 
@@ -285,7 +282,7 @@ def station_isochrones(
         rec_row, rec_t = [], []
         # For "vector": lines and their record; for "raster": pieces reached within the largest
         # threshold, which bound the grid cells worth timing.
-        lines_all, group_all, whole_all, reach_lines, reach_rows = [], [], [], [], []
+        lines_all, group_all, whole_all, reach_lines = [], [], [], []
         for start in range(0, len(g.rows), _ISO_BATCH):
             idx = np.arange(start, min(start + _ISO_BATCH, len(g.rows)))
             sub = ss.take(idx)
@@ -328,7 +325,6 @@ def station_isochrones(
                     whole_all.append(np.concatenate([whole, np.full(len(conn), -1)]))
                 elif T == t_max:
                     reach_lines.append(cut_segments(rg, seg, lo, hi))
-                    reach_rows.append(idx[row])
         n_rec = len(recs) - n_before
         if method == "vector":
             geoms_parts.append(_bands(lines_all, group_all, whole_all, n_rec, buffer_m, quad_segs))
@@ -338,7 +334,6 @@ def station_isochrones(
             ss,
             g.turnout_s,
             thresholds,
-            np.concatenate(reach_rows) if reach_rows else np.zeros(0, dtype=np.int64),
             np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
             cell_m=cell_m,
             max_snap_m=params.max_snap_m,
@@ -375,7 +370,6 @@ def _time_field(
     sources: Snap,
     offset: np.ndarray,
     thresholds: np.ndarray,
-    rows: np.ndarray,
     lines: np.ndarray,
     *,
     cell_m: float,
@@ -383,14 +377,13 @@ def _time_field(
 ) -> np.ndarray:
     """Polygons ``[source, threshold]``: places a building would be reached from in time.
 
-    Every centre of a global ``cell_m`` lattice near the streets a source reaches (``lines``,
-    reached within the largest threshold, of source ``rows``) is snapped and timed exactly like
-    a building; the field of those times is contoured at each threshold.
+    Every point of a global ``cell_m`` lattice near the streets the sources reach (``lines``,
+    reached within the largest threshold) is snapped and timed exactly like a building; the
+    field of those times is contoured at each threshold.
     """
     n_t = len(thresholds)
     out = np.full((len(sources), n_t), shapely.Polygon(), dtype=object)
-    ok = ~shapely.is_missing(lines)
-    rows, lines = rows[ok], lines[ok]
+    lines = lines[~shapely.is_missing(lines)]
     if len(lines) == 0:
         return out
     c = float(cell_m)
@@ -399,11 +392,7 @@ def _time_field(
     # from a reached street is reached.
     spare = max(t_max - float(np.min(offset)), 0.0)
     pad = min(max_snap_m, spare / rg.access_cost_per_m) + 2 * c
-    keys = np.unique(
-        np.concatenate([_cells_near(lines[rows == r], pad, c) for r in np.unique(rows)])
-    )
-    ix, iy = (keys >> 32) - _KEY_OFF, (keys & 0xFFFFFFFF) - _KEY_OFF
-    cells = _snap_cells(rg, ix, iy, c, max_snap_m)
+    ix, iy, cells = _near_cells(rg, lines, pad, c, max_snap_m)
     cost = cost_matrix(rg, sources, cells, cutoff=t_max, source_offset=offset).tocsr()
     # Cells timed beyond the largest threshold (or not near a reached street) take the time
     # one more cell of access leg would add, so the last contour falls between cell centres;
@@ -431,39 +420,28 @@ def _time_field(
     return out
 
 
-def _cells_near(lines: np.ndarray, pad: float, c: float) -> np.ndarray:
-    """Keys of the global ``c`` lattice points within ``pad`` of the lines (ix, iy packed)."""
-    pts = shapely.get_coordinates(shapely.segmentize(lines, c / 2))
-    gx, gy = np.rint(pts[:, 0] / c).astype(np.int64), np.rint(pts[:, 1] / c).astype(np.int64)
-    r = int(np.ceil(pad / c)) + 1
-    x0, y0 = gx.min() - r, gy.min() - r
-    mask = np.ones((gy.max() + r - y0 + 1, gx.max() + r - x0 + 1), dtype=bool)
-    mask[gy - y0, gx - x0] = False
-    near = ndimage.distance_transform_edt(mask) * c <= pad
-    iy, ix = np.nonzero(near)
-    return ((ix + x0 + _KEY_OFF) << 32) | (iy + y0 + _KEY_OFF)
+def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_snap_m: float):
+    """Lattice points ``(ix * c, iy * c)`` within ``pad`` of the lines, each placed on its
+    nearest street as :func:`snap` places a building (streets it may join, ``rg.join_ok``).
 
-
-def _snap_cells(rg: RoutingGraph, ix: np.ndarray, iy: np.ndarray, c: float, max_snap_m: float):
-    """Lattice points ``(ix * c, iy * c)`` placed on their nearest street, as :func:`snap` does
-    for buildings (usable streets, where the graph says a building may join).
-
-    The nearest straight piece of street comes from a distance transform over samples every
-    ``c / 2`` along the pieces (tile by tile, far faster than a nearest search for a quarter of
-    a million points); the point is then projected exactly onto that piece, in float64. Only
+    Tile by tile, two distance transforms: one over samples of the lines (which cells are near
+    enough to matter), one over samples every ``c / 2`` along the straight pieces of the
+    streets (which piece is nearest); each cell is then projected exactly onto that piece, in
+    float64. Far faster than a nearest search for a quarter of a million points; only
     near-ties between two streets may pick the other one.
+
+    Returns
+    -------
+    ix, iy : numpy.ndarray of int
+        Lattice columns and rows of the cells (each once).
+    cells : Snap
+        The cells on their streets (``seg = -1`` beyond ``max_snap_m`` of every street).
     """
+    reach = shapely.get_coordinates(shapely.segmentize(lines, c / 2))
+    rx = np.rint(reach[:, 0] / c).astype(np.int64)
+    ry = np.rint(reach[:, 1] / c).astype(np.int64)
+    # Straight pieces of the joinable streets around: ends, segment, metres before the piece.
     cand = np.flatnonzero(rg.join_ok)
-    n = len(ix)
-    px, py = ix * c, iy * c
-    seg = np.full(n, -1, dtype=np.int64)
-    frac = np.full(n, np.nan)
-    qx = np.full(n, np.nan)
-    qy = np.full(n, np.nan)
-    dist = np.full(n, np.inf)
-    if len(cand) == 0 or n == 0:
-        return Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
-    # Straight pieces of every joinable street: ends, segment, metres along it before the piece.
     xy, line = shapely.get_coordinates(rg.lines(cand), return_index=True)
     same = line[1:] == line[:-1]
     ax, ay = xy[:-1, 0][same], xy[:-1, 1][same]
@@ -474,30 +452,66 @@ def _snap_cells(rg: RoutingGraph, ix: np.ndarray, iy: np.ndarray, c: float, max_
     first = np.searchsorted(pline, pline)
     along0 = (csum - plen) - (csum[first] - plen[first])
     geo_len = np.bincount(pline, weights=plen, minlength=len(cand))
+    reach_r = int(np.ceil(pad / c)) + 1
+    margin = max(reach_r, int(np.ceil(max_snap_m / c))) + 2
+    lo_x, hi_x = (rx.min() - 2 * margin) * c, (rx.max() + 2 * margin) * c
+    lo_y, hi_y = (ry.min() - 2 * margin) * c, (ry.max() + 2 * margin) * c
+    around = np.flatnonzero(
+        (np.maximum(ax, bx) >= lo_x) & (np.minimum(ax, bx) <= hi_x)
+        & (np.maximum(ay, by) >= lo_y) & (np.minimum(ay, by) <= hi_y)
+    )  # fmt: skip
     # Samples every c / 2 along each piece, both ends included.
-    k = np.ceil(plen / (c / 2)).astype(np.int64) + 1
-    rep = np.repeat(np.arange(len(plen)), k)
-    t = (np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)) / np.maximum(k[rep] - 1, 1)
+    k = np.ceil(plen[around] / (c / 2)).astype(np.int64) + 1
+    rep = np.repeat(around, k)
+    t = (np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(np.maximum(k - 1, 1), k)
     sx = np.rint((ax[rep] + t * (bx - ax)[rep]) / c).astype(np.int64)
     sy = np.rint((ay[rep] + t * (by - ay)[rep]) / c).astype(np.int64)
-    piece = np.full(n, -1, dtype=np.int64)
-    margin = int(np.ceil(max_snap_m / c)) + 2
+    # Tiles whose core lies within reach of a line sample.
+    shifts = (-reach_r, 0, reach_r)
+    tiles = np.unique(
+        np.concatenate(
+            [np.c_[(rx + dx) // _TILE, (ry + dy) // _TILE] for dx in shifts for dy in shifts]
+        ),
+        axis=0,
+    )
     size = _TILE + 2 * margin
-    tkey = (ix // _TILE) * (2**32) + (iy // _TILE)
-    for key in np.unique(tkey):
-        at = np.flatnonzero(tkey == key)
-        x0 = ix[at[0]] // _TILE * _TILE - margin
-        y0 = iy[at[0]] // _TILE * _TILE - margin
-        gx, gy = sx - x0, sy - y0
+    out_x, out_y, out_p = [], [], []
+    for tx, ty in tiles:
+        x0, y0 = tx * _TILE - margin, ty * _TILE - margin
+        gx, gy = rx - x0, ry - y0
         inside = (gx >= 0) & (gx < size) & (gy >= 0) & (gy < size)
         if not inside.any():
             continue
-        label = np.full((size, size), -1, dtype=np.int64)
-        label[gy[inside], gx[inside]] = rep[inside]
-        d, (ny, nx_) = ndimage.distance_transform_edt(label < 0, return_indices=True)
-        cy, cx = iy[at] - y0, ix[at] - x0
-        ok = d[cy, cx] * c <= max_snap_m + c
-        piece[at[ok]] = label[ny[cy[ok], cx[ok]], nx_[cy[ok], cx[ok]]]
+        # Which cells are near: on a grid 4 × coarser, generously (a superset only costs time).
+        coarse = np.ones((-(-size // 4), -(-size // 4)), dtype=bool)
+        coarse[gy[inside] // 4, gx[inside] // 4] = False
+        near = ndimage.distance_transform_edt(coarse) * 4 * c <= pad + 6 * c
+        near = np.repeat(np.repeat(near, 4, axis=0), 4, axis=1)[:size, :size]
+        core = near[margin:-margin, margin:-margin]
+        cy, cx = np.nonzero(core)
+        if len(cy) == 0:
+            continue
+        cy, cx = cy + margin, cx + margin
+        piece = np.full(len(cy), -1, dtype=np.int64)
+        gx, gy = sx - x0, sy - y0
+        inside = (gx >= 0) & (gx < size) & (gy >= 0) & (gy < size)
+        if inside.any():
+            label = np.full((size, size), -1, dtype=np.int64)
+            label[gy[inside], gx[inside]] = rep[inside]
+            d, (ny, nx_) = ndimage.distance_transform_edt(label < 0, return_indices=True)
+            ok = d[cy, cx] * c <= max_snap_m + c
+            piece[ok] = label[ny[cy[ok], cx[ok]], nx_[cy[ok], cx[ok]]]
+        out_x.append(cx + x0)
+        out_y.append(cy + y0)
+        out_p.append(piece)
+    ix = np.concatenate(out_x) if out_x else np.zeros(0, dtype=np.int64)
+    iy = np.concatenate(out_y) if out_y else np.zeros(0, dtype=np.int64)
+    piece = np.concatenate(out_p) if out_p else np.zeros(0, dtype=np.int64)
+    n = len(ix)
+    px, py = ix * c, iy * c
+    seg = np.full(n, -1, dtype=np.int64)
+    frac, qx, qy = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
+    dist = np.full(n, np.inf)
     on = np.flatnonzero(piece >= 0)
     p = piece[on]
     dx, dy = bx[p] - ax[p], by[p] - ay[p]
@@ -512,7 +526,7 @@ def _snap_cells(rg: RoutingGraph, ix: np.ndarray, iy: np.ndarray, c: float, max_
     seg[on], frac[on] = cand[pline[p]], np.clip(fr, 0.0, 1.0)
     far = ~(dist <= max_snap_m)
     seg[far], frac[far], qx[far], qy[far] = -1, np.nan, np.nan, np.nan
-    return Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
+    return ix, iy, Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
 
 
 def _hold_buildings(field, thresholds, bs: Snap, bcost, connectors, cell_m) -> np.ndarray:
