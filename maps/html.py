@@ -49,8 +49,8 @@ def escape_html(value: object) -> str:
     """``value`` as text for HTML: shown literally, never markup, script or template.
 
     ``& < > " '`` become entities, ``{ } ` $ \\`` and U+2028/U+2029 numeric character
-    references; NUL and unpaired surrogates (which no UTF-8 page can hold) become U+FFFD.
-    ``html.unescape`` recovers the text.
+    references; NUL (which HTML parsers drop) and unpaired surrogates (which UTF-8 cannot
+    encode) become U+FFFD. Otherwise ``html.unescape`` recovers the text exactly.
 
     Parameters
     ----------
