@@ -46,7 +46,16 @@ from spatial.crs import require_projected
 from spatial.errors import ConfigError, InputError
 from spatial.params import params_from_mapping
 from spatial.profiles import AccessParams
-from spatial.routing import RoutingGraph, Snap, cost_matrix, nearest_cost, snap, warn_far
+from spatial.routing import (
+    GraphTable,
+    RoutingGraph,
+    Snap,
+    cost_matrix,
+    graph_table,
+    nearest_cost,
+    snap,
+    warn_far,
+)
 
 METHODS = ("auto", "exact", "greedy")
 CREW_VEHICLES = ("ebike", "foot")
@@ -432,7 +441,7 @@ def resolve_method(method: str, cover, existing_covered: np.ndarray) -> tuple[st
 
 # ---------------------------------------------------------------------- existing coverage
 def existing_micro_times(
-    network: nx.MultiDiGraph,
+    network: nx.MultiDiGraph | GraphTable,
     buildings: gpd.GeoDataFrame,
     stations: gpd.GeoDataFrame | None,
     *,
@@ -455,7 +464,9 @@ def existing_micro_times(
     for g in groups:
         rg = graphs.get(g.vehicle)
         if rg is None:
-            rg = graphs[g.vehicle] = RoutingGraph.from_graph(network, access.profile(g.vehicle))
+            rg = graphs[g.vehicle] = RoutingGraph.from_table(
+                graph_table(network), access.profile(g.vehicle)
+            )
         bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
         ssnap = snap(rg, stations.geometry.iloc[g.rows])
         t, _ = nearest_cost(rg, ssnap, bsnap, source_offset=g.turnout_s)
@@ -638,7 +649,7 @@ def sites_layer(
 
 # ---------------------------------------------------------------------- the pipeline step
 def site_micro_stations(
-    network: nx.MultiDiGraph | RoutingGraph,
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph,
     buildings: gpd.GeoDataFrame,
     stations: gpd.GeoDataFrame | None,
     *,
@@ -651,9 +662,9 @@ def site_micro_stations(
 
     Parameters
     ----------
-    network : networkx.MultiDiGraph or RoutingGraph
-        Projected osmnx graph (:func:`spatial.network.read_network`), or a graph already compiled
-        for ``params.vehicle`` (then existing coverage needs ``t_micro_s`` or
+    network : GraphTable, networkx.MultiDiGraph or RoutingGraph
+        The road network read once (:func:`spatial.network.read_network`), a projected osmnx
+        graph, or a graph already compiled for ``params.vehicle`` (then existing coverage needs ``t_micro_s`` or
         ``existing_covered``).
     buildings : GeoDataFrame
         Buildings in the working CRS (metres). Optional columns used: ``t_micro_s`` (from the
@@ -683,7 +694,9 @@ def site_micro_stations(
     if isinstance(network, RoutingGraph):
         rg = network
     else:
-        rg = RoutingGraph.from_graph(network, access.profile(params.vehicle), weight="time")
+        rg = RoutingGraph.from_table(
+            graph_table(network), access.profile(params.vehicle), weight="time"
+        )
     graphs = {params.vehicle: rg}
     crs = rg.crs
     require_projected(buildings, "buildings", crs)
@@ -707,7 +720,7 @@ def site_micro_stations(
         pre = np.nan_to_num(t_exist, nan=np.inf) <= params.target_s
     elif isinstance(network, RoutingGraph):
         raise InputError(
-            "existing coverage unknown: pass an osmnx graph, a 't_micro_s' column from the "
+            "existing coverage unknown: pass the road network, a 't_micro_s' column from the "
             "access step, or existing_covered"
         )
     else:
