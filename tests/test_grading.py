@@ -84,3 +84,29 @@ def test_score_district_grades_buildings_and_grids_consistently():
         b, as_of="2025-06-30", params=RiskParams.from_mapping({"grading": {"method": "quantiles"}})
     ).buildings
     assert q["risk_grade"].value_counts().sort_index().tolist() == [25, 75, 150, 250]
+
+
+def test_grid_grades_are_int64_per_level_and_a_table_without_levels_is_one_level():
+    # Grid thresholds 45 / 35 / 25 on risk_index_mean: 50 → 1, 36 → 2, 25 → 3, 10 → 4;
+    # a cell without buildings (NaN) stays ungraded.
+    grids = pd.DataFrame(
+        {
+            "grid_id": ["a", "b", "c", "d", "e"],
+            "level": [2, 2, 3, 3, 3],
+            "risk_index_mean": [50.0, np.nan, 36.0, 25.0, 10.0],
+        }
+    )
+    out = grade_grids(grids)
+    assert str(out["risk_grade"].dtype) == "Int64"
+    assert out["risk_grade"].astype(object).where(out["risk_grade"].notna(), None).tolist() == [
+        1, None, 2, 3, 4,
+    ]  # fmt: skip
+    assert out["risk_grade_label"].iloc[[0, 2, 3, 4]].tolist() == ["重大", "较大", "一般", "低"]
+    flat = grade_grids(grids.drop(columns="level"))
+    assert str(flat["risk_grade"].dtype) == "Int64"
+    assert flat["risk_grade"].fillna(0).tolist() == [1, 0, 2, 3, 4]
+    # Quantiles rank within a level. Level 3 sorted: 10, 25, 36; the "higher" quantiles at
+    # 0.95, 0.80, 0.50 are 36, 36, 25 → 36 reaches all three bounds (1), 25 one (3), 10 none (4).
+    # Level 2 has one graded cell: it is its own top 5 % → 1.
+    q = grade_grids(grids, params=GradingParams(method="quantiles"))
+    assert q["risk_grade"].fillna(0).tolist() == [1, 0, 1, 3, 4]

@@ -288,3 +288,27 @@ def test_notebook_ledger_date_error_names_the_index_label_and_refuses_two_digit_
 def test_as_of_with_a_two_digit_year_is_refused():
     with pytest.raises(ConfigError, match="two-digit year"):
         hazard_ledger(_ledger_rows([("a", "B1", "general", _d(-5), _d(5), None)]), as_of="25.6.30")
+
+
+def test_ledger_without_buildings_trusts_the_given_ids_and_records_its_date():
+    rows = [
+        ("h1", "B7", "general", _d(-5), _d(10), None),
+        ("h2", None, "general", _d(-5), _d(10), None),
+    ]
+    led = hazard_ledger(_ledger_rows(rows), as_of=AS_OF)
+    assert led["match"].tolist() == ["id", "none"]
+    assert led["building_id_matched"].iloc[0] == "B7" and pd.isna(
+        led["building_id_matched"].iloc[1]
+    )
+    assert led.attrs["as_of"] == "2025-06-30"
+
+
+def test_a_date_that_is_not_a_date_names_its_hazard_and_column():
+    df = _ledger_rows([("h1", "B1", "general", _d(-5), _d(10), None)])
+    bad = pd.concat([df, df]).reset_index(drop=True)
+    bad["hazard_id"] = ["h1", "h2"]
+    bad["found_on"] = bad["found_on"].astype(object)
+    bad.loc[1, "found_on"] = "last spring"
+    with pytest.raises(InputError, match="last spring") as exc:
+        hazard_ledger(bad, as_of=AS_OF)
+    assert "h2" in str(exc.value) and "found_on" in str(exc.value)
