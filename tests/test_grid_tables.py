@@ -324,3 +324,35 @@ def test_grid_summary_table_joins_by_grid_id(district):
     assert "geometry" not in table
     first_l3 = table.loc[table["level"] == 3, "grid_id"].tolist()
     assert first_l3 == sorted(first_l3)
+
+
+def test_rollup_reads_yes_no_words_like_booleans(district):
+    grids, buildings, _, _ = district
+    words = buildings.copy()
+    for col in ("covered_3min", "covered_5min", "water_deficient"):
+        words[col] = np.where(buildings[col], "是", "否")  # yes / no, as a ledger writes them
+    a, _ = rollup(buildings, grids)
+    b, _ = rollup(words, grids)
+    for col in ("share_covered_3min", "share_covered_5min", "n_water_deficient",
+                "share_water_deficient"):  # fmt: skip
+        np.testing.assert_array_equal(a[col].to_numpy(dtype=float), b[col].to_numpy(dtype=float))
+    assert np.nanmax(a["share_covered_3min"].to_numpy(dtype=float)) > 0
+
+
+def test_assignment_report_counts_buildings_outside_the_cells(district):
+    grids, buildings, _, _ = district
+    out = buildings.iloc[:1].copy()
+    out["geometry"] = [box(rs.X0 - 500, rs.Y0 - 500, rs.X0 - 480, rs.Y0 - 480)]  # outside S
+    b = pd.concat([buildings, out], ignore_index=True)
+    _, report = rollup(b, grids)
+    ref = _cells_of(*_xy(buildings))
+    ne = int(ref["l3"].isna().sum())  # in community C11's north-east quarter: no level-3 cell
+    assert ne > 0
+    assert report.unassigned == {3: ne + 1, 2: 1, 1: 1}
+    assert report.direct == {3: 0, 2: ne, 1: 0}
+    assert report.lines() == [
+        "level 1: 1 buildings in no grid cell",
+        "level 2: 1 buildings in no grid cell",
+        f"level 2: {ne} buildings outside every finer cell, assigned by their point",
+        f"level 3: {ne + 1} buildings in no grid cell",
+    ]
