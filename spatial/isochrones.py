@@ -41,6 +41,7 @@ from spatial.routing import (
     cost_matrix,
     nearest_cost,
     node_costs,
+    segment_entry_costs,
     snap,
 )
 
@@ -133,6 +134,7 @@ def reached_intervals(
     threshold: float,
     *,
     source_offset: np.ndarray,
+    states: np.ndarray | None = None,
 ):
     """Parts of segments reached within ``threshold`` from each source.
 
@@ -147,6 +149,10 @@ def reached_intervals(
         Cost limit (seconds, turnout included).
     source_offset : numpy.ndarray
         Turnout per source (seconds).
+    states : numpy.ndarray, optional
+        Per-state costs (``node_costs(..., states=True)``) of a graph with turn restrictions:
+        a street is then entered only from the states allowed to turn into it
+        (:func:`spatial.routing.segment_entry_costs`).
 
     Returns
     -------
@@ -160,7 +166,10 @@ def reached_intervals(
     a, b = rg.seg_a[segs], rg.seg_b[segs]
     keep = (c[rep] == a) | ~(dist[rr, a] <= threshold)
     rr, segs, a, b = rr[keep], segs[keep], a[keep], b[keep]
-    da, db = dist[rr, a], dist[rr, b]
+    if states is None:
+        da, db = dist[rr, a], dist[rr, b]
+    else:
+        da, db = segment_entry_costs(rg, states, rr, segs)
     with np.errstate(invalid="ignore", divide="ignore"):
         fa = np.where(da <= threshold, np.clip((threshold - da) / rg.run_fwd[segs], 0, 1), -1.0)
         fb = np.where(db <= threshold, np.clip((threshold - db) / rg.run_back[segs], 0, 1), -1.0)
@@ -287,9 +296,14 @@ def station_isochrones(
             idx = np.arange(start, min(start + _ISO_BATCH, len(g.rows)))
             sub = ss.take(idx)
             dist = node_costs(rg, sub, source_offset=g.turnout_s[idx], cutoff=t_max)
+            states = None
+            if rg.turns is not None:  # streets entered only by the turns allowed into them
+                states = node_costs(
+                    rg, sub, source_offset=g.turnout_s[idx], cutoff=t_max, states=True
+                )
             for ti, (m, T) in enumerate(zip(minutes, thresholds, strict=True)):
                 row, seg, lo, hi = reached_intervals(
-                    rg, sub, dist, T, source_offset=g.turnout_s[idx]
+                    rg, sub, dist, T, source_offset=g.turnout_s[idx], states=states
                 )
                 length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg),
                                      minlength=len(idx))  # fmt: skip

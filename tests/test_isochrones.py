@@ -70,6 +70,41 @@ def test_reached_intervals_are_exactly_the_points_within_threshold(profile):
         assert 0 < covered.mean() < 1
 
 
+@pytest.mark.parametrize("name", ["no_left_turn", "only_straight_on"])
+def test_reached_intervals_obey_turn_restrictions(name):
+    """With a restriction at the centre crossing, a street is reached only by the turns allowed
+    into it: sampled points are inside a reached piece iff nearest_cost (checked by the turn
+    tests against a line-graph reference) reaches them in time."""
+    from tests.test_turns import FAR_WEST, NORTH, C, E, W, compile_grid, grid, rows, snaps
+
+    edges = grid()
+    move = (W, C, NORTH, name) if name.startswith("no") else (W, C, E, name)
+    rg = compile_grid(edges, rows(edges, move))
+    src = snaps(rg, [FAR_WEST])
+    frac = np.linspace(0.0005, 0.9995, 201)
+    s_all = np.repeat(np.arange(rg.n_segments), len(frac))
+    f_all = np.tile(frac, rg.n_segments)
+    t, _ = nearest_cost(rg, src, Snap.at(rg, s_all, f_all))
+    mismatch_without_states = 0
+    for T in (20.0, 35.0, 50.0):
+        dist = node_costs(rg, src, cutoff=T)
+        states = node_costs(rg, src, cutoff=T, states=True)
+        clear = np.abs(t - T) > 1e-6
+        for st in (states, None):
+            row, seg, lo, hi = reached_intervals(rg, src, dist, T, source_offset=np.zeros(1),
+                                                 states=st)  # fmt: skip
+            covered = np.zeros(len(s_all), dtype=bool)
+            for k, a, b in zip(seg, lo, hi, strict=True):
+                sel = s_all == k
+                covered[sel] |= (f_all[sel] >= a - 1e-9) & (f_all[sel] <= b + 1e-9)
+            right = covered[clear] == (t[clear] <= T)
+            if st is not None:
+                assert right.all(), T
+            else:
+                mismatch_without_states += int((~right).sum())
+    assert mismatch_without_states > 0  # the restriction matters for these thresholds
+
+
 def test_partial_edge_is_cut_at_the_reached_point():
     """One straight 1 km street: a 1-minute isochrone ends where 60 s of travel ends."""
     G = nx.MultiDiGraph(crs=CRS)
