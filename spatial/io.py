@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pyogrio
 from openpyxl.utils.exceptions import InvalidFileException
+from shapely.errors import ShapelyError
 
 from spatial.errors import InputError
 
@@ -129,7 +130,12 @@ def _parser_error(exc: Exception, path: Path) -> InputError:
             file=str(path),
             feature=f"row {int(quote.group(1)) + 1}",
         )
-    return InputError(f"cannot read as CSV: {text.strip()}", file=str(path))
+    return InputError(f"cannot read as CSV: {_said(exc)}", file=str(path))
+
+
+def _said(exc: BaseException) -> str:
+    """A library's message on one line (some span several, indented)."""
+    return " ".join(str(exc).split())
 
 
 def _with_header(grid: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -207,7 +213,7 @@ def _read_excel(path: Path, sheet: str | int | None) -> pd.DataFrame:
         ) from exc
     except EXCEL_ERRORS as exc:
         raise InputError(
-            f"cannot read as an Excel workbook (damaged, truncated or not .xlsx): {exc}",
+            f"cannot read as an Excel workbook (damaged, truncated or not .xlsx): {_said(exc)}",
             file=str(path),
         ) from exc
     return _with_header(grid.fillna(""), path)
@@ -328,10 +334,11 @@ def _read_gis(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:
         if layers is not None and str(layer) not in layers:
             problem = f"no layer {layer!r}; the file has layers {layers}"
         else:
-            problem = f"cannot read as a GIS layer: {exc}"
+            problem = f"cannot read as a GIS layer: {_said(exc)}"
         raise InputError(problem, file=str(path)) from exc
-    except (ValueError, OSError, TypeError) as exc:  # pyarrow's errors derive from these
-        raise InputError(f"cannot read as a GIS layer: {exc}", file=str(path)) from exc
+    except (ValueError, OSError, TypeError, KeyError, NotImplementedError, ShapelyError) as exc:
+        # pyarrow's errors derive from these builtins; shapely's from ShapelyError.
+        raise InputError(f"cannot read as a GIS layer: {_said(exc)}", file=str(path)) from exc
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError("the file has no geometry column", file=str(path))
     names = [str(c).strip() if c != gdf.geometry.name else c for c in gdf.columns]

@@ -246,3 +246,12 @@ def test_missing_gpkg_layer_lists_the_layers(tmp_path):
 def test_folder_instead_of_file(tmp_path):
     with pytest.raises(InputError, match="is a folder, not a layer file"):
         read_layer_file(tmp_path)
+
+
+def test_parquet_without_geometry_is_one_line(tmp_path):
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "b.parquet")
+    with pytest.raises(InputError) as exc:
+        read_layer_file(tmp_path / "b.parquet")
+    msg = str(exc.value)
+    assert msg.startswith(f"{tmp_path / 'b.parquet'}: cannot read as a GIS layer: Missing geo")
+    assert "\n" not in msg and "  " not in msg
