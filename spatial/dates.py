@@ -56,7 +56,7 @@ def parse_dates(values: pd.Series) -> tuple[pd.Series, np.ndarray, pd.Series]:
     if pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
         # A GIS integer field holding 20240305; a fractional number is no date.
         num = pd.to_numeric(values, errors="coerce").astype(float)
-        whole = num.where(np.isfinite(num) & (num % 1 == 0))
+        whole = num.where((num % 1 == 0) & (num.abs() < 1e9))  # YYYYMMDD fits; 1e300 never
         text = whole.astype("Int64").astype("string")
         text = text.where(whole.notna() | num.isna(), num.astype("string"))
     else:

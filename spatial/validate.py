@@ -384,48 +384,22 @@ def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
             feature=where(first),
             **location,
         )
-        return out
-    invalid = ~np.asarray(shapely.is_valid(geoms), dtype=bool)
-    if invalid.any():
+    # The other features are still checked, so that one pass reports every problem.
+    invalid = ~np.asarray(shapely.is_valid(geoms), dtype=bool) & ~missing
+    if invalid.any() and not schema.repair_geometry:
         bad_pos = np.flatnonzero(invalid)
-        # Read why before repairing: afterwards every geometry reads "Valid Geometry".
-        reasons = shapely.is_valid_reason(geoms[bad_pos])
-        if not schema.repair_geometry:
-            report.error(
-                f"invalid polygon ({reasons[0]}); fix it in the file: a cell's shape decides "
-                f"which buildings it holds, so it is not repaired automatically"
-                + _more(len(bad_pos)),
-                feature=where(int(bad_pos[0])),
-                **location,
-            )
-            return out
-        repaired = shapely.make_valid(geoms[bad_pos], method="structure", keep_collapsed=False)
-        collapsed = shapely.is_empty(repaired) | ~np.isin(
-            shapely.get_type_id(repaired), [0, 3, 4, 6]
+        report.error(
+            f"invalid polygon ({shapely.is_valid_reason(geoms[bad_pos[0]])}); fix it in the "
+            "file: a cell's shape decides which buildings it holds, so it is not repaired "
+            "automatically" + _more(len(bad_pos)),
+            feature=where(int(bad_pos[0])),
+            **location,
         )
-        values = geoms.copy()
-        values[bad_pos] = repaired
-        out = out.set_geometry(gpd.GeoSeries(values, index=out.index, crs=out.crs))
-        fixed = bad_pos[~collapsed]
-        if len(fixed):
-            k = int(np.flatnonzero(~collapsed)[0])
-            report.warn(
-                f"repaired {len(fixed)} invalid geometries (first: {where(int(fixed[0]))}: "
-                f"{reasons[k]})",
-                **location,
-            )
-        if collapsed.any():
-            dropped = bad_pos[collapsed]
-            k = int(np.flatnonzero(collapsed)[0])
-            report.warn(
-                f"dropped {len(dropped)} feature(s) whose outline has no area "
-                f"(first: {where(int(dropped[0]))}: {reasons[k]}); typical of footprints cut at "
-                "an extract's edge",
-                **location,
-            )
-            out = out.drop(index=out.index[dropped])
+    elif invalid.any():
+        out = _repair(out, geoms, np.flatnonzero(invalid), report, where, location)
     types = np.asarray(out.geometry.geom_type)
-    wrong = ~np.isin(types, schema.geometry)
+    wrong = ~np.isin(types, schema.geometry) & out.geometry.notna().to_numpy()
+    wrong &= ~np.asarray(out.geometry.is_empty, dtype=bool)
     if wrong.any():
         first = int(np.flatnonzero(wrong)[0])
         report.error(
@@ -434,6 +408,36 @@ def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
             feature=where(int(out.index[first])),
             **location,
         )
+    return out
+
+
+def _repair(out, geoms, bad_pos, report, where, location) -> gpd.GeoDataFrame:
+    """Repair invalid geometries in place of the originals; drop those with no area left."""
+    # Read why before repairing: afterwards every geometry reads "Valid Geometry".
+    reasons = shapely.is_valid_reason(geoms[bad_pos])
+    repaired = shapely.make_valid(geoms[bad_pos], method="structure", keep_collapsed=False)
+    collapsed = shapely.is_empty(repaired) | ~np.isin(shapely.get_type_id(repaired), [0, 3, 4, 6])
+    values = geoms.copy()
+    values[bad_pos] = repaired
+    out = out.set_geometry(gpd.GeoSeries(values, index=out.index, crs=out.crs))
+    fixed = bad_pos[~collapsed]
+    if len(fixed):
+        k = int(np.flatnonzero(~collapsed)[0])
+        report.warn(
+            f"repaired {len(fixed)} invalid geometries (first: {where(int(fixed[0]))}: "
+            f"{reasons[k]})",
+            **location,
+        )
+    if collapsed.any():
+        dropped = bad_pos[collapsed]
+        k = int(np.flatnonzero(collapsed)[0])
+        report.warn(
+            f"dropped {len(dropped)} feature(s) whose outline has no area "
+            f"(first: {where(int(dropped[0]))}: {reasons[k]}); typical of footprints cut at "
+            "an extract's edge",
+            **location,
+        )
+        out = out.drop(index=out.index[dropped])
     return out
 
 
