@@ -20,6 +20,7 @@ from shapely.geometry import Point, box
 from firegrid.reports import grid_summary_table
 from risk.rollup import rollup
 from spatial.access import coverage_by_grid
+from spatial.grids import aggregate_by_grid, assign_grids
 from spatial.water import water_by_grid
 from tests import risk_synthetic as rs
 
@@ -356,3 +357,29 @@ def test_assignment_report_counts_buildings_outside_the_cells(district):
         f"level 2: {ne} buildings outside every finer cell, assigned by their point",
         f"level 3: {ne + 1} buildings in no grid cell",
     ]
+
+
+def test_a_cell_with_one_building_and_count_columns_are_integers(district):
+    grids, buildings, _, _ = district
+    one = buildings.iloc[:1].copy()
+    one["geometry"] = [box(rs.X0 + 100, rs.Y0 + 100, rs.X0 + 115, rs.Y0 + 112)]  # into C00-00
+    one["risk_grade"] = 2  # high risk (grade ≤ 2)
+    table, _ = rollup(pd.concat([buildings, one], ignore_index=True), grids)
+    cell = table.set_index("grid_id").loc["C00-00"]
+    assert cell["n_buildings"] == 1 and cell["n_high_risk"] == 1
+    assert cell["share_high_risk"] == 1.0  # 1 / 1
+    assert cell["risk_index_mean"] == one["risk_index"].iloc[0]
+    # Counts stay integers (the CSV shows 3, not 3.0).
+    for col in [c for c in table.columns if c.startswith("n_")]:
+        assert pd.api.types.is_integer_dtype(table[col]), col
+
+
+def test_aggregate_by_grid_without_grid_ids_lists_only_cells_with_members(district):
+    grids, buildings, _, _ = district
+    cells, _ = assign_grids(buildings, grids)
+    out = aggregate_by_grid(cells, pd.DataFrame({"n": np.ones(len(buildings))}), "sum")
+    ref = _reference_coverage(buildings, grids["grid_id"])
+    expected = {g for g, v in ref.items() if v["n_buildings"] > 0}
+    assert set(out.index) == expected  # no row for buildings in no cell (a NaN key)
+    for g in expected:
+        assert out.loc[g, "n"] == ref[g]["n_buildings"]
