@@ -9,7 +9,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -334,55 +333,81 @@ def previous_outputs():
     return folder, _manifest_state(folder)
 
 
-def _kill_run(point: str, folder: Path, *, delay: float | None = None) -> int:
+def _env() -> dict:
+    return {**os.environ, "PYTHONWARNINGS": "ignore"}
+
+
+def _kill_run(point: str, folder: Path) -> int:
+    """``firegrid access`` on the demo, killed by itself at ``point``; its exit code."""
     cmd = [sys.executable, "-c", CHILD, point, "access", str(DEMO_CONFIG)]
     cmd += ["--out", str(folder), "--quiet", "--force"]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    if delay is not None:
-        time.sleep(delay)
-        proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=600)  # reaped: its pid is no longer alive
-    return proc.returncode
+    proc = subprocess.run(cmd, env=_env(), capture_output=True, timeout=600)
+    return proc.returncode  # reaped: its pid is no longer alive
+
+
+def _check_after_kill(folder: Path) -> dict:
+    """The output path holds complete outputs, the user's file, and no temporary; the next
+    start cleans what the kill left beside it. Returns the manifest found."""
+    now = _manifest_state(folder)
+    assert (folder / "ledger.csv").read_text() == "the user's"
+    assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.name != MANIFEST]
+    prepare_output_folder(folder, force=True)
+    assert _hidden(folder.parent) == []
+    assert _manifest_state(folder) == now
+    assert (folder / "ledger.csv").read_text() == "the user's"
+    return now
+
+
+@pytest.fixture
+def previous_copy(tmp_path, previous_outputs):
+    source, before = previous_outputs
+    folder = tmp_path / "out"
+    shutil.copytree(source, folder)
+    (folder / "ledger.csv").write_text("the user's")  # carried along by --force
+    return folder, before
 
 
 @requires_demo()
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    "point, delay",
+    "point, new",
     [
-        ("timer", 3.0),  # during the analysis
-        ("writing", None),
-        ("before-swap", None),
-        ("after-exchange", None),
-        ("mid-retire", None),
-        ("between-renames", None),
+        ("writing", False),  # half the outputs in the temporary folder
+        ("before-swap", False),  # the complete new folder beside, not yet swapped
+        ("after-exchange", True),  # swapped, the previous outputs not yet deleted
+        ("mid-retire", True),  # the previous outputs half deleted
+        ("between-renames", False),  # two-rename fallback: the output path missing
     ],
 )
-def test_kill_9_leaves_complete_previous_or_complete_new_outputs(
-    tmp_path, previous_outputs, point, delay
-):
-    source, before = previous_outputs
-    folder = tmp_path / "out"
-    shutil.copytree(source, folder)
-    (folder / "ledger.csv").write_text("the user's")  # carried along by --force
-    code = _kill_run(point, folder, delay=delay)
-    assert code == -signal.SIGKILL
+def test_kill_9_inside_the_swap_leaves_previous_or_new_outputs(previous_copy, point, new):
+    folder, before = previous_copy
+    assert _kill_run(point, folder) == -signal.SIGKILL
     if point == "between-renames":
         assert not folder.exists()  # the one moment the fallback leaves no folder …
         clean_leftovers(folder)  # … repaired at the next start
-    now = _manifest_state(folder)
-    expected_new = point in ("after-exchange", "mid-retire")
-    assert (now != before) is expected_new, point
-    if expected_new:  # the new (access-only) outputs, complete
-        assert "grid_summary.csv" in now and now["map.html"] != before["map.html"]
-    assert (folder / "ledger.csv").read_text() == "the user's"
-    # no temporary inside the output folder; the next start cleans those beside it
-    assert not [p for p in folder.iterdir() if p.name.startswith(".") and p.name != MANIFEST]
-    prepare_output_folder(folder, force=True)
-    assert _hidden(tmp_path) == []
-    assert _manifest_state(folder) == now
-    assert (folder / "ledger.csv").read_text() == "the user's"
+    now = _check_after_kill(folder)
+    assert (now != before) is new, point
+    if new:  # the access-only outputs, complete
+        assert now["map.html"] != before["map.html"]
+
+
+@requires_demo()
+@pytest.mark.slow
+@pytest.mark.parametrize("delay", [3.0, 10.0, 18.0, 26.0])
+def test_kill_9_of_firegrid_run_at_any_moment(previous_copy, delay):
+    folder, before = previous_copy
+    exe = shutil.which("firegrid")
+    cmd = [exe] if exe else [sys.executable, "-m", "firegrid.cli"]
+    cmd += ["run", str(DEMO_CONFIG), "--out", str(folder), "-q", "--force"]
+    proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        proc.wait(timeout=delay)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=600)
+    now = _check_after_kill(folder)
+    if now != before:  # the run got as far as the swap: its outputs, complete
+        assert json.loads((folder / "summary.json").read_text())["steps"][-1] == "siting"
 
 
 @requires_demo()
@@ -395,7 +420,7 @@ def test_the_next_run_after_a_kill_cleans_up_and_succeeds(tmp_path, previous_out
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # a leftover
     cmd = [sys.executable, "-m", "firegrid.cli", "access", str(DEMO_CONFIG)]
     done = subprocess.run(
-        [*cmd, "--out", str(folder), "-q"], capture_output=True, text=True, timeout=600
+        [*cmd, "--out", str(folder), "-q"], env=_env(), capture_output=True, text=True, timeout=600
     )
     assert done.returncode == 0, done.stderr
     assert _hidden(tmp_path) == []
