@@ -1433,10 +1433,21 @@ def _target_end_costs(rg: RoutingGraph, t: Snap):
 
 def _target_end_costs_uncached(rg: RoutingGraph, t: Snap):
     seg, g = t.seg, t.frac
+    at_a, at_b = _at_passable_node(rg, seg, g)
     with np.errstate(invalid="ignore"):
-        from_a = np.where(g <= 0.0, 0.0, np.where(g >= 1.0, np.inf, g * rg.run_fwd[seg]))
-        from_b = np.where(g >= 1.0, 0.0, np.where(g <= 0.0, np.inf, (1.0 - g) * rg.run_back[seg]))
+        from_a = np.where(at_a, 0.0, np.where(at_b, np.inf, g * rg.run_fwd[seg]))
+        from_b = np.where(at_b, 0.0, np.where(at_a, np.inf, (1.0 - g) * rg.run_back[seg]))
     return from_a, from_b
+
+
+def _at_passable_node(rg: RoutingGraph, seg: np.ndarray, g: np.ndarray):
+    """Targets exactly at the ``a`` / ``b`` node of their segment, that node passable.
+
+    A node the profile may not pass (a barrier: infinite arrival delay) is approached along
+    the target's own segment instead: a building at a bollard is reached up to the bollard.
+    """
+    with np.errstate(invalid="ignore"):
+        return (g <= 0.0) & np.isfinite(rg.fix_back[seg]), (g >= 1.0) & np.isfinite(rg.fix_fwd[seg])
 
 
 def _augmented(rg: RoutingGraph, sources: Snap, offset: np.ndarray) -> tuple[sp.csr_matrix, int]:
@@ -1564,13 +1575,14 @@ def _same_segment_pairs(rg: RoutingGraph, sources: Snap, targets: Snap, offset: 
 def _along(rg: RoutingGraph, seg: np.ndarray, f: np.ndarray, g: np.ndarray) -> np.ndarray:
     """Cost along one segment from fraction ``f`` to fraction ``g`` (inf against a one-way).
 
-    A target at a node (``g`` 0 or 1) is reached through the node instead (see
+    A target at a passable node (``g`` 0 or 1) is reached through the node instead (see
     :func:`_target_end_costs`), unless the source is at the very same point.
     """
     with np.errstate(invalid="ignore"):
         fwd = np.where(g >= f, (g - f) * rg.run_fwd[seg], np.inf)
         back = np.where(g <= f, (f - g) * rg.run_back[seg], np.inf)
-    along = np.where((g <= 0.0) | (g >= 1.0), np.inf, np.minimum(fwd, back))
+    at_a, at_b = _at_passable_node(rg, seg, g)
+    along = np.where(at_a | at_b, np.inf, np.minimum(fwd, back))
     return np.where(g == f, 0.0, along)
 
 

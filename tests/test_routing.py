@@ -474,3 +474,25 @@ def test_building_whose_nearest_point_is_a_node_is_at_that_node_with_its_delay()
     ref = nx.shortest_path_length(D, 0, 1, weight="w") + leg
     assert abs(cost[0] - ref) < 1e-6
     assert cost[0] > length[0] / speed + delay  # the delay is paid
+
+
+def test_building_at_a_barrier_node_is_reached_up_to_the_barrier():
+    """A bollard stops engines passing its node (infinite arrival delay), but a building whose
+    nearest point is the bollard itself is reached along its own street, without the delay."""
+    x = np.array([0.0, 100.0, 200.0, 300.0]) + 352_000.0
+    y = np.full(4, 3_462_000.0)
+    u = np.array([0, 1, 1, 2, 2, 3])
+    v = np.array([1, 0, 2, 1, 3, 2])
+    run = np.array([10.0, 10.0, 10.0, 10.0, np.inf, np.inf])  # 2–3 is a footway
+    delay = np.array([0.0, 0.0, np.inf, 0.0])  # the bollard at node 2
+    rg = RoutingGraph.from_arrays(x, y, u, v, np.full(6, 100.0), run, node_delay=delay,
+                                  access_cost_per_m=0.5, weight="time", crs=CRS)  # fmt: skip
+    station = Snap.at(rg, np.array([0]), np.array([0.0]))
+    beyond = snap(rg, gpd.GeoSeries([shapely.Point(x[2] + 3.0, y[2] + 4.0)], crs=CRS))
+    assert beyond.frac[0] in (0.0, 1.0) and beyond.access_m[0] == pytest.approx(5.0)
+    cost, who = nearest_cost(rg, station, beyond)
+    assert cost[0] == pytest.approx(20.0 + 2.5) and who[0] == 0
+    M = cost_matrix(rg, station, beyond, cutoff=100.0)
+    assert M.nnz == 1 and M.data[0] == pytest.approx(22.5)
+    # Passing the bollard stays impossible: node 3 is not reached.
+    assert not np.isfinite(node_costs(rg, station)[0, 3])
