@@ -29,9 +29,9 @@ from spatial.routing import GraphTable, RoutingGraph, Snap, cost_matrix
 from spatial.siting import candidate_sites
 from spatial.water import (
     WaterParams,
-    _ids,
     highway_in,
     hose_graph,
+    layer_ids,
     street_starts,
 )
 
@@ -199,7 +199,7 @@ def propose_hydrants(
     valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     covered = buildings["water_covered"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     need = np.flatnonzero(valid & ~covered)
-    ids = _ids(buildings, "building_id")[need]
+    ids = layer_ids(buildings, "building_id")[need]
     if len(need) == 0:
         return _empty_proposals(rg.crs), HydrantSiting(0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, "exact", True)
 

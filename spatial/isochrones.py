@@ -37,7 +37,6 @@ from spatial.profiles import AccessParams
 from spatial.routing import (
     RoutingGraph,
     Snap,
-    _expand,
     cost_matrix,
     nearest_cost,
     node_costs,
@@ -160,12 +159,10 @@ def reached_intervals(
         Source row, segment and the reached interval ``[lo, hi]`` of fractions; a segment
         reached from both ends in part gives two intervals.
     """
-    r, c = np.nonzero(dist <= threshold)
-    rep, segs = _expand(c, rg._node_segments)
-    rr = r[rep]
+    # Segments with a reached end, each (row, segment) once.
+    reached = dist <= threshold
+    rr, segs = np.nonzero(reached[:, rg.seg_a] | reached[:, rg.seg_b])
     a, b = rg.seg_a[segs], rg.seg_b[segs]
-    keep = (c[rep] == a) | ~(dist[rr, a] <= threshold)
-    rr, segs, a, b = rr[keep], segs[keep], a[keep], b[keep]
     if states is None:
         da, db = dist[rr, a], dist[rr, b]
     else:

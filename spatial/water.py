@@ -404,7 +404,8 @@ def nearest_per_owner(
 
 
 # ---------------------------------------------------------------------- inputs
-def _ids(gdf: gpd.GeoDataFrame, column: str) -> np.ndarray:
+def layer_ids(gdf: gpd.GeoDataFrame, column: str) -> np.ndarray:
+    """The id column as text ("" where missing), or the row labels when the layer has none."""
     if column in gdf:
         return gdf[column].astype("string").fillna("").to_numpy(dtype=object)
     return np.array([f"{i}" for i in gdf.index], dtype=object)
@@ -577,7 +578,7 @@ def hydrant_coverage(
         if len(idx):
             (src, _), dist = tree.query_nearest(geoms[idx], all_matches=False, return_distance=True)
             d_line[idx[src]] = dist
-        ids = _ids(work, "hydrant_id")
+        ids = layer_ids(work, "hydrant_id")
         h_owner, hstarts = street_starts(rg, hgeom, reach_m=reach)
         _warn_far(ids, _nearest_leg(h_owner, hstarts, len(work)), params.hydrant_snap_warn_m,
                   "hydrants")  # fmt: skip
@@ -595,7 +596,7 @@ def hydrant_coverage(
         if len(usable):
             sgeom = np.asarray(usable.geometry.values, dtype=object)
             s_owner, sstarts = street_starts(rg, sgeom, reach_m=reach)
-            sids = _ids(usable, "source_id")
+            sids = layer_ids(usable, "source_id")
             _warn_far(sids, _nearest_leg(s_owner, sstarts, len(usable)),
                       params.hydrant_snap_warn_m, "water-source intakes")  # fmt: skip
             cost, who = nearest_cost(rg, sstarts, bstarts)
@@ -734,7 +735,7 @@ def hydrant_spacing_gaps(
         )
         on = hs.ok
         h_seg, h_frac = hs.seg[on], hs.frac[on]
-        h_ids = _ids(work, "hydrant_id")[on]
+        h_ids = layer_ids(work, "hydrant_id")[on]
     else:
         h_seg = np.zeros(0, dtype=np.int64)
         h_frac = np.zeros(0)
