@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+import spatial.cover as cover_module
 from spatial.cover import greedy_max_cover, max_cover, set_cover
 
 
@@ -198,3 +199,39 @@ def test_set_cover_time_out_paths(monkeypatch, sites, dual, method, objective):
     assert sol.bound <= best  # a lower bound on the optimum count
     assert sol.gap == pytest.approx((sol.objective - sol.bound) / sol.objective)
     assert sol.gap >= (sol.objective - best) / sol.objective - 1e-12
+
+
+class _FakeHighsMilpOnly(_FakeHighs):
+    """Times out on the MILP only; LP relaxations (integral=False) go to the real HiGHS."""
+
+    def __call__(self, c, cons, time_limit_s, integral=True, presolve=True):
+        if integral is False:
+            return _REAL_SOLVE(c, cons, time_limit_s, integral=False, presolve=presolve)
+        return super().__call__(c, cons, time_limit_s, integral, presolve)
+
+
+_REAL_SOLVE = cover_module._solve  # captured before any test replaces it
+
+
+@pytest.mark.parametrize(
+    ("sites", "dual", "method"),
+    [
+        (None, None, "greedy"),  # no answer in time
+        ([], -6.5, "milp"),  # an empty answer (0 covered) with dual bound 6.5: greedy stands
+    ],
+)
+def test_capacitated_max_cover_time_out_paths(monkeypatch, sites, dual, method):
+    from spatial.cover import max_cover_capacitated
+
+    # Capacity 10 per site never binds on six unit demands: the optimum is TRAP's, 6.
+    monkeypatch.setattr("spatial.cover._solve", _FakeHighsMilpOnly(sites=sites, dual=dual))
+    sol = max_cover_capacitated(TRAP, 2, capacity=10.0, method="exact")
+    assert sol.method == method and not sol.optimal
+    assert sol.objective == 5  # greedy's answer: never worse
+    assert len(sol.selected) <= 2
+    served = sol.assignment >= 0
+    assert (sol.covered == served).all()
+    assert all(TRAP[i, sol.assignment[i]] for i in np.flatnonzero(served))  # feasible pairs
+    assert set(sol.assignment[served]) <= set(sol.selected)
+    assert sol.bound >= 6 - 1e-9  # bounds the optimum
+    assert sol.gap >= (6 - 5) / 5 - 1e-12
