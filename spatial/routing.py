@@ -1270,7 +1270,9 @@ def cost_matrix(
     seg_targets = tt._cache[key]
     node_segs = rg._node_segments
     active = np.flatnonzero(sources.ok & np.isfinite(offset) & (offset <= cutoff))
-    batch = max(1, int(batch_bytes // (8 * (ns + n_src))))
+    # With turn restrictions a batch holds the state rows and their per-node minimum.
+    rows_bytes = 8 * (ns + n_src) + (8 * rg.n_nodes if rg.turns is not None else 0)
+    batch = max(1, int(batch_bytes // rows_bytes))
     for start in range(0, len(active), batch):
         srcs = active[start : start + batch]
         dist_s = dijkstra(aug, directed=True, indices=ns + srcs, limit=cutoff)[:, :ns]
