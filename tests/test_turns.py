@@ -13,8 +13,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spatial.routing import RoutingGraph, Snap, cost_matrix, nearest_cost, node_costs
+from spatial.osm import read_osm
+from spatial.profiles import default_profile
+from spatial.routing import (
+    RoutingGraph,
+    Snap,
+    cost_matrix,
+    nearest_cost,
+    node_costs,
+    segment_entry_costs,
+)
 from spatial.turns import apply_turn_restrictions
+from tests._osmxml import node, restriction, way, write_osm
 
 N = 5  # 5 × 5 grid, 100 m spacing; node (i, j) = i * N + j at x = 100 i, y = 100 j
 C, W, E, NORTH, S = 12, 7, 17, 13, 11  # the centre crossing and its four neighbours
@@ -306,10 +316,6 @@ def test_source_inside_the_from_street_is_bound():
 def test_osm_relations_bind_engines_not_foot_or_ebike(tmp_path):
     """From an OSM file through the reader: a no_left_turn relation changes the engine's time
     (equal to the line-graph reference on the table's own edges) and not the crews' times."""
-    from spatial.osm import read_osm
-    from spatial.profiles import default_profile
-    from tests._osmxml import node, restriction, way, write_osm
-
     # A crossing C (node 5) of an east-west avenue and a north-south street; a slow lane
     # around the north-west corner is the detour.
     items = [
@@ -369,8 +375,6 @@ def _node_snap(rg: RoutingGraph, node: int):
 @pytest.mark.parametrize("name", ["no_left_turn", "only_straight_on"])
 def test_segment_entry_costs_for_isochrones(name):
     """Entry costs from per-state node costs reproduce the reference inside every street."""
-    from spatial.routing import segment_entry_costs
-
     edges = grid()
     moves = [(W, C, NORTH, name) if name.startswith("no") else (W, C, E, name)]
     rg, ref, tpts = check_against_reference(edges, moves, [FAR_WEST])
