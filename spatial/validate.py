@@ -30,7 +30,12 @@ from spatial.sources import shown
 MAX_OUTSIDE_M = 1000.0
 # Below this a feature counts as inside (boundary digitising slack).
 EDGE_TOLERANCE_M = 50.0
-_FROM_WGS_OFFSET = {"gcj02": wgs84_to_gcj02, "bd09": wgs84_to_bd09}
+# Web-map offsets by their config name: (WGS84 → offset system, offset system → WGS84).
+_OFFSET_NAMES = {"gcj02": "GCJ-02", "bd09": "BD-09"}
+_RELATIVE_SHIFTS = {
+    "gcj02": (wgs84_to_gcj02, gcj02_to_wgs84),
+    "bd09": (wgs84_to_bd09, bd09_to_wgs84),
+}
 # A cell may stick out of its parent by this share of its area (digitising slack).
 PARENT_OVERLAP_TOLERANCE = 0.01
 
@@ -166,7 +171,7 @@ def _coerce_number(
         )
         if col.warn_lo is not None:
             notes[(problems == "") & (num < col.warn_lo)] = (
-                f"below {col.warn_lo:g}: accepted (rare but real); check it is no typo"
+                f"below {col.warn_lo:g} (accepted: rare but real; check it is not a typo)"
             )
     numbers = numbers.where(problems == "")
     if col.kind == "int":
@@ -235,7 +240,9 @@ def _report_cells(
     for reason in pd.unique(reasons[reasons != ""]):
         rows = np.flatnonzero(reasons == reason)
         first = int(rows[0])
-        problem = f"{reason}: {shown(raw.iloc[first])}{_more(len(rows))}"
+        value = raw.iloc[first]
+        cell = "" if _blank(pd.Series([value], dtype=object))[0] else f": {shown(value)}"
+        problem = f"{reason}{cell}{_more(len(rows))}"
         add = report.error if level == "error" else report.warn
         add(problem, feature=where(first), **location)
 
@@ -244,8 +251,7 @@ def _duplicate_columns(out: pd.DataFrame, source: LayerSource) -> list[str]:
     """Columns present twice after renaming: the config maps two headers onto one column, or
     a header the config maps is already a canonical name in the file."""
     names = pd.Series([str(c) for c in out.columns])
-    return [str(source.column(c)[0]) if isinstance(source.column(c), tuple) else c
-            for c in pd.unique(names[names.duplicated()])]  # fmt: skip
+    return [source.headers.get(c, c) for c in pd.unique(names[names.duplicated()])]
 
 
 def coerce_layer(
@@ -311,10 +317,8 @@ def coerce_layer(
         _report_cells(report, notes, raw, where, level="warning", **location)
         if col.required:
             empty = converted.isna().to_numpy() & (problems == "")
-            _report_cells(
-                report, np.where(empty, "required value is empty", ""), raw, where,
-                level="error", **location,
-            )  # fmt: skip
+            reasons = np.where(empty, "required value is empty", "")
+            _report_cells(report, reasons, raw, where, level="error", **location)
         out[col.name] = converted
 
     if ids is not None:
@@ -515,11 +519,11 @@ def check_extent(
         # The symmetric mistake: plain WGS84 declared as a web-map system. Removing an offset
         # that was never there moves every feature by the same few hundred metres; putting
         # it back gives the file's own coordinates read as WGS84.
-        declared = "GCJ-02" if declared_offset == "gcj02" else "BD-09"
+        declared = _OFFSET_NAMES[declared_offset]
         alternatives[
             f'WGS84/CGCS2000 data declared as {declared} — set crs = "WGS84" '
             "(or the file's own system)"
-        ] = _FROM_WGS_OFFSET[declared_offset](x, y)
+        ] = _RELATIVE_SHIFTS[declared_offset][0](x, y)
     cause = None
     n_out = int(out.sum())
     for label, (ax, ay) in alternatives.items():
@@ -556,11 +560,6 @@ def check_extent(
 # shifted reading, with at most half of them there as declared, before the coordinate systems
 # are called wrong: geocoded ledgers put some points beside their building, never ~500 m off.
 ALIGNED_SHARE = 0.8
-_OFFSET_NAMES = {"gcj02": "GCJ-02", "bd09": "BD-09"}
-_RELATIVE_SHIFTS = {
-    "gcj02": (wgs84_to_gcj02, gcj02_to_wgs84),
-    "bd09": (wgs84_to_bd09, bd09_to_wgs84),
-}
 
 
 def check_alignment(
