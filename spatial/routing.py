@@ -814,7 +814,8 @@ class Snap:
     seg : numpy.ndarray of int
         Segment index, ``-1`` where the point is missing or farther than ``max_snap_m``.
     frac : numpy.ndarray of float
-        Position along the segment from ``a`` (0) to ``b`` (1), by geometric length.
+        Position along the segment from ``a`` (0) to ``b`` (1), by geometric length; exactly
+        0 or 1 when the snap point is within ``NODE_SNAP_M`` (1 µm) of that end node.
     access_m : numpy.ndarray of float
         Straight distance (metres) from the point to its snap point; reported even when the
         point was too far to snap (NaN for a missing geometry).
