@@ -110,3 +110,11 @@ def test_grid_grades_are_int64_per_level_and_a_table_without_levels_is_one_level
     # Level 2 has one graded cell: it is its own top 5 % → 1.
     q = grade_grids(grids, params=GradingParams(method="quantiles"))
     assert q["risk_grade"].fillna(0).tolist() == [1, 0, 1, 3, 4]
+
+
+def test_building_grades_use_the_configured_thresholds():
+    b = pd.DataFrame({"risk_index": [85.0, 79.9, 50.0, 20.0, 19.9]})
+    out = grade_buildings(b, params=GradingParams(thresholds=(80.0, 50.0, 20.0)))
+    # ≥ 80 → 1, ≥ 50 → 2, ≥ 20 → 3, else 4 (the defaults 60/45/30 would give 1, 1, 2, 4, 4).
+    assert out["risk_grade"].tolist() == [1, 2, 2, 3, 4]
+    assert out["risk_grade_label"].tolist() == ["重大", "较大", "较大", "一般", "低"]

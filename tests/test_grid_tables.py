@@ -383,3 +383,18 @@ def test_aggregate_by_grid_without_grid_ids_lists_only_cells_with_members(distri
     assert set(out.index) == expected  # no row for buildings in no cell (a NaN key)
     for g in expected:
         assert out.loc[g, "n"] == ref[g]["n_buildings"]
+
+
+def test_grid_errors_name_the_grids_layer_and_column(district):
+    from spatial.errors import InputError
+
+    grids, buildings, _, _ = district
+    bad = grids.copy()
+    bad["level"] = bad["level"].astype(object)
+    bad.loc[bad.index[2], "level"] = "community"
+    with pytest.raises(InputError) as exc:
+        assign_grids(buildings, bad)
+    assert exc.value.column == "level" and "grids" in exc.value.file
+    assert "grids" in str(exc.value)
+    with pytest.raises(Exception, match="grids"):
+        assign_grids(buildings, grids.to_crs("EPSG:4326"))

@@ -395,3 +395,12 @@ def test_shortfall_scores_clip_at_zero_and_one_and_unreachable_is_one():
     out = score_district(b, as_of=PINNED_AS_OF).buildings
     assert out["s_shortfall_3min"].tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
     assert out["s_shortfall_5min"].tolist() == pytest.approx([0.0, 0.5, 1.0, 1.0])
+
+
+def test_counts_below_zero_score_zero():
+    # A negative count in a ledger (a typo) must not lower the index below its floor of 0.
+    b, _ = _pinned_district()
+    b = b.iloc[[1]].assign(elderly_alone=-2, residents=-5)
+    out = score_district(b, as_of=PINNED_AS_OF).buildings
+    assert out["s_elderly_alone"].iloc[0] == 0.0
+    assert out["s_residents"].iloc[0] == 0.0
