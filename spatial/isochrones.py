@@ -282,7 +282,8 @@ def station_isochrones(
         if buildings is not None and len(buildings):
             bs = snap(rg, buildings.geometry.to_numpy(), max_snap_m=params.max_snap_m)
             bcost = cost_matrix(rg, ss, bs, cutoff=t_max, source_offset=g.turnout_s).tocoo()
-            connectors = bs.connectors()
+            if method == "vector":
+                connectors = bs.connectors()
         n_before = len(recs)
         # Per record: its station row in the group and its threshold's position.
         rec_row, rec_t = [], []
@@ -310,7 +311,7 @@ def station_isochrones(
                 if bcost is not None:
                     sel = np.isin(bcost.row, idx) & (bcost.data <= T)
                     conn_rows = bcost.row[sel] - start
-                    conn = connectors[bcost.col[sel]]
+                    conn = connectors[bcost.col[sel]] if connectors is not None else conn
                     nb = np.bincount(conn_rows, minlength=len(idx))
                 for i, k in enumerate(idx):
                     recs.append(
@@ -350,7 +351,7 @@ def station_isochrones(
             max_snap_m=params.max_snap_m,
         )
         if bcost is not None:
-            field = _hold_buildings(field, thresholds, bs, bcost, connectors, cell_m)
+            field = _hold_buildings(field, thresholds, bs, bcost, cell_m)
         geoms_parts.append(field[np.concatenate(rec_row), np.concatenate(rec_t)])
     geoms = np.concatenate(geoms_parts) if geoms_parts else np.zeros(0, dtype=object)
     out = pd.DataFrame.from_records(recs, columns=["station_id", "name", "kind", "vehicle",
@@ -477,14 +478,13 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     t = (np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(np.maximum(k - 1, 1), k)
     sx = np.rint((ax[rep] + t * (bx - ax)[rep]) / c).astype(np.int64)
     sy = np.rint((ay[rep] + t * (by - ay)[rep]) / c).astype(np.int64)
-    # Tiles whose core lies within reach of a line sample.
-    shifts = (-reach_r, 0, reach_r)
-    tiles = np.unique(
-        np.concatenate(
-            [np.c_[(rx + dx) // _TILE, (ry + dy) // _TILE] for dx in shifts for dy in shifts]
-        ),
-        axis=0,
-    )
+    # Tiles whose core lies within reach of a line sample: those holding samples and their
+    # neighbours (reach_r < _TILE).
+    tx, ty = rx // _TILE, ry // _TILE
+    span = int(ty.max() - ty.min()) + 3
+    key = np.unique((tx - tx.min() + 1) * span + (ty - ty.min() + 1))
+    key = np.unique(key[:, None] + (np.arange(-1, 2)[:, None] * span + np.arange(-1, 2)).ravel())
+    tiles = np.c_[key // span + tx.min() - 1, key % span + ty.min() - 1]
     size = _TILE + 2 * margin
     out_x, out_y, out_p = [], [], []
     for tx, ty in tiles:
@@ -540,7 +540,7 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     return ix, iy, Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
 
 
-def _hold_buildings(field, thresholds, bs: Snap, bcost, connectors, cell_m) -> np.ndarray:
+def _hold_buildings(field, thresholds, bs: Snap, bcost, cell_m) -> np.ndarray:
     """Join to each polygon the access legs of buildings reached in time that its contour
     misses (a representative point within a cell of the edge), so every one lies inside."""
     field = field.copy()
@@ -552,7 +552,10 @@ def _hold_buildings(field, thresholds, bs: Snap, bcost, connectors, cell_m) -> n
             poly = field[r, ti]
             miss = b[~shapely.contains_xy(poly, bs.px[b], bs.py[b])]
             if len(miss):
-                legs = shapely.buffer(connectors[miss], cell_m / 10, quad_segs=2)
+                legs = shapely.linestrings(
+                    np.stack([np.c_[bs.px[miss], bs.py[miss]], np.c_[bs.x[miss], bs.y[miss]]], 1)
+                )
+                legs = shapely.buffer(legs, cell_m / 10, quad_segs=2)
                 field[r, ti] = shapely.union_all(np.r_[[poly], legs])
     return field
 
