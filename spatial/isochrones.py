@@ -452,8 +452,20 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     reach = shapely.get_coordinates(shapely.segmentize(lines, c / 2))
     rx = np.rint(reach[:, 0] / c).astype(np.int64)
     ry = np.rint(reach[:, 1] / c).astype(np.int64)
-    # Straight pieces of the joinable streets around: ends, segment, metres before the piece.
-    cand = np.flatnonzero(rg.join_ok)
+    reach_r = int(np.ceil(pad / c)) + 1
+    margin = max(reach_r, int(np.ceil(max_snap_m / c))) + 2
+    lo_x, hi_x = (rx.min() - 2 * margin) * c, (rx.max() + 2 * margin) * c
+    lo_y, hi_y = (ry.min() - 2 * margin) * c, (ry.max() + 2 * margin) * c
+    # Straight pieces of the joinable streets around (a street strays from its end nodes by
+    # less than its length): ends, segment, metres along it before the piece.
+    xa, ya, xb, yb = (rg.node_x[rg.seg_a], rg.node_y[rg.seg_a], rg.node_x[rg.seg_b],
+                      rg.node_y[rg.seg_b])  # fmt: skip
+    slack = rg.seg_length_m
+    cand = np.flatnonzero(
+        rg.join_ok
+        & (np.maximum(xa, xb) + slack >= lo_x) & (np.minimum(xa, xb) - slack <= hi_x)
+        & (np.maximum(ya, yb) + slack >= lo_y) & (np.minimum(ya, yb) - slack <= hi_y)
+    )  # fmt: skip
     xy, line = shapely.get_coordinates(rg.lines(cand), return_index=True)
     same = line[1:] == line[:-1]
     ax, ay = xy[:-1, 0][same], xy[:-1, 1][same]
@@ -464,10 +476,6 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     first = np.searchsorted(pline, pline)
     along0 = (csum - plen) - (csum[first] - plen[first])
     geo_len = np.bincount(pline, weights=plen, minlength=len(cand))
-    reach_r = int(np.ceil(pad / c)) + 1
-    margin = max(reach_r, int(np.ceil(max_snap_m / c))) + 2
-    lo_x, hi_x = (rx.min() - 2 * margin) * c, (rx.max() + 2 * margin) * c
-    lo_y, hi_y = (ry.min() - 2 * margin) * c, (ry.max() + 2 * margin) * c
     around = np.flatnonzero(
         (np.maximum(ax, bx) >= lo_x) & (np.minimum(ax, bx) <= hi_x)
         & (np.maximum(ay, by) >= lo_y) & (np.minimum(ay, by) <= hi_y)
