@@ -267,7 +267,9 @@ def _retire(tmp: Path, *, into: Path) -> None:
             continue
         # a listed file changed since it was written (in the moment before the swap) is the
         # user's now: it is moved back, not deleted
-        if listed is not None:
+        if _TEMP.match(name):  # a half-written file of FireGrid's (its manifest, a map)
+            ours = True
+        elif listed is not None:
             ours = name in listed and _is_ours(entry, listed[name])
         else:
             ours = _output_like(name)

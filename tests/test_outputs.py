@@ -215,6 +215,7 @@ def test_cleanup_restores_a_folder_moved_aside_and_removes_stale_temporaries(tmp
     new.mkdir()
     (new / "map.html").write_text("half")
     (new / "results.gpkg-journal").write_text("")
+    (new / f".{MANIFEST}.firegrid-{pid}-file-00ff").write_text("{")  # manifest half-written
     os.link(aside / "ledger.csv", new / "ledger.csv")  # carried under --force
     live = tmp_path / f".out.firegrid-{os.getpid()}-new-00cc"  # a run in progress: untouched
     live.mkdir()
@@ -223,6 +224,7 @@ def test_cleanup_restores_a_folder_moved_aside_and_removes_stale_temporaries(tmp
     assert (folder / "map.html").read_text() == "old"
     assert (folder / "ledger.csv").read_text() == "the user's"
     assert foreign_entries(folder) == ["ledger.csv"]
+    assert _hidden(folder) == [MANIFEST]  # nothing half-written moved into the folder
     assert _hidden(tmp_path) == [live.name]
 
 
