@@ -324,18 +324,22 @@ def read_layer_file(
 
 def _read_gis(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:
     """A GIS file (GeoPackage, GeoJSON, Shapefile …, GeoParquet) with stripped headers."""
+    parquet = path.suffix.lower() in PARQUET_SUFFIXES
+    if layer is not None and not parquet:
+        # Name the layers the file has rather than the library's "could not open".
+        layers = _layer_names(path)
+        found = str(layer) in (layers or ()) or (
+            isinstance(layer, int) and 0 <= layer < len(layers or ())
+        )
+        if layers is not None and not found:
+            raise InputError(f"no layer {layer!r}; the file has layers {layers}", file=str(path))
     try:
-        if path.suffix.lower() in PARQUET_SUFFIXES:
+        if parquet:
             gdf = gpd.read_parquet(path)
         else:
             gdf = gpd.read_file(path, layer=layer) if layer is not None else gpd.read_file(path)
     except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        layers = _layer_names(path) if layer is not None else None
-        if layers is not None and str(layer) not in layers:
-            problem = f"no layer {layer!r}; the file has layers {layers}"
-        else:
-            problem = f"cannot read as a GIS layer: {_said(exc)}"
-        raise InputError(problem, file=str(path)) from exc
+        raise InputError(f"cannot read as a GIS layer: {_said(exc)}", file=str(path)) from exc
     except (ValueError, OSError, TypeError, KeyError, NotImplementedError, ShapelyError) as exc:
         # pyarrow's errors derive from these builtins; shapely's from ShapelyError.
         raise InputError(f"cannot read as a GIS layer: {_said(exc)}", file=str(path)) from exc

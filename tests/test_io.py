@@ -241,6 +241,9 @@ def test_missing_gpkg_layer_lists_the_layers(tmp_path):
         InputError, match=r"b\.gpkg: no layer 'bldg'; the file has layers \['buildings'\]"
     ):
         read_layer_file(tmp_path / "b.gpkg", layer="bldg")
+    with pytest.raises(InputError, match=r"b\.gpkg: no layer 9223372036854775807; the file has"):
+        read_layer_file(tmp_path / "b.gpkg", layer=2**63 - 1)  # by position: beyond any index
+    assert len(read_layer_file(tmp_path / "b.gpkg", layer=0)[0]) == len(tiny_buildings())
 
 
 def test_folder_instead_of_file(tmp_path):
