@@ -254,6 +254,21 @@ def _duplicate_columns(out: pd.DataFrame, source: LayerSource) -> list[str]:
     return [source.headers.get(c, c) for c in pd.unique(names[names.duplicated()])]
 
 
+def _indexed_by_file_row(gdf: pd.DataFrame) -> bool:
+    """Whether the index gives each feature's 0-based data-row position in its file.
+
+    The readers promise this (a GIS layer's RangeIndex; a ledger's rows keep their position
+    when blank lines are skipped), so messages name the row a spreadsheet shows.
+    """
+    index = gdf.index
+    return (
+        pd.api.types.is_integer_dtype(index)
+        and index.is_unique
+        and index.is_monotonic_increasing
+        and (len(index) == 0 or index[0] >= 0)
+    )
+
+
 def coerce_layer(
     gdf: gpd.GeoDataFrame,
     schema: LayerSchema,
@@ -271,13 +286,15 @@ def coerce_layer(
 
     Returns
     -------
-    The converted layer (a copy; CRS unchanged; the index is each feature's position in the
-    file, so messages after dropped rows still name the right row) and the findings.
+    The converted layer (a copy; CRS unchanged; the index is each feature's 0-based data-row
+    position in the file, so messages after dropped rows still name the right row) and the
+    findings.
     """
     report = ValidationReport()
     name = schema.name
     file = source.file
-    out = gdf.reset_index(drop=True)
+    out = gdf.copy() if _indexed_by_file_row(gdf) else gdf.reset_index(drop=True)
+    rows = out.index.to_numpy()
     if len(out) == 0:
         report.error("the layer is empty", layer=name, file=file)
         return out, report
@@ -303,9 +320,9 @@ def coerce_layer(
 
     ids = out[schema.id_column].astype("string").str.strip() if schema.id_column in out else None
 
-    def where(pos: int) -> str:
+    def where(pos: int, *, with_id: bool = True) -> str:
         ident = ids.iloc[pos] if ids is not None and not pd.isna(ids.iloc[pos]) else None
-        return source.feature(pos, ident, schema.id_column)
+        return source.feature(int(rows[pos]), ident if with_id else None, schema.id_column)
 
     for col in schema.columns:
         if col.name not in out.columns:
@@ -322,13 +339,13 @@ def coerce_layer(
         out[col.name] = converted
 
     if ids is not None:
-        _check_duplicate_ids(ids, schema, source, report)
+        _check_duplicate_ids(ids, schema, source, report, where)
     _check_date_order(out, schema, source, report, where)
     out = _check_geometries(out, schema, source, report, where)
     return out, report
 
 
-def _check_duplicate_ids(ids: pd.Series, schema, source, report) -> None:
+def _check_duplicate_ids(ids: pd.Series, schema, source, report, where) -> None:
     dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
     if not dup.any():
         return
@@ -337,13 +354,13 @@ def _check_duplicate_ids(ids: pd.Series, schema, source, report) -> None:
     same = rows[(ids.iloc[rows] == first_id).to_numpy()]
     n_ids = int(ids[dup].nunique())
     report.error(
-        f"duplicate id {first_id!r} at {' and '.join(source.feature(r) for r in same[:3])}"
+        f"duplicate id {first_id!r} at {' and '.join(where(r, with_id=False) for r in same[:3])}"
         + (
             f"; {n_ids - 1} more duplicated ids ({int(dup.sum())} rows in all)" if n_ids > 1 else ""
         ),
         layer=schema.name,
         file=source.file,
-        feature=source.feature(rows[0]),
+        feature=where(rows[0], with_id=False),
         column=source.column(schema.id_column),
     )
 
@@ -399,24 +416,25 @@ def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
             feature=where(int(bad_pos[0])),
             **location,
         )
-    elif invalid.any():
-        out = _repair(out, geoms, np.flatnonzero(invalid), report, where, location)
+    dropped = np.zeros(len(out), bool)
+    if invalid.any() and schema.repair_geometry:
+        out, dropped = _repair(out, geoms, np.flatnonzero(invalid), report, where, location)
     types = np.asarray(out.geometry.geom_type)
-    wrong = ~np.isin(types, schema.geometry) & out.geometry.notna().to_numpy()
-    wrong &= ~np.asarray(out.geometry.is_empty, dtype=bool)
+    wrong = ~np.isin(types, schema.geometry) & ~missing & ~dropped
     if wrong.any():
         first = int(np.flatnonzero(wrong)[0])
         report.error(
             f"geometry type {types[first]} not allowed here (expected "
             f"{'/'.join(schema.geometry)}){_more(int(wrong.sum()))}",
-            feature=where(int(out.index[first])),
+            feature=where(first),
             **location,
         )
-    return out
+    return out[~dropped]
 
 
-def _repair(out, geoms, bad_pos, report, where, location) -> gpd.GeoDataFrame:
-    """Repair invalid geometries in place of the originals; drop those with no area left."""
+def _repair(out, geoms, bad_pos, report, where, location) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """Repair invalid geometries in place of the originals; returns the layer and a mask of
+    the features with no area left, to be dropped."""
     # Read why before repairing: afterwards every geometry reads "Valid Geometry".
     reasons = shapely.is_valid_reason(geoms[bad_pos])
     repaired = shapely.make_valid(geoms[bad_pos], method="structure", keep_collapsed=False)
@@ -441,8 +459,9 @@ def _repair(out, geoms, bad_pos, report, where, location) -> gpd.GeoDataFrame:
             "an extract's edge",
             **location,
         )
-        out = out.drop(index=out.index[dropped])
-    return out
+    gone = np.zeros(len(out), bool)
+    gone[bad_pos[collapsed]] = True
+    return out, gone
 
 
 def check_coordinates_range(

@@ -271,3 +271,35 @@ def test_hazard_naming_unknown_building_is_a_warning(tiny_district):
     assert district.hazards["category"].tolist() == ["general", "major"]
     assert str(district.hazards["found_on"].iloc[1].date()) == "2026-03-01"
     assert district.hazards["deadline"].isna().iloc[1]
+
+
+def test_rows_follow_the_readers_index_past_skipped_blank_lines():
+    # The readers' contract: the index is each row's 0-based data position in the file, so a
+    # ledger whose blank line (spreadsheet row 3) was skipped still names rows as shown.
+    import geopandas as gpd
+    from shapely.geometry import Point
+
+    from spatial.io import LayerSource
+    from spatial.layers import SCHEMAS
+    from spatial.sources import attach_source, locate
+    from spatial.validate import coerce_layer
+
+    ledger = gpd.GeoDataFrame(
+        {
+            "hazard_id": ["a", "b", "c"],
+            "category": ["一般"] * 3,
+            "found_on": ["2024-01-01", "24.1.1", "2024-01-01"],
+        },
+        geometry=[Point(LON0, LAT0)] * 3,
+        crs="EPSG:4326",
+        index=[0, 2, 3],
+    )
+    source = LayerSource("h.csv", row_label="row", row_base=2)
+    _, report = coerce_layer(ledger, SCHEMAS["hazards"], source)
+    assert len(report.errors) == 1 and "h.csv: row 4 (hazard_id b)" in report.errors[0]
+    ledger.loc[2, "found_on"] = "2024-01-02"
+    out, report = coerce_layer(ledger, SCHEMAS["hazards"], source)
+    assert report.ok
+    layer = attach_source(out, source)
+    assert list(layer.index) == [0, 1, 2]
+    assert locate(layer, 2, "found_on", layer="hazards")["feature"] == "row 5 (hazard_id c)"
