@@ -201,7 +201,8 @@ def hose_graph(
         ``params.hose_profile`` profile; or an already compiled graph, whose usable segments
         are taken as the hose streets (compile it with the hose profile): used as it is when
         it is in metres and undirected, otherwise recompiled from those segments (metres,
-        both ways; the segments it cannot use stay unusable).
+        both ways; the segments it cannot use stay unusable, and so do the barriers it cannot
+        pass).
     params : WaterParams, optional
 
     Returns
@@ -213,11 +214,15 @@ def hose_graph(
     params = params or WaterParams()
     if isinstance(network, RoutingGraph):
         rg = network
+        # A node the profile may not pass (a barrier) costs inf to arrive at; that stays.
+        barrier = np.zeros(rg.n_nodes, dtype=bool)
+        barrier[rg.seg_b[np.isinf(rg.fix_fwd)]] = True
+        barrier[rg.seg_a[np.isinf(rg.fix_back)]] = True
         symmetric = (
             rg.weight == "length"
             and np.array_equal(rg.run_fwd, rg.run_back)
-            and not rg.fix_fwd.any()
-            and not rg.fix_back.any()
+            and not (np.isfinite(rg.fix_fwd) & (rg.fix_fwd != 0)).any()
+            and not (np.isfinite(rg.fix_back) & (rg.fix_back != 0)).any()
             and rg.access_cost_per_m == 1.0
         )
         if symmetric:
@@ -231,6 +236,7 @@ def hose_graph(
             rg.seg_length_m,
             np.where(usable, rg.seg_length_m, np.inf),
             geometry=rg.seg_geom_raw,
+            node_delay=np.where(barrier, np.inf, 0.0),
             directed=False,
             node_ids=rg.node_ids,
             edge_meta=rg.segments[["u", "v", "key", "highway", "name"]],
@@ -328,7 +334,8 @@ def street_starts(
     Returns
     -------
     owner : numpy.ndarray of int
-        Position in ``geoms`` of each start (sorted; each (geometry, segment) pair once).
+        Position in ``geoms`` of each start (sorted; one start per (geometry, segment) pair,
+        two where the street crosses or runs along the footprint: the ends of that stretch).
     starts : Snap
         The starts: ``seg``, ``frac`` (float64, by geometric length), ``x``/``y`` on the
         street, ``px``/``py`` on the outline, ``access_m`` the straight leg (metres).
@@ -359,15 +366,35 @@ def street_starts(
     xy = shapely.get_coordinates(on_street)
     frac = shapely.line_locate_point(seg_lines, on_street, normalized=True)
     frac = np.where(np.isfinite(frac), frac, 0.0)  # zero-length segment
-    starts = Snap(
-        seg.astype(np.int64),
-        frac,
-        shapely.length(legs),
-        xy[:, 0],
-        xy[:, 1],
-        on_geom[:, 0],
-        on_geom[:, 1],
-    )
+    leg = shapely.length(legs)
+    gx, gy = on_geom[:, 0], on_geom[:, 1]
+    # A street running through or along a footprint touches it over a stretch, not at one
+    # point: both ends of that stretch are starts (along the street the best lies at an end).
+    inside = np.flatnonzero((leg == 0) & (shapely.get_type_id(geoms[owner]) >= 3))
+    if len(inside):
+        cut = shapely.intersection(seg_lines[inside], geoms[owner[inside]])
+        cxy, which = shapely.get_coordinates(cut, return_index=True)
+        f = shapely.line_locate_point(
+            seg_lines[inside[which]], shapely.points(cxy), normalized=True
+        )
+        f = np.where(np.isfinite(f), f, 0.0)
+        lo = np.full(len(inside), np.inf)
+        hi = np.full(len(inside), -np.inf)
+        np.minimum.at(lo, which, f)
+        np.maximum.at(hi, which, f)
+        ok = np.isfinite(lo)
+        ends = np.r_[lo[ok], hi[ok]]
+        at = np.r_[inside[ok], inside[ok]]
+        end_xy = shapely.get_coordinates(
+            shapely.line_interpolate_point(seg_lines[at], ends, normalized=True)
+        )
+        owner, seg = np.r_[owner, owner[at]], np.r_[seg, seg[at]]
+        frac, leg = np.r_[frac, ends], np.r_[leg, np.zeros(len(at))]
+        xy = np.r_[xy, end_xy]
+        gx, gy = np.r_[gx, end_xy[:, 0]], np.r_[gy, end_xy[:, 1]]
+        order = np.argsort(owner, kind="stable")
+        owner, seg, frac, leg, xy, gx, gy = (a[order] for a in (owner, seg, frac, leg, xy, gx, gy))
+    starts = Snap(seg.astype(np.int64), frac, leg, xy[:, 0], xy[:, 1], gx, gy)
     return owner.astype(np.int64), starts
 
 

@@ -7,6 +7,9 @@ raw edge lists, with the start points on each street worked out by hand.
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -138,6 +141,20 @@ def test_nearest_street_unusable_for_hose_is_skipped():
     assert north > 150 and alone["water_deficient"].iloc[0]
 
 
+def test_street_through_a_building_starts_where_it_leaves_the_footprint():
+    # A street runs through a 100 m long footprint (an arcade, or a centre line drawn across
+    # a block): the hose leaves the building wherever the street does, here at x = 400.
+    nodes = {1: (0, 0), 2: (1000, 0)}
+    G = graph(nodes, [(1, 2, "residential")])
+    b = layer([shapely.box(300, -10, 400, 10)], "building_id", ["B"])
+    h = layer([shapely.Point(520, 5)], "hydrant_id", ["H"], status=["ok"])
+    out = hydrant_coverage(G, b, h)
+    assert out["d_hydrant_net_m"].iloc[0] == pytest.approx(120 + 5, abs=1e-9)
+    h2 = layer([shapely.Point(180, -5)], "hydrant_id", ["H"], status=["ok"])
+    out = hydrant_coverage(G, b, h2)
+    assert out["d_hydrant_net_m"].iloc[0] == pytest.approx(120 + 5, abs=1e-9)
+
+
 # A ring of residential streets with a construction shortcut across it.
 RING = {1: (0, 0), 2: (200, 0), 3: (200, 200), 4: (0, 200)}
 RING_EDGES = [(1, 2, "residential"), (2, 3, "residential"), (3, 4, "residential"),
@@ -203,3 +220,97 @@ def test_siting_counts_every_start_of_a_building():
         G, b, proposed.assign(hydrant_id=proposed["proposal_id"], status="ok"), params=params
     )
     assert again["water_covered"].iloc[0]
+
+
+# ---------------------------------------------------------------------- real streets
+LUJIAZUI = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "shanghai_roads"
+    / "lujiazui_clipped.osm.pbf"
+)  # fmt: skip
+
+
+def test_real_streets_hose_is_the_shortest_over_every_fronting_street():
+    """On the clipped Lujiazui extract: every building's hose distance equals a networkx
+    reference over all (building start, hydrant start) pairs, the starts found by brute force
+    from shapely's nearest points on every street within street_facing_m."""
+    if not LUJIAZUI.exists():
+        pytest.skip(f"shared OSM extract not found: {LUJIAZUI} (see ../shared/data/README.md)")
+    from shapely.ops import nearest_points
+
+    from spatial.network import read_network
+
+    table = read_network(LUJIAZUI, crs=CRS)
+    rg = hose_graph(table)
+    params = WaterParams()
+    rng = np.random.default_rng(3)
+    usable = np.flatnonzero(rg.usable)
+    mid = shapely.line_interpolate_point(rg.seg_geom[rng.choice(usable, 160)], 0.5, normalized=True)
+    xy = shapely.get_coordinates(mid)
+    ang, off = rng.uniform(0, 2 * np.pi, 160), rng.uniform(4, 30, 160)
+    c = xy + np.c_[np.cos(ang), np.sin(ang)] * off[:, None]
+    bgeom = shapely.box(c[:120, 0] - 6, c[:120, 1] - 6, c[:120, 0] + 6, c[:120, 1] + 6)
+    hgeom = shapely.points(c[120:])
+    b = gpd.GeoDataFrame({"building_id": [f"B{i}" for i in range(120)]}, geometry=bgeom, crs=CRS)
+    h = gpd.GeoDataFrame({"hydrant_id": [f"H{i}" for i in range(40)], "status": "ok"},
+                         geometry=hgeom, crs=CRS)  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # hydrants far from streets are expected here
+        out = hydrant_coverage(rg, b, h, params=params)
+
+    # Reference: brute-force starts, networkx over the usable streets (metres, both ways).
+    join = np.flatnonzero(rg.join_ok)
+    geoms = rg.seg_geom
+
+    def starts(g):
+        d = np.array([g.distance(geoms[k]) for k in join])
+        pick = set(join[d <= params.street_facing_m].tolist()) | {int(join[np.argmin(d)])}
+        res = []
+        for k in sorted(pick):
+            on_street, on_g = nearest_points(geoms[k], g)
+            f = geoms[k].project(on_street, normalized=True)
+            res.append((k, f, on_street.distance(on_g)))
+            if g.geom_type == "Polygon" and g.intersects(geoms[k]):
+                # the street runs through the footprint: the hose starts anywhere along it
+                fs = [geoms[k].project(shapely.Point(p), normalized=True)
+                      for p in shapely.get_coordinates(g.intersection(geoms[k]))]  # fmt: skip
+                res += [(k, min(fs), 0.0), (k, max(fs), 0.0)]
+        return res
+
+    U = nx.Graph()
+    for k in usable:
+        a, bb, L = int(rg.seg_a[k]), int(rg.seg_b[k]), float(rg.seg_length_m[k])
+        if not U.has_edge(a, bb) or U[a][bb]["weight"] > L:
+            U.add_edge(a, bb, weight=L)
+    points = [("b", i, s) for i, g in enumerate(bgeom) for s in starts(g)]
+    points += [("h", j, s) for j, g in enumerate(hgeom) for s in starts(g)]
+    for n_, (kind, _, (k, f, leg)) in enumerate(points):
+        v = ("p", n_)
+        L = float(rg.seg_length_m[k])
+        U.add_edge(v, int(rg.seg_a[k]), weight=f * L)
+        U.add_edge(v, int(rg.seg_b[k]), weight=(1 - f) * L)
+        if kind == "h":
+            U.add_edge("source", v, weight=leg)
+    by_seg: dict[int, list] = {}
+    for n_, (_, _, (k, f, _)) in enumerate(points):
+        by_seg.setdefault(k, []).append((n_, f))
+    for pts in by_seg.values():  # points on one street reach each other along it
+        for i1, f1 in pts:
+            for i2, f2 in pts:
+                if i1 < i2:
+                    L = float(rg.seg_length_m[points[i1][2][0]])
+                    U.add_edge(("p", i1), ("p", i2), weight=abs(f1 - f2) * L)
+    # Barriers the hose profile may not pass (reached at infinite cost) are left out.
+    blocked = set(rg.seg_b[np.isinf(rg.fix_fwd)].tolist()) | set(
+        rg.seg_a[np.isinf(rg.fix_back)].tolist()
+    )
+    U.remove_nodes_from(blocked)
+    dist = nx.single_source_dijkstra_path_length(U, "source", weight="weight")
+    ref = np.full(120, np.inf)
+    for n_, (kind, i, (_, _, leg)) in enumerate(points):
+        if kind == "b":
+            ref[i] = min(ref[i], dist.get(("p", n_), np.inf) + leg)
+    got = out["d_hydrant_net_m"].fillna(np.inf).to_numpy()
+    assert np.isfinite(ref).sum() > 100
+    np.testing.assert_allclose(got, ref, rtol=0, atol=1e-6)
+    several = sum(1 for i in range(120) if len([p for p in points if p[:2] == ("b", i)]) > 1)
+    assert several > 30  # many buildings front more than one street here
