@@ -1,10 +1,14 @@
-"""Isochrones that follow the streets reached, areas of responsibility, and overlap counts.
+"""Isochrones of the places a station reaches in time, areas of responsibility, overlap counts.
 
-An isochrone of ``T`` seconds (turnout included) is the band of ``street_buffer_m`` around
-every street piece a station reaches within ``T`` — an edge reached in part is cut at the
-reached point — plus the access legs of the buildings it reaches, so every building reached in
-time lies inside. Bands come from a distance field on a fine grid contoured at the buffer
-distance (fast), or exactly as a union of buffers.
+An isochrone of ``T`` seconds (turnout included) holds the places where a building would be
+reached within ``T`` by the rule of :func:`spatial.access.building_access`: the place joins
+its nearest street the vehicle may use (ground level, within ``max_snap_m``), walks that access
+leg at the profile's access speed, and the station reaches the joining point along the streets
+(turn restrictions included). Beside a reached street the isochrone is as wide as the time
+left there allows and stops where another street is nearer; every building reached in time lies
+inside. It is computed as a travel-time field on a fine grid contoured at ``T`` (the default);
+a plain band of ``street_buffer_m`` around the reached street pieces is available as
+``method="vector"``.
 
 Areas of responsibility assign each street piece and building to the station reaching it first;
 polygons are the Voronoi cells of those places dissolved per station, so they tile the district.
