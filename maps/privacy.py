@@ -19,13 +19,13 @@ departments, sometimes the public), so these rules hold for every value that ent
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
 
+from maps.html import escape_html
 from risk.params import FACTORS
 from spatial.layers import ACCESS_COLUMNS, SCHEMAS
 
@@ -292,12 +292,6 @@ def html_columns(
     return shared_columns(df, allow=allow, wanted=wanted)
 
 
-def escape_text(value: object) -> str:
-    """HTML-escape a value and neutralise JavaScript template-literal metacharacters."""
-    out = html.escape(str(value), quote=True)
-    return out.replace("`", "&#96;").replace("$", "&#36;").replace("\\", "&#92;")
-
-
 def _display_values(
     series: pd.Series, *, decimals: int, labels: dict[str, str] | None
 ) -> pd.Series:
@@ -320,10 +314,11 @@ def _display_values(
     elif pd.api.types.is_datetime64_any_dtype(series):
         out = series.dt.strftime("%Y-%m-%d").astype(object)
     else:
-        text = series.astype("string")
+        # Cells go through str() one by one: a cast to a string dtype refuses lone surrogates.
+        text = series.astype(object).map(str, na_action="ignore")
         if labels:
             text = text.map(lambda v: labels.get(v, v), na_action="ignore")
-        out = text.astype(object).map(escape_text, na_action="ignore")
+        out = text.map(escape_html, na_action="ignore")
     out = out.astype(object)
     out[missing] = None
     return out
@@ -347,7 +342,7 @@ def safe_properties(
 ) -> list[dict[str, object]]:
     """Rows of ``df[columns]`` as JSON-ready property dicts for the HTML.
 
-    Text is escaped with :func:`escape_text`; floats are rounded (1 decimal; probabilities
+    Text is escaped with :func:`maps.html.escape_html`; floats are rounded (1 decimal; probabilities
     and shares 3); missing values become ``None``. Columns named in ``translate`` have their
     values (and booleans their yes/no) replaced by ``value_labels`` (e.g. ``ok`` → 完好).
     The caller is responsible for choosing ``columns`` with :func:`html_columns`.

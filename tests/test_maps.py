@@ -15,9 +15,9 @@ from shapely.geometry import Point
 from maps import layers as L
 from maps import styles
 from maps.export import to_html
+from maps.html import escape_html
 from maps.options import MapOptions
 from maps.privacy import (
-    escape_text,
     html_columns,
     personal_by_content,
     personal_by_name,
@@ -146,8 +146,8 @@ def test_html_columns_allow_list_and_personal_override(results):
     assert personal_columns(bad)[:1] == ["name"]
 
 
-def test_escape_text_neutralises_html_and_template_literals():
-    out = escape_text(XSS)
+def test_escape_html_neutralises_html_and_template_literals():
+    out = escape_html(XSS)
     assert "<" not in out and ">" not in out and '"' not in out
     assert "`" not in out and "$" not in out and "\\" not in out
     assert "&lt;script&gt;" in out
