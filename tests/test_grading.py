@@ -118,3 +118,17 @@ def test_building_grades_use_the_configured_thresholds():
     # ≥ 80 → 1, ≥ 50 → 2, ≥ 20 → 3, else 4 (the defaults 60/45/30 would give 1, 1, 2, 4, 4).
     assert out["risk_grade"].tolist() == [1, 2, 2, 3, 4]
     assert out["risk_grade_label"].tolist() == ["重大", "较大", "较大", "一般", "低"]
+
+
+def test_grades_keep_the_index_of_their_buildings():
+    b = pd.DataFrame({"risk_index": [70.0, 10.0, 50.0]}, index=[40, 7, 12])
+    out = grade_buildings(b)
+    assert out["risk_grade"].to_dict() == {40: 1, 7: 4, 12: 2}
+    assert grade_values(b["risk_index"]).index.tolist() == [40, 7, 12]
+
+
+# grade_values diffs its bounds (inf − inf here) to check their order: numpy warns.
+@pytest.mark.filterwarnings("ignore:invalid value encountered in subtract")
+def test_quantiles_of_nothing_grade_nothing():
+    g = grade_values(pd.Series([np.nan, np.nan]), method="quantiles")
+    assert g.isna().all() and str(g.dtype) == "Int64"

@@ -176,3 +176,32 @@ def test_feature_params_from_mapping():
         FeatureParams.from_mapping({"use_severity": {"castle": 0.5}})
     with pytest.raises(ConfigError, match="age_high_years"):
         FeatureParams(age_low_years=50, age_high_years=10)
+
+
+def test_report_counts_only_unrectified_hazards_without_a_building():
+    from risk.hazards import hazard_ledger
+
+    b = _small(use=["residential", "shop"], year_built=[1990, 2010])
+    hz = pd.DataFrame(
+        {
+            "hazard_id": ["h1", "h2", "h3"],
+            "building_id": ["B0", None, None],
+            "category": ["general"] * 3,
+            "found_on": ["2025-06-01"] * 3,
+            "deadline": ["2025-07-15"] * 3,
+            # h2 was fixed, h3 is still open: only h3 is an unrectified hazard with no building.
+            "rectified_on": [None, "2025-06-10", None],
+        }
+    )
+    ledger = hazard_ledger(hz, as_of=AS_OF)
+    f, report = building_features(b, as_of=AS_OF, ledger=ledger)
+    rows = {r["item"]: r["n"] for r in report.rows}
+    assert rows["unrectified hazards with no building"] == 1
+    assert f["hazards_open"].tolist() == [1.0, 0.0]
+
+
+def test_a_travel_time_that_is_not_a_number_names_its_column():
+    b = _small(use=["residential", "shop"], t_micro_s=["95", "about two minutes"])
+    with pytest.raises(InputError) as exc:
+        building_features(b, as_of=AS_OF)
+    assert exc.value.column == "t_micro_s"

@@ -404,3 +404,12 @@ def test_counts_below_zero_score_zero():
     out = score_district(b, as_of=PINNED_AS_OF).buildings
     assert out["s_elderly_alone"].iloc[0] == 0.0
     assert out["s_residents"].iloc[0] == 0.0
+
+
+def test_index_clips_scores_to_0_1_and_scores_a_gap_as_the_worst_case():
+    # Only wiring (weight 1.5) and water (1) assessed → Σw = 2.5.
+    s = pd.DataFrame({"s_wiring": [1.7, np.nan, 0.5], "s_water": [0.0, 0.0, -0.3]})
+    out = risk_index(s)
+    assert out["c_wiring"].tolist() == pytest.approx([60.0, 60.0, 30.0])  # 100·1.5·{1, 1, .5}/2.5
+    assert out["c_water"].tolist() == pytest.approx([0.0, 0.0, 0.0])
+    assert out["risk_index"].tolist() == pytest.approx([60.0, 60.0, 30.0])
