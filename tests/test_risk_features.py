@@ -200,8 +200,9 @@ def test_report_counts_only_unrectified_hazards_without_a_building():
     assert f["hazards_open"].tolist() == [1.0, 0.0]
 
 
-def test_a_travel_time_that_is_not_a_number_names_its_column():
-    b = _small(use=["residential", "shop"], t_micro_s=["95", "about two minutes"])
+@pytest.mark.parametrize("column", ["t_micro_s", "d_hydrant_net_m"])
+def test_a_time_or_distance_that_is_not_a_number_names_its_column(column):
+    b = _small(use=["residential", "shop"], **{column: ["95", "about two minutes"]})
     with pytest.raises(InputError) as exc:
         building_features(b, as_of=AS_OF)
-    assert exc.value.column == "t_micro_s"
+    assert exc.value.column == column
