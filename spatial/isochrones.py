@@ -48,8 +48,9 @@ from spatial.routing import (
     snap,
 )
 
-# Sources per Dijkstra batch when building isochrones (dense rows of n_nodes floats each).
-_ISO_BATCH = 64
+# Stations per batch when building isochrones (dense Dijkstra rows of n_nodes floats each, and
+# the grid cells their travel-time fields hold).
+_ISO_BATCH = 16
 # Threads for polygon unions (GEOS releases the GIL); the reference machine has 2 cores.
 _THREADS = 2
 # Street pieces for areas of responsibility are at most this long (metres).
@@ -289,11 +290,8 @@ def station_isochrones(
             if method == "vector":
                 connectors = bs.connectors()
         n_before = len(recs)
-        # Per record: its station row in the group and its threshold's position.
-        rec_row, rec_t = [], []
-        # For "vector": lines and their record; for "raster": pieces reached within the largest
-        # threshold, which bound the grid cells worth timing.
-        lines_all, group_all, whole_all, reach_lines = [], [], [], []
+        # For "vector": lines and their record, banded once per group.
+        lines_all, group_all, whole_all = [], [], []
         for start in range(0, len(g.rows), _ISO_BATCH):
             idx = np.arange(start, min(start + _ISO_BATCH, len(g.rows)))
             sub = ss.take(idx)
@@ -303,7 +301,10 @@ def station_isochrones(
                 states = node_costs(
                     rg, sub, source_offset=g.turnout_s[idx], cutoff=t_max, states=True
                 )
-            for ti, (m, T) in enumerate(zip(minutes, thresholds, strict=True)):
+            # For "raster": the pieces reached within the largest threshold bound the grid
+            # cells worth timing.
+            reach_lines = []
+            for m, T in zip(minutes, thresholds, strict=True):
                 row, seg, lo, hi = reached_intervals(
                     rg, sub, dist, T, source_offset=g.turnout_s[idx], states=states
                 )
@@ -330,8 +331,6 @@ def station_isochrones(
                             n_buildings=int(nb[i]) if bcost is not None else None,
                         )
                     )
-                rec_row.append(idx)
-                rec_t.append(np.full(len(idx), ti))
                 if method == "vector":
                     gid0 = len(recs) - len(idx) - n_before
                     pieces = cut_segments(rg, seg, lo, hi)
@@ -341,22 +340,25 @@ def station_isochrones(
                     whole_all.append(np.concatenate([whole, np.full(len(conn), -1)]))
                 elif T == t_max:
                     reach_lines.append(cut_segments(rg, seg, lo, hi))
-        n_rec = len(recs) - n_before
+            if method == "raster":
+                # The field per batch of stations bounds the cells held at once.
+                field = _time_field(
+                    rg,
+                    sub,
+                    g.turnout_s[idx],
+                    thresholds,
+                    np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
+                    cell_m=cell_m,
+                    max_snap_m=params.max_snap_m,
+                )
+                if bcost is not None:
+                    mine = np.isin(bcost.row, idx)
+                    field = _hold_buildings(field, thresholds, bs, bcost.row[mine] - start,
+                                            bcost.col[mine], bcost.data[mine], cell_m)  # fmt: skip
+                geoms_parts.append(field.T.ravel())  # records run threshold by threshold
         if method == "vector":
+            n_rec = len(recs) - n_before
             geoms_parts.append(_bands(lines_all, group_all, whole_all, n_rec, buffer_m, quad_segs))
-            continue
-        field = _time_field(
-            rg,
-            ss,
-            g.turnout_s,
-            thresholds,
-            np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
-            cell_m=cell_m,
-            max_snap_m=params.max_snap_m,
-        )
-        if bcost is not None:
-            field = _hold_buildings(field, thresholds, bs, bcost, cell_m)
-        geoms_parts.append(field[np.concatenate(rec_row), np.concatenate(rec_t)])
     geoms = np.concatenate(geoms_parts) if geoms_parts else np.zeros(0, dtype=object)
     out = pd.DataFrame.from_records(recs, columns=["station_id", "name", "kind", "vehicle",
                                                    "minutes", "t_s", "length_m", "n_buildings"])  # fmt: skip
@@ -552,13 +554,14 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     return ix, iy, Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
 
 
-def _hold_buildings(field, thresholds, bs: Snap, bcost, cell_m) -> np.ndarray:
+def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m) -> np.ndarray:
     """Join to each polygon the access legs of buildings reached in time that its contour
-    misses (a representative point within a cell of the edge), so every one lies inside."""
+    misses (a representative point within a cell of the edge), so every one lies inside.
+    ``rows``, ``cols``, ``cost``: station row of ``field``, building, seconds."""
     field = field.copy()
     for ti, T in enumerate(thresholds):
-        sel = bcost.data <= T
-        r_all, b_all = bcost.row[sel], bcost.col[sel]
+        sel = cost <= T
+        r_all, b_all = rows[sel], cols[sel]
         for r in np.unique(r_all):
             b = b_all[r_all == r]
             poly = field[r, ti]
