@@ -303,3 +303,13 @@ def test_rows_follow_the_readers_index_past_skipped_blank_lines():
     layer = attach_source(out, source)
     assert list(layer.index) == [0, 1, 2]
     assert locate(layer, 2, "found_on", layer="hazards")["feature"] == "row 5 (hazard_id c)"
+
+
+def test_wgs84_declared_as_gcj02_is_named(tiny_district):
+    # WGS84 hydrants along the west edge declared GCJ-02: removing an offset that was never
+    # there moves them ~450 m west, out of the district. The symmetric of the check above.
+    _, lat = tiny_hydrants_wgs84()
+    _write_hydrants(tiny_district, np.full(6, LON0 + 0.03 * DLON), lat, 'crs = "GCJ-02"')
+    msg = only_error(errors_of(tiny_district))
+    assert "hydrants.csv" in msg and "row 2 (hydrant_id H00)" in msg and "geometry" in msg
+    assert "WGS84/CGCS2000 data declared as GCJ-02" in msg
