@@ -268,7 +268,8 @@ def _read_layer(
     report.extend(range_report)
     if not range_report.ok:
         return None
-    report.info(f"{source.file}: {len(gdf)} {layer_name} read ({cs.name})", layer=layer_name)
+    if layer_report.ok:
+        report.info(f"{source.file}: {len(gdf)} {layer_name} read ({cs.name})", layer=layer_name)
     return gdf, source, cs
 
 
