@@ -94,7 +94,8 @@ def grid_network(n_nodes: int, seed: int = 0) -> nx.MultiDiGraph:
 def shanghai_network() -> nx.MultiDiGraph:
     from spatial.network import read_network
 
-    return read_network(OSM)
+    # The osmnx MultiDiGraph: the peers below (ego_graph, msd) need networkx.
+    return read_network(OSM).to_networkx()
 
 
 def layers(G: nx.MultiDiGraph, n_stations: int, per_node: int, seed: int = 1):

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
@@ -148,8 +149,116 @@ def case_osmnx(path: str) -> dict:
     return {"nodes": table.n_nodes, "edges": table.n_edges, "csr_edges": edges}
 
 
+def write_district(folder: Path, pbf: Path, n_buildings: int, n_stations: int) -> Path:
+    """Buildings and stations scattered over the grid's extent, a grid cell, and a config."""
+    import geopandas as gpd
+    import numpy as np
+    import osmium
+    import shapely
+
+    lon, lat = [], []
+    for obj in osmium.FileProcessor(str(pbf), osmium.osm.NODE):
+        lon.append(obj.location.lon)
+        lat.append(obj.location.lat)
+    x0, x1, y0, y1 = min(lon), max(lon), min(lat), max(lat)
+    rng = np.random.default_rng(0)
+    b = shapely.points(rng.uniform(x0, x1, n_buildings), rng.uniform(y0, y1, n_buildings))
+    gpd.GeoDataFrame({"building_id": np.arange(n_buildings)}, geometry=b, crs=4326).to_parquet(
+        folder / "buildings.parquet"
+    )
+    n_fire = max(1, n_stations // 10)
+    s = shapely.points(rng.uniform(x0, x1, n_stations), rng.uniform(y0, y1, n_stations))
+    gpd.GeoDataFrame(
+        {
+            "station_id": [f"S{i}" for i in range(n_stations)],
+            "kind": ["fire_station"] * n_fire + ["micro_station"] * (n_stations - n_fire),
+            "vehicle": ["engine"] * n_fire + ["ebike"] * (n_stations - n_fire),
+        },
+        geometry=s,
+        crs=4326,
+    ).to_parquet(folder / "stations.parquet")
+    gpd.GeoDataFrame({"grid_id": ["G1"], "name": ["grid"], "level": [1]},
+                     geometry=[shapely.box(x0, y0, x1, y1)], crs=4326).to_parquet(
+        folder / "grids.parquet"
+    )  # fmt: skip
+    cfg = folder / "district.toml"
+    cfg.write_text(
+        '[district]\nname = "benchmark grid"\n\n'
+        f'[network]\nsource = "{pbf}"\n\n'
+        + "".join(f'[layers.{k}]\nfile = "{k}.parquet"\n\n'
+                  for k in ("grids", "buildings", "stations"))
+        + "[output]\nmap = false\nexcel = false\n",
+        encoding="utf-8",
+    )  # fmt: skip
+    return cfg
+
+
+def case_access_floor(cfg_path: str) -> dict:
+    """Floor of ``firegrid access``: scan, nearest-node snapping, one min-only Dijkstra per
+    station kind (engine for fire stations, e-bike for micro-stations), lengths / class speed."""
+    import geopandas as gpd
+    import numpy as np
+    import pyproj
+    import scipy.sparse as sp
+    from scipy.sparse.csgraph import dijkstra
+    from scipy.spatial import cKDTree
+
+    folder = Path(cfg_path).parent
+    pbf = next(line.split('"')[1] for line in Path(cfg_path).read_text().splitlines()
+               if line.startswith("source"))  # fmt: skip
+    import osmium
+
+    refs, xs, ys, lens = [], [], [], []
+    for obj in (
+        osmium.FileProcessor(pbf)
+        .with_locations("flex_mem")
+        .with_filter(osmium.filter.KeyFilter("highway"))
+    ):
+        if obj.is_way():
+            nodes = obj.nodes
+            refs.extend([n.ref for n in nodes])
+            xs.extend([n.x for n in nodes])
+            ys.extend([n.y for n in nodes])
+            lens.append(len(nodes))
+    refs = np.asarray(refs, dtype=np.int64)
+    ids, idx = np.unique(refs, return_inverse=True)
+    lon = np.zeros(len(ids))
+    lat = np.zeros(len(ids))
+    lon[idx], lat[idx] = np.asarray(xs) * 1e-7, np.asarray(ys) * 1e-7
+    crs = pyproj.CRS.from_epsg(32651)
+    x, y = pyproj.Transformer.from_crs(4326, crs, always_xy=True).transform(lon, lat)
+    last = np.cumsum(lens) - 1
+    pair = np.ones(len(refs), dtype=bool)
+    pair[last] = False
+    u, v = idx[pair], idx[np.flatnonzero(pair) + 1]
+    w = np.hypot(x[u] - x[v], y[u] - y[v])
+    n = len(ids)
+    tree = cKDTree(np.c_[x, y])
+    b = gpd.read_parquet(folder / "buildings.parquet").to_crs(crs)
+    s = gpd.read_parquet(folder / "stations.parquet").to_crs(crs)
+    _, bn = tree.query(np.c_[b.geometry.x, b.geometry.y])
+    _, sn = tree.query(np.c_[s.geometry.x, s.geometry.y])
+    reached = 0
+    for kind, mps in (("fire_station", 30 / 3.6), ("micro_station", 18 / 3.6)):
+        g = sp.csr_matrix((np.r_[w, w] / mps, (np.r_[u, v], np.r_[v, u])), shape=(n, n))
+        d = dijkstra(g, indices=np.unique(sn[(s["kind"] == kind).to_numpy()]), min_only=True)
+        reached += int(np.isfinite(d[bn]).sum())
+    return {"buildings": len(b), "reached": reached}
+
+
+def case_access_command(cfg_path: str) -> dict:
+    out = Path(cfg_path).parent / "out"
+    res = subprocess.run(["firegrid", "access", cfg_path, "--out", str(out), "-q"],
+                         capture_output=True, text=True)  # fmt: skip
+    if res.returncode:
+        raise RuntimeError(res.stderr.strip()[-300:])
+    # The command runs in a child process: its own peak RSS is the one that counts.
+    return {"child_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024}
+
+
 CASES = {"scan": case_scan, "firegrid": case_firegrid, "validate": case_validate,
-         "osmnx": case_osmnx}  # fmt: skip
+         "osmnx": case_osmnx, "access_floor": case_access_floor,
+         "access": case_access_command}  # fmt: skip
 
 
 def run_case(name: str, path: Path) -> dict:
@@ -195,6 +304,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="50k-node grid instead of 500k")
     ap.add_argument("--nodes", type=int, default=None, help="grid size (nodes)")
+    ap.add_argument(
+        "--access",
+        action="store_true",
+        help="also time the whole `firegrid access` command against its floor",
+    )
+    ap.add_argument(
+        "--buildings",
+        type=int,
+        default=None,
+        help="buildings for --access (default: one per 5 grid nodes)",
+    )
     ap.add_argument("--no-osmnx-grid", action="store_true",
                     help="skip the osmnx path on the grid (minutes and GiB at 500k)")  # fmt: skip
     args = ap.parse_args(argv)
@@ -208,6 +328,20 @@ def main(argv: list[str] | None = None) -> int:
         if not args.no_osmnx_grid:
             cases.append("osmnx")
         g = bench_file(f"synthetic grid, {n:,} nodes", grid, cases)
+        if args.access:
+            cfg = write_district(Path(tmp), grid, args.buildings or n // 5, 1000)
+            a = {k: run_case(k, cfg) for k in ("access_floor", "access")}
+            print(f"\nfiregrid access on the grid ({args.buildings or n // 5:,} buildings, "
+                  "1,000 stations):")  # fmt: skip
+            for k, r in a.items():
+                if "error" in r:
+                    print(f"  {k:<13} fails: {r['error']}")
+                    continue
+                rss = max(r["rss_mib"], r.get("child_rss_mib", 0))
+                print(f"  {k:<13} {r['time_s']:8.2f} s {rss:8.0f} MiB")
+            if all("time_s" in r for r in a.values()):
+                print(f"  access / floor: {a['access']['time_s'] / a['access_floor']['time_s']:.2f}×"
+                      " (target ≤ 3×, < 6 GiB)")  # fmt: skip
         if CLIPPED.exists():
             bench_file("clipped Lujiazui extract", CLIPPED, ["scan", "firegrid", "validate",
                                                              "osmnx"])  # fmt: skip
