@@ -206,3 +206,57 @@ def test_a_time_or_distance_that_is_not_a_number_names_its_column(column):
     with pytest.raises(InputError) as exc:
         building_features(b, as_of=AS_OF)
     assert exc.value.column == column
+
+
+# --- Imputation rules, value by value (module docstring of risk.features) -----------------------
+def test_height_gap_takes_the_median_height_of_the_same_use():
+    b = _small(
+        use=["residential", "residential", "residential", "office", "office", "office"],
+        height_m=[10.0, 20.0, 30.0, 50.0, 70.0, np.nan],
+        floors=[3, 6, 10, 15, 20, np.nan],
+        year_built=[2000] * 6,
+    )
+    f, _ = building_features(b, as_of=AS_OF)
+    assert f["height_m"].iloc[5] == 60.0  # median of the offices 50, 70 (all six: 30)
+    assert f["floors"].iloc[5] == 20  # 60 m / 3 m per storey
+    assert bool(f["imputed_height_m"].iloc[5]) and bool(f["imputed_floors"].iloc[5])
+
+
+def test_an_underground_space_is_never_high_rise():
+    b = _small(use=["underground", "office"], height_m=[30.0, 30.0], floors=[3, 3])
+    f, _ = building_features(b, as_of=AS_OF)
+    assert f["high_rise"].tolist() == [0.0, 1.0]  # office 30 m > 24 m
+
+
+def test_wiring_gap_takes_the_mean_of_the_same_use_and_age():
+    b = _small(
+        use=["residential", "residential", "shop", "shop", "shop"],
+        year_built=[1990, 1990, 1990, 1990, 1990],
+        wiring_condition=["aged", "aged", "good", "fair", None],
+    )
+    f, _ = building_features(b, as_of=AS_OF)
+    # Old shops: good 0 and fair 0.5 → 0.25 (all old buildings would give 0.625).
+    assert f["wiring_score"].iloc[4] == pytest.approx(0.25)
+
+
+def test_elderly_gap_uses_the_residents_ratio_or_the_mean_without_residents():
+    b = _small(
+        use=["residential"] * 3, year_built=[1990] * 3,
+        residents=[100, 50, 40], elderly_alone=[5, np.nan, 3],
+    )  # fmt: skip
+    f, _ = building_features(b, as_of=AS_OF)
+    # Ratio over known pairs: (5 + 3) / (100 + 40) = 8 / 140 → 50 × 8 / 140 = 2.857.
+    assert f["elderly_alone"].iloc[1] == pytest.approx(50 * 8 / 140)
+    no_res = _small(use=["residential"] * 3, year_built=[1990] * 3, elderly_alone=[2, np.nan, 4])
+    f2, _ = building_features(no_res, as_of=AS_OF)
+    assert f2["elderly_alone"].tolist() == pytest.approx([2.0, 3.0, 4.0])  # mean of 2 and 4
+
+
+def test_features_do_not_depend_on_the_row_labels():
+    b = rs.with_gaps(rs.buildings(120, seed=5), 0.2)
+    relabelled = b.copy()
+    relabelled.index = np.random.default_rng(1).permutation(len(b)) * 7 + 1000
+    f1, _ = building_features(b, as_of=AS_OF)
+    f2, _ = building_features(relabelled, as_of=AS_OF)
+    assert f2.index.equals(relabelled.index)
+    pd.testing.assert_frame_equal(f1.reset_index(drop=True), f2.reset_index(drop=True))
