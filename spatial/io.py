@@ -82,16 +82,28 @@ def read_csv_any_encoding(path: str | Path, **kwargs) -> tuple[pd.DataFrame, str
     except OSError as exc:
         raise InputError(f"cannot read the file ({exc.strerror})", file=str(path)) from exc
     text, encoding = _decode(raw, path)
+    # Blank lines above the header: pandas cannot find columns in them, so they are cut off
+    # here and counted back into the row positions.
+    lines = text.split("\n")
+    lead = next((i for i, line in enumerate(lines) if line.strip()), 0)
+    text = "\n".join(lines[lead:])
     first = text.split("\n", 1)[0]
     sep = "\t" if "\t" in first and "," not in first else ","
     try:
         grid = pd.read_csv(
-            io.StringIO(text), sep=sep, header=None, dtype=str, keep_default_na=False, **kwargs
+            io.StringIO(text),
+            sep=sep,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            skip_blank_lines=False,
+            **kwargs,
         )
     except pd.errors.EmptyDataError as exc:
         raise InputError("the file is empty (no header row)", file=str(path)) from exc
     except pd.errors.ParserError as exc:
         raise _parser_error(exc, path) from exc
+    grid.index = grid.index + lead
     return _with_header(grid, path), encoding
 
 
@@ -140,8 +152,16 @@ def _said(exc: BaseException) -> str:
 
 def _with_header(grid: pd.DataFrame, path: Path) -> pd.DataFrame:
     """Make the first row of a sheet read without header the header, checking it."""
-    if grid.empty:
+    # Blank rows are dropped only after the header is found, keeping each data row's index
+    # as its position in the file (header = position 0 → index -1): errors then name the row a
+    # spreadsheet shows even past a blank line.
+    text = grid.astype(object).where(grid.notna(), "").astype(str)
+    blank = (text.apply(lambda col: col.str.strip()) == "").all(axis=1).to_numpy()
+    grid = grid.set_axis(np.asarray(grid.index, dtype=np.int64) - 1, axis=0)
+    first = int(np.argmax(~blank)) if (~blank).any() else len(grid)
+    if grid.empty or first == len(grid):
         raise InputError("the file is empty (no header row)", file=str(path))
+    grid, blank = grid.iloc[first:], blank[first:]
     header = ["" if pd.isna(h) else str(h).strip() for h in grid.iloc[0].tolist()]
     if not any(header):
         raise InputError("the first row (the header) is blank", file=str(path), feature="row 1")
@@ -158,7 +178,7 @@ def _with_header(grid: pd.DataFrame, path: Path) -> pd.DataFrame:
                 column=name,
             )
         seen[name] = i
-    df = grid.iloc[1:].reset_index(drop=True)
+    df = grid.iloc[1:][~blank[1:]]
     df.columns = names
     return df
 

@@ -258,3 +258,26 @@ def test_parquet_without_geometry_is_one_line(tmp_path):
     msg = str(exc.value)
     assert msg.startswith(f"{tmp_path / 'b.parquet'}: cannot read as a GIS layer: Missing geo")
     assert "\n" not in msg and "  " not in msg
+
+
+def test_rows_after_blank_lines_keep_their_spreadsheet_numbers(tmp_path):
+    # A blank line above the header and one inside the data: each data row's index stays its
+    # position in the file, so validation names the row a spreadsheet shows (header = row 2).
+    from spatial.layers import SCHEMAS
+    from spatial.validate import coerce_layer
+
+    lines = _hydrants_text(tmp_path)
+    header, rows = lines[0], lines[1:]
+    bad = rows[3].split(",")
+    status = header.split(",").index("状态")
+    bad[status] = "坏了一半"  # not a status FireGrid knows
+    rows[3] = ",".join(bad)
+    text = "\n".join(["", header, rows[0], "", *rows[1:]]) + "\n"
+    (tmp_path / "h.csv").write_text(text, encoding="utf-8")
+    raw, source = read_layer_file(
+        tmp_path / "h.csv", lon="经度", lat="纬度", columns={"编号": "hydrant_id", "状态": "status"}
+    )
+    assert len(raw) == len(rows)
+    # file lines: 1 blank, 2 header, 3 rows[0], 4 blank, 5 rows[1], 6 rows[2], 7 rows[3]
+    _, report = coerce_layer(raw.set_crs("EPSG:4326"), SCHEMAS["hydrants"], source)
+    assert any("row 7" in e and "状态" in e for e in report.errors), report.errors
