@@ -298,9 +298,11 @@ along the streets (GB 50974-2014). Distances are metres, times seconds.
 """
 
 EPILOG = """\
-Outputs of demo/run (one folder, replaced as a whole only when the run succeeds):
+Outputs of demo/run (one folder; FireGrid's previous outputs are swapped for the new ones
+atomically when the run succeeds; a file FireGrid did not write stops the run, --force keeps it):
   map.html           interactive map, self-contained (no CDN): works with no network
-  results.gpkg       every layer with its computed columns (working CRS, metres)
+  results.gpkg       every layer with its computed columns (working CRS, metres; personal
+                     columns only with [output] personal = "keep")
   grid_summary.csv   per grid cell figures (UTF-8 with BOM; also grid_summary.xlsx)
   summary.md/.json   headline figures and notes
 
