@@ -40,8 +40,9 @@ class MapOptions:
         band the access step computed (its ``[access] isochrone_minutes``, by default 1, 3, 5:
         the "1 minute response, 3 minutes on scene, 5 minutes handling" target).
     allow_fields : tuple of str
-        Extra columns allowed into the HTML beyond FireGrid's canonical and computed columns,
-        by name, or ``"all"`` for every column. A column that looks personal (resident names,
+        Extra columns allowed into the leaders' outputs (the HTML map and
+        ``grid_summary.csv/.xlsx``) beyond FireGrid's canonical and computed columns, by name,
+        or ``"all"`` for every column. A column that looks personal (resident names,
         phone or ID numbers, by header or by content) is only let through when named here
         explicitly; ``"all"`` never includes it.
     simplify_m : float
