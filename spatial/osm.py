@@ -218,6 +218,11 @@ def _build(raw: _Raw, crs: Any) -> GraphTable:
     sig_table = pd.DataFrame.from_records(list(sig_rows), columns=list(WAY_TAGS))
 
     way_of = np.repeat(np.arange(n_ways), way_len)
+    # A node listed twice in a row (a mapping slip) would make a zero-length step: drop it.
+    dup = np.r_[False, (refs[1:] == refs[:-1]) & (way_of[1:] == way_of[:-1])]
+    if dup.any():
+        refs, fx, fy, way_of = refs[~dup], fx[~dup], fy[~dup], way_of[~dup]
+        way_len = np.bincount(way_of, minlength=n_ways)
     present = (fx != _UNDEFINED) & (fy != _UNDEFINED)
     starts = np.r_[0, np.cumsum(way_len)[:-1]]
     is_first = np.zeros(len(refs), dtype=bool)

@@ -95,6 +95,20 @@ def test_clipped_way_is_cut_where_it_leaves_the_file(tmp_path):
     assert pairs == {(1, 2), (3, 4), (2, 6)}
 
 
+def test_repeated_node_and_closed_way(tmp_path):
+    # Node 2 listed twice in a row; way 11 a closed ring touching way 10 at node 3 only.
+    items = [node(1, 0, 0), node(2, 1, 0), node(3, 2, 0), node(4, 3, 0), node(5, 3, 1),
+             way(10, [1, 2, 2, 3], highway="residential"),
+             way(11, [3, 4, 5, 3], highway="service")]  # fmt: skip
+    t = read_osm(write_osm(tmp_path / "a.osm", items))
+    assert (t.length > 0).all() and set(t.node_ids) == {1, 3}
+    ring = t.edges["way_id"].to_numpy() == 11
+    assert (t.u[ring] == t.v[ring]).all() and ring.sum() == 2  # a loop, both directions
+    rg = RoutingGraph.from_table(t, default_profile("engine"))
+    # Three street pieces meet at node 3 (the street and both ends of the ring): a junction.
+    assert rg.fix_fwd[rg.seg_b == np.searchsorted(t.node_ids, 3)].max() == 3.0
+
+
 @pytest.mark.parametrize(
     ("tags", "forward", "backward"),
     [
