@@ -443,7 +443,7 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     nearest street as :func:`snap` places a building (streets it may join, ``rg.join_ok``).
 
     Tile by tile, two distance transforms: one over samples of the lines (which cells are near
-    enough to matter), one over samples every ``c / 2`` along the straight pieces of the
+    enough to matter), one over samples every ``c`` along the straight pieces of the
     streets (which piece is nearest); each cell is then projected exactly onto that piece, in
     float64. Far faster than a nearest search for a quarter of a million points; only
     near-ties between two streets may pick the other one.
@@ -455,7 +455,7 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     cells : Snap
         The cells on their streets (``seg = -1`` beyond ``max_snap_m`` of every street).
     """
-    reach = shapely.get_coordinates(shapely.segmentize(lines, c / 2))
+    reach = shapely.get_coordinates(shapely.segmentize(lines, c))
     rx = np.rint(reach[:, 0] / c).astype(np.int64)
     ry = np.rint(reach[:, 1] / c).astype(np.int64)
     reach_r = int(np.ceil(pad / c)) + 1
@@ -486,43 +486,44 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
         (np.maximum(ax, bx) >= lo_x) & (np.minimum(ax, bx) <= hi_x)
         & (np.maximum(ay, by) >= lo_y) & (np.minimum(ay, by) <= hi_y)
     )  # fmt: skip
-    # Samples every c / 2 along each piece, both ends included.
-    k = np.ceil(plen[around] / (c / 2)).astype(np.int64) + 1
+    # Samples every c along each piece, both ends included (each lattice cell a piece crosses).
+    k = np.ceil(plen[around] / c).astype(np.int64) + 1
     rep = np.repeat(around, k)
     t = (np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)) / np.repeat(np.maximum(k - 1, 1), k)
     sx = np.rint((ax[rep] + t * (bx - ax)[rep]) / c).astype(np.int64)
     sy = np.rint((ay[rep] + t * (by - ay)[rep]) / c).astype(np.int64)
     # Tiles whose core lies within reach of a line sample: those holding samples and their
-    # neighbours (reach_r < _TILE).
+    # neighbours (reach_r < _TILE). Samples are listed once per tile window they fall in, so
+    # each tile reads only its own.
     tx, ty = rx // _TILE, ry // _TILE
-    span = int(ty.max() - ty.min()) + 3
-    key = np.unique((tx - tx.min() + 1) * span + (ty - ty.min() + 1))
-    key = np.unique(key[:, None] + (np.arange(-1, 2)[:, None] * span + np.arange(-1, 2)).ravel())
-    tiles = np.c_[key // span + tx.min() - 1, key % span + ty.min() - 1]
+    tx0, ty0 = int(tx.min()) - 1, int(ty.min()) - 1
+    span = int(ty.max()) - ty0 + 2
+    key = np.unique((tx - tx0) * span + (ty - ty0))
+    tiles = np.unique(key[:, None] + (np.arange(-1, 2)[:, None] * span + np.arange(-1, 2)).ravel())
+    reach_at = _window_lists(rx, ry, margin, tx0, ty0, span, tiles)
+    street_at = _window_lists(sx, sy, margin, tx0, ty0, span, tiles)
     size = _TILE + 2 * margin
     out_x, out_y, out_p = [], [], []
-    for tx, ty in tiles:
-        x0, y0 = tx * _TILE - margin, ty * _TILE - margin
-        gx, gy = rx - x0, ry - y0
-        inside = (gx >= 0) & (gx < size) & (gy >= 0) & (gy < size)
-        if not inside.any():
+    for key in tiles:
+        r_i = _window(reach_at, key)
+        if len(r_i) == 0:
             continue
+        x0 = (key // span + tx0) * _TILE - margin
+        y0 = (key % span + ty0) * _TILE - margin
         # Which cells are near: on a grid 4 × coarser, generously (a superset only costs time).
         coarse = np.ones((-(-size // 4), -(-size // 4)), dtype=bool)
-        coarse[gy[inside] // 4, gx[inside] // 4] = False
+        coarse[(ry[r_i] - y0) // 4, (rx[r_i] - x0) // 4] = False
         near = ndimage.distance_transform_edt(coarse) * 4 * c <= pad + 6 * c
         near = np.repeat(np.repeat(near, 4, axis=0), 4, axis=1)[:size, :size]
-        core = near[margin:-margin, margin:-margin]
-        cy, cx = np.nonzero(core)
+        cy, cx = np.nonzero(near[margin:-margin, margin:-margin])
         if len(cy) == 0:
             continue
         cy, cx = cy + margin, cx + margin
         piece = np.full(len(cy), -1, dtype=np.int64)
-        gx, gy = sx - x0, sy - y0
-        inside = (gx >= 0) & (gx < size) & (gy >= 0) & (gy < size)
-        if inside.any():
+        s_i = _window(street_at, key)
+        if len(s_i):
             label = np.full((size, size), -1, dtype=np.int64)
-            label[gy[inside], gx[inside]] = rep[inside]
+            label[sy[s_i] - y0, sx[s_i] - x0] = rep[s_i]
             d, (ny, nx_) = ndimage.distance_transform_edt(label < 0, return_indices=True)
             ok = d[cy, cx] * c <= max_snap_m + c
             piece[ok] = label[ny[cy[ok], cx[ok]], nx_[cy[ok], cx[ok]]]
@@ -552,6 +553,30 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     far = ~(dist <= max_snap_m)
     seg[far], frac[far], qx[far], qy[far] = -1, np.nan, np.nan, np.nan
     return ix, iy, Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
+
+
+def _window_lists(gx, gy, margin: int, tx0: int, ty0: int, span: int, tiles: np.ndarray):
+    """Lattice samples listed under every tile of ``tiles`` (sorted keys) whose window (the
+    tile grown by ``margin`` cells) holds them: (tile keys sorted, sample index); a sample lies
+    in at most two windows along each axis."""
+    ax_, bx_ = (gx - margin) // _TILE - tx0, (gx + margin) // _TILE - tx0
+    ay_, by_ = (gy - margin) // _TILE - ty0, (gy + margin) // _TILE - ty0
+    idx = np.arange(len(gx))
+    both_x, both_y = bx_ != ax_, by_ != ay_
+    key = np.concatenate([ax_ * span + ay_, (bx_ * span + ay_)[both_x], (ax_ * span + by_)[both_y],
+                          (bx_ * span + by_)[both_x & both_y]])  # fmt: skip
+    item = np.concatenate([idx, idx[both_x], idx[both_y], idx[both_x & both_y]])
+    pos = np.clip(np.searchsorted(tiles, key), 0, len(tiles) - 1)
+    keep = tiles[pos] == key
+    key, item = key[keep], item[keep]
+    order = np.argsort(key, kind="stable")
+    return key[order], item[order]
+
+
+def _window(lists, key) -> np.ndarray:
+    """Samples listed under one tile."""
+    keys, items = lists
+    return items[np.searchsorted(keys, key, "left") : np.searchsorted(keys, key, "right")]
 
 
 def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m) -> np.ndarray:
