@@ -66,7 +66,7 @@ def _check_network(config, district, report) -> str | None:
     from pathlib import Path
 
     from spatial.errors import ConfigError, NetworkError
-    from spatial.network import network_report, read_network
+    from spatial.network import network_report, read_network, require_near
     from spatial.profiles import AccessParams
 
     source = config.network_source
@@ -83,6 +83,7 @@ def _check_network(config, district, report) -> str | None:
         return None
     try:
         table = read_network(source, crs=district.crs if district.layers else None)
+        require_near(table, district.layers.get("grids"), source=source)
         facts = network_report(
             table,
             buildings=district.layers.get("buildings"),

@@ -172,9 +172,10 @@ def network_step(run: PipelineRun) -> None:
             "isochrones, water coverage along streets and siting were not computed"
         )
         return
-    from spatial.network import read_network
+    from spatial.network import read_network, require_near
 
     run.network = read_network(source, crs=run.district.crs)
+    require_near(run.network, run.district.layers.get("grids"), source=source)
     run.layers["roads"] = _roads(run.network)
     run.figures.setdefault("district", {})["road_km"] = round(
         float(run.layers["roads"]["length_m"].sum()) / 1000.0, 1

@@ -211,6 +211,47 @@ class NetworkReport:
     figures: dict
 
 
+def require_near(
+    network: GraphTable | nx.MultiDiGraph,
+    area: gpd.GeoDataFrame,
+    *,
+    source: str | os.PathLike | None = None,
+) -> None:
+    """Stop when the road network lies nowhere near the district.
+
+    A network file of another city (or one read in the wrong coordinate system) would
+    otherwise run to the end with every building unreachable.
+
+    Parameters
+    ----------
+    network : GraphTable or osmnx graph
+        The network in the working CRS (metres).
+    area : GeoDataFrame
+        A layer spanning the district (its grid cells), in the same CRS.
+    source : str or path, optional
+        The user's network file or place name, for the message.
+
+    Raises
+    ------
+    NetworkError
+        When the bounding boxes of the network's nodes and of ``area`` do not overlap.
+    """
+    table = graph_table(network)
+    if area is None or not len(area) or not table.n_nodes:
+        return
+    x, y = table.xy[:, 0], table.xy[:, 1]
+    net_box = shapely.box(x.min(), y.min(), x.max(), y.max())
+    area_box = shapely.box(*area.total_bounds)
+    if net_box.intersects(area_box):
+        return
+    gap_km = net_box.distance(area_box) / 1000.0
+    raise NetworkError(
+        f"{source or 'the road network'}: the streets lie {gap_km:,.1f} km from the district "
+        "and do not overlap it; is this the network of another place, or in another "
+        "coordinate system?"
+    )
+
+
 def network_report(
     network: GraphTable | nx.MultiDiGraph,
     *,
@@ -270,6 +311,7 @@ def network_report(
         # Reachable from the main piece: Dijkstra from all its nodes at once (cost 0 there).
         reach = _reachable(rg, np.flatnonzero((strong == main) & on_net))
         figures["buildings_stranded"] = int((b.ok & ~_snap_reached(rg, b, reach)).sum())
+        figures["buildings_off_network"] = int((~b.ok).sum())
         engine_src = _engine_stations(stations)
         if engine_src is not None and len(engine_src):
             s = snap(rg, engine_src.geometry, max_snap_m=params.max_snap_m)
@@ -290,6 +332,13 @@ def network_report(
         warnings.append(
             f"{max(stranded, unreachable):,} buildings lie on streets an engine cannot reach "
             "(one-way streets or access rules cut them off)"
+        )
+    off = figures.get("buildings_off_network", 0)
+    if off:
+        warnings.append(
+            f"{off:,} of {figures['buildings']:,} buildings lie farther than "
+            f"{params.max_snap_m:g} m from any street an engine may join; they get no engine "
+            "time (is the extract large enough, and in the right place?)"
         )
     unknown = figures["unknown_highway_values"]
     if unknown:

@@ -393,3 +393,38 @@ def test_network_report_counts_stranded_buildings(tmp_path):
     assert rep.figures["buildings_unreachable_by_engine"] == 1
     assert rep.figures["components"] == 1 and rep.figures["largest_share"] < 1
     assert any("larger extract" in w for w in rep.warnings)
+
+
+def _far_network_demo(tmp_path: Path) -> Path:
+    """A copy of the demo district whose network file holds two streets in Beijing."""
+    import shutil
+
+    demo = Path(__file__).resolve().parents[1] / "data" / "demo"
+    folder = tmp_path / "demo"
+    shutil.copytree(demo, folder)
+    (folder / "beijing.osm").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?>\n<osm version="0.6">\n'
+        '<node id="1" lat="39.9042" lon="116.4074"/><node id="2" lat="39.9052" lon="116.4074"/>'
+        '<node id="3" lat="39.9052" lon="116.4094"/>\n'
+        '<way id="10"><nd ref="1"/><nd ref="2"/><nd ref="3"/>'
+        '<tag k="highway" v="residential"/></way>\n</osm>\n',
+        encoding="utf-8",
+    )
+    config = folder / "demo.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text(re.sub(r'(?m)^source = "[^"]*"', 'source = "beijing.osm"', text), "utf-8")
+    return config
+
+
+def test_network_far_from_the_district_stops_validate_and_run(tmp_path, capsys):
+    from firegrid.cli import main
+
+    config = _far_network_demo(tmp_path)
+    assert main(["validate", str(config)]) == 2
+    out = capsys.readouterr()
+    text = out.out + out.err
+    assert re.search(r"beijing\.osm: the streets lie [\d,]+\.\d km from the district", text)
+    assert main(["access", str(config), "--out", str(tmp_path / "out"), "-q"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "beijing.osm: the streets lie" in err[0], err
+    assert not (tmp_path / "out").exists()
