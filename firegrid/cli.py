@@ -67,7 +67,6 @@ def _check_network(config, district, report) -> str | None:
 
     from spatial.errors import ConfigError, NetworkError
     from spatial.network import network_report, read_network, require_near
-    from spatial.profiles import AccessParams
 
     source = config.network_source
     if source is None:
@@ -88,7 +87,7 @@ def _check_network(config, district, report) -> str | None:
             table,
             buildings=district.layers.get("buildings"),
             stations=district.layers.get("stations"),
-            params=AccessParams.from_mapping(config.section("access")),
+            params=config.params["access"],
         )
     except (NetworkError, ConfigError) as exc:
         report.error(str(exc))
@@ -272,10 +271,9 @@ def cmd_map(args: argparse.Namespace) -> int:
     from firegrid.outputs import check_output_file, write_file
     from firegrid.pipeline import default_output_folder, map_html, run_pipeline
     from firegrid.reports import MAP_FILE
-    from maps.options import MapOptions
 
     config = load_config(args.config)
-    options = MapOptions.from_mapping(config.section("map"))
+    options = config.params["map"]
     changes = {k: v for k, v in (("language", args.language), ("basemap", args.basemap)) if v}
     options = replace(options, **changes) if changes else options
     # map.html in the run's output folder by default, recorded in its manifest

@@ -195,19 +195,13 @@ def _roads(network) -> gpd.GeoDataFrame:
     return graph_table(network).roads_layer()
 
 
-def _access_params(run: PipelineRun):
-    from spatial.profiles import AccessParams
-
-    return AccessParams.from_mapping(run.config.section("access"))
-
-
 def access_step(run: PipelineRun) -> None:
     """Travel times from every station to every building, coverage, isochrones, areas."""
     if run.network is None:
         return
     from spatial.access import analyse_access
 
-    params = _access_params(run)
+    params = run.config.params["access"]
     result = analyse_access(
         run.network,
         run.buildings,
@@ -272,7 +266,7 @@ def water_step(run: PipelineRun) -> None:
     """Hydrant and water-source coverage along streets, water-deficient zones, new hydrants."""
     if run.network is None:
         return
-    from spatial.water import WaterParams, analyse_water
+    from spatial.water import analyse_water
 
     d = run.district
     if not d.has("hydrants") and not d.has("water_sources"):
@@ -280,7 +274,7 @@ def water_step(run: PipelineRun) -> None:
             "no hydrants or water sources layer: every building counts as water-deficient "
             "(no fire water within reach is on record)"
         )
-    params = WaterParams.from_mapping(run.config.section("water"))
+    params = run.config.params["water"]
     result = analyse_water(
         run.network,
         run.buildings,
@@ -320,7 +314,7 @@ def water_step(run: PipelineRun) -> None:
 
 def risk_step(run: PipelineRun) -> None:
     """Risk index, grades, hazard ledger, fire model (with incidents) and grid roll-up."""
-    from risk.params import FACTORS, RiskParams
+    from risk.params import FACTORS
     from risk.score import score_district
 
     d = run.district
@@ -330,7 +324,7 @@ def risk_step(run: PipelineRun) -> None:
             f"{run.config.path}: [district] as_of is needed for the risk step "
             '(the date hazard deadlines are judged against), e.g. as_of = "2026-06-30"'
         )
-    params = RiskParams.from_mapping(run.config.section("risk"))
+    params = run.config.params["risk"]
     result = score_district(
         run.buildings,
         run.layers.get("grids"),
@@ -399,9 +393,9 @@ def siting_step(run: PipelineRun) -> None:
     """Where new micro-stations add the most 3-minute coverage (maximal coverage, gain curve)."""
     if run.network is None:
         return
-    from spatial.siting import SitingParams, site_micro_stations
+    from spatial.siting import site_micro_stations
 
-    params = SitingParams.from_mapping(run.config.section("siting"))
+    params = run.config.params["siting"]
     if params.weight and params.weight not in run.buildings:
         raise ConfigError(
             f"[siting] weight = {params.weight!r} is not a building column "
@@ -416,7 +410,7 @@ def siting_step(run: PipelineRun) -> None:
         run.buildings,
         run.layers.get("stations"),
         params=params,
-        access=_access_params(run),
+        access=run.config.params["access"],
     )
     run.results["siting"] = result
     if len(result.sites):
@@ -531,10 +525,9 @@ def _run_steps(run: PipelineRun, steps: Iterable[str], *, progress: bool | None)
 
 def build_map(run: PipelineRun, *, options=None):
     """The interactive map of a run (``[map]`` options from the config unless given)."""
-    from maps.options import MapOptions
     from maps.risk_map import risk_map
 
-    options = options or MapOptions.from_mapping(run.config.section("map"))
+    options = options or run.config.params["map"]
     L = run.layers
     return risk_map(
         L["buildings"],
@@ -587,11 +580,10 @@ def write_run_outputs(
     File name → path: ``map.html``, ``results.gpkg``, ``grid_summary.csv``/``.xlsx``,
     ``summary.md``, ``summary.json`` (those the run has material for).
     """
-    from firegrid.reports import OutputOptions, grid_summary_table, write_outputs
-    from maps.options import MapOptions
+    from firegrid.reports import grid_summary_table, write_outputs
 
-    out_opts = OutputOptions.from_mapping(run.config.section("output"))
-    allow = MapOptions.from_mapping(run.config.section("map")).allow_fields
+    out_opts = run.config.params["output"]
+    allow = run.config.params["map"].allow_fields
     folder = Path(folder) if folder is not None else default_output_folder(run.config)
     draw = out_opts.map if with_map is None else with_map
     html = map_html(run) if draw else None
