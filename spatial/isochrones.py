@@ -290,6 +290,7 @@ def station_isochrones(
             if method == "vector":
                 connectors = bs.connectors()
         n_before = len(recs)
+        joinable = _street_pieces(rg) if method == "raster" else None
         # For "vector": lines and their record, banded once per group.
         lines_all, group_all, whole_all = [], [], []
         for start in range(0, len(g.rows), _ISO_BATCH):
@@ -348,6 +349,7 @@ def station_isochrones(
                     g.turnout_s[idx],
                     thresholds,
                     np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
+                    pieces=joinable,
                     cell_m=cell_m,
                     max_snap_m=params.max_snap_m,
                 )
@@ -390,6 +392,7 @@ def _time_field(
     thresholds: np.ndarray,
     lines: np.ndarray,
     *,
+    pieces,
     cell_m: float,
     max_snap_m: float,
 ) -> np.ndarray:
@@ -410,7 +413,7 @@ def _time_field(
     # from a reached street is reached.
     spare = max(t_max - float(np.min(offset)), 0.0)
     pad = min(max_snap_m, spare / rg.access_cost_per_m) + 2 * c
-    ix, iy, cells = _near_cells(rg, lines, pad, c, max_snap_m)
+    ix, iy, cells = _near_cells(rg, pieces, lines, pad, c, max_snap_m)
     cost = cost_matrix(rg, sources, cells, cutoff=t_max, source_offset=offset).tocsr()
     # Cells timed beyond the largest threshold (or not near a reached street) take the time
     # one more cell of access leg would add, so the last contour falls between cell centres;
@@ -438,7 +441,27 @@ def _time_field(
     return out
 
 
-def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_snap_m: float):
+def _street_pieces(rg: RoutingGraph):
+    """Straight pieces of the streets points may join (``rg.join_ok``): segment index (``cand``),
+    ends, position of its segment in ``cand``, length, metres along the segment before the
+    piece, and each segment's geometric length."""
+    cand = np.flatnonzero(rg.join_ok)
+    xy, line = shapely.get_coordinates(rg.lines(cand), return_index=True)
+    same = line[1:] == line[:-1]
+    ax, ay = xy[:-1, 0][same], xy[:-1, 1][same]
+    bx, by = xy[1:, 0][same], xy[1:, 1][same]
+    pline = line[:-1][same]
+    plen = np.hypot(bx - ax, by - ay)
+    csum = np.cumsum(plen)
+    first = np.searchsorted(pline, pline)
+    along0 = (csum - plen) - (csum[first] - plen[first])
+    geo_len = np.bincount(pline, weights=plen, minlength=len(cand))
+    return cand, ax, ay, bx, by, pline, plen, along0, geo_len
+
+
+def _near_cells(
+    rg: RoutingGraph, pieces, lines: np.ndarray, pad: float, c: float, max_snap_m: float
+):
     """Lattice points ``(ix * c, iy * c)`` within ``pad`` of the lines, each placed on its
     nearest street as :func:`snap` places a building (streets it may join, ``rg.join_ok``).
 
@@ -462,26 +485,7 @@ def _near_cells(rg: RoutingGraph, lines: np.ndarray, pad: float, c: float, max_s
     margin = max(reach_r, int(np.ceil(max_snap_m / c))) + 2
     lo_x, hi_x = (rx.min() - 2 * margin) * c, (rx.max() + 2 * margin) * c
     lo_y, hi_y = (ry.min() - 2 * margin) * c, (ry.max() + 2 * margin) * c
-    # Straight pieces of the joinable streets around (a street strays from its end nodes by
-    # less than its length): ends, segment, metres along it before the piece.
-    xa, ya, xb, yb = (rg.node_x[rg.seg_a], rg.node_y[rg.seg_a], rg.node_x[rg.seg_b],
-                      rg.node_y[rg.seg_b])  # fmt: skip
-    slack = rg.seg_length_m
-    cand = np.flatnonzero(
-        rg.join_ok
-        & (np.maximum(xa, xb) + slack >= lo_x) & (np.minimum(xa, xb) - slack <= hi_x)
-        & (np.maximum(ya, yb) + slack >= lo_y) & (np.minimum(ya, yb) - slack <= hi_y)
-    )  # fmt: skip
-    xy, line = shapely.get_coordinates(rg.lines(cand), return_index=True)
-    same = line[1:] == line[:-1]
-    ax, ay = xy[:-1, 0][same], xy[:-1, 1][same]
-    bx, by = xy[1:, 0][same], xy[1:, 1][same]
-    pline = line[:-1][same]
-    plen = np.hypot(bx - ax, by - ay)
-    csum = np.cumsum(plen)
-    first = np.searchsorted(pline, pline)
-    along0 = (csum - plen) - (csum[first] - plen[first])
-    geo_len = np.bincount(pline, weights=plen, minlength=len(cand))
+    cand, ax, ay, bx, by, pline, plen, along0, geo_len = pieces
     around = np.flatnonzero(
         (np.maximum(ax, bx) >= lo_x) & (np.minimum(ax, bx) <= hi_x)
         & (np.maximum(ay, by) >= lo_y) & (np.minimum(ay, by) <= hi_y)
