@@ -180,6 +180,10 @@ class FeatureParams:
             raise ConfigError("use_severity and wiring_score values must lie in [0, 1]")
         if not self.age_high_years > self.age_low_years >= 0:
             raise ConfigError("age_high_years must exceed age_low_years (both >= 0)")
+        if not 1800 <= self.old_built_up_to <= 2100:
+            raise ConfigError(
+                f"old_built_up_to must be a year from 1800 to 2100, not {self.old_built_up_to!r}"
+            )
         for name in (
             "storey_height_m",
             "elderly_cap",

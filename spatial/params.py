@@ -15,6 +15,11 @@ from spatial.errors import ConfigError
 
 T = TypeVar("T")
 _NO_DEFAULT = object()
+# Sanity bounds shared by the analysis sections: a config value beyond them is a typo, and
+# would otherwise run for hours or exhaust memory (1e-300 m spacing, a 1e308 m buffer).
+MAX_LENGTH_M = 50_000.0  # metres: wider than any district a run covers
+MIN_SPACING_M = 5.0  # metres between generated candidate points
+MAX_TIME_LIMIT_S = 86_400.0  # seconds a solver may be given
 
 
 def params_from_mapping(

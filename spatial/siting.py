@@ -44,7 +44,7 @@ from spatial.cover import (
 )
 from spatial.crs import require_projected
 from spatial.errors import ConfigError, InputError
-from spatial.params import params_from_mapping
+from spatial.params import MAX_LENGTH_M, MAX_TIME_LIMIT_S, MIN_SPACING_M, params_from_mapping
 from spatial.profiles import AccessParams
 from spatial.routing import (
     GraphTable,
@@ -59,6 +59,8 @@ from spatial.routing import (
 
 METHODS = ("auto", "exact", "greedy")
 CREW_VEHICLES = ("ebike", "foot")
+# More new stations than any district could site: a larger k is a typo (and a huge model).
+MAX_K = 10_000
 # method="auto" runs the MILP up to this many (building still needing cover, candidate) pairs.
 # Beyond it HiGHS seldom closes even the root LP within a time limit of a minute (measured:
 # 2.3 M pairs, 100,000 buildings × 5,000 candidates), so greedy with a Lagrangian bound is
@@ -135,15 +137,19 @@ class SitingParams:
     def __post_init__(self) -> None:
         if (
             not (isinstance(self.k, int | np.integer) and not isinstance(self.k, bool))
-            or self.k < 0
+            or not 0 <= self.k <= MAX_K
         ):
-            raise ConfigError(f"[siting] k must be a whole number >= 0, got {self.k!r}")
+            raise ConfigError(
+                f"[siting] k must be a whole number from 0 to {MAX_K}, got {self.k!r}"
+            )
         checks = {
             "target_s": self.target_s > 0,
-            "candidate_spacing_m": self.candidate_spacing_m >= 0,
-            "candidate_buffer_m": self.candidate_buffer_m >= 0,
+            # 0 = intersections only; below a few metres the candidates would outnumber memory.
+            "candidate_spacing_m": self.candidate_spacing_m == 0
+            or MIN_SPACING_M <= self.candidate_spacing_m <= MAX_LENGTH_M,
+            "candidate_buffer_m": 0 <= self.candidate_buffer_m <= MAX_LENGTH_M,
             "turnout_s": 0 <= self.turnout_s < self.target_s,
-            "time_limit_s": self.time_limit_s > 0,
+            "time_limit_s": 0 < self.time_limit_s <= MAX_TIME_LIMIT_S,
         }
         for key, ok in checks.items():
             if not ok:

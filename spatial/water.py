@@ -43,7 +43,7 @@ from scipy.sparse.csgraph import connected_components
 from spatial.crs import require_projected
 from spatial.errors import ConfigError, InputError, NetworkError
 from spatial.grids import aggregate_by_grid, assign_grids
-from spatial.params import params_from_mapping
+from spatial.params import MAX_LENGTH_M, MAX_TIME_LIMIT_S, MIN_SPACING_M, params_from_mapping
 from spatial.profiles import PROFILE_NAMES, default_profile
 from spatial.routing import GraphTable, RoutingGraph, Snap, graph_table, nearest_cost, snap
 
@@ -154,9 +154,23 @@ class WaterParams:
 
     def __post_init__(self) -> None:
         for key in ("hydrant_radius_m", "hydrant_spacing_m", "source_radius_m",
-                    "zone_buffer_m", "candidate_spacing_m", "time_limit_s"):  # fmt: skip
-            if not getattr(self, key) > 0:
-                raise ConfigError(f"[water] {key} must be > 0, got {getattr(self, key)!r}")
+                    "zone_buffer_m"):  # fmt: skip
+            if not 0 < getattr(self, key) <= MAX_LENGTH_M:
+                raise ConfigError(
+                    f"[water] {key} must be > 0 and at most {MAX_LENGTH_M:g}, "
+                    f"got {getattr(self, key)!r}"
+                )
+        if not 0 < self.time_limit_s <= MAX_TIME_LIMIT_S:
+            raise ConfigError(
+                f"[water] time_limit_s must be > 0 and at most {MAX_TIME_LIMIT_S:g}, "
+                f"got {self.time_limit_s!r}"
+            )
+        # Below a few metres the candidate points along streets would outnumber memory.
+        if not MIN_SPACING_M <= self.candidate_spacing_m <= MAX_LENGTH_M:
+            raise ConfigError(
+                f"[water] candidate_spacing_m must be {MIN_SPACING_M:g} to {MAX_LENGTH_M:g} m, "
+                f"got {self.candidate_spacing_m!r}"
+            )
         for key in ("min_source_capacity_m3", "hydrant_snap_warn_m", "street_snap_m",
                     "street_facing_m", "built_up_m", "zone_close_m", "max_new_hydrants"):  # fmt: skip
             if not getattr(self, key) >= 0:

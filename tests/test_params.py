@@ -155,3 +155,43 @@ def test_typo_gets_a_suggestion_and_range_messages_the_section():
         params_from_mapping(Q, {"radius": 5000}, section="q")
     with pytest.raises(ConfigError, match=r"^\[water\] has unknown key 'hydrant_radious_m' \(did"):
         WaterParams.from_mapping({"hydrant_radious_m": 100})
+
+
+@pytest.mark.parametrize(
+    ("cls_path", "values", "key"),
+    [
+        ("spatial.siting.SitingParams", {"k": 10**15}, "k"),
+        ("spatial.siting.SitingParams", {"candidate_spacing_m": 1e-300}, "candidate_spacing_m"),
+        ("spatial.siting.SitingParams", {"candidate_buffer_m": 1e308}, "candidate_buffer_m"),
+        ("spatial.siting.SitingParams", {"time_limit_s": 1e12}, "time_limit_s"),
+        ("spatial.water.WaterParams", {"zone_buffer_m": 1e308}, "zone_buffer_m"),
+        ("spatial.water.WaterParams", {"candidate_spacing_m": 0}, "candidate_spacing_m"),
+        ("spatial.water.WaterParams", {"candidate_spacing_m": 4.9}, "candidate_spacing_m"),
+        ("spatial.water.WaterParams", {"hydrant_radius_m": 60_000}, "hydrant_radius_m"),
+        ("risk.params.FeatureParams", {"old_built_up_to": -1}, "old_built_up_to"),
+        ("risk.params.FeatureParams", {"old_built_up_to": 2101}, "old_built_up_to"),
+    ],
+)
+def test_values_that_would_hang_or_exhaust_memory_are_refused(cls_path, values, key):
+    import importlib
+
+    module, name = cls_path.rsplit(".", 1)
+    cls = getattr(importlib.import_module(module), name)
+    with pytest.raises(ConfigError, match=key):
+        cls(**values)
+
+
+@pytest.mark.parametrize(
+    ("cls_path", "values"),
+    [
+        ("spatial.siting.SitingParams", {"k": 10_000, "candidate_spacing_m": 0}),
+        ("spatial.siting.SitingParams", {"candidate_spacing_m": 5.0}),
+        ("spatial.water.WaterParams", {"candidate_spacing_m": 5.0, "zone_buffer_m": 50_000}),
+        ("risk.params.FeatureParams", {"old_built_up_to": 1800}),
+    ],
+)
+def test_bounds_are_inclusive(cls_path, values):
+    import importlib
+
+    module, name = cls_path.rsplit(".", 1)
+    getattr(importlib.import_module(module), name)(**values)
