@@ -398,3 +398,16 @@ def test_grid_errors_name_the_grids_layer_and_column(district):
     assert "grids" in str(exc.value)
     with pytest.raises(Exception, match=r"\bgrids\b"):  # the layer's own name, as a word
         assign_grids(buildings, grids.to_crs("EPSG:4326"))
+
+
+def test_cell_assignment_and_rollup_raise_no_warnings(district):
+    # An analyst's notebook shows every warning: none is expected from a clean district, empty
+    # cells (C00-00) and buildings in no level-3 cell included.
+    import warnings
+
+    grids, buildings, _, _ = district
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cells, _ = assign_grids(buildings, grids)
+        table, _ = rollup(buildings, grids, cells=cells)
+    assert table.set_index("grid_id").loc["C00-00", "n_buildings"] == 0
