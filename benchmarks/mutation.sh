@@ -19,21 +19,24 @@ cd "$work"
 echo "mutation: working in $work" >&2
 status=0
 nice -n 10 mutmut run --max-children "${MUTATION_JOBS:-1}" "$@" || status=$?
-mutmut results --all true | python3 -c '
-import collections, sys
+mutmut results --all true > mutation-results.txt
+python3 - mutation-results.txt <<'PY'
+import collections
+import sys
+
 per = collections.defaultdict(collections.Counter)
-for line in sys.stdin:
+for line in open(sys.argv[1], encoding="utf-8"):
     name, _, state = line.strip().rpartition(": ")
     if name:
         per[name.split(".x")[0]][state] += 1
-print(f"{\"module\":24} {\"killed\":>7} {\"survived\":>9} {\"other\":>6} {\"score\":>6}")
+print(f"{'module':24} {'killed':>7} {'survived':>9} {'other':>6} {'score':>6}")
 for mod, c in sorted(per.items()):
     tested = c["killed"] + c["survived"] + c["timeout"]
     if not tested:
-        continue
+        continue  # not run this time
     killed = c["killed"] + c["timeout"]
     other = sum(c.values()) - tested
-    print(f"{mod:24} {killed:7d} {c[\"survived\"]:9d} {other:6d} {killed / tested:6.0%}")
-'
+    print(f"{mod:24} {killed:7d} {c['survived']:9d} {other:6d} {killed / tested:6.0%}")
+PY
 echo "survivors: cd $work && mutmut results; mutmut show <name>" >&2
 exit "$status"
