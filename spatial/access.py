@@ -40,8 +40,9 @@ from spatial.routing import (
 
 KINDS = ("fire_station", "micro_station")
 # Output column names per kind (canonical names of the brief; targets are configurable but the
-# names keep the "3min"/"5min" of the standard's wording).
-_COLS = {
+# names keep the "3min"/"5min" of the standard's wording). Public: isochrones and areas read
+# the same columns.
+COLS = {
     "fire_station": dict(t="t_fire_s", sid="fire_station_id", n="n_fire_5min",
                          cov="covered_5min", short="shortfall_5min_s", label="fire"),
     "micro_station": dict(t="t_micro_s", sid="micro_station_id", n="n_micro_3min",
@@ -164,7 +165,7 @@ def station_groups(stations: gpd.GeoDataFrame, params: AccessParams) -> list[Sta
         turnout = pd.to_numeric(stations["turnout_s"], errors="coerce").to_numpy(dtype=float)
     else:
         turnout = np.full(len(stations), np.nan)
-    ids = _station_ids(stations)
+    ids = station_ids(stations)
     groups = []
     for k in KINDS:
         for v in PROFILE_NAMES:
@@ -244,7 +245,7 @@ def _building_access(buildings, stations, network, params):
     out = buildings.copy()
     issues = {}
     for kind in KINDS:
-        cols = _COLS[kind]
+        cols = COLS[kind]
         target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
         best = np.full(n, np.inf)
         who = np.full(n, -1, dtype=np.int64)
@@ -330,7 +331,8 @@ def _combine_issues(fire, micro, geoms: np.ndarray) -> np.ndarray:
     return out
 
 
-def _station_ids(stations: gpd.GeoDataFrame) -> np.ndarray:
+def station_ids(stations: gpd.GeoDataFrame) -> np.ndarray:
+    """Station ids as text (object array); ``"station 1"``, … when the layer has none."""
     if "station_id" in stations:
         return stations["station_id"].astype(str).to_numpy(dtype=object)
     return np.array([f"station {i + 1}" for i in range(len(stations))], dtype=object)

@@ -10,9 +10,13 @@ inside. It is computed as a travel-time field on a fine grid contoured at ``T`` 
 a plain band of ``street_buffer_m`` around the reached street pieces is available as
 ``method="vector"``.
 
+With many stations (``mode="union"``, chosen by ``"auto"`` beyond :data:`PER_STATION_MAX`) one
+isochrone per station kind and threshold is contoured from the fastest-station field instead.
+
 Areas of responsibility assign each street piece and building to the station reaching it first;
-polygons are the Voronoi cells of those places dissolved per station, so they tile the district.
-Overlap counts dissolve the same cells by how many stations reach a place within target.
+every cell of a fine grid takes the station of its nearest place (the raster form of the places'
+Voronoi cells), and the cells united per station tile the district. Overlap counts unite the
+same cells by how many stations reach a place within target.
 """
 
 from __future__ import annotations
@@ -26,16 +30,18 @@ import geopandas as gpd
 import networkx as nx
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import shapely
 from scipy import ndimage
 
 from spatial.access import (
-    _COLS,
+    COLS,
     KINDS,
     StationGroup,
     compile_graphs,
     snap_stations,
     station_groups,
+    station_ids,
 )
 from spatial.profiles import AccessParams
 from spatial.routing import (
@@ -55,8 +61,19 @@ _ISO_BATCH = 16
 _THREADS = 2
 # Street pieces for areas of responsibility are at most this long (metres).
 PIECE_M = 50.0
+# Areas of responsibility are drawn on a grid of this cell (metres), coarser when the district
+# would need more than AREA_MAX_CELLS cells (20 m cells over 1,600 km²).
+AREA_CELL_M = 5.0
+AREA_MAX_CELLS = 4_000_000
 # Tiles of the travel-time grid are this many cells square (bounds the distance transform).
 _TILE = 512
+# isochrones="auto": one isochrone per station up to this many stations, one per kind beyond
+# (each station's field costs about 0.1 s on a 50k-node grid; a thousand overlapping polygons
+# say nothing on a city map).
+PER_STATION_MAX = 50
+# A union field holds at most about this many grid cells: its cell grows beyond ``cell_m`` at
+# city size (4 M cells: 5 m cells up to 100 km², 16 m at 1,000 km²) to bound time and memory.
+UNION_MAX_CELLS = 4_000_000
 
 
 # ---------------------------------------------------------------------- geometry helpers
@@ -219,8 +236,10 @@ def station_isochrones(
     method: str = "raster",
     cell_m: float | None = None,
     quad_segs: int = 2,
+    mode: str | None = None,
 ) -> gpd.GeoDataFrame:
-    """Isochrone polygons per station and threshold: where a building would be reached in time.
+    """Isochrone polygons per station (or station kind) and threshold: where a building would
+    be reached in time.
 
     A place lies in a station's ``T``-second isochrone (turnout included) when a building
     standing there would be reached within ``T`` by the rule of
@@ -258,12 +277,22 @@ def station_isochrones(
         Grid cell for ``"raster"`` (metres; default ``buffer_m / 3``, 5 m for the default 15 m).
     quad_segs : int
         Segments per quarter circle of the buffers for ``"vector"``.
+    mode : {"auto", "per_station", "union"}, optional
+        Default ``params.isochrones``. ``"per_station"``: one polygon per station and
+        threshold. ``"union"``: one polygon per station kind and threshold, the places some
+        station of that kind reaches in time, contoured from one fastest-station field per
+        vehicle (``"raster"`` only; its cell grows beyond ``cell_m`` so the field holds at most
+        :data:`UNION_MAX_CELLS` cells). ``"auto"``: per station up to :data:`PER_STATION_MAX`
+        stations, the union beyond.
 
     Returns
     -------
     GeoDataFrame
-        ``station_id``, ``name``, ``kind``, ``vehicle``, ``minutes``, ``t_s``, ``length_m``
-        (street metres reached), ``n_buildings`` (buildings reached, when given), polygon.
+        In the network's projected CRS: ``station_id``, ``name``, ``kind``, ``vehicle``,
+        ``minutes``, ``t_s`` (seconds), ``length_m`` (street metres reached), ``n_buildings``
+        (buildings reached, when given), polygon. A union row has no ``station_id`` nor
+        ``name``, its ``vehicle`` names every vehicle of the kind (``"ebike+foot"``) and
+        ``n_stations`` counts its stations.
     """
     params = params or AccessParams()
     minutes = tuple(float(m) for m in (minutes or params.isochrone_minutes))
@@ -274,8 +303,17 @@ def station_isochrones(
         raise ValueError(f"method must be 'raster' or 'vector', got {method!r}")
     if not cell_m > 0:
         raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
+    mode = params.isochrones if mode is None else mode
+    if mode not in ("auto", "per_station", "union"):
+        raise ValueError(f"mode must be 'auto', 'per_station' or 'union', got {mode!r}")
+    if mode == "auto":
+        mode = "per_station" if len(stations) <= PER_STATION_MAX else "union"
+    if mode == "union" and method != "raster":
+        raise ValueError("mode='union' draws the raster field; method must be 'raster'")
     groups = station_groups(stations, params)
     graphs = compile_graphs(network, params, vehicles=tuple(sorted({g.vehicle for g in groups})))
+    if mode == "union":
+        return _union_isochrones(stations, groups, graphs, params, minutes, buildings, cell_m)
     names = stations["name"].astype(object).to_numpy() if "name" in stations else None
     recs = []
     geoms_parts = []
@@ -345,8 +383,9 @@ def station_isochrones(
                 # The field per batch of stations bounds the cells held at once.
                 field = _time_field(
                     rg,
-                    sub,
-                    g.turnout_s[idx],
+                    _matrix_timer(rg, sub, g.turnout_s[idx], t_max),
+                    len(idx),
+                    float(np.min(g.turnout_s[idx])),
                     thresholds,
                     np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
                     pieces=joinable,
@@ -370,6 +409,114 @@ def station_isochrones(
     return gpd.GeoDataFrame(out, geometry=geoms, crs=crs)
 
 
+def _union_isochrones(stations, groups, graphs, params, minutes, buildings, cell_m):
+    """One isochrone per station kind and threshold from the fastest-station field of each
+    vehicle (see :func:`station_isochrones`, ``mode="union"``); vehicles of a kind unite."""
+    thresholds = np.array(minutes) * 60.0
+    t_max = float(thresholds.max())
+    n_t = len(thresholds)
+    bgeoms = buildings.geometry.to_numpy() if buildings is not None and len(buildings) else None
+    recs, geoms = [], []
+    for kind in KINDS:
+        kg = [g for g in groups if g.kind == kind]
+        if not kg:
+            continue
+        polys = None
+        # Reached intervals of every vehicle, row = threshold: the vehicles' graphs share the
+        # network's segments, so their union length is measured once.
+        rows, segs, los, his = [], [], [], []
+        b_best = np.full(len(bgeoms), np.inf) if bgeoms is not None else None
+        for g in kg:
+            rg = graphs[g.vehicle]
+            ss = snap_stations(rg, stations, g, params)
+            dist, states = _fastest_node_costs(rg, ss, g.turnout_s, t_max)
+            lines = np.zeros(0, dtype=object)
+            for ti, T in enumerate(thresholds):
+                _, seg, lo, hi = reached_intervals(
+                    rg, ss, dist, T, source_offset=g.turnout_s, states=states
+                )
+                rows.append(np.full(len(seg), ti)), segs.append(seg)
+                los.append(lo), his.append(hi)
+                if T == t_max:
+                    lines = cut_segments(rg, seg, lo, hi)
+            c = _union_cell(lines, cell_m, params.max_snap_m)
+            field = _time_field(
+                rg,
+                _fastest_timer(rg, ss, g.turnout_s, t_max),
+                1,
+                float(np.min(g.turnout_s)),
+                thresholds,
+                lines,
+                pieces=_street_pieces(rg),
+                cell_m=c,
+                max_snap_m=params.max_snap_m,
+            )
+            if bgeoms is not None:
+                bs = snap(rg, bgeoms, max_snap_m=params.max_snap_m)
+                bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
+                hit = np.flatnonzero(bt <= t_max)
+                field = _hold_buildings(field, thresholds, bs, np.zeros(len(hit), dtype=np.int64),
+                                        hit, bt[hit], c)  # fmt: skip
+                b_best = np.fmin(b_best, bt)
+            polys = field[0] if polys is None else shapely.union(polys, field[0])
+        row, seg = np.concatenate(rows), np.concatenate(segs)
+        lo, hi = np.concatenate(los), np.concatenate(his)
+        length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg), minlength=n_t)
+        for ti, (m, T) in enumerate(zip(minutes, thresholds, strict=True)):
+            recs.append(
+                dict(
+                    station_id=None,
+                    name=None,
+                    kind=kind,
+                    vehicle="+".join(sorted({g.vehicle for g in kg})),
+                    minutes=m,
+                    t_s=T,
+                    length_m=float(length[ti]),
+                    n_buildings=int((b_best <= T).sum()) if b_best is not None else None,
+                    n_stations=int(sum(len(g.rows) for g in kg)),
+                )
+            )
+        geoms.extend(polys)
+    out = pd.DataFrame.from_records(recs, columns=["station_id", "name", "kind", "vehicle",
+                                                   "minutes", "t_s", "length_m", "n_buildings",
+                                                   "n_stations"])  # fmt: skip
+    out["station_id"] = out["station_id"].astype(object)
+    if buildings is None:
+        out = out.drop(columns="n_buildings")
+    crs = next(iter(graphs.values())).crs
+    return gpd.GeoDataFrame(out, geometry=np.array(geoms, dtype=object), crs=crs)
+
+
+def _fastest_node_costs(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
+    """Cost of every node (and, with turn restrictions, every state) from the fastest source,
+    ``1 × n`` arrays (``inf`` beyond ``t_max``): the minimum over batches of sources bounds the
+    dense rows held at once."""
+    dist = np.full((1, rg.n_nodes), np.inf)
+    states = np.full((1, rg.n_states), np.inf) if rg.turns is not None else None
+    for start in range(0, len(sources), _ISO_BATCH):
+        idx = np.arange(start, min(start + _ISO_BATCH, len(sources)))
+        sub = sources.take(idx)
+        d = node_costs(rg, sub, source_offset=offset[idx], cutoff=t_max)
+        if len(d):
+            np.minimum(dist, d.min(axis=0, keepdims=True), out=dist)
+        if states is not None:
+            d = node_costs(rg, sub, source_offset=offset[idx], cutoff=t_max, states=True)
+            if len(d):
+                np.minimum(states, d.min(axis=0, keepdims=True), out=states)
+    return dist, states
+
+
+def _union_cell(lines: np.ndarray, cell_m: float, max_snap_m: float) -> float:
+    """Grid cell (metres) of a union field: ``cell_m``, grown so the box of the reached
+    streets, padded by the snap limit, holds at most :data:`UNION_MAX_CELLS` cells."""
+    lines = lines[~shapely.is_missing(lines)]
+    if len(lines) == 0:
+        return cell_m
+    x0, y0, x1, y1 = shapely.total_bounds(lines)
+    area = (x1 - x0 + 2 * max_snap_m) * (y1 - y0 + 2 * max_snap_m)
+    return max(cell_m, float(np.sqrt(area / UNION_MAX_CELLS)))
+
+
 def _union_length(row, seg, lo, hi, rg) -> np.ndarray:
     """Metres of street per interval not already covered by an earlier interval of the same
     (row, segment): summing gives the length of the union (the own-segment interval of a
@@ -385,10 +532,29 @@ def _union_length(row, seg, lo, hi, rg) -> np.ndarray:
     return out
 
 
+def _matrix_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
+    """Times of snapped places from each source (rows), within ``t_max`` seconds."""
+    return lambda places: cost_matrix(
+        rg, sources, places, cutoff=t_max, source_offset=offset
+    ).tocsr()
+
+
+def _fastest_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
+    """Times of snapped places from the fastest of the sources (one row), within ``t_max``."""
+
+    def timer(places: Snap) -> sp.csr_matrix:
+        t, _ = nearest_cost(rg, sources, places, source_offset=offset)
+        keep = np.flatnonzero(t <= t_max)
+        return sp.csr_matrix((t[keep], keep, np.array([0, len(keep)])), shape=(1, len(places)))
+
+    return timer
+
+
 def _time_field(
     rg: RoutingGraph,
-    sources: Snap,
-    offset: np.ndarray,
+    timer,
+    n_rows: int,
+    min_offset: float,
     thresholds: np.ndarray,
     lines: np.ndarray,
     *,
@@ -396,14 +562,16 @@ def _time_field(
     cell_m: float,
     max_snap_m: float,
 ) -> np.ndarray:
-    """Polygons ``[source, threshold]``: places a building would be reached from in time.
+    """Polygons ``[row, threshold]``: places a building would be reached from in time.
 
-    Every point of a global ``cell_m`` lattice near the streets the sources reach (``lines``,
-    reached within the largest threshold) is snapped and timed exactly like a building; the
-    field of those times is contoured at each threshold.
+    Every point of a global ``cell_m`` lattice near the streets reached (``lines``, within the
+    largest threshold) is snapped and timed exactly like a building by ``timer`` (snapped
+    cells → CSR of seconds, ``n_rows`` rows: one per source, or one for the fastest source);
+    the field of those times is contoured at each threshold. ``min_offset``: the smallest
+    turnout (seconds).
     """
     n_t = len(thresholds)
-    out = np.full((len(sources), n_t), shapely.Polygon(), dtype=object)
+    out = np.full((n_rows, n_t), shapely.Polygon(), dtype=object)
     lines = lines[~shapely.is_missing(lines)]
     if len(lines) == 0:
         return out
@@ -411,10 +579,10 @@ def _time_field(
     t_max = float(thresholds.max())
     # No building farther than the snap limit, nor than the time left after turnout allows,
     # from a reached street is reached.
-    spare = max(t_max - float(np.min(offset)), 0.0)
+    spare = max(t_max - min_offset, 0.0)
     pad = min(max_snap_m, spare / rg.access_cost_per_m) + 2 * c
     ix, iy, cells = _near_cells(rg, pieces, lines, pad, c, max_snap_m)
-    cost = cost_matrix(rg, sources, cells, cutoff=t_max, source_offset=offset).tocsr()
+    cost = timer(cells)
     # Cells timed beyond the largest threshold (or not near a reached street) take the time
     # one more cell of access leg would add, so the last contour falls between cell centres;
     # cells beyond the snap limit are never reached, so the contour keeps to the last one in.
@@ -699,7 +867,7 @@ def areas_of_responsibility(
     graphs = compile_graphs(network, params, vehicles=tuple(sorted({g.vehicle for g in groups})))
     crs = next(iter(graphs.values())).crs
     names = (
-        pd.Series(stations["name"].astype(object).to_numpy(), index=_ids(stations))
+        pd.Series(stations["name"].astype(object).to_numpy(), index=station_ids(stations))
         if "name" in stations
         else None
     )
@@ -737,8 +905,8 @@ def areas_of_responsibility(
         px, py = mid.x, mid.y
         lab, cnt = sid, count
         nb = pd.Series(dtype=np.int64)
-        if buildings is not None and _COLS[kind]["sid"] in buildings:
-            cols = _COLS[kind]
+        if buildings is not None and COLS[kind]["sid"] in buildings:
+            cols = COLS[kind]
             bg = buildings.geometry.to_numpy()
             has = ~(shapely.is_missing(bg) | shapely.is_empty(bg))
             bp = shapely.get_coordinates(shapely.point_on_surface(bg[has]))
@@ -748,9 +916,10 @@ def areas_of_responsibility(
             lab = np.r_[lab, bsid]
             cnt = np.r_[cnt, bcnt.astype(np.int64)]
             nb = pd.Series(bsid[bsid != ""]).value_counts()
-        cells, lab, cnt = _voronoi(px, py, lab, cnt, boundary, params.street_buffer_m)
+        poly_lab, poly_cnt = _nearest_place_polygons(px, py, lab, cnt, boundary,
+                                                     params.street_buffer_m)  # fmt: skip
         km = pd.Series((hi - lo) * rg.seg_length_m[seg] / 1000.0).groupby(sid).sum()
-        for label, polys in _dissolve(cells, lab):
+        for label, polys in poly_lab:
             if label == "":
                 continue
             areas.append(
@@ -764,7 +933,7 @@ def areas_of_responsibility(
                     geometry=polys,
                 )
             )
-        for n_st, polys in _dissolve(cells, cnt):
+        for n_st, polys in poly_cnt:
             overlaps.append(dict(kind=kind, n_stations=int(n_st), geometry=polys))
     cols_a = ["station_id", "name", "kind", "n_buildings", "street_km", "area_km2", "geometry"]
     areas_gdf = gpd.GeoDataFrame(pd.DataFrame(areas, columns=cols_a), geometry="geometry", crs=crs)
@@ -781,12 +950,6 @@ def areas_of_responsibility(
         )  # fmt: skip
     )
     return Areas(areas_gdf, gpd.GeoDataFrame(streets_gdf, crs=crs), over_gdf)
-
-
-def _ids(stations: gpd.GeoDataFrame) -> np.ndarray:
-    from spatial.access import _station_ids
-
-    return _station_ids(stations)
 
 
 def _pieces(rg: RoutingGraph, piece_m: float):
@@ -818,32 +981,87 @@ def _first_and_count(kg: list[StationGroup], graphs, stations, params, rg_ref, p
     return best, who, count, ids
 
 
-def _voronoi(px, py, lab, cnt, boundary, pad):
-    """Voronoi cells of the places (duplicates merged, first label kept), clipped."""
-    xy = np.round(np.column_stack([px, py]), 2)
-    _, first = np.unique(xy, axis=0, return_index=True)
-    first = np.sort(first)
-    xy, lab, cnt = xy[first], np.asarray(lab, dtype=object)[first], np.asarray(cnt)[first]
-    pts = shapely.multipoints(xy)
-    clip = boundary if boundary is not None else shapely.convex_hull(pts).buffer(pad)
-    cells = shapely.get_parts(shapely.voronoi_polygons(pts, extend_to=clip.envelope, ordered=True))
-    if len(cells) != len(xy):  # degenerate input (e.g. fewer than 3 distinct points)
-        cells = np.full(len(xy), clip, dtype=object)
-    cells = shapely.intersection(cells, clip)
-    return cells, lab, cnt
+def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
+    """Polygons of the places nearest to each label and to each count, clipped.
+
+    A grid of :data:`AREA_CELL_M` cells (coarser at city size: at most :data:`AREA_MAX_CELLS`)
+    holds the places, buildings written last so each lies in its own cell's label; every cell
+    takes the label and count of its nearest place (one distance transform, the raster form of
+    the places' Voronoi cells); runs of equal cells along rows become boxes united per value.
+    The boxes share the lattice, so the polygons of one labelling tile without overlapping.
+
+    Returns
+    -------
+    by_label, by_count : list of (value, polygon)
+    """
+    lab = np.asarray(lab, dtype=object)
+    cnt = np.asarray(cnt, dtype=np.int64)
+    xy = np.column_stack([px, py])
+    clip = boundary if boundary is not None else shapely.convex_hull(
+        shapely.multipoints(xy)).buffer(pad)  # fmt: skip
+    x0, y0, x1, y1 = shapely.bounds(clip)
+    c = max(AREA_CELL_M, float(np.sqrt((x1 - x0) * (y1 - y0) / AREA_MAX_CELLS)))
+    nx_, ny = int(np.ceil((x1 - x0) / c)) + 1, int(np.ceil((y1 - y0) / c)) + 1
+    gx = np.clip(((px - x0) // c).astype(np.int64), 0, nx_ - 1)
+    gy = np.clip(((py - y0) // c).astype(np.int64), 0, ny - 1)
+    seed = np.full((ny, nx_), -1, dtype=np.int64)
+    # Fancy assignment keeps the last write of a cell: buildings come after street pieces.
+    seed[gy, gx] = np.arange(len(px))
+    _, (iy, ix) = ndimage.distance_transform_edt(seed < 0, return_indices=True)
+    nearest = seed[iy, ix]
+    del iy, ix
+    codes, lab_code = np.unique(lab.astype(str), return_inverse=True)
+    by_label = _grid_polygons(lab_code[nearest], x0, y0, c, clip)
+    by_count = _grid_polygons(cnt[nearest], x0, y0, c, clip)
+    return [(codes[k], p) for k, p in by_label], by_count
 
 
-def _dissolve(cells: np.ndarray, labels: np.ndarray):
-    """Union of cells per label (cells form a coverage, so coverage union is exact and fast)."""
-    labels = np.asarray(labels)
-    keys = pd.Series(labels.astype(str) if labels.dtype == object else labels)
-    for key, idx in keys.groupby(keys.to_numpy()).indices.items():
-        parts = cells[idx]
-        parts = parts[~shapely.is_empty(parts)]
-        if len(parts) == 0:
-            continue
-        try:
-            poly = shapely.coverage_union_all(parts)
-        except shapely.errors.GEOSException:
-            poly = shapely.union_all(parts)
-        yield key, poly
+def _grid_polygons(grid: np.ndarray, x0: float, y0: float, c: float, clip):
+    """(value, polygon) per value of an integer grid (cell ``[i, j]`` spans
+    ``x0 + j c … x0 + (j + 1) c``, ``y0 + i c …``), clipped to ``clip``.
+
+    Runs of equal cells along each row become rectangles carrying, on their top and bottom
+    edges, the run breaks of the rows above and below: neighbours then share every vertex,
+    so the rectangles form a valid coverage and one linear-time coverage union per value (all
+    in one GEOS call) merges them."""
+    ny, nx_ = grid.shape
+    start = np.ones((ny, nx_), dtype=bool)
+    start[:, 1:] = grid[:, 1:] != grid[:, :-1]
+    r, j0 = np.nonzero(start)
+    # A run ends where the next one of its row starts (or at the row's end).
+    j1 = np.r_[j0[1:], nx_]
+    j1[np.r_[r[1:] != r[:-1], True]] = nx_
+    val = grid[r, j0]
+    w = nx_ + 1
+    key = r * w + j0  # row-major, hence sorted
+    # Run breaks strictly inside each run, in the row below (bottom edge) and above (top edge).
+    b_lo = np.searchsorted(key, (r - 1) * w + j0, "right")
+    b_n = np.searchsorted(key, (r - 1) * w + j1, "left") - b_lo
+    t_lo = np.searchsorted(key, (r + 1) * w + j0, "right")
+    t_n = np.searchsorted(key, (r + 1) * w + j1, "left") - t_lo
+    n_run = len(r)
+    run = np.arange(n_run)
+    b_run = np.repeat(run, b_n)
+    b_k = np.arange(len(b_run)) - np.repeat(np.cumsum(b_n) - b_n, b_n)
+    t_run = np.repeat(run, t_n)
+    t_k = np.arange(len(t_run)) - np.repeat(np.cumsum(t_n) - t_n, t_n)
+    # Ring, counter-clockwise: (j0, r), bottom breaks rising, (j1, r), (j1, r + 1), top breaks
+    # falling, (j0, r + 1).
+    ids = np.concatenate([run, b_run, run, run, t_run, run])
+    pos = np.concatenate([np.zeros(n_run), 1 + b_k, 1 + b_n, 2 + b_n, 3 + b_n[t_run] + t_k,
+                          3 + b_n + t_n])  # fmt: skip
+    jx = np.concatenate([j0, key[b_lo[b_run] + b_k] % w, j1, j1,
+                         key[t_lo[t_run] + t_n[t_run] - 1 - t_k] % w, j0])  # fmt: skip
+    iy = np.concatenate([r, r[b_run], r, r + 1, r[t_run] + 1, r + 1])
+    order = np.lexsort((pos, ids))
+    rings = shapely.linearrings(x0 + jx[order] * c, y0 + iy[order] * c, indices=ids[order])
+    boxes = shapely.polygons(rings)
+    order = np.argsort(val, kind="stable")
+    val, boxes = val[order], boxes[order]
+    keys, first, n = np.unique(val, return_index=True, return_counts=True)
+    # One padded row of rectangles per value (None is skipped): one GEOS call for all values.
+    table = np.full((len(keys), int(n.max())), None, dtype=object)
+    table[np.repeat(np.arange(len(keys)), n), np.arange(len(val)) - np.repeat(first, n)] = boxes
+    polys = shapely.intersection(shapely.coverage_union_all(table, axis=1), clip)
+    keep = ~shapely.is_empty(polys)
+    return list(zip(keys[keep].tolist(), polys[keep], strict=True))

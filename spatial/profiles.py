@@ -523,6 +523,10 @@ def default_profile(name: str) -> VehicleProfile:
     raise ConfigError(f"unknown vehicle profile '{name}'; expected one of {list(PROFILE_NAMES)}")
 
 
+# Values of ``[access] isochrones``.
+ISOCHRONE_MODES = ("auto", "per_station", "union")
+
+
 @dataclass(frozen=True)
 class AccessParams:
     """Parameters of the access analysis: the config's ``[access]`` section.
@@ -550,6 +554,13 @@ class AccessParams:
         half a street plus its frontage. Wider bands take in buildings whose own access leg
         makes them late (on the demo district 25 m lets 18 % of the buildings inside a
         3-minute isochrone miss 3 minutes; 15 m keeps that under 2 %).
+    isochrones : str
+        ``"per_station"``: one isochrone per station and threshold; ``"union"``: one per
+        station kind and threshold, contoured from the fastest-station travel-time field (its
+        grid coarsened at city size); ``"auto"`` (default): per station up to
+        :data:`spatial.isochrones.PER_STATION_MAX` stations (50), the union beyond (one field
+        per station costs seconds each, and a city map cannot show a thousand overlapping
+        polygons).
     engine, ebike, foot : VehicleProfile
         The vehicle profiles (see :func:`default_profile` for defaults and sources).
     """
@@ -561,6 +572,7 @@ class AccessParams:
     station_snap_warn_m: float = 50.0
     isochrone_minutes: tuple[float, ...] = (1.0, 3.0, 5.0)
     street_buffer_m: float = 15.0
+    isochrones: str = "auto"
     engine: VehicleProfile = field(default_factory=lambda: default_profile("engine"))
     ebike: VehicleProfile = field(default_factory=lambda: default_profile("ebike"))
     foot: VehicleProfile = field(default_factory=lambda: default_profile("foot"))
@@ -575,6 +587,11 @@ class AccessParams:
             raise ConfigError(
                 f"[access] default_micro_vehicle = {self.default_micro_vehicle!r}; expected one "
                 f"of {list(PROFILE_NAMES)}"
+            )
+        if self.isochrones not in ISOCHRONE_MODES:
+            raise ConfigError(
+                f"[access] isochrones = {self.isochrones!r}; expected one of "
+                f"{list(ISOCHRONE_MODES)}"
             )
         mins = tuple(float(m) for m in self.isochrone_minutes)
         if not mins or any(m <= 0 for m in mins):

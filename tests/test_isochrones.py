@@ -265,3 +265,53 @@ def test_area_street_pieces_are_labelled_with_the_fastest_station(district):  # 
     sure = np.all(np.abs(t - 180.0) > 1e-6, axis=0)
     n_ref = (t <= 180.0).sum(axis=0)
     assert (streets["n_stations"].to_numpy()[sure] == n_ref[sure]).all()
+
+
+# ---------------------------------------------------------------------- city-size modes
+# (union isochrones: tests/test_isochrones_union.py)
+def test_grid_polygons_are_a_valid_tiling_holding_exactly_their_cells():
+    import spatial.isochrones as iso_mod
+
+    rng = np.random.default_rng(3)
+    grid = rng.integers(0, 4, (40, 50))
+    grid[10:30, 5:45] = 7  # a large block with ragged neighbours: breaks on its edges
+    clip = shapely.box(-1e3, -1e3, 1e3, 1e3)
+    res = dict(iso_mod._grid_polygons(grid, 10.0, 20.0, 2.0, clip))
+    assert sorted(res) == sorted(np.unique(grid).tolist())
+    yy, xx = np.mgrid[0:40, 0:50]
+    for value, poly in res.items():
+        assert poly.is_valid, value
+        assert poly.area == pytest.approx(4.0 * (grid == value).sum())
+        held = shapely.contains_xy(poly, 10.0 + 2.0 * xx + 1.0, 20.0 + 2.0 * yy + 1.0)
+        assert (held == (grid == value)).all(), value
+    # Clipped to the boundary.
+    half = dict(iso_mod._grid_polygons(grid, 10.0, 20.0, 2.0, shapely.box(0, 0, 60.0, 1e3)))
+    assert shapely.union_all(list(half.values())).bounds == (10.0, 20.0, 60.0, 100.0)
+
+
+def test_areas_on_a_coarse_grid_still_tile_and_count_every_building(district, monkeypatch):  # noqa: F811
+    import spatial.isochrones as iso_mod
+
+    G, buildings, stations = district
+    out = building_access(buildings, stations, G)
+    fine = areas_of_responsibility(stations, G, buildings=out)
+    monkeypatch.setattr(iso_mod, "AREA_MAX_CELLS", 5_000)  # cells far above 5 m, as in a city
+    coarse = areas_of_responsibility(stations, G, buildings=out)
+    for res in (fine, coarse):
+        micro = res.areas[res.areas["kind"] == "micro_station"]
+        geoms = micro.geometry.to_numpy()
+        union = shapely.union_all(geoms)
+        assert abs(union.area - micro["area_km2"].sum() * 1e6) < 1.0  # no overlaps
+    # Same labels and counts; the same district covered, drawn on coarser cells.
+    pd.testing.assert_frame_equal(
+        fine.areas[["station_id", "kind", "n_buildings", "street_km"]],
+        coarse.areas[["station_id", "kind", "n_buildings", "street_km"]],
+    )
+    # Overlap counts (0 included) cover the whole clipped district at any cell size.
+    for res in (fine, coarse):
+        over = res.overlaps[res.overlaps["kind"] == "micro_station"].geometry
+        hull_area = shapely.union_all(over.to_numpy()).area
+        assert over.area.sum() == pytest.approx(hull_area, rel=1e-9)
+    f_over = fine.overlaps[fine.overlaps["kind"] == "micro_station"].geometry
+    c_over = coarse.overlaps[coarse.overlaps["kind"] == "micro_station"].geometry
+    assert f_over.area.sum() == pytest.approx(c_over.area.sum(), rel=1e-9)
