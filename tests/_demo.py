@@ -59,6 +59,34 @@ def demo_pipeline_run():
     return run_pipeline(DEMO_CONFIG, progress=False)
 
 
+def transformed_demo(transform, *, prefix: str) -> Path:
+    """A scratch copy of the demo district with ``transform(frame, layer_name)`` applied to
+    every layer file; CSV ledgers keep their encoding. Returns the copy's folder."""
+    import tomllib
+
+    import geopandas as gpd
+
+    from spatial.io import read_csv_any_encoding
+
+    folder = _scratch(prefix) / "demo"
+    shutil.copytree(DEMO, folder)
+    config = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
+    for name, spec in config["layers"].items():
+        path = folder / spec["file"]
+        if path.suffix == ".csv":
+            raw = path.read_bytes()
+            df, encoding = read_csv_any_encoding(path)
+            bom = raw.startswith(b"\xef\xbb\xbf")
+            enc = "utf-8-sig" if bom else ("gb18030" if encoding == "gb18030" else "utf-8")
+            transform(df, name).to_csv(path, index=False, encoding=enc)
+        else:
+            layer = spec.get("layer")
+            gdf = transform(gpd.read_file(path, layer=layer), name)
+            path.unlink()
+            gdf.to_file(path, layer=layer)
+    return folder
+
+
 # Columns whose values must stay valid canonical choices, dates or coordinates (validation would
 # reject a payload there, which is a defence of its own but would stop the run).
 _KEEP = {
@@ -93,32 +121,15 @@ def xss_demo_config() -> Path:
     """A copy of the demo with an XSS payload in every free-text column of every layer, an
     extra column whose header is a payload, and ``[map] allow_fields = ["all"]`` so that all
     of it is allowed into the HTML (personal columns excepted)."""
-    import tomllib
-
-    import geopandas as gpd
-
-    from spatial.io import read_csv_any_encoding
     from tests._mapdata import XSS
 
-    folder = _scratch("firegrid-xss-") / "demo"
-    shutil.copytree(DEMO, folder)
-    config = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
-    for spec in config["layers"].values():
-        path = folder / spec["file"]
-        if path.suffix == ".csv":
-            raw = path.read_bytes()
-            df, encoding = read_csv_any_encoding(path)
-            bom = raw.startswith(b"\xef\xbb\xbf")
-            enc = "utf-8-sig" if bom else ("gb18030" if encoding == "gb18030" else "utf-8")
-            _inject(df, XSS).to_csv(path, index=False, encoding=enc)
-        else:
-            layer = spec.get("layer")
-            gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-            gdf = _inject(gdf, XSS)
-            if "building_id" in gdf and "use" in gdf:
-                gdf[XSS_COLUMN] = XSS
-            path.unlink()
-            gdf.to_file(path, layer=layer) if layer else gdf.to_file(path)
+    def inject(frame, layer):
+        frame = _inject(frame, XSS)
+        if layer == "buildings":
+            frame[XSS_COLUMN] = XSS
+        return frame
+
+    folder = transformed_demo(inject, prefix="firegrid-xss-")
     text = (folder / "demo.toml").read_text(encoding="utf-8")
     text = text.replace("allow_fields = []", 'allow_fields = ["all"]\nbasemap = "none"')
     # the district name becomes the map's title and <title>: a TOML literal string

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import atexit
 import json
 import re
-import shutil
-import tempfile
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -319,29 +316,16 @@ def hostile_demo_config() -> Path:
     import tomllib
     from xml.sax.saxutils import quoteattr
 
-    from spatial.io import read_csv_any_encoding
-    from tests._demo import DEMO, DEMO_CONFIG
+    from tests._demo import DEMO_CONFIG, transformed_demo
 
-    root = Path(tempfile.mkdtemp(prefix="firegrid-hostile-"))
-    atexit.register(shutil.rmtree, root, ignore_errors=True)
-    folder = root / "demo"
-    shutil.copytree(DEMO, folder)
+    def hostile(frame, layer):
+        frame = with_suffix(frame, HOSTILE_SUFFIX)
+        if layer == "buildings":
+            frame[HOSTILE_HEADER] = HOSTILE_SUFFIX
+        return frame
+
+    folder = transformed_demo(hostile, prefix="firegrid-hostile-")
     config = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
-    for spec in config["layers"].values():
-        path = folder / spec["file"]
-        if path.suffix == ".csv":
-            raw = path.read_bytes()
-            df, encoding = read_csv_any_encoding(path)
-            bom = raw.startswith(b"\xef\xbb\xbf")
-            enc = "utf-8-sig" if bom else ("gb18030" if encoding == "gb18030" else "utf-8")
-            with_suffix(df, HOSTILE_SUFFIX).to_csv(path, index=False, encoding=enc)
-        else:
-            layer = spec.get("layer")
-            gdf = with_suffix(gpd.read_file(path, layer=layer), HOSTILE_SUFFIX)
-            if "building_id" in gdf and "use" in gdf:
-                gdf[HOSTILE_HEADER] = HOSTILE_SUFFIX
-            path.unlink()
-            gdf.to_file(path, layer=layer)
     osm = folder / config["network"]["source"]
     suffix = quoteattr(HOSTILE_SUFFIX)[1:-1]
     xml = osm.read_text(encoding="utf-8")

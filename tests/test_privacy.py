@@ -7,12 +7,9 @@ from __future__ import annotations
 import csv
 import json
 import re
-import shutil
-import tomllib
 from functools import cache
 from pathlib import Path
 
-import geopandas as gpd
 import numpy as np
 import openpyxl
 import pandas as pd
@@ -31,7 +28,7 @@ from maps.privacy import (
     redact_text,
     shared_columns,
 )
-from tests._demo import DEMO, DEMO_CONFIG, _scratch, requires_demo
+from tests._demo import requires_demo, transformed_demo
 from tests._mapdata import map_texts
 
 # One realistic header per rule, matched by that rule alone (checked below), so that dropping
@@ -334,25 +331,8 @@ def planted_demo() -> Path:
     """A demo copy with personal columns and values planted in every layer, ``allow_fields =
     ["all"]``, run end to end with ``firegrid run``; returns the output folder."""
     from firegrid.cli import main
-    from spatial.io import read_csv_any_encoding
 
-    folder = _scratch("firegrid-privacy-") / "demo"
-    shutil.copytree(DEMO, folder)
-    config = tomllib.loads(DEMO_CONFIG.read_text(encoding="utf-8"))
-    for name, spec in config["layers"].items():
-        path = folder / spec["file"]
-        if path.suffix == ".csv":
-            raw = path.read_bytes()
-            df, encoding = read_csv_any_encoding(path)
-            bom = raw.startswith(b"\xef\xbb\xbf")
-            enc = "utf-8-sig" if bom else ("gb18030" if encoding == "gb18030" else "utf-8")
-            _plant(df, name).to_csv(path, index=False, encoding=enc)
-        else:
-            layer = spec.get("layer")
-            gdf = gpd.read_file(path, layer=layer) if layer else gpd.read_file(path)
-            path.unlink()
-            gdf = _plant(gdf, name)
-            gdf.to_file(path, layer=layer) if layer else gdf.to_file(path)
+    folder = transformed_demo(_plant, prefix="firegrid-privacy-")
     text = (folder / "demo.toml").read_text(encoding="utf-8")
     text = text.replace("allow_fields = []", 'allow_fields = ["all"]\nbasemap = "none"')
     assert 'allow_fields = ["all"]' in text
