@@ -62,9 +62,9 @@ _THREADS = 2
 # Street pieces for areas of responsibility are at most this long (metres).
 PIECE_M = 50.0
 # Areas of responsibility are drawn on a grid of this cell (metres), coarser when the district
-# would need more than AREA_MAX_CELLS cells (20 m cells over 1,600 km²).
+# would need more than AREA_MAX_CELLS cells (22 m cells over 1,000 km²).
 AREA_CELL_M = 5.0
-AREA_MAX_CELLS = 4_000_000
+AREA_MAX_CELLS = 2_000_000
 # Tiles of the travel-time grid are this many cells square (bounds the distance transform).
 _TILE = 512
 # isochrones="auto": one isochrone per station up to this many stations, one per kind beyond
@@ -381,6 +381,7 @@ def station_isochrones(
                     reach_lines.append(cut_segments(rg, seg, lo, hi))
             if method == "raster":
                 # The field per batch of stations bounds the cells held at once.
+                grids = {}
                 field = _time_field(
                     rg,
                     _matrix_timer(rg, sub, g.turnout_s[idx], t_max),
@@ -391,11 +392,13 @@ def station_isochrones(
                     pieces=joinable,
                     cell_m=cell_m,
                     max_snap_m=params.max_snap_m,
+                    grids=grids,
                 )
                 if bcost is not None:
                     mine = np.isin(bcost.row, idx)
                     field = _hold_buildings(field, thresholds, bs, bcost.row[mine] - start,
-                                            bcost.col[mine], bcost.data[mine], cell_m)  # fmt: skip
+                                            bcost.col[mine], bcost.data[mine], cell_m,
+                                            grids)  # fmt: skip
                 geoms_parts.append(field.T.ravel())  # records run threshold by threshold
         if method == "vector":
             n_rec = len(recs) - n_before
@@ -440,6 +443,7 @@ def _union_isochrones(stations, groups, graphs, params, minutes, buildings, cell
                 if T == t_max:
                     lines = cut_segments(rg, seg, lo, hi)
             c = _union_cell(lines, cell_m, params.max_snap_m)
+            grids = {}
             field = _time_field(
                 rg,
                 _fastest_timer(rg, ss, g.turnout_s, t_max),
@@ -450,13 +454,14 @@ def _union_isochrones(stations, groups, graphs, params, minutes, buildings, cell
                 pieces=_street_pieces(rg),
                 cell_m=c,
                 max_snap_m=params.max_snap_m,
+                grids=grids,
             )
             if bgeoms is not None:
                 bs = snap(rg, bgeoms, max_snap_m=params.max_snap_m)
                 bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
                 hit = np.flatnonzero(bt <= t_max)
                 field = _hold_buildings(field, thresholds, bs, np.zeros(len(hit), dtype=np.int64),
-                                        hit, bt[hit], c)  # fmt: skip
+                                        hit, bt[hit], c, grids)  # fmt: skip
                 b_best = np.fmin(b_best, bt)
             polys = field[0] if polys is None else shapely.union(polys, field[0])
         row, seg = np.concatenate(rows), np.concatenate(segs)
@@ -561,6 +566,7 @@ def _time_field(
     pieces,
     cell_m: float,
     max_snap_m: float,
+    grids: dict | None = None,
 ) -> np.ndarray:
     """Polygons ``[row, threshold]``: places a building would be reached from in time.
 
@@ -568,7 +574,8 @@ def _time_field(
     largest threshold) is snapped and timed exactly like a building by ``timer`` (snapped
     cells → CSR of seconds, ``n_rows`` rows: one per source, or one for the fastest source);
     the field of those times is contoured at each threshold. ``min_offset``: the smallest
-    turnout (seconds).
+    turnout (seconds). ``grids``, when given, receives row → ``(x0, y0, z)``: each contoured
+    grid (seconds; lattice column ``k`` at ``(x0 + k) * cell_m``, row likewise).
     """
     n_t = len(thresholds)
     out = np.full((n_rows, n_t), shapely.Polygon(), dtype=object)
@@ -598,6 +605,8 @@ def _time_field(
         box = (gx >= 0) & (gx < z.shape[1]) & (gy >= 0) & (gy < z.shape[0])
         z[gy[box], gx[box]] = never
         z[iy[cols] - y0, ix[cols] - x0] = vals
+        if grids is not None:
+            grids[r] = (x0, y0, z)
         gen = contourpy.contour_generator(
             x=(x0 + np.arange(z.shape[1])) * c,
             y=(y0 + np.arange(z.shape[0])) * c,
@@ -751,16 +760,18 @@ def _window(lists, key) -> np.ndarray:
     return items[np.searchsorted(keys, key, "left") : np.searchsorted(keys, key, "right")]
 
 
-def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m) -> np.ndarray:
+def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m, grids) -> np.ndarray:
     """Join to each polygon the access legs of buildings reached in time that its contour
     misses (a representative point within a cell of the edge), so every one lies inside.
-    ``rows``, ``cols``, ``cost``: station row of ``field``, building, seconds."""
+    ``rows``, ``cols``, ``cost``: station row of ``field``, building, seconds; ``grids``: the
+    contoured grids of :func:`_time_field`."""
     field = field.copy()
     for ti, T in enumerate(thresholds):
         sel = cost <= T
         r_all, b_all = rows[sel], cols[sel]
         for r in np.unique(r_all):
             b = b_all[r_all == r]
+            b = b[~_surely_inside(grids.get(r), bs.px[b], bs.py[b], cell_m, T)]
             poly = field[r, ti]
             miss = b[~shapely.contains_xy(poly, bs.px[b], bs.py[b])]
             if len(miss):
@@ -770,6 +781,20 @@ def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m) -> np
                 legs = shapely.buffer(legs, cell_m / 10, quad_segs=2)
                 field[r, ti] = shapely.union_all(np.r_[[poly], legs])
     return field
+
+
+def _surely_inside(grid, px, py, c: float, T: float) -> np.ndarray:
+    """Points whose grid square has all four corners below ``T``: a filled contour holds such
+    a square whole, so only the other points need a point-in-polygon test."""
+    if grid is None:
+        return np.zeros(len(px), dtype=bool)
+    x0, y0, z = grid
+    j = np.floor(px / c - x0).astype(np.int64)
+    i = np.floor(py / c - y0).astype(np.int64)
+    ok = (j >= 0) & (j + 1 < z.shape[1]) & (i >= 0) & (i + 1 < z.shape[0])
+    j, i = np.where(ok, j, 0), np.where(ok, i, 0)
+    top = np.maximum(np.maximum(z[i, j], z[i, j + 1]), np.maximum(z[i + 1, j], z[i + 1, j + 1]))
+    return ok & (top < T)
 
 
 def _polygons(points, offsets):
