@@ -308,8 +308,11 @@ def test_grid_summary_table_joins_by_grid_id(district):
     base, _ = rollup(_shuffle(buildings, 9), _shuffle(grids, 10))
     cover = _shuffle(coverage_by_grid(buildings, grids), 11)
     water = _shuffle(water_by_grid(buildings, grids, sources, hydrants=hydrants), 12)
-    table = grid_summary_table(base, extra=[cover, water])
+    table = grid_summary_table(base, extra=[None, cover, water])  # a step that did not run: None
     assert len(table) == len(grids) and table["grid_id"].is_unique
+    # Exactly the columns of the three tables, each once, geometry dropped: nothing invented.
+    expected_cols = (set(base.columns) | set(cover.columns) | set(water.columns)) - {"geometry"}
+    assert set(table.columns) == expected_cols and table.columns.is_unique
     ids = grids["grid_id"]
     expected = {
         g: _reference_rollup(buildings, ids)[g]
