@@ -414,3 +414,18 @@ def test_cell_assignment_and_rollup_raise_no_warnings(district):
         cells, _ = assign_grids(buildings, grids)
         table, _ = rollup(buildings, grids, cells=cells)
     assert table.set_index("grid_id").loc["C00-00", "n_buildings"] == 0
+
+
+def test_grid_summary_keeps_every_grid_and_leads_with_its_identity(district):
+    grids, buildings, _, _ = district
+    shuffled_columns = grids[["level", "geometry", "name", "parent_id", "grid_id"]]
+    base, _ = rollup(buildings, shuffled_columns)
+    cover = coverage_by_grid(buildings, grids)
+    partial = cover[cover["grid_id"] != "C00-01"]  # a table that lacks one grid
+    table = grid_summary_table(base, extra=[partial])
+    assert sorted(table["grid_id"]) == sorted(grids["grid_id"])  # no grid dropped
+    row = table.set_index("grid_id").loc["C00-01"]
+    assert pd.isna(row["share_buildings_3min"])  # its missing figures are blank, not invented
+    assert row["n_buildings"] == _reference_rollup(buildings, ["C00-01"])["C00-01"]["n_buildings"]
+    # The grid's identity comes first, as in the CSV users open.
+    assert list(table.columns[:4]) == ["grid_id", "name", "level", "parent_id"]
