@@ -429,3 +429,20 @@ def test_grid_summary_keeps_every_grid_and_leads_with_its_identity(district):
     assert row["n_buildings"] == _reference_rollup(buildings, ["C00-01"])["C00-01"]["n_buildings"]
     # The grid's identity comes first, as in the CSV users open.
     assert list(table.columns[:4]) == ["grid_id", "name", "level", "parent_id"]
+
+
+def test_water_and_coverage_tables_carry_each_grids_identity_and_crs(district):
+    grids, buildings, _, _ = district
+    parent = dict(zip(grids["grid_id"], grids["parent_id"], strict=True))
+    water = water_by_grid(buildings, grids)  # no hydrants, no water sources
+    cover = coverage_by_grid(buildings, grids)
+    assert cover.crs == grids.crs
+    for table in (water, cover):
+        got = dict(zip(table["grid_id"], table["parent_id"], strict=True))
+        assert {g: (None if pd.isna(p) else p) for g, p in got.items()} == {
+            g: (None if pd.isna(p) else p) for g, p in parent.items()
+        }
+    # Without hydrants or sources their counts are present and zero, not missing columns.
+    for col in ("n_hydrants", "n_hydrants_ok", "n_hydrants_broken", "n_hydrants_missing",
+                "n_water_sources", "n_water_sources_usable", "capacity_m3", "capacity_usable_m3"):  # fmt: skip
+        assert (water[col] == 0).all(), col
