@@ -11,12 +11,19 @@ Cases, each in its own process (time and peak RSS of that process):
 - *osmnx*: the previous path: PBF → OSM XML (pyosmium) → ``osmnx.graph_from_xml`` →
   ``graph_table`` → ``RoutingGraph.from_table`` for the three profiles.
 
+- *access_floor* / *access* (``--access``): the whole ``firegrid access`` command from files
+  (GeoParquet buildings and stations over the grid) in a child process, against its floor:
+  the scan, nearest-node snapping and one min-only Dijkstra per station kind. Printed: time,
+  peak RSS, the ratio to the floor, the command's own step timings and the size it wrote.
+
 Files: a synthetic street grid written as PBF with pyosmium (100 m blocks, ways of 10 blocks,
 every 10th street primary, every 4th residential street one-way; 500k nodes, ``--quick`` 50k)
 and the clipped Lujiazui extract (``../shared/data/shanghai_roads/lujiazui_clipped.osm.pbf``,
 skipped when absent).
 
     python benchmarks/bench_network.py [--quick] [--nodes 500000] [--no-osmnx-grid]
+    python benchmarks/bench_network.py --access --access-only --nodes 100000 \
+        --buildings 1000000 --stations 1000
 """
 
 from __future__ import annotations
