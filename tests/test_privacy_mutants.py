@@ -46,6 +46,9 @@ def test_personal_by_content_kinds_of_column():
     assert not personal_by_content(pd.Series([], dtype=object))
     assert not personal_by_content(pd.Series([None, None], dtype=object))
     assert not personal_by_content(pd.Series(["quiet", "12345"]))
+    # values are checked one by one: an unfinished address does not borrow the next value
+    assert not personal_by_content(pd.Series(["li@example.", "cn"]))
+    assert not personal_by_content(pd.Series(["138 1234", "5678"]))
 
 
 def test_personal_columns_order_and_never_the_geometry():

@@ -242,3 +242,26 @@ def test_hydrant_far_from_every_street_is_named_in_a_warning():
         t.startswith("hydrants farther than 50 m from every street") and "H0 (80 m)" in t
         for t in texts
     ), texts
+
+
+def test_building_with_an_empty_geometry_is_reported_as_such():
+    from tests.test_water import hydrants, straight_street
+
+    b = gpd.GeoDataFrame(
+        {"building_id": ["near", "empty", "none"]},
+        geometry=[P(100, 10), shapely.Point(), None],
+        crs=CRS,
+    )
+    cov = hydrant_coverage(straight_street(), b, hydrants([(100, 0)])).set_index("building_id")
+    assert cov.loc["empty", "water_issue"] == "no geometry"
+    assert cov.loc["none", "water_issue"] == "no geometry"
+    assert cov.loc["near", "water_issue"] == ""
+    assert cov["water_deficient"].to_dict() == {"near": False, "empty": True, "none": True}
+    assert cov["water_deficiency"].to_dict() == {"near": 0.0, "empty": 1.0, "none": 1.0}
+
+
+def test_water_by_grid_names_the_layer_in_another_crs():
+    from spatial.errors import InputError
+
+    with pytest.raises(InputError, match=r"^grids: is in .*UTM zone 50N but buildings is in"):
+        water_by_grid(covered_buildings(), grids().to_crs("EPSG:32650"))
