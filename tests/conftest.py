@@ -9,6 +9,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import settings
 from shapely.geometry import box
 
 from spatial.crs import wgs84_to_gcj02
@@ -27,6 +28,12 @@ DLON, DLAT = 0.0105, 0.009
 # test that skips is a broken CI environment, reported as a failure, never a silent pass.
 IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
 MUST_RUN_IN_CI = ("browser",)  # markers of tests whose skip fails CI
+
+# In CI the property tests draw the same examples every run, so whether a commit lands does not
+# depend on luck; run them locally (random draws) to search further.
+settings.register_profile("ci", derandomize=True, print_blob=True)
+if IN_CI:
+    settings.load_profile("ci")
 
 
 def pytest_report_header(config):

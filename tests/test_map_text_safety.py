@@ -208,7 +208,9 @@ def test_evaluated_forms_are_absent(tmp_path, monkeypatch):
 _FRAGMENTS = st.sampled_from(
     ["{{", "}}", "{%", "%}", "{#", "#}", "${", "`", "\\", "</script>", "<!--", "&amp;", "\u2028"]
 )
-_ANY_TEXT = st.text(st.characters(exclude_categories=()), max_size=12)
+# Unpaired surrogates (category Cs) cannot sit in a default (Arrow) string column at all: no
+# reader yields them, and HOSTILE_IN_MEMORY covers them in object columns.
+_ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
