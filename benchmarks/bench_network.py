@@ -75,8 +75,8 @@ def write_grid_pbf(path: Path, n_nodes: int) -> Path:
 
 
 # ---------------------------------------------------------------------- cases (subprocess)
-def case_scan(path: str) -> dict:
-    import numpy as np
+def _scan_ways(path: str) -> tuple[list, list, list, list]:
+    """One pyosmium pass over the highway ways: node refs, x and y (1e-7 degrees), way lengths."""
     import osmium
 
     refs, xs, ys, lens = [], [], [], []
@@ -92,6 +92,13 @@ def case_scan(path: str) -> dict:
             xs.extend([n.x for n in nodes])
             ys.extend([n.y for n in nodes])
             lens.append(len(nodes))
+    return refs, xs, ys, lens
+
+
+def case_scan(path: str) -> dict:
+    import numpy as np
+
+    refs, xs, ys, lens = _scan_ways(path)
     refs = np.asarray(refs, dtype=np.int64)
     xy = np.column_stack([np.asarray(xs), np.asarray(ys)]) * 1e-7
     last = np.cumsum(lens) - 1
@@ -213,20 +220,7 @@ def case_access_floor(cfg_path: str) -> dict:
     folder = Path(cfg_path).parent
     pbf = next(line.split('"')[1] for line in Path(cfg_path).read_text().splitlines()
                if line.startswith("source"))  # fmt: skip
-    import osmium
-
-    refs, xs, ys, lens = [], [], [], []
-    for obj in (
-        osmium.FileProcessor(pbf)
-        .with_locations("flex_mem")
-        .with_filter(osmium.filter.KeyFilter("highway"))
-    ):
-        if obj.is_way():
-            nodes = obj.nodes
-            refs.extend([n.ref for n in nodes])
-            xs.extend([n.x for n in nodes])
-            ys.extend([n.y for n in nodes])
-            lens.append(len(nodes))
+    refs, xs, ys, lens = _scan_ways(pbf)
     refs = np.asarray(refs, dtype=np.int64)
     ids, idx = np.unique(refs, return_inverse=True)
     lon = np.zeros(len(ids))
