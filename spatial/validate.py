@@ -376,12 +376,11 @@ def _check_date_order(out, schema, source, report, where) -> None:
             continue
         before = (b < a).fillna(False).to_numpy(dtype=bool)
         if before.any():
-            first = int(np.flatnonzero(before)[0])
+            first, n = _first_rows(before)
             user = source.column(earlier)
             user = user[0] if isinstance(user, tuple) else user
             report.error(
-                f"{b.iloc[first].date()} is before {user!r} {a.iloc[first].date()}"
-                + _more(int(before.sum())),
+                f"{b.iloc[first].date()} is before {user!r} {a.iloc[first].date()}{_more(n)}",
                 layer=schema.name,
                 file=source.file,
                 feature=where(first),
@@ -399,9 +398,9 @@ def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
     geoms = np.asarray(out.geometry.values, dtype=object)
     missing = np.asarray(shapely.is_missing(geoms) | shapely.is_empty(geoms), dtype=bool)
     if missing.any():
-        first = int(np.flatnonzero(missing)[0])
+        first, n = _first_rows(missing)
         report.error(
-            f"geometry is missing or empty{_more(int(missing.sum()))}",
+            f"geometry is missing or empty{_more(n)}",
             feature=where(first),
             **location,
         )
@@ -422,10 +421,10 @@ def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
     types = np.asarray(out.geometry.geom_type)
     wrong = ~np.isin(types, schema.geometry) & ~missing & ~dropped
     if wrong.any():
-        first = int(np.flatnonzero(wrong)[0])
+        first, n = _first_rows(wrong)
         report.error(
             f"geometry type {types[first]} not allowed here (expected "
-            f"{'/'.join(schema.geometry)}){_more(int(wrong.sum()))}",
+            f"{'/'.join(schema.geometry)}){_more(n)}",
             feature=where(first),
             **location,
         )
