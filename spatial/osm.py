@@ -213,9 +213,7 @@ def _build(raw: _Raw, crs: Any) -> GraphTable:
     fx = np.asarray(raw.x, dtype=np.int64)
     fy = np.asarray(raw.y, dtype=np.int64)
     del raw.refs, raw.x, raw.y
-    sig_rows = np.empty(len(raw.sigs), dtype=object)
-    sig_rows[:] = list(raw.sigs)
-    sig_table = pd.DataFrame.from_records(list(sig_rows), columns=list(WAY_TAGS))
+    sig_table = pd.DataFrame.from_records(list(raw.sigs), columns=list(WAY_TAGS))
 
     way_of = np.repeat(np.arange(n_ways), way_len)
     # A node listed twice in a row (a mapping slip) would make a zero-length step: drop it.
