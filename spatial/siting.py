@@ -467,12 +467,13 @@ def existing_micro_times(
         return best
     groups = [g for g in station_groups(stations, access) if g.kind == "micro_station"]
     graphs = graphs if graphs is not None else {}
+    table = None
     for g in groups:
         rg = graphs.get(g.vehicle)
         if rg is None:
-            rg = graphs[g.vehicle] = RoutingGraph.from_table(
-                graph_table(network), access.profile(g.vehicle)
-            )
+            if table is None:  # an osmnx graph is read once for all vehicles
+                table = graph_table(network)
+            rg = graphs[g.vehicle] = RoutingGraph.from_table(table, access.profile(g.vehicle))
         bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
         ssnap = snap(rg, stations.geometry.iloc[g.rows])
         t, _ = nearest_cost(rg, ssnap, bsnap, source_offset=g.turnout_s)
@@ -700,9 +701,8 @@ def site_micro_stations(
     if isinstance(network, RoutingGraph):
         rg = network
     else:
-        rg = RoutingGraph.from_table(
-            graph_table(network), access.profile(params.vehicle), weight="time"
-        )
+        network = graph_table(network)  # an osmnx graph is read once, here
+        rg = RoutingGraph.from_table(network, access.profile(params.vehicle), weight="time")
     graphs = {params.vehicle: rg}
     crs = rg.crs
     require_projected(buildings, "buildings", crs)
