@@ -358,10 +358,17 @@ def _read_gis(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:
             gdf = gpd.read_parquet(path)
         else:
             gdf = gpd.read_file(path, layer=layer) if layer is not None else gpd.read_file(path)
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InputError(f"cannot read as a GIS layer: {_said(exc)}", file=str(path)) from exc
-    except (ValueError, OSError, TypeError, KeyError, NotImplementedError, ShapelyError) as exc:
+    except (
+        pyogrio.errors.DataSourceError,
+        pyogrio.errors.DataLayerError,
         # pyarrow's errors derive from these builtins; shapely's from ShapelyError.
+        ValueError,
+        OSError,
+        TypeError,
+        KeyError,
+        NotImplementedError,
+        ShapelyError,
+    ) as exc:
         raise InputError(f"cannot read as a GIS layer: {_said(exc)}", file=str(path)) from exc
     if not isinstance(gdf, gpd.GeoDataFrame) or gdf.geometry.name not in gdf.columns:
         raise InputError("the file has no geometry column", file=str(path))
