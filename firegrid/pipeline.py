@@ -176,7 +176,7 @@ def network_step(run: PipelineRun) -> None:
 
     run.network = read_network(source, crs=run.district.crs)
     require_near(run.network, run.district.layers.get("grids"), source=source)
-    run.layers["roads"] = _roads(run.network)
+    run.layers["roads"] = run.network.roads_layer()
     run.figures.setdefault("district", {})["road_km"] = round(
         float(run.layers["roads"]["length_m"].sum()) / 1000.0, 1
     )
@@ -186,13 +186,6 @@ def network_step(run: PipelineRun) -> None:
             f"road network: {cut:,} ways are cut at the edge of the extract; buildings near "
             "the edge may be reachable only from outside it (firegrid validate counts them)"
         )
-
-
-def _roads(network) -> gpd.GeoDataFrame:
-    """Street centre lines, one per street piece (both directions merged), for the map and GPKG."""
-    from spatial.routing import graph_table
-
-    return graph_table(network).roads_layer()
 
 
 def access_step(run: PipelineRun) -> None:
