@@ -164,7 +164,9 @@ def _run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
     )
     run = run_pipeline(config, until=plan, progress=_progress(args))
     written = write_run_outputs(run, folder, force=args.force)
-    _report(run, written, kept=foreign_entries(folder))
+    # Without --force a foreign file stops the run before the swap, so only --force can have
+    # kept one; listing them re-hashes every output, which is not free at city size.
+    _report(run, written, kept=foreign_entries(folder) if args.force else [])
     return 0
 
 
