@@ -52,6 +52,7 @@ from spatial.routing import (
     node_costs,
     segment_entry_costs,
     snap,
+    state_node_costs,
 )
 
 # Stations per batch when building isochrones (dense Dijkstra rows of n_nodes floats each, and
@@ -334,12 +335,7 @@ def station_isochrones(
         for start in range(0, len(g.rows), _ISO_BATCH):
             idx = np.arange(start, min(start + _ISO_BATCH, len(g.rows)))
             sub = ss.take(idx)
-            dist = node_costs(rg, sub, source_offset=g.turnout_s[idx], cutoff=t_max)
-            states = None
-            if rg.turns is not None:  # streets entered only by the turns allowed into them
-                states = node_costs(
-                    rg, sub, source_offset=g.turnout_s[idx], cutoff=t_max, states=True
-                )
+            dist, states = _node_and_state_costs(rg, sub, g.turnout_s[idx], t_max)
             # For "raster": the pieces reached within the largest threshold bound the grid
             # cells worth timing.
             reach_lines = []
@@ -500,15 +496,22 @@ def _fastest_node_costs(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_m
     states = np.full((1, rg.n_states), np.inf) if rg.turns is not None else None
     for start in range(0, len(sources), _ISO_BATCH):
         idx = np.arange(start, min(start + _ISO_BATCH, len(sources)))
-        sub = sources.take(idx)
-        d = node_costs(rg, sub, source_offset=offset[idx], cutoff=t_max)
+        d, d_states = _node_and_state_costs(rg, sources.take(idx), offset[idx], t_max)
         if len(d):
             np.minimum(dist, d.min(axis=0, keepdims=True), out=dist)
-        if states is not None:
-            d = node_costs(rg, sub, source_offset=offset[idx], cutoff=t_max, states=True)
-            if len(d):
-                np.minimum(states, d.min(axis=0, keepdims=True), out=states)
+        if d_states is not None and len(d_states):
+            np.minimum(states, d_states.min(axis=0, keepdims=True), out=states)
     return dist, states
+
+
+def _node_and_state_costs(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
+    """Node costs from each source (``inf`` beyond ``t_max``) and, with turn restrictions, the
+    per-state costs they come from (else None); one Dijkstra either way."""
+    if rg.turns is None:
+        return node_costs(rg, sources, source_offset=offset, cutoff=t_max), None
+    # Streets are entered only by the turns allowed into them: keep every state.
+    states = node_costs(rg, sources, source_offset=offset, cutoff=t_max, states=True)
+    return state_node_costs(rg, states), states
 
 
 def _union_cell(lines: np.ndarray, cell_m: float, max_snap_m: float) -> float:

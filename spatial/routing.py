@@ -619,16 +619,6 @@ class GraphTable:
             geom[flip] = shapely.reverse(geom[flip])
         return _Grouping(first, seg_of, fwd, a[first], b[first], geom)
 
-    def edge_lines(self) -> np.ndarray:
-        """LineString per directed edge ``u → v`` (straight edges drawn from their nodes)."""
-        out = np.array(self.geom, dtype=object)
-        none = np.flatnonzero(pd.isna(out))
-        if len(none):
-            out[none] = shapely.linestrings(
-                np.stack([self.xy[self.u[none]], self.xy[self.v[none]]], axis=1)
-            )
-        return out
-
     def roads_layer(self) -> gpd.GeoDataFrame:
         """Street pieces as a GeoDataFrame, both directions of a street merged into one row.
 
@@ -1065,7 +1055,6 @@ def snap_graphs(
         base.run_fwd = np.where(union, 0.0, np.inf)
         base.run_back = base.run_fwd
         base.snappable = None
-        base.snappable = None
     s0 = snap(base, points, max_snap_m=max_snap_m)
     geoms = _geometry_array(points, first.crs)
     out = {}
@@ -1178,7 +1167,7 @@ def node_costs(
 
     With turn restrictions a node's cost is that of its cheapest state (however it was
     arrived at); ``states=True`` returns every state instead (``len(sources) × n_states``),
-    for :func:`segment_entry_costs`."""
+    for :func:`segment_entry_costs` (:func:`state_node_costs` turns them into node costs)."""
     n = rg.n_nodes
     ns = rg.n_states
     offset = _offsets(sources, source_offset)
@@ -1188,7 +1177,13 @@ def node_costs(
     dist = dijkstra(aug, directed=True, indices=np.arange(ns, ns + n_src), limit=cutoff)
     if states:
         return np.ascontiguousarray(dist[:, :ns])
-    return np.ascontiguousarray(_node_min(rg, dist[:, :ns]))
+    return state_node_costs(rg, dist[:, :ns])
+
+
+def state_node_costs(rg: RoutingGraph, state_cost: np.ndarray) -> np.ndarray:
+    """Per-state costs (``node_costs(..., states=True)``) as node costs: per node, the
+    cheapest of its states (``rows × n_nodes``), as ``node_costs`` returns them."""
+    return np.ascontiguousarray(_node_min(rg, state_cost))
 
 
 def segment_entry_costs(
@@ -1302,8 +1297,7 @@ def cost_matrix(
             cost = np.minimum(da[rep] + ca[ti], db[rep] + cb[ti])
         else:
             # Inside a street: reached from a state allowed to enter it (at a node: any state).
-            ea, _ = _entry_costs(rg, dist_s, 2 * segs, rows=rr)
-            eb, _ = _entry_costs(rg, dist_s, 2 * segs + 1, rows=rr)
+            ea, eb = segment_entry_costs(rg, dist_s, rr, segs)
             g = tt.frac[ti]
             cost = np.minimum(np.where(g <= 0.0, da[rep], ea[rep]) + ca[ti],
                               np.where(g >= 1.0, db[rep], eb[rep]) + cb[ti])  # fmt: skip
