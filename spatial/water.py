@@ -358,7 +358,9 @@ def street_starts(
     valid = np.flatnonzero(~(shapely.is_missing(geoms) | shapely.is_empty(geoms)))
     # Where a hose may join (RoutingGraph.join_ok: usable, ground level, no motorway); a network
     # of nothing but bridges and tunnels still joins somewhere.
-    joinable = rg.join_ok if rg.join_ok.any() else rg.usable
+    joinable = rg.join_ok
+    if not joinable.any():
+        joinable = rg.usable
     cand = np.flatnonzero(joinable)
     if len(valid) == 0 or len(cand) == 0:
         empty = np.zeros(0)
@@ -369,11 +371,10 @@ def street_starts(
     tree = shapely.STRtree(lines)
     g_in, l_in = tree.query(geoms[valid], predicate="dwithin", distance=reach_m)
     g_nn, l_nn = tree.query_nearest(geoms[valid], all_matches=False)
-    owner = valid[np.r_[g_in, g_nn]]
-    seg = cand[np.r_[l_in, l_nn]]
-    key = np.unique(owner.astype(np.int64) * rg.n_segments + seg)
-    owner, seg = key // rg.n_segments, key % rg.n_segments
-    seg_lines = rg.lines(seg)
+    # Each (geometry, street) pair once, by (geometry, segment): `cand` is sorted.
+    key = np.unique(valid[np.r_[g_in, g_nn]].astype(np.int64) * len(cand) + np.r_[l_in, l_nn])
+    owner, pos = key // len(cand), key % len(cand)
+    seg, seg_lines = cand[pos], lines[pos]
     legs = shapely.shortest_line(geoms[owner], seg_lines)
     on_geom = shapely.get_coordinates(shapely.get_point(legs, 0))
     on_street = shapely.get_point(legs, 1)
