@@ -115,10 +115,9 @@ def apply_turn_restrictions(rg: RoutingGraph, restrictions: pd.DataFrame) -> Rou
     kind = r["kind"].astype(str).str.lower().to_numpy()
     n_edges = len(rg.edge_seg)
     ok = (fe >= 0) & (fe < n_edges) & (te >= 0) & (te < n_edges) & np.isin(kind, ["no", "only"])
-    fa = np.where(ok, 2 * rg.edge_seg[np.clip(fe, 0, n_edges - 1)], -1)
-    fa = fa + np.where(ok & ~rg.edge_fwd[np.clip(fe, 0, n_edges - 1)], 1, 0)
-    ta = np.where(ok, 2 * rg.edge_seg[np.clip(te, 0, n_edges - 1)], -1)
-    ta = ta + np.where(ok & ~rg.edge_fwd[np.clip(te, 0, n_edges - 1)], 1, 0)
+    fe, te = np.clip(fe, 0, n_edges - 1), np.clip(te, 0, n_edges - 1)
+    fa = np.where(ok, 2 * rg.edge_seg[fe] + ~rg.edge_fwd[fe], -1)
+    ta = np.where(ok, 2 * rg.edge_seg[te] + ~rg.edge_fwd[te], -1)
     fa_c, ta_c = np.clip(fa, 0, None), np.clip(ta, 0, None)
     # Both edges must meet at the via node and the profile must be able to arrive that way
     # (a restriction on a street the profile cannot use changes nothing).
@@ -135,10 +134,9 @@ def apply_turn_restrictions(rg: RoutingGraph, restrictions: pd.DataFrame) -> Rou
 
     # Every usable move out of each copy's node: (copy, arc) candidates.
     rep, segs = rg.incident_segments(copy_node)
-    cand_arc = np.concatenate([2 * segs[rg.seg_a[segs] == copy_node[rep]],
-                               2 * segs[rg.seg_b[segs] == copy_node[rep]] + 1])  # fmt: skip
-    cand_copy = np.concatenate([rep[rg.seg_a[segs] == copy_node[rep]],
-                                rep[rg.seg_b[segs] == copy_node[rep]]])  # fmt: skip
+    from_a, from_b = rg.seg_a[segs] == copy_node[rep], rg.seg_b[segs] == copy_node[rep]
+    cand_arc = np.concatenate([2 * segs[from_a], 2 * segs[from_b] + 1])
+    cand_copy = np.concatenate([rep[from_a], rep[from_b]])
     keep = usable[cand_arc]
     cand_arc, cand_copy = cand_arc[keep], cand_copy[keep]
     key = cand_copy * np.int64(n_arcs) + cand_arc
