@@ -112,7 +112,8 @@ def _inject(df, payload: str):
         filled = text.notna() & (text.str.strip() != "")
         if pd.to_numeric(text[filled], errors="coerce").notna().all():
             continue  # numbers stored as text (CSV ledgers)
-        out[col] = text.where(~filled, text + payload).astype(object)
+        # missing stays None (pd.NA in an object column would be written as the text "<NA>")
+        out[col] = text.where(~filled, text + payload).astype(object).where(text.notna(), None)
     return out
 
 
