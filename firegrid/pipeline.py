@@ -312,11 +312,7 @@ def risk_step(run: PipelineRun) -> None:
 
     d = run.district
     as_of = d.as_of
-    if as_of is None:
-        raise ConfigError(
-            f"{run.config.path}: [district] as_of is needed for the risk step "
-            '(the date hazard deadlines are judged against), e.g. as_of = "2026-06-30"'
-        )
+    _require_as_of(run.config, ["risk"])
     params = run.config.params["risk"]
     result = score_district(
         run.buildings,
@@ -480,10 +476,20 @@ def run_pipeline(
     return run
 
 
+def _require_as_of(config: Config, steps: Sequence[str]) -> None:
+    """Stop before any analysis when the risk step will run without ``[district] as_of``."""
+    if "risk" in steps and config.as_of is None:
+        raise ConfigError(
+            f"{config.path}: [district] as_of is needed for the risk step "
+            '(the date hazard deadlines are judged against), e.g. as_of = "2026-06-30"'
+        )
+
+
 def _run_steps(run: PipelineRun, steps: Iterable[str], *, progress: bool | None) -> None:
     from tqdm.auto import tqdm
 
     steps = list(steps)
+    _require_as_of(run.config, steps)
     bar = tqdm(
         total=len(steps),
         desc="firegrid",

@@ -192,3 +192,26 @@ def test_xss_payload_in_the_demo_reaches_the_html_only_escaped():
     assert b["building_id"].str.contains("<script>", regex=False).all()
     assert run.config.name.startswith("Demo<img")  # the title carries the payload too
     assert "<title>Demo&lt;img src=x" in html
+
+
+def test_missing_as_of_stops_before_any_step(tmp_path, monkeypatch):
+    # The risk step needs [district] as_of: a config without it stops before the layers are
+    # even read, not after the access and water analyses have run.
+    import shutil
+    from pathlib import Path
+
+    import firegrid.pipeline as pipeline
+    from firegrid.cli import main
+
+    folder = tmp_path / "demo"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "data" / "demo", folder)
+    config = folder / "demo.toml"
+    text = config.read_text(encoding="utf-8")
+    config.write_text("\n".join(ln for ln in text.splitlines() if not ln.startswith("as_of")))
+
+    def must_not_run(run):
+        raise AssertionError("a step ran although the config lacks as_of")
+
+    monkeypatch.setitem(pipeline.STEP_FUNCTIONS, "load", must_not_run)
+    assert main(["run", str(config), "--out", str(tmp_path / "out"), "-q"]) == 2
+    assert not (tmp_path / "out").exists()
