@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import shapely
 
-from spatial.routing import RoutingGraph
+from firegrid.spatial.network.routing import RoutingGraph
 
 OSM = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shanghai_roads"
 OSM = OSM / "shanghai_center.osm"

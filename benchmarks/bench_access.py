@@ -49,8 +49,8 @@ import psutil
 import shapely
 from _synthetic import OSM  # benchmarks/_synthetic.py (run as a script)
 
-from spatial.access import building_access, compile_graphs
-from spatial.profiles import ENGINE_SPEEDS_KMH, AccessParams
+from firegrid.spatial.access.travel_times import building_access, compile_graphs
+from firegrid.spatial.network.profiles import ENGINE_SPEEDS_KMH, AccessParams
 
 CRS = "EPSG:32651"
 SIZES = {"10k": 10_000, "100k": 100_000, "500k": 500_000}
@@ -92,7 +92,7 @@ def grid_network(n_nodes: int, seed: int = 0) -> nx.MultiDiGraph:
 
 
 def shanghai_network() -> nx.MultiDiGraph:
-    from spatial.network import read_network
+    from firegrid.spatial.network.load import read_network
 
     # The osmnx MultiDiGraph: the peers below (ego_graph, msd) need networkx.
     return read_network(OSM).to_networkx()
@@ -258,8 +258,12 @@ def peer_msd(G, stations, buildings, params) -> dict:
 
 # ---------------------------------------------------------------------- isochrones
 def iso_worker(n_nodes: int) -> dict:
-    from spatial.isochrones import cut_segments, reached_intervals, station_isochrones
-    from spatial.routing import node_costs
+    from firegrid.spatial.access.isochrones import (
+        cut_segments,
+        reached_intervals,
+        station_isochrones,
+    )
+    from firegrid.spatial.network.routing import node_costs
 
     G = grid_network(n_nodes)
     stations, _ = layers(G, 20, 0, seed=5)
@@ -277,7 +281,7 @@ def iso_worker(n_nodes: int) -> dict:
         res[f"ours_{label}_km2"] = float(iso.area.sum() / 1e6)
     # The same reached street pieces, buffered and dissolved the naive geopandas way.
     rg = graphs["engine"]
-    from spatial.access import snap_stations, station_groups
+    from firegrid.spatial.access.travel_times import snap_stations, station_groups
 
     g = station_groups(stations, params)[0]
     ss = snap_stations(rg, stations, g, params)

@@ -109,9 +109,9 @@ def case_scan(path: str) -> dict:
 
 
 def case_firegrid(path: str) -> dict:
-    from spatial.network import read_network
-    from spatial.profiles import default_profile
-    from spatial.routing import RoutingGraph
+    from firegrid.spatial.network.load import read_network
+    from firegrid.spatial.network.profiles import default_profile
+    from firegrid.spatial.network.routing import RoutingGraph
 
     t0 = time.perf_counter()
     table = read_network(path)
@@ -123,7 +123,7 @@ def case_firegrid(path: str) -> dict:
 
 
 def case_validate(path: str) -> dict:
-    from spatial.network import network_report, read_network
+    from firegrid.spatial.network.load import network_report, read_network
 
     rep = network_report(read_network(path))
     return {"summary": rep.summary}
@@ -133,9 +133,9 @@ def case_osmnx(path: str) -> dict:
     import osmium
     import osmnx as ox
 
-    from spatial.network import project_network
-    from spatial.profiles import WAY_TAGS, default_profile
-    from spatial.routing import RoutingGraph, graph_table
+    from firegrid.spatial.network.load import project_network
+    from firegrid.spatial.network.profiles import WAY_TAGS, default_profile
+    from firegrid.spatial.network.routing import RoutingGraph, graph_table
 
     ox.settings.useful_tags_way = list(dict.fromkeys([*ox.settings.useful_tags_way, *WAY_TAGS]))
     with tempfile.TemporaryDirectory() as tmp:

@@ -31,11 +31,11 @@ from _synthetic import (  # benchmarks/_synthetic.py (run as a script)
     points_off_streets,
 )
 
-from spatial.cover import max_cover, set_cover
-from spatial.network import read_network
-from spatial.profiles import default_profile
-from spatial.routing import RoutingGraph, snap
-from spatial.siting import (
+from firegrid.spatial.network.load import read_network
+from firegrid.spatial.network.profiles import default_profile
+from firegrid.spatial.network.routing import RoutingGraph, snap
+from firegrid.spatial.siting.cover import max_cover, set_cover
+from firegrid.spatial.siting.stations import (
     SitingParams,
     candidate_sites,
     candidate_times,

@@ -24,10 +24,10 @@ from _synthetic import (  # benchmarks/_synthetic.py (run as a script)
     points_off_streets,
 )
 
-from spatial.hydrant_siting import propose_hydrants
-from spatial.network import read_network
-from spatial.routing import nearest_cost, snap
-from spatial.water import (
+from firegrid.spatial.network.load import read_network
+from firegrid.spatial.network.routing import nearest_cost, snap
+from firegrid.spatial.siting.hydrants import propose_hydrants
+from firegrid.spatial.water.coverage import (
     WaterParams,
     hose_graph,
     hydrant_coverage,

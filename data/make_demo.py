@@ -32,7 +32,7 @@ import pyproj
 import shapely
 from shapely.geometry import LineString, Point, Polygon
 
-from spatial.crs import wgs84_to_gcj02
+from firegrid.spatial.io.crs import wgs84_to_gcj02
 
 SEED = 20260630
 AS_OF = date(2026, 6, 30)

@@ -1,0 +1,1 @@
+"""FireGrid: fire-safety risk analysis of city subdistricts."""

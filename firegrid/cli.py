@@ -8,7 +8,7 @@ import sys
 import warnings
 from collections.abc import Callable, Sequence
 
-from spatial.errors import FireGridError
+from firegrid.spatial.errors import FireGridError
 
 EXIT_BAD_INPUT = 2
 
@@ -65,8 +65,8 @@ def _check_network(config, district, report) -> str | None:
     """
     from pathlib import Path
 
-    from spatial.errors import ConfigError, NetworkError
-    from spatial.network import network_report, read_network, require_near
+    from firegrid.spatial.errors import ConfigError, NetworkError
+    from firegrid.spatial.network.load import network_report, read_network, require_near
 
     source = config.network_source
     if source is None:

@@ -16,20 +16,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from firegrid.maps.options import MapOptions
 from firegrid.reports import OutputOptions
-from maps.options import MapOptions
-from risk.params import RiskParams
-from spatial.crs import parse_coord_system
-from spatial.district import District, LayerSpec, load_district
-from spatial.errors import ConfigError
-from spatial.layers import LAYER_NAMES, SCHEMAS
-from spatial.params import check_keys
-from spatial.profiles import AccessParams
-from spatial.siting import SitingParams
-from spatial.validate import ValidationReport
-from spatial.water import WaterParams
+from firegrid.risk.params import RiskParams
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.io.crs import parse_coord_system
+from firegrid.spatial.io.district import District, LayerSpec, load_district
+from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
+from firegrid.spatial.io.validate import ValidationReport
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.params import check_keys
+from firegrid.spatial.siting.stations import SitingParams
+from firegrid.spatial.water.coverage import WaterParams
 
-# The analysis sections, each read by its parameter class (spatial.params.params_from_mapping).
+# The analysis sections, each read by its parameter class (firegrid.spatial.params.params_from_mapping).
 PARAM_SECTIONS: dict[str, Any] = {
     "access": AccessParams,
     "water": WaterParams,

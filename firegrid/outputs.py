@@ -39,7 +39,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from spatial.errors import ConfigError
+from firegrid.spatial.errors import ConfigError
 
 MANIFEST = ".firegrid-manifest.json"
 # Earlier FireGrid versions marked their folders with this file and wrote these names; such a

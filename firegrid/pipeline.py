@@ -21,8 +21,8 @@ import geopandas as gpd
 import pandas as pd
 
 from firegrid.config import Config, district_from_config, load_config
-from spatial.district import District
-from spatial.errors import ConfigError, FireGridError
+from firegrid.spatial.errors import ConfigError, FireGridError
+from firegrid.spatial.io.district import District
 
 STEPS = ("load", "network", "access", "water", "risk", "siting")
 # The steps each command runs, in order (a step's inputs come from those before it).
@@ -163,7 +163,7 @@ def load_step(run: PipelineRun) -> None:
 def network_step(run: PipelineRun) -> None:
     """Read the road network (OSM PBF/XML, GraphML or a place name) in the working CRS.
 
-    ``run.network`` is a :class:`spatial.routing.GraphTable` read once for every profile.
+    ``run.network`` is a :class:`firegrid.spatial.network.routing.GraphTable` read once for every profile.
     """
     source = run.config.network_source
     if source is None:
@@ -172,7 +172,7 @@ def network_step(run: PipelineRun) -> None:
             "isochrones, water coverage along streets and siting were not computed"
         )
         return
-    from spatial.network import read_network, require_near
+    from firegrid.spatial.network.load import read_network, require_near
 
     run.network = read_network(source, crs=run.district.crs)
     require_near(run.network, run.district.layers.get("grids"), source=source)
@@ -192,7 +192,7 @@ def access_step(run: PipelineRun) -> None:
     """Travel times from every station to every building, coverage, isochrones, areas."""
     if run.network is None:
         return
-    from spatial.access import analyse_access
+    from firegrid.spatial.access.travel_times import analyse_access
 
     params = run.config.params["access"]
     result = analyse_access(
@@ -259,7 +259,7 @@ def water_step(run: PipelineRun) -> None:
     """Hydrant and water-source coverage along streets, water-deficient zones, new hydrants."""
     if run.network is None:
         return
-    from spatial.water import analyse_water
+    from firegrid.spatial.water.coverage import analyse_water
 
     d = run.district
     if not d.has("hydrants") and not d.has("water_sources"):
@@ -307,8 +307,8 @@ def water_step(run: PipelineRun) -> None:
 
 def risk_step(run: PipelineRun) -> None:
     """Risk index, grades, hazard ledger, fire model (with incidents) and grid roll-up."""
-    from risk.params import FACTORS
-    from risk.score import score_district
+    from firegrid.risk.params import FACTORS
+    from firegrid.risk.score import score_district
 
     d = run.district
     as_of = d.as_of
@@ -382,7 +382,7 @@ def siting_step(run: PipelineRun) -> None:
     """Where new micro-stations add the most 3-minute coverage (maximal coverage, gain curve)."""
     if run.network is None:
         return
-    from spatial.siting import site_micro_stations
+    from firegrid.spatial.siting.stations import site_micro_stations
 
     params = run.config.params["siting"]
     if params.weight and params.weight not in run.buildings:
@@ -524,7 +524,7 @@ def _run_steps(run: PipelineRun, steps: Iterable[str], *, progress: bool | None)
 
 def build_map(run: PipelineRun, *, options=None):
     """The interactive map of a run (``[map]`` options from the config unless given)."""
-    from maps.risk_map import risk_map
+    from firegrid.maps.risk_map import risk_map
 
     options = options or run.config.params["map"]
     L = run.layers
@@ -549,7 +549,7 @@ def build_map(run: PipelineRun, *, options=None):
 
 def map_html(run: PipelineRun, *, options=None) -> str:
     """The self-contained HTML of the run's map."""
-    from maps.export import to_html
+    from firegrid.maps.export import to_html
 
     return to_html(build_map(run, options=options))
 

@@ -1,7 +1,7 @@
 """Run outputs: results GeoPackage, per-grid summary (CSV + Excel), headline summary.
 
 What is meant for leaders — the per-grid table and the summaries — passes the privacy
-allow-list of :mod:`maps.privacy`; the GeoPackage drops personal columns unless the config
+allow-list of :mod:`firegrid.maps.privacy`; the GeoPackage drops personal columns unless the config
 keeps them. Spreadsheet cells that would start a formula are written as text. The folder is
 written as a whole and swapped in atomically by :mod:`firegrid.outputs`.
 """
@@ -21,11 +21,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from firegrid.maps.privacy import personal_columns, redact_text, shared_columns
+from firegrid.maps.styles import field_label
 from firegrid.outputs import write_folder_atomically
-from maps.privacy import personal_columns, redact_text, shared_columns
-from maps.styles import field_label
-from spatial.errors import ConfigError
-from spatial.params import params_from_mapping
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.params import params_from_mapping
 
 MAP_FILE = "map.html"
 GPKG_FILE = "results.gpkg"
@@ -168,15 +168,15 @@ def grid_summary_table(
     Parameters
     ----------
     grids : DataFrame or GeoDataFrame, optional
-        Grids with the risk roll-up (:func:`risk.rollup.rollup`) or plain grids.
+        Grids with the risk roll-up (:func:`firegrid.risk.rollup.rollup`) or plain grids.
     extra : sequence of DataFrame
-        Other per-grid tables keyed by ``grid_id`` (:func:`spatial.access.coverage_by_grid`,
-        :func:`spatial.water.water_by_grid`); their columns not already present are joined.
+        Other per-grid tables keyed by ``grid_id`` (:func:`firegrid.spatial.access.travel_times.coverage_by_grid`,
+        :func:`firegrid.spatial.water.coverage.water_by_grid`); their columns not already present are joined.
     user_columns : iterable of str
         The columns of the input grids layer: those beyond the data model are the user's own
         and appear only when ``allow`` names them; every other column is FireGrid's.
     allow : iterable of str
-        The config's ``[map] allow_fields`` (see :func:`maps.privacy.shared_columns`): columns
+        The config's ``[map] allow_fields`` (see :func:`firegrid.maps.privacy.shared_columns`): columns
         that look personal, by header or content, appear only when named explicitly.
 
     Returns

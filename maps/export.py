@@ -18,8 +18,8 @@ from pathlib import Path
 
 import folium
 
-from maps.html import script_json
-from spatial.errors import FireGridError
+from firegrid.maps.html import script_json
+from firegrid.spatial.errors import FireGridError
 
 ASSET_PREFIX = "firegrid-asset:"
 
@@ -133,7 +133,7 @@ def external_references(html: str) -> list[str]:
 
 
 def _render(m: folium.Map) -> str:
-    """Render with the data in scripts serialised by :func:`maps.html.script_json`."""
+    """Render with the data in scripts serialised by :func:`firegrid.maps.html.script_json`."""
     # Jinja keeps one environment for all of folium's templates; its tojson policy is set for
     # this render only, so folium maps rendered elsewhere are unaffected.
     policies = folium.GeoJson._template.environment.policies

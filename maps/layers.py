@@ -3,8 +3,8 @@
 Every function takes the data first (a GeoDataFrame in any CRS with a CRS set; analysis
 layers normally come in the district's metric CRS) and keyword options. Geometries are
 simplified in metres, converted to WGS84 — or shifted to GCJ-02 when the basemap is Amap — and
-rounded; only allowed columns are written (see :mod:`maps.privacy`), as data that is never
-compiled as a template (see :mod:`maps.html`). A function
+rounded; only allowed columns are written (see :mod:`firegrid.maps.privacy`), as data that is never
+compiled as a template (see :mod:`firegrid.maps.html`). A function
 returns ``None`` when its layer is empty, so the caller can simply skip it.
 """
 
@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from maps import html, styles
-from maps.options import MapOptions
-from maps.privacy import html_columns, safe_properties
-from risk.params import FACTORS
-from spatial.crs import WGS84, from_wgs84, working_crs_for
-from spatial.errors import InputError
-from spatial.layers import BUILDING_ATTRIBUTES
+from firegrid.maps import html, styles
+from firegrid.maps.options import MapOptions
+from firegrid.maps.privacy import html_columns, safe_properties
+from firegrid.risk.params import FACTORS
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.crs import WGS84, from_wgs84, working_crs_for
+from firegrid.spatial.io.layers import BUILDING_ATTRIBUTES
 
 FACTOR_COLUMNS = [f"c_{f}" for f in FACTORS]
 
@@ -642,7 +642,7 @@ def hazard_layer(
 ) -> folium.FeatureGroup | None:
     """Unrectified hazards from the ledger: open (amber warning sign) and overdue (red).
 
-    ``hazards`` is the ledger of :func:`risk.hazards.hazard_ledger` (its ``status`` is
+    ``hazards`` is the ledger of :func:`firegrid.risk.hazards.hazard_ledger` (its ``status`` is
     ``future`` / ``open`` / ``overdue`` / ``rectified``); rectified ones are left out. Major
     hazards get a larger sign.
     """

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
-from spatial.errors import ConfigError
-from spatial.params import params_from_mapping
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.params import params_from_mapping
 
 LANGUAGES = ("zh", "en")
 BASEMAPS = ("none", "osm", "amap")

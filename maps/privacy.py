@@ -25,9 +25,9 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from maps.html import escape_html
-from risk.params import FACTORS
-from spatial.layers import ACCESS_COLUMNS, SCHEMAS
+from firegrid.maps.html import escape_html
+from firegrid.risk.params import FACTORS
+from firegrid.spatial.io.layers import ACCESS_COLUMNS, SCHEMAS
 
 # Results FireGrid computes (see the README's glossary); they are safe to show.
 COMPUTED_COLUMNS: frozenset[str] = frozenset(
@@ -63,7 +63,7 @@ COMPUTED_COLUMNS: frozenset[str] = frozenset(
         "risk_index_max",
         "share_high_risk",
         "n_high_risk",
-        # siting (micro-stations, spatial.siting; hydrants, spatial.hydrant_siting)
+        # siting (micro-stations, firegrid.spatial.siting.stations; hydrants, firegrid.spatial.siting.hydrants)
         "site_id",
         "rank",
         "candidate_id",
@@ -342,7 +342,7 @@ def safe_properties(
 ) -> list[dict[str, object]]:
     """Rows of ``df[columns]`` as JSON-ready property dicts for the HTML.
 
-    Text is escaped with :func:`maps.html.escape_html`; floats are rounded (1 decimal; probabilities
+    Text is escaped with :func:`firegrid.maps.html.escape_html`; floats are rounded (1 decimal; probabilities
     and shares 3); missing values become ``None``. Columns named in ``translate`` have their
     values (and booleans their yes/no) replaced by ``value_labels`` (e.g. ``ok`` → 完好).
     The caller is responsible for choosing ``columns`` with :func:`html_columns`.

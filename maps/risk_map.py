@@ -9,11 +9,11 @@ import folium
 import geopandas as gpd
 import numpy as np
 
-from maps import layers as L
-from maps import styles
-from maps.html import LayerControl, Literal, escape_html
-from maps.options import MapOptions
-from spatial.crs import WGS84, from_wgs84
+from firegrid.maps import layers as L
+from firegrid.maps import styles
+from firegrid.maps.html import LayerControl, Literal, escape_html
+from firegrid.maps.options import MapOptions
+from firegrid.spatial.io.crs import WGS84, from_wgs84
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 OSM_ATTRIBUTION = (
@@ -199,9 +199,9 @@ def risk_map(
     water_deficient : GeoDataFrame, optional
         Water-deficient zones (polygons).
     sites : GeoDataFrame, optional
-        Proposed new micro-station sites (:func:`spatial.siting.site_micro_stations`).
+        Proposed new micro-station sites (:func:`firegrid.spatial.siting.stations.site_micro_stations`).
     proposed_hydrants : GeoDataFrame, optional
-        Proposed new hydrants (:func:`spatial.hydrant_siting.propose_hydrants`).
+        Proposed new hydrants (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`).
     roads : GeoDataFrame, optional
         Road segments (lines, optionally with OSM ``highway``).
     options : MapOptions, optional
@@ -213,7 +213,7 @@ def risk_map(
 
     Returns
     -------
-    folium.Map. Save it for sharing with :func:`maps.export.save_html` (self-contained,
+    folium.Map. Save it for sharing with :func:`firegrid.maps.export.save_html` (self-contained,
     offline); in a notebook it displays inline.
     """
     options = options or MapOptions()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from risk.grading import GRADE_HEX, GRADE_LABELS, GRADE_LABELS_EN
-from risk.params import FACTORS
+from firegrid.risk.grading import GRADE_HEX, GRADE_LABELS, GRADE_LABELS_EN
+from firegrid.risk.params import FACTORS
 
 # Risk grades: the usual red/orange/yellow/blue warning scale, shared with the risk package.
 GRADE_COLOURS: dict[int, str] = dict(GRADE_HEX)

@@ -1,10 +1,16 @@
 """Fire-risk scoring: building features, the transparent index, grades, hazard ledger, model, roll-up."""
 
-from risk.features import ImputationReport, building_features
-from risk.grading import GRADE_COLORS, GRADE_LABELS, grade_buildings, grade_grids, grade_values
-from risk.hazards import escalation_summary, hazard_ledger, hazards_by_building
-from risk.index import FACTOR_LABELS, factor_scores, risk_index, top_factors
-from risk.model import (
+from firegrid.risk.features import ImputationReport, building_features
+from firegrid.risk.grading import (
+    GRADE_COLORS,
+    GRADE_LABELS,
+    grade_buildings,
+    grade_grids,
+    grade_values,
+)
+from firegrid.risk.hazards import escalation_summary, hazard_ledger, hazards_by_building
+from firegrid.risk.index import FACTOR_LABELS, factor_scores, risk_index, top_factors
+from firegrid.risk.model import (
     FireRiskModel,
     ModelEvaluation,
     evaluate,
@@ -13,7 +19,7 @@ from risk.model import (
     time_split,
     training_table,
 )
-from risk.params import (
+from firegrid.risk.params import (
     DEFAULT_WEIGHTS,
     FACTORS,
     FeatureParams,
@@ -22,9 +28,9 @@ from risk.params import (
     ModelParams,
     RiskParams,
 )
-from risk.rollup import rollup
-from risk.score import RiskResult, score_district
-from spatial.grids import AssignmentReport, assign_grids
+from firegrid.risk.rollup import rollup
+from firegrid.risk.score import RiskResult, score_district
+from firegrid.spatial.io.grids import AssignmentReport, assign_grids
 
 __all__ = [
     "DEFAULT_WEIGHTS",

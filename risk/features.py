@@ -35,12 +35,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from risk._util import as_timestamp, numeric, yes_no_to_float
-from risk.hazards import hazards_by_building
-from risk.params import FeatureParams
-from spatial.buildings import is_old_residential
-from spatial.errors import InputError
-from spatial.layers import BUILDING_USES, VALUE_SYNONYMS, clean_text
+from firegrid.risk.hazards import hazards_by_building
+from firegrid.risk.params import FeatureParams
+from firegrid.risk.values import as_timestamp, numeric, yes_no_to_float
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.buildings import is_old_residential
+from firegrid.spatial.io.layers import BUILDING_USES, VALUE_SYNONYMS, clean_text
 
 IMPUTED_ATTRIBUTES = (
     "use",
@@ -187,7 +187,7 @@ def building_features(
     as_of : date
         Date at which ages are computed (explicit).
     ledger : DataFrame, optional
-        A hazard ledger from :func:`risk.hazards.hazard_ledger` read on ``as_of``. Without it
+        A hazard ledger from :func:`firegrid.risk.hazards.hazard_ledger` read on ``as_of``. Without it
         the hazard factor is not assessed.
     params : FeatureParams, optional
 

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from risk.params import GradingParams
-from spatial.errors import ConfigError
+from firegrid.risk.params import GradingParams
+from firegrid.spatial.errors import ConfigError
 
 GRADE_LABELS: dict[int, str] = {1: "重大", 2: "较大", 3: "一般", 4: "低"}
 GRADE_LABELS_EN: dict[int, str] = {1: "major", 2: "high", 3: "moderate", 4: "low"}

@@ -8,13 +8,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from risk._util import as_timestamp
-from risk.params import HazardParams
-from spatial.crs import require_projected, require_same_crs
-from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
-from spatial.errors import InputError
-from spatial.layers import clean_text
-from spatial.sources import locate, shown
+from firegrid.risk.params import HazardParams
+from firegrid.risk.values import as_timestamp
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.crs import require_projected, require_same_crs
+from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
+from firegrid.spatial.io.layers import clean_text
+from firegrid.spatial.io.sources import locate, shown
 
 # Escalation levels, in the order the community plans pass an unrectified hazard upwards.
 ESCALATION_ROLES: dict[int, str] = {
@@ -137,7 +137,7 @@ def hazard_ledger(
     ``as_of`` is ``rectified`` (level 0, weight 0: it stops counting); an unrectified one is
     ``open`` up to and including its deadline and ``overdue`` after it. A missing deadline is
     ``found_on`` + the category's period (flagged in ``imputed_deadline``). Escalation follows
-    :class:`risk.params.HazardParams`; the weight of an unrectified hazard is its category
+    :class:`firegrid.risk.params.HazardParams`; the weight of an unrectified hazard is its category
     weight × (1 + overdue_step × thresholds exceeded), so an overdue one counts more.
 
     Parameters

@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from risk.params import DEFAULT_WEIGHTS, FACTORS, FeatureParams, check_weights
-from spatial.errors import ConfigError
+from firegrid.risk.params import DEFAULT_WEIGHTS, FACTORS, FeatureParams, check_weights
+from firegrid.spatial.errors import ConfigError
 
 # Human-readable names of the factors, for legends and reports.
 FACTOR_LABELS: dict[str, str] = {
@@ -45,7 +45,7 @@ def factor_scores(
     params: FeatureParams | None = None,
     not_assessed: Iterable[str] = (),
 ) -> pd.DataFrame:
-    """Score every factor in [0, 1] from the features of :func:`risk.features.building_features`.
+    """Score every factor in [0, 1] from the features of :func:`firegrid.risk.features.building_features`.
 
     Parameters
     ----------

@@ -26,14 +26,14 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from risk._util import as_timestamp, numeric
-from risk.features import building_features
-from risk.hazards import hazard_ledger, match_buildings
-from risk.index import factor_scores
-from risk.params import FeatureParams, HazardParams, ModelParams
-from spatial.crs import require_projected
-from spatial.errors import InputError
-from spatial.layers import BUILDING_USES
+from firegrid.risk.features import building_features
+from firegrid.risk.hazards import hazard_ledger, match_buildings
+from firegrid.risk.index import factor_scores
+from firegrid.risk.params import FeatureParams, HazardParams, ModelParams
+from firegrid.risk.values import as_timestamp, numeric
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.crs import require_projected
+from firegrid.spatial.io.layers import BUILDING_USES
 
 # Most building-years the permutation importance shuffles per repeat.
 _PERM_MAX_ROWS = 50_000
@@ -51,8 +51,8 @@ def model_matrix(features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
 
     Parameters
     ----------
-    features : DataFrame from :func:`risk.features.building_features`
-    scores : DataFrame from :func:`risk.index.factor_scores`
+    features : DataFrame from :func:`firegrid.risk.features.building_features`
+    scores : DataFrame from :func:`firegrid.risk.index.factor_scores`
 
     Returns
     -------

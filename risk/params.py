@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any, Self
 
-from spatial.buildings import OLD_BUILT_BY
-from spatial.errors import ConfigError
-from spatial.layers import BUILDING_USES
-from spatial.params import params_from_mapping
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.io.buildings import OLD_BUILT_BY
+from firegrid.spatial.io.layers import BUILDING_USES
+from firegrid.spatial.params import params_from_mapping
 
 # The risk factors of the index, in display order. Each has a score in [0, 1] (``s_<factor>``)
 # and a contribution to the 0–100 index (``c_<factor>``).
@@ -117,7 +117,7 @@ class FeatureParams:
     ----------
     old_built_up_to : int
         A residential building built in or before this year is "old residential"
-        (:func:`spatial.buildings.is_old_residential`). Source: 国办发〔2020〕23号 (State Council
+        (:func:`firegrid.spatial.io.buildings.is_old_residential`). Source: 国办发〔2020〕23号 (State Council
         guideline on renovating old urban residential blocks) targets blocks "built before the
         end of 2000".
     high_rise_residential_m, high_rise_other_m : float

@@ -1,6 +1,6 @@
 """Grid roll-up at every level: the community fire-safety hazard index of the plans, per grid cell.
 
-Buildings are placed in cells by :func:`spatial.grids.assign_grids` (finest cell by the
+Buildings are placed in cells by :func:`firegrid.spatial.io.grids.assign_grids` (finest cell by the
 representative point, coarser levels along the ``parent_id`` chain), so a level-2 community's
 figures are exactly the sums of its level-3 cells' figures plus any buildings lying in the
 community but in no level-3 cell. Every figure of a cell is a sum or mean over its member
@@ -13,10 +13,10 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from risk._util import yes_no_to_float
-from risk.params import FACTORS
-from spatial.grids import AssignmentReport, aggregate_by_grid, assign_grids
-from spatial.layers import clean_text
+from firegrid.risk.params import FACTORS
+from firegrid.risk.values import yes_no_to_float
+from firegrid.spatial.io.grids import AssignmentReport, aggregate_by_grid, assign_grids
+from firegrid.spatial.io.layers import clean_text
 
 
 def _as_float(buildings: pd.DataFrame, column: str, kind: str = "num") -> np.ndarray | None:

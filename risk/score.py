@@ -8,12 +8,11 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import pandas as pd
 
-from risk._util import as_timestamp
-from risk.features import IMPUTED_ATTRIBUTES, ImputationReport, building_features
-from risk.grading import grade_buildings, grade_grids
-from risk.hazards import escalation_summary, hazard_ledger
-from risk.index import factor_scores, risk_index, top_factors
-from risk.model import (
+from firegrid.risk.features import IMPUTED_ATTRIBUTES, ImputationReport, building_features
+from firegrid.risk.grading import grade_buildings, grade_grids
+from firegrid.risk.hazards import escalation_summary, hazard_ledger
+from firegrid.risk.index import factor_scores, risk_index, top_factors
+from firegrid.risk.model import (
     FireRiskModel,
     ModelEvaluation,
     feature_columns,
@@ -22,11 +21,12 @@ from risk.model import (
     model_matrix,
     training_table,
 )
-from risk.params import FACTORS, RiskParams
-from risk.rollup import rollup
-from spatial.crs import require_projected, require_same_crs
-from spatial.errors import InputError
-from spatial.grids import AssignmentReport, assign_grids
+from firegrid.risk.params import FACTORS, RiskParams
+from firegrid.risk.rollup import rollup
+from firegrid.risk.values import as_timestamp
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.crs import require_projected, require_same_crs
+from firegrid.spatial.io.grids import AssignmentReport, assign_grids
 
 # Feature columns copied onto the scored buildings (the rest stay in RiskResult.features).
 _KEPT_FEATURES = ("age_years", "old_residential", "high_rise", "hazards_open", "hazards_overdue")
@@ -57,9 +57,9 @@ class RiskResult:
         ``risk_grade`` (1–4), ``risk_grade_label``, ``p_fire`` (when a model was fitted) and
         ``grid_id_l1`` … ``grid_id_l3`` (when grids were given).
     grids : GeoDataFrame or None
-        Grids with the roll-up (see :func:`risk.rollup.rollup`) and their grade.
+        Grids with the roll-up (see :func:`firegrid.risk.rollup.rollup`) and their grade.
     hazards : GeoDataFrame or None
-        The hazard ledger (see :func:`risk.hazards.hazard_ledger`).
+        The hazard ledger (see :func:`firegrid.risk.hazards.hazard_ledger`).
     escalation : DataFrame or None
         Unrectified hazards per escalation level and category.
     features : DataFrame

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import MISSING, Field, fields, is_dataclass, replace
 from typing import Any, TypeVar
 
-from spatial.errors import ConfigError
+from firegrid.spatial.errors import ConfigError
 
 T = TypeVar("T")
 _NO_DEFAULT = object()

@@ -66,7 +66,7 @@ def transformed_demo(transform, *, prefix: str) -> Path:
 
     import geopandas as gpd
 
-    from spatial.io import read_csv_any_encoding
+    from firegrid.spatial.io.readers import read_csv_any_encoding
 
     folder = _scratch(prefix) / "demo"
     shutil.copytree(DEMO, folder)

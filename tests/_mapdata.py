@@ -14,9 +14,9 @@ import pandas as pd
 import shapely
 from shapely.geometry import LineString, Point, box
 
-from maps.privacy import personal_by_name
-from risk.params import FACTORS
-from spatial.crs import working_crs_for
+from firegrid.maps.privacy import personal_by_name
+from firegrid.risk.params import FACTORS
+from firegrid.spatial.io.crs import working_crs_for
 from tests.conftest import DLAT, DLON, LAT0, LON0, tiny_grids
 
 XSS = '<img src=x onerror="window.__xss=1"><script>window.__xss=1</script>`${window.__xss=1}`\\'

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import settings
 from shapely.geometry import box
 
-from spatial.crs import wgs84_to_gcj02
+from firegrid.spatial.io.crs import wgs84_to_gcj02
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from shapely.geometry import box
 
-from spatial.layers import BUILDING_ATTRIBUTES
+from firegrid.spatial.io.layers import BUILDING_ATTRIBUTES
 
 CRS = "EPSG:32651"  # UTM 51N (Shanghai), metres
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -17,7 +17,7 @@ SIDE = 2000.0  # the subdistrict is SIDE × SIDE metres
 USES = ("residential", "shop", "three_in_one", "warehouse", "office", "underground", "public")
 USE_P = (0.70, 0.10, 0.04, 0.04, 0.06, 0.02, 0.04)
 
-# The true annual fire log-odds: intercept plus these effects (features as in risk.model).
+# The true annual fire log-odds: intercept plus these effects (features as in firegrid.risk.model).
 TRUE_INTERCEPT = -5.6
 TRUE_EFFECTS = {
     "old_residential": 0.7,

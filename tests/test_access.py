@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from spatial.access import (
+from firegrid.spatial.access.travel_times import (
     ACCESS_COLUMNS,
     analyse_access,
     building_access,
@@ -21,9 +21,9 @@ from spatial.access import (
     missing_buildings,
     station_groups,
 )
-from spatial.errors import InputError
-from spatial.profiles import AccessParams
-from spatial.routing import Snap, node_costs, snap
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.network.routing import Snap, node_costs, snap
 from tests.test_routing import CRS, grid_graph, profile_weighted, random_points, reference_costs
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo" / "demo.toml"
@@ -245,7 +245,7 @@ def demo():
     if not DEMO.exists():
         pytest.skip(f"demo district not found at {DEMO} (python data/make_demo.py)")
     from firegrid.config import district_from_config, load_config
-    from spatial.network import read_network
+    from firegrid.spatial.network.load import read_network
 
     cfg = load_config(DEMO)
     d, _ = district_from_config(cfg)

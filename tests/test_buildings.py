@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from spatial.buildings import is_old_residential
+from firegrid.spatial.io.buildings import is_old_residential
 
 
 def test_built_in_or_before_2000_counts():

@@ -154,7 +154,7 @@ def test_messages_and_warnings_print_as_single_prefixed_lines(monkeypatch, capsy
     import warnings
 
     import firegrid.config
-    from spatial.errors import ConfigError
+    from firegrid.spatial.errors import ConfigError
 
     def load(path):
         warnings.warn("a library\nwarning", UserWarning, stacklevel=1)

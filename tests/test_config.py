@@ -11,9 +11,9 @@ import pytest
 import firegrid.pipeline
 from firegrid.cli import main
 from firegrid.config import PARAM_SECTIONS, load_config
-from spatial.errors import ConfigError
-from spatial.siting import SitingParams
-from spatial.water import WaterParams
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.siting.stations import SitingParams
+from firegrid.spatial.water.coverage import WaterParams
 from tests.conftest import CONFIG
 
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import spatial.cover as cover_module
-from spatial.cover import greedy_max_cover, max_cover, set_cover
+import firegrid.spatial.siting.cover as cover_module
+from firegrid.spatial.siting.cover import greedy_max_cover, max_cover, set_cover
 
 
 def random_instance(seed):
@@ -103,7 +103,7 @@ TRAP[[2, 3, 5], 2] = True
 
 
 class _FakeHighs:
-    """Stands in for spatial.cover._solve: a time-out (status 1) with a given point and bound."""
+    """Stands in for firegrid.spatial.siting.cover._solve: a time-out (status 1) with a given point and bound."""
 
     def __init__(self, sites, dual=None):
         self.sites, self.dual, self.calls = sites, dual, 0
@@ -135,7 +135,7 @@ def _check_max_cover_answer(sol, A, k):
 
 def test_max_cover_without_a_solver_answer_falls_back_to_greedy(monkeypatch):
     fake = _FakeHighs(sites=None)
-    monkeypatch.setattr("spatial.cover._solve", fake)
+    monkeypatch.setattr("firegrid.spatial.siting.cover._solve", fake)
     sol = max_cover(TRAP, 2, method="exact")
     assert fake.calls == 1
     assert sol.method == "greedy" and sorted(sol.selected) in ([0, 1], [0, 2])
@@ -144,7 +144,7 @@ def test_max_cover_without_a_solver_answer_falls_back_to_greedy(monkeypatch):
 
 def test_max_cover_worse_than_greedy_keeps_the_greedy_sites(monkeypatch):
     # HiGHS stopped at site 2 alone (3 demands) with dual bound −6.5 (the MILP minimises −weight).
-    monkeypatch.setattr("spatial.cover._solve", _FakeHighs(sites=[2], dual=-6.5))
+    monkeypatch.setattr("firegrid.spatial.siting.cover._solve", _FakeHighs(sites=[2], dual=-6.5))
     sol = max_cover(TRAP, 2, method="exact")
     assert sol.method == "milp" and sol.objective == 5 and 0 in sol.selected
     assert sol.bound == pytest.approx(6.5)
@@ -154,7 +154,7 @@ def test_max_cover_worse_than_greedy_keeps_the_greedy_sites(monkeypatch):
 
 def test_max_cover_timed_out_with_a_good_answer_is_not_called_optimal(monkeypatch):
     # The time-out found the optimum (sites 1, 2) but without a dual bound: the LP bound is used.
-    monkeypatch.setattr("spatial.cover._solve", _FakeHighs(sites=[1, 2], dual=None))
+    monkeypatch.setattr("firegrid.spatial.siting.cover._solve", _FakeHighs(sites=[1, 2], dual=None))
     sol = max_cover(TRAP, 2, method="exact")
     assert sol.method == "milp" and sorted(sol.selected) == [1, 2] and sol.objective == 6
     _check_max_cover_answer(sol, TRAP, 2)
@@ -188,7 +188,7 @@ def _set_cover_trap():
 )
 def test_set_cover_time_out_paths(monkeypatch, sites, dual, method, objective):
     A = _set_cover_trap()
-    monkeypatch.setattr("spatial.cover._solve", _FakeHighs(sites=sites, dual=dual))
+    monkeypatch.setattr("firegrid.spatial.siting.cover._solve", _FakeHighs(sites=sites, dual=dual))
     sol = set_cover(A, method="exact")
     best = enumerate_set_cover(A, np.zeros(len(A), bool))
     assert best == 2
@@ -221,10 +221,12 @@ _REAL_SOLVE = cover_module._solve  # captured before any test replaces it
     ],
 )
 def test_capacitated_max_cover_time_out_paths(monkeypatch, sites, dual, method):
-    from spatial.cover import max_cover_capacitated
+    from firegrid.spatial.siting.cover import max_cover_capacitated
 
     # Capacity 10 per site never binds on six unit demands: the optimum is TRAP's, 6.
-    monkeypatch.setattr("spatial.cover._solve", _FakeHighsMilpOnly(sites=sites, dual=dual))
+    monkeypatch.setattr(
+        "firegrid.spatial.siting.cover._solve", _FakeHighsMilpOnly(sites=sites, dual=dual)
+    )
     sol = max_cover_capacitated(TRAP, 2, capacity=10.0, method="exact")
     assert sol.method == method and not sol.optimal
     assert sol.objective == 5  # greedy's answer: never worse

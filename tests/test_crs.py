@@ -4,7 +4,8 @@ import pytest
 from pyproj import Geod
 from shapely.geometry import Point
 
-from spatial.crs import (
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.io.crs import (
     bd09_to_wgs84,
     from_wgs84,
     gcj02_to_wgs84,
@@ -16,7 +17,6 @@ from spatial.crs import (
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
-from spatial.errors import ConfigError, InputError
 
 GEOD = Geod(ellps="WGS84")
 

@@ -22,8 +22,8 @@ import shapely
 from geopandas.testing import assert_geodataframe_equal
 from sklearn.metrics import roc_auc_score
 
-from spatial.crs import gcj02_to_wgs84
-from spatial.layers import BUILDING_USES, SCHEMAS
+from firegrid.spatial.io.crs import gcj02_to_wgs84
+from firegrid.spatial.io.layers import BUILDING_USES, SCHEMAS
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 DEMO = DATA / "demo"

@@ -5,7 +5,7 @@ import numpy as np
 
 from firegrid.cli import main
 from firegrid.config import district_from_config, load_config
-from spatial.io import read_layer_file
+from firegrid.spatial.io.readers import read_layer_file
 from tests.conftest import DEMO
 
 

@@ -4,7 +4,7 @@ import pandas as pd
 
 from firegrid.cli import main
 from firegrid.config import district_from_config, load_config
-from spatial.district import District
+from firegrid.spatial.io.district import District
 from tests.conftest import SHANGHAI_OSM, requires_shanghai
 
 
@@ -70,7 +70,7 @@ def test_layers_remember_file_rows_after_a_dropped_footprint(tiny_district):
     # their own feature numbers in the file, and the analyses get a plain 0..n-1 index.
     from shapely.geometry import Polygon
 
-    from spatial.sources import locate
+    from firegrid.spatial.io.sources import locate
     from tests.conftest import DLAT, DLON, LAT0, LON0, tiny_buildings
 
     b = tiny_buildings()

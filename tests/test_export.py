@@ -9,7 +9,7 @@ import folium
 import folium.plugins
 import pytest
 
-from maps.export import (
+from firegrid.maps.export import (
     ExportError,
     asset_text,
     external_references,
@@ -17,8 +17,8 @@ from maps.export import (
     save_html,
     to_html,
 )
-from maps.options import MapOptions
-from maps.risk_map import risk_map
+from firegrid.maps.options import MapOptions
+from firegrid.maps.risk_map import risk_map
 from tests._mapdata import synthetic_results
 
 ASSETS = Path(__file__).resolve().parents[1] / "maps" / "assets"

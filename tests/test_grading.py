@@ -6,10 +6,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk import score_district
-from risk.grading import GRADE_COLORS, GRADE_LABELS, grade_buildings, grade_grids, grade_values
-from risk.params import GradingParams, RiskParams
-from spatial.errors import ConfigError
+from firegrid.risk import score_district
+from firegrid.risk.grading import (
+    GRADE_COLORS,
+    GRADE_LABELS,
+    grade_buildings,
+    grade_grids,
+    grade_values,
+)
+from firegrid.risk.params import GradingParams, RiskParams
+from firegrid.spatial.errors import ConfigError
 from tests import risk_synthetic as rs
 
 

@@ -18,10 +18,10 @@ import pytest
 from shapely.geometry import Point, box
 
 from firegrid.reports import grid_summary_table
-from risk.rollup import rollup
-from spatial.access import coverage_by_grid
-from spatial.grids import aggregate_by_grid, assign_grids
-from spatial.water import water_by_grid
+from firegrid.risk.rollup import rollup
+from firegrid.spatial.access.travel_times import coverage_by_grid
+from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
+from firegrid.spatial.water.coverage import water_by_grid
 from tests import risk_synthetic as rs
 
 N = 160
@@ -389,7 +389,7 @@ def test_aggregate_by_grid_without_grid_ids_lists_only_cells_with_members(distri
 
 
 def test_grid_errors_name_the_grids_layer_and_column(district):
-    from spatial.errors import InputError
+    from firegrid.spatial.errors import InputError
 
     grids, buildings, _, _ = district
     bad = grids.copy()

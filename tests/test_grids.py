@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from spatial.errors import InputError
-from spatial.grids import aggregate_by_grid, assign_grids
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
 
 CRS = "EPSG:32651"
 

@@ -8,10 +8,10 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point
 
-from risk import score_district
-from risk.hazards import escalation_summary, hazard_ledger, hazards_by_building
-from risk.params import HazardParams
-from spatial.errors import ConfigError, InputError
+from firegrid.risk import score_district
+from firegrid.risk.hazards import escalation_summary, hazard_ledger, hazards_by_building
+from firegrid.risk.params import HazardParams
+from firegrid.spatial.errors import ConfigError, InputError
 from tests import risk_synthetic as rs
 
 AS_OF = pd.Timestamp("2025-06-30")

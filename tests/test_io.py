@@ -3,8 +3,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spatial.errors import InputError
-from spatial.io import read_csv_any_encoding, read_layer_file
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.readers import read_csv_any_encoding, read_layer_file
 from tests.conftest import tiny_buildings, tiny_hydrants_wgs84, write_hydrants_csv
 
 
@@ -263,8 +263,8 @@ def test_parquet_without_geometry_is_one_line(tmp_path):
 def test_rows_after_blank_lines_keep_their_spreadsheet_numbers(tmp_path):
     # A blank line above the header and one inside the data: each data row's index stays its
     # position in the file, so validation names the row a spreadsheet shows (header = row 2).
-    from spatial.layers import SCHEMAS
-    from spatial.validate import coerce_layer
+    from firegrid.spatial.io.layers import SCHEMAS
+    from firegrid.spatial.io.validate import coerce_layer
 
     lines = _hydrants_text(tmp_path)
     header, rows = lines[0], lines[1:]

@@ -1,7 +1,7 @@
 """Isochrones hold what they claim (issue 11, item 6): every building reached within 3 minutes
 lies inside its station's 3-minute isochrone (containment 100 %), and at least 95 % of the
 buildings inside the union of the 3-minute isochrones are truly reached within 180 s (judged
-by each building's representative point and its time from spatial.access.building_access).
+by each building's representative point and its time from firegrid.spatial.access.travel_times.building_access).
 
 Measured on central Shanghai's real streets (the shared OSM extract) with synthetic buildings
 near the streets and stations placed at random, and on the embedded demo district.
@@ -18,10 +18,10 @@ import pyproj
 import pytest
 import shapely
 
-from spatial.access import building_access, compile_graphs
-from spatial.isochrones import station_isochrones
-from spatial.network import read_network
-from spatial.profiles import AccessParams
+from firegrid.spatial.access.isochrones import station_isochrones
+from firegrid.spatial.access.travel_times import building_access, compile_graphs
+from firegrid.spatial.network.load import read_network
+from firegrid.spatial.network.profiles import AccessParams
 from tests.test_access import demo  # noqa: F401  (module fixture: the demo district)
 
 SHANGHAI = Path(__file__).resolve().parents[2] / "shared" / "data" / "shanghai_roads"

@@ -10,15 +10,15 @@ import pytest
 import shapely
 from shapely.ops import substring
 
-from spatial.access import building_access, compile_graphs
-from spatial.isochrones import (
+from firegrid.spatial.access.isochrones import (
     areas_of_responsibility,
     cut_segments,
     reached_intervals,
     station_isochrones,
 )
-from spatial.profiles import AccessParams
-from spatial.routing import RoutingGraph, Snap, nearest_cost, node_costs, snap
+from firegrid.spatial.access.travel_times import building_access, compile_graphs
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.network.routing import RoutingGraph, Snap, nearest_cost, node_costs, snap
 from tests.test_access import (
     demo,  # noqa: F401  (module fixture: the demo district)
     district,  # noqa: F401  (module fixture: a small district)
@@ -270,7 +270,7 @@ def test_area_street_pieces_are_labelled_with_the_fastest_station(district):  # 
 # ---------------------------------------------------------------------- city-size modes
 # (union isochrones: tests/test_isochrones_union.py)
 def test_grid_polygons_are_a_valid_tiling_holding_exactly_their_cells():
-    import spatial.isochrones as iso_mod
+    import firegrid.spatial.access.isochrones as iso_mod
 
     rng = np.random.default_rng(3)
     grid = rng.integers(0, 4, (40, 50))
@@ -290,7 +290,7 @@ def test_grid_polygons_are_a_valid_tiling_holding_exactly_their_cells():
 
 
 def test_areas_on_a_coarse_grid_still_tile_and_count_every_building(district, monkeypatch):  # noqa: F811
-    import spatial.isochrones as iso_mod
+    import firegrid.spatial.access.isochrones as iso_mod
 
     G, buildings, stations = district
     out = building_access(buildings, stations, G)

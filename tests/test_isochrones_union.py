@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import shapely
 
-import spatial.isochrones as iso_mod
-from spatial.access import analyse_access, building_access
-from spatial.errors import ConfigError
-from spatial.isochrones import station_isochrones
-from spatial.profiles import AccessParams
+import firegrid.spatial.access.isochrones as iso_mod
+from firegrid.spatial.access.isochrones import station_isochrones
+from firegrid.spatial.access.travel_times import analyse_access, building_access
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.network.profiles import AccessParams
 from tests.test_isochrone_tightness import shanghai, synthetic_district  # noqa: F401
 
 TIME = {"micro_station": "t_micro_s", "fire_station": "t_fire_s"}

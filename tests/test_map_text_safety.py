@@ -24,13 +24,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from shapely.geometry import box
 
-from maps import layers as L
-from maps.export import to_html
-from maps.html import Literal, VerbatimMacro, escape_html, script_json
-from maps.options import MapOptions
-from maps.privacy import personal_by_content
-from maps.risk_map import risk_map
-from spatial.crs import WGS84
+from firegrid.maps import layers as L
+from firegrid.maps.export import to_html
+from firegrid.maps.html import Literal, VerbatimMacro, escape_html, script_json
+from firegrid.maps.options import MapOptions
+from firegrid.maps.privacy import personal_by_content
+from firegrid.maps.risk_map import risk_map
+from firegrid.spatial.io.crs import WGS84
 from tests._mapdata import (
     HOSTILE,
     HOSTILE_HEADER,
@@ -110,7 +110,7 @@ def test_script_json_round_trips_and_escapes_separators():
 
 def test_every_element_carrying_text_writes_verbatim():
     # a folium.GeoJson (or tooltip, popup, group, cluster, layer control) used directly would
-    # compile its rendered data as a template again; every one in the map is a maps.html class
+    # compile its rendered data as a template again; every one in the map is a firegrid.maps.html class
     layers, _ = hostile_results(["x"])
     buildings = layers.pop("buildings")
     m = risk_map(buildings, **layers, options=OPTIONS, title="t")
@@ -216,7 +216,7 @@ _ANY_TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(st.one_of(_FRAGMENTS, _ANY_TEXT), min_size=1, max_size=6).map("".join))
 def test_any_name_shows_as_itself(text):
-    # a name that looks like a phone number or e-mail is kept out of the map (maps.privacy)
+    # a name that looks like a phone number or e-mail is kept out of the map (firegrid.maps.privacy)
     if personal_by_content(pd.Series([text])):
         return
     b = gpd.GeoDataFrame(

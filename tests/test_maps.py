@@ -12,23 +12,23 @@ import pytest
 import shapely
 from shapely.geometry import Point
 
-from maps import layers as L
-from maps import styles
-from maps.export import to_html
-from maps.html import escape_html
-from maps.options import MapOptions
-from maps.privacy import (
+from firegrid.maps import layers as L
+from firegrid.maps import styles
+from firegrid.maps.export import to_html
+from firegrid.maps.html import escape_html
+from firegrid.maps.options import MapOptions
+from firegrid.maps.privacy import (
     html_columns,
     personal_by_content,
     personal_by_name,
     personal_columns,
     safe_properties,
 )
-from maps.risk_map import legend_html, risk_map
-from risk.grading import GRADE_HEX
-from risk.params import FACTORS
-from spatial.crs import wgs84_to_gcj02
-from spatial.errors import ConfigError, InputError
+from firegrid.maps.risk_map import legend_html, risk_map
+from firegrid.risk.grading import GRADE_HEX
+from firegrid.risk.params import FACTORS
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.io.crs import wgs84_to_gcj02
 from tests._mapdata import XSS, synthetic_results
 
 

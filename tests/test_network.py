@@ -15,10 +15,15 @@ import pytest
 import requests
 import shapely
 
-from spatial.errors import ConfigError, NetworkError
-from spatial.network import read_network, save_network
-from spatial.profiles import AccessParams, VehicleProfile, default_profile, parse_maxspeed_kmh
-from spatial.routing import GraphTable, RoutingGraph
+from firegrid.spatial.errors import ConfigError, NetworkError
+from firegrid.spatial.network.load import read_network, save_network
+from firegrid.spatial.network.profiles import (
+    AccessParams,
+    VehicleProfile,
+    default_profile,
+    parse_maxspeed_kmh,
+)
+from firegrid.spatial.network.routing import GraphTable, RoutingGraph
 
 DATA = Path(__file__).resolve().parent / "data"
 RECORDED = DATA / "overpass_lujiazui.json"
@@ -304,7 +309,7 @@ def _lujiazui_district(folder: Path) -> Path:
     streets, six e-bike micro-stations and one fire station, WGS84 GeoJSON and a config."""
     import geopandas as gpd
 
-    from spatial.osm import read_osm
+    from firegrid.spatial.network.osm import read_osm
 
     t = read_osm(CLIPPED, crs=UTM51)
     rg = RoutingGraph.from_table(t, default_profile("ebike"))
@@ -370,7 +375,7 @@ def test_network_report_counts_stranded_buildings(tmp_path):
     """A one-way street cut at the extract's edge strands the buildings along it."""
     import geopandas as gpd
 
-    from spatial.network import network_report
+    from firegrid.spatial.network.load import network_report
     from tests._osmxml import node, way, write_osm
 
     # A two-way loop 1-2-3-4 and a one-way street entering it at 2 from outside the file

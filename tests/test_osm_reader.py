@@ -15,11 +15,11 @@ import pytest
 import shapely
 from scipy.sparse.csgraph import dijkstra
 
-from spatial.errors import NetworkError
-from spatial.network import read_network
-from spatial.osm import read_osm
-from spatial.profiles import ENGINE_SPEEDS_KMH, default_profile
-from spatial.routing import RoutingGraph
+from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.network.load import read_network
+from firegrid.spatial.network.osm import read_osm
+from firegrid.spatial.network.profiles import ENGINE_SPEEDS_KMH, default_profile
+from firegrid.spatial.network.routing import RoutingGraph
 from tests._osmxml import node, restriction, way, write_osm
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "shanghai_roads"

@@ -25,7 +25,7 @@ from firegrid.outputs import (
     write_file,
     write_folder_atomically,
 )
-from spatial.errors import ConfigError
+from firegrid.spatial.errors import ConfigError
 from tests._demo import DEMO_CONFIG, demo_cli_run, requires_demo
 
 

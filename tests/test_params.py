@@ -7,14 +7,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
+from firegrid.maps.options import MapOptions
 from firegrid.reports import OutputOptions
-from maps.options import MapOptions
-from risk.params import RiskParams
-from spatial.errors import ConfigError
-from spatial.params import params_from_mapping
-from spatial.profiles import AccessParams
-from spatial.siting import SitingParams
-from spatial.water import WaterParams
+from firegrid.risk.params import RiskParams
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.params import params_from_mapping
+from firegrid.spatial.siting.stations import SitingParams
+from firegrid.spatial.water.coverage import WaterParams
 
 
 @dataclass(frozen=True)
@@ -160,16 +160,36 @@ def test_typo_gets_a_suggestion_and_range_messages_the_section():
 @pytest.mark.parametrize(
     ("cls_path", "values", "key"),
     [
-        ("spatial.siting.SitingParams", {"k": 10**15}, "k"),
-        ("spatial.siting.SitingParams", {"candidate_spacing_m": 1e-300}, "candidate_spacing_m"),
-        ("spatial.siting.SitingParams", {"candidate_buffer_m": 1e308}, "candidate_buffer_m"),
-        ("spatial.siting.SitingParams", {"time_limit_s": 1e12}, "time_limit_s"),
-        ("spatial.water.WaterParams", {"zone_buffer_m": 1e308}, "zone_buffer_m"),
-        ("spatial.water.WaterParams", {"candidate_spacing_m": 0}, "candidate_spacing_m"),
-        ("spatial.water.WaterParams", {"candidate_spacing_m": 4.9}, "candidate_spacing_m"),
-        ("spatial.water.WaterParams", {"hydrant_radius_m": 60_000}, "hydrant_radius_m"),
-        ("risk.params.FeatureParams", {"old_built_up_to": -1}, "old_built_up_to"),
-        ("risk.params.FeatureParams", {"old_built_up_to": 2101}, "old_built_up_to"),
+        ("firegrid.spatial.siting.stations.SitingParams", {"k": 10**15}, "k"),
+        (
+            "firegrid.spatial.siting.stations.SitingParams",
+            {"candidate_spacing_m": 1e-300},
+            "candidate_spacing_m",
+        ),
+        (
+            "firegrid.spatial.siting.stations.SitingParams",
+            {"candidate_buffer_m": 1e308},
+            "candidate_buffer_m",
+        ),
+        ("firegrid.spatial.siting.stations.SitingParams", {"time_limit_s": 1e12}, "time_limit_s"),
+        ("firegrid.spatial.water.coverage.WaterParams", {"zone_buffer_m": 1e308}, "zone_buffer_m"),
+        (
+            "firegrid.spatial.water.coverage.WaterParams",
+            {"candidate_spacing_m": 0},
+            "candidate_spacing_m",
+        ),
+        (
+            "firegrid.spatial.water.coverage.WaterParams",
+            {"candidate_spacing_m": 4.9},
+            "candidate_spacing_m",
+        ),
+        (
+            "firegrid.spatial.water.coverage.WaterParams",
+            {"hydrant_radius_m": 60_000},
+            "hydrant_radius_m",
+        ),
+        ("firegrid.risk.params.FeatureParams", {"old_built_up_to": -1}, "old_built_up_to"),
+        ("firegrid.risk.params.FeatureParams", {"old_built_up_to": 2101}, "old_built_up_to"),
     ],
 )
 def test_values_that_would_hang_or_exhaust_memory_are_refused(cls_path, values, key):
@@ -184,10 +204,13 @@ def test_values_that_would_hang_or_exhaust_memory_are_refused(cls_path, values, 
 @pytest.mark.parametrize(
     ("cls_path", "values"),
     [
-        ("spatial.siting.SitingParams", {"k": 10_000, "candidate_spacing_m": 0}),
-        ("spatial.siting.SitingParams", {"candidate_spacing_m": 5.0}),
-        ("spatial.water.WaterParams", {"candidate_spacing_m": 5.0, "zone_buffer_m": 50_000}),
-        ("risk.params.FeatureParams", {"old_built_up_to": 1800}),
+        ("firegrid.spatial.siting.stations.SitingParams", {"k": 10_000, "candidate_spacing_m": 0}),
+        ("firegrid.spatial.siting.stations.SitingParams", {"candidate_spacing_m": 5.0}),
+        (
+            "firegrid.spatial.water.coverage.WaterParams",
+            {"candidate_spacing_m": 5.0, "zone_buffer_m": 50_000},
+        ),
+        ("firegrid.risk.params.FeatureParams", {"old_built_up_to": 1800}),
     ],
 )
 def test_bounds_are_inclusive(cls_path, values):

@@ -10,7 +10,7 @@ import pytest
 import firegrid.pipeline as pipeline
 from firegrid.cli import main
 from firegrid.pipeline import PLANS, run_pipeline, write_run_outputs
-from spatial.errors import ConfigError, InputError
+from firegrid.spatial.errors import ConfigError, InputError
 from tests._demo import OUTPUT_FILES, demo_cli_run, requires_demo, xss_demo_map
 from tests.conftest import DLAT, DLON, LAT0, LON0
 

@@ -16,8 +16,7 @@ import pandas as pd
 import pyogrio
 import pytest
 
-from firegrid.reports import grid_summary_table, summary_json, summary_markdown
-from maps.privacy import (
+from firegrid.maps.privacy import (
     ALLOWED_BY_DEFAULT,
     PERSONAL_NAME_PARTS,
     PERSONAL_TOKENS,
@@ -28,6 +27,7 @@ from maps.privacy import (
     redact_text,
     shared_columns,
 )
+from firegrid.reports import grid_summary_table, summary_json, summary_markdown
 from tests._demo import requires_demo, transformed_demo
 from tests._mapdata import map_texts
 
@@ -242,9 +242,9 @@ def test_grid_table_shows_only_canonical_computed_and_allowed_columns():
     "allow, shown", [([], False), (["all"], False), (["all", "网格员", "联系电话"], True)]
 )
 def test_grid_board_contacts_reach_the_map_only_when_named(allow, shown):
-    from maps.export import to_html
-    from maps.options import MapOptions
-    from maps.risk_map import risk_map
+    from firegrid.maps.export import to_html
+    from firegrid.maps.options import MapOptions
+    from firegrid.maps.risk_map import risk_map
     from tests._mapdata import synthetic_results
 
     r = synthetic_results(n_buildings=10)

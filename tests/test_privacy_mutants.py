@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import shapely
 
-from maps.privacy import (
+from firegrid.maps.privacy import (
     html_columns,
     personal_by_content,
     personal_by_name,

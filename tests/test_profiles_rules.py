@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from scipy.sparse.csgraph import dijkstra
 
-from spatial.errors import ConfigError
-from spatial.osm import read_osm
-from spatial.profiles import AccessParams, default_profile, unknown_highways
-from spatial.routing import RoutingGraph
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.network.osm import read_osm
+from firegrid.spatial.network.profiles import AccessParams, default_profile, unknown_highways
+from firegrid.spatial.network.routing import RoutingGraph
 from tests._osmxml import node, way, write_osm
 
 PROFILES = ("engine", "ebike", "foot")

@@ -21,7 +21,7 @@ from firegrid.reports import (
     write_grid_summary,
     write_outputs,
 )
-from spatial.errors import ConfigError
+from firegrid.spatial.errors import ConfigError
 from tests._mapdata import synthetic_results
 
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk.features import building_features
-from risk.params import FeatureParams
-from spatial.errors import ConfigError, InputError
+from firegrid.risk.features import building_features
+from firegrid.risk.params import FeatureParams
+from firegrid.spatial.errors import ConfigError, InputError
 from tests import risk_synthetic as rs
 
 AS_OF = "2025-06-30"
@@ -179,7 +179,7 @@ def test_feature_params_from_mapping():
 
 
 def test_report_counts_only_unrectified_hazards_without_a_building():
-    from risk.hazards import hazard_ledger
+    from firegrid.risk.hazards import hazard_ledger
 
     b = _small(use=["residential", "shop"], year_built=[1990, 2010])
     hz = pd.DataFrame(
@@ -208,7 +208,7 @@ def test_a_time_or_distance_that_is_not_a_number_names_its_column(column):
     assert exc.value.column == column
 
 
-# --- Imputation rules, value by value (module docstring of risk.features) -----------------------
+# --- Imputation rules, value by value (module docstring of firegrid.risk.features) -----------------------
 def test_height_gap_takes_the_median_height_of_the_same_use():
     b = _small(
         use=["residential", "residential", "residential", "office", "office", "office"],

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from risk import score_district
-from risk.features import building_features
-from risk.index import factor_scores, risk_index, top_factors
-from risk.params import DEFAULT_WEIGHTS, FACTORS, RiskParams
-from spatial.errors import ConfigError
+from firegrid.risk import score_district
+from firegrid.risk.features import building_features
+from firegrid.risk.index import factor_scores, risk_index, top_factors
+from firegrid.risk.params import DEFAULT_WEIGHTS, FACTORS, RiskParams
+from firegrid.spatial.errors import ConfigError
 from tests import risk_synthetic as rs
 
 AS_OF = "2025-06-30"

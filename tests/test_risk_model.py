@@ -15,8 +15,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from risk import score_district
-from risk.model import (
+from firegrid.risk import score_district
+from firegrid.risk.model import (
     FireRiskModel,
     feature_columns,
     fit_and_evaluate,
@@ -24,8 +24,8 @@ from risk.model import (
     top_share,
     training_table,
 )
-from risk.params import ModelParams, RiskParams
-from spatial.errors import InputError
+from firegrid.risk.params import ModelParams, RiskParams
+from firegrid.spatial.errors import InputError
 from tests import risk_synthetic as rs
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"

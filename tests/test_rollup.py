@@ -8,11 +8,11 @@ import pandas as pd
 import pytest
 from shapely.geometry import Point, box
 
-from risk import score_district
-from risk.params import FACTORS
-from risk.rollup import rollup
-from spatial.errors import InputError
-from spatial.grids import assign_grids
+from firegrid.risk import score_district
+from firegrid.risk.params import FACTORS
+from firegrid.risk.rollup import rollup
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.grids import assign_grids
 from tests import risk_synthetic as rs
 
 AS_OF = "2025-06-30"

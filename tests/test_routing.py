@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 import shapely
 
-from spatial.errors import NetworkError
-from spatial.profiles import default_profile
-from spatial.routing import (
+from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.network.profiles import default_profile
+from firegrid.spatial.network.routing import (
     RoutingGraph,
     Snap,
     cost_matrix,
@@ -373,7 +373,7 @@ def shanghai_graph():
 
 def test_snap_graphs_equals_snapping_each_graph():
     G = grid_graph(seed=7)
-    from spatial.routing import snap_graphs
+    from firegrid.spatial.network.routing import snap_graphs
 
     graphs = {p: RoutingGraph.from_graph(G, default_profile(p)) for p in ("engine", "foot")}
     # Footways are barred to engines but kept as (unusable) segments: shared indexing.

@@ -14,17 +14,17 @@ import scipy.sparse as sp
 import shapely
 from scipy.optimize import Bounds, LinearConstraint, milp
 
-from spatial.cover import (
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.network.profiles import AccessParams, default_profile
+from firegrid.spatial.network.routing import RoutingGraph, cost_matrix, nearest_cost, snap
+from firegrid.spatial.siting.cover import (
     greedy_max_cover,
     max_cover,
     max_cover_capacitated,
     set_cover,
     set_cover_capacitated,
 )
-from spatial.errors import ConfigError, InputError
-from spatial.profiles import AccessParams, default_profile
-from spatial.routing import RoutingGraph, cost_matrix, nearest_cost, snap
-from spatial.siting import (
+from firegrid.spatial.siting.stations import (
     SitingParams,
     candidate_sites,
     candidate_times,
@@ -565,7 +565,7 @@ def test_input_errors_name_the_problem():
 @pytest.mark.skipif(not DEMO.exists(), reason=f"demo district not generated at {DEMO}")
 def test_demo_district_siting():
     from firegrid.config import district_from_config, load_config
-    from spatial.network import read_network
+    from firegrid.spatial.network.load import read_network
 
     cfg = load_config(DEMO)
     district, _ = district_from_config(cfg)
@@ -581,7 +581,7 @@ def test_demo_district_siting():
     before = res.buildings["siting_covered_before"].sum()
     assert 0 < before < len(b)  # the demo's micro-stations leave gaps (north and east)
     # Existing coverage is the access step's 3-minute coverage, building for building.
-    from spatial.access import building_access
+    from firegrid.spatial.access.travel_times import building_access
 
     acc = building_access(b, district.stations, G)
     assert np.array_equal(
@@ -601,7 +601,7 @@ def test_demo_district_siting():
 @pytest.mark.parametrize("seed", [0, 2])
 def test_siting_when_highs_gives_no_answer(monkeypatch, seed):
     """HiGHS returns nothing in time: greedy answers, pruned of redundant sites, honest gaps."""
-    import spatial.siting as siting_module
+    import firegrid.spatial.siting.stations as siting_module
 
     def no_answer(c, cons, time_limit_s, integral=True, presolve=True):
         return SimpleNamespace(x=None, status=1, mip_dual_bound=None, fun=None)
@@ -613,7 +613,7 @@ def test_siting_when_highs_gives_no_answer(monkeypatch, seed):
         pruned.append((len(selected), len(kept)))
         return kept
 
-    monkeypatch.setattr("spatial.cover._solve", no_answer)
+    monkeypatch.setattr("firegrid.spatial.siting.cover._solve", no_answer)
     monkeypatch.setattr(siting_module, "prune_redundant", recording_prune)
     G = lattice()
     b = buildings(90, seed)

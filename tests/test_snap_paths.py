@@ -1,6 +1,6 @@
 """Snapping paths the small tests never reach: several chunks on threads, and far points.
 
-Above ``spatial.routing._CHUNK`` points the nearest-street search runs in chunks on
+Above ``firegrid.spatial.network.routing._CHUNK`` points the nearest-street search runs in chunks on
 ``_THREADS`` threads; points farther than ``GRID_REACH_M`` from every street leave the bucket
 grid for the KD-tree, and the hardest of those for an exact GEOS search. Each path is checked
 against an independent answer: the single-thread result (bit for bit) and a brute-force
@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import shapely
 
-import spatial.routing as routing
-from spatial.access import compile_graphs
-from spatial.routing import snap
+import firegrid.spatial.network.routing as routing
+from firegrid.spatial.access.travel_times import compile_graphs
+from firegrid.spatial.network.routing import snap
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0

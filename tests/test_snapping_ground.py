@@ -1,5 +1,5 @@
 """Access legs and hoses join ground-level streets only: never a tunnel, a bridge or elevated
-road, a non-zero layer or a motorway (spatial.routing.JoinRules)."""
+road, a non-zero layer or a motorway (firegrid.spatial.network.routing.JoinRules)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pyproj
 import pytest
 import shapely
 
-from spatial.osm import read_osm
-from spatial.profiles import JoinRules, default_profile
-from spatial.routing import (
+from firegrid.spatial.network.osm import read_osm
+from firegrid.spatial.network.profiles import JoinRules, default_profile
+from firegrid.spatial.network.routing import (
     RoutingGraph,
     graph_table,
     nearest_cost,

@@ -2,7 +2,7 @@
 
 The reference is networkx Dijkstra on the line graph written here from the raw edge list: its
 nodes are directed edges, its arcs the turns the restrictions allow (U-turns included), so it
-shares nothing with spatial.turns but the cost model (run of an edge plus the delay on
+shares nothing with firegrid.spatial.network.turns but the cost model (run of an edge plus the delay on
 arriving at its head node).
 """
 
@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spatial.osm import read_osm
-from spatial.profiles import default_profile
-from spatial.routing import (
+from firegrid.spatial.network.osm import read_osm
+from firegrid.spatial.network.profiles import default_profile
+from firegrid.spatial.network.routing import (
     RoutingGraph,
     Snap,
     cost_matrix,
@@ -23,7 +23,7 @@ from spatial.routing import (
     node_costs,
     segment_entry_costs,
 )
-from spatial.turns import apply_turn_restrictions
+from firegrid.spatial.network.turns import apply_turn_restrictions
 from tests._osmxml import node, restriction, way, write_osm
 
 N = 5  # 5 × 5 grid, 100 m spacing; node (i, j) = i * N + j at x = 100 i, y = 100 j

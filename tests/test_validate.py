@@ -7,8 +7,8 @@ from shapely.geometry import Polygon, box
 
 from firegrid.cli import main
 from firegrid.config import district_from_config, load_config
-from spatial.crs import wgs84_to_bd09, wgs84_to_gcj02
-from spatial.errors import ConfigError, InputError
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.io.crs import wgs84_to_bd09, wgs84_to_gcj02
 from tests.conftest import (
     DLAT,
     DLON,
@@ -279,10 +279,10 @@ def test_rows_follow_the_readers_index_past_skipped_blank_lines():
     import geopandas as gpd
     from shapely.geometry import Point
 
-    from spatial.io import LayerSource
-    from spatial.layers import SCHEMAS
-    from spatial.sources import attach_source, locate
-    from spatial.validate import coerce_layer
+    from firegrid.spatial.io.layers import SCHEMAS
+    from firegrid.spatial.io.readers import LayerSource
+    from firegrid.spatial.io.sources import attach_source, locate
+    from firegrid.spatial.io.validate import coerce_layer
 
     ledger = gpd.GeoDataFrame(
         {

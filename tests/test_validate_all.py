@@ -12,11 +12,11 @@ from shapely.geometry import Polygon
 from firegrid.cli import main
 from firegrid.config import district_from_config, load_config
 from firegrid.pipeline import run_pipeline
-from spatial.crs import gcj02_to_wgs84
-from spatial.dates import parse_dates
-from spatial.io import LayerSource, read_csv_any_encoding
-from spatial.layers import SCHEMAS
-from spatial.validate import check_alignment
+from firegrid.spatial.io.crs import gcj02_to_wgs84
+from firegrid.spatial.io.dates import parse_dates
+from firegrid.spatial.io.layers import SCHEMAS
+from firegrid.spatial.io.readers import LayerSource, read_csv_any_encoding
+from firegrid.spatial.io.validate import check_alignment
 from tests._demo import DEMO, requires_demo
 
 pytestmark = requires_demo()

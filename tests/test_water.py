@@ -13,12 +13,12 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from spatial.cover import greedy_set_cover, set_cover
-from spatial.errors import ConfigError, InputError
-from spatial.hydrant_siting import hydrant_candidates, propose_hydrants
-from spatial.profiles import default_profile
-from spatial.routing import RoutingGraph, Snap, nearest_cost, snap
-from spatial.water import (
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.network.profiles import default_profile
+from firegrid.spatial.network.routing import RoutingGraph, Snap, nearest_cost, snap
+from firegrid.spatial.siting.cover import greedy_set_cover, set_cover
+from firegrid.spatial.siting.hydrants import hydrant_candidates, propose_hydrants
+from firegrid.spatial.water.coverage import (
     WaterParams,
     analyse_water,
     deficiency_score,
@@ -581,7 +581,7 @@ def demo():
     if not DEMO.exists():
         pytest.skip(f"demo district not found at {DEMO}")
     from firegrid.config import district_from_config, load_config
-    from spatial.network import read_network
+    from firegrid.spatial.network.load import read_network
 
     cfg = load_config(DEMO)
     district, report = district_from_config(cfg)

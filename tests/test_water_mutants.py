@@ -9,7 +9,7 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from spatial.water import (
+from firegrid.spatial.water.coverage import (
     WaterParams,
     deficiency_score,
     hydrant_coverage,
@@ -261,7 +261,7 @@ def test_building_with_an_empty_geometry_is_reported_as_such():
 
 
 def test_water_by_grid_names_the_layer_in_another_crs():
-    from spatial.errors import InputError
+    from firegrid.spatial.errors import InputError
 
     with pytest.raises(InputError, match=r"^grids: is in .*UTM zone 50N but buildings is in"):
         water_by_grid(covered_buildings(), grids().to_crs("EPSG:32650"))

@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 import shapely
 
-from spatial.hydrant_siting import propose_hydrants
-from spatial.profiles import default_profile
-from spatial.routing import RoutingGraph, graph_table
-from spatial.water import WaterParams, hose_graph, hydrant_coverage, street_starts
+from firegrid.spatial.network.profiles import default_profile
+from firegrid.spatial.network.routing import RoutingGraph, graph_table
+from firegrid.spatial.siting.hydrants import propose_hydrants
+from firegrid.spatial.water.coverage import WaterParams, hose_graph, hydrant_coverage, street_starts
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_460_000.0
@@ -237,7 +237,7 @@ def test_real_streets_hose_is_the_shortest_over_every_fronting_street():
         pytest.skip(f"shared OSM extract not found: {LUJIAZUI} (see ../shared/data/README.md)")
     from shapely.ops import nearest_points
 
-    from spatial.network import read_network
+    from firegrid.spatial.network.load import read_network
 
     table = read_network(LUJIAZUI, crs=CRS)
     rg = hose_graph(table)

@@ -1,7 +1,7 @@
 """Where a validated layer's rows came from, so later steps name the user's file, row and header.
 
-A layer read and validated by :func:`spatial.district.load_district` carries its
-:class:`~spatial.io.LayerSource` in ``attrs``; an error found later (the hazard ledger, a
+A layer read and validated by :func:`firegrid.spatial.io.district.load_district` carries its
+:class:`~firegrid.spatial.io.readers.LayerSource` in ``attrs``; an error found later (the hazard ledger, a
 risk input) is then located as in validation: file, row as the user sees it, own header.
 """
 
@@ -11,8 +11,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from spatial.io import LayerSource
-from spatial.layers import SCHEMAS
+from firegrid.spatial.io.layers import SCHEMAS
+from firegrid.spatial.io.readers import LayerSource
 
 SOURCE_ATTR = "firegrid_source"
 
@@ -22,7 +22,7 @@ def attach_source(gdf: gpd.GeoDataFrame, source: LayerSource) -> gpd.GeoDataFram
 
     Later steps (the hazard ledger) use :func:`source_of` to name the user's file, row and
     header. ``gdf``'s index must hold each feature's position in the file (as
-    :func:`spatial.validate.coerce_layer` returns it); rows dropped there are remembered so positions still
+    :func:`firegrid.spatial.io.validate.coerce_layer` returns it); rows dropped there are remembered so positions still
     map back to the file's rows.
     """
     kept = np.asarray(gdf.index, dtype=np.int64)

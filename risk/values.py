@@ -7,17 +7,17 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
-from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
-from spatial.errors import ConfigError, InputError
-from spatial.layers import FALSE_WORDS, TRUE_WORDS
-from spatial.sources import locate, shown
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
+from firegrid.spatial.io.layers import FALSE_WORDS, TRUE_WORDS
+from firegrid.spatial.io.sources import locate, shown
 
 
 def as_timestamp(
     value: str | dt.date | pd.Timestamp | None, *, what: str = "as_of"
 ) -> pd.Timestamp:
     """A day-precision timestamp from a date, datetime or unambiguous date text (the forms of
-    :func:`spatial.dates.parse_dates`); never "today" implicitly."""
+    :func:`firegrid.spatial.io.dates.parse_dates`); never "today" implicitly."""
     if value is None:
         raise ConfigError(f"{what} must be given explicitly (a date such as '2025-06-30')")
     if isinstance(value, str):

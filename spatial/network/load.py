@@ -1,10 +1,10 @@
 """Road networks from OpenStreetMap: OSM files (PBF/XML), GraphML, place name or polygon (online).
 
-Every reader returns a :class:`~spatial.routing.GraphTable` in the working CRS (metres): OSM
-files are read straight into arrays with pyosmium (:mod:`spatial.osm`: no networkx, each segment
+Every reader returns a :class:`~firegrid.spatial.network.routing.GraphTable` in the working CRS (metres): OSM
+files are read straight into arrays with pyosmium (:mod:`firegrid.spatial.network.osm`: no networkx, each segment
 with its own way's tags, clipped extracts cut at their edge); osmnx reads GraphML and downloads
 by place or polygon, and its graph is then read into the same table. Which ways a vehicle may use
-is decided later by its profile (:mod:`spatial.profiles`), so one table serves engines, e-bikes
+is decided later by its profile (:mod:`firegrid.spatial.network.profiles`), so one table serves engines, e-bikes
 and crews on foot. ``GraphTable.to_networkx()`` gives analysts an osmnx MultiDiGraph back.
 """
 
@@ -23,11 +23,17 @@ import shapely
 from scipy.sparse.csgraph import connected_components, dijkstra
 from shapely.geometry.base import BaseGeometry
 
-from spatial.crs import WGS84, utm_crs_for
-from spatial.errors import NetworkError
-from spatial.osm import osm_format, read_osm
-from spatial.profiles import WAY_TAGS, AccessParams, unknown_highways
-from spatial.routing import GraphTable, RoutingGraph, graph_table, nearest_cost, snap
+from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.io.crs import WGS84, utm_crs_for
+from firegrid.spatial.network.osm import osm_format, read_osm
+from firegrid.spatial.network.profiles import WAY_TAGS, AccessParams, unknown_highways
+from firegrid.spatial.network.routing import (
+    GraphTable,
+    RoutingGraph,
+    graph_table,
+    nearest_cost,
+    snap,
+)
 
 # osmnx is imported inside the functions that need it (GraphML, downloads, projection of an
 # osmnx graph): it takes seconds to import, longer than reading a district's OSM file.

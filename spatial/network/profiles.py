@@ -30,8 +30,8 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 
-from spatial.errors import ConfigError
-from spatial.params import params_from_mapping
+from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.params import params_from_mapping
 
 # Engine free-flow speed by OSM highway class (km/h). Planning assumption scaled to the 30-35 km/h
 # urban average of 建标152-2017 once the congestion factor is applied to arterials.
@@ -305,7 +305,7 @@ class VehicleProfile:
 
         Parameters
         ----------
-        table : spatial.routing.GraphTable
+        table : firegrid.spatial.network.routing.GraphTable
             The network, with per-edge tags of each edge's own way (``table.tag(key)``).
 
         Returns
@@ -558,7 +558,7 @@ class AccessParams:
         ``"per_station"``: one isochrone per station and threshold; ``"union"``: one per
         station kind and threshold, contoured from the fastest-station travel-time field (its
         grid coarsened at city size); ``"auto"`` (default): per station up to
-        :data:`spatial.isochrones.PER_STATION_MAX` stations (50), the union beyond (one field
+        :data:`firegrid.spatial.access.isochrones.PER_STATION_MAX` stations (50), the union beyond (one field
         per station costs seconds each, and a city map cannot show a thousand overlapping
         polygons).
     engine, ebike, foot : VehicleProfile

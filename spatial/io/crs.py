@@ -16,7 +16,7 @@ import numpy as np
 import pyproj
 import shapely
 
-from spatial.errors import ConfigError, InputError
+from firegrid.spatial.errors import ConfigError, InputError
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -236,14 +236,14 @@ def require_projected(
     if gdf.crs is None:
         raise InputError(
             "has no CRS; set it and reproject the layer to the district's projected metric CRS "
-            "(spatial.crs.working_crs_for)",
+            "(firegrid.spatial.io.crs.working_crs_for)",
             file=what,
         )
     here = pyproj.CRS.from_user_input(gdf.crs)
     if not here.is_projected:
         raise InputError(
             f"is in {here.name} (degrees); reproject it to the district's projected metric CRS "
-            "(GeoDataFrame.to_crs with spatial.crs.working_crs_for)",
+            "(GeoDataFrame.to_crs with firegrid.spatial.io.crs.working_crs_for)",
             file=what,
         )
     if crs is not None:

@@ -15,14 +15,16 @@ costs ``access_m * access_cost_per_m`` (the profile's access speed, or 1 per met
 
 A point within ``NODE_SNAP_M`` of a segment's end is at that node (fraction exactly 0 or 1): it
 is reached on reaching the node, intersection delay included. Points join only streets they
-may join (:class:`spatial.profiles.JoinRules`: ground level, no motorway). Turn restrictions
-(:mod:`spatial.turns`) add copies of their via nodes to the CSR; costs are reported per node.
+may join (:class:`firegrid.spatial.network.profiles.JoinRules`: ground level, no motorway). Turn restrictions
+(:mod:`firegrid.spatial.network.turns`) add copies of their via nodes to the CSR; costs are reported per node.
 """
 
 from __future__ import annotations
 
 import hashlib
 import warnings
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -38,11 +40,11 @@ import shapely
 from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
-from spatial.errors import NetworkError
-from spatial.profiles import WAY_TAGS, JoinRules, TagColumn
+from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.network.profiles import WAY_TAGS, JoinRules, TagColumn
 
 if TYPE_CHECKING:
-    from spatial.profiles import VehicleProfile
+    from firegrid.spatial.network.profiles import VehicleProfile
 
 # Straight pieces of street geometry are cut to at most this length (metres) before indexing
 # their midpoints; shorter pieces certify the nearest edge with fewer candidates.
@@ -121,7 +123,7 @@ class RoutingGraph:
     # Per input edge (the table's edge order): its segment, and whether it runs a -> b.
     edge_seg: np.ndarray | None = None
     edge_fwd: np.ndarray | None = None
-    # Turn restrictions compiled into the CSR (spatial.turns.TurnStates), None without.
+    # Turn restrictions compiled into the CSR (firegrid.spatial.network.turns.TurnStates), None without.
     turns: Any = None
     # Shared by graphs compiled from one GraphTable: snapping indexes keyed by usable segments.
     _shared: dict = field(default_factory=dict, repr=False)
@@ -213,7 +215,7 @@ class RoutingGraph:
         Parameters
         ----------
         table : GraphTable
-            The network read once (:func:`spatial.network.read_network`, or :func:`graph_table`
+            The network read once (:func:`firegrid.spatial.network.load.read_network`, or :func:`graph_table`
             of an osmnx graph), projected CRS (metres).
         profile : VehicleProfile, optional
             Which edges are usable (:meth:`VehicleProfile.usable`: highway class, access tags,
@@ -289,7 +291,7 @@ class RoutingGraph:
         )
         if profile is not None and profile.turn_restrictions and len(t.restrictions):
             # H6: edge-based search where a restriction applies (spatial/turns.py).
-            from spatial.turns import apply_turn_restrictions
+            from firegrid.spatial.network.turns import apply_turn_restrictions
 
             rg = apply_turn_restrictions(rg, t.restrictions)
         # H6: where access legs and hoses may join (ground-level streets, JoinRules).
@@ -468,7 +470,7 @@ class RoutingGraph:
         """The node-to-node cost graph as a networkx DiGraph (edge attribute ``cost``).
 
         For cross-checks against networkx; nodes are node indices (with turn restrictions,
-        the via-node copies follow as nodes ``n_nodes ..``, see :mod:`spatial.turns`).
+        the via-node copies follow as nodes ``n_nodes ..``, see :mod:`firegrid.spatial.network.turns`).
         """
         coo = self.csr.tocoo()
         D = nx.DiGraph()
@@ -484,7 +486,7 @@ class RoutingGraph:
 class GraphTable:
     """The road network read once: node arrays and directed edge arrays, no networkx.
 
-    Built by :func:`spatial.osm.read_osm` (OSM files) or :func:`graph_table` (osmnx graphs).
+    Built by :func:`firegrid.spatial.network.osm.read_osm` (OSM files) or :func:`graph_table` (osmnx graphs).
 
     Attributes
     ----------
@@ -506,7 +508,7 @@ class GraphTable:
     highway, service, maxspeed : TagColumn
         The tags compiling needs (also in ``tags``).
     tags : dict of str -> TagColumn
-        Per edge, the tags of the edge's OWN way (``spatial.osm.WAY_TAGS``; fewer for osmnx
+        Per edge, the tags of the edge's OWN way (``firegrid.spatial.network.osm.WAY_TAGS``; fewer for osmnx
         graphs, whose simplified edges may merge ways).
     restrictions : pandas.DataFrame
         Turn restrictions: ``from_edge``, ``via_node``, ``to_edge`` (indices), ``kind``
@@ -579,6 +581,24 @@ class GraphTable:
     @property
     def n_edges(self) -> int:
         return len(self.u)
+
+    def memo(self, key: tuple, build: Callable[[], Any]) -> Any:
+        """``build()`` computed once per ``key`` for this network and kept with it.
+
+        A run holds one network, so every step that compiles a profile (``("compile", …)``)
+        or derives a graph from one (the hose graph) shares the result instead of
+        building it again. ``work`` counts the builds by ``key[0]`` (tests read it).
+        """
+        memo = self.__dict__.setdefault("_memo", {})
+        if key not in memo:
+            memo[key] = build()
+            self.work[key[0]] += 1
+        return memo[key]
+
+    @cached_property
+    def work(self) -> Counter:
+        """Builds done by :meth:`memo`, by kind (``"compile"``, ``"hose"`` …)."""
+        return Counter()
 
     def tag(self, key: str) -> TagColumn:
         """Per-edge values of a way tag ("" where the way lacks it or the tag was not kept)."""
@@ -875,7 +895,7 @@ def snappable_segments(
         osmnx graphs carry ``tunnel``/``bridge``), or a mapping tag -> per-edge values.
         Without it only the highway classes of ``rg.segments`` are checked.
     rules : JoinRules, optional
-        Default :class:`spatial.profiles.JoinRules`.
+        Default :class:`firegrid.spatial.network.profiles.JoinRules`.
 
     Returns
     -------
@@ -964,7 +984,7 @@ def snap(
     """Place each point at the nearest point of the nearest segment (not the nearest node).
 
     Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
-    the profile, at ground level — see :class:`spatial.profiles.JoinRules`).
+    the profile, at ground level — see :class:`firegrid.spatial.network.profiles.JoinRules`).
 
     Parameters
     ----------
@@ -1327,12 +1347,14 @@ def cost_matrix(
 def _graph_crs(G: nx.MultiDiGraph) -> pyproj.CRS:
     crs = G.graph.get("crs")
     if crs is None:
-        raise NetworkError("the road network has no CRS; read it with spatial.network.read_network")
+        raise NetworkError(
+            "the road network has no CRS; read it with firegrid.spatial.network.load.read_network"
+        )
     crs = pyproj.CRS.from_user_input(crs)
     if not crs.is_projected:
         raise NetworkError(
             f"the road network is in {crs.name} (degrees); project it to the district's metric "
-            "CRS first (spatial.network.read_network(..., crs=...) or osmnx.project_graph)"
+            "CRS first (firegrid.spatial.network.load.read_network(..., crs=...) or osmnx.project_graph)"
         )
     return crs
 

@@ -5,7 +5,7 @@ micro-stations with their ``vehicle`` (e-bike or foot). A building joins the net
 nearest point of the nearest usable street; its straight access leg is walked at the profile's
 ``access_speed_mps``. Each station adds its own ``turnout_s``. Times come from one multi-source
 Dijkstra pass per vehicle (fastest station) and a cut-off pass (how many stations reach within
-target), both on the compiled graph of :mod:`spatial.routing`.
+target), both on the compiled graph of :mod:`firegrid.spatial.network.routing`.
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from spatial.buildings import OLD_BUILT_BY, is_old_residential
-from spatial.crs import require_projected, require_same_crs
-from spatial.errors import InputError
-from spatial.grids import aggregate_by_grid, assign_grids
-from spatial.layers import ACCESS_COLUMNS
-from spatial.profiles import PROFILE_NAMES, AccessParams
-from spatial.routing import (
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.buildings import OLD_BUILT_BY, is_old_residential
+from firegrid.spatial.io.crs import require_projected, require_same_crs
+from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
+from firegrid.spatial.io.layers import ACCESS_COLUMNS
+from firegrid.spatial.network.profiles import PROFILE_NAMES, AccessParams
+from firegrid.spatial.network.routing import (
     GraphTable,
     RoutingGraph,
     Snap,
@@ -109,7 +109,7 @@ def compile_graphs(
     Parameters
     ----------
     network : GraphTable, networkx.MultiDiGraph or mapping of vehicle -> RoutingGraph
-        The network read once (:func:`spatial.network.read_network`), a projected osmnx graph
+        The network read once (:func:`firegrid.spatial.network.load.read_network`), a projected osmnx graph
         (metres), or graphs already compiled (returned as they are, compiling only vehicles
         still missing is impossible without the network).
     params : AccessParams, optional
@@ -347,7 +347,7 @@ def coverage_by_grid(
     cells: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Coverage shares per grid cell, every level (buildings placed in cells by
-    :func:`spatial.grids.assign_grids`).
+    :func:`firegrid.spatial.io.grids.assign_grids`).
 
     Parameters
     ----------
@@ -358,10 +358,10 @@ def coverage_by_grid(
         ``grid_id``, ``level`` (and ``name``, ``parent_id``), polygons, same CRS.
     old_built_by : int
         Old residential = ``use == "residential"`` and ``year_built`` in or before this year
-        (:func:`spatial.buildings.is_old_residential`; 2000, 国办发〔2020〕23号).
+        (:func:`firegrid.spatial.io.buildings.is_old_residential`; 2000, 国办发〔2020〕23号).
     cells : DataFrame, optional
         Building → cell table (``grid_id_l<level>`` columns, same row order), default
-        :func:`spatial.grids.assign_grids`.
+        :func:`firegrid.spatial.io.grids.assign_grids`.
 
     Returns
     -------
@@ -513,7 +513,7 @@ def analyse_access(
     -------
     AccessResult
     """
-    from spatial.isochrones import areas_of_responsibility, station_isochrones
+    from firegrid.spatial.access.isochrones import areas_of_responsibility, station_isochrones
 
     params = params or AccessParams()
     out, ctx = _building_access(buildings, stations, network, params)

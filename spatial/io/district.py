@@ -16,12 +16,18 @@ import pandas as pd
 import pyproj
 import shapely
 
-from spatial.crs import WGS84, CoordSystem, parse_coord_system, to_wgs84, working_crs_for
-from spatial.errors import ConfigError, FireGridError, InputError
-from spatial.io import LayerSource, read_layer_file
-from spatial.layers import LAYER_NAMES, SCHEMAS
-from spatial.sources import attach_source
-from spatial.validate import (
+from firegrid.spatial.errors import ConfigError, FireGridError, InputError
+from firegrid.spatial.io.crs import (
+    WGS84,
+    CoordSystem,
+    parse_coord_system,
+    to_wgs84,
+    working_crs_for,
+)
+from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
+from firegrid.spatial.io.readers import LayerSource, read_layer_file
+from firegrid.spatial.io.sources import attach_source
+from firegrid.spatial.io.validate import (
     ValidationReport,
     check_alignment,
     check_coordinates_range,

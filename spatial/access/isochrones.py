@@ -1,7 +1,7 @@
 """Isochrones of the places a station reaches in time, areas of responsibility, overlap counts.
 
 An isochrone of ``T`` seconds (turnout included) holds the places where a building would be
-reached within ``T`` by the rule of :func:`spatial.access.building_access`: the place joins
+reached within ``T`` by the rule of :func:`firegrid.spatial.access.travel_times.building_access`: the place joins
 its nearest street the vehicle may use (ground level, within ``max_snap_m``), walks that access
 leg at the profile's access speed, and the station reaches the joining point along the streets
 (turn restrictions included). Beside a reached street the isochrone is as wide as the time
@@ -34,7 +34,7 @@ import scipy.sparse as sp
 import shapely
 from scipy import ndimage
 
-from spatial.access import (
+from firegrid.spatial.access.travel_times import (
     COLS,
     KINDS,
     StationGroup,
@@ -43,8 +43,8 @@ from spatial.access import (
     station_groups,
     station_ids,
 )
-from spatial.profiles import AccessParams
-from spatial.routing import (
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.network.routing import (
     RoutingGraph,
     Snap,
     cost_matrix,
@@ -166,7 +166,7 @@ def reached_intervals(
     sources : Snap
         The sources whose rows ``dist`` holds.
     dist : numpy.ndarray
-        ``len(sources) × n_nodes`` node costs (from :func:`spatial.routing.node_costs`).
+        ``len(sources) × n_nodes`` node costs (from :func:`firegrid.spatial.network.routing.node_costs`).
     threshold : float
         Cost limit (seconds, turnout included).
     source_offset : numpy.ndarray
@@ -174,7 +174,7 @@ def reached_intervals(
     states : numpy.ndarray, optional
         Per-state costs (``node_costs(..., states=True)``) of a graph with turn restrictions:
         a street is then entered only from the states allowed to turn into it
-        (:func:`spatial.routing.segment_entry_costs`).
+        (:func:`firegrid.spatial.network.routing.segment_entry_costs`).
 
     Returns
     -------
@@ -244,7 +244,7 @@ def station_isochrones(
 
     A place lies in a station's ``T``-second isochrone (turnout included) when a building
     standing there would be reached within ``T`` by the rule of
-    :func:`spatial.access.building_access`: the place joins its nearest street the vehicle uses
+    :func:`firegrid.spatial.access.travel_times.building_access`: the place joins its nearest street the vehicle uses
     (within ``params.max_snap_m``), covers that straight access leg at the profile's access
     speed, and the station reaches the joining point along the streets. Around a reached street
     the isochrone is therefore as wide as the time left there allows (remaining seconds ×
@@ -875,7 +875,7 @@ def areas_of_responsibility(
     network : networkx.MultiDiGraph or mapping vehicle -> RoutingGraph
     params : AccessParams, optional
     buildings : GeoDataFrame, optional
-        Output of :func:`spatial.access.building_access`; its ``fire_station_id`` /
+        Output of :func:`firegrid.spatial.access.travel_times.building_access`; its ``fire_station_id`` /
         ``micro_station_id`` and ``n_fire_5min`` / ``n_micro_3min`` place buildings too.
     boundary : shapely geometry, optional
         Clip polygons to this (e.g. the subdistrict); default the hull of all places.

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from spatial.errors import NetworkError
-from spatial.routing import RoutingGraph, min_cost_csr
+from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.network.routing import RoutingGraph, min_cost_csr
 
 RESTRICTION_COLUMNS = ("from_edge", "via_node", "to_edge", "kind")
 

@@ -17,7 +17,7 @@ import pyogrio
 from openpyxl.utils.exceptions import InvalidFileException
 from shapely.errors import ShapelyError
 
-from spatial.errors import InputError
+from firegrid.spatial.errors import InputError
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".kml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}

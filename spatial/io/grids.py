@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from spatial.crs import require_projected, require_same_crs
-from spatial.errors import InputError
-from spatial.layers import clean_text
-from spatial.sources import locate, shown
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.crs import require_projected, require_same_crs
+from firegrid.spatial.io.layers import clean_text
+from firegrid.spatial.io.sources import locate, shown
 
 
 @dataclass

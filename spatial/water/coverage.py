@@ -40,15 +40,27 @@ import scipy.sparse as sp
 import shapely
 from scipy.sparse.csgraph import connected_components
 
-from spatial.crs import require_projected
-from spatial.errors import ConfigError, InputError, NetworkError
-from spatial.grids import aggregate_by_grid, assign_grids
-from spatial.params import MAX_LENGTH_M, MAX_TIME_LIMIT_S, MIN_SPACING_M, params_from_mapping
-from spatial.profiles import PROFILE_NAMES, default_profile
-from spatial.routing import GraphTable, RoutingGraph, Snap, graph_table, nearest_cost, snap
+from firegrid.spatial.errors import ConfigError, InputError, NetworkError
+from firegrid.spatial.io.crs import require_projected
+from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
+from firegrid.spatial.network.profiles import PROFILE_NAMES, default_profile
+from firegrid.spatial.network.routing import (
+    GraphTable,
+    RoutingGraph,
+    Snap,
+    graph_table,
+    nearest_cost,
+    snap,
+)
+from firegrid.spatial.params import (
+    MAX_LENGTH_M,
+    MAX_TIME_LIMIT_S,
+    MIN_SPACING_M,
+    params_from_mapping,
+)
 
 if TYPE_CHECKING:
-    from spatial.hydrant_siting import HydrantSiting
+    from firegrid.spatial.siting.hydrants import HydrantSiting
 
 # Streets along which GB 50974 §7.2.5 hydrant spacing is checked: municipal streets (市政道路).
 # Service roads (compound lanes, parking aisles), footways and grade-separated expressways are
@@ -90,7 +102,7 @@ class WaterParams:
         for fire water; its capacity is then reported as missing).
     hose_profile : str
         Vehicle profile whose streets a hose may follow (``"foot"``: every way but motorways;
-        :func:`spatial.profiles.default_profile`). Distances are metres, both directions.
+        :func:`firegrid.spatial.network.profiles.default_profile`). Distances are metres, both directions.
     hydrant_snap_warn_m : float
         Warn about a hydrant or intake farther than this (metres) from every street: 50
         (assumption; GB 50974 §7.2.6 puts hydrants 0.5-2 m from the road edge, so a larger
@@ -210,8 +222,8 @@ def hose_graph(
     Parameters
     ----------
     network : networkx.MultiDiGraph, GraphTable or RoutingGraph
-        A projected road network (:func:`spatial.network.read_network` or a
-        :class:`spatial.routing.GraphTable` read once from a file), compiled here with the
+        A projected road network (:func:`firegrid.spatial.network.load.read_network` or a
+        :class:`firegrid.spatial.network.routing.GraphTable` read once from a file), compiled here with the
         ``params.hose_profile`` profile; or an already compiled graph, whose usable segments
         are taken as the hose streets (compile it with the hose profile): used as it is when
         it is in metres and undirected, otherwise recompiled from those segments (metres,
@@ -333,7 +345,7 @@ def street_starts(
     street and the nearest point of the outline to it, joined by a straight leg. The nearest
     joinable street always gives one, however far. Streets a hose may join are the graph's
     usable segments where ``rg.snappable`` (ground-level streets) allows, when the graph
-    carries it (:attr:`spatial.routing.RoutingGraph.join_ok`: not a tunnel, bridge or
+    carries it (:attr:`firegrid.spatial.network.routing.RoutingGraph.join_ok`: not a tunnel, bridge or
     motorway). Hydrants and water-source intakes (a pond's bank) start the same way.
 
     Parameters
@@ -421,7 +433,7 @@ def nearest_per_owner(
     Parameters
     ----------
     cost, source : numpy.ndarray
-        Per start (from :func:`spatial.routing.nearest_cost`): cost and source index (-1: none).
+        Per start (from :func:`firegrid.spatial.network.routing.nearest_cost`): cost and source index (-1: none).
     owner : numpy.ndarray of int
         Per start, its owner in ``0..n-1`` (from :func:`street_starts`).
     n : int
@@ -1155,12 +1167,12 @@ def water_by_grid(
     grids : GeoDataFrame
         ``grid_id``, ``level``, optionally ``name``, ``parent_id``; same CRS.
     water_sources, hydrants : GeoDataFrame, optional
-        Counted per cell by their representative point (:func:`spatial.grids.assign_grids`).
+        Counted per cell by their representative point (:func:`firegrid.spatial.io.grids.assign_grids`).
     zones : GeoDataFrame, optional
         Output of :func:`water_deficient_zones`; gives the deficient area per cell.
     cells : DataFrame, optional
         Building → cell table, one row per building in the same order (``grid_id_l<level>``
-        columns); default :func:`spatial.grids.assign_grids`.
+        columns); default :func:`firegrid.spatial.io.grids.assign_grids`.
 
     Returns
     -------
@@ -1298,7 +1310,7 @@ class WaterResult:
     grid_summary : DataFrame or None
         Per grid cell (:func:`water_by_grid`); None without grids.
     proposed : GeoDataFrame or None
-        Proposed new hydrants (:func:`spatial.hydrant_siting.propose_hydrants`).
+        Proposed new hydrants (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`).
     siting : HydrantSiting or None
         Figures of the siting run (number needed, exact vs greedy, gap).
     params : WaterParams
@@ -1367,13 +1379,13 @@ def analyse_water(
         Building → grid cell table for :func:`water_by_grid`.
     params : WaterParams, optional
     propose : bool
-        Also site new hydrants (:func:`spatial.hydrant_siting.propose_hydrants`).
+        Also site new hydrants (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`).
 
     Returns
     -------
     WaterResult
     """
-    from spatial.hydrant_siting import propose_hydrants
+    from firegrid.spatial.siting.hydrants import propose_hydrants
 
     params = params or WaterParams()
     rg = hose_graph(network, params=params)

@@ -18,7 +18,7 @@ the tagged barrier nodes and the ``type=restriction`` relations; everything afte
 
 Only ways tagged ``highway`` become streets: rivers, railways, fences and building outlines in the
 same file are ignored. Which street a vehicle may use is decided later by its profile
-(:mod:`spatial.profiles`) from the tags kept here.
+(:mod:`firegrid.spatial.network.profiles`) from the tags kept here.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ import pandas as pd
 import pyproj
 import shapely
 
-from spatial.crs import WGS84, utm_crs_for
-from spatial.errors import NetworkError
-from spatial.profiles import NODE_TAGS, WAY_TAGS, TagColumn
-from spatial.routing import GraphTable
+from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.io.crs import WGS84, utm_crs_for
+from firegrid.spatial.network.profiles import NODE_TAGS, WAY_TAGS, TagColumn
+from firegrid.spatial.network.routing import GraphTable
 
 # File suffixes libosmium reads, and the format name it needs when the suffix is not its own.
 FORMATS = {

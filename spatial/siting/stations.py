@@ -1,11 +1,11 @@
 """Siting new micro-stations: candidate sites, maximal coverage, minimal count, gain curve.
 
 The question planners ask is "where do the next micro-stations go, and when does adding more
-stop paying off?". Travel times come from the routing engine (:mod:`spatial.routing`): every
+stop paying off?". Travel times come from the routing engine (:mod:`firegrid.spatial.network.routing`): every
 candidate site is a source of one bounded multi-source Dijkstra batch
-(:func:`spatial.routing.cost_matrix` with cutoff = target − turnout), giving a sparse
+(:func:`firegrid.spatial.network.routing.cost_matrix` with cutoff = target − turnout), giving a sparse
 candidates × buildings matrix of the pairs within the target. The covering problems are then
-solved by :mod:`spatial.cover` (HiGHS MILP under a time limit, greedy with a reported gap
+solved by :mod:`firegrid.spatial.siting.cover` (HiGHS MILP under a time limit, greedy with a reported gap
 otherwise):
 
 - **maximal coverage**: add ``k`` stations to maximise the buildings (or risk-weighted
@@ -13,7 +13,7 @@ otherwise):
 - **minimal count**: the fewest new stations so that every building some candidate can reach
   within the target is reached;
 - optional **capacities**: a new station is responsible for at most N buildings or residents
-  (single-sourcing assignment MILP, :func:`spatial.cover.max_cover_capacitated`).
+  (single-sourcing assignment MILP, :func:`firegrid.spatial.siting.cover.max_cover_capacitated`).
 
 Buildings an existing micro-station already reaches within the target count as covered and
 credit no new site. All geometry is in the district's projected working CRS (metres).
@@ -33,20 +33,11 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 
-from spatial.access import station_groups
-from spatial.cover import (
-    CoverSolution,
-    greedy_max_cover,
-    max_cover,
-    max_cover_capacitated,
-    set_cover,
-    set_cover_capacitated,
-)
-from spatial.crs import require_projected
-from spatial.errors import ConfigError, InputError
-from spatial.params import MAX_LENGTH_M, MAX_TIME_LIMIT_S, MIN_SPACING_M, params_from_mapping
-from spatial.profiles import AccessParams
-from spatial.routing import (
+from firegrid.spatial.access.travel_times import station_groups
+from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.io.crs import require_projected
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.network.routing import (
     GraphTable,
     RoutingGraph,
     Snap,
@@ -55,6 +46,20 @@ from spatial.routing import (
     nearest_cost,
     snap,
     warn_far,
+)
+from firegrid.spatial.params import (
+    MAX_LENGTH_M,
+    MAX_TIME_LIMIT_S,
+    MIN_SPACING_M,
+    params_from_mapping,
+)
+from firegrid.spatial.siting.cover import (
+    CoverSolution,
+    greedy_max_cover,
+    max_cover,
+    max_cover_capacitated,
+    set_cover,
+    set_cover_capacitated,
 )
 
 METHODS = ("auto", "exact", "greedy")
@@ -89,7 +94,7 @@ class SitingParams:
         Generated candidates lie within this many metres of the buildings' convex hull (a station
         belongs in or next to the district it serves). 100 m, planning assumption.
     vehicle : {"ebike", "foot"}
-        How the crews of new stations travel (profiles of :mod:`spatial.profiles`). Default
+        How the crews of new stations travel (profiles of :mod:`firegrid.spatial.network.profiles`). Default
         ``"ebike"``: micro-stations are equipped with electric bikes/tricycles
         (公消〔2015〕301号 lists "消防电动车" among their equipment).
     turnout_s : float
@@ -108,7 +113,7 @@ class SitingParams:
         ``"exact"`` MILP (HiGHS) under ``time_limit_s``; ``"greedy"`` heuristic with its gap
         against a bound (LP, or Lagrangian on large problems); ``"auto"`` the MILP up to
         :data:`EXACT_MAX_PAIRS` candidate-building pairs, greedy beyond (capacitated problems:
-        up to :data:`spatial.cover.AUTO_EXACT_MAX_PAIRS` assignment pairs).
+        up to :data:`firegrid.spatial.siting.cover.AUTO_EXACT_MAX_PAIRS` assignment pairs).
     time_limit_s : float
         Wall-clock limit (seconds) of each MILP solve; 30 s. On timeout the best solution found
         is kept with the solver's gap.
@@ -370,7 +375,7 @@ def candidate_times(
     """Seconds from every candidate site to every building it reaches within the target.
 
     One bounded Dijkstra per candidate in memory-sized batches
-    (:func:`spatial.routing.cost_matrix`, cutoff ``target_s - turnout_s``); turnout is added.
+    (:func:`firegrid.spatial.network.routing.cost_matrix`, cutoff ``target_s - turnout_s``); turnout is added.
 
     Returns
     -------
@@ -435,7 +440,7 @@ def resolve_method(method: str, cover, existing_covered: np.ndarray) -> tuple[st
     Returns
     -------
     (method, bound)
-        For :func:`spatial.cover.max_cover` / :func:`spatial.cover.set_cover`.
+        For :func:`firegrid.spatial.siting.cover.max_cover` / :func:`firegrid.spatial.siting.cover.set_cover`.
     """
     A = sp.csr_matrix(cover, dtype=bool)
     pairs = int(np.diff(A.indptr)[~np.asarray(existing_covered, bool)].sum())
@@ -456,7 +461,7 @@ def existing_micro_times(
 ) -> np.ndarray:
     """Seconds from the fastest existing micro-station to each building (``inf`` if none).
 
-    The access step's model (:func:`spatial.access.station_groups`): each station travels with
+    The access step's model (:func:`firegrid.spatial.access.travel_times.station_groups`): each station travels with
     its own ``vehicle`` profile (``access.default_micro_vehicle`` when missing) and adds its own
     ``turnout_s`` (its profile's turnout when missing); buildings farther than
     ``access.max_snap_m`` from every street get ``inf``. Equals the access step's ``t_micro_s``.
@@ -495,7 +500,7 @@ def gain_curve(
 ) -> tuple[pd.DataFrame, list[CoverSolution]]:
     """Coverage after 0, 1, …, k new sites (the marginal gain curve).
 
-    Every k' is solved on its own by :func:`spatial.cover.max_cover` (exact per k' when
+    Every k' is solved on its own by :func:`firegrid.spatial.siting.cover.max_cover` (exact per k' when
     ``method`` allows: optimal sets need not be nested), next to the greedy curve (nested: the
     first k' greedy picks). The ``method``/``optimal``/``bound`` columns say which is which.
 
@@ -506,7 +511,7 @@ def gain_curve(
     k
         Largest number of new sites.
     weights, existing_covered, method, time_limit_s, bound
-        As in :func:`spatial.cover.max_cover` (``time_limit_s`` per k').
+        As in :func:`firegrid.spatial.siting.cover.max_cover` (``time_limit_s`` per k').
     exact_per_k
         Solve every k'; if False only k' = k is solved and the rest is greedy.
 
@@ -670,7 +675,7 @@ def site_micro_stations(
     Parameters
     ----------
     network : GraphTable, networkx.MultiDiGraph or RoutingGraph
-        The road network read once (:func:`spatial.network.read_network`), a projected osmnx
+        The road network read once (:func:`firegrid.spatial.network.load.read_network`), a projected osmnx
         graph, or a graph already compiled for ``params.vehicle`` (then existing coverage needs ``t_micro_s`` or
         ``existing_covered``).
     buildings : GeoDataFrame
@@ -686,7 +691,7 @@ def site_micro_stations(
         generated along the streets (:func:`candidate_sites`).
     access : AccessParams, optional
         Vehicle profiles and ``max_snap_m`` (buildings farther from every street are not
-        reachable); default :class:`spatial.profiles.AccessParams`.
+        reachable); default :class:`firegrid.spatial.network.profiles.AccessParams`.
     existing_covered : array of bool, optional
         Buildings already covered, overriding both ``t_micro_s`` and ``stations``.
 

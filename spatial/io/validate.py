@@ -10,12 +10,17 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from spatial.crs import WGS84, bd09_to_wgs84, gcj02_to_wgs84, wgs84_to_bd09, wgs84_to_gcj02
-from spatial.dates import ACCEPTED_DATE_FORMATS, parse_dates
-from spatial.errors import InputError, format_location
-from spatial.grids import assign_grids
-from spatial.io import LayerSource
-from spatial.layers import (
+from firegrid.spatial.errors import InputError, format_location
+from firegrid.spatial.io.crs import (
+    WGS84,
+    bd09_to_wgs84,
+    gcj02_to_wgs84,
+    wgs84_to_bd09,
+    wgs84_to_gcj02,
+)
+from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
+from firegrid.spatial.io.grids import assign_grids
+from firegrid.spatial.io.layers import (
     FALSE_WORDS,
     SCHEMAS,
     TRUE_WORDS,
@@ -23,7 +28,8 @@ from spatial.layers import (
     Column,
     LayerSchema,
 )
-from spatial.sources import shown
+from firegrid.spatial.io.readers import LayerSource
+from firegrid.spatial.io.sources import shown
 
 # How far outside the district boundary a feature may lie before it is called an error: ledgers
 # legitimately list a neighbour's hydrant across the street, not one kilometres away.

@@ -1,0 +1,1 @@
+"""Travel times per building, isochrones and areas of responsibility."""

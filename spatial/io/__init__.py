@@ -1,0 +1,1 @@
+"""Reading layers, coordinate systems, validation and the district container."""

@@ -1,0 +1,1 @@
+"""Covering solvers and the siting of new micro-stations and hydrants."""

@@ -1,0 +1,1 @@
+"""Hydrant and water-source coverage along streets, spacing gaps, water-deficient zones."""
