@@ -227,6 +227,9 @@ def parse_config(data: Mapping[str, Any], *, path: Path) -> Config:
             params[name] = cls.from_mapping(sections[name])
         except ConfigError as exc:
             raise r.error(str(exc)) from exc
+    # The risk index scores against the access targets and the hydrant radius set once in
+    # [access] and [water], never a copy of its own.
+    params["risk"] = params["risk"].using(access=params["access"], water=params["water"])
     folder = params["output"].folder
     if folder is not None:
         folder = r.path_value(folder, "[output] folder")

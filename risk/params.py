@@ -3,9 +3,13 @@
 Each default names its source. Where a figure is FireGrid's own assumption rather than a
 standard or plan figure it says so: those are the knobs a user's plan should set.
 
+The response targets and the hydrant protection radius the index scores against are not set
+here: they are the ``[access]`` targets and the ``[water]`` radius, the same objects the access
+and water steps use (:meth:`RiskParams.using`), so each is set in one place.
+
 The TOML layout is::
 
-    [risk]                  # RiskParams: high_risk_grade, min_fires
+    [risk]                  # RiskParams: high_risk_grade
     [risk.features]         # FeatureParams
     [risk.weights]          # index weights, one key per factor (see FACTORS)
     [risk.hazards]          # HazardParams: deadlines, escalation, hazard weights
@@ -16,14 +20,16 @@ The TOML layout is::
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Self
 
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.io.buildings import OLD_BUILT_BY
 from firegrid.spatial.io.layers import BUILDING_USES
+from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import params_from_mapping
+from firegrid.spatial.water.coverage import WaterParams
 
 # The risk factors of the index, in display order. Each has a score in [0, 1] (``s_<factor>``)
 # and a contribution to the 0–100 index (``c_<factor>``).
@@ -109,6 +115,16 @@ def _check_mapping(name: str, value: Mapping[str, float], allowed: tuple[str, ..
     return MappingProxyType(dict(value))
 
 
+# Keys FeatureParams reads from another section's parameters, and where each is set.
+_SET_ELSEWHERE = {
+    "target_3min_s": "[access] target_micro_s",
+    "target_5min_s": "[access] target_fire_s",
+    "hydrant_radius_m": "[water] hydrant_radius_m",
+    "access": "the [access] section",
+    "water": "the [water] section",
+}
+
+
 @dataclass(frozen=True)
 class FeatureParams:
     """How building attributes become risk factor scores in [0, 1].
@@ -139,17 +155,18 @@ class FeatureParams:
         Hazard score = 1 − exp(−load / hazard_scale), load being the ledger's weighted count of
         unrectified hazards; strictly increasing, so every extra or overdue hazard raises it.
         With the default 2, one general open hazard scores 0.39, one major 0.78 (assumption).
-    target_3min_s, target_5min_s : float
-        Response targets, seconds: micro-station on scene in 3 minutes, fire station in 5
-        (the "1-3-5" target of the community plans). The shortfall score is shortfall / target,
-        capped at 1; a building no station reaches scores 1.
-    hydrant_radius_m : float
-        Protection radius of an outdoor hydrant, metres, used only when ``water_deficient`` is
-        absent but ``d_hydrant_net_m`` is present. Source: GB 50974-2014 (radius ≤ 150 m).
     use_severity : mapping use → score
         Per-use occupancy/fire-load score, see DEFAULT_USE_SEVERITY.
     wiring_score : mapping wiring_condition → score
         good 0, fair 0.5, aged 1.
+    access : AccessParams
+        The access step's parameters (the config's ``[access]``), read for the response
+        targets: :attr:`target_3min_s` is its ``target_micro_s``, :attr:`target_5min_s` its
+        ``target_fire_s``. Not a ``[risk.features]`` key: the config passes its ``[access]``.
+    water : WaterParams
+        The water step's parameters (the config's ``[water]``), read for
+        :attr:`hydrant_radius_m`. Not a ``[risk.features]`` key: the config passes its
+        ``[water]``.
     """
 
     old_built_up_to: int = OLD_BUILT_BY
@@ -161,11 +178,32 @@ class FeatureParams:
     elderly_cap: float = 5.0
     residents_cap: float = 300.0
     hazard_scale: float = 2.0
-    target_3min_s: float = 180.0
-    target_5min_s: float = 300.0
-    hydrant_radius_m: float = 150.0
     use_severity: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_USE_SEVERITY))
     wiring_score: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WIRING_SCORE))
+    access: AccessParams = field(default_factory=AccessParams)
+    water: WaterParams = field(default_factory=WaterParams)
+
+    @property
+    def target_3min_s(self) -> float:
+        """Micro-station response target, seconds: ``[access] target_micro_s`` (180).
+
+        The shortfall score is shortfall / target, capped at 1; a building no station reaches
+        scores 1.
+        """
+        return self.access.target_micro_s
+
+    @property
+    def target_5min_s(self) -> float:
+        """Fire-station response target, seconds: ``[access] target_fire_s`` (300)."""
+        return self.access.target_fire_s
+
+    @property
+    def hydrant_radius_m(self) -> float:
+        """Protection radius of an outdoor hydrant, metres: ``[water] hydrant_radius_m`` (150).
+
+        Used only when ``water_deficient`` is absent but ``d_hydrant_net_m`` is present.
+        """
+        return self.water.hydrant_radius_m
 
     def __post_init__(self) -> None:
         severity = {**DEFAULT_USE_SEVERITY, **dict(self.use_severity)}
@@ -189,9 +227,6 @@ class FeatureParams:
             "elderly_cap",
             "residents_cap",
             "hazard_scale",
-            "target_3min_s",
-            "target_5min_s",
-            "hydrant_radius_m",
             "high_rise_residential_m",
             "high_rise_other_m",
         ):
@@ -200,7 +235,17 @@ class FeatureParams:
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
-        """Build from the ``[risk.features]`` table; ConfigError names an unknown key."""
+        """Build from the ``[risk.features]`` table; ConfigError names an unknown key.
+
+        A key that moved to another section (``target_3min_s`` → ``[access] target_micro_s``
+        …) stops with a message naming where it lives now.
+        """
+        for key in d or {}:
+            if key in _SET_ELSEWHERE:
+                raise ConfigError(
+                    f"[risk.features] {key} is not set here: set {_SET_ELSEWHERE[key]} "
+                    "(the risk index reads the value the access and water steps use)"
+                )
         return params_from_mapping(cls, d, section="risk.features")
 
 
@@ -433,3 +478,18 @@ class RiskParams:
             if key in d:
                 d[key] = sub.from_mapping(d[key])
         return params_from_mapping(cls, d, section="risk")
+
+    def using(
+        self, *, access: AccessParams | None = None, water: WaterParams | None = None
+    ) -> Self:
+        """These parameters scoring against the given access targets and hydrant radius.
+
+        The config calls this with its ``[access]`` and ``[water]`` parameters, so the risk
+        index reads the very values the access and water steps use.
+        """
+        features = replace(
+            self.features,
+            access=access if access is not None else self.features.access,
+            water=water if water is not None else self.features.water,
+        )
+        return replace(self, features=features)

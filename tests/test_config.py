@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import date
 
+import numpy as np
 import pytest
 
 import firegrid.pipeline
@@ -173,3 +174,58 @@ def test_unreadable_config(tmp_path, content, words):
 def test_config_that_is_a_folder(tmp_path):
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path)
+
+
+def _scored(tmp_path, extra: str, name: str):
+    """The synthetic district scored with the risk parameters of CONFIG + ``extra``."""
+    from firegrid.risk.score import score_district
+    from tests import risk_synthetic as rs
+
+    sub = tmp_path / name
+    sub.mkdir()
+    params = load_config(_config(sub, CONFIG + extra)).params["risk"]
+    # Only the times and network distances: the risk step derives shortfall and deficiency.
+    b = rs.buildings(400).drop(
+        columns=[
+            "covered_3min",
+            "covered_5min",
+            "shortfall_3min_s",
+            "shortfall_5min_s",
+            "water_covered",
+            "water_deficient",
+        ]
+    )
+    return b, score_district(b, as_of="2025-06-30", params=params).buildings
+
+
+def test_risk_reads_the_water_radius_and_access_targets_set_once(tmp_path):
+    b, base = _scored(tmp_path, "", "base")
+    _, wider = _scored(tmp_path, "\n[water]\nhydrant_radius_m = 250\n", "water")
+    d = b["d_hydrant_net_m"].to_numpy()
+    # [water] hydrant_radius_m alone moves the risk index's water factor.
+    assert (base["s_water"].to_numpy() == (d > 150)).all()
+    assert (wider["s_water"].to_numpy() == (d > 250)).all()
+    changed = (d > 150) & (d <= 250)
+    assert changed.any()
+    assert (wider["risk_index"][changed] < base["risk_index"][changed]).all()
+    _, slower = _scored(tmp_path, "\n[access]\ntarget_micro_s = 240\n", "access")
+    t = b["t_micro_s"]
+    expect = ((t - 240).clip(lower=0) / 240).clip(0, 1).fillna(1.0)
+    assert np.allclose(slower["s_shortfall_3min"], expect)
+    assert not np.allclose(base["s_shortfall_3min"], expect)
+
+
+@pytest.mark.parametrize(
+    "key, where",
+    [
+        ("target_3min_s = 200", r"\[access\] target_micro_s"),
+        ("target_5min_s = 400", r"\[access\] target_fire_s"),
+        ("hydrant_radius_m = 120", r"\[water\] hydrant_radius_m"),
+    ],
+)
+def test_risk_features_no_longer_hold_targets_or_radius(tmp_path, key, where):
+    path = _config(tmp_path, CONFIG + f"\n[risk.features]\n{key}\n")
+    with pytest.raises(
+        ConfigError, match=rf"\[risk.features\] {key.split()[0]} is not set here: set {where}"
+    ):
+        load_config(path)
