@@ -39,11 +39,13 @@ PARAM_SECTIONS: dict[str, Any] = {
     "output": OutputOptions,
 }
 SECTIONS = ("district", "network", "layers", *PARAM_SECTIONS)
+# A layer's ``file`` naming a PostGIS database instead of a file (its ``layer`` is the table).
+DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://")
 # What each key of the config's own tables takes (the checker of each kind is in _CHECKS).
 DISTRICT_KEYS = {"name": "text", "as_of": "date", "crs": "crs"}
 NETWORK_KEYS = {"source": "path", "place": "text"}
 LAYER_KEYS = {
-    "file": "path",
+    "file": "file or database",
     "layer": "layer",
     "crs": "crs",
     "lon": "text",
@@ -135,6 +137,11 @@ class _Reader:
             raise self.bad(where, value, f"a usable file path ({reason})") from exc
         return str(p)
 
+    def file_or_database(self, value: Any, where: str) -> str:
+        """A file path (made absolute) or a database URL, kept as written."""
+        text = self.text(value, where)
+        return text.strip() if is_database_url(text) else self.path_value(text, where)
+
     def date_value(self, value: Any, where: str) -> date:
         if isinstance(value, date) and not isinstance(value, datetime):
             return value
@@ -189,6 +196,7 @@ class _Reader:
         checks: dict[str, Callable[[Any, str], Any]] = {
             "text": self.text,
             "path": self.path_value,
+            "file or database": self.file_or_database,
             "date": self.date_value,
             "crs": self.crs_value,
             "layer": self.layer_value,
@@ -257,8 +265,11 @@ def _layer_spec(r: _Reader, name: str, spec: Any) -> LayerSpec:
         raise r.error(f'{where} needs file = "..."')
     values = r.checked(spec, LAYER_KEYS, where)
     _check_value_maps(r, values.get("values", {}), SCHEMAS[name], f"{where.rstrip(']')}.values]")
+    database = is_database_url(values["file"])
+    if database:
+        _check_table_name(r, values.get("layer"), where)
     return LayerSpec(
-        file=Path(values["file"]),
+        file=values["file"] if database else Path(values["file"]),
         layer=values.get("layer"),
         crs=values.get("crs"),
         lon=values.get("lon"),
@@ -266,6 +277,21 @@ def _layer_spec(r: _Reader, name: str, spec: Any) -> LayerSpec:
         columns=values.get("columns", {}),
         values=values.get("values", {}),
     )
+
+
+def is_database_url(text: str) -> bool:
+    """Whether a layer's ``file`` names a PostGIS database (``postgresql://…`` or
+    ``postgresql+psycopg://…``) rather than a file path."""
+    return text.strip().lower().startswith(DATABASE_SCHEMES)
+
+
+def _check_table_name(r: _Reader, layer: Any, where: str) -> None:
+    """A database layer names its table as ``schema.table`` (or ``table``)."""
+    parts = layer.split(".") if isinstance(layer, str) else []
+    if not 1 <= len(parts) <= 2 or not all(p.strip() for p in parts):
+        raise r.bad(
+            f"{where} layer", layer, 'the table, as "schema.table", when file is a database URL'
+        )
 
 
 def _check_value_maps(r: _Reader, maps: Mapping[str, Mapping[str, str]], schema, where: str):

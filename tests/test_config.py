@@ -229,3 +229,33 @@ def test_risk_features_no_longer_hold_targets_or_radius(tmp_path, key, where):
         ConfigError, match=rf"\[risk.features\] {key.split()[0]} is not set here: set {where}"
     ):
         load_config(path)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://gis@db.local:5432/city",
+        "postgresql+psycopg://gis:pw@localhost/city?sslmode=require",
+    ],
+)
+def test_a_layer_file_may_be_a_database_table(tmp_path, url):
+    text = CONFIG.replace('file = "hydrants.csv"', f'file = "{url}"\nlayer = "fire.hydrants"')
+    config = load_config(_config(tmp_path, text))
+    spec = config.layers["hydrants"]
+    assert spec.file == url and spec.layer == "fire.hydrants"  # not a path beside the config
+    assert config.layers["grids"].file == tmp_path / "grids.gpkg"
+
+
+@pytest.mark.parametrize("layer", ["", "layer = 0", 'layer = "a.b.c"', 'layer = "fire."'])
+def test_a_database_layer_names_its_table(tmp_path, layer):
+    url = "postgresql://gis@db.local/city"
+    text = CONFIG.replace('file = "hydrants.csv"', f'file = "{url}"\n{layer}')
+    with pytest.raises(ConfigError, match=r"\[layers.hydrants\] layer must be the table"):
+        load_config(_config(tmp_path, text))
+
+
+def test_is_database_url():
+    from firegrid.config import is_database_url
+
+    assert is_database_url("postgresql://u@h/db") and is_database_url("PostgreSQL+psycopg://h/db")
+    assert not is_database_url("data/postgresql.gpkg") and not is_database_url("mysql://h/db")

@@ -44,9 +44,13 @@ META_TABLE = "firegrid_meta"
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """How to read one layer: the file, and how its contents map onto the data model."""
+    """How to read one layer: the file, and how its contents map onto the data model.
 
-    file: Path
+    ``file`` is a path, or a database URL (``postgresql://…``) kept as written; ``layer`` is
+    then the table (``schema.table``), otherwise a GeoPackage layer or an Excel sheet.
+    """
+
+    file: Path | str
     layer: str | None = None
     crs: str | None = None
     lon: str | None = None
@@ -185,16 +189,43 @@ def load_district(
     The district (layers in the working CRS, canonical dtypes) and the validation report.
     Layers with errors are left out of the district; check ``report.ok``.
     """
+    _check_specs(specs)
+    report = ValidationReport()
+    read = _read_layers(specs, report)
+    if "grids" not in read:
+        return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
+    work = _working_crs(crs, read["grids"].gdf)
+    _check_placement(read, work, report)
+    # Layers with errors were checked as far as they could be, but are not part of the district.
+    layers = {n: r.gdf.to_crs(work) for n, r in read.items() if not report.has_error(layer=n)}
+    sources = {n: r.source for n, r in read.items()}
+    _check_between_layers(layers, sources, report)
+    # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
+    layers = {n: attach_source(g, sources[n]) for n, g in layers.items()}
+    return District(name, work, layers, network_source, as_of), report
+
+
+@dataclass(frozen=True)
+class _ReadLayer:
+    """One layer read and checked on its own, in WGS84."""
+
+    gdf: gpd.GeoDataFrame
+    source: LayerSource
+    system: CoordSystem
+
+
+def _check_specs(specs: Mapping[str, LayerSpec]) -> None:
     unknown = [n for n in specs if n not in SCHEMAS]
     if unknown:
         raise ConfigError(f"unknown layer(s) {unknown}; layers are {list(LAYER_NAMES)}")
     missing = [n for n, s in SCHEMAS.items() if s.required_layer and n not in specs]
     if missing:
         raise ConfigError(f"the config must name a file for layer(s) {missing}")
-    report = ValidationReport()
-    wgs: dict[str, gpd.GeoDataFrame] = {}
-    sources = {}
-    systems: dict[str, CoordSystem] = {}
+
+
+def _read_layers(specs: Mapping[str, LayerSpec], report: ValidationReport) -> dict[str, _ReadLayer]:
+    """Every layer whose geometries could be placed, in WGS84; findings go to ``report``."""
+    read = {}
     for layer_name, spec in specs.items():
         # A layer's error never stops the others: validate reports every problem in one pass.
         try:
@@ -203,40 +234,59 @@ def load_district(
             report.add("error", str(exc), layer_name)
             continue
         if layer is not None:
-            wgs[layer_name], sources[layer_name], systems[layer_name] = layer
-    if "grids" not in wgs:
-        return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
-    work = parse_coord_system(crs).crs if crs else working_crs_for(wgs["grids"])
+            read[layer_name] = _ReadLayer(*layer)
+    return read
+
+
+def _working_crs(crs: str | pyproj.CRS | None, grids: gpd.GeoDataFrame) -> pyproj.CRS:
+    work = parse_coord_system(crs).crs if crs else working_crs_for(grids)
     if not work.is_projected:
         raise ConfigError(f"the working crs {work.to_string()} is not projected (metres)")
-    boundary = shapely.union_all(wgs["grids"].geometry.values)
-    for layer_name, gdf in list(wgs.items()):
-        if layer_name == "grids":
-            continue
-        extent = check_extent(
-            gdf,
-            SCHEMAS[layer_name],
-            sources[layer_name],
-            boundary,
-            work,
-            declared_offset=systems[layer_name].offset,
-        )
-        report.extend(extent)
-    for layer_name in ("hazards", "incidents"):
-        if layer_name in wgs and "buildings" in wgs:
+    return work
+
+
+def _check_placement(
+    read: Mapping[str, _ReadLayer], work: pyproj.CRS, report: ValidationReport
+) -> None:
+    """Each layer lies in the district, and hazard and incident points on their buildings."""
+    boundary = shapely.union_all(read["grids"].gdf.geometry.values)
+    for layer_name, r in read.items():
+        if layer_name != "grids":
             report.extend(
-                check_alignment(
-                    wgs[layer_name],
-                    wgs["buildings"],
+                check_extent(
+                    r.gdf,
+                    SCHEMAS[layer_name],
+                    r.source,
+                    boundary,
                     work,
-                    schema=SCHEMAS[layer_name],
-                    source=sources[layer_name],
-                    points_offset=systems[layer_name].offset,
-                    buildings_offset=systems["buildings"].offset,
+                    declared_offset=r.system.offset,
                 )
             )
-    # Layers with errors were checked as far as they could be, but are not part of the district.
-    layers = {n: g.to_crs(work) for n, g in wgs.items() if not report.has_error(layer=n)}
+    if "buildings" not in read:
+        return
+    buildings = read["buildings"]
+    for layer_name in ("hazards", "incidents"):
+        if layer_name in read:
+            points = read[layer_name]
+            report.extend(
+                check_alignment(
+                    points.gdf,
+                    buildings.gdf,
+                    work,
+                    schema=SCHEMAS[layer_name],
+                    source=points.source,
+                    points_offset=points.system.offset,
+                    buildings_offset=buildings.system.offset,
+                )
+            )
+
+
+def _check_between_layers(
+    layers: Mapping[str, gpd.GeoDataFrame],
+    sources: Mapping[str, LayerSource],
+    report: ValidationReport,
+) -> None:
+    """The grid hierarchy, and buildings and hazards against grids and buildings."""
     if "grids" in layers:
         report.extend(check_grid_hierarchy(layers["grids"], sources["grids"]))
         report.extend(check_grid_overlaps(layers["grids"], sources["grids"]))
@@ -246,10 +296,6 @@ def load_district(
         )
     if "hazards" in layers and "buildings" in layers:
         report.extend(check_references(layers["hazards"], layers["buildings"], sources["hazards"]))
-    # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
-    for n, g in layers.items():
-        layers[n] = attach_source(g, sources[n])
-    return District(name, work, layers, network_source, as_of), report
 
 
 def _read_layer(
