@@ -17,13 +17,56 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
-# Above this many nonzeros the MILP is not attempted under method="auto".
-AUTO_EXACT_MAX_NNZ = 5_000_000
-# Capacitated problems: above this many demand-site pairs (binary assignment variables) the
-# MILP is not attempted under method="auto", and above CAP_LP_MAX_PAIRS no LP bound either
-# (measured: 170,000 pairs, the demo district, leave HiGHS without even the LP in 20 s).
-AUTO_EXACT_MAX_PAIRS = 30_000
+# How method="auto" chooses between the MILP and greedy: by the size of the problem, counted
+# as the (demand still needing cover, candidate site) pairs, one limit per problem kind
+# (:func:`auto_method`).
+#
+# Uncapacitated (max_cover, set_cover): one binary per site, the pairs are the nonzeros of the
+# coverage rows. Beyond a million HiGHS seldom closes even the root LP within a time limit of a
+# minute (measured: 2.3 M pairs, 100,000 buildings x 5,000 candidates), so greedy with a
+# Lagrangian bound is both faster and better. The demo district has about 0.1 M.
+AUTO_EXACT_MAX_PAIRS = 1_000_000
+# Capacitated (max_cover_capacitated, set_cover_capacitated): one binary per pair (the
+# assignment), so the MILP stops paying off far earlier; above CAP_LP_MAX_PAIRS no LP bound
+# either (measured: 170,000 pairs, the demo district, leave HiGHS without even the LP in 20 s).
+AUTO_EXACT_MAX_PAIRS_CAPACITATED = 30_000
 CAP_LP_MAX_PAIRS = 60_000
+METHODS = ("auto", "exact", "greedy")
+
+
+def auto_method(method: str, pairs: int, *, capacitated: bool = False) -> str:
+    """The solver a covering problem of ``pairs`` open (demand, site) pairs runs.
+
+    ``"auto"`` becomes ``"exact"`` (MILP) up to :data:`AUTO_EXACT_MAX_PAIRS` pairs
+    (:data:`AUTO_EXACT_MAX_PAIRS_CAPACITATED` assignment pairs when ``capacitated``) and
+    ``"greedy"`` beyond; ``"exact"`` and ``"greedy"`` stay as they are.
+
+    Returns
+    -------
+    str
+        ``"exact"`` or ``"greedy"``.
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    if method != "auto":
+        return method
+    limit = AUTO_EXACT_MAX_PAIRS_CAPACITATED if capacitated else AUTO_EXACT_MAX_PAIRS
+    return "exact" if pairs <= limit else "greedy"
+
+
+def auto_bound(pairs: int) -> str:
+    """The bound of an uncapacitated problem of ``pairs`` open pairs: ``"lp"`` where the MILP
+    would run under ``"auto"``, ``"lagrangian"`` beyond (the LP is then as slow as the MILP)."""
+    return "lp" if auto_method("auto", pairs) == "exact" else "lagrangian"
+
+
+def open_pairs(cover, existing_covered=None) -> int:
+    """(demand, site) pairs of ``cover`` (demands × sites) whose demand still needs cover."""
+    A = sp.csr_matrix(cover, dtype=bool)
+    per_row = np.diff(A.indptr)
+    if existing_covered is None:
+        return int(per_row.sum())
+    return int(per_row[~np.asarray(existing_covered, bool)].sum())
 
 
 @dataclass(frozen=True)
@@ -282,8 +325,9 @@ def max_cover(
         Boolean per demand already covered by existing facilities (they count, and no new site
         is credited for them).
     method
-        ``"exact"`` (MILP), ``"greedy"``, or ``"auto"`` (MILP unless the reduced problem is
-        very large).
+        ``"exact"`` (MILP), ``"greedy"``, or ``"auto"`` (MILP up to
+        :data:`AUTO_EXACT_MAX_PAIRS` pairs of a site and a demand still needing cover, see
+        :func:`auto_method`).
     time_limit_s
         Wall-clock limit for the MILP; on timeout the best solution found is returned with the
         solver's gap.
@@ -310,7 +354,7 @@ def max_cover(
     R, rw = _reduce(A, need, w)
     g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre | uncoverable)
     g_obj = base + float(g_gain.sum())
-    exact = method == "exact" or (method == "auto" and R.nnz <= AUTO_EXACT_MAX_NNZ)
+    exact = auto_method(method, open_pairs(A, ~need)) == "exact"
 
     def relaxed_bound() -> float:
         if bound_kind == "lagrangian":
@@ -401,7 +445,7 @@ def set_cover(
     g_sel = greedy_set_cover(A, existing_covered=pre)
     g_obj = float(len(g_sel))
     m, n = R.shape
-    exact = method == "exact" or (method == "auto" and R.nnz <= AUTO_EXACT_MAX_NNZ)
+    exact = auto_method(method, open_pairs(A, ~need)) == "exact"
 
     def lp_bound() -> float:
         if bound_kind == "lagrangian":
@@ -614,7 +658,6 @@ def max_cover_capacitated(
     existing_covered=None,
     method: str = "auto",
     time_limit_s: float = 60.0,
-    presolve: bool = True,
 ) -> CoverSolution:
     """Choose ``k`` new sites, each serving at most its capacity, to maximise weight served.
 
@@ -635,9 +678,9 @@ def max_cover_capacitated(
         Weight per demand to maximise (default 1).
     existing_covered
         Demands already covered by existing facilities: counted, and not using new capacity.
-    method, time_limit_s, presolve
-        As in :func:`max_cover`; ``"auto"`` uses the MILP up to ``AUTO_EXACT_MAX_PAIRS``
-        demand-site pairs.
+    method, time_limit_s
+        As in :func:`max_cover`; ``"auto"`` uses the MILP up to
+        ``AUTO_EXACT_MAX_PAIRS_CAPACITATED`` demand-site pairs (:func:`auto_method`).
 
     Returns
     -------
@@ -675,10 +718,10 @@ def max_cover_capacitated(
             bool(g_obj >= bound * (1 - 1e-12)), inst.uncoverable, g_assign,
         )  # fmt: skip
 
-    exact = method == "exact" or (method == "auto" and p <= AUTO_EXACT_MAX_PAIRS)
+    exact = auto_method(method, p, capacitated=True) == "exact"
     if not exact or g_obj >= cheap * (1 - 1e-12):  # greedy proven optimal: nothing to solve
         return greedy()
-    res = _solve(c, cons, time_limit_s, presolve=presolve)
+    res = _solve(c, cons, time_limit_s)
     if res.x is None:
         return greedy()
     sel, assign = _cap_solution_parts(inst, sites, n, res.x)
@@ -707,7 +750,6 @@ def set_cover_capacitated(
     existing_covered=None,
     method: str = "auto",
     time_limit_s: float = 60.0,
-    presolve: bool = True,
 ) -> CoverSolution:
     """The fewest new sites, each serving at most its capacity, to serve every demand they can.
 
@@ -718,7 +760,7 @@ def set_cover_capacitated(
 
     Parameters
     ----------
-    cover, capacity, demand, existing_covered, method, time_limit_s, presolve
+    cover, capacity, demand, existing_covered, method, time_limit_s
         As in :func:`max_cover_capacitated`.
 
     Returns
@@ -761,12 +803,12 @@ def set_cover_capacitated(
             method_name, optimal, inst.uncoverable, assign,
         )  # fmt: skip
 
-    exact = method == "exact" or (method == "auto" and p <= AUTO_EXACT_MAX_PAIRS)
+    exact = auto_method(method, p, capacitated=True) == "exact"
     if not exact:
         return result(g_sel, g_assign, "greedy", False)
     # One unserved demand costs more than opening every site: serving comes first.
     penalty = float(n + 1)
-    res = _solve(np.r_[np.ones(n), -penalty * np.ones(p)], cons, time_limit_s, presolve=presolve)
+    res = _solve(np.r_[np.ones(n), -penalty * np.ones(p)], cons, time_limit_s)
     if res.x is None:
         return result(g_sel, g_assign, "greedy", False)
     sel, assign = _cap_solution_parts(inst, sites, n, res.x)

@@ -14,6 +14,7 @@ always computed too, so the report shows exact against greedy.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import geopandas as gpd
 import networkx as nx
@@ -91,6 +92,17 @@ class HydrantSiting:
     budget_bound: float | None = None
     covered_ids: tuple[str, ...] = ()
     uncoverable_ids: tuple[str, ...] = ()
+
+    def figures(self) -> dict[str, Any]:
+        """The headline figures of a run summary (``new_hydrants_needed`` …)."""
+        return {
+            "new_hydrants_needed": self.n_new,
+            "new_hydrants_greedy": self.n_new_greedy,
+            "new_hydrants_lower_bound": self.lower_bound,
+            "new_hydrants_gap": self.gap,
+            "new_hydrants_method": self.method,
+            "uncoverable_buildings": self.n_uncoverable,
+        }
 
     def lines(self) -> list[str]:
         """A short human-readable summary."""

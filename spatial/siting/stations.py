@@ -54,23 +54,21 @@ from firegrid.spatial.params import (
     params_from_mapping,
 )
 from firegrid.spatial.siting.cover import (
+    METHODS,
     CoverSolution,
+    auto_bound,
+    auto_method,
     greedy_max_cover,
     max_cover,
     max_cover_capacitated,
+    open_pairs,
     set_cover,
     set_cover_capacitated,
 )
 
-METHODS = ("auto", "exact", "greedy")
 CREW_VEHICLES = ("ebike", "foot")
 # More new stations than any district could site: a larger k is a typo (and a huge model).
 MAX_K = 10_000
-# method="auto" runs the MILP up to this many (building still needing cover, candidate) pairs.
-# Beyond it HiGHS seldom closes even the root LP within a time limit of a minute (measured:
-# 2.3 M pairs, 100,000 buildings × 5,000 candidates), so greedy with a Lagrangian bound is
-# both faster and better. The demo district has about 0.1 M.
-EXACT_MAX_PAIRS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -111,9 +109,11 @@ class SitingParams:
         ``"residents"``.
     method : {"auto", "exact", "greedy"}
         ``"exact"`` MILP (HiGHS) under ``time_limit_s``; ``"greedy"`` heuristic with its gap
-        against a bound (LP, or Lagrangian on large problems); ``"auto"`` the MILP up to
-        :data:`EXACT_MAX_PAIRS` candidate-building pairs, greedy beyond (capacitated problems:
-        up to :data:`firegrid.spatial.siting.cover.AUTO_EXACT_MAX_PAIRS` assignment pairs).
+        against a bound (LP, or Lagrangian on large problems); ``"auto"`` decides by the
+        problem's size (:func:`firegrid.spatial.siting.cover.auto_method`: the MILP up to
+        :data:`firegrid.spatial.siting.cover.AUTO_EXACT_MAX_PAIRS` candidate-building pairs,
+        :data:`firegrid.spatial.siting.cover.AUTO_EXACT_MAX_PAIRS_CAPACITATED` assignment pairs
+        with capacities; greedy beyond).
     time_limit_s : float
         Wall-clock limit (seconds) of each MILP solve; 30 s. On timeout the best solution found
         is kept with the solver's gap.
@@ -430,26 +430,6 @@ def dominated_candidates(
     return out
 
 
-def resolve_method(method: str, cover, existing_covered: np.ndarray) -> tuple[str, str]:
-    """The solver method and bound for a coverage problem of this size.
-
-    ``"auto"`` becomes ``"exact"`` (MILP, LP bound on timeout) up to :data:`EXACT_MAX_PAIRS`
-    pairs of a candidate and a building still needing cover, ``"greedy"`` (Lagrangian bound)
-    beyond; an explicit method is kept, with the Lagrangian bound on large problems.
-
-    Returns
-    -------
-    (method, bound)
-        For :func:`firegrid.spatial.siting.cover.max_cover` / :func:`firegrid.spatial.siting.cover.set_cover`.
-    """
-    A = sp.csr_matrix(cover, dtype=bool)
-    pairs = int(np.diff(A.indptr)[~np.asarray(existing_covered, bool)].sum())
-    large = pairs > EXACT_MAX_PAIRS
-    if method == "auto":
-        method = "greedy" if large else "exact"
-    return method, "lagrangian" if large else "lp"
-
-
 # ---------------------------------------------------------------------- existing coverage
 def existing_micro_times(
     network: nx.MultiDiGraph | GraphTable,
@@ -472,13 +452,11 @@ def existing_micro_times(
         return best
     groups = [g for g in station_groups(stations, access) if g.kind == "micro_station"]
     graphs = graphs if graphs is not None else {}
-    table = None
+    table = graph_table(network) if groups else None  # an osmnx graph is read once, here
     for g in groups:
         rg = graphs.get(g.vehicle)
         if rg is None:
-            if table is None:  # an osmnx graph is read once for all vehicles
-                table = graph_table(network)
-            rg = graphs[g.vehicle] = RoutingGraph.from_table(table, access.profile(g.vehicle))
+            rg = graphs[g.vehicle] = table.compiled(access.profile(g.vehicle))
         bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
         ssnap = snap(rg, stations.geometry.iloc[g.rows])
         t, _ = nearest_cost(rg, ssnap, bsnap, source_offset=g.turnout_s)
@@ -707,7 +685,7 @@ def site_micro_stations(
         rg = network
     else:
         network = graph_table(network)  # an osmnx graph is read once, here
-        rg = RoutingGraph.from_table(network, access.profile(params.vehicle), weight="time")
+        rg = network.compiled(access.profile(params.vehicle))
     graphs = {params.vehicle: rg}
     crs = rg.crs
     require_projected(buildings, "buildings", crs)
@@ -773,7 +751,9 @@ def site_micro_stations(
     if params.capacity is None:
         keep = np.flatnonzero(~dominated_candidates(A, existing_covered=pre))
     Ak = A[:, keep]
-    method, bound = resolve_method(params.method, A, pre)
+    # One decision for the whole run (gain curve and minimal count), on the full problem.
+    pairs = open_pairs(A, pre)
+    method, bound = auto_method(params.method, pairs), auto_bound(pairs)
     if params.capacity is None:
         curve, sols = gain_curve(
             Ak, k, weights=weights, existing_covered=pre, method=method,

@@ -26,10 +26,9 @@ Outputs on buildings (see :func:`hydrant_coverage`): ``d_hydrant_m``, ``d_hydran
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 import geopandas as gpd
 import networkx as nx
@@ -58,9 +57,7 @@ from firegrid.spatial.params import (
     MIN_SPACING_M,
     params_from_mapping,
 )
-
-if TYPE_CHECKING:
-    from firegrid.spatial.siting.hydrants import HydrantSiting
+from firegrid.spatial.runtime import note
 
 # Streets along which GB 50974 §7.2.5 hydrant spacing is checked: municipal streets (市政道路).
 # Service roads (compound lanes, parking aisles), footways and grade-separated expressways are
@@ -239,54 +236,76 @@ def hose_graph(
     """
     params = params or WaterParams()
     if isinstance(network, RoutingGraph):
-        rg = network
-        # A node the profile may not pass (a barrier) costs inf to arrive at; that stays.
-        barrier = np.zeros(rg.n_nodes, dtype=bool)
-        barrier[rg.seg_b[np.isinf(rg.fix_fwd)]] = True
-        barrier[rg.seg_a[np.isinf(rg.fix_back)]] = True
-        symmetric = (
-            rg.weight == "length"
-            and np.array_equal(rg.run_fwd, rg.run_back)
-            and not (np.isfinite(rg.fix_fwd) & (rg.fix_fwd != 0)).any()
-            and not (np.isfinite(rg.fix_back) & (rg.fix_back != 0)).any()
-            and rg.access_cost_per_m == 1.0
-        )
-        if symmetric:
-            return rg
-        usable = rg.usable
-        out = RoutingGraph.from_arrays(
-            rg.node_x,
-            rg.node_y,
-            rg.seg_a,
-            rg.seg_b,
-            rg.seg_length_m,
-            np.where(usable, rg.seg_length_m, np.inf),
-            geometry=rg.seg_geom_raw,
-            node_delay=np.where(barrier, np.inf, 0.0),
-            directed=False,
-            node_ids=rg.node_ids,
-            edge_meta=rg.segments[["u", "v", "key", "highway", "name"]],
-            access_cost_per_m=1.0,
-            weight="length",
-            crs=rg.crs,
-            profile=rg.profile,
-        )
-        # Segments are unique per (ends, length), so regrouping keeps their order: where a
-        # hose may join a street carries over.
-        if rg.snappable is not None and np.array_equal(out.seg_a, rg.seg_a):
-            out.snappable = rg.snappable
-        return out
+        return _hose_from_compiled(network)
     if isinstance(network, GraphTable | nx.MultiDiGraph | nx.MultiGraph):
-        return RoutingGraph.from_table(
-            graph_table(network),
-            default_profile(params.hose_profile),
-            weight="length",
-            directed=False,
+        # Compiled once per network and shared by every water and siting step of a run.
+        return graph_table(network).compiled(
+            default_profile(params.hose_profile), weight="length", directed=False
         )
     raise NetworkError(
         "expected an osmnx MultiDiGraph, a GraphTable or a RoutingGraph, got "
         f"{type(network).__name__}"
     )
+
+
+def _hose_from_compiled(rg: RoutingGraph) -> RoutingGraph:
+    """A compiled graph as a hose graph: itself when in metres and undirected, else its usable
+    segments recompiled in metres, both ways (barriers it cannot pass stay unpassable)."""
+    # A node the profile may not pass (a barrier) costs inf to arrive at; that stays.
+    barrier = np.zeros(rg.n_nodes, dtype=bool)
+    barrier[rg.seg_b[np.isinf(rg.fix_fwd)]] = True
+    barrier[rg.seg_a[np.isinf(rg.fix_back)]] = True
+    symmetric = (
+        rg.weight == "length"
+        and np.array_equal(rg.run_fwd, rg.run_back)
+        and not (np.isfinite(rg.fix_fwd) & (rg.fix_fwd != 0)).any()
+        and not (np.isfinite(rg.fix_back) & (rg.fix_back != 0)).any()
+        and rg.access_cost_per_m == 1.0
+    )
+    if symmetric:
+        return rg
+    out = RoutingGraph.from_arrays(
+        rg.node_x,
+        rg.node_y,
+        rg.seg_a,
+        rg.seg_b,
+        rg.seg_length_m,
+        np.where(rg.usable, rg.seg_length_m, np.inf),
+        geometry=rg.seg_geom_raw,
+        node_delay=np.where(barrier, np.inf, 0.0),
+        directed=False,
+        node_ids=rg.node_ids,
+        edge_meta=rg.segments[["u", "v", "key", "highway", "name"]],
+        access_cost_per_m=1.0,
+        weight="length",
+        crs=rg.crs,
+        profile=rg.profile,
+    )
+    # Segments are unique per (ends, length), so regrouping keeps their order: where a
+    # hose may join a street carries over.
+    if rg.snappable is not None and np.array_equal(out.seg_a, rg.seg_a):
+        out.snappable = rg.snappable
+    return out
+
+
+def spacing_streets(
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph, *, params: WaterParams | None = None
+) -> RoutingGraph:
+    """The hose graph's streets of ``params.spacing_highways`` (:func:`street_subgraph`).
+
+    Built once per :class:`firegrid.spatial.network.routing.GraphTable` (kept with it), anew
+    for a networkx graph or a compiled graph. Raises NetworkError when there is no such street.
+    """
+    params = params or WaterParams()
+
+    def build() -> RoutingGraph:
+        return street_subgraph(hose_graph(network, params=params), params.spacing_highways)
+
+    if isinstance(network, GraphTable):
+        return network.memo(
+            ("hose", "streets", params.hose_profile, params.spacing_highways), build
+        )
+    return build()
 
 
 def street_subgraph(rg: RoutingGraph, highways: tuple[str, ...]) -> RoutingGraph:
@@ -714,10 +733,9 @@ def _warn_far(ids: np.ndarray, dist: np.ndarray, threshold: float, what: str) ->
             for i, d in zip(ids[far][:20], np.asarray(dist)[far][:20], strict=True)
         )
         more = f" and {int(far.sum()) - 20} more" if far.sum() > 20 else ""
-        warnings.warn(
+        note(
             f"{what} farther than {threshold:g} m from every street (check coordinates): "
-            f"{names}{more}",
-            stacklevel=3,
+            f"{names}{more}"
         )
 
 
@@ -770,13 +788,12 @@ def hydrant_spacing_gaps(
     params = params or WaterParams()
     rg = hose_graph(network, params=params)
     if not highway_in(rg.segments["highway"], params.spacing_highways).any():
-        warnings.warn(
+        note(
             f"no street of the classes {list(params.spacing_highways)} in the network: "
-            "hydrant spacing not checked ([water] spacing_highways)",
-            stacklevel=2,
+            "hydrant spacing not checked ([water] spacing_highways)"
         )
         return _empty_gaps(rg.crs)
-    st = street_subgraph(rg, params.spacing_highways)
+    st = spacing_streets(network if isinstance(network, GraphTable) else rg, params=params)
     n_seg = st.n_segments
     L = st.seg_length_m
 
@@ -1309,10 +1326,6 @@ class WaterResult:
         Water-deficient zones (:func:`water_deficient_zones`).
     grid_summary : DataFrame or None
         Per grid cell (:func:`water_by_grid`); None without grids.
-    proposed : GeoDataFrame or None
-        Proposed new hydrants (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`).
-    siting : HydrantSiting or None
-        Figures of the siting run (number needed, exact vs greedy, gap).
     params : WaterParams
     """
 
@@ -1322,8 +1335,6 @@ class WaterResult:
     gaps: gpd.GeoDataFrame
     zones: gpd.GeoDataFrame
     grid_summary: pd.DataFrame | None
-    proposed: gpd.GeoDataFrame | None
-    siting: HydrantSiting | None
     params: WaterParams = field(default_factory=WaterParams)
 
     def headline(self) -> dict[str, Any]:
@@ -1343,13 +1354,6 @@ class WaterResult:
             "deficient_zones": len(self.zones),
             "deficient_area_ha": float(self.zones["area_m2"].sum() / 1e4),
         }
-        if self.siting is not None:
-            out["new_hydrants_needed"] = self.siting.n_new
-            out["new_hydrants_greedy"] = self.siting.n_new_greedy
-            out["new_hydrants_lower_bound"] = self.siting.lower_bound
-            out["new_hydrants_gap"] = self.siting.gap
-            out["new_hydrants_method"] = self.siting.method
-            out["uncoverable_buildings"] = self.siting.n_uncoverable
         return out
 
 
@@ -1363,9 +1367,11 @@ def analyse_water(
     boundary: shapely.Geometry | None = None,
     cells: pd.DataFrame | None = None,
     params: WaterParams | None = None,
-    propose: bool = True,
 ) -> WaterResult:
-    """The whole water step: coverage, spacing gaps, deficient zones, grid summary, new hydrants.
+    """The whole water step: coverage, spacing gaps, deficient zones, grid summary.
+
+    New hydrants for the deficient buildings are sited afterwards, from this result's
+    buildings, by :func:`firegrid.spatial.siting.hydrants.propose_hydrants`.
 
     Parameters
     ----------
@@ -1378,30 +1384,22 @@ def analyse_water(
     cells : DataFrame, optional
         Building → grid cell table for :func:`water_by_grid`.
     params : WaterParams, optional
-    propose : bool
-        Also site new hydrants (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`).
 
     Returns
     -------
     WaterResult
     """
-    from firegrid.spatial.siting.hydrants import propose_hydrants
-
     params = params or WaterParams()
+    network = _read_once(network, params)
     rg = hose_graph(network, params=params)
     if grids is not None and boundary is None:
         require_projected(grids, "grids", rg.crs)
-        top = grids["level"] == grids["level"].min()
-        boundary = shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
-    b = hydrant_coverage(rg, buildings, hydrants, water_sources, params=params)
-    h = None
-    if hydrants is not None:
-        h = hydrants.copy()
-        h["working"] = working_hydrants(hydrants)
-        geoms = np.asarray(h.geometry.values, dtype=object)
-        h["street_m"] = snap(rg, geoms).access_m if len(h) else np.zeros(0)
+        boundary = _top_level_outline(grids)
+    b = hydrant_coverage(network, buildings, hydrants, water_sources, params=params)
     ws = water_source_status(water_sources, params=params) if water_sources is not None else None
-    gaps = hydrant_spacing_gaps(rg, hydrants, buildings=buildings, boundary=boundary, params=params)
+    gaps = hydrant_spacing_gaps(
+        network, hydrants, buildings=buildings, boundary=boundary, params=params
+    )
     zones = water_deficient_zones(b, grids=grids, boundary=boundary, params=params)
     summary = (
         water_by_grid(
@@ -1410,7 +1408,32 @@ def analyse_water(
         if grids is not None
         else None
     )
-    proposed, siting = (None, None)
-    if propose:
-        proposed, siting = propose_hydrants(rg, b, params=params)
-    return WaterResult(b, h, ws, gaps, zones, summary, proposed, siting, params)
+    return WaterResult(b, _hydrant_status(rg, hydrants), ws, gaps, zones, summary, params)
+
+
+def _read_once(
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph, params: WaterParams
+) -> GraphTable | RoutingGraph:
+    """The network in the form every water function reuses: a GraphTable (its hose graph is
+    kept with it), or the hose graph itself for a compiled graph."""
+    if isinstance(network, RoutingGraph):
+        return hose_graph(network, params=params)
+    if isinstance(network, nx.MultiDiGraph | nx.MultiGraph):
+        return graph_table(network)
+    return network
+
+
+def _top_level_outline(grids: gpd.GeoDataFrame) -> shapely.Geometry:
+    top = grids["level"] == grids["level"].min()
+    return shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
+
+
+def _hydrant_status(rg: RoutingGraph, hydrants: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame | None:
+    """Hydrants with ``working`` and ``street_m`` (metres to the nearest hose street)."""
+    if hydrants is None:
+        return None
+    h = hydrants.copy()
+    h["working"] = working_hydrants(hydrants)
+    geoms = np.asarray(h.geometry.values, dtype=object)
+    h["street_m"] = snap(rg, geoms).access_m if len(h) else np.zeros(0)
+    return h
