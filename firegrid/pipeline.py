@@ -259,6 +259,7 @@ def water_step(run: PipelineRun) -> None:
     """Hydrant and water-source coverage along streets, water-deficient zones, new hydrants."""
     if run.network is None:
         return
+    from firegrid.spatial.siting.hydrants import propose_hydrants
     from firegrid.spatial.water.coverage import analyse_water
 
     d = run.district
@@ -275,9 +276,10 @@ def water_step(run: PipelineRun) -> None:
         water_sources=run.layers.get("water_sources"),
         grids=run.layers.get("grids"),
         params=params,
-        propose=True,
     )
+    proposed, siting = propose_hydrants(run.network, result.buildings, params=params)
     run.results["water"] = result
+    run.results["hydrant_siting"] = siting
     run.layers["buildings"] = result.buildings
     if result.hydrants is not None:
         run.layers["hydrants"] = result.hydrants
@@ -287,22 +289,25 @@ def water_step(run: PipelineRun) -> None:
         run.layers["water_deficient"] = result.zones
     if len(result.gaps):
         run.layers["hydrant_gaps"] = result.gaps
-    if result.proposed is not None and len(result.proposed):
-        run.layers["proposed_hydrants"] = result.proposed
+    if len(proposed):
+        run.layers["proposed_hydrants"] = proposed
     if result.grid_summary is not None:
         run.tables["water_by_grid"] = result.grid_summary
-    figures = {"hydrant_radius_m": params.hydrant_radius_m, **result.headline()}
+    figures = {
+        "hydrant_radius_m": params.hydrant_radius_m,
+        **result.headline(),
+        **siting.figures(),
+    }
     run.figures["water"] = figures
     run.headline.append(
         f"water-deficient buildings (no working hydrant or source within "
         f"{params.hydrant_radius_m:g} m along streets): {figures['water_deficient']:,} "
         f"({_pct(figures['share_water_deficient'])}) in {figures['deficient_zones']} zone(s)"
     )
-    if "new_hydrants_needed" in figures:
-        run.headline.append(
-            f"new hydrants needed to cover every coverable deficient building: "
-            f"{figures['new_hydrants_needed']}"
-        )
+    run.headline.append(
+        f"new hydrants needed to cover every coverable deficient building: "
+        f"{figures['new_hydrants_needed']}"
+    )
 
 
 def risk_step(run: PipelineRun) -> None:
