@@ -1,4 +1,5 @@
-"""Reading layer files: GeoPackage, GeoJSON, Shapefile, GeoParquet, and CSV/Excel ledgers."""
+"""Reading a layer: from a file (GeoPackage, GeoJSON, Shapefile, GeoParquet, CSV/Excel ledger),
+a database table or an in-memory GeoDataFrame; :func:`read_layer` picks which."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import io
 import re
 import zipfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
@@ -18,6 +18,8 @@ from openpyxl.utils.exceptions import InvalidFileException
 from shapely.errors import ShapelyError
 
 from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.database import is_database_url, read_database_layer
+from firegrid.spatial.io.sources import LayerSource
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".kml"}
 PARQUET_SUFFIXES = {".parquet", ".geoparquet"}
@@ -35,33 +37,6 @@ EXCEL_ERRORS = (
     EOFError,
     SyntaxError,
 )
-
-
-@dataclass
-class LayerSource:
-    """Where a layer came from, so every message can point at the user's own file and header.
-
-    ``row_label``/``row_base`` turn a 0-based position into what the user sees: spreadsheet
-    rows start at 2 (row 1 is the header); GIS features are numbered from 1.
-    ``headers`` maps canonical column names back to the user's original header.
-    """
-
-    file: str
-    row_label: str = "feature"
-    row_base: int = 1
-    headers: dict[str, str] = field(default_factory=dict)
-    encoding: str | None = None
-
-    def feature(self, position: int, ident: object = None, id_column: str | None = None) -> str:
-        text = f"{self.row_label} {int(position) + self.row_base}"
-        if ident is not None and not (isinstance(ident, float) and np.isnan(ident)):
-            text += f" ({id_column or 'id'} {ident})"
-        return text
-
-    def column(self, canonical: str) -> str | tuple[str, str]:
-        """The column as the user knows it: their header and the canonical name, when mapped."""
-        original = self.headers.get(canonical)
-        return (original, canonical) if original and original != canonical else canonical
 
 
 def read_csv_any_encoding(path: str | Path, **kwargs) -> tuple[pd.DataFrame, str]:
@@ -270,15 +245,62 @@ def _points_from_lonlat(
     return gpd.GeoDataFrame(df.drop(columns=[lon, lat]), geometry=geometry, crs=None)
 
 
+def read_layer(
+    where: str | Path | gpd.GeoDataFrame,
+    *,
+    layer: str | int | None = None,
+    lon: str | None = None,
+    lat: str | None = None,
+    columns: Mapping[str, str] | None = None,
+) -> tuple[gpd.GeoDataFrame, LayerSource]:
+    """Read one layer from a file, a database table or a GeoDataFrame; rename its headers.
+
+    The one place that picks how a layer is read, so every source gives the same kind of
+    frame and a :class:`LayerSource` that names it in messages.
+
+    Parameters
+    ----------
+    where
+        A layer file (see :func:`read_layer_file`); a PostgreSQL URL
+        (``postgresql://user@host/db``, see
+        :func:`firegrid.spatial.io.database.read_database_layer`) whose table ``layer`` names;
+        or an in-memory GeoDataFrame (rows are then named by their 0-based position).
+    layer
+        Layer inside a multi-layer file, sheet of a workbook, or ``schema.table`` in the
+        database.
+    lon, lat
+        Longitude/latitude column headers of a CSV/Excel ledger (default: auto-detect common
+        names). A table or a frame has its own geometry column: giving them is an error.
+    columns
+        Mapping user header → canonical column name.
+
+    Returns
+    -------
+    The layer with its source's CRS (``None`` for ledgers and tables without SRID, whose
+    system the config declares), and a :class:`LayerSource` for error messages.
+    """
+    if isinstance(where, gpd.GeoDataFrame):
+        _no_lonlat(lon, lat, "an in-memory GeoDataFrame")
+        raw, source = _frame_layer(where)
+    elif is_database_url(where):
+        raw, source = read_database_layer(str(where), layer)
+        _no_lonlat(lon, lat, source.file)
+    else:
+        return read_layer_file(where, layer=layer, lon=lon, lat=lat, columns=columns)
+    return _renamed(raw, source, columns), source
+
+
 def read_layer_file(
     path: str | Path,
     *,
-    layer: str | None = None,
+    layer: str | int | None = None,
     lon: str | None = None,
     lat: str | None = None,
     columns: Mapping[str, str] | None = None,
 ) -> tuple[gpd.GeoDataFrame, LayerSource]:
     """Read one layer file and rename the user's headers to canonical names.
+
+    :func:`read_layer` reads database tables and frames too; this is its file engine.
 
     Parameters
     ----------
@@ -297,34 +319,70 @@ def read_layer_file(
     and a :class:`LayerSource` for error messages.
     """
     path = Path(path)
+    _check_file(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        raw, source = _read_ledger(path, layer, lon, lat)
+    else:
+        raw, source = _read_gis(path, layer), LayerSource(str(path))
+    return _renamed(raw, source, columns), source
+
+
+def _check_file(path: Path) -> None:
     if not path.exists():
         raise InputError("file not found", file=str(path))
     if path.is_dir():
         raise InputError("is a folder, not a layer file", file=str(path))
-    suffix = path.suffix.lower()
+
+
+def _read_ledger(
+    path: Path, sheet: str | int | None, lon: str | None, lat: str | None
+) -> tuple[gpd.GeoDataFrame, LayerSource]:
+    """A CSV/Excel ledger as points from its longitude/latitude columns (no CRS)."""
+    df, encoding = read_table(path, sheet=sheet)
+    source = LayerSource(str(path), row_label="row", row_base=2, encoding=encoding)
+    lon = lon or _guess(df.columns, LON_NAMES)
+    lat = lat or _guess(df.columns, LAT_NAMES)
+    if lon is None or lat is None:
+        raise InputError(
+            "a ledger needs longitude and latitude columns (name them with lon = / lat = "
+            f"in the config); the file has columns {list(df.columns)}",
+            file=str(path),
+            column=lon or lat or "经度/纬度",
+        )
+    return _points_from_lonlat(df, lon, lat, source), source
+
+
+def _frame_layer(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, LayerSource]:
+    """A copy of an analyst's frame, indexed by position (rows are named by it)."""
+    source = LayerSource("in-memory GeoDataFrame", row_label="row", row_base=0)
+    if gdf.geometry.name not in gdf.columns:  # geopandas raises on .geometry without one
+        raise InputError("the frame has no geometry column", file=source.file)
+    return gdf.reset_index(drop=True), source
+
+
+def _no_lonlat(lon: str | None, lat: str | None, where: str) -> None:
+    if lon is not None or lat is not None:
+        raise InputError(
+            "lon = / lat = name the coordinate columns of a CSV/Excel ledger; this layer has "
+            "a geometry column, which is read instead (remove lon/lat from the config)",
+            file=where,
+            column=lon or lat,
+        )
+
+
+def _renamed(
+    gdf: gpd.GeoDataFrame, source: LayerSource, columns: Mapping[str, str] | None
+) -> gpd.GeoDataFrame:
+    """The layer with the config's headers renamed to canonical names, remembered in
+    ``source.headers``; a mapped header the layer lacks, or one mapped onto a column the layer
+    already has, is an error."""
     columns = dict(columns or {})
-    if suffix in TABLE_SUFFIXES:
-        df, encoding = read_table(path, sheet=layer)
-        source = LayerSource(str(path), row_label="row", row_base=2, encoding=encoding)
-        lon = lon or _guess(df.columns, LON_NAMES)
-        lat = lat or _guess(df.columns, LAT_NAMES)
-        if lon is None or lat is None:
-            raise InputError(
-                "a ledger needs longitude and latitude columns (name them with lon = / lat = "
-                f"in the config); the file has columns {list(df.columns)}",
-                file=str(path),
-                column=lon or lat or "经度/纬度",
-            )
-        gdf = _points_from_lonlat(df, lon, lat, source)
-    else:
-        source = LayerSource(str(path))
-        gdf = _read_gis(path, layer)
     unknown = [c for c in columns if c not in gdf.columns]
     if unknown:
         raise InputError(
-            f"the config maps header(s) {unknown} but the file has columns "
+            f"the config maps header(s) {unknown} but the layer has columns "
             f"{[c for c in gdf.columns if c != gdf.geometry.name]}",
-            file=str(path),
+            file=source.file,
             column=unknown[0],
         )
     taken = [(user, canon) for user, canon in columns.items() if canon in gdf.columns]
@@ -332,14 +390,13 @@ def read_layer_file(
     if taken:
         user, canon = taken[0]
         raise InputError(
-            f"the config maps this header onto {canon!r}, but the file has a column "
+            f"the config maps this header onto {canon!r}, but the layer has a column "
             f"{canon!r} too; map only one of them",
-            file=str(path),
+            file=source.file,
             column=user,
         )
-    gdf = gdf.rename(columns=columns)
     source.headers = {canon: user for user, canon in columns.items()}
-    return gdf, source
+    return gdf.rename(columns=columns)
 
 
 def _read_gis(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:

@@ -1,20 +1,54 @@
-"""Where a validated layer's rows came from, so later steps name the user's file, row and header.
+"""Where a layer's rows came from, so every message names the user's file or table, row and header.
 
-A layer read and validated by :func:`firegrid.spatial.io.district.load_district` carries its
-:class:`~firegrid.spatial.io.readers.LayerSource` in ``attrs``; an error found later (the hazard ledger, a
-risk input) is then located as in validation: file, row as the user sees it, own header.
+A :class:`LayerSource` is made by the reader (:func:`firegrid.spatial.io.readers.read_layer`):
+a file, a database table (``postgresql://user@host/db schema.table``, never with the password)
+or an in-memory frame. A layer read and validated by
+:func:`firegrid.spatial.io.district.load_district` carries it in ``attrs``; an error found later
+(the hazard ledger, a risk input) is then located as in validation: file or table, row as the
+user sees it, own header.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
 from firegrid.spatial.io.layers import SCHEMAS
-from firegrid.spatial.io.readers import LayerSource
 
 SOURCE_ATTR = "firegrid_source"
+
+
+@dataclass
+class LayerSource:
+    """Where a layer came from, so every message can point at the user's own file and header.
+
+    ``file`` is the path, or for a database table the URL without password and the table
+    (``postgresql://user@host/db schema.table``).
+    ``row_label``/``row_base`` turn a 0-based position into what the user sees: spreadsheet
+    rows start at 2 (row 1 is the header); GIS features and table rows (in primary-key order)
+    are numbered from 1.
+    ``headers`` maps canonical column names back to the user's original header.
+    """
+
+    file: str
+    row_label: str = "feature"
+    row_base: int = 1
+    headers: dict[str, str] = field(default_factory=dict)
+    encoding: str | None = None
+
+    def feature(self, position: int, ident: object = None, id_column: str | None = None) -> str:
+        text = f"{self.row_label} {int(position) + self.row_base}"
+        if ident is not None and not (isinstance(ident, float) and np.isnan(ident)):
+            text += f" ({id_column or 'id'} {ident})"
+        return text
+
+    def column(self, canonical: str) -> str | tuple[str, str]:
+        """The column as the user knows it: their header and the canonical name, when mapped."""
+        original = self.headers.get(canonical)
+        return (original, canonical) if original and original != canonical else canonical
 
 
 def attach_source(gdf: gpd.GeoDataFrame, source: LayerSource) -> gpd.GeoDataFrame:
