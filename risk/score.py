@@ -129,6 +129,7 @@ def score_district(
     *,
     as_of: str | dt.date | pd.Timestamp,
     params: RiskParams | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> RiskResult:
     """Run the risk step of the pipeline.
 
@@ -147,7 +148,12 @@ def score_district(
     as_of : date
         The date the district is scored on (explicit; never today's date implicitly).
     params : RiskParams, optional
-        The config's ``[risk]`` section.
+        The config's ``[risk]`` section (its features read the ``[access]`` targets and the
+        ``[water]`` radius, see :meth:`RiskParams.using`).
+    cells : DataFrame, optional
+        The building → grid cell table of :func:`firegrid.spatial.io.grids.assign_grids`
+        for these buildings and ``grids``, when the run has computed it once already; then
+        ``RiskResult.assignment`` is None (the run holds that report).
 
     Returns
     -------
@@ -155,12 +161,7 @@ def score_district(
     """
     p = params or RiskParams()
     as_of_ts = as_timestamp(as_of)
-    require_projected(buildings, "buildings")
-    for layer, name in ((grids, "grids"), (hazards, "hazards"), (incidents, "incidents")):
-        if layer is not None:
-            require_projected(layer, name)
-            require_same_crs(layer, buildings, name, "buildings")
-
+    _check_layers(buildings, grids=grids, hazards=hazards, incidents=incidents)
     ledger = (
         hazard_ledger(hazards, buildings, as_of=as_of_ts, params=p.hazards)
         if hazards is not None
@@ -169,8 +170,45 @@ def score_district(
     feats, report = building_features(buildings, as_of=as_of_ts, ledger=ledger, params=p.features)
     scores = factor_scores(feats, params=p.features, not_assessed=report.not_assessed)
     contrib = risk_index(scores, weights=p.weights, not_assessed=report.not_assessed)
-    assessed = contrib.attrs.get("assessed_factors", [])
+    out = _scored_buildings(buildings, feats, scores, contrib, p)
+    model, evaluation, note = _fire_model(
+        out, buildings, incidents, hazards, feats, scores, as_of=as_of_ts, params=p
+    )
+    grid_out, assignment = _grid_rollup(out, grids, cells, p)
+    return RiskResult(
+        buildings=out,
+        grids=grid_out,
+        hazards=ledger,
+        escalation=escalation_summary(ledger) if ledger is not None else None,
+        features=feats,
+        report=report,
+        assignment=assignment,
+        model=model,
+        evaluation=evaluation,
+        params=p,
+        as_of=as_of_ts,
+        model_note=note,
+        assessed_factors=list(contrib.attrs.get("assessed_factors", [])),
+    )
 
+
+def _check_layers(buildings: gpd.GeoDataFrame, **others: gpd.GeoDataFrame | None) -> None:
+    """Every layer given is projected and in the buildings' CRS."""
+    require_projected(buildings, "buildings")
+    for name, layer in others.items():
+        if layer is not None:
+            require_projected(layer, name)
+            require_same_crs(layer, buildings, name, "buildings")
+
+
+def _scored_buildings(
+    buildings: gpd.GeoDataFrame,
+    feats: pd.DataFrame,
+    scores: pd.DataFrame,
+    contrib: pd.DataFrame,
+    p: RiskParams,
+) -> gpd.GeoDataFrame:
+    """The buildings with their kept features, scores, contributions, index and grade."""
     # Re-scoring a scored layer must not keep last run's figures (e.g. a stale p_fire).
     stale = [c for c in buildings.columns if c in _OUTPUT_COLUMNS]
     out = buildings.drop(columns=stale)
@@ -185,52 +223,59 @@ def score_district(
         out[f"c_{f}"] = contrib[f"c_{f}"].to_numpy()
     out["risk_index"] = contrib["risk_index"].to_numpy()
     out["top_factors"] = top_factors(contrib).to_numpy()
-    out = grade_buildings(out, params=p.grading)
+    return grade_buildings(out, params=p.grading)
 
-    model = evaluation = None
-    note = ""
+
+def _fire_model(
+    out: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    incidents: gpd.GeoDataFrame | None,
+    hazards: gpd.GeoDataFrame | None,
+    feats: pd.DataFrame,
+    scores: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp,
+    params: RiskParams,
+) -> tuple[FireRiskModel | None, ModelEvaluation | None, str]:
+    """Validate and fit the incident model, adding ``p_fire`` to ``out``; or say why not."""
     if incidents is None:
-        note = "no incidents layer"
-    else:
-        try:
-            table = training_table(
-                buildings,
-                incidents,
-                as_of=as_of_ts,
-                hazards=hazards,
-                feature_params=p.features,
-                hazard_params=p.hazards,
-                model_params=p.model,
-            )
-            _, evaluation = fit_and_evaluate(table, params=p.model)
-            cols = feature_columns(table)
-            # The forecast uses every complete year; the evaluation above is its honest estimate.
-            model = make_model(p.model).fit(table[cols], table["had_fire"])
-            x_now = model_matrix(feats, scores).reindex(columns=cols)
-            out["p_fire"] = model.predict_proba(x_now)[:, 1]
-        except InputError as exc:
-            note = f"not fitted: {exc}"
+        return None, None, "no incidents layer"
+    p = params
+    evaluation = None
+    try:
+        table = training_table(
+            buildings,
+            incidents,
+            as_of=as_of,
+            hazards=hazards,
+            feature_params=p.features,
+            hazard_params=p.hazards,
+            model_params=p.model,
+        )
+        _, evaluation = fit_and_evaluate(table, params=p.model)
+        cols = feature_columns(table)
+        # The forecast uses every complete year; the evaluation above is its honest estimate.
+        model = make_model(p.model).fit(table[cols], table["had_fire"])
+        x_now = model_matrix(feats, scores).reindex(columns=cols)
+        out["p_fire"] = model.predict_proba(x_now)[:, 1]
+    except InputError as exc:
+        return None, evaluation, f"not fitted: {exc}"
+    return model, evaluation, ""
 
-    grid_out = assignment = None
-    if grids is not None:
+
+def _grid_rollup(
+    out: gpd.GeoDataFrame,
+    grids: gpd.GeoDataFrame | None,
+    cells: pd.DataFrame | None,
+    p: RiskParams,
+) -> tuple[gpd.GeoDataFrame | None, AssignmentReport | None]:
+    """Each building's grid cells onto ``out``, and the graded roll-up of every grid level."""
+    if grids is None:
+        return None, None
+    assignment = None
+    if cells is None:
         cells, assignment = assign_grids(out, grids)
-        for c in cells.columns:
-            out[c] = cells[c].to_numpy()
-        grid_out, _ = rollup(out, grids, high_risk_grade=p.high_risk_grade, cells=cells)
-        grid_out = grade_grids(grid_out, params=p.grading)
-
-    return RiskResult(
-        buildings=out,
-        grids=grid_out,
-        hazards=ledger,
-        escalation=escalation_summary(ledger) if ledger is not None else None,
-        features=feats,
-        report=report,
-        assignment=assignment,
-        model=model,
-        evaluation=evaluation,
-        params=p,
-        as_of=as_of_ts,
-        model_note=note,
-        assessed_factors=list(assessed),
-    )
+    for c in cells.columns:
+        out[c] = cells[c].to_numpy()
+    grid_out, _ = rollup(out, grids, high_risk_grade=p.high_risk_grade, cells=cells)
+    return grade_grids(grid_out, params=p.grading), assignment

@@ -201,6 +201,32 @@ def test_score_district_adds_p_fire_from_a_model_on_all_years(synthetic):
     assert any("ROC AUC" in line for line in res.summary_lines())
 
 
+def test_score_district_uses_the_runs_grid_cells_when_given(monkeypatch):
+    import importlib
+
+    from firegrid.spatial.io.grids import assign_grids
+
+    b, grids = rs.buildings(300, seed=7), rs.grids()
+    own = score_district(b, grids, as_of=AS_OF)
+    cells, _ = assign_grids(b, grids)
+
+    def never(*args, **kwargs):
+        raise AssertionError("score_district assigned grid cells again")
+
+    for module in ("firegrid.risk.score", "firegrid.risk.rollup"):
+        monkeypatch.setattr(importlib.import_module(module), "assign_grids", never)
+    given = score_district(b, grids, as_of=AS_OF, cells=cells)
+    pd.testing.assert_frame_equal(given.grids, own.grids)
+    pd.testing.assert_frame_equal(given.buildings, own.buildings)
+    assert given.assignment is None and own.assignment is not None
+    # The cells are the ones given, not recomputed: moved cells move the roll-up.
+    moved = cells.assign(grid_id_l3=cells["grid_id_l3"].iloc[::-1].to_numpy())
+    other = score_district(b, grids, as_of=AS_OF, cells=moved)
+    got = other.buildings["grid_id_l3"].reset_index(drop=True)
+    assert got.equals(moved["grid_id_l3"].reset_index(drop=True))
+    assert not other.grids["risk_index_mean"].equals(own.grids["risk_index_mean"])
+
+
 def _read_demo():
     b = gpd.read_file(DEMO / "buildings.gpkg")
     crs = b.estimate_utm_crs()
