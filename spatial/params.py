@@ -181,64 +181,87 @@ def _scalar(value: Any, kind: type) -> Any:
 
 
 def _convert(value: Any, default: Any, hint: Any, where: str) -> Any:
+    """``value`` checked against (and converted to) the kind of the field's default."""
     hint = _without_none(hint)
-    if default is None or default is _NO_DEFAULT:
-        if value is None:
-            return None
-        kind = _kind_of_hint(hint)
-    elif isinstance(default, Mapping):
-        kind = dict
-    else:
-        kind = type(default)
-
-    def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{where} must be {expected}, not {_shown(value)}")
-
+    if (default is None or default is _NO_DEFAULT) and value is None:
+        return None
+    kind = _field_kind(default, hint)
     if kind in _WORDS:
-        out = _scalar(value, kind)
-        if out is _BAD:
-            finite = not isinstance(value, float) or math.isfinite(value)
-            raise bad(_WORDS[kind] if finite else f"a finite {_WORDS[kind][2:]}")
-        return out
+        return _convert_scalar(value, kind, where)
     if kind in (tuple, frozenset):
-        if isinstance(value, str | bytes | Mapping) or not isinstance(
-            value, list | tuple | set | frozenset
-        ):
-            raise bad("a list")
-        items = list(value)
-        args = typing.get_args(hint)
-        if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):  # tuple[float, ...]
-            kinds = [_kind_of_hint(args[0])] * len(items)
-        elif args:  # a fixed length: tuple[float, float, float]
-            kinds = [_kind_of_hint(a) for a in args]
-            if len(items) != len(kinds):
-                raise bad(f"a list of {len(kinds)} {_PLURAL.get(kinds[0], 'values')}")
-        else:
-            kinds = [None] * len(items)
-        items = [_scalar(v, k) if k in _WORDS else v for v, k in zip(items, kinds, strict=True)]
-        if any(v is _BAD for v in items):
-            raise bad(f"a list of {_PLURAL.get(kinds[0], 'suitable values')}")
-        try:
-            return kind(items)
-        except TypeError as exc:  # a table inside a list meant as a set
-            raise bad("a list of plain values") from exc
+        return _convert_list(value, kind, hint, where)
     if kind is dict:
-        if not isinstance(value, Mapping):
-            raise bad("a table")
-        args = typing.get_args(hint)
-        item = _kind_of_hint(args[1]) if len(args) == 2 else None
-        if item in _WORDS:
-            for k, v in value.items():
-                if _scalar(v, item) is _BAD:
-                    raise ConfigError(f"{where}.{k} must be {_WORDS[item]}, not {_shown(v)}")
-        return dict(value)
+        return _convert_table(value, hint, where)
     if kind is not None and is_dataclass(kind):
         # A nested parameter object: the owning class turns its sub-table into one first.
         if not isinstance(value, kind):
-            raise bad("a table")
+            raise _bad(value, where, "a table")
         return value
     if isinstance(value, list):
         return tuple(value)
     if isinstance(value, Mapping):
         return dict(value)
     return value
+
+
+def _field_kind(default: Any, hint: Any) -> type | None:
+    """What a field takes: the type of its default, else (no default, or None) its annotation."""
+    if default is None or default is _NO_DEFAULT:
+        return _kind_of_hint(hint)
+    if isinstance(default, Mapping):
+        return dict
+    return type(default)
+
+
+def _bad(value: Any, where: str, expected: str) -> ConfigError:
+    return ConfigError(f"{where} must be {expected}, not {_shown(value)}")
+
+
+def _convert_scalar(value: Any, kind: type, where: str) -> Any:
+    out = _scalar(value, kind)
+    if out is _BAD:
+        finite = not isinstance(value, float) or math.isfinite(value)
+        raise _bad(value, where, _WORDS[kind] if finite else f"a finite {_WORDS[kind][2:]}")
+    return out
+
+
+def _convert_list(value: Any, kind: type, hint: Any, where: str) -> Any:
+    """A list for a tuple or frozenset field, each item checked against the annotation."""
+    if isinstance(value, str | bytes | Mapping) or not isinstance(
+        value, list | tuple | set | frozenset
+    ):
+        raise _bad(value, where, "a list")
+    items = list(value)
+    kinds = _item_kinds(hint, len(items))
+    if len(kinds) != len(items):
+        raise _bad(value, where, f"a list of {len(kinds)} {_PLURAL.get(kinds[0], 'values')}")
+    items = [_scalar(v, k) if k in _WORDS else v for v, k in zip(items, kinds, strict=True)]
+    if any(v is _BAD for v in items):
+        raise _bad(value, where, f"a list of {_PLURAL.get(kinds[0], 'suitable values')}")
+    try:
+        return kind(items)
+    except TypeError as exc:  # a table inside a list meant as a set
+        raise _bad(value, where, "a list of plain values") from exc
+
+
+def _item_kinds(hint: Any, n: int) -> list[type | None]:
+    """The kind of each of ``n`` list items: ``tuple[float, ...]`` repeats, a fixed
+    ``tuple[float, float, float]`` gives its own length."""
+    args = typing.get_args(hint)
+    if len(args) == 1 or (len(args) == 2 and args[1] is Ellipsis):
+        return [_kind_of_hint(args[0])] * n
+    if args:
+        return [_kind_of_hint(a) for a in args]
+    return [None] * n
+
+
+def _convert_table(value: Any, hint: Any, where: str) -> dict:
+    if not isinstance(value, Mapping):
+        raise _bad(value, where, "a table")
+    args = typing.get_args(hint)
+    item = _kind_of_hint(args[1]) if len(args) == 2 else None
+    if item in _WORDS:
+        for k, v in value.items():
+            if _scalar(v, item) is _BAD:
+                raise ConfigError(f"{where}.{k} must be {_WORDS[item]}, not {_shown(v)}")
+    return dict(value)
