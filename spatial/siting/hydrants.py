@@ -202,73 +202,24 @@ def propose_hydrants(
     params = params or WaterParams()
     method = method or params.siting_method
     rg = hose_graph(network, params=params)
-    require_projected(buildings, "buildings", rg.crs)
-    if "water_covered" not in buildings:
-        raise InputError(
-            "column missing: run hydrant_coverage first", file="buildings", column="water_covered"
-        )
-    geoms = np.asarray(buildings.geometry.values, dtype=object)
-    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    covered = buildings["water_covered"].astype("boolean").fillna(False).to_numpy(dtype=bool)
-    need = np.flatnonzero(valid & ~covered)
-    ids = layer_ids(buildings, "building_id")[need]
+    need, ids = _deficient(buildings, rg)
     if len(need) == 0:
         return _empty_proposals(rg.crs), HydrantSiting(0, 0, 0, 0, 0, 0, 0, 0.0, 0.0, "exact", True)
-
-    owner, bs = street_starts(rg, geoms[need], reach_m=params.street_facing_m)
-    cand = hydrant_candidates(rg, near=geoms[need], params=params)
-    cands = Snap.at(rg, cand["seg"].to_numpy(dtype=np.int64), cand["frac"].to_numpy(dtype=float))
-    M = cost_matrix(rg, cands, bs, cutoff=params.hydrant_radius_m)
-    # The sparsity pattern is the coverage (a stored zero is a real, zero-metre entry); a
-    # candidate covers a building when it reaches any of the building's street starts.
-    reach_starts = sp.csr_matrix(
-        (np.ones(M.nnz, dtype=np.int64), M.indices.copy(), M.indptr.copy()), shape=M.shape
-    )
-    start_of = sp.csr_matrix(
-        (np.ones(len(owner), dtype=np.int64), (np.arange(len(owner)), owner)),
-        shape=(len(owner), len(need)),
-    )
-    reach = (reach_starts @ start_of).astype(bool).tocsr()
-    useful = np.flatnonzero(np.diff(reach.indptr) > 0)
-    cand = cand.iloc[useful].reset_index(drop=True)
-    A = sp.csc_matrix(reach[useful].T)  # buildings × candidates
+    geoms = np.asarray(buildings.geometry.values, dtype=object)[need]
+    cand, A = _hydrant_cover(rg, geoms, params)
     sol = set_cover(A, method=method, time_limit_s=params.time_limit_s)
-    greedy = greedy_set_cover(A)
-    sel = np.asarray(sol.selected, dtype=np.int64)
-    # Rank the chosen sites by marginal benefit (greedy order within the chosen set).
-    order, gains = greedy_max_cover(A[:, sel], len(sel)) if len(sel) else (np.zeros(0, int), [])
-    rest = np.setdiff1d(np.arange(len(sel)), order)
-    ranked = sel[np.r_[order, rest].astype(np.int64)]
-    gains = np.r_[np.asarray(gains, dtype=float), np.zeros(len(rest))]
-
-    chosen = cand.iloc[ranked]
-    proposed = gpd.GeoDataFrame(
-        {
-            "proposal_id": pd.array([f"PH{i + 1:03d}" for i in range(len(ranked))], "string"),
-            "rank": np.arange(1, len(ranked) + 1),
-            "n_buildings": np.diff(A.indptr)[ranked].astype(np.int64),
-            "n_new_covered": gains.astype(np.int64),
-            "kind": pd.array(chosen["kind"].to_numpy(), dtype="string"),
-            "street": pd.array(chosen["road_name"].to_numpy(), dtype="string"),
-            "highway": pd.array(chosen["highway"].to_numpy(), dtype="string"),
-        },
-        geometry=gpd.GeoSeries(chosen.geometry.values, crs=rg.crs),
-        crs=rg.crs,
-    )
-
     budget_cov = budget_bound = None
     if params.max_new_hydrants > 0:
         mc = max_cover(A, params.max_new_hydrants, method=method, time_limit_s=params.time_limit_s)
         budget_cov, budget_bound = int(round(mc.objective)), float(mc.bound)
-
     siting = HydrantSiting(
         n_deficient=len(need),
         n_coverable=int((~sol.uncoverable).sum()),
         n_uncoverable=int(sol.uncoverable.sum()),
-        n_candidates=int(len(useful)),
-        n_new=len(sel),
-        n_new_exact=len(sel) if sol.method == "milp" else None,
-        n_new_greedy=len(greedy),
+        n_candidates=len(cand),
+        n_new=len(sol.selected),
+        n_new_exact=len(sol.selected) if sol.method == "milp" else None,
+        n_new_greedy=len(greedy_set_cover(A)),
         lower_bound=float(sol.bound),
         gap=float(sol.gap),
         method=sol.method,
@@ -279,7 +230,68 @@ def propose_hydrants(
         covered_ids=tuple(str(i) for i in ids[sol.covered]),
         uncoverable_ids=tuple(str(i) for i in ids[sol.uncoverable]),
     )
-    return proposed, siting
+    return _proposals_layer(cand, A, np.asarray(sol.selected, dtype=np.int64), rg.crs), siting
+
+
+def _deficient(buildings: gpd.GeoDataFrame, rg: RoutingGraph) -> tuple[np.ndarray, np.ndarray]:
+    """Rows of the water-deficient buildings with a geometry, and their ids."""
+    require_projected(buildings, "buildings", rg.crs)
+    if "water_covered" not in buildings:
+        raise InputError(
+            "column missing: run hydrant_coverage first", file="buildings", column="water_covered"
+        )
+    geoms = np.asarray(buildings.geometry.values, dtype=object)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    covered = buildings["water_covered"].astype("boolean").fillna(False).to_numpy(dtype=bool)
+    need = np.flatnonzero(valid & ~covered)
+    return need, layer_ids(buildings, "building_id")[need]
+
+
+def _hydrant_cover(
+    rg: RoutingGraph, geoms: np.ndarray, params: WaterParams
+) -> tuple[gpd.GeoDataFrame, sp.csc_matrix]:
+    """The candidates reaching some of ``geoms`` within the radius along streets, and the
+    coverage matrix (buildings × those candidates)."""
+    owner, bs = street_starts(rg, geoms, reach_m=params.street_facing_m)
+    cand = hydrant_candidates(rg, near=geoms, params=params)
+    cands = Snap.at(rg, cand["seg"].to_numpy(dtype=np.int64), cand["frac"].to_numpy(dtype=float))
+    M = cost_matrix(rg, cands, bs, cutoff=params.hydrant_radius_m)
+    # The sparsity pattern is the coverage (a stored zero is a real, zero-metre entry); a
+    # candidate covers a building when it reaches any of the building's street starts.
+    reach_starts = sp.csr_matrix(
+        (np.ones(M.nnz, dtype=np.int64), M.indices.copy(), M.indptr.copy()), shape=M.shape
+    )
+    start_of = sp.csr_matrix(
+        (np.ones(len(owner), dtype=np.int64), (np.arange(len(owner)), owner)),
+        shape=(len(owner), len(geoms)),
+    )
+    reach = (reach_starts @ start_of).astype(bool).tocsr()
+    useful = np.flatnonzero(np.diff(reach.indptr) > 0)
+    return cand.iloc[useful].reset_index(drop=True), sp.csc_matrix(reach[useful].T)
+
+
+def _proposals_layer(
+    cand: gpd.GeoDataFrame, A: sp.csc_matrix, sel: np.ndarray, crs
+) -> gpd.GeoDataFrame:
+    """The chosen candidates ``sel`` ranked by marginal benefit (greedy order within them)."""
+    order, gains = greedy_max_cover(A[:, sel], len(sel)) if len(sel) else (np.zeros(0, int), [])
+    rest = np.setdiff1d(np.arange(len(sel)), order)
+    ranked = sel[np.r_[order, rest].astype(np.int64)]
+    gains = np.r_[np.asarray(gains, dtype=float), np.zeros(len(rest))]
+    chosen = cand.iloc[ranked]
+    return gpd.GeoDataFrame(
+        {
+            "proposal_id": pd.array([f"PH{i + 1:03d}" for i in range(len(ranked))], "string"),
+            "rank": np.arange(1, len(ranked) + 1),
+            "n_buildings": np.diff(A.indptr)[ranked].astype(np.int64),
+            "n_new_covered": gains.astype(np.int64),
+            "kind": pd.array(chosen["kind"].to_numpy(), dtype="string"),
+            "street": pd.array(chosen["road_name"].to_numpy(), dtype="string"),
+            "highway": pd.array(chosen["highway"].to_numpy(), dtype="string"),
+        },
+        geometry=gpd.GeoSeries(chosen.geometry.values, crs=crs),
+        crs=crs,
+    )
 
 
 def _empty_proposals(crs) -> gpd.GeoDataFrame:

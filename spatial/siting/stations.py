@@ -21,8 +21,9 @@ credit no new site. All geometry is in the district's projected working CRS (met
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any, Self
 
@@ -69,6 +70,14 @@ from firegrid.spatial.siting.cover import (
 CREW_VEHICLES = ("ebike", "foot")
 # More new stations than any district could site: a larger k is a typo (and a huge model).
 MAX_K = 10_000
+# Columns siting adds to the buildings (README "Buildings — siting").
+SITING_COLUMNS = (
+    "siting_coverable",
+    "siting_covered_before",
+    "siting_covered_after",
+    "siting_site_id",
+    "siting_t_new_s",
+)
 
 
 @dataclass(frozen=True)
@@ -224,6 +233,16 @@ class SitingResult:
     params: SitingParams
     timings: dict[str, float] = field(default_factory=dict)
     n_candidates_solved: int = 0
+
+    def building_columns(self) -> pd.DataFrame:
+        """The siting columns (:data:`SITING_COLUMNS`) per building, on the buildings' index.
+
+        ``siting_coverable`` (bool): some candidate, or an existing micro-station, reaches it
+        within the target; ``siting_covered_before`` / ``siting_covered_after`` (bool):
+        reached before / after the proposed sites; ``siting_site_id``: the proposed site
+        serving it ("" if none); ``siting_t_new_s``: seconds from that site (NaN if none).
+        """
+        return pd.DataFrame(self.buildings[list(SITING_COLUMNS)])
 
     def summary(self) -> dict[str, Any]:
         """Headline figures: coverage before/after, sites, method, gap, minimal count."""
@@ -680,143 +699,33 @@ def site_micro_stations(
     params = params or SitingParams()
     access = access or AccessParams()
     timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    if isinstance(network, RoutingGraph):
-        rg = network
-    else:
-        network = graph_table(network)  # an osmnx graph is read once, here
-        rg = network.compiled(access.profile(params.vehicle))
-    graphs = {params.vehicle: rg}
-    crs = rg.crs
-    require_projected(buildings, "buildings", crs)
-    n = len(buildings)
-    weights = _weights(buildings, params.weight)
-    residents = (
-        pd.to_numeric(buildings["residents"], errors="coerce").to_numpy(dtype=float)
-        if "residents" in buildings.columns
-        else None
-    )
-    bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
-    timings["compile_and_snap_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if existing_covered is not None:
-        pre = np.asarray(existing_covered, bool)
-        if pre.shape != (n,):
-            raise InputError(f"existing_covered has {pre.shape[0]} entries for {n} buildings")
-    elif "t_micro_s" in buildings.columns:
-        t_exist = pd.to_numeric(buildings["t_micro_s"], errors="coerce").to_numpy(dtype=float)
-        pre = np.nan_to_num(t_exist, nan=np.inf) <= params.target_s
-    elif isinstance(network, RoutingGraph):
-        raise InputError(
-            "existing coverage unknown: pass the road network, a 't_micro_s' column from the "
-            "access step, or existing_covered"
-        )
-    else:
-        t_exist = existing_micro_times(network, buildings, stations, access=access, graphs=graphs)
-        pre = t_exist <= params.target_s
-    timings["existing_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    if candidates is None:
-        area = None
-        if n:
-            hull = shapely.convex_hull(shapely.union_all(_points(buildings)))
-            area = shapely.buffer(hull, max(params.candidate_buffer_m, 1e-6))
-        cand = candidate_sites(rg, spacing_m=params.candidate_spacing_m, area=area)
-    else:
-        cand = candidates
-    cand, csnap = snap_candidates(rg, cand, max_snap_m=access.max_snap_m)
-    timings["candidates_s"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
-    T = candidate_times(rg, csnap, bsnap, target_s=params.target_s, turnout_s=params.turnout_s)
-    A = coverage_from_times(T)
-    timings["travel_times_s"] = time.perf_counter() - t0
-    reach = np.diff(T.indptr)
-    cand = cand.copy()
-    cand["reach_buildings"] = reach.astype(int)
-    cand["reach_weight"] = (
-        np.asarray(sp.csr_matrix((np.ones(T.nnz), T.indices, T.indptr), shape=T.shape) @ weights)
-        if T.nnz
-        else np.zeros(len(cand))
-    )
-    coverable = pre | (np.asarray(A.sum(axis=1)).ravel() > 0)
-
-    t0 = time.perf_counter()
-    k = int(params.k)
-    # Uncapacitated problems only need the non-dominated candidates (same optimum, much
-    # smaller MILP); capacitated ones need them all (each site adds capacity).
-    keep = np.arange(A.shape[1])
-    if params.capacity is None:
-        keep = np.flatnonzero(~dominated_candidates(A, existing_covered=pre))
-    Ak = A[:, keep]
-    # One decision for the whole run (gain curve and minimal count), on the full problem.
-    pairs = open_pairs(A, pre)
-    method, bound = auto_method(params.method, pairs), auto_bound(pairs)
-    if params.capacity is None:
-        curve, sols = gain_curve(
-            Ak, k, weights=weights, existing_covered=pre, method=method,
-            time_limit_s=params.time_limit_s, exact_per_k=params.gain_curve, bound=bound,
-        )  # fmt: skip
-        sol = sols[-1] if sols else max_cover(Ak, 0, weights=weights, existing_covered=pre)
-        sol = replace(sol, selected=keep[sol.selected])
-        assignment = None
-    else:
-        size = _capacity_sizes(buildings, params.capacity_unit)
-        curve, sols = _capacitated_curve(A, k, weights, pre, size, params)
-        sol = sols[-1] if sols else max_cover_capacitated(
-            A, 0, capacity=params.capacity, demand=size, weights=weights, existing_covered=pre
-        )  # fmt: skip
-        assignment = sol.assignment
-    timings["max_cover_s"] = time.perf_counter() - t0
-    order, newly = rank_sites(
-        A, sol.selected, weights=weights, existing_covered=pre, assignment=assignment
-    )
-    sites = sites_layer(
-        cand, order, newly, weights=weights, residents=residents, existing_covered=pre
-    )
-
+    with _timed(timings, "compile_and_snap_s"):
+        network, rg = _crew_graph(network, params, access)
+        require_projected(buildings, "buildings", rg.crs)
+        weights = _weights(buildings, params.weight)
+        bsnap = snap(rg, buildings, max_snap_m=access.max_snap_m)
+    with _timed(timings, "existing_s"):
+        pre = _existing_coverage(network, buildings, stations, params, access, existing_covered)
+    with _timed(timings, "candidates_s"):
+        cand = candidates if candidates is not None else _street_candidates(rg, buildings, params)
+        cand, csnap = snap_candidates(rg, cand, max_snap_m=access.max_snap_m)
+    with _timed(timings, "travel_times_s"):
+        T = candidate_times(rg, csnap, bsnap, target_s=params.target_s, turnout_s=params.turnout_s)
+    demand = _Demand.of(buildings, T, pre, weights, params)
+    with _timed(timings, "max_cover_s"):
+        curve, sol, keep = _solve_max_cover(demand, params)
+    sites, order = _proposal(cand, demand, sol)
     mc_sol, mc_sites = None, None
     if params.min_count:
-        t0 = time.perf_counter()
-        if params.capacity is None:
-            mc_sol = set_cover(
-                Ak, existing_covered=pre, method=method,
-                time_limit_s=params.time_limit_s, presolve=False, bound=bound,
-            )  # fmt: skip
-            mc_sol = replace(mc_sol, selected=keep[mc_sol.selected])
-            if not mc_sol.optimal:
-                mc_sol = _without_redundant(A, mc_sol, pre)
-        else:
-            mc_sol = set_cover_capacitated(
-                A, capacity=params.capacity, demand=_capacity_sizes(buildings, params.capacity_unit),
-                existing_covered=pre, method=params.method, time_limit_s=params.time_limit_s,
-            )  # fmt: skip
-        timings["min_count_s"] = time.perf_counter() - t0
-        mc_order, mc_newly = rank_sites(
-            A, mc_sol.selected, weights=weights, existing_covered=pre,
-            assignment=mc_sol.assignment,
-        )  # fmt: skip
-        mc_sites = sites_layer(
-            cand, mc_order, mc_newly, weights=weights, residents=residents,
-            existing_covered=pre, prefix="M",
-        )  # fmt: skip
-
-    out = buildings.copy()
-    site_of, t_new = _nearest_new_site(T, order, n, assignment)
-    out["siting_coverable"] = coverable
-    out["siting_covered_before"] = pre
-    out["siting_covered_after"] = pre | (site_of < len(order))
-    ids = np.concatenate([sites["site_id"].to_numpy(dtype=object), np.array([""], dtype=object)])
-    out["siting_site_id"] = pd.array(ids[site_of], dtype=object).astype(str)
-    out["siting_t_new_s"] = t_new
+        with _timed(timings, "min_count_s"):
+            mc_sol = _solve_min_count(demand, keep, params)
+        mc_sites, _ = _proposal(cand, demand, mc_sol, prefix="M")
     return SitingResult(
         sites=sites,
         min_count_sites=mc_sites,
         curve=curve,
-        buildings=out,
-        candidates=cand,
+        buildings=_siting_columns(buildings, demand, sites, order, sol.assignment),
+        candidates=_with_reach(cand, T, demand.weights),
         max_cover=sol,
         min_count=mc_sol,
         times=T,
@@ -824,6 +733,192 @@ def site_micro_stations(
         timings=timings,
         n_candidates_solved=len(keep),
     )
+
+
+# ---------------------------------------------------------------------- steps of the siting
+@contextlib.contextmanager
+def _timed(timings: dict[str, float], key: str) -> Iterator[None]:
+    t0 = time.perf_counter()
+    yield
+    timings[key] = time.perf_counter() - t0
+
+
+def _crew_graph(
+    network: nx.MultiDiGraph | GraphTable | RoutingGraph, params: SitingParams, access: AccessParams
+) -> tuple[GraphTable | RoutingGraph, RoutingGraph]:
+    """The network read once (a compiled graph stays as it is) and the crews' compiled graph."""
+    if isinstance(network, RoutingGraph):
+        return network, network
+    table = graph_table(network)  # an osmnx graph is read once, here
+    return table, table.compiled(access.profile(params.vehicle))
+
+
+def _existing_coverage(
+    network: GraphTable | RoutingGraph,
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame | None,
+    params: SitingParams,
+    access: AccessParams,
+    existing_covered: np.ndarray | None,
+) -> np.ndarray:
+    """Buildings existing micro-stations reach within the target: given, from the access
+    step's ``t_micro_s``, or (neither) counted here with :func:`existing_micro_times`."""
+    n = len(buildings)
+    if existing_covered is not None:
+        pre = np.asarray(existing_covered, bool)
+        if pre.shape != (n,):
+            raise InputError(f"existing_covered has {pre.shape[0]} entries for {n} buildings")
+        return pre
+    if "t_micro_s" in buildings.columns:
+        t_exist = pd.to_numeric(buildings["t_micro_s"], errors="coerce").to_numpy(dtype=float)
+        return np.nan_to_num(t_exist, nan=np.inf) <= params.target_s
+    if isinstance(network, RoutingGraph):
+        raise InputError(
+            "existing coverage unknown: pass the road network, a 't_micro_s' column from the "
+            "access step, or existing_covered"
+        )
+    return existing_micro_times(network, buildings, stations, access=access) <= params.target_s
+
+
+def _street_candidates(
+    rg: RoutingGraph, buildings: gpd.GeoDataFrame, params: SitingParams
+) -> gpd.GeoDataFrame:
+    """Candidate sites along the crews' streets near the buildings (:func:`candidate_sites`)."""
+    area = None
+    if len(buildings):
+        hull = shapely.convex_hull(shapely.union_all(_points(buildings)))
+        area = shapely.buffer(hull, max(params.candidate_buffer_m, 1e-6))
+    return candidate_sites(rg, spacing_m=params.candidate_spacing_m, area=area)
+
+
+@dataclass(frozen=True)
+class _Demand:
+    """The buildings as a covering problem: who reaches whom, what counts, what is covered."""
+
+    cover: sp.csc_matrix  # buildings × candidates, within the target
+    times: sp.csr_matrix  # candidates × buildings, seconds
+    pre: np.ndarray  # covered by existing micro-stations
+    weights: np.ndarray
+    residents: np.ndarray | None
+    size: np.ndarray | None  # capacity used per building (capacitated problems only)
+
+    @classmethod
+    def of(
+        cls,
+        buildings: gpd.GeoDataFrame,
+        T: sp.csr_matrix,
+        pre: np.ndarray,
+        weights: np.ndarray,
+        params: SitingParams,
+    ) -> _Demand:
+        residents = (
+            pd.to_numeric(buildings["residents"], errors="coerce").to_numpy(dtype=float)
+            if "residents" in buildings.columns
+            else None
+        )
+        size = (
+            _capacity_sizes(buildings, params.capacity_unit)
+            if params.capacity is not None
+            else None
+        )
+        return cls(coverage_from_times(T), T, pre, weights, residents, size)
+
+
+def _solve_max_cover(
+    d: _Demand, params: SitingParams
+) -> tuple[pd.DataFrame, CoverSolution, np.ndarray]:
+    """The gain curve and the ``k``-site solution, and the candidates the solvers kept."""
+    A, pre, weights, k = d.cover, d.pre, d.weights, int(params.k)
+    if params.capacity is not None:
+        # Capacitated: every candidate stays (a second site adds capacity).
+        curve, sols = _capacitated_curve(A, k, weights, pre, d.size, params)
+        sol = sols[-1] if sols else max_cover_capacitated(
+            A, 0, capacity=params.capacity, demand=d.size, weights=weights, existing_covered=pre
+        )  # fmt: skip
+        return curve, sol, np.arange(A.shape[1])
+    # Uncapacitated problems only need the non-dominated candidates (same optimum, much
+    # smaller MILP).
+    keep = np.flatnonzero(~dominated_candidates(A, existing_covered=pre))
+    Ak = A[:, keep]
+    method, bound = _solver(params, d)
+    curve, sols = gain_curve(
+        Ak, k, weights=weights, existing_covered=pre, method=method,
+        time_limit_s=params.time_limit_s, exact_per_k=params.gain_curve, bound=bound,
+    )  # fmt: skip
+    sol = sols[-1] if sols else max_cover(Ak, 0, weights=weights, existing_covered=pre)
+    return curve, replace(sol, selected=keep[sol.selected]), keep
+
+
+def _solver(params: SitingParams, d: _Demand) -> tuple[str, str]:
+    """One solver and bound for the whole run (gain curve and minimal count), decided on the
+    full problem by the covering module's one rule (:func:`firegrid.spatial.siting.cover.auto_method`)."""
+    pairs = open_pairs(d.cover, d.pre)
+    return auto_method(params.method, pairs), auto_bound(pairs)
+
+
+def _solve_min_count(d: _Demand, keep: np.ndarray, params: SitingParams) -> CoverSolution:
+    """The fewest new stations reaching every building some candidate reaches."""
+    A, pre = d.cover, d.pre
+    if params.capacity is not None:
+        return set_cover_capacitated(
+            A, capacity=params.capacity, demand=d.size, existing_covered=pre,
+            method=params.method, time_limit_s=params.time_limit_s,
+        )  # fmt: skip
+    method, bound = _solver(params, d)
+    sol = set_cover(
+        A[:, keep], existing_covered=pre, method=method,
+        time_limit_s=params.time_limit_s, presolve=False, bound=bound,
+    )  # fmt: skip
+    sol = replace(sol, selected=keep[sol.selected])
+    return sol if sol.optimal else _without_redundant(A, sol, pre)
+
+
+def _proposal(
+    cand: gpd.GeoDataFrame, d: _Demand, sol: CoverSolution, *, prefix: str = "N"
+) -> tuple[gpd.GeoDataFrame, np.ndarray]:
+    """The chosen sites of ``sol`` ranked by what each adds (:func:`sites_layer`), and their
+    candidate rows in that order."""
+    order, newly = rank_sites(
+        d.cover, sol.selected, weights=d.weights, existing_covered=d.pre,
+        assignment=sol.assignment,
+    )  # fmt: skip
+    layer = sites_layer(
+        cand, order, newly, weights=d.weights, residents=d.residents, existing_covered=d.pre,
+        prefix=prefix,
+    )  # fmt: skip
+    return layer, order
+
+
+def _siting_columns(
+    buildings: gpd.GeoDataFrame,
+    d: _Demand,
+    sites: gpd.GeoDataFrame,
+    order: np.ndarray,
+    assignment: np.ndarray | None,
+) -> gpd.GeoDataFrame:
+    """A copy of the buildings with the siting columns (:data:`SITING_COLUMNS`); ``order``:
+    the candidate rows of ``sites``."""
+    out = buildings.copy()
+    site_of, t_new = _nearest_new_site(d.times, order, len(buildings), assignment)
+    out["siting_coverable"] = d.pre | (np.asarray(d.cover.sum(axis=1)).ravel() > 0)
+    out["siting_covered_before"] = d.pre
+    out["siting_covered_after"] = d.pre | (site_of < len(order))
+    ids = np.concatenate([sites["site_id"].to_numpy(dtype=object), np.array([""], dtype=object)])
+    out["siting_site_id"] = pd.array(ids[site_of], dtype=object).astype(str)
+    out["siting_t_new_s"] = t_new
+    return out
+
+
+def _with_reach(cand: gpd.GeoDataFrame, T: sp.csr_matrix, weights: np.ndarray) -> gpd.GeoDataFrame:
+    """Candidates with what each alone reaches within the target (existing coverage ignored)."""
+    cand = cand.copy()
+    cand["reach_buildings"] = np.diff(T.indptr).astype(int)
+    cand["reach_weight"] = (
+        np.asarray(sp.csr_matrix((np.ones(T.nnz), T.indices, T.indptr), shape=T.shape) @ weights)
+        if T.nnz
+        else np.zeros(len(cand))
+    )
+    return cand
 
 
 # ---------------------------------------------------------------------- internals
