@@ -407,6 +407,8 @@ def siting_step(run: PipelineRun) -> None:
         access=run.config.params["access"],
     )
     run.results["siting"] = result
+    # The per-building siting columns (README "Buildings — siting") reach the outputs.
+    run.layers["buildings"] = result.buildings
     if len(result.sites):
         run.layers["sites"] = result.sites
     if result.curve is not None and len(result.curve):
