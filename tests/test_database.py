@@ -1,0 +1,235 @@
+"""Layers read from PostGIS tables, against a real server started for the session.
+
+Without PostgreSQL and PostGIS installed the tests skip with the reason (``apt-get install
+postgresql postgis``); under CI they fail instead (tests/_postgis.py).
+"""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from psycopg import sql
+
+from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.layers import SCHEMAS
+from firegrid.spatial.io.readers import read_layer
+from firegrid.spatial.io.validate import coerce_layer
+from tests import _postgis as postgis
+from tests._postgis import PostGIS, postgis_server, write_table
+from tests.conftest import DEMO
+
+PASSWORD = "s3cret-Pw"  # trust auth ignores it: it is there to be kept out of messages
+
+DEMO_LAYERS = {
+    "grids": ("grids.gpkg", "grids"),
+    "buildings": ("buildings.gpkg", "buildings"),
+    "water_sources": ("water_sources.geojson", None),
+    "incidents": ("incidents.gpkg", "incidents"),
+    "hydrants": ("hydrants_wgs84.gpkg", None),
+}
+
+
+@pytest.fixture(scope="session")
+def server():
+    with postgis_server() as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def demo_tables(server: PostGIS) -> dict[str, gpd.GeoDataFrame]:
+    """The demo's GIS layers as read from their files, each also written to ``demo.<name>``."""
+    files = {}
+    with server.connect() as conn:
+        for name, (file, layer) in DEMO_LAYERS.items():
+            files[name] = read_layer(DEMO / file, layer=layer)[0]
+            write_table(conn, files[name], "demo", name)
+    return files
+
+
+def _same_layer(table: gpd.GeoDataFrame, file: gpd.GeoDataFrame) -> None:
+    table = table.drop(
+        columns="fid"
+    )  # write_table's key    assert list(table.columns) == list(file.columns)
+    assert table.crs == file.crs
+    attributes = [c for c in file.columns if c != "geometry"]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(table[attributes]), pd.DataFrame(file[attributes]), check_dtype=False
+    )
+    assert shapely.equals_exact(table.geometry.values, file.geometry.values, tolerance=1e-9).all()
+
+
+@pytest.mark.parametrize("name", list(DEMO_LAYERS))
+def test_demo_table_reads_as_its_file(server, demo_tables, name):
+    table, source = read_layer(server.url, layer=f"demo.{name}")
+    _same_layer(table, demo_tables[name])
+    assert source.file == f"{server.url} demo.{name}"
+    assert source.feature(0) == "row 1"
+
+
+def test_config_headers_map_for_a_table_as_for_a_file(server, demo_tables):
+    columns = {"hydrant_id": "编号", "status": "状态"}
+    table, source = read_layer(server.url, layer="demo.hydrants", columns=columns)
+    assert {"编号", "状态"} <= set(table.columns) and "status" not in table
+    assert source.column("状态") == ("status", "状态")
+    with pytest.raises(InputError, match="maps header"):
+        read_layer(server.url, layer="demo.hydrants", columns={"编号": "hydrant_id"})
+
+
+def test_bad_value_names_url_table_and_row_without_password(server, demo_tables):
+    buildings = demo_tables["buildings"].copy()
+    buildings.loc[4, "floors"] = 999.0  # above the schema's 200
+    with server.connect() as conn:
+        write_table(conn, buildings, "bad", "buildings")
+    url = server.url_with(password=PASSWORD)
+    table, source = read_layer(url, layer="bad.buildings")
+    _, report = coerce_layer(table, SCHEMAS["buildings"], source)
+    [line] = [e for e in report.errors if "floors" in e]
+    ident = buildings["building_id"].iloc[4]
+    assert line.startswith(f"{server.url} bad.buildings: row 5 (building_id {ident})")
+    assert PASSWORD not in line and "\n" not in line
+    # The same value in a file is named the same way, by its path and feature.
+    path = server.socket_dir / "bad.gpkg"
+    buildings.to_file(path, layer="buildings")
+    from_file, file_source = read_layer(path)
+    _, file_report = coerce_layer(from_file, SCHEMAS["buildings"], file_source)
+    [file_line] = [e for e in file_report.errors if "floors" in e]
+    assert file_line.replace(f"{path}: feature 5", "") == line.replace(
+        f"{server.url} bad.buildings: row 5", ""
+    )
+    with pytest.raises(InputError) as exc:
+        report.raise_if_errors()
+    assert "bad.buildings: row 5" in str(exc.value) and PASSWORD not in str(exc.value)
+
+
+def test_rows_come_in_primary_key_order(server, demo_tables):
+    grids = demo_tables["grids"]
+    with server.connect() as conn:
+        write_table(conn, grids, "keyed", "grids", key="gid")
+        # An update writes a new row version at the end of the heap: without ORDER BY on the
+        # key, the first row would come back last.
+        conn.execute(sql.SQL("UPDATE keyed.grids SET name = name || '' WHERE gid = 1"))
+    table, _ = read_layer(server.url, layer="keyed.grids")
+    assert table["gid"].tolist() == list(range(1, len(grids) + 1))
+    _same_layer(table.drop(columns="gid").assign(fid=0), grids)
+
+
+def test_srid_gives_the_crs(server, demo_tables):
+    utm = demo_tables["water_sources"].to_crs("EPSG:32651")
+    with server.connect() as conn:
+        write_table(conn, utm, "srid", "utm")
+        write_table(
+            conn, demo_tables["water_sources"].set_crs(None, allow_override=True), "srid", "none"
+        )
+    table, _ = read_layer(server.url, layer="srid.utm")
+    assert table.crs == "EPSG:32651"
+    assert shapely.equals_exact(table.geometry.values, utm.geometry.values, tolerance=1e-9).all()
+    assert read_layer(server.url, layer="srid.none")[0].crs is None  # the config declares it
+
+
+def test_mixed_srids_are_refused(server, demo_tables):
+    with server.connect() as conn:
+        write_table(conn, demo_tables["water_sources"], "srid", "mixed")
+        conn.execute("ALTER TABLE srid.mixed ALTER COLUMN geom TYPE geometry")
+        conn.execute(
+            "UPDATE srid.mixed SET geom = ST_Transform(geom, 32651) WHERE kind = %s", ("natural",)
+        )
+    with pytest.raises(
+        InputError, match=r"srid\.mixed: the geometries have different SRIDs \[4326, 32651\]"
+    ):
+        read_layer(server.url, layer="srid.mixed")
+
+
+def test_missing_table_is_named_with_the_tables_there(server, demo_tables):
+    with pytest.raises(InputError) as exc:
+        read_layer(server.url_with(password=PASSWORD), layer="demo.bulidings")
+    message = str(exc.value)
+    assert message.startswith(f"{server.url} demo.bulidings: no table 'demo.bulidings'")
+    assert "'demo.buildings'" in message and PASSWORD not in message
+
+
+def test_table_without_geometry(server):
+    with server.connect() as conn:
+        conn.execute("CREATE TABLE plain (id int, name text)")
+    with pytest.raises(
+        InputError,
+        match=r"public\.plain: the table has no geometry column; it has columns \['id', 'name'\]",
+    ):
+        read_layer(server.url, layer="plain")
+
+
+def test_sql_in_a_table_name_is_only_ever_a_name(server, demo_tables):
+    water = demo_tables["water_sources"]
+    with server.connect() as conn:
+        write_table(conn, water, "public", "victim")
+        write_table(conn, water, "public", "x; drop table victim")
+    # A table whose name is SQL is quoted: it is read like any other.
+    table, source = read_layer(server.url, layer="x; drop table victim")
+    _same_layer(table, water)
+    assert source.file == f"{server.url} public.x; drop table victim"
+    for attack in ('public.x"; drop table victim; --', "victim; drop table victim"):
+        with pytest.raises(InputError, match="no table"):
+            read_layer(server.url, layer=attack)
+    for refused in ("a.b.c", ".victim", "public.\x00victim", "public." + "v" * 64):
+        with pytest.raises(InputError, match='is no "schema.table" name'):
+            read_layer(server.url, layer=refused)
+    with server.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM public.victim").fetchone()[0] == len(water)
+
+
+def test_skipping_fails_under_ci(monkeypatch):
+    # CI installs PostgreSQL and PostGIS: there a missing server is a broken CI, not a skip.
+    monkeypatch.setattr(postgis, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI must run the PostGIS tests, but no initdb"):
+        postgis.unavailable("no initdb")
+    monkeypatch.setattr(postgis, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="no initdb"):
+        postgis.unavailable("no initdb")
+
+
+def test_reading_is_read_only(server, demo_tables, monkeypatch):
+    # Even a query the reader did not mean to send could not change the database.
+    import firegrid.spatial.io.database as database
+
+    delete = "WITH gone AS (DELETE FROM demo.grids RETURNING 1) SELECT 'x' WHERE %s::oid > 0"
+    monkeypatch.setattr(database, "_PRIMARY_KEY", delete)
+    with pytest.raises(InputError, match="in a read-only transaction"):
+        read_layer(server.url, layer="demo.grids")
+    monkeypatch.undo()
+    assert len(read_layer(server.url, layer="demo.grids")[0]) == len(demo_tables["grids"])
+
+
+def test_no_connection_names_the_url_without_password(server, tmp_path):
+    url = f"postgresql://postgres:{PASSWORD}@/postgres?host={tmp_path}&port={server.port}"
+    with pytest.raises(InputError) as exc:
+        read_layer(url, layer="demo.grids")
+    message = str(exc.value)
+    assert message.startswith(f"postgresql://postgres@/postgres?host={tmp_path}&port=")
+    assert "cannot connect to the database" in message and PASSWORD not in message
+
+
+def test_lon_lat_are_for_ledgers_only(server, demo_tables):
+    with pytest.raises(InputError, match="lon = / lat = name the coordinate columns"):
+        read_layer(server.url, layer="demo.hydrants", lon="经度", lat="纬度")
+
+
+def test_database_without_postgis(server):
+    with server.connect() as conn:
+        conn.execute("CREATE DATABASE bare")
+    url = server.url.replace("@/postgres?", "@/bare?")
+    with pytest.raises(InputError, match="the database has no PostGIS extension"):
+        read_layer(url, layer="public.t")
+
+
+def test_null_geometry_and_numbers_read_as_a_file_reads_them(server, demo_tables):
+    water = demo_tables["water_sources"].copy()
+    water.loc[1, "capacity_m3"] = np.nan
+    water.loc[2, "geometry"] = None
+    with server.connect() as conn:
+        write_table(conn, water, "nulls", "water")
+        conn.execute("ALTER TABLE nulls.water ALTER COLUMN capacity_m3 TYPE numeric(10, 2)")
+    table, _ = read_layer(server.url, layer="nulls.water")
+    assert table["capacity_m3"].dtype.kind == "f" and np.isnan(table["capacity_m3"].iloc[1])
+    assert table.geometry.iloc[2] is None and table.crs == "EPSG:4326"
