@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 import shapely
 
+from firegrid.spatial.access.analysis import analyse_access
 from firegrid.spatial.access.travel_times import (
     ACCESS_COLUMNS,
-    analyse_access,
     building_access,
     compile_graphs,
     coverage_by_grid,
@@ -22,6 +22,7 @@ from firegrid.spatial.access.travel_times import (
     station_groups,
 )
 from firegrid.spatial.errors import InputError
+from firegrid.spatial.io.grids import assign_grids
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.network.routing import Snap, node_costs, snap
 from tests.test_routing import CRS, grid_graph, profile_weighted, random_points, reference_costs
@@ -216,7 +217,7 @@ def test_coverage_by_grid_and_missing(district):
         b = pts[sel]
         row = summ.loc[gid]
         assert row["n_buildings"] == len(b)
-        assert row["share_buildings_3min"] == pytest.approx(b["covered_3min"].mean())
+        assert row["n_covered_3min"] == b["covered_3min"].sum()
         res = b["residents"].astype(float)
         assert row["share_residents_3min"] == pytest.approx(
             (res * b["covered_3min"]).sum() / res.sum()
@@ -225,7 +226,7 @@ def test_coverage_by_grid_and_missing(district):
         assert row["n_old_res"] == old.sum()
         expect_old = b.loc[old, "covered_3min"].mean() if old.any() else np.nan
         assert row["share_old_res_3min"] == pytest.approx(expect_old, nan_ok=True)
-        assert row["share_buildings_5min_fire"] == pytest.approx(b["covered_5min"].mean())
+        assert row["n_covered_5min"] == b["covered_5min"].sum()
         assert row["max_shortfall_3min_s"] == pytest.approx(b["shortfall_3min_s"].max())
     assert (
         summ.loc["W", "n_buildings"] + summ.loc["E", "n_buildings"] == summ.loc["S", "n_buildings"]
@@ -237,6 +238,33 @@ def test_coverage_by_grid_and_missing(district):
     assert np.isinf(s[:3]).all()  # the unreachable ones first
     assert (np.diff(s[3:]) <= 0).all()
     assert miss["grid_id_l1"].iloc[3:].eq("S").all()
+
+
+def test_grid_figures_use_the_cells_given(district):
+    """A run assigns buildings to cells once; the grid figures then read that table."""
+    G, buildings, stations = district
+    out = building_access(buildings, stations, G)
+    x0, y0, x1, y1 = out.total_bounds
+    xm = (x0 + x1) / 2
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["W", "E"], "level": [1, 1]},
+        geometry=[shapely.box(x0 - 1, y0 - 1, xm, y1 + 1), shapely.box(xm, y0 - 1, x1 + 1, y1 + 1)],
+        crs=CRS,
+    )
+    cells, _ = assign_grids(out, grids)
+    same = coverage_by_grid(out, grids, cells=cells)
+    pd.testing.assert_frame_equal(pd.DataFrame(same), pd.DataFrame(coverage_by_grid(out, grids)))
+    miss = missing_buildings(out, target="any", grids=grids)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(missing_buildings(out, target="any", grids=grids, cells=cells)),
+        pd.DataFrame(miss),
+    )
+    # Every building placed in "E" by the table given: the figures follow the table.
+    all_east = cells.assign(grid_id_l1=pd.Series("E", index=cells.index, dtype="string"))
+    east = coverage_by_grid(out, grids, cells=all_east).set_index("grid_id")
+    assert east.loc["E", "n_buildings"] == len(out) and east.loc["W", "n_buildings"] == 0
+    moved = missing_buildings(out, target="any", grids=grids, cells=all_east)
+    assert len(moved) == len(miss) and moved["grid_id_l1"].eq("E").all()
 
 
 # ---------------------------------------------------------------------- the demo district

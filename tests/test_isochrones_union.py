@@ -15,7 +15,8 @@ import shapely
 
 import firegrid.spatial.access.isochrones as iso_mod
 from firegrid.spatial.access.isochrones import station_isochrones
-from firegrid.spatial.access.travel_times import analyse_access, building_access
+from firegrid.spatial.access.analysis import analyse_access
+from firegrid.spatial.access.travel_times import building_access
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.network.profiles import AccessParams
 from tests.test_isochrone_tightness import shanghai, synthetic_district  # noqa: F401

@@ -1,7 +1,7 @@
 """Snapping paths the small tests never reach: several chunks on threads, and far points.
 
 Above ``firegrid.spatial.network.routing._CHUNK`` points the nearest-street search runs in chunks on
-``_THREADS`` threads; points farther than ``GRID_REACH_M`` from every street leave the bucket
+``firegrid.spatial.runtime.threads()`` threads; points farther than ``GRID_REACH_M`` from every street leave the bucket
 grid for the KD-tree, and the hardest of those for an exact GEOS search. Each path is checked
 against an independent answer: the single-thread result (bit for bit) and a brute-force
 nearest segment by shapely distance.
@@ -17,6 +17,7 @@ import shapely
 import firegrid.spatial.network.routing as routing
 from firegrid.spatial.access.travel_times import compile_graphs
 from firegrid.spatial.network.routing import snap
+from firegrid.spatial.runtime import using_threads
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_450_000.0
@@ -78,9 +79,9 @@ def test_threaded_chunks_equal_single_thread_bit_for_bit(rg, monkeypatch):
 
     monkeypatch.setattr(routing, "_CHUNK", 250)  # 16 chunks
     monkeypatch.setattr(routing, "ThreadPoolExecutor", SpyPool)
-    monkeypatch.setattr(routing, "_THREADS", 3)
     rg2 = compile_graphs(street_grid())["foot"]  # fresh index: nothing cached from above
-    many = snap(rg2, pts)
+    with using_threads(3):
+        many = snap(rg2, pts)
     assert pools == [3]  # the threaded path ran
     for name in ("seg", "frac", "access_m", "x", "y"):
         a, b = getattr(one, name), getattr(many, name)

@@ -54,12 +54,11 @@ from firegrid.spatial.network.routing import (
     snap,
     state_node_costs,
 )
+from firegrid.spatial.runtime import threads
 
 # Stations per batch when building isochrones (dense Dijkstra rows of n_nodes floats each, and
 # the grid cells their travel-time fields hold).
 _ISO_BATCH = 16
-# Threads for polygon unions (GEOS releases the GIL); the reference machine has 2 cores.
-_THREADS = 2
 # Street pieces for areas of responsibility are at most this long (metres).
 PIECE_M = 50.0
 # Areas of responsibility are drawn on a grid of this cell (metres), coarser when the district
@@ -841,7 +840,7 @@ def _bands(lines_all, group_all, whole_all, n_poly, buffer_m, quad_segs):
     bufs[is_whole] = shapely.buffer(lines[first], buffer_m, quad_segs=quad_segs)[inv]
     bufs[~is_whole] = shapely.buffer(lines[~is_whole], buffer_m, quad_segs=quad_segs)
     parts = np.split(bufs, start[1:])
-    with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+    with ThreadPoolExecutor(max_workers=threads()) as pool:
         geoms[present] = list(pool.map(shapely.union_all, parts))
     return geoms
 

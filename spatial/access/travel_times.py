@@ -10,9 +10,8 @@ target), both on the compiled graph of :mod:`firegrid.spatial.network.routing`.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import geopandas as gpd
 import networkx as nx
@@ -61,42 +60,6 @@ class StationGroup:
     station_id: np.ndarray
 
 
-@dataclass
-class AccessResult:
-    """Everything the access step produces (all GeoDataFrames in the working CRS).
-
-    Attributes
-    ----------
-    buildings : GeoDataFrame
-        Input buildings plus :data:`ACCESS_COLUMNS`.
-    isochrones : GeoDataFrame
-        Per station and threshold: ``station_id``, ``name``, ``kind``, ``vehicle``,
-        ``minutes``, ``t_s``, ``length_m``, polygon.
-    areas : GeoDataFrame
-        Areas of responsibility: per station ``station_id``, ``name``, ``kind``,
-        ``n_buildings``, ``area_km2``, polygon.
-    streets : GeoDataFrame
-        Street pieces with, per kind, the first station and its time and how many stations
-        reach the piece within target (``fire_station_id``, ``t_fire_s``, ``n_fire_5min``, …).
-    overlaps : GeoDataFrame
-        Polygons by ``kind`` and ``n_stations``: how many stations reach a place within target.
-    grid_summary : GeoDataFrame or None
-        Coverage per grid at every level (see :func:`coverage_by_grid`).
-    missing : GeoDataFrame
-        Buildings missing a target, sorted by shortfall (see :func:`missing_buildings`).
-    params : AccessParams
-    """
-
-    buildings: gpd.GeoDataFrame
-    isochrones: gpd.GeoDataFrame | None = None
-    areas: gpd.GeoDataFrame | None = None
-    streets: gpd.GeoDataFrame | None = None
-    overlaps: gpd.GeoDataFrame | None = None
-    grid_summary: gpd.GeoDataFrame | None = None
-    missing: gpd.GeoDataFrame | None = None
-    params: AccessParams = field(default_factory=AccessParams)
-
-
 # ---------------------------------------------------------------------- graphs and stations
 def compile_graphs(
     network: GraphTable | nx.MultiDiGraph | Mapping[str, RoutingGraph],
@@ -119,7 +82,8 @@ def compile_graphs(
     Returns
     -------
     dict
-        vehicle name -> RoutingGraph; all share the table's segments.
+        vehicle name -> RoutingGraph; all share the table's segments. Compiled once per
+        table and profile (:meth:`GraphTable.compiled`): asking again returns the same graphs.
     """
     params = params or AccessParams()
     if isinstance(network, Mapping):
@@ -128,7 +92,7 @@ def compile_graphs(
             raise InputError(f"no compiled road graph for vehicle(s) {missing}")
         return dict(network)
     table = graph_table(network)  # an osmnx graph is read once for all profiles
-    return {v: RoutingGraph.from_table(table, params.profile(v)) for v in vehicles}
+    return {v: table.compiled(params.profile(v)) for v in vehicles}
 
 
 def station_groups(stations: gpd.GeoDataFrame, params: AccessParams) -> list[StationGroup]:
@@ -367,10 +331,12 @@ def coverage_by_grid(
     -------
     GeoDataFrame
         One row per grid: ``grid_id``, ``name``, ``level``, ``parent_id``, ``n_buildings``,
-        ``n_covered_3min``, ``share_buildings_3min``, ``residents``, ``share_residents_3min``,
-        ``n_old_res``, ``share_old_res_3min``, ``n_covered_5min``, ``share_buildings_5min_fire``,
-        ``share_residents_5min_fire``, ``share_old_res_5min_fire``, ``n_unreachable``,
-        ``max_shortfall_3min_s``, ``max_shortfall_5min_s`` (shares 0..1, NaN for no buildings).
+        ``n_covered_3min``, ``residents``, ``share_residents_3min``, ``n_old_res``,
+        ``share_old_res_3min``, ``n_covered_5min``, ``share_residents_5min_fire``,
+        ``share_old_res_5min_fire``, ``n_unreachable``, ``max_shortfall_3min_s``,
+        ``max_shortfall_5min_s`` (shares 0..1, NaN for no buildings). The share of buildings
+        covered is the risk roll-up's (``share_covered_3min``, ``share_covered_5min`` of
+        :func:`firegrid.risk.rollup.rollup`), not repeated here.
     """
     for col in ("covered_3min", "covered_5min"):
         if col not in buildings:
@@ -423,13 +389,11 @@ def coverage_by_grid(
             "parent_id": grids["parent_id"].to_numpy() if "parent_id" in grids else None,
             "n_buildings": agg["n_buildings"].to_numpy(),
             "n_covered_3min": agg["n_covered_3min"].to_numpy(),
-            "share_buildings_3min": share(agg["n_covered_3min"], agg["n_buildings"]),
             "residents": agg["residents"].to_numpy(),
             "share_residents_3min": share(agg["res3"], agg["residents"]),
             "n_old_res": agg["n_old_res"].to_numpy(),
             "share_old_res_3min": share(agg["old3"], agg["n_old_res"]),
             "n_covered_5min": agg["n_covered_5min"].to_numpy(),
-            "share_buildings_5min_fire": share(agg["n_covered_5min"], agg["n_buildings"]),
             "share_residents_5min_fire": share(agg["res5"], agg["residents"]),
             "share_old_res_5min_fire": share(agg["old5"], agg["n_old_res"]),
             "n_unreachable": agg["n_unreachable"].to_numpy(),
@@ -445,6 +409,7 @@ def missing_buildings(
     *,
     target: str = "3min",
     grids: gpd.GeoDataFrame | None = None,
+    cells: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """The buildings that miss a target, worst first.
 
@@ -457,6 +422,9 @@ def missing_buildings(
     grids : GeoDataFrame, optional
         If given, ``grid_id_l1``, ``grid_id_l2``, … name the cell of each level holding each
         building.
+    cells : DataFrame, optional
+        Building → cell table of all ``buildings`` (``grid_id_l<level>`` columns, same row
+        order), used with ``grids``; default :func:`firegrid.spatial.io.grids.assign_grids`.
 
     Returns
     -------
@@ -477,57 +445,8 @@ def missing_buildings(
     out = buildings.loc[miss].copy()
     out["shortfall_s"] = short[miss]
     if grids is not None and len(out):
-        cells, _ = assign_grids(out, grids)
+        cells = assign_grids(out, grids)[0] if cells is None else cells.iloc[np.flatnonzero(miss)]
         for col in sorted(cells.columns):
-            out[col] = cells[col]
+            out[col] = cells[col].set_axis(out.index)
     order = np.argsort(-out["shortfall_s"].to_numpy(), kind="stable")
     return out.iloc[order]
-
-
-# ---------------------------------------------------------------------- the whole step
-def analyse_access(
-    network: nx.MultiDiGraph | Mapping[str, RoutingGraph],
-    buildings: gpd.GeoDataFrame,
-    stations: gpd.GeoDataFrame,
-    *,
-    params: AccessParams | None = None,
-    grids: gpd.GeoDataFrame | None = None,
-    isochrones: bool = True,
-    areas: bool = True,
-) -> AccessResult:
-    """The access step of the pipeline: building times, isochrones, areas, overlaps, summaries.
-
-    Parameters
-    ----------
-    network : networkx.MultiDiGraph or mapping vehicle -> RoutingGraph
-        Projected osmnx graph (metres) or compiled graphs.
-    buildings, stations : GeoDataFrame
-        In the network's projected CRS.
-    params : AccessParams, optional
-    grids : GeoDataFrame, optional
-        When given, ``grid_summary`` and grid ids on ``missing`` are filled.
-    isochrones, areas : bool
-        Compute isochrone polygons / areas of responsibility and overlaps.
-
-    Returns
-    -------
-    AccessResult
-    """
-    from firegrid.spatial.access.isochrones import areas_of_responsibility, station_isochrones
-
-    params = params or AccessParams()
-    out, ctx = _building_access(buildings, stations, network, params)
-    graphs = ctx["graphs"]
-    result = AccessResult(buildings=out, params=params)
-    with warnings.catch_warnings():
-        # Station snapping was reported once already by the building pass.
-        warnings.filterwarnings("ignore", message=".*placed off the road network.*")
-        if isochrones and len(stations):
-            result.isochrones = station_isochrones(stations, graphs, params=params, buildings=out)
-        if areas and len(stations):
-            aor = areas_of_responsibility(stations, graphs, params=params, buildings=out)
-            result.areas, result.streets, result.overlaps = aor.areas, aor.streets, aor.overlaps
-    if grids is not None:
-        result.grid_summary = coverage_by_grid(out, grids)
-    result.missing = missing_buildings(out, target="any", grids=grids)
-    return result

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numbers
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 import numpy as np
@@ -267,6 +267,16 @@ class VehicleProfile:
         for key in ("allowed_highways", "excluded_service", "denied_access", "blocking_barriers"):
             object.__setattr__(self, key, frozenset(str(x) for x in getattr(self, key)))
         object.__setattr__(self, "access_keys", tuple(str(k) for k in self.access_keys))
+
+    def __hash__(self) -> int:
+        # Equal profiles hash equal, so a network compiles each distinct profile once
+        # (GraphTable.compiled); the speed table is a dict, hashed by its sorted items.
+        return hash(
+            tuple(
+                tuple(sorted(v.items())) if isinstance(v, Mapping) else v
+                for v in (getattr(self, f.name) for f in fields(self))
+            )
+        )
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any], *, name: str | None = None) -> Self:

@@ -22,7 +22,6 @@ may join (:class:`firegrid.spatial.network.profiles.JoinRules`: ground level, no
 from __future__ import annotations
 
 import hashlib
-import warnings
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -42,6 +41,7 @@ from scipy.spatial import cKDTree
 
 from firegrid.spatial.errors import NetworkError
 from firegrid.spatial.network.profiles import WAY_TAGS, JoinRules, TagColumn
+from firegrid.spatial.runtime import note, threads
 
 if TYPE_CHECKING:
     from firegrid.spatial.network.profiles import VehicleProfile
@@ -61,7 +61,6 @@ GRID_REACH_M = 40.0
 NODE_SNAP_M = 1e-6
 # Points per task when snapping on several threads (cKDTree and numpy release the GIL).
 _CHUNK = 50_000
-_THREADS = 2
 # Memory budget (bytes) for one batch of dense Dijkstra rows in cost_matrix.
 DIJKSTRA_BATCH_BYTES = 256 * 2**20
 
@@ -127,6 +126,12 @@ class RoutingGraph:
     turns: Any = None
     # Shared by graphs compiled from one GraphTable: snapping indexes keyed by usable segments.
     _shared: dict = field(default_factory=dict, repr=False)
+    # Work done on this graph, by kind ("snap": point sets actually snapped). A graph compiled
+    # from a GraphTable counts into the table's own ``work`` (the same Counter object, not a
+    # reference to the table), so one Counter shows a run's compilations and snaps.
+    work: Counter = field(default_factory=Counter, repr=False)
+    # Snaps already made on this graph (see snap): (coordinates digest, limit, joinable) -> Snap.
+    _snaps: dict = field(default_factory=dict, repr=False)
 
     @property
     def seg_geom(self) -> np.ndarray:
@@ -296,6 +301,7 @@ class RoutingGraph:
             rg = apply_turn_restrictions(rg, t.restrictions)
         # H6: where access legs and hoses may join (ground-level streets, JoinRules).
         rg.snappable = snappable_segments(rg, t, rules=getattr(profile, "join", None))
+        rg.work = t.work
         return rg
 
     @classmethod
@@ -437,11 +443,15 @@ class RoutingGraph:
     @property
     def _pieces(self) -> _PieceIndex:
         # Looked up on every snap (not cached on the graph): `snappable` may be set later.
-        join = self.join_ok
-        key = ("pieces", hashlib.sha1(np.packbits(join).tobytes()).hexdigest())
+        key = ("pieces", self._join_key)
         if key not in self._shared:
-            self._shared[key] = _PieceIndex.build(self, np.flatnonzero(join))
+            self._shared[key] = _PieceIndex.build(self, np.flatnonzero(self.join_ok))
         return self._shared[key]
+
+    @property
+    def _join_key(self) -> str:
+        """Digest of :attr:`join_ok` (the segments points may join)."""
+        return hashlib.sha1(np.packbits(self.join_ok).tobytes()).hexdigest()
 
     @property
     def join_ok(self) -> np.ndarray:
@@ -597,8 +607,31 @@ class GraphTable:
 
     @cached_property
     def work(self) -> Counter:
-        """Builds done by :meth:`memo`, by kind (``"compile"``, ``"hose"`` …)."""
+        """Builds done by :meth:`memo`, by kind (``"compile"``, ``"hose"`` …), and point sets
+        snapped onto the graphs compiled from this table (``"snap"``, see :func:`snap`)."""
         return Counter()
+
+    def compiled(
+        self,
+        profile: VehicleProfile | None = None,
+        *,
+        weight: str = "time",
+        directed: bool | None = None,
+    ) -> RoutingGraph:
+        """The network compiled for ``profile``: built on first request, then shared.
+
+        The one way to get a compiled graph of a network that steps share: each distinct
+        profile (equal profiles are one), weight and direction rule is compiled once per
+        table (:meth:`memo` key ``("compile", profile, weight, directed)``). Parameters as
+        :meth:`RoutingGraph.from_table`, which compiles anew on every call. Treat the graph
+        as read-only: every caller of this table gets the same object.
+        """
+        if directed is None:
+            directed = bool(profile.respect_oneway) if profile is not None else False
+        return self.memo(
+            ("compile", profile, weight, directed),
+            lambda: RoutingGraph.from_table(self, profile, weight=weight, directed=directed),
+        )
 
     def tag(self, key: str) -> TagColumn:
         """Per-edge values of a way tag ("" where the way lacks it or the tag was not kept)."""
@@ -998,39 +1031,12 @@ def snap(
     Returns
     -------
     Snap
+        Kept on ``rg``: the same points (same representative coordinates) snapped again onto
+        ``rg`` with the same limit return the same Snap object, so a run snaps each layer once
+        per graph. Treat it as read-only. Each real snap counts in ``rg.work["snap"]``.
     """
-    geoms = _geometry_array(points, rg.crs)
-    n = len(geoms)
-    px = np.full(n, np.nan)
-    py = np.full(n, np.nan)
-    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    is_pt = valid & (shapely.get_type_id(geoms) == 0)
-    if is_pt.any():
-        xy = shapely.get_coordinates(geoms[is_pt])
-        px[is_pt], py[is_pt] = xy[:, 0], xy[:, 1]
-    other = valid & ~is_pt
-    if other.any():
-        xy = shapely.get_coordinates(shapely.point_on_surface(geoms[other]))
-        px[other], py[other] = xy[:, 0], xy[:, 1]
-    valid &= np.isfinite(px) & np.isfinite(py)
-
-    seg = np.full(n, -1, dtype=np.int64)
-    frac = np.full(n, np.nan)
-    dist = np.full(n, np.nan)
-    sx = np.full(n, np.nan)
-    sy = np.full(n, np.nan)
-    idx = np.flatnonzero(valid)
-    pieces = rg._pieces
-    for start in range(0, len(idx), _BLOCK):
-        block = idx[start : start + _BLOCK]
-        s, f, d, qx, qy = pieces.nearest(px[block], py[block], rg)
-        seg[block], frac[block], dist[block], sx[block], sy[block] = s, f, d, qx, qy
-    far = ~(dist <= max_snap_m)
-    seg[far] = -1
-    sx[far] = np.nan
-    sy[far] = np.nan
-    frac[far] = np.nan
-    return Snap(seg, frac, dist, sx, sy, px, py)
+    px, py = _points_xy(points, rg.crs)
+    return _cached_snap(rg, px, py, max_snap_m)
 
 
 def snap_graphs(
@@ -1044,7 +1050,8 @@ def snap_graphs(
     Graphs compiled from one osmnx graph share their segments (a profile only bars some), so
     the points are snapped once onto every segment any of them may join; only points whose
     nearest segment a profile may not join are snapped again on that profile's graph. Graphs that do not
-    share segments are snapped one by one. The same result as :func:`snap` per graph.
+    share segments are snapped one by one. The same result as :func:`snap` per graph, kept
+    in the same per-graph cache (a later :func:`snap` of these points finds it).
 
     Returns
     -------
@@ -1054,6 +1061,27 @@ def snap_graphs(
     items = list(graphs.items())
     if not items:
         return {}
+    crs = items[0][1].crs
+    if any(not _same_crs(g.crs, crs) for _, g in items):
+        return {k: snap(g, points, max_snap_m=max_snap_m) for k, g in items}
+    px, py = _points_xy(points, crs)
+    keys = {k: _snap_key(g, px, py, max_snap_m) for k, g in items}
+    todo = {k: g for k, g in items if keys[k] not in g._snaps}
+    if todo:
+        for k, s in _snap_shared(todo, px, py, max_snap_m).items():
+            todo[k]._snaps[keys[k]] = s
+    return {k: g._snaps[keys[k]] for k, g in items}
+
+
+def _same_crs(a: pyproj.CRS | None, b: pyproj.CRS | None) -> bool:
+    return (a is None and b is None) or (a is not None and b is not None and a.equals(b))
+
+
+def _snap_shared(
+    graphs: dict[str, RoutingGraph], px: np.ndarray, py: np.ndarray, max_snap_m: float
+) -> dict[str, Snap]:
+    """Snaps of the points onto each graph, searching once where the graphs share segments."""
+    items = list(graphs.items())
     first = items[0][1]
     shared = all(
         g.n_segments == first.n_segments
@@ -1063,20 +1091,9 @@ def snap_graphs(
         for _, g in items[1:]
     )
     if not shared:
-        return {k: snap(g, points, max_snap_m=max_snap_m) for k, g in items}
-    union = np.zeros(first.n_segments, dtype=bool)
-    for _, g in items:
-        union |= g.join_ok
-    # Reuse a graph's own index when it already covers every segment any graph joins.
-    base = next((g for _, g in items if np.array_equal(g.join_ok, union)), None)
-    if base is None:
-        base = RoutingGraph(**{f: getattr(first, f) for f in first.__dataclass_fields__
-                               if f != "_shared"})  # fmt: skip
-        base.run_fwd = np.where(union, 0.0, np.inf)
-        base.run_back = base.run_fwd
-        base.snappable = None
-    s0 = snap(base, points, max_snap_m=max_snap_m)
-    geoms = _geometry_array(points, first.crs)
+        return {k: _snap_xy(g, px, py, max_snap_m) for k, g in items}
+    base = _union_graph([g for _, g in items])
+    s0 = _snap_xy(base, px, py, max_snap_m)
     out = {}
     for k, g in items:
         redo = s0.ok & ~g.join_ok[np.clip(s0.seg, 0, None)]
@@ -1086,13 +1103,92 @@ def snap_graphs(
         if len(redo) == 0:
             out[k] = s0
             continue
-        s = Snap(*(getattr(s0, f).copy() for f in ("seg", "frac", "access_m", "x", "y", "px",
-                                                    "py")))  # fmt: skip
-        again = snap(g, geoms[redo], max_snap_m=max_snap_m)
-        for f in ("seg", "frac", "access_m", "x", "y", "px", "py"):
+        s = Snap(*(getattr(s0, f).copy() for f in _SNAP_FIELDS))
+        again = _snap_xy(g, px[redo], py[redo], max_snap_m)
+        for f in _SNAP_FIELDS:
             getattr(s, f)[redo] = getattr(again, f)
         out[k] = s
     return out
+
+
+def _union_graph(graphs: list[RoutingGraph]) -> RoutingGraph:
+    """A graph joining every segment any of ``graphs`` (sharing segments) may join: one of
+    them when its own joinable segments are all of those, else a copy for snapping only."""
+    union = np.zeros(graphs[0].n_segments, dtype=bool)
+    for g in graphs:
+        union |= g.join_ok
+    # Reuse a graph's own index when it already covers every segment any graph joins.
+    base = next((g for g in graphs if np.array_equal(g.join_ok, union)), None)
+    if base is None:
+        first = graphs[0]
+        base = RoutingGraph(**{f: getattr(first, f) for f in first.__dataclass_fields__
+                               if f not in ("_shared", "_snaps")})  # fmt: skip
+        base.run_fwd = np.where(union, 0.0, np.inf)
+        base.run_back = base.run_fwd
+        base.snappable = None
+    return base
+
+
+_SNAP_FIELDS = ("seg", "frac", "access_m", "x", "y", "px", "py")
+
+
+def _points_xy(points: Any, crs: pyproj.CRS | None) -> tuple[np.ndarray, np.ndarray]:
+    """Coordinates of each point, polygons by their representative point (NaN: no geometry)."""
+    geoms = _geometry_array(points, crs)
+    n = len(geoms)
+    px = np.full(n, np.nan)
+    py = np.full(n, np.nan)
+    valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    is_pt = valid & (shapely.get_type_id(geoms) == 0)
+    if is_pt.any():
+        xy = shapely.get_coordinates(geoms[is_pt])
+        px[is_pt], py[is_pt] = xy[:, 0], xy[:, 1]
+    other = valid & ~is_pt
+    if other.any():
+        xy = shapely.get_coordinates(shapely.point_on_surface(geoms[other]))
+        px[other], py[other] = xy[:, 0], xy[:, 1]
+    return px, py
+
+
+def _snap_key(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float) -> tuple:
+    """Cache key of a snap on ``rg``: the coordinates, the limit and the joinable segments
+    (``snappable`` may be set after compiling)."""
+    h = hashlib.blake2b(digest_size=16)
+    h.update(np.ascontiguousarray(px).tobytes())
+    h.update(np.ascontiguousarray(py).tobytes())
+    return h.hexdigest(), float(max_snap_m), rg._join_key
+
+
+def _cached_snap(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float) -> Snap:
+    key = _snap_key(rg, px, py, max_snap_m)
+    hit = rg._snaps.get(key)
+    if hit is None:
+        hit = rg._snaps[key] = _snap_xy(rg, px, py, max_snap_m)
+    return hit
+
+
+def _snap_xy(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float) -> Snap:
+    """Snap points given by coordinates (NaN: no point) onto ``rg``, uncached; counted in
+    ``rg.work["snap"]``."""
+    rg.work["snap"] += 1
+    n = len(px)
+    seg = np.full(n, -1, dtype=np.int64)
+    frac = np.full(n, np.nan)
+    dist = np.full(n, np.nan)
+    sx = np.full(n, np.nan)
+    sy = np.full(n, np.nan)
+    idx = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
+    pieces = rg._pieces
+    for start in range(0, len(idx), _BLOCK):
+        block = idx[start : start + _BLOCK]
+        s, f, d, qx, qy = pieces.nearest(px[block], py[block], rg)
+        seg[block], frac[block], dist[block], sx[block], sy[block] = s, f, d, qx, qy
+    far = ~(dist <= max_snap_m)
+    seg[far] = -1
+    sx[far] = np.nan
+    sy[far] = np.nan
+    frac[far] = np.nan
+    return Snap(seg, frac, dist, sx, sy, px, py)
 
 
 def nearest_cost(
@@ -1843,7 +1939,7 @@ class _PieceIndex:
             _ = self.grid  # build once, before the threads
         chunks = [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)] or [slice(0, 0)]
         if len(chunks) > 1:
-            with ThreadPoolExecutor(max_workers=_THREADS) as pool:
+            with ThreadPoolExecutor(max_workers=threads()) as pool:
                 parts = list(
                     pool.map(lambda c: self._nearest_block(px[c], py[c], use_grid), chunks)
                 )
@@ -1885,14 +1981,12 @@ class _PieceIndex:
 
 
 def warn_far(names: pd.Index | np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
-    """Warn once naming every point farther than ``threshold`` metres from the network."""
+    """Note once (:func:`firegrid.spatial.runtime.note`) every point farther than
+    ``threshold`` metres from the network, naming it."""
     far = ~(np.asarray(dist) <= threshold)
     if far.any():
         items = ", ".join(
             f"{n!s} ({d:.0f} m)" if np.isfinite(d) else f"{n!s} (no geometry)"
             for n, d in zip(np.asarray(names)[far], np.asarray(dist)[far], strict=True)
         )
-        warnings.warn(
-            f"{what} placed off the road network (snapping distance > {threshold:g} m): {items}",
-            stacklevel=3,
-        )
+        note(f"{what} placed off the road network (snapping distance > {threshold:g} m): {items}")

@@ -1,0 +1,136 @@
+"""The access step as one call: building times, isochrones, areas of responsibility, summaries.
+
+It sits above :mod:`firegrid.spatial.access.isochrones` and
+:mod:`firegrid.spatial.access.travel_times`, so imports flow analysis → isochrones →
+travel_times. Every part works on the same compiled graphs (one per vehicle profile).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import geopandas as gpd
+import networkx as nx
+import pandas as pd
+
+from firegrid.spatial.access.isochrones import areas_of_responsibility, station_isochrones
+from firegrid.spatial.access.travel_times import (
+    building_access,
+    compile_graphs,
+    coverage_by_grid,
+    missing_buildings,
+    station_groups,
+)
+from firegrid.spatial.network.profiles import AccessParams
+from firegrid.spatial.network.routing import GraphTable, RoutingGraph
+from firegrid.spatial.runtime import collecting_notes, note
+
+# The note of warn_far about stations off the network: the building pass gives it once.
+_OFF_NETWORK = "placed off the road network"
+
+
+@dataclass
+class AccessResult:
+    """Everything the access step produces (all GeoDataFrames in the working CRS).
+
+    Attributes
+    ----------
+    buildings : GeoDataFrame
+        Input buildings plus :data:`firegrid.spatial.io.layers.ACCESS_COLUMNS`.
+    isochrones : GeoDataFrame
+        Per station and threshold: ``station_id``, ``name``, ``kind``, ``vehicle``,
+        ``minutes``, ``t_s``, ``length_m``, polygon.
+    areas : GeoDataFrame
+        Areas of responsibility: per station ``station_id``, ``name``, ``kind``,
+        ``n_buildings``, ``area_km2``, polygon.
+    streets : GeoDataFrame
+        Street pieces with, per kind, the first station and its time and how many stations
+        reach the piece within target (``fire_station_id``, ``t_fire_s``, ``n_fire_5min``, …).
+    overlaps : GeoDataFrame
+        Polygons by ``kind`` and ``n_stations``: how many stations reach a place within target.
+    grid_summary : GeoDataFrame or None
+        Coverage per grid at every level (see
+        :func:`firegrid.spatial.access.travel_times.coverage_by_grid`).
+    missing : GeoDataFrame
+        Buildings missing a target, sorted by shortfall (see
+        :func:`firegrid.spatial.access.travel_times.missing_buildings`).
+    params : AccessParams
+    """
+
+    buildings: gpd.GeoDataFrame
+    isochrones: gpd.GeoDataFrame | None = None
+    areas: gpd.GeoDataFrame | None = None
+    streets: gpd.GeoDataFrame | None = None
+    overlaps: gpd.GeoDataFrame | None = None
+    grid_summary: gpd.GeoDataFrame | None = None
+    missing: gpd.GeoDataFrame | None = None
+    params: AccessParams = field(default_factory=AccessParams)
+
+
+def analyse_access(
+    network: GraphTable | nx.MultiDiGraph | Mapping[str, RoutingGraph],
+    buildings: gpd.GeoDataFrame,
+    stations: gpd.GeoDataFrame,
+    *,
+    params: AccessParams | None = None,
+    grids: gpd.GeoDataFrame | None = None,
+    cells: pd.DataFrame | None = None,
+    isochrones: bool = True,
+    areas: bool = True,
+) -> AccessResult:
+    """The access step of the pipeline: building times, isochrones, areas, overlaps, summaries.
+
+    Parameters
+    ----------
+    network : GraphTable, networkx.MultiDiGraph or mapping vehicle -> RoutingGraph
+        The network read once, a projected osmnx graph (metres) or compiled graphs.
+    buildings, stations : GeoDataFrame
+        In the network's projected CRS.
+    params : AccessParams, optional
+    grids : GeoDataFrame, optional
+        When given, ``grid_summary`` and grid ids on ``missing`` are filled.
+    cells : DataFrame, optional
+        Building → grid cell table of ``buildings``
+        (:func:`firegrid.spatial.io.grids.assign_grids`, same row order), assigned once by the
+        run; assigned here from ``grids`` when not given.
+    isochrones, areas : bool
+        Compute isochrone polygons / areas of responsibility and overlaps.
+
+    Returns
+    -------
+    AccessResult
+    """
+    params = params or AccessParams()
+    graphs = _graphs(network, stations, params)
+    out = building_access(buildings, stations, graphs, params=params)
+    result = AccessResult(buildings=out, params=params)
+    if len(stations):
+        _add_polygons(result, stations, graphs, isochrones=isochrones, areas=areas)
+    if grids is not None:
+        result.grid_summary = coverage_by_grid(out, grids, cells=cells)
+    result.missing = missing_buildings(out, target="any", grids=grids, cells=cells)
+    return result
+
+
+def _graphs(network, stations: gpd.GeoDataFrame, params: AccessParams) -> dict[str, RoutingGraph]:
+    """The graphs of every vehicle the stations use, and the engine's (fire stations)."""
+    vehicles = {g.vehicle for g in station_groups(stations, params)} | {"engine"}
+    return compile_graphs(network, params, vehicles=tuple(sorted(vehicles)))
+
+
+def _add_polygons(
+    result: AccessResult, stations: gpd.GeoDataFrame, graphs, *, isochrones: bool, areas: bool
+) -> None:
+    """Isochrones, areas of responsibility and overlaps of the buildings' stations."""
+    params, out = result.params, result.buildings
+    with collecting_notes() as notes:
+        if isochrones:
+            result.isochrones = station_isochrones(stations, graphs, params=params, buildings=out)
+        if areas:
+            aor = areas_of_responsibility(stations, graphs, params=params, buildings=out)
+            result.areas, result.streets, result.overlaps = aor.areas, aor.streets, aor.overlaps
+    # Stations off the network were named once already by the building pass.
+    for text in notes:
+        if _OFF_NETWORK not in text:
+            note(text)
