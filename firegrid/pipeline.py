@@ -192,7 +192,7 @@ def access_step(run: PipelineRun) -> None:
     """Travel times from every station to every building, coverage, isochrones, areas."""
     if run.network is None:
         return
-    from firegrid.spatial.access.travel_times import analyse_access
+    from firegrid.spatial.access.analysis import analyse_access
 
     params = run.config.params["access"]
     result = analyse_access(
