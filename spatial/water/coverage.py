@@ -27,7 +27,7 @@ Outputs on buildings (see :func:`hydrant_coverage`): ``d_hydrant_m``, ``d_hydran
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Self
 
 import geopandas as gpd
@@ -794,25 +794,92 @@ def hydrant_spacing_gaps(
         )
         return _empty_gaps(rg.crs)
     st = spacing_streets(network if isinstance(network, GraphTable) else rg, params=params)
-    n_seg = st.n_segments
-    L = st.seg_length_m
+    h_seg, h_frac, h_ids = _hydrants_on_streets(st, hydrants, params)
+    pc = _StreetPieces.cut(st, h_seg, h_frac)
+    built = _built_up(st, buildings, params)
+    gap = built[pc.seg] & (pc.length > 0) & (pc.peak > params.hydrant_spacing_m / 2.0 + 1e-6)
+    if not gap.any():
+        return _empty_gaps(rg.crs)
+    out = _gap_layer(st, pc.take(np.flatnonzero(gap)), h_ids)
+    if boundary is not None:
+        clipped = shapely.intersection(out.geometry.values, boundary)
+        out = out.set_geometry(clipped)
+        out = out[~out.geometry.is_empty].copy()
+        out["length_m"] = out.geometry.length.to_numpy()
+    out = out.sort_values("gap_m", ascending=False, kind="stable").reset_index(drop=True)
+    out.insert(0, "gap_id", pd.array([f"G{i + 1:03d}" for i in range(len(out))], dtype="string"))
+    return out
 
+
+def _hydrants_on_streets(
+    st: RoutingGraph, hydrants: gpd.GeoDataFrame | None, params: WaterParams
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Segment, fraction and id of every working hydrant within ``street_snap_m`` of a
+    spacing street."""
     ok = working_hydrants(hydrants)
-    if ok.any():
-        require_projected(hydrants, "hydrants", rg.crs)
-        work = hydrants[ok]
-        hs = snap(
-            st, np.asarray(work.geometry.values, dtype=object), max_snap_m=params.street_snap_m
-        )
-        on = hs.ok
-        h_seg, h_frac = hs.seg[on], hs.frac[on]
-        h_ids = layer_ids(work, "hydrant_id")[on]
-    else:
-        h_seg = np.zeros(0, dtype=np.int64)
-        h_frac = np.zeros(0)
-        h_ids = np.zeros(0, dtype=object)
+    if not ok.any():
+        return np.zeros(0, dtype=np.int64), np.zeros(0), np.zeros(0, dtype=object)
+    require_projected(hydrants, "hydrants", st.crs)
+    work = hydrants[ok]
+    hs = snap(st, np.asarray(work.geometry.values, dtype=object), max_snap_m=params.street_snap_m)
+    on = hs.ok
+    return hs.seg[on], hs.frac[on], layer_ids(work, "hydrant_id")[on]
 
-    # Distance along spacing streets from the nearest hydrant to both ends of every segment.
+
+@dataclass(frozen=True)
+class _StreetPieces:
+    """Spacing streets cut at their ends and at hydrants, with the distance along streets
+    from each piece's ends to the nearest hydrant and the largest within it."""
+
+    seg: np.ndarray  # segment of the piece
+    f0: np.ndarray  # fractions of the segment where the piece starts and ends
+    f1: np.ndarray
+    node0: np.ndarray  # graph node at each end, -1 at a hydrant (a hydrant separates gaps)
+    node1: np.ndarray
+    hyd0: np.ndarray  # hydrant (index) at each end, -1 for none
+    hyd1: np.ndarray
+    length: np.ndarray  # metres
+    peak: np.ndarray  # metres from the piece's farthest point to the nearest hydrant
+
+    @classmethod
+    def cut(cls, st: RoutingGraph, h_seg: np.ndarray, h_frac: np.ndarray) -> _StreetPieces:
+        n_seg, n_h = st.n_segments, len(h_seg)
+        d_a, d_b = _end_distances(st, h_seg, h_frac)
+        # Cut points along each segment: its two ends and its hydrants, in order.
+        c_seg = np.r_[np.arange(n_seg), h_seg, np.arange(n_seg)]
+        c_frac = np.r_[np.zeros(n_seg), h_frac, np.ones(n_seg)]
+        c_d = np.r_[d_a, np.zeros(n_h), d_b]
+        c_node = np.r_[st.seg_a, np.full(n_h, -1), st.seg_b]
+        c_hyd = np.r_[np.full(n_seg, -1), np.arange(n_h), np.full(n_seg, -1)]
+        c_rank = np.r_[np.zeros(n_seg), np.ones(n_h), np.full(n_seg, 2.0)]
+        order = np.lexsort((c_rank, c_frac, c_seg))
+        c_seg, c_frac, c_d = c_seg[order], c_frac[order], c_d[order]
+        c_node, c_hyd = c_node[order], c_hyd[order]
+        same = c_seg[1:] == c_seg[:-1]
+        seg = c_seg[:-1][same]
+        f0, f1 = c_frac[:-1][same], c_frac[1:][same]
+        d0, d1 = c_d[:-1][same], c_d[1:][same]
+        length = (f1 - f0) * st.seg_length_m[seg]
+        with np.errstate(invalid="ignore"):
+            # d(t) = min(d0 + t, d1 + length - t) peaks at (d0 + d1 + length) / 2 (never
+            # below an end).
+            peak = np.maximum((d0 + d1 + length) / 2.0, np.maximum(d0, d1))
+        peak = np.where(np.isfinite(d0) & np.isfinite(d1), peak, np.inf)
+        # A hydrant standing on a node (snapped to another street's end) separates there too.
+        node0 = np.where(d0 == 0, -1, c_node[:-1][same])
+        node1 = np.where(d1 == 0, -1, c_node[1:][same])
+        hyd0, hyd1 = c_hyd[:-1][same], c_hyd[1:][same]
+        return cls(seg, f0, f1, node0, node1, hyd0, hyd1, length, peak)
+
+    def take(self, rows: np.ndarray) -> _StreetPieces:
+        return _StreetPieces(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+
+def _end_distances(
+    st: RoutingGraph, h_seg: np.ndarray, h_frac: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Metres along spacing streets from the nearest hydrant to both ends of every segment."""
+    n_seg = st.n_segments
     ends = Snap.at(
         st, np.r_[np.arange(n_seg), np.arange(n_seg)], np.r_[np.zeros(n_seg), np.ones(n_seg)]
     )
@@ -820,92 +887,60 @@ def hydrant_spacing_gaps(
         d_end, _ = nearest_cost(st, Snap.at(st, h_seg, h_frac), ends)
     else:
         d_end = np.full(2 * n_seg, np.inf)
-    d_a, d_b = d_end[:n_seg], d_end[n_seg:]
+    return d_end[:n_seg], d_end[n_seg:]
 
-    # Cut points along each segment: its two ends and its hydrants, in order.
-    n_h = len(h_seg)
-    c_seg = np.r_[np.arange(n_seg), h_seg, np.arange(n_seg)]
-    c_frac = np.r_[np.zeros(n_seg), h_frac, np.ones(n_seg)]
-    c_d = np.r_[d_a, np.zeros(n_h), d_b]
-    # End node of each cut (-1 at a hydrant: a hydrant separates gaps).
-    c_node = np.r_[st.seg_a, np.full(n_h, -1), st.seg_b]
-    c_hyd = np.r_[np.full(n_seg, -1), np.arange(n_h), np.full(n_seg, -1)]
-    c_rank = np.r_[np.zeros(n_seg), np.ones(n_h), np.full(n_seg, 2.0)]
-    order = np.lexsort((c_rank, c_frac, c_seg))
-    c_seg, c_frac, c_d = c_seg[order], c_frac[order], c_d[order]
-    c_node, c_hyd = c_node[order], c_hyd[order]
-    same = c_seg[1:] == c_seg[:-1]
-    p_seg = c_seg[:-1][same]
-    f0, f1 = c_frac[:-1][same], c_frac[1:][same]
-    d0, d1 = c_d[:-1][same], c_d[1:][same]
-    n0, n1 = c_node[:-1][same], c_node[1:][same]
-    # A hydrant standing on a node (snapped to another street's end) separates there too.
-    n0 = np.where(d0 == 0, -1, n0)
-    n1 = np.where(d1 == 0, -1, n1)
-    hy0, hy1 = c_hyd[:-1][same], c_hyd[1:][same]
-    plen = (f1 - f0) * L[p_seg]
-    with np.errstate(invalid="ignore"):
-        # d(t) = min(d0 + t, d1 + plen - t) peaks at (d0 + d1 + plen) / 2 (never below an end).
-        peak = np.maximum((d0 + d1 + plen) / 2.0, np.maximum(d0, d1))
-    peak = np.where(np.isfinite(d0) & np.isfinite(d1), peak, np.inf)
 
-    built = np.ones(n_seg, dtype=bool)
-    if buildings is not None:
-        require_projected(buildings, "buildings", rg.crs)
-        bg = np.asarray(buildings.geometry.values, dtype=object)
-        bg = bg[~(shapely.is_missing(bg) | shapely.is_empty(bg))]
-        built[:] = False
-        if len(bg):
-            hit, _ = shapely.STRtree(bg).query(
-                st.seg_geom, predicate="dwithin", distance=params.built_up_m
-            )
-            built[np.unique(hit)] = True
-    gap = built[p_seg] & (plen > 0) & (peak > params.hydrant_spacing_m / 2.0 + 1e-6)
-    if not gap.any():
-        return _empty_gaps(rg.crs)
+def _built_up(
+    st: RoutingGraph, buildings: gpd.GeoDataFrame | None, params: WaterParams
+) -> np.ndarray:
+    """Per segment: a building stands within ``built_up_m`` (all True without buildings)."""
+    built = np.ones(st.n_segments, dtype=bool)
+    if buildings is None:
+        return built
+    require_projected(buildings, "buildings", st.crs)
+    bg = np.asarray(buildings.geometry.values, dtype=object)
+    bg = bg[~(shapely.is_missing(bg) | shapely.is_empty(bg))]
+    built[:] = False
+    if len(bg):
+        hit, _ = shapely.STRtree(bg).query(
+            st.seg_geom, predicate="dwithin", distance=params.built_up_m
+        )
+        built[np.unique(hit)] = True
+    return built
 
-    g = np.flatnonzero(gap)
-    names = st.segments["name"].to_numpy(dtype=object)[p_seg[g]]
-    classes = st.segments["highway"].to_numpy(dtype=object)[p_seg[g]]
-    comp = _street_runs(n0[g], n1[g], names, classes)
-    geom = substrings(st.seg_geom[p_seg[g]], f0[g], f1[g])
+
+def _gap_layer(st: RoutingGraph, pc: _StreetPieces, h_ids: np.ndarray) -> gpd.GeoDataFrame:
+    """Gap pieces joined into runs along one street (:func:`_street_runs`), one row per run."""
+    names = st.segments["name"].to_numpy(dtype=object)[pc.seg]
+    classes = st.segments["highway"].to_numpy(dtype=object)[pc.seg]
+    comp = _street_runs(pc.node0, pc.node1, names, classes)
+    ids = np.append(np.asarray(h_ids, dtype=object), "")  # index -1 reads ""
     pieces = pd.DataFrame(
         {
             "comp": comp,
-            "peak": peak[g],
-            "plen": plen[g],
+            "peak": pc.peak,
+            "plen": pc.length,
             "name": pd.Series(names, dtype=object).map(_name_text).to_numpy(dtype=object),
-            "hyd0": np.where(hy0[g] >= 0, h_ids[np.maximum(hy0[g], 0)] if n_h else "", ""),
-            "hyd1": np.where(hy1[g] >= 0, h_ids[np.maximum(hy1[g], 0)] if n_h else "", ""),
+            "hyd0": ids[pc.hyd0],
+            "hyd1": ids[pc.hyd1],
         }
     )
     grp = pieces.groupby("comp", sort=True)
     peak_c = grp["peak"].max()
     len_c = grp["plen"].sum()
-    hyd = (
-        pd.concat(
-            [
-                pieces[["comp", "hyd0"]].set_axis(["comp", "h"], axis=1),
-                pieces[["comp", "hyd1"]].set_axis(["comp", "h"], axis=1),
-            ]
-        )  # fmt: skip
-        .query("h != ''")
-        .drop_duplicates()
-        .sort_values(["comp", "h"])
-        .groupby("comp")["h"]
-        .agg(", ".join)
+    ends = pd.concat(
+        [
+            pieces[["comp", "hyd0"]].set_axis(["comp", "h"], axis=1),
+            pieces[["comp", "hyd1"]].set_axis(["comp", "h"], axis=1),
+        ]
     )
-    street = (
-        pieces[pieces["name"] != ""][["comp", "name"]]
-        .drop_duplicates()
-        .sort_values(["comp", "name"])
-        .groupby("comp")["name"]
-        .agg(", ".join)
-    )
-    lines = gpd.GeoSeries(geom, crs=rg.crs).groupby(comp).agg(shapely.union_all)
+    hyd = _joined(ends.query("h != ''"), "h")
+    street = _joined(pieces[pieces["name"] != ""][["comp", "name"]], "name")
+    geom = substrings(st.seg_geom[pc.seg], pc.f0, pc.f1)
+    lines = gpd.GeoSeries(geom, crs=st.crs).groupby(comp).agg(shapely.union_all)
     lines = shapely.line_merge(np.asarray(lines.values, dtype=object))
     no_hyd = ~np.isfinite(peak_c.to_numpy())
-    out = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {
             "gap_m": np.where(no_hyd, len_c.to_numpy(), 2.0 * peak_c.to_numpy()),
             "max_dist_m": np.where(no_hyd, np.nan, peak_c.to_numpy()),
@@ -915,16 +950,13 @@ def hydrant_spacing_gaps(
             "streets": pd.array(street.reindex(peak_c.index).fillna("").to_numpy(), dtype="string"),
         },
         geometry=lines,
-        crs=rg.crs,
+        crs=st.crs,
     )
-    if boundary is not None:
-        clipped = shapely.intersection(out.geometry.values, boundary)
-        out = out.set_geometry(clipped)
-        out = out[~out.geometry.is_empty].copy()
-        out["length_m"] = out.geometry.length.to_numpy()
-    out = out.sort_values("gap_m", ascending=False, kind="stable").reset_index(drop=True)
-    out.insert(0, "gap_id", pd.array([f"G{i + 1:03d}" for i in range(len(out))], dtype="string"))
-    return out
+
+
+def _joined(df: pd.DataFrame, column: str) -> pd.Series:
+    """Per ``comp``: the distinct values of ``column``, sorted, joined by ", "."""
+    return df.drop_duplicates().sort_values(["comp", column]).groupby("comp")[column].agg(", ".join)
 
 
 def _street_runs(
