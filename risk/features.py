@@ -190,6 +190,9 @@ def building_features(
         A hazard ledger from :func:`firegrid.risk.hazards.hazard_ledger` read on ``as_of``. Without it
         the hazard factor is not assessed.
     params : FeatureParams, optional
+        Imputation and scoring parameters; its ``access`` and ``water`` (the config's
+        ``[access]`` and ``[water]``) give the response targets (seconds) and the hydrant
+        radius (metres) that shortfalls and water deficiency are derived with.
 
     Returns
     -------
@@ -206,31 +209,57 @@ def building_features(
     """
     params = params or FeatureParams()
     as_of_ts = as_timestamp(as_of)
-    n = len(buildings)
-    idx = buildings.index
-    report = ImputationReport(n_buildings=n)
-    f = pd.DataFrame(index=idx)
-    f["building_id"] = (
-        clean_text(buildings["building_id"]).to_numpy()
-        if "building_id" in buildings
-        else pd.array([pd.NA] * n, dtype="string")
-    )
+    report = ImputationReport(n_buildings=len(buildings))
+    f = pd.DataFrame(index=buildings.index)
+    f["building_id"] = _building_ids(buildings)
+    use = _use_features(f, buildings, report)
+    age_class = _age_features(f, buildings, use, as_of_ts, params, report)
+    # Items imputed among buildings alike in use and age, else in age alone.
+    like = (use.astype(str) + "|" + age_class, age_class)
+    _height_features(f, buildings, use, params, report)
+    _yes_no_features(f, buildings, like, report)
+    _wiring_features(f, buildings, like, params, report)
+    _resident_features(f, buildings, use, like, report)
+    _hazard_features(f, ledger, report)
+    _access_features(f, buildings, params, report)
+    _water_features(f, buildings, params, report)
+    return f, report
 
-    def col(name: str, kind: str) -> pd.Series:
-        if name not in buildings:
-            return pd.Series(np.nan, index=idx)
-        if kind == "bool":
-            return pd.Series(yes_no_to_float(buildings[name], column=name), index=idx)
-        return pd.Series(numeric(buildings[name], column=name), index=idx)
 
-    # Use.
+def _column(buildings: pd.DataFrame, name: str, kind: str) -> pd.Series:
+    """A yes/no (``kind="bool"``: 0/1) or numeric attribute as floats; all NaN when absent."""
+    if name not in buildings:
+        return pd.Series(np.nan, index=buildings.index)
+    if kind == "bool":
+        return pd.Series(yes_no_to_float(buildings[name], column=name), index=buildings.index)
+    return pd.Series(numeric(buildings[name], column=name), index=buildings.index)
+
+
+def _building_ids(buildings: pd.DataFrame):
+    if "building_id" in buildings:
+        return clean_text(buildings["building_id"]).to_numpy()
+    return pd.array([pd.NA] * len(buildings), dtype="string")
+
+
+def _use_features(f: pd.DataFrame, buildings: pd.DataFrame, report: ImputationReport) -> pd.Series:
+    """``use`` and its flag; returns the filled use."""
     use, use_missing = _use_column(buildings, report)
     f["use"] = use.to_numpy()
     f["imputed_use"] = use_missing.to_numpy(dtype=bool)
-    use_known = "use" not in report.not_assessed
+    return use
 
-    # Year built → age, old class.
-    year = col("year_built", "num")
+
+def _age_features(
+    f: pd.DataFrame,
+    buildings: pd.DataFrame,
+    use: pd.Series,
+    as_of: pd.Timestamp,
+    params: FeatureParams,
+    report: ImputationReport,
+) -> pd.Series:
+    """Year built → ``age_years`` and ``old_residential``; returns the age class of each
+    building (``old``, ``new`` or ``unknown``) as a grouping key."""
+    year = _column(buildings, "year_built", "num")
     year_missing = year.isna()
     if year_missing.all():
         for factor in _FACTORS_OF["year_built"]:
@@ -242,22 +271,30 @@ def building_features(
         year_filled = _fill_by_groups(year, use, how="median")
         report.add("year_built", int(year_missing.sum()), "median year of the same use")
     f["imputed_year_built"] = year_missing.to_numpy(dtype=bool)
-    f["age_years"] = np.clip(as_of_ts.year - year_filled, 0, None)
+    f["age_years"] = np.clip(as_of.year - year_filled, 0, None)
     old = year_filled <= params.old_built_up_to
-    # Age class as a group key; "unknown" keeps groupings usable when no year is known.
-    age_class = pd.Series(
-        np.where(year_filled.isna(), "unknown", np.where(old, "old", "new")), index=idx
-    )
-    use_age = use.astype(str) + "|" + age_class
     old_res = is_old_residential(
         pd.DataFrame({"use": use, "year_built": year_filled}), built_by=params.old_built_up_to
     )
+    use_known = "use" not in report.not_assessed
     f["old_residential"] = np.where(
         year_filled.isna() | (not use_known), np.nan, old_res.astype(float)
     )
+    # "unknown" keeps groupings usable when no year is known.
+    return pd.Series(
+        np.where(year_filled.isna(), "unknown", np.where(old, "old", "new")), index=f.index
+    )
 
-    # Height and floors.
-    height, floors = col("height_m", "num"), col("floors", "num")
+
+def _height_features(
+    f: pd.DataFrame,
+    buildings: pd.DataFrame,
+    use: pd.Series,
+    params: FeatureParams,
+    report: ImputationReport,
+) -> None:
+    """``height_m`` and ``floors``, each from the other, and ``high_rise`` (GB 50016)."""
+    height, floors = _column(buildings, "height_m", "num"), _column(buildings, "floors", "num")
     h_missing, fl_missing = height.isna(), floors.isna()
     if (h_missing & fl_missing).all():
         report.not_assessed["high_rise"] = "no building has height_m or floors"
@@ -282,47 +319,73 @@ def building_features(
         f["height_m"].isna(), np.nan, (tall & (use != "underground")).astype(float)
     )
 
-    # Yes/no items imputed as shares of similar buildings.
+
+def _yes_no_features(
+    f: pd.DataFrame,
+    buildings: pd.DataFrame,
+    like: tuple[pd.Series, ...],
+    report: ImputationReport,
+) -> None:
+    """Yes/no items imputed as shares of similar buildings (a probability, not a guess of 0)."""
     for name in ("wood_stairs", "ebike_indoor", "group_rental"):
-        v = col(name, "bool")
+        v = _column(buildings, name, "bool")
         missing = v.isna()
         if missing.all():
             report.not_assessed[name] = f"no building has {name} (column absent or empty)"
             f[name] = np.nan
         else:
-            f[name] = _fill_by_groups(v, use_age, age_class)
+            f[name] = _fill_by_groups(v, *like)
             report.add(name, int(missing.sum()), "share among buildings of the same use and age")
         f[f"imputed_{name}"] = missing.to_numpy(dtype=bool)
 
-    # Wiring condition → score.
-    if "wiring_condition" in buildings:
-        raw = clean_text(buildings["wiring_condition"]).str.lower()
-        synonyms = VALUE_SYNONYMS["wiring_condition"]
-        raw = raw.map(lambda v: synonyms.get(v, v), na_action="ignore").astype("string")
-        bad = raw.notna() & ~raw.isin(list(params.wiring_score))
-        if bad.any():
-            first = int(np.flatnonzero(bad.to_numpy())[0])
-            raise InputError(
-                f"unknown wiring_condition {buildings['wiring_condition'].iloc[first]!r}; "
-                "allowed: good, fair, aged (良好/一般/老化)",
-                file="buildings",
-                feature=f"row {first + 1}",
-                column="wiring_condition",
-            )
-        wiring = raw.map(dict(params.wiring_score), na_action="ignore").astype(float)
-    else:
-        wiring = pd.Series(np.nan, index=idx)
+
+def _wiring_features(
+    f: pd.DataFrame,
+    buildings: pd.DataFrame,
+    like: tuple[pd.Series, ...],
+    params: FeatureParams,
+    report: ImputationReport,
+) -> None:
+    """``wiring_score`` from the wiring condition (good 0 / fair 0.5 / aged 1 by default)."""
+    wiring = _wiring_scores(buildings, params)
     w_missing = wiring.isna()
     if w_missing.all():
         report.not_assessed["wiring"] = "no building has wiring_condition"
         f["wiring_score"] = np.nan
     else:
-        f["wiring_score"] = _fill_by_groups(wiring, use_age, age_class)
+        f["wiring_score"] = _fill_by_groups(wiring, *like)
         report.add("wiring_condition", int(w_missing.sum()), "mean score of the same use and age")
     f["imputed_wiring_condition"] = w_missing.to_numpy(dtype=bool)
 
-    # Residents and elderly living alone.
-    residents = col("residents", "num")
+
+def _wiring_scores(buildings: pd.DataFrame, params: FeatureParams) -> pd.Series:
+    if "wiring_condition" not in buildings:
+        return pd.Series(np.nan, index=buildings.index)
+    raw = clean_text(buildings["wiring_condition"]).str.lower()
+    synonyms = VALUE_SYNONYMS["wiring_condition"]
+    raw = raw.map(lambda v: synonyms.get(v, v), na_action="ignore").astype("string")
+    bad = raw.notna() & ~raw.isin(list(params.wiring_score))
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
+        raise InputError(
+            f"unknown wiring_condition {buildings['wiring_condition'].iloc[first]!r}; "
+            "allowed: good, fair, aged (良好/一般/老化)",
+            file="buildings",
+            feature=f"row {first + 1}",
+            column="wiring_condition",
+        )
+    return raw.map(dict(params.wiring_score), na_action="ignore").astype(float)
+
+
+def _resident_features(
+    f: pd.DataFrame,
+    buildings: pd.DataFrame,
+    use: pd.Series,
+    like: tuple[pd.Series, ...],
+    report: ImputationReport,
+) -> None:
+    """``residents`` (floors × residents per floor of the use) and ``elderly_alone``."""
+    residents = _column(buildings, "residents", "num")
     r_missing = residents.isna()
     if r_missing.all():
         report.not_assessed["residents"] = "no building has residents"
@@ -334,7 +397,7 @@ def building_features(
         f["residents"] = residents.fillna(np.round(rate * floors_for))
         report.add("residents", int(r_missing.sum()), "floors × median residents/floor of the use")
     f["imputed_residents"] = r_missing.to_numpy(dtype=bool)
-    elderly = col("elderly_alone", "num")
+    elderly = _column(buildings, "elderly_alone", "num")
     e_missing = elderly.isna()
     if e_missing.all():
         report.not_assessed["elderly_alone"] = "no building has elderly_alone"
@@ -342,19 +405,14 @@ def building_features(
     else:
         base = f["residents"]
         if base.isna().all():
-            f["elderly_alone"] = _fill_by_groups(elderly, use_age, age_class)
+            f["elderly_alone"] = _fill_by_groups(elderly, *like)
             method = "mean of the same use and age"
         else:
-            ratio = _ratio_by_groups(elderly, base, use_age, age_class)
+            ratio = _ratio_by_groups(elderly, base, *like)
             f["elderly_alone"] = elderly.fillna(ratio * base)
             method = "residents × elderly-alone ratio of the same use and age"
         report.add("elderly_alone", int(e_missing.sum()), method)
     f["imputed_elderly_alone"] = e_missing.to_numpy(dtype=bool)
-
-    _hazard_features(f, ledger, report)
-    _access_features(f, buildings, params, report)
-    _water_features(f, buildings, params, report)
-    return f, report
 
 
 def _hazard_features(
