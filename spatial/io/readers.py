@@ -280,13 +280,12 @@ def read_layer(
     system the config declares), and a :class:`LayerSource` for error messages.
     """
     if isinstance(where, gpd.GeoDataFrame):
-        _no_lonlat(lon, lat, "an in-memory GeoDataFrame")
         raw, source = _frame_layer(where)
     elif is_database_url(where):
         raw, source = read_database_layer(str(where), layer)
-        _no_lonlat(lon, lat, source.file)
     else:
         return read_layer_file(where, layer=layer, lon=lon, lat=lat, columns=columns)
+    _no_lonlat(lon, lat, source)
     return _renamed(raw, source, columns), source
 
 
@@ -355,17 +354,17 @@ def _read_ledger(
 def _frame_layer(gdf: gpd.GeoDataFrame) -> tuple[gpd.GeoDataFrame, LayerSource]:
     """A copy of an analyst's frame, indexed by position (rows are named by it)."""
     source = LayerSource("in-memory GeoDataFrame", row_label="row", row_base=0)
-    if gdf.geometry.name not in gdf.columns:  # geopandas raises on .geometry without one
+    if gdf.active_geometry_name is None:
         raise InputError("the frame has no geometry column", file=source.file)
     return gdf.reset_index(drop=True), source
 
 
-def _no_lonlat(lon: str | None, lat: str | None, where: str) -> None:
+def _no_lonlat(lon: str | None, lat: str | None, source: LayerSource) -> None:
     if lon is not None or lat is not None:
         raise InputError(
             "lon = / lat = name the coordinate columns of a CSV/Excel ledger; this layer has "
             "a geometry column, which is read instead (remove lon/lat from the config)",
-            file=where,
+            file=source.file,
             column=lon or lat,
         )
 
