@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 
 import geopandas as gpd
 import numpy as np
@@ -171,27 +172,46 @@ def hazard_ledger(
     params = params or HazardParams()
     as_of_ts = as_timestamp(as_of)
     out = hazards.copy()
-    n = len(out)
-    if "category" not in out:
+    cat, found, deadline, rectified = _checked_entries(out)
+    major = (cat == "major").to_numpy(dtype=bool)
+    period = np.where(major, params.major_period_days, params.general_period_days)
+    imputed_deadline = deadline.isna()
+    deadline_used = deadline.where(~imputed_deadline, found + pd.to_timedelta(period, unit="D"))
+    bid, how = match_buildings(out, buildings, snap_m=params.snap_m)
+    state = _state_on(as_of_ts, found, rectified, deadline_used)
+    out["category"] = cat.to_numpy()
+    out["building_id_matched"] = pd.array(bid.to_numpy(), dtype="string")
+    out["match"] = how.to_numpy()
+    out["deadline_used"] = deadline_used.to_numpy()
+    out["imputed_deadline"] = imputed_deadline.to_numpy(dtype=bool)
+    _add_state(out, state, major, params)
+    out.attrs["as_of"] = as_of_ts.date().isoformat()
+    return out
+
+
+def _checked_entries(
+    hazards: pd.DataFrame,
+) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Category (general/major) and the found, deadline and rectification dates, checked."""
+    if "category" not in hazards:
         raise InputError("required column missing", file="hazards layer", column="category")
-    cat = clean_text(out["category"]).str.lower()
+    cat = clean_text(hazards["category"]).str.lower()
     # Ledgers often say 一般/重大; accept those here too so a notebook user need not map them.
     cat = cat.replace(
         {"一般": "general", "一般隐患": "general", "重大": "major", "重大隐患": "major"}
     )
     _first_bad(
-        out,
+        hazards,
         ~cat.isin(["general", "major"]).fillna(False),
         "category must be general or major",
         "category",
     )
-    major = (cat == "major").to_numpy(dtype=bool)
-    if "found_on" not in out:
+    if "found_on" not in hazards:
         raise InputError("required column missing", file="hazards layer", column="found_on")
-    found = _dates(out, "found_on")
-    _first_bad(out, found.isna(), "found_on is empty", "found_on")
-    deadline = _dates(out, "deadline")
-    rectified = _dates(out, "rectified_on")
+    found = _dates(hazards, "found_on")
+    _first_bad(hazards, found.isna(), "found_on is empty", "found_on")
+    deadline = _dates(hazards, "deadline")
+    rectified = _dates(hazards, "rectified_on")
     for later, column, what in (
         (deadline, "deadline", "deadline"),
         (rectified, "rectified_on", "rectification"),
@@ -200,63 +220,71 @@ def hazard_ledger(
         if before.any():
             k = int(np.flatnonzero(before.to_numpy())[0])
             _first_bad(
-                out,
+                hazards,
                 before,
                 f"the {what} {later.iloc[k].date()} is before the day the hazard was found "
                 f"({found.iloc[k].date()})",
                 column,
             )
+    return cat, found, deadline, rectified
 
-    period = np.where(major, params.major_period_days, params.general_period_days)
-    imputed_deadline = deadline.isna()
-    deadline_used = deadline.where(~imputed_deadline, found + pd.to_timedelta(period, unit="D"))
 
-    bid, how = match_buildings(out, buildings, snap_m=params.snap_m)
+@dataclass(frozen=True)
+class _State:
+    """Where each hazard stands on the ledger date (arrays, one item per hazard)."""
 
-    found_ok = (found <= as_of_ts).to_numpy(dtype=bool)
-    done = (rectified <= as_of_ts).fillna(False).to_numpy(dtype=bool)
-    late = (as_of_ts > deadline_used).to_numpy(dtype=bool)
+    status: np.ndarray
+    unrectified: np.ndarray
+    done: np.ndarray
+    days_open: np.ndarray
+    days_overdue: np.ndarray
+    rectified_late: np.ndarray
+
+
+def _state_on(
+    as_of: pd.Timestamp, found: pd.Series, rectified: pd.Series, deadline_used: pd.Series
+) -> _State:
+    found_ok = (found <= as_of).to_numpy(dtype=bool)
+    done = (rectified <= as_of).fillna(False).to_numpy(dtype=bool)
+    late = (as_of > deadline_used).to_numpy(dtype=bool)
     status = np.select([~found_ok, done, late], ["future", "rectified", "overdue"], default="open")
     unrectified = found_ok & ~done
     days_open = np.where(
         unrectified,
-        (as_of_ts - found).dt.days.to_numpy(),
+        (as_of - found).dt.days.to_numpy(),
         np.where(done, (rectified - found).dt.days.to_numpy(na_value=0), 0),
     )
     days_over = np.where(
-        unrectified, np.maximum((as_of_ts - deadline_used).dt.days.to_numpy(), 0), 0
+        unrectified, np.maximum((as_of - deadline_used).dt.days.to_numpy(), 0), 0
     ).astype(int)
+    late_fix = done & (rectified > deadline_used).fillna(False).to_numpy(dtype=bool)
+    return _State(status, unrectified, done, days_open, days_over, late_fix)
 
-    steps = np.zeros(n, dtype=int)
+
+def _add_state(out: pd.DataFrame, state: _State, major: np.ndarray, params: HazardParams) -> None:
+    """Status, days, escalation level and weight columns of the ledger."""
+    steps = np.zeros(len(out), dtype=int)
     for is_cat, thresholds in (
         (~major, params.general_escalate_days),
         (major, params.major_escalate_days),
     ):
         if thresholds:
-            exceeded = (days_over[:, None] > np.asarray(thresholds)[None, :]).sum(axis=1)
+            exceeded = (state.days_overdue[:, None] > np.asarray(thresholds)[None, :]).sum(axis=1)
             steps = np.where(is_cat, exceeded, steps)
     start = np.where(major, params.major_start_level, params.general_start_level)
-    level = np.where(unrectified, np.minimum(start + steps, 4), 0).astype(int)
+    level = np.where(state.unrectified, np.minimum(start + steps, 4), 0).astype(int)
     base_w = np.where(major, params.major_weight, params.general_weight)
-    weight = np.where(unrectified, base_w * (1.0 + params.overdue_step * steps), 0.0)
-
-    out["category"] = cat.to_numpy()
-    out["building_id_matched"] = pd.array(bid.to_numpy(), dtype="string")
-    out["match"] = how.to_numpy()
-    out["deadline_used"] = deadline_used.to_numpy()
-    out["imputed_deadline"] = imputed_deadline.to_numpy(dtype=bool)
-    out["status"] = pd.array(status, dtype="string")
-    out["days_open"] = days_open.astype(int)
-    out["days_overdue"] = days_over
-    out["rectified_late"] = done & (rectified > deadline_used).fillna(False).to_numpy(dtype=bool)
+    weight = np.where(state.unrectified, base_w * (1.0 + params.overdue_step * steps), 0.0)
+    out["status"] = pd.array(state.status, dtype="string")
+    out["days_open"] = state.days_open.astype(int)
+    out["days_overdue"] = state.days_overdue
+    out["rectified_late"] = state.rectified_late
     out["escalation_level"] = level
     out["escalation_to"] = pd.array([ESCALATION_ROLES[v] for v in range(5)], dtype="string")[level]
     out["escalation_label"] = pd.array([ESCALATION_LABELS[v] for v in range(5)], dtype="string")[
         level
     ]
     out["hazard_weight"] = weight.astype(float)
-    out.attrs["as_of"] = as_of_ts.date().isoformat()
-    return out
 
 
 def hazards_by_building(ledger: pd.DataFrame) -> pd.DataFrame:
