@@ -69,6 +69,13 @@ def test_demo_table_reads_as_its_file(server, demo_tables, name):
     assert source.feature(0) == "row 1"
 
 
+def test_sqlalchemy_spelling_of_the_url_reads_the_same_table(server, demo_tables):
+    url = server.url.replace("postgresql:", "postgresql+psycopg:")
+    table, source = read_layer(url, layer="demo.grids")
+    assert table.equals(read_layer(server.url, layer="demo.grids")[0])
+    assert source.file.startswith("postgresql+psycopg://postgres@/postgres?")
+
+
 def test_config_headers_map_for_a_table_as_for_a_file(server, demo_tables):
     columns = {"hydrant_id": "编号", "status": "状态"}
     table, source = read_layer(server.url, layer="demo.hydrants", columns=columns)

@@ -41,6 +41,8 @@ def test_shown_url_has_no_password(url, shown):
     [
         ("postgresql://u@h/db", True),
         ("  POSTGRES://u@h/db", True),
+        ("postgresql+psycopg://u@h/db", True),
+        ("postgresql+asyncpg://u@h/db", False),
         ("data/buildings.gpkg", False),
         ("postgresql.gpkg", False),
         (Path("postgresql://u@h/db"), False),  # a Path is a file; a URL is kept as text

@@ -9,7 +9,7 @@ read-only. Messages name the URL without its password.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 import geopandas as gpd
 import numpy as np
@@ -23,7 +23,8 @@ from shapely.errors import ShapelyError
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.sources import LayerSource
 
-DATABASE_SCHEMES = ("postgresql", "postgres")
+# libpq's own two, and SQLAlchemy's name for a psycopg 3 URL (read with libpq's).
+DATABASE_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
 # PostgreSQL cuts longer identifiers to 63 bytes without a word: a long name could then name
 # another table.
 MAX_IDENTIFIER_BYTES = 63
@@ -105,7 +106,8 @@ def _name_problem(parts: list[str]) -> str | None:
 
 
 def is_database_url(where: object) -> bool:
-    """Whether a layer's ``file`` is a PostgreSQL URL (``postgresql://`` or ``postgres://``)."""
+    """Whether a layer's ``file`` is a PostgreSQL URL (``postgresql://``, ``postgres://`` or
+    ``postgresql+psycopg://``)."""
     if not isinstance(where, str):
         return False
     scheme, sep, _ = where.strip().partition("://")
@@ -118,9 +120,9 @@ def shown_url(url: str) -> str:
     userinfo, at, host = parts.netloc.rpartition("@")
     user = userinfo.split(":", 1)[0]
     netloc = f"{user}@{host}" if at and user else host
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
-    query = [(k, v) for k, v in query if "password" not in k.lower()]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(query), parts.fragment))
+    # Kept as written (a socket folder stays readable), less any password parameter.
+    query = [p for p in parts.query.split("&") if "password" not in p.split("=", 1)[0].lower()]
+    return urlunsplit((parts.scheme, netloc, parts.path, "&".join(query), parts.fragment))
 
 
 def read_database_layer(url: str, layer: object) -> tuple[gpd.GeoDataFrame, LayerSource]:
@@ -160,8 +162,11 @@ def read_database_layer(url: str, layer: object) -> tuple[gpd.GeoDataFrame, Laye
 
 
 def _connect(url: str, shown: str) -> psycopg.Connection:
+    scheme, sep, rest = url.strip().partition("://")
     try:
-        conn = psycopg.connect(url.strip(), connect_timeout=CONNECT_TIMEOUT_S)
+        conn = psycopg.connect(
+            f"{scheme.split('+')[0]}{sep}{rest}", connect_timeout=CONNECT_TIMEOUT_S
+        )
     except psycopg.Error as exc:
         raise InputError(f"cannot connect to the database: {_said(exc, url)}", file=shown) from exc
     conn.read_only = True
