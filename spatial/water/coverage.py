@@ -1096,21 +1096,39 @@ def water_deficient_zones(
     if grids is not None:
         require_projected(grids, "grids", crs, crs_of="buildings")
         if boundary is None:
-            top = grids["level"] == grids["level"].min() if "level" in grids else slice(None)
-            boundary = shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
+            boundary = _top_level_outline(grids)
     geoms = np.asarray(buildings.geometry.values, dtype=object)
     valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     bad = buildings["water_deficient"].astype("boolean").fillna(True).to_numpy(dtype=bool)
-    dg = geoms[bad & valid]
-    if len(dg) == 0:
+    if not (bad & valid).any():
         return _empty_zones(crs)
+    grown = _deficient_area(geoms[bad & valid], geoms[~bad & valid], params)
+    if boundary is not None:
+        grown = shapely.intersection(grown, boundary)
+    parts = shapely.get_parts(grown)
+    parts = parts[shapely.get_type_id(parts) == 3]
+    parts = parts[shapely.area(parts) > 0]
+    if len(parts) == 0:
+        return _empty_zones(crs)
+    zones = gpd.GeoDataFrame(geometry=gpd.GeoSeries(parts, crs=crs))
+    zones = _count_in_zones(zones, buildings, np.flatnonzero(bad & valid))
+    zones["area_m2"] = zones.geometry.area.to_numpy()
+    zones["grid_ids"] = _zone_cells(zones, grids)
+    zones = zones.sort_values(["n_buildings", "area_m2"], ascending=False, kind="stable")
+    zones = zones.reset_index(drop=True)
+    zones.insert(0, "zone_id", pd.array([f"WZ{i + 1:03d}" for i in range(len(zones))], "string"))
+    cols = ["zone_id", "n_buildings"] + (["residents"] if "residents" in zones else [])
+    return zones[cols + ["area_m2", "grid_ids", "geometry"]]
+
+
+def _deficient_area(dg: np.ndarray, covered: np.ndarray, params: WaterParams) -> shapely.Geometry:
+    """The deficient footprints ``dg`` grown, dissolved and closed, with the covered
+    footprints cut out except where they overlap a deficient one."""
     r, c = params.zone_buffer_m, params.zone_close_m
     # Grow by r and close gaps narrower than 2c in one union: dilate by r + c, erode by c.
     grown = shapely.union_all(shapely.buffer(dg, r + c, quad_segs=4))
     if c > 0:
         grown = shapely.buffer(grown, -c, quad_segs=4)
-    # Cut out covered footprints, except where they overlap a deficient one.
-    covered = geoms[~bad & valid]
     covered = covered[shapely.get_type_id(covered) >= 3]  # only areas can be cut out
     if len(covered):
         clash = shapely.STRtree(dg).query(covered, predicate="intersects")[0]
@@ -1124,21 +1142,22 @@ def water_deficient_zones(
     lost = ~shapely.contains_xy(grown, rep[:, 0], rep[:, 1])
     if lost.any():
         grown = shapely.union_all(np.r_[[grown], dg[lost]])
-    if boundary is not None:
-        grown = shapely.intersection(grown, boundary)
-    parts = shapely.get_parts(grown)
-    parts = parts[shapely.get_type_id(parts) == 3]
-    parts = parts[shapely.area(parts) > 0]
-    if len(parts) == 0:
-        return _empty_zones(crs)
-    zones = gpd.GeoDataFrame(geometry=gpd.GeoSeries(parts, crs=crs))
+    return grown
+
+
+def _count_in_zones(
+    zones: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame, rows: np.ndarray
+) -> gpd.GeoDataFrame:
+    """``n_buildings`` (and ``residents`` when buildings carry it) per zone: the deficient
+    buildings ``rows`` whose representative point lies in it (the first zone when several)."""
+    geoms = np.asarray(buildings.geometry.values, dtype=object)[rows]
     pts = gpd.GeoDataFrame(
-        {"_pos": np.flatnonzero(bad & valid)},
-        geometry=gpd.GeoSeries(shapely.point_on_surface(dg), crs=crs),
+        {"_pos": rows},
+        geometry=gpd.GeoSeries(shapely.point_on_surface(geoms), crs=zones.crs),
     )
     if "residents" in buildings:
         res = pd.to_numeric(buildings["residents"], errors="coerce").to_numpy(dtype=float)
-        pts["residents"] = res[pts["_pos"].to_numpy()]
+        pts["residents"] = res[rows]
     hit = gpd.sjoin(pts, zones, how="inner", predicate="intersects")
     hit = hit.sort_values(["_pos", "index_right"]).drop_duplicates("_pos")
     counts = hit.groupby("index_right").size().reindex(zones.index, fill_value=0)
@@ -1147,40 +1166,36 @@ def water_deficient_zones(
         zones["residents"] = (
             hit.groupby("index_right")["residents"].sum(min_count=1).reindex(zones.index)
         ).to_numpy(dtype=float)
-    zones["area_m2"] = zones.geometry.area.to_numpy()
-    zones["grid_ids"] = pd.array([""] * len(zones), dtype="string")
-    if grids is not None and len(grids):
-        finest = grids[grids["level"] == grids["level"].max()] if "level" in grids else grids
-        gj = gpd.sjoin(
-            zones[["geometry"]],
-            gpd.GeoDataFrame(
-                {"_gid": finest["grid_id"].astype("string").to_numpy()},
-                geometry=finest.geometry.values,
-                crs=crs,
-            ),
-            how="inner",
-            predicate="intersects",
-        )
-        # Touching along a shared edge is not lying in a cell: keep overlaps with area.
-        gj = gj[
-            shapely.area(
-                shapely.intersection(
-                    zones.geometry.values[gj.index.to_numpy()],
-                    finest.geometry.values[gj["index_right"].to_numpy()],
-                )
-            )
-            > 0
-        ]
-        ids = gj.reset_index().sort_values(["index", "_gid"]).groupby("index")["_gid"]
-        zones["grid_ids"] = pd.array(
-            ids.agg(lambda s: ", ".join(s.astype(str))).reindex(zones.index).fillna("").to_numpy(),
-            dtype="string",
-        )
-    zones = zones.sort_values(["n_buildings", "area_m2"], ascending=False, kind="stable")
-    zones = zones.reset_index(drop=True)
-    zones.insert(0, "zone_id", pd.array([f"WZ{i + 1:03d}" for i in range(len(zones))], "string"))
-    cols = ["zone_id", "n_buildings"] + (["residents"] if "residents" in zones else [])
-    return zones[cols + ["area_m2", "grid_ids", "geometry"]]
+    return zones
+
+
+def _zone_cells(zones: gpd.GeoDataFrame, grids: gpd.GeoDataFrame | None) -> pd.array:
+    """Per zone: the ids of the finest-level grid cells it overlaps with area, joined by ", "."""
+    empty = pd.array([""] * len(zones), dtype="string")
+    if grids is None or not len(grids):
+        return empty
+    finest = grids[grids["level"] == grids["level"].max()] if "level" in grids else grids
+    gj = gpd.sjoin(
+        zones[["geometry"]],
+        gpd.GeoDataFrame(
+            {"_gid": finest["grid_id"].astype("string").to_numpy()},
+            geometry=finest.geometry.values,
+            crs=zones.crs,
+        ),
+        how="inner",
+        predicate="intersects",
+    )
+    # Touching along a shared edge is not lying in a cell: keep overlaps with area.
+    overlap = shapely.intersection(
+        zones.geometry.values[gj.index.to_numpy()],
+        finest.geometry.values[gj["index_right"].to_numpy()],
+    )
+    gj = gj[shapely.area(overlap) > 0]
+    ids = gj.reset_index().sort_values(["index", "_gid"]).groupby("index")["_gid"]
+    return pd.array(
+        ids.agg(lambda s: ", ".join(s.astype(str))).reindex(zones.index).fillna("").to_numpy(),
+        dtype="string",
+    )
 
 
 def _empty_zones(crs) -> gpd.GeoDataFrame:
@@ -1456,7 +1471,8 @@ def _read_once(
 
 
 def _top_level_outline(grids: gpd.GeoDataFrame) -> shapely.Geometry:
-    top = grids["level"] == grids["level"].min()
+    """The union of the coarsest grid level (every cell without a ``level`` column)."""
+    top = grids["level"] == grids["level"].min() if "level" in grids else slice(None)
     return shapely.union_all(np.asarray(grids.geometry[top].values, dtype=object))
 
 
