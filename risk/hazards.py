@@ -10,12 +10,11 @@ import numpy as np
 import pandas as pd
 
 from firegrid.risk.params import HazardParams
-from firegrid.risk.values import as_timestamp
+from firegrid.risk.values import as_timestamp, date_column
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.crs import require_projected, require_same_crs
-from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from firegrid.spatial.io.layers import clean_text
-from firegrid.spatial.io.sources import locate, shown
+from firegrid.spatial.io.sources import locate
 
 # Escalation levels, in the order the community plans pass an unrectified hazard upwards.
 ESCALATION_ROLES: dict[int, str] = {
@@ -43,21 +42,6 @@ LEDGER_COLUMNS = (
     "escalation_label",
     "hazard_weight",
 )
-
-
-def _dates(hazards: pd.DataFrame, column: str) -> pd.Series:
-    if column not in hazards:
-        return pd.Series(pd.NaT, index=hazards.index, dtype="datetime64[ns]")
-    raw = hazards[column]
-    out, bad, why = parse_dates(raw)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise InputError(
-            f"not an accepted date ({why.iloc[first]}; write {ACCEPTED_DATE_FORMATS}): "
-            f"{shown(raw.iloc[first])}",
-            **locate(hazards, first, column, layer="hazards"),
-        )
-    return out
 
 
 def _first_bad(hazards: pd.DataFrame, mask: pd.Series, problem: str, column: str) -> None:
@@ -208,10 +192,10 @@ def _checked_entries(
     )
     if "found_on" not in hazards:
         raise InputError("required column missing", file="hazards layer", column="found_on")
-    found = _dates(hazards, "found_on")
+    found = date_column(hazards, "found_on", layer="hazards")
     _first_bad(hazards, found.isna(), "found_on is empty", "found_on")
-    deadline = _dates(hazards, "deadline")
-    rectified = _dates(hazards, "rectified_on")
+    deadline = date_column(hazards, "deadline", layer="hazards")
+    rectified = date_column(hazards, "rectified_on", layer="hazards")
     for later, column, what in (
         (deadline, "deadline", "deadline"),
         (rectified, "rectified_on", "rectification"),

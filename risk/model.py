@@ -30,10 +30,11 @@ from firegrid.risk.features import building_features
 from firegrid.risk.hazards import hazard_ledger, match_buildings
 from firegrid.risk.index import factor_scores
 from firegrid.risk.params import FeatureParams, HazardParams, ModelParams
-from firegrid.risk.values import as_timestamp, numeric
+from firegrid.risk.values import as_timestamp, date_column, numeric
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.crs import require_projected
 from firegrid.spatial.io.layers import BUILDING_USES
+from firegrid.spatial.io.sources import locate
 
 # Most building-years the permutation importance shuffles per repeat.
 _PERM_MAX_ROWS = 50_000
@@ -87,18 +88,13 @@ def model_matrix(features: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     return x.fillna(x.median())
 
 
-def _incident_years(incidents: pd.DataFrame) -> pd.Series:
+def _incident_dates(incidents: pd.DataFrame) -> pd.Series:
     if "date" not in incidents:
         raise InputError("required column missing", file="incidents", column="date")
-    dates = pd.to_datetime(incidents["date"], errors="coerce", format="mixed")
+    dates = date_column(incidents, "date", layer="incidents")
     if dates.isna().any():
         first = int(np.flatnonzero(dates.isna().to_numpy())[0])
-        raise InputError(
-            f"not a date: {incidents['date'].iloc[first]!r}",
-            file="incidents",
-            feature=f"row {first + 1}",
-            column="date",
-        )
+        raise InputError("date is empty", **locate(incidents, first, "date", layer="incidents"))
     return dates
 
 
@@ -143,38 +139,67 @@ def training_table(
     mp = model_params or ModelParams()
     as_of_ts = as_timestamp(as_of)
     require_projected(buildings, "buildings")
-    dates = _incident_years(incidents)
+    dates = _incident_dates(incidents)
     in_range = (dates <= as_of_ts).to_numpy(dtype=bool)
-    last_year = as_of_ts.year if (as_of_ts.month, as_of_ts.day) == (12, 31) else as_of_ts.year - 1
-    if years is None:
-        if not in_range.any():
-            raise InputError("no incident on or before as_of", file="incidents", column="date")
-        years = list(range(int(dates[in_range].dt.year.min()), last_year + 1))
+    years = _complete_years(dates[in_range], as_of_ts) if years is None else years
     if not years:
         raise InputError(
             f"no complete year of incidents before {as_of_ts.date()}",
             file="incidents",
             column="date",
         )
-    inc = incidents[in_range]
-    bid, how = match_buildings(inc, buildings, snap_m=mp.snap_m, layer="incidents")
+    bid, how = match_buildings(incidents[in_range], buildings, snap_m=mp.snap_m, layer="incidents")
     fires = pd.DataFrame(
         {"building_id": bid.to_numpy(), "year": dates[in_range].dt.year.to_numpy()}
-    )
-    fires = fires.dropna(subset=["building_id"])
+    ).dropna(subset=["building_id"])
+    hazards = _hazards_once(hazards, buildings, hp) if mp.use_hazards else None
+    table = _yearly_inputs(buildings, years, hazards, fp, hp)
     counts = fires.groupby(["building_id", "year"]).size()
+    key = pd.MultiIndex.from_arrays([table["building_id"].astype(object), table["year"]])
+    table["n_fires"] = counts.reindex(key).fillna(0).to_numpy(dtype=int)
+    table["had_fire"] = (table["n_fires"] > 0).astype(int)
+    table.attrs.update(
+        n_incidents=int(in_range.sum()),
+        n_matched=int(bid.notna().sum()),
+        n_unmatched=int(bid.isna().sum()),
+        n_nearest=int((how == "nearest").sum()),
+        n_outside_years=int((~fires["year"].isin(years)).sum()),
+    )
+    return table
 
+
+def _complete_years(dates: pd.Series, as_of: pd.Timestamp) -> list[int]:
+    """From the first incident's year to the last complete year before ``as_of``."""
+    if not len(dates):
+        raise InputError("no incident on or before as_of", file="incidents", column="date")
+    last_year = as_of.year if (as_of.month, as_of.day) == (12, 31) else as_of.year - 1
+    return list(range(int(dates.dt.year.min()), last_year + 1))
+
+
+def _hazards_once(
+    hazards: gpd.GeoDataFrame | None, buildings: gpd.GeoDataFrame, hp: HazardParams
+) -> gpd.GeoDataFrame | None:
+    """The hazards attached to buildings once; each year's ledger then trusts those ids."""
+    if hazards is None:
+        return None
+    hazard_ids, _ = match_buildings(hazards, buildings, snap_m=hp.snap_m)
+    return hazards.assign(building_id=hazard_ids.to_numpy())
+
+
+def _yearly_inputs(
+    buildings: gpd.GeoDataFrame,
+    years: list[int],
+    hazards: gpd.GeoDataFrame | None,
+    fp: FeatureParams,
+    hp: HazardParams,
+) -> pd.DataFrame:
+    """``building_id``, ``year`` and the model inputs as of 1 January of each year, for the
+    buildings standing then."""
     year_built = (
         pd.Series(numeric(buildings["year_built"], column="year_built"), index=buildings.index)
         if "year_built" in buildings
         else pd.Series(np.nan, index=buildings.index)
     )
-    if not mp.use_hazards:
-        hazards = None
-    if hazards is not None:
-        # Attach hazards to buildings once; each year's ledger then trusts those ids.
-        hazard_ids, _ = match_buildings(hazards, buildings, snap_m=hp.snap_m)
-        hazards = hazards.assign(building_id=hazard_ids.to_numpy())
     parts = []
     # One pass per year (a handful), each vectorised over buildings.
     for year in years:
@@ -189,18 +214,7 @@ def training_table(
         x.insert(0, "building_id", feats["building_id"].to_numpy())
         built = ~(year_built > year).to_numpy(dtype=bool)
         parts.append(x[built])
-    table = pd.concat(parts, ignore_index=True)
-    key = pd.MultiIndex.from_arrays([table["building_id"].astype(object), table["year"]])
-    table["n_fires"] = counts.reindex(key).fillna(0).to_numpy(dtype=int)
-    table["had_fire"] = (table["n_fires"] > 0).astype(int)
-    table.attrs.update(
-        n_incidents=int(in_range.sum()),
-        n_matched=int(bid.notna().sum()),
-        n_unmatched=int(bid.isna().sum()),
-        n_nearest=int((how == "nearest").sum()),
-        n_outside_years=int((~fires["year"].isin(years)).sum()),
-    )
-    return table
+    return pd.concat(parts, ignore_index=True)
 
 
 def feature_columns(table: pd.DataFrame) -> list[str]:
@@ -480,24 +494,7 @@ def evaluate(
             "the test years hold no fire (or only fires): cannot validate", file="incidents"
         )
     rate = float(train["had_fire"].mean())
-    perm = permutation_importance(
-        model,
-        test[cols],
-        y,
-        scoring="roc_auc",
-        n_repeats=n_repeats,
-        random_state=random_state,
-        # City-sized test sets: a random 50,000 building-years per repeat rank features as well.
-        max_samples=min(1.0, _PERM_MAX_ROWS / len(y)),
-    )
-    imp = pd.DataFrame(
-        {"perm_importance": perm.importances_mean, "perm_std": perm.importances_std}, index=cols
-    )
-    coef = model.coefficients() if hasattr(model, "coefficients") else None
-    if coef is not None:
-        imp["coef_per_sd"] = coef.reindex(cols).to_numpy()
-    imp = imp.sort_values("perm_importance", ascending=False)
-    imp.index.name = "feature"
+    imp = _importances(model, test[cols], y, n_repeats=n_repeats, random_state=random_state)
     return ModelEvaluation(
         train_years=sorted(int(v) for v in train["year"].unique()),
         test_years=sorted(int(v) for v in test["year"].unique()),
@@ -515,6 +512,33 @@ def evaluate(
         calibration=calibration_table(y, p),
         importances=imp,
     )
+
+
+def _importances(
+    model: FireRiskModel, x: pd.DataFrame, y: np.ndarray, *, n_repeats: int, random_state: int
+) -> pd.DataFrame:
+    """Permutation importance (ROC AUC) of each feature on the test years, largest first, with
+    the logistic coefficient per standard deviation when the model has one."""
+    perm = permutation_importance(
+        model,
+        x,
+        y,
+        scoring="roc_auc",
+        n_repeats=n_repeats,
+        random_state=random_state,
+        # City-sized test sets: a random 50,000 building-years per repeat rank features as well.
+        max_samples=min(1.0, _PERM_MAX_ROWS / len(y)),
+    )
+    cols = list(x.columns)
+    imp = pd.DataFrame(
+        {"perm_importance": perm.importances_mean, "perm_std": perm.importances_std}, index=cols
+    )
+    coef = model.coefficients() if hasattr(model, "coefficients") else None
+    if coef is not None:
+        imp["coef_per_sd"] = coef.reindex(cols).to_numpy()
+    imp = imp.sort_values("perm_importance", ascending=False)
+    imp.index.name = "feature"
+    return imp
 
 
 def make_model(params: ModelParams | None = None) -> FireRiskModel:

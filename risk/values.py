@@ -1,4 +1,4 @@
-"""Small shared helpers of the risk package: dates, yes/no and numeric columns, text cells."""
+"""Small shared helpers of the risk package: dates, date columns, yes/no and numeric columns."""
 
 from __future__ import annotations
 
@@ -39,6 +39,30 @@ def as_timestamp(
     if ts.tzinfo is not None:
         ts = ts.tz_localize(None)
     return ts.normalize()
+
+
+def date_column(frame: pd.DataFrame, column: str, *, layer: str) -> pd.Series:
+    """A column of dates read by :func:`firegrid.spatial.io.dates.parse_dates` (the one reader
+    of dates), ``datetime64[ns]`` at midnight, NaT where blank or where the column is absent.
+
+    Raises
+    ------
+    InputError
+        Naming the layer's file, row and header of the first cell that holds something other
+        than an accepted date, and why it was refused (a two-digit year, day/month order …).
+    """
+    if column not in frame:
+        return pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+    raw = frame[column]
+    out, bad, why = parse_dates(raw)
+    if bad.any():
+        first = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"not an accepted date ({why.iloc[first]}; write {ACCEPTED_DATE_FORMATS}): "
+            f"{shown(raw.iloc[first])}",
+            **locate(frame, first, column, layer=layer),
+        )
+    return out
 
 
 def yes_no_to_float(series: pd.Series, *, column: str, layer: str = "buildings") -> np.ndarray:

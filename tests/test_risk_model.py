@@ -87,6 +87,13 @@ def test_incidents_after_as_of_or_far_from_buildings_are_left_out():
     assert t["n_fires"].sum() == 1
     with pytest.raises(InputError, match="not a date"):
         training_table(b, inc.assign(date=["2023-03-01", "soon", "2024-01-01"]), as_of="2025-06-30")
+    # Incident dates are read like every ledger date: an ambiguous form is refused, not guessed.
+    with pytest.raises(InputError, match="day/month order is ambiguous"):
+        training_table(b, inc.assign(date=["2023-03-01", "5/3/2024", "2024-01-01"]), as_of=AS_OF)
+    with pytest.raises(InputError, match="date is empty"):
+        training_table(b, inc.assign(date=["2023-03-01", None, "2024-01-01"]), as_of=AS_OF)
+    same = training_table(b, inc.assign(date=["2023年3月1日", "20250901", "2024/2/2"]), as_of=AS_OF)
+    pd.testing.assert_frame_equal(same, t)
 
 
 def test_time_split_earlier_years_train_later_test(synthetic):
