@@ -6,6 +6,8 @@ postgresql postgis``); under CI they fail instead (tests/_postgis.py).
 
 from __future__ import annotations
 
+from datetime import date
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
@@ -109,6 +111,47 @@ def test_bad_value_names_url_table_and_row_without_password(server, demo_tables)
     with pytest.raises(InputError) as exc:
         report.raise_if_errors()
     assert "bad.buildings: row 5" in str(exc.value) and PASSWORD not in str(exc.value)
+
+
+HAZARD_HEADERS = {
+    "隐患编号": "hazard_id",
+    "建筑编号": "building_id",
+    "类别": "category",
+    "发现日期": "found_on",
+    "整改期限": "deadline",
+    "整改日期": "rectified_on",
+    "描述": "description",
+}
+
+
+def test_hazard_ledger_as_a_table_validates_as_its_csv(server):
+    # The ledger kept in the database: points instead of 经度/纬度, real date columns.
+    raw, source = read_layer(DEMO / "hazards.csv", columns=HAZARD_HEADERS)
+    expected, report = coerce_layer(raw.set_crs("EPSG:4326"), SCHEMAS["hazards"], source)
+    assert report.ok
+    ledger = raw.set_crs("EPSG:4326").rename(columns={v: k for k, v in HAZARD_HEADERS.items()})
+    dates = ["发现日期", "整改期限", "整改日期"]
+    with server.connect() as conn:
+        write_table(conn, ledger, "ledger", "hazards")
+        alter = sql.SQL(", ").join(
+            sql.SQL("ALTER COLUMN {0} TYPE date USING nullif({0}, '')::date").format(
+                sql.Identifier(c)
+            )
+            for c in dates
+        )
+        conn.execute(sql.SQL("ALTER TABLE ledger.hazards {}").format(alter))
+    table, table_source = read_layer(server.url, layer="ledger.hazards", columns=HAZARD_HEADERS)
+    assert all(table[HAZARD_HEADERS[c]].dropna().map(type).eq(date).all() for c in dates)
+    validated, table_report = coerce_layer(table, SCHEMAS["hazards"], table_source)
+    assert table_report.ok, table_report.lines()
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(validated.drop(columns=["geometry", "fid"])),
+        pd.DataFrame(expected.drop(columns="geometry")),
+        check_dtype=False,
+    )
+    assert shapely.equals_exact(
+        validated.geometry.values, expected.geometry.values, tolerance=1e-9
+    ).all()
 
 
 def test_rows_come_in_primary_key_order(server, demo_tables):

@@ -34,6 +34,7 @@ CONNECT_TIMEOUT_S = 10
 READABLE_KINDS = ["r", "v", "m", "p", "f"]
 GEOMETRY_COLUMN = "geometry"  # the name file readers give the geometry too
 
+_POSTGIS = "SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'postgis'"
 _RELATION = """
 SELECT c.oid FROM pg_catalog.pg_class c
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -219,10 +220,7 @@ def _read_table(conn: psycopg.Connection, name: TableName, where: str) -> gpd.Ge
 
 
 def _relation(conn: psycopg.Connection, name: TableName, where: str) -> int:
-    if (
-        conn.execute("SELECT 1 FROM pg_catalog.pg_extension WHERE extname = 'postgis'").fetchone()
-        is None
-    ):
+    if conn.execute(_POSTGIS).fetchone() is None:
         raise InputError(
             "the database has no PostGIS extension (CREATE EXTENSION postgis)", file=where
         )
