@@ -21,9 +21,11 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from firegrid.maps.options import parameter_values
 from firegrid.maps.privacy import personal_columns, redact_text, shared_columns
 from firegrid.maps.styles import field_label
 from firegrid.outputs import write_folder_atomically
+from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.params import params_from_mapping
 
@@ -437,6 +439,26 @@ def write_outputs(
     return {name: final / name for name in names}
 
 
+# --------------------------------------------------------------------------------------------
+# The README glossary
+
+
+def write_readme_glossary(path: str | os.PathLike) -> bool:
+    """Regenerate the glossary of output columns in the README at ``path`` from
+    :mod:`firegrid.spatial.columns` (descriptions quote the parameters' defaults).
+
+    Returns
+    -------
+    True when the file changed.
+    """
+    path = Path(path)
+    before = path.read_text(encoding="utf-8")
+    after = columns.replace_glossary(before, parameter_values())
+    if after != before:
+        path.write_text(after, encoding="utf-8")
+    return after != before
+
+
 __all__ = [
     "OUTPUT_FILES",
     "OutputOptions",
@@ -447,5 +469,14 @@ __all__ = [
     "without_personal",
     "write_grid_summary",
     "write_outputs",
+    "write_readme_glossary",
     "write_results_gpkg",
 ]
+
+
+if __name__ == "__main__":  # python -m firegrid.reports --glossary README.md
+    import sys
+
+    if sys.argv[1:2] != ["--glossary"] or len(sys.argv) != 3:
+        sys.exit("usage: python -m firegrid.reports --glossary README.md")
+    print("updated" if write_readme_glossary(sys.argv[2]) else "up to date")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import folium
 import folium.plugins
@@ -166,62 +167,87 @@ def _fields(gdf: gpd.GeoDataFrame, wanted: Sequence[str], options: MapOptions) -
     return html_columns(gdf, allow=allow, wanted=[*wanted, *extra])
 
 
-def _aliases(columns: Sequence[str], options: MapOptions) -> list[str]:
-    return [html.escape_html(styles.field_label(c, options.language)) for c in columns]
+def _aliases(columns: Sequence[str], options: MapOptions, layer: str | None) -> list[str]:
+    return [html.escape_html(styles.field_label(c, options.language, layer=layer)) for c in columns]
 
 
-def _tooltip(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonTooltip | None:
+def _tooltip(
+    columns: Sequence[str], options: MapOptions, layer: str | None = None
+) -> folium.GeoJsonTooltip | None:
     if not columns:
         return None
     return html.GeoJsonTooltip(
         fields=list(columns),
-        aliases=_aliases(columns, options),
+        aliases=_aliases(columns, options, layer),
         sticky=True,
         localize=False,  # years and ids must not get thousands separators (1,991)
         style=TOOLTIP_STYLE,
     )
 
 
-def _popup(columns: Sequence[str], options: MapOptions) -> folium.GeoJsonPopup | None:
+def _popup(
+    columns: Sequence[str], options: MapOptions, layer: str | None = None
+) -> folium.GeoJsonPopup | None:
     if not columns:
         return None
     return html.GeoJsonPopup(
-        fields=list(columns), aliases=_aliases(columns, options), localize=False, max_width=420
+        fields=list(columns),
+        aliases=_aliases(columns, options, layer),
+        localize=False,
+        max_width=420,
     )
 
 
+@dataclass(frozen=True)
+class Shown:
+    """What a map layer shows and how it reacts.
+
+    ``layer`` names the layer in :mod:`firegrid.spatial.columns` (labels of a name that means
+    different things in two layers); ``tooltip`` lists the tooltip's columns (of ``fields``).
+    """
+
+    name: str
+    fields: Sequence[str]
+    layer: str | None = None
+    tooltip: Sequence[str] | None = None
+    popup: bool = False
+    interactive: bool = True
+    show: bool = True
+
+
+@dataclass(frozen=True)
+class Look:
+    """How a map layer's features are drawn: a style (or a row position → style), the
+    marker of point features and the style on hover."""
+
+    style: Callable[[int], dict] | dict
+    marker: folium.Marker | folium.CircleMarker | None = None
+    highlight: dict | None = None
+
+
 def _geojson(
-    gdf: gpd.GeoDataFrame,
-    *,
-    name: str,
-    options: MapOptions,
-    fields: Sequence[str],
-    style: Callable[[int], dict] | dict,
-    tooltip_fields: Sequence[str] | None = None,
-    popup: bool = False,
-    marker: folium.Marker | folium.CircleMarker | None = None,
-    highlight: dict | None = None,
-    interactive: bool = True,
-    show: bool = True,
+    gdf: gpd.GeoDataFrame, shown: Shown, look: Look, options: MapOptions
 ) -> folium.FeatureGroup:
-    """A FeatureGroup holding one GeoJson layer; ``style`` maps a row position to a style."""
+    """A FeatureGroup holding one GeoJson layer."""
     frame = gdf.reset_index(drop=True)
-    data = feature_collection(frame, fields, options)
+    data = feature_collection(frame, shown.fields, options)
+    style = look.style
     styler = style if callable(style) else (lambda _i: style)
-    group = html.FeatureGroup(name=html.escape_html(name), show=show)
+    group = html.FeatureGroup(name=html.escape_html(shown.name), show=shown.show)
     kwargs = {}
-    if interactive and tooltip_fields:
-        kwargs["tooltip"] = _tooltip([c for c in tooltip_fields if c in fields], options)
-    if interactive and popup:
-        kwargs["popup"] = _popup(fields, options)
-    if highlight and interactive:
-        kwargs["highlight_function"] = lambda _f: highlight
+    if shown.interactive and shown.tooltip:
+        wanted = [c for c in shown.tooltip if c in shown.fields]
+        kwargs["tooltip"] = _tooltip(wanted, options, shown.layer)
+    if shown.interactive and shown.popup:
+        kwargs["popup"] = _popup(shown.fields, options, shown.layer)
+    if look.highlight and shown.interactive:
+        kwargs["highlight_function"] = lambda _f: look.highlight
     html.GeoJson(
         data,
-        name=html.escape_html(name),
+        name=html.escape_html(shown.name),
         style_function=lambda f: styler(int(f["id"])),
-        marker=marker,
-        interactive=interactive,
+        marker=look.marker,
+        interactive=shown.interactive,
         control=False,
         **kwargs,
     ).add_to(group)
@@ -277,21 +303,23 @@ def grid_layer(
     fields = _fields(
         frame, [*GRID_FIELDS, value] if value not in GRID_FIELDS else GRID_FIELDS, options
     )
-    return _geojson(
-        frame,
-        name=styles.text("grids", options.language, level=level),
-        options=options,
-        fields=fields,
-        style=lambda i: {
+    shown = Shown(
+        styles.text("grids", options.language, level=level),
+        fields,
+        layer="grids",
+        tooltip=fields,
+        show=show,
+    )
+    look = Look(
+        lambda i: {
             "fillColor": colours[i],
             "fillOpacity": 0.45,
             "color": styles.GRID_OUTLINE,
             "weight": weight,
         },
-        tooltip_fields=fields,
         highlight={"weight": weight + 2, "fillOpacity": 0.6},
-        show=show,
     )
+    return _geojson(frame, shown, look, options)
 
 
 def grid_outline_layer(
@@ -307,20 +335,17 @@ def grid_outline_layer(
         if "level" in frame
         else np.full(len(frame), 3.0)
     )
-    return _geojson(
-        frame,
-        name=styles.text("grid_outline", options.language),
-        options=options,
-        fields=[],
-        style=lambda i: {
+    look = Look(
+        lambda i: {
             "fill": False,
             "color": styles.GRID_OUTLINE,
             "weight": {1: 3.0, 2: 2.0}.get(int(levels[i]), 1.0),
             "dashArray": None if levels[i] < 3 else "4 3",
             "opacity": 0.8,
-        },
-        interactive=False,
+        }
     )
+    shown = Shown(styles.text("grid_outline", options.language), [], interactive=False)
+    return _geojson(frame, shown, look, options)
 
 
 def buildings_layer(
@@ -361,18 +386,20 @@ def buildings_layer(
         "color": "#424242",
         "weight": 0.6 if not points else 1,
     }
-    return _geojson(
-        frame,
-        name=styles.text("buildings", lang),
-        options=options,
-        fields=fields,
-        style=style,
-        tooltip_fields=BUILDING_TOOLTIP,
+    shown = Shown(
+        styles.text("buildings", lang),
+        fields,
+        layer="buildings",
+        tooltip=BUILDING_TOOLTIP,
         popup=True,
-        marker=folium.CircleMarker(radius=4) if points else None,
-        highlight={"weight": 2.5, "color": "#000000"},
         show=show,
     )
+    look = Look(
+        style,
+        marker=folium.CircleMarker(radius=4) if points else None,
+        highlight={"weight": 2.5, "color": "#000000"},
+    )
+    return _geojson(frame, shown, look, options)
 
 
 def _top_factors(contributions: pd.DataFrame, language: str, n: int = 3) -> pd.Series:
@@ -435,20 +462,16 @@ def isochrone_layer(
         "isochrones", lang, minutes="/".join(f"{m:g}" for m in bands), kind=styles.text(kind, lang)
     )
     fields = _fields(frame, ["minutes", "station_id", "kind"], options)
-    return _geojson(
-        frame,
-        name=label,
-        options=options,
-        fields=fields,
-        style=lambda i: {
+    look = Look(
+        lambda i: {
             "fillColor": colours[i],
             "fillOpacity": 0.18,
             "color": colours[i],
             "weight": 1.2,
-        },
-        tooltip_fields=fields,
-        show=show,
+        }
     )
+    shown = Shown(label, fields, layer="isochrones", tooltip=fields, show=show)
+    return _geojson(frame, shown, look, options)
 
 
 def responsibility_layer(
@@ -478,21 +501,17 @@ def responsibility_layer(
     lang = options.language
     name = styles.text("areas", lang, kind=styles.text(kind, lang) if kind else "")
     fields = _fields(frame, ["station_id", "name", "kind", "n_buildings", "area_km2"], options)
-    return _geojson(
-        frame,
-        name=name,
-        options=options,
-        fields=fields,
-        style=lambda i: {
+    look = Look(
+        lambda i: {
             "fillColor": colours[i],
             "fillOpacity": 0.2,
             "color": colours[i],
             "weight": 2,
             "dashArray": "6 4",
-        },
-        tooltip_fields=fields,
-        show=show,
+        }
     )
+    shown = Shown(name, fields, layer="areas", tooltip=fields, show=show)
+    return _geojson(frame, shown, look, options)
 
 
 def station_layer(
@@ -513,17 +532,14 @@ def station_layer(
     icon = _div_icon(svg, styles.SVG_SIZES.get(kind, 20))
     fields = _fields(frame, STATION_FIELDS, options)
     lang = options.language
-    return _geojson(
-        frame,
-        name=styles.text("fire_stations" if kind == "fire_station" else "micro_stations", lang),
-        options=options,
-        fields=fields,
-        style={},
-        tooltip_fields=fields,
-        popup=False,
-        marker=folium.Marker(icon=icon),
+    shown = Shown(
+        styles.text("fire_stations" if kind == "fire_station" else "micro_stations", lang),
+        fields,
+        layer="stations",
+        tooltip=fields,
         show=show,
     )
+    return _geojson(frame, shown, Look({}, marker=folium.Marker(icon=icon)), options)
 
 
 # Clusters coloured like the hydrants they hold (the plugin's default green/yellow/orange by
@@ -577,7 +593,7 @@ def hydrant_layer(
             "fillOpacity": 0.95,
         },
         marker=folium.CircleMarker(radius=6),
-        tooltip=_tooltip(fields, options),
+        tooltip=_tooltip(fields, options, "hydrants"),
         control=False,
     ).add_to(cluster)
     return cluster
@@ -592,22 +608,24 @@ def water_source_layer(
     if frame is None:
         return None
     fields = _fields(frame, SOURCE_FIELDS, options)
-    return _geojson(
-        frame,
-        name=styles.text("water_sources", options.language),
-        options=options,
-        fields=fields,
-        style={
+    look = Look(
+        {
             "fill": True,
             "fillColor": styles.WATER_SOURCE_COLOUR,
             "color": "#ffffff",
             "weight": 1.5,
             "fillOpacity": 0.9,
         },
-        tooltip_fields=fields,
         marker=folium.CircleMarker(radius=7),
+    )
+    shown = Shown(
+        styles.text("water_sources", options.language),
+        fields,
+        layer="water_sources",
+        tooltip=fields,
         show=show,
     )
+    return _geojson(frame, shown, look, options)
 
 
 def water_deficient_layer(
@@ -620,21 +638,23 @@ def water_deficient_layer(
     if frame is None:
         return None
     fields = _fields(frame, ["grid_id", "n_buildings", "area_km2"], options)
-    return _geojson(
-        frame,
-        name=styles.text("deficient", options.language),
-        options=options,
-        fields=fields,
-        style={
+    look = Look(
+        {
             "fillColor": styles.DEFICIENT_COLOUR,
             "fillOpacity": 0.25,
             "color": styles.DEFICIENT_COLOUR,
             "weight": 1.5,
             "dashArray": "3 3",
-        },
-        tooltip_fields=fields,
+        }
+    )
+    shown = Shown(
+        styles.text("deficient", options.language),
+        fields,
+        layer="water_deficient",
+        tooltip=fields,
         show=show,
     )
+    return _geojson(frame, shown, look, options)
 
 
 def hazard_layer(
@@ -674,7 +694,7 @@ def hazard_layer(
             html.GeoJson(
                 data,
                 marker=folium.Marker(icon=icon),
-                tooltip=_tooltip(fields, options),
+                tooltip=_tooltip(fields, options, "hazards"),
                 control=False,
             ).add_to(group)
     return group
@@ -689,16 +709,11 @@ def sites_layer(
     if frame is None:
         return None
     fields = _fields(frame, SITE_FIELDS, options)
-    return _geojson(
-        frame,
-        name=styles.text("sites", options.language),
-        options=options,
-        fields=fields,
-        style={},
-        tooltip_fields=fields,
-        marker=folium.Marker(icon=_div_icon(styles.SITE_SVG, styles.SVG_SIZES["site"])),
-        show=show,
+    icon = _div_icon(styles.SITE_SVG, styles.SVG_SIZES["site"])
+    shown = Shown(
+        styles.text("sites", options.language), fields, layer="sites", tooltip=fields, show=show
     )
+    return _geojson(frame, shown, Look({}, marker=folium.Marker(icon=icon)), options)
 
 
 def proposed_hydrants_layer(
@@ -712,16 +727,15 @@ def proposed_hydrants_layer(
         return None
     fields = _fields(frame, PROPOSED_HYDRANT_FIELDS, options)
     size = styles.SVG_SIZES["proposed_hydrant"]
-    return _geojson(
-        frame,
-        name=styles.text("proposed_hydrants", options.language),
-        options=options,
-        fields=fields,
-        style={},
-        tooltip_fields=fields,
-        marker=folium.Marker(icon=_div_icon(styles.PROPOSED_HYDRANT_SVG, size)),
+    icon = _div_icon(styles.PROPOSED_HYDRANT_SVG, size)
+    shown = Shown(
+        styles.text("proposed_hydrants", options.language),
+        fields,
+        layer="proposed_hydrants",
+        tooltip=fields,
         show=show,
     )
+    return _geojson(frame, shown, Look({}, marker=folium.Marker(icon=icon)), options)
 
 
 ROAD_WEIGHTS = {
@@ -758,12 +772,6 @@ def road_layer(
         {"road_class": list(uniques)}, geometry=list(merged), crs=frame.crs
     )
     weights = [ROAD_WEIGHTS.get(c, 1.0) for c in uniques]
-    return _geojson(
-        merged_frame,
-        name=styles.text("roads", options.language),
-        options=options,
-        fields=[],
-        style=lambda i: {"color": styles.ROAD_COLOUR, "weight": weights[i], "opacity": 0.8},
-        interactive=False,
-        show=show,
-    )
+    look = Look(lambda i: {"color": styles.ROAD_COLOUR, "weight": weights[i], "opacity": 0.8})
+    shown = Shown(styles.text("roads", options.language), [], interactive=False, show=show)
+    return _geojson(merged_frame, shown, look, options)

@@ -6,8 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Self
 
+from firegrid.risk.params import RiskParams
 from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import params_from_mapping
+from firegrid.spatial.water.coverage import WaterParams
 
 LANGUAGES = ("zh", "en")
 BASEMAPS = ("none", "osm", "amap")
@@ -108,3 +111,42 @@ class MapOptions:
         if isinstance(d.get("allow_fields"), str):  # allow_fields = "all"
             d["allow_fields"] = (d["allow_fields"],)
         return params_from_mapping(cls, d, section="map")
+
+
+def parameter_values(*, access=None, water=None, risk=None) -> dict[str, float]:
+    """The run's parameters that legends and column descriptions quote.
+
+    Parameters
+    ----------
+    access : AccessParams, optional
+        Response targets (seconds); default :class:`~firegrid.spatial.network.profiles.AccessParams`.
+    water : WaterParams, optional
+        Hydrant protection radius, spacing (metres) …; default
+        :class:`~firegrid.spatial.water.coverage.WaterParams`.
+    risk : RiskParams, optional
+        ``high_risk_grade``; default :class:`~firegrid.risk.params.RiskParams`.
+
+    Returns
+    -------
+    dict
+        ``target_micro_s``, ``target_fire_s`` (s) and ``target_micro_min``,
+        ``target_fire_min`` (minutes); ``hydrant_radius_m``, ``source_radius_m``,
+        ``hydrant_spacing_m``, ``street_facing_m`` (m), ``min_source_capacity_m3`` (m³);
+        ``high_risk_grade``. The keys of the ``{name}`` placeholders of
+        :mod:`firegrid.spatial.columns` descriptions and of the map's legend.
+    """
+    access = access or AccessParams()
+    water = water or WaterParams()
+    risk = risk or RiskParams()
+    return {
+        "target_micro_s": float(access.target_micro_s),
+        "target_fire_s": float(access.target_fire_s),
+        "target_micro_min": float(access.target_micro_s) / 60.0,
+        "target_fire_min": float(access.target_fire_s) / 60.0,
+        "hydrant_radius_m": float(water.hydrant_radius_m),
+        "source_radius_m": float(water.source_radius_m),
+        "hydrant_spacing_m": float(water.hydrant_spacing_m),
+        "street_facing_m": float(water.street_facing_m),
+        "min_source_capacity_m3": float(water.min_source_capacity_m3),
+        "high_risk_grade": int(risk.high_risk_grade),
+    }

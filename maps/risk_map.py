@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 
 import folium
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 
 from firegrid.maps import layers as L
 from firegrid.maps import styles
 from firegrid.maps.html import LayerControl, Literal, escape_html
-from firegrid.maps.options import MapOptions
+from firegrid.maps.options import MapOptions, parameter_values
 from firegrid.spatial.io.crs import WGS84, from_wgs84
 
 OSM_TILES = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
@@ -69,61 +70,109 @@ def _dot(colour: str) -> str:
     return f'<span class="dot" style="background:{colour}"></span>'
 
 
-def legend_html(present: set[str], *, options: MapOptions, minutes: Sequence[float]) -> str:
-    """The legend as an HTML fragment (a collapsible box), listing only layers on the map."""
+def _heading(title: str) -> str:
+    return f"<h4>{escape_html(title)}</h4>"
+
+
+def _grade_rows(t, lang: str, minutes: Sequence[float]) -> list[str]:
+    return [
+        _row(_sw(colour), styles.grade_label(g, lang)) for g, colour in styles.GRADE_COLOURS.items()
+    ]
+
+
+def _index_rows(t, lang: str, minutes: Sequence[float]) -> list[str]:
+    bins = styles.INDEX_BINS
+    return [
+        _row(_sw(colour, opacity=0.8), f"{bins[k]:g}–{bins[k + 1]:g}")
+        for k, colour in enumerate(styles.INDEX_COLOURS)
+    ]
+
+
+def _iso_rows(t, lang: str, minutes: Sequence[float]) -> list[str]:
+    unit = "分钟" if lang == "zh" else "min"
+    rows = [
+        _row(
+            _sw(styles.ISOCHRONE_COLOURS[min(k, len(styles.ISOCHRONE_COLOURS) - 1)], opacity=0.6),
+            f"≤ {m:g} {unit}",
+        )
+        for k, m in enumerate(minutes)
+    ]
+    return [*rows, f'<div class="units">{escape_html(t("targets"))}</div>']
+
+
+def _hydrant_rows(t, lang: str, minutes: Sequence[float]) -> list[str]:
+    rows = [_row(_dot(colour), t(status)) for status, colour in styles.HYDRANT_COLOURS.items()]
+    return [*rows, _row(_dot(styles.HYDRANT_COLOURS["broken"]), t("hydrant_cluster"))]
+
+
+def _hazard_rows(t, lang: str, minutes: Sequence[float]) -> list[str]:
+    return [
+        _row(styles.hazard_svg(colour, 14), t(state))
+        for state, colour in styles.HAZARD_COLOURS.items()
+    ]
+
+
+# Legend sections in order: (title key, layers it lists, rows of a layer present). A layer
+# listed without rows gets one row of its own (STATION_ROWS, OTHER_ROWS).
+STATION_ROWS = {
+    "fire_station": (styles.FIRE_STATION_SVG, "fire_station"),
+    "micro_station": (styles.MICRO_STATION_SVG, "micro_station"),
+    "sites": (styles.SITE_SVG, "site_legend"),
+    "proposed_hydrants": (styles.PROPOSED_HYDRANT_SVG, "proposed_hydrant_legend"),
+}
+OTHER_ROWS = {
+    "water_sources": (_dot(styles.WATER_SOURCE_COLOUR), "water_sources"),
+    "deficient": (_sw(styles.DEFICIENT_COLOUR, opacity=0.5, dashed=True), "deficient_legend"),
+    "roads": ('<span class="line"></span>', "road_legend"),
+}
+LEGEND_SECTIONS = (
+    ("grade", {"buildings": _grade_rows}),
+    ("index", {"grids": _index_rows}),
+    ("iso_title", {"isochrones": _iso_rows}),
+    ("station_title", STATION_ROWS),
+    ("hydrant_title", {"hydrants": _hydrant_rows}),
+    ("hazard_title", {"hazards": _hazard_rows}),
+    ("other", OTHER_ROWS),
+)
+
+
+def _section_rows(layers: dict, present: set[str], t, lang: str, minutes) -> list[str]:
+    rows: list[str] = []
+    for key, entry in layers.items():
+        if key not in present:
+            continue
+        if callable(entry):
+            rows.extend(entry(t, lang, minutes))
+        else:
+            swatch, text_key = entry
+            rows.append(_row(swatch, t(text_key)))
+    return rows
+
+
+def legend_html(
+    present: set[str],
+    *,
+    options: MapOptions,
+    minutes: Sequence[float],
+    values: Mapping[str, float] | None = None,
+) -> str:
+    """The legend as an HTML fragment (a collapsible box), listing only layers on the map.
+
+    ``values`` are the run's parameters the legend quotes (hydrant protection radius in
+    metres, response targets in minutes; :func:`firegrid.maps.options.parameter_values`,
+    whose defaults fill what is not given).
+    """
     lang = options.language
-    t = lambda key, **kw: styles.text(key, lang, **kw)  # noqa: E731
+    figures = {**parameter_values(), **(values or {})}
+    t = lambda key, **kw: styles.text(key, lang, **figures, **kw)  # noqa: E731
     parts = [
         f'<details class="fg-box fg-legend" open><summary>{escape_html(t("legend"))}</summary>'
     ]
-    if "buildings" in present:
-        parts.append(f"<h4>{escape_html(t('grade'))}</h4>")
-        for g, colour in styles.GRADE_COLOURS.items():
-            parts.append(_row(_sw(colour), styles.grade_label(g, lang)))
-    if "grids" in present:
-        parts.append(f"<h4>{escape_html(t('index'))}</h4>")
-        bins = styles.INDEX_BINS
-        for k, colour in enumerate(styles.INDEX_COLOURS):
-            parts.append(_row(_sw(colour, opacity=0.8), f"{bins[k]:g}–{bins[k + 1]:g}"))
-    if "isochrones" in present:
-        parts.append(f"<h4>{escape_html(t('iso_title'))}</h4>")
-        for k, m in enumerate(minutes):
-            colour = styles.ISOCHRONE_COLOURS[min(k, len(styles.ISOCHRONE_COLOURS) - 1)]
-            unit = "分钟" if lang == "zh" else "min"
-            parts.append(_row(_sw(colour, opacity=0.6), f"≤ {m:g} {unit}"))
-    station_rows = []
-    if "fire_station" in present:
-        station_rows.append(_row(styles.FIRE_STATION_SVG, t("fire_station")))
-    if "micro_station" in present:
-        station_rows.append(_row(styles.MICRO_STATION_SVG, t("micro_station")))
-    if "sites" in present:
-        station_rows.append(_row(styles.SITE_SVG, t("site_legend")))
-    if "proposed_hydrants" in present:
-        station_rows.append(_row(styles.PROPOSED_HYDRANT_SVG, t("proposed_hydrant_legend")))
-    if station_rows:
-        parts.append(f"<h4>{escape_html(t('station_title'))}</h4>")
-        parts.extend(station_rows)
-    if "hydrants" in present:
-        parts.append(f"<h4>{escape_html(t('hydrant_title'))}</h4>")
-        for status, colour in styles.HYDRANT_COLOURS.items():
-            parts.append(_row(_dot(colour), t(status)))
-        parts.append(_row(_dot(styles.HYDRANT_COLOURS["broken"]), t("hydrant_cluster")))
-    if "hazards" in present:
-        parts.append(f"<h4>{escape_html(t('hazard_title'))}</h4>")
-        for state, colour in styles.HAZARD_COLOURS.items():
-            parts.append(_row(styles.hazard_svg(colour, 14), t(state)))
-    other = []
-    if "water_sources" in present:
-        other.append(_row(_dot(styles.WATER_SOURCE_COLOUR), t("water_sources")))
-    if "deficient" in present:
-        other.append(
-            _row(_sw(styles.DEFICIENT_COLOUR, opacity=0.5, dashed=True), t("deficient_legend"))
-        )
-    if "roads" in present:
-        other.append(_row('<span class="line"></span>', t("road_legend")))
-    if other:
-        parts.append(f"<h4>{escape_html(t('other'))}</h4>")
-        parts.extend(other)
+    for title, layers in LEGEND_SECTIONS:
+        rows = _section_rows(layers, present, t, lang, minutes)
+        if rows:
+            parts.append(_heading(t(title)))
+            parts.extend(rows)
     parts.append(f'<div class="units">{escape_html(t("units"))}</div></details>')
     return "".join(parts)
 
@@ -160,65 +209,95 @@ def iso_minutes(isochrones: gpd.GeoDataFrame, options: MapOptions) -> list[float
     return bands
 
 
+# The layers the map draws, by the run's layer names.
+MAP_LAYERS = (
+    "buildings",
+    "grids",
+    "stations",
+    "hydrants",
+    "water_sources",
+    "hazards",
+    "isochrones",
+    "areas",
+    "water_deficient",
+    "sites",
+    "proposed_hydrants",
+    "roads",
+)
+
+
 def risk_map(
-    buildings: gpd.GeoDataFrame,
+    layers: Mapping[str, gpd.GeoDataFrame | None] | gpd.GeoDataFrame,
     *,
-    grids: gpd.GeoDataFrame | None = None,
-    stations: gpd.GeoDataFrame | None = None,
-    hydrants: gpd.GeoDataFrame | None = None,
-    water_sources: gpd.GeoDataFrame | None = None,
-    hazards: gpd.GeoDataFrame | None = None,
-    isochrones: gpd.GeoDataFrame | None = None,
-    areas: gpd.GeoDataFrame | None = None,
-    water_deficient: gpd.GeoDataFrame | None = None,
-    sites: gpd.GeoDataFrame | None = None,
-    proposed_hydrants: gpd.GeoDataFrame | None = None,
-    roads: gpd.GeoDataFrame | None = None,
     options: MapOptions | None = None,
     title: str | None = None,
     as_of: date | None = None,
+    values: Mapping[str, float] | None = None,
+    **named: gpd.GeoDataFrame | None,
 ) -> folium.Map:
     """The fire-risk map of a district as a folium Map.
 
     Parameters
     ----------
-    buildings : GeoDataFrame
-        Buildings, with the risk (``risk_index``, ``risk_grade``, ``c_<factor>``), access and
-        water columns where computed. Any CRS (normally the district's metric CRS).
-    grids : GeoDataFrame, optional
-        Grid cells with ``level`` and the roll-up columns (``risk_index_mean`` …): one
-        choropleth per level (``options.grid_level`` shown, the others switchable) and outlines.
-    stations, hydrants, water_sources : GeoDataFrame, optional
-        Input layers (stations by ``kind``; hydrants by ``status``).
-    hazards : GeoDataFrame, optional
-        The hazard ledger (with ``status`` open/overdue/…); unrectified hazards are drawn.
-    isochrones : GeoDataFrame, optional
-        Reach polygons with ``kind`` and ``minutes`` (or ``t_s`` seconds), turnout included.
-    areas : GeoDataFrame, optional
-        Areas of responsibility with ``station_id`` and ``kind``.
-    water_deficient : GeoDataFrame, optional
-        Water-deficient zones (polygons).
-    sites : GeoDataFrame, optional
-        Proposed new micro-station sites (:func:`firegrid.spatial.siting.stations.site_micro_stations`).
-    proposed_hydrants : GeoDataFrame, optional
-        Proposed new hydrants (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`).
-    roads : GeoDataFrame, optional
-        Road segments (lines, optionally with OSM ``highway``).
+    layers : mapping of layer name → GeoDataFrame, or the buildings GeoDataFrame
+        The run's layers (``run.layers``; other names are ignored), any CRS (normally the
+        district's metric CRS). ``buildings`` with the risk (``risk_index``, ``risk_grade``,
+        ``c_<factor>``), access and water columns where computed; ``grids`` with ``level``
+        and the roll-up columns (one choropleth per level, ``options.grid_level`` shown, the
+        others switchable, and outlines); ``stations`` (by ``kind``), ``hydrants`` (by
+        ``status``), ``water_sources``; ``hazards``, the ledger (unrectified hazards are
+        drawn; a layer without the ledger's ``status`` is skipped); ``isochrones`` (``kind``
+        and ``minutes`` or ``t_s``, turnout included); ``areas`` of responsibility;
+        ``water_deficient`` zones; ``sites`` (new micro-stations,
+        :func:`firegrid.spatial.siting.stations.site_micro_stations`);
+        ``proposed_hydrants`` (:func:`firegrid.spatial.siting.hydrants.propose_hydrants`);
+        ``roads`` (lines, optionally with OSM ``highway``). Given a GeoDataFrame, it is the
+        buildings and the other layers come as keywords (``grids=…``).
     options : MapOptions, optional
         Language, basemap, grid level, allowed fields … (the config's ``[map]``).
     title : str, optional
         Map title (default ``options.title``); escaped.
     as_of : date, optional
         Date the data speaks for, shown under the title.
+    values : mapping, optional
+        The run's parameters the legend quotes (hydrant protection radius, response targets;
+        :func:`firegrid.maps.options.parameter_values`); defaults for what is not given.
+    **named : GeoDataFrame
+        Layers by name, beside a buildings GeoDataFrame given as ``layers``.
 
     Returns
     -------
     folium.Map. Save it for sharing with :func:`firegrid.maps.export.save_html` (self-contained,
     offline); in a notebook it displays inline.
     """
+    frames = _map_layers(layers, named)
     options = options or MapOptions()
-    lang = options.language
-    bounds = _bounds([grids, buildings], options)
+    bounds = _bounds([frames.get("grids"), frames.get("buildings")], options)
+    m = _base_map(bounds, options)
+    present, minutes = _add_layers(m, frames, options)
+    LayerControl(collapsed=False, position="topright").add_to(m)
+    if bounds:
+        m.fit_bounds(bounds)
+    _add_page_text(m, options, title=title or options.title, as_of=as_of)
+    legend = legend_html(present, options=options, minutes=minutes, values=values)
+    m.get_root().html.add_child(Literal(legend))
+    m.firegrid_layers = sorted(present)  # what was drawn, for callers and tests
+    return m
+
+
+def _map_layers(layers, named: Mapping[str, gpd.GeoDataFrame | None]) -> dict:
+    """The drawable layers by name, from a mapping or a buildings frame plus keywords."""
+    unknown = sorted(set(named) - set(MAP_LAYERS))
+    if unknown:
+        raise TypeError(f"risk_map() got unknown layer keyword(s) {unknown}")
+    frames = (
+        {"buildings": layers, **named} if isinstance(layers, pd.DataFrame) else {**layers, **named}
+    )
+    return {k: v for k, v in frames.items() if k in MAP_LAYERS and v is not None}
+
+
+def _base_map(bounds, options: MapOptions) -> folium.Map:
+    """An empty map centred on ``bounds`` with the basemap tiles of ``options``."""
     center = (
         [(bounds[0][0] + bounds[1][0]) / 2, (bounds[0][1] + bounds[1][1]) / 2]
         if bounds
@@ -235,91 +314,112 @@ def risk_map(
         folium.TileLayer(
             tiles=AMAP_TILES,
             attr=AMAP_ATTRIBUTION,
-            name="高德地图 Amap" if lang == "zh" else "Amap",
+            name="高德地图 Amap" if options.language == "zh" else "Amap",
             subdomains="1234",
             max_zoom=18,
         ).add_to(m)
+    return m
 
-    present: set[str] = set()
 
-    def add(layer, key: str) -> None:
-        if layer is not None:
-            layer.add_to(m)
-            present.add(key)
+def _grid_layers(grids: gpd.GeoDataFrame, options: MapOptions) -> list[tuple]:
+    if not len(grids) or "level" not in grids:
+        return []
+    levels = sorted(int(v) for v in grids["level"].dropna().unique())
+    shown = options.grid_level if options.grid_level in levels else levels[-1]
+    drawn = [
+        (
+            L.grid_layer(
+                grids, level=level, value=options.grid_value, options=options, show=level == shown
+            ),
+            "grids",
+        )
+        for level in levels
+    ]
+    return [*drawn, (L.grid_outline_layer(grids, options=options), "grid_outline")]
 
-    if grids is not None and len(grids) and "level" in grids:
-        levels = sorted(int(v) for v in grids["level"].dropna().unique())
-        shown = options.grid_level if options.grid_level in levels else levels[-1]
-        for level in levels:
-            add(
-                L.grid_layer(
-                    grids,
-                    level=level,
-                    value=options.grid_value,
-                    options=options,
-                    show=level == shown,
-                ),
-                "grids",
-            )
-        add(L.grid_outline_layer(grids, options=options), "grid_outline")
-    if water_deficient is not None:
-        add(L.water_deficient_layer(water_deficient, options=options), "deficient")
-    minutes: list[float] = []
-    if isochrones is not None:
-        minutes = iso_minutes(isochrones, options)
-        for kind in ("micro_station", "fire_station"):
-            add(
+
+def _reach_layers(frames: dict, options: MapOptions) -> list[tuple]:
+    """Reach bands and areas of responsibility, both off when the map opens."""
+    out = []
+    kinds = ("micro_station", "fire_station")
+    if "isochrones" in frames:
+        iso = frames["isochrones"]
+        out += [
+            (
                 L.isochrone_layer(
-                    isochrones,
-                    kind=kind,
-                    minutes=options.isochrone_minutes,
-                    options=options,
-                    show=False,
+                    iso, kind=k, minutes=options.isochrone_minutes, options=options, show=False
                 ),
                 "isochrones",
             )
-    if areas is not None:
-        for kind in ("micro_station", "fire_station"):
-            add(L.responsibility_layer(areas, kind=kind, options=options, show=False), "areas")
-    if roads is not None and options.roads:
-        add(L.road_layer(roads, options=options), "roads")
-    add(L.buildings_layer(buildings, options=options), "buildings")
-    if water_sources is not None:
-        add(L.water_source_layer(water_sources, options=options), "water_sources")
-    if hazards is not None:
-        add(L.hazard_layer(hazards, options=options), "hazards")
-    if hydrants is not None:
-        add(L.hydrant_layer(hydrants, options=options), "hydrants")
-    if stations is not None:
-        for kind in ("fire_station", "micro_station"):
-            add(L.station_layer(stations, kind=kind, options=options), kind)
-    if proposed_hydrants is not None:
+            for k in kinds
+        ]
+    if "areas" in frames:
+        areas = frames["areas"]
+        out += [
+            (L.responsibility_layer(areas, kind=k, options=options, show=False), "areas")
+            for k in kinds
+        ]
+    return out
+
+
+def _point_layers(frames: dict, options: MapOptions) -> list[tuple]:
+    """Buildings and the point layers drawn over them, in drawing order."""
+    out = []
+    if "roads" in frames and options.roads:
+        out.append((L.road_layer(frames["roads"], options=options), "roads"))
+    if "buildings" in frames:
+        out.append((L.buildings_layer(frames["buildings"], options=options), "buildings"))
+    one = {
+        "water_sources": L.water_source_layer,
+        "hazards": L.hazard_layer,
+        "hydrants": L.hydrant_layer,
+    }
+    out += [(draw(frames[k], options=options), k) for k, draw in one.items() if k in frames]
+    if "stations" in frames:
+        out += [
+            (L.station_layer(frames["stations"], kind=k, options=options), k)
+            for k in ("fire_station", "micro_station")
+        ]
+    if "proposed_hydrants" in frames:
         # Often a hundred or more symbols: listed in the layer control, off when the map opens.
-        add(
-            L.proposed_hydrants_layer(proposed_hydrants, options=options, show=False),
-            "proposed_hydrants",
+        layer = L.proposed_hydrants_layer(frames["proposed_hydrants"], options=options, show=False)
+        out.append((layer, "proposed_hydrants"))
+    if "sites" in frames:
+        out.append((L.sites_layer(frames["sites"], options=options), "sites"))
+    return out
+
+
+def _add_layers(m: folium.Map, frames: dict, options: MapOptions) -> tuple[set[str], list[float]]:
+    """Draw every layer present onto ``m``; returns the legend keys drawn and the reach bands."""
+    drawn = _grid_layers(frames["grids"], options) if "grids" in frames else []
+    if "water_deficient" in frames:
+        drawn.append(
+            (L.water_deficient_layer(frames["water_deficient"], options=options), "deficient")
         )
-    if sites is not None:
-        add(L.sites_layer(sites, options=options), "sites")
+    drawn += _reach_layers(frames, options)
+    drawn += _point_layers(frames, options)
+    present: set[str] = set()
+    for layer, key in drawn:
+        if layer is not None:
+            layer.add_to(m)
+            present.add(key)
+    minutes = iso_minutes(frames["isochrones"], options) if "isochrones" in frames else []
+    return present, minutes
 
-    LayerControl(collapsed=False, position="topright").add_to(m)
-    if bounds:
-        m.fit_bounds(bounds)
 
+def _add_page_text(m: folium.Map, options: MapOptions, *, title: str | None, as_of) -> None:
+    """The page title, the CSS and the title box (with the data date) of the map."""
     root = m.get_root()
-    heading = title or options.title
-    if heading:
-        root.header.add_child(Literal(f"<title>{escape_html(heading)}</title>"))
+    if title:
+        root.header.add_child(Literal(f"<title>{escape_html(title)}</title>"))
     root.header.add_child(Literal(CSS), name="firegrid_css")
-    if heading:
+    if title:
         sub = (
-            f"<br><small>{escape_html(styles.text('as_of', lang))} {as_of.isoformat()}</small>"
+            f"<br><small>{escape_html(styles.text('as_of', options.language))} "
+            f"{as_of.isoformat()}</small>"
             if as_of
             else ""
         )
         root.html.add_child(
-            Literal(f'<div class="fg-box fg-title">{escape_html(heading)}{sub}</div>')
+            Literal(f'<div class="fg-box fg-title">{escape_html(title)}{sub}</div>')
         )
-    root.html.add_child(Literal(legend_html(present, options=options, minutes=minutes)))
-    m.firegrid_layers = sorted(present)  # what was drawn, for callers and tests
-    return m

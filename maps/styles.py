@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from firegrid.risk.grading import GRADE_HEX, GRADE_LABELS, GRADE_LABELS_EN
+from firegrid.risk.grading import GRADE_HEX
 from firegrid.risk.params import FACTORS
+from firegrid.spatial import columns
 
 # Risk grades: the usual red/orange/yellow/blue warning scale, shared with the risk package.
 GRADE_COLOURS: dict[int, str] = dict(GRADE_HEX)
@@ -124,7 +125,8 @@ TEXT: dict[str, dict[str, str]] = {
         "grade": "风险等级",
         "index": "网格风险指数（0–100，越高越危险）",
         "iso_title": "行车/步行可达时间（分钟，含出动时间）",
-        "hydrant_title": "消火栓状态（保护半径 150 m）",
+        "targets": "到场目标：微站 {target_micro_min:g} 分钟，消防站 {target_fire_min:g} 分钟",
+        "hydrant_title": "消火栓状态（保护半径 {hydrant_radius_m:g} m）",
         "hydrant_cluster": "聚合：总数/不可用数 ✕",
         "hazard_title": "隐患",
         "station_title": "站点",
@@ -137,7 +139,7 @@ TEXT: dict[str, dict[str, str]] = {
         "missing": "缺失",
         "open": "未整改",
         "overdue": "逾期未整改",
-        "deficient_legend": "消防缺水区域（150 m 内无可用消火栓或水源）",
+        "deficient_legend": "消防缺水区域（{hydrant_radius_m:g} m 内无可用消火栓或水源）",
         "site_legend": "建议新增微型消防站",
         "proposed_hydrant_legend": "建议新增消火栓",
         "road_legend": "道路",
@@ -165,7 +167,8 @@ TEXT: dict[str, dict[str, str]] = {
         "grade": "Risk grade",
         "index": "Grid risk index (0–100, higher is worse)",
         "iso_title": "Travel time (minutes, turnout included)",
-        "hydrant_title": "Hydrant status (protection radius 150 m)",
+        "targets": "targets: micro-station {target_micro_min:g} min, fire station {target_fire_min:g} min",
+        "hydrant_title": "Hydrant status (protection radius {hydrant_radius_m:g} m)",
         "hydrant_cluster": "cluster: count / not working ✕",
         "hazard_title": "Hazards",
         "station_title": "Stations",
@@ -178,7 +181,9 @@ TEXT: dict[str, dict[str, str]] = {
         "missing": "missing",
         "open": "open",
         "overdue": "overdue",
-        "deficient_legend": "Water-deficient zone (no working hydrant or source within 150 m)",
+        "deficient_legend": (
+            "Water-deficient zone (no working hydrant or source within {hydrant_radius_m:g} m)"
+        ),
         "site_legend": "Proposed new micro-station",
         "proposed_hydrant_legend": "Proposed new hydrant",
         "road_legend": "Road",
@@ -189,196 +194,9 @@ TEXT: dict[str, dict[str, str]] = {
     },
 }
 
-GRADE_NAMES: dict[str, dict[int, str]] = {"zh": dict(GRADE_LABELS), "en": dict(GRADE_LABELS_EN)}
-
-FACTOR_LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "age": "建筑年代",
-        "old_residential": "老旧小区",
-        "wood_stairs": "木质楼梯",
-        "wiring": "电气线路",
-        "high_rise": "高层建筑",
-        "use": "使用性质",
-        "ebike_indoor": "电动车入户",
-        "group_rental": "群租",
-        "elderly_alone": "独居老人",
-        "residents": "居住人数",
-        "hazards": "未整改隐患",
-        "shortfall_3min": "3分钟到场缺口",
-        "shortfall_5min": "5分钟到场缺口",
-        "water": "消防缺水",
-    },
-    "en": {
-        "age": "building age",
-        "old_residential": "old residential block",
-        "wood_stairs": "wooden stairs",
-        "wiring": "wiring",
-        "high_rise": "high-rise",
-        "use": "use / occupancy",
-        "ebike_indoor": "e-bikes indoors",
-        "group_rental": "group rental",
-        "elderly_alone": "elderly living alone",
-        "residents": "residents",
-        "hazards": "unrectified hazards",
-        "shortfall_3min": "3-min response shortfall",
-        "shortfall_5min": "5-min response shortfall",
-        "water": "fire water deficiency",
-    },
-}
-
-# Popup/tooltip labels of columns, with units.
-FIELD_LABELS: dict[str, dict[str, str]] = {
-    "zh": {
-        "building_id": "建筑编号",
-        "station_id": "站点编号",
-        "hydrant_id": "消火栓编号",
-        "source_id": "水源编号",
-        "hazard_id": "隐患编号",
-        "grid_id": "网格编号",
-        "site_id": "站点编号",
-        "name": "名称",
-        "level": "网格级别",
-        "parent_id": "上级网格",
-        "use": "使用性质",
-        "floors": "层数",
-        "height_m": "高度 (m)",
-        "year_built": "建成年份",
-        "wood_stairs": "木质楼梯",
-        "wiring_condition": "电气线路",
-        "ebike_indoor": "电动车入户",
-        "group_rental": "群租",
-        "elderly_alone": "独居老人 (人)",
-        "residents": "居住人数 (人)",
-        "risk_index": "风险指数 (0–100)",
-        "risk_grade": "风险等级",
-        "risk_grade_label": "风险等级",
-        "top_factors": "主要风险因素",
-        "p_fire": "火灾概率（模型）",
-        "t_micro_s": "微站到场时间 (s)",
-        "t_fire_s": "消防站到场时间 (s)",
-        "micro_station_id": "最近微站",
-        "fire_station_id": "最近消防站",
-        "n_micro_3min": "3分钟内可达微站数",
-        "n_fire_5min": "5分钟内可达消防站数",
-        "covered_3min": "3分钟到场",
-        "covered_5min": "5分钟到场",
-        "shortfall_3min_s": "超出3分钟 (s)",
-        "shortfall_5min_s": "超出5分钟 (s)",
-        "access_m": "距道路 (m)",
-        "access_issue": "可达性问题",
-        "d_hydrant_m": "最近可用消火栓直线距离 (m)",
-        "d_hydrant_net_m": "最近可用消火栓沿路距离 (m)",
-        "hydrant_id_nearest": "最近消火栓",
-        "d_water_source_m": "最近消防水源距离 (m)",
-        "water_covered": "消防供水覆盖",
-        "water_deficient": "消防缺水",
-        "hazards_open": "未整改隐患 (项)",
-        "hazards_overdue": "逾期隐患 (项)",
-        "kind": "类型",
-        "vehicle": "出动方式",
-        "turnout_s": "出动时间 (s)",
-        "staff": "人员 (人)",
-        "status": "状态",
-        "flow_lps": "流量 (L/s)",
-        "capacity_m3": "容量 (m³)",
-        "truck_access": "消防车可达",
-        "category": "隐患类别",
-        "found_on": "发现日期",
-        "deadline": "整改期限",
-        "rectified_on": "整改日期",
-        "hazard_state": "整改状态",
-        "risk_index_mean": "平均风险指数 (0–100)",
-        "risk_index_max": "最高风险指数 (0–100)",
-        "n_buildings": "建筑数",
-        "share_high_risk": "高风险建筑占比",
-        "minutes": "时间 (分钟)",
-        "area_km2": "面积 (km²)",
-        "rank": "优先顺序",
-        "gain_buildings": "新增3分钟覆盖建筑数",
-        "gain_residents": "新增3分钟覆盖人数",
-        "covered_after": "累计覆盖建筑数",
-        "covered_share_after": "累计覆盖比例",
-        "road_name": "所在道路",
-        "proposal_id": "建议编号",
-        "n_new_covered": "新增供水覆盖建筑数",
-        "street": "所在道路",
-    },
-    "en": {
-        "building_id": "building",
-        "station_id": "station",
-        "hydrant_id": "hydrant",
-        "source_id": "water source",
-        "hazard_id": "hazard",
-        "grid_id": "grid",
-        "site_id": "site",
-        "name": "name",
-        "level": "grid level",
-        "parent_id": "parent grid",
-        "use": "use",
-        "floors": "floors",
-        "height_m": "height (m)",
-        "year_built": "year built",
-        "wood_stairs": "wooden stairs",
-        "wiring_condition": "wiring",
-        "ebike_indoor": "e-bikes indoors",
-        "group_rental": "group rental",
-        "elderly_alone": "elderly living alone",
-        "residents": "residents",
-        "risk_index": "risk index (0–100)",
-        "risk_grade": "risk grade",
-        "risk_grade_label": "risk grade",
-        "top_factors": "main risk factors",
-        "p_fire": "fire probability (model)",
-        "t_micro_s": "micro-station arrival (s)",
-        "t_fire_s": "fire-station arrival (s)",
-        "micro_station_id": "nearest micro-station",
-        "fire_station_id": "nearest fire station",
-        "n_micro_3min": "micro-stations within 3 min",
-        "n_fire_5min": "fire stations within 5 min",
-        "covered_3min": "reached in 3 min",
-        "covered_5min": "reached in 5 min",
-        "shortfall_3min_s": "over 3 min by (s)",
-        "shortfall_5min_s": "over 5 min by (s)",
-        "access_m": "to road (m)",
-        "access_issue": "access issue",
-        "d_hydrant_m": "nearest working hydrant, straight (m)",
-        "d_hydrant_net_m": "nearest working hydrant, by street (m)",
-        "hydrant_id_nearest": "nearest hydrant",
-        "d_water_source_m": "nearest water source (m)",
-        "water_covered": "fire water covered",
-        "water_deficient": "water deficient",
-        "hazards_open": "open hazards",
-        "hazards_overdue": "overdue hazards",
-        "kind": "kind",
-        "vehicle": "vehicle",
-        "turnout_s": "turnout (s)",
-        "staff": "staff",
-        "status": "status",
-        "flow_lps": "flow (L/s)",
-        "capacity_m3": "capacity (m³)",
-        "truck_access": "engine access",
-        "category": "category",
-        "found_on": "found on",
-        "deadline": "deadline",
-        "rectified_on": "rectified on",
-        "hazard_state": "state",
-        "risk_index_mean": "mean risk index (0–100)",
-        "risk_index_max": "max risk index (0–100)",
-        "n_buildings": "buildings",
-        "share_high_risk": "share of high-risk buildings",
-        "minutes": "minutes",
-        "area_km2": "area (km²)",
-        "rank": "priority",
-        "gain_buildings": "buildings newly within 3 min",
-        "gain_residents": "residents newly within 3 min",
-        "covered_after": "buildings covered (cumulative)",
-        "covered_share_after": "share covered (cumulative)",
-        "road_name": "street",
-        "proposal_id": "proposal",
-        "n_new_covered": "buildings newly with fire water",
-        "street": "street",
-    },
-}
+# The one definition of the grade and factor labels is the column registry.
+GRADE_NAMES: dict[str, dict[int, str]] = columns.GRADE_LABELS
+FACTOR_LABELS: dict[str, dict[str, str]] = columns.FACTOR_LABELS
 
 # Values shown translated in popups (canonical choice → label).
 VALUE_LABELS: dict[str, dict[str, str]] = {
@@ -418,17 +236,17 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
 
 
 def text(key: str, language: str, **fmt) -> str:
-    """A visible word of the map in ``language`` (``zh`` or ``en``), formatted with ``fmt``."""
+    """A visible word of the map in ``language`` (``zh`` or ``en``), formatted with ``fmt``
+    (a placeholder without a value stays as written)."""
     template = TEXT[language][key]
-    return template.format(**fmt) if fmt else template
+    return columns.fill(template, fmt) if fmt else template
 
 
-def field_label(column: str, language: str) -> str:
-    """Popup label of a column; ``c_<factor>`` columns read "contribution: <factor>"."""
-    if column.startswith("c_") and column[2:] in FACTOR_LABELS[language]:
-        factor = FACTOR_LABELS[language][column[2:]]
-        return f"贡献·{factor}" if language == "zh" else f"contribution: {factor}"
-    return FIELD_LABELS[language].get(column, column)
+def field_label(column: str, language: str, *, layer: str | None = None) -> str:
+    """Popup, tooltip and header label of a column, from :mod:`firegrid.spatial.columns`
+    (``c_<factor>`` reads "contribution: <factor>"); ``layer`` tells apart a name that means
+    different things in two layers."""
+    return columns.label(column, language, layer=layer)
 
 
 def grade_label(grade, language: str) -> str:
