@@ -1259,91 +1259,15 @@ def water_by_grid(
             raise InputError(
                 "column missing: run hydrant_coverage first", file="buildings", column=col
             )
-    levels = pd.to_numeric(grids["level"], errors="coerce")
-    out = pd.DataFrame(
-        {
-            "grid_id": grids["grid_id"].astype("string").to_numpy(),
-            "name": grids["name"].astype("string").to_numpy()
-            if "name" in grids
-            else pd.array([pd.NA] * len(grids), dtype="string"),
-            "level": levels.astype("Int64").to_numpy(),
-            "parent_id": grids["parent_id"].astype("string").to_numpy()
-            if "parent_id" in grids
-            else pd.array([pd.NA] * len(grids), dtype="string"),
-        }
-    )
+    out = _grid_identity(grids)
     key = pd.Index(out["grid_id"].astype(object))
-
-    def per_cell(table: pd.DataFrame, values: pd.DataFrame, how: str) -> pd.DataFrame:
-        return aggregate_by_grid(table, values, how, grid_ids=key)
-
     bcells = cells if cells is not None else assign_grids(buildings, grids)[0]
-    bad = buildings["water_deficient"].astype("boolean").fillna(True).to_numpy(dtype=float)
-    score = pd.to_numeric(buildings["water_deficiency"], errors="coerce").to_numpy(dtype=float)
-    vals = pd.DataFrame(
-        {"n_buildings": 1.0, "n_water_deficient": bad, "score": score}, index=buildings.index
-    )
-    s = per_cell(bcells, vals, "sum")
-    cnt = per_cell(bcells, vals[["score"]], "count")["score"]
-    nb = s["n_buildings"].fillna(0).to_numpy()
-    out["n_buildings"] = nb.astype(np.int64)
-    out["n_water_deficient"] = s["n_water_deficient"].fillna(0).to_numpy().astype(np.int64)
-    out["n_water_covered"] = out["n_buildings"] - out["n_water_deficient"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["share_water_deficient"] = np.where(nb > 0, out["n_water_deficient"] / nb, np.nan)
-        c = cnt.fillna(0).to_numpy()
-        out["water_deficiency_score"] = np.where(c > 0, s["score"].to_numpy() / c, np.nan)
-
-    if hydrants is not None and len(hydrants):
-        require_projected(hydrants, "hydrants", crs, crs_of="buildings")
-        st = hydrants["status"].astype("string").str.strip().str.lower()
-        hv = pd.DataFrame(
-            {
-                "n_hydrants": 1.0,
-                "n_hydrants_ok": working_hydrants(hydrants).astype(float),
-                "n_hydrants_broken": st.eq("broken").fillna(False).to_numpy(dtype=float),
-                "n_hydrants_missing": st.eq("missing").fillna(False).to_numpy(dtype=float),
-            },
-            index=hydrants.index,
-        )
-        hs = per_cell(assign_grids(hydrants, grids, what="hydrants")[0], hv, "sum").fillna(0)
-    else:
-        hs = pd.DataFrame(0.0, index=key, columns=["n_hydrants", "n_hydrants_ok",
-                                                   "n_hydrants_broken", "n_hydrants_missing"])  # fmt: skip
-    for col in hs.columns:
-        out[col] = hs[col].to_numpy().astype(np.int64)
-
-    status = water_source_status(water_sources, params=params)
-    if water_sources is not None and len(water_sources):
-        require_projected(water_sources, "water_sources", crs, crs_of="buildings")
-        cap = (
-            pd.to_numeric(status["capacity_m3"], errors="coerce").to_numpy(dtype=float)
-            if "capacity_m3" in status
-            else np.full(len(status), np.nan)
-        )
-        counts = status["source_counts"].to_numpy(dtype=bool)
-        sv = pd.DataFrame(
-            {
-                "n_water_sources": 1.0,
-                "n_water_sources_usable": counts.astype(float),
-                "capacity_m3": cap,
-                "capacity_usable_m3": np.where(counts, cap, np.nan),
-            },
-            index=status.index,
-        )
-        ss = per_cell(assign_grids(status, grids, what="water_sources")[0], sv, "sum")
-        out["n_water_sources"] = ss["n_water_sources"].fillna(0).to_numpy().astype(np.int64)
-        out["n_water_sources_usable"] = (
-            ss["n_water_sources_usable"].fillna(0).to_numpy().astype(np.int64)
-        )
-        out["capacity_m3"] = ss["capacity_m3"].fillna(0).to_numpy(dtype=float)
-        out["capacity_usable_m3"] = ss["capacity_usable_m3"].fillna(0).to_numpy(dtype=float)
-    else:
-        out["n_water_sources"] = 0
-        out["n_water_sources_usable"] = 0
-        out["capacity_m3"] = 0.0
-        out["capacity_usable_m3"] = 0.0
-
+    parts = [
+        _buildings_per_cell(buildings, bcells, key),
+        _hydrants_per_cell(hydrants, grids, key, crs),
+        _sources_per_cell(water_sources, grids, key, crs, params),
+    ]
+    out = pd.concat([out, *(p.set_axis(out.index) for p in parts)], axis=1)
     if zones is not None:
         gg = np.asarray(grids.geometry.values, dtype=object)
         zu = shapely.union_all(np.asarray(zones.geometry.values, dtype=object))
@@ -1351,6 +1275,113 @@ def water_by_grid(
         out["deficient_area_m2"] = area
         with np.errstate(invalid="ignore", divide="ignore"):
             out["deficient_area_share"] = area / shapely.area(gg)
+    return out
+
+
+def _grid_identity(grids: gpd.GeoDataFrame) -> pd.DataFrame:
+    """``grid_id``, ``name``, ``level``, ``parent_id`` of every cell (missing text as NA)."""
+
+    def text(column: str) -> pd.api.extensions.ExtensionArray:
+        if column in grids:
+            return grids[column].astype("string").to_numpy()
+        return pd.array([pd.NA] * len(grids), dtype="string")
+
+    levels = pd.to_numeric(grids["level"], errors="coerce")
+    return pd.DataFrame(
+        {
+            "grid_id": grids["grid_id"].astype("string").to_numpy(),
+            "name": text("name"),
+            "level": levels.astype("Int64").to_numpy(),
+            "parent_id": text("parent_id"),
+        }
+    )
+
+
+def _buildings_per_cell(
+    buildings: gpd.GeoDataFrame, bcells: pd.DataFrame, key: pd.Index
+) -> pd.DataFrame:
+    """Buildings, covered and deficient ones, their share and mean deficiency score per cell."""
+    bad = buildings["water_deficient"].astype("boolean").fillna(True).to_numpy(dtype=float)
+    score = pd.to_numeric(buildings["water_deficiency"], errors="coerce").to_numpy(dtype=float)
+    vals = pd.DataFrame(
+        {"n_buildings": 1.0, "n_water_deficient": bad, "score": score}, index=buildings.index
+    )
+    s = aggregate_by_grid(bcells, vals, "sum", grid_ids=key)
+    cnt = aggregate_by_grid(bcells, vals[["score"]], "count", grid_ids=key)["score"]
+    nb = s["n_buildings"].fillna(0).to_numpy()
+    out = pd.DataFrame(index=key)
+    out["n_buildings"] = nb.astype(np.int64)
+    out["n_water_deficient"] = s["n_water_deficient"].fillna(0).to_numpy().astype(np.int64)
+    out["n_water_covered"] = out["n_buildings"] - out["n_water_deficient"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out["share_water_deficient"] = np.where(nb > 0, out["n_water_deficient"] / nb, np.nan)
+        c = cnt.fillna(0).to_numpy()
+        out["water_deficiency_score"] = np.where(c > 0, s["score"].to_numpy() / c, np.nan)
+    return out
+
+
+def _hydrants_per_cell(
+    hydrants: gpd.GeoDataFrame | None, grids: gpd.GeoDataFrame, key: pd.Index, crs
+) -> pd.DataFrame:
+    """Hydrants per cell: all, working (``ok``), ``broken``, ``missing``."""
+    columns = ["n_hydrants", "n_hydrants_ok", "n_hydrants_broken", "n_hydrants_missing"]
+    if hydrants is None or not len(hydrants):
+        return pd.DataFrame(0, index=key, columns=columns, dtype=np.int64)
+    require_projected(hydrants, "hydrants", crs, crs_of="buildings")
+    st = hydrants["status"].astype("string").str.strip().str.lower()
+    hv = pd.DataFrame(
+        {
+            "n_hydrants": 1.0,
+            "n_hydrants_ok": working_hydrants(hydrants).astype(float),
+            "n_hydrants_broken": st.eq("broken").fillna(False).to_numpy(dtype=float),
+            "n_hydrants_missing": st.eq("missing").fillna(False).to_numpy(dtype=float),
+        },
+        index=hydrants.index,
+    )
+    cells = assign_grids(hydrants, grids, what="hydrants")[0]
+    return aggregate_by_grid(cells, hv, "sum", grid_ids=key).fillna(0)[columns].astype(np.int64)
+
+
+def _sources_per_cell(
+    water_sources: gpd.GeoDataFrame | None,
+    grids: gpd.GeoDataFrame,
+    key: pd.Index,
+    crs,
+    params: WaterParams,
+) -> pd.DataFrame:
+    """Water sources per cell, those that count, and their capacities (m³)."""
+    out = pd.DataFrame(index=key)
+    status = water_source_status(water_sources, params=params)  # checks the layer's columns
+    if water_sources is None or not len(water_sources):
+        out["n_water_sources"] = 0
+        out["n_water_sources_usable"] = 0
+        out["capacity_m3"] = 0.0
+        out["capacity_usable_m3"] = 0.0
+        return out
+    require_projected(water_sources, "water_sources", crs, crs_of="buildings")
+    cap = (
+        pd.to_numeric(status["capacity_m3"], errors="coerce").to_numpy(dtype=float)
+        if "capacity_m3" in status
+        else np.full(len(status), np.nan)
+    )
+    counts = status["source_counts"].to_numpy(dtype=bool)
+    sv = pd.DataFrame(
+        {
+            "n_water_sources": 1.0,
+            "n_water_sources_usable": counts.astype(float),
+            "capacity_m3": cap,
+            "capacity_usable_m3": np.where(counts, cap, np.nan),
+        },
+        index=status.index,
+    )
+    cells = assign_grids(status, grids, what="water_sources")[0]
+    ss = aggregate_by_grid(cells, sv, "sum", grid_ids=key)
+    out["n_water_sources"] = ss["n_water_sources"].fillna(0).to_numpy().astype(np.int64)
+    out["n_water_sources_usable"] = (
+        ss["n_water_sources_usable"].fillna(0).to_numpy().astype(np.int64)
+    )
+    out["capacity_m3"] = ss["capacity_m3"].fillna(0).to_numpy(dtype=float)
+    out["capacity_usable_m3"] = ss["capacity_usable_m3"].fillna(0).to_numpy(dtype=float)
     return out
 
 
