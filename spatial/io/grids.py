@@ -98,6 +98,36 @@ def assign_grids(
     require_projected(features, what)
     require_projected(grids, "grids")
     require_same_crs(features, grids, what, "grids")
+    table = _grid_table(grids)
+    pts = _feature_points(features)
+    report = AssignmentReport()
+    cells = pd.DataFrame(index=features.index)
+    finer: pd.Series | None = None
+    for level in sorted(table.levels.unique(), reverse=True):
+        direct = _cells_holding(pts, grids, table, level, len(features))
+        if finer is None:  # the finest level: every feature by its own point
+            chosen = direct
+            report.direct[level] = report.disagree[level] = 0
+        else:
+            chosen = _up_the_chain(finer, direct, table, level, report)
+        report.unassigned[level] = int(chosen.isna().sum())
+        cells[f"grid_id_l{level}"] = chosen.to_numpy()
+        cells[f"grid_id_l{level}"] = cells[f"grid_id_l{level}"].astype("string")
+        finer = chosen
+    return cells, report
+
+
+@dataclass(frozen=True)
+class _GridTable:
+    """Each grid cell's id, level and parent, as read from the grids layer."""
+
+    ids: pd.Series
+    levels: pd.Series
+    parent_of: pd.Series  # grid_id → parent_id
+    level_of: pd.Series  # grid_id → level
+
+
+def _grid_table(grids: gpd.GeoDataFrame) -> _GridTable:
     levels = grid_levels(grids)
     if "grid_id" not in grids:
         raise InputError("required column missing", file="grids layer", column="grid_id")
@@ -107,46 +137,58 @@ def assign_grids(
         if "parent_id" in grids
         else pd.Series(pd.NA, index=grids.index, dtype="string")
     )
-    parent_of = pd.Series(parents.to_numpy(), index=ids.to_numpy())
-    level_of = pd.Series(levels.to_numpy(), index=ids.to_numpy())
+    return _GridTable(
+        ids,
+        levels,
+        pd.Series(parents.to_numpy(), index=ids.to_numpy()),
+        pd.Series(levels.to_numpy(), index=ids.to_numpy()),
+    )
 
+
+def _feature_points(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """One point inside each feature with a geometry (``_pos``: its position in ``features``)."""
     geoms = np.asarray(features.geometry.values, dtype=object)
     valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    pts = gpd.GeoDataFrame(
+    return gpd.GeoDataFrame(
         {"_pos": np.flatnonzero(valid)},
         geometry=shapely.point_on_surface(geoms[valid]),
         crs=features.crs,
     )
-    report = AssignmentReport()
-    cells = pd.DataFrame(index=features.index)
-    finer: pd.Series | None = None
-    for level in sorted(levels.unique(), reverse=True):
-        layer = gpd.GeoDataFrame(
-            {"_gid": ids[levels == level].to_numpy()},
-            geometry=grids.geometry[levels == level].values,
-            crs=grids.crs,
-        )
-        hit = gpd.sjoin(pts, layer, how="inner", predicate="intersects")
-        # A point on a shared edge touches two cells: keep the smaller id, deterministically.
-        hit = hit.sort_values(["_pos", "_gid"]).drop_duplicates("_pos")
-        direct = pd.Series(pd.NA, index=range(len(features)), dtype="string")
-        direct.iloc[hit["_pos"].to_numpy()] = hit["_gid"].astype("string").to_numpy()
-        if finer is None:
-            chosen = direct
-            report.direct[level] = 0
-            report.disagree[level] = 0
-        else:
-            up = finer.map(parent_of).astype("string")
-            ok = up.map(level_of) == level
-            up = up.where(ok.fillna(False).astype(bool), pd.NA)
-            chosen = up.fillna(direct)
-            report.direct[level] = int((up.isna() & direct.notna()).sum())
-            report.disagree[level] = int((up.notna() & direct.notna() & (up != direct)).sum())
-        report.unassigned[level] = int(chosen.isna().sum())
-        cells[f"grid_id_l{level}"] = chosen.to_numpy()
-        cells[f"grid_id_l{level}"] = cells[f"grid_id_l{level}"].astype("string")
-        finer = chosen
-    return cells, report
+
+
+def _cells_holding(
+    pts: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, table: _GridTable, level: int, n: int
+) -> pd.Series:
+    """The cell of ``level`` each feature's point lies in (positions 0..n-1; <NA> in none)."""
+    at_level = table.levels == level
+    layer = gpd.GeoDataFrame(
+        {"_gid": table.ids[at_level].to_numpy()},
+        geometry=grids.geometry[at_level].values,
+        crs=grids.crs,
+    )
+    hit = gpd.sjoin(pts, layer, how="inner", predicate="intersects")
+    # A point on a shared edge touches two cells: keep the smaller id, deterministically.
+    hit = hit.sort_values(["_pos", "_gid"]).drop_duplicates("_pos")
+    direct = pd.Series(pd.NA, index=range(n), dtype="string")
+    direct.iloc[hit["_pos"].to_numpy()] = hit["_gid"].astype("string").to_numpy()
+    return direct
+
+
+def _up_the_chain(
+    finer: pd.Series,
+    direct: pd.Series,
+    table: _GridTable,
+    level: int,
+    report: AssignmentReport,
+) -> pd.Series:
+    """The parent at ``level`` of each feature's finer cell, else the cell its point lies in;
+    counts both cases in ``report``."""
+    up = finer.map(table.parent_of).astype("string")
+    ok = up.map(table.level_of) == level
+    up = up.where(ok.fillna(False).astype(bool), pd.NA)
+    report.direct[level] = int((up.isna() & direct.notna()).sum())
+    report.disagree[level] = int((up.notna() & direct.notna() & (up != direct)).sum())
+    return up.fillna(direct)
 
 
 def aggregate_by_grid(
