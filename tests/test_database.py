@@ -87,7 +87,7 @@ def test_config_headers_map_for_a_table_as_for_a_file(server, demo_tables):
         read_layer(server.url, layer="demo.hydrants", columns={"编号": "hydrant_id"})
 
 
-def test_bad_value_names_url_table_and_row_without_password(server, demo_tables):
+def test_bad_value_names_url_table_and_row_without_password(server, demo_tables, tmp_path):
     buildings = demo_tables["buildings"].copy()
     buildings.loc[4, "floors"] = 999.0  # above the schema's 200
     with server.connect() as conn:
@@ -100,7 +100,7 @@ def test_bad_value_names_url_table_and_row_without_password(server, demo_tables)
     assert line.startswith(f"{server.url} bad.buildings: row 5 (building_id {ident})")
     assert PASSWORD not in line and "\n" not in line
     # The same value in a file is named the same way, by its path and feature.
-    path = server.socket_dir / "bad.gpkg"
+    path = tmp_path / "bad.gpkg"
     buildings.to_file(path, layer="buildings")
     from_file, file_source = read_layer(path)
     _, file_report = coerce_layer(from_file, SCHEMAS["buildings"], file_source)
