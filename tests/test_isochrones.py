@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import geopandas as gpd
 import networkx as nx
 import numpy as np
@@ -186,8 +188,8 @@ def test_raster_field_lies_within_the_snap_limit_of_reached_streets(district):  
     G, _, stations = district
     params = AccessParams(max_snap_m=60.0)
     ri = station_isochrones(stations, G, params=params)
-    vi = station_isochrones(stations, G, params=params, method="vector", buffer_m=60.0,
-                            quad_segs=8)  # fmt: skip
+    wide = dataclasses.replace(params, street_buffer_m=60.0)
+    vi = station_isochrones(stations, G, params=wide, method="vector", quad_segs=8)
     for a, b in zip(ri.geometry.to_numpy(), vi.geometry.to_numpy(), strict=True):
         if b.area == 0:  # turnout takes the whole minute
             assert a.area < 1.0

@@ -14,8 +14,8 @@ import pytest
 import shapely
 
 import firegrid.spatial.access.isochrones as iso_mod
-from firegrid.spatial.access.isochrones import station_isochrones
 from firegrid.spatial.access.analysis import analyse_access
+from firegrid.spatial.access.isochrones import station_isochrones
 from firegrid.spatial.access.travel_times import building_access
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.network.profiles import AccessParams
@@ -30,6 +30,11 @@ def district(shanghai):  # noqa: F811
     return shanghai, building_access(b, stations, shanghai), stations
 
 
+# The isochrone mode is the [access] isochrones key.
+PER_STATION = AccessParams(isochrones="per_station")
+UNION = AccessParams(isochrones="union")
+
+
 def _row(iso, kind, minutes):
     sel = iso[(iso["kind"] == kind) & (iso["minutes"] == minutes)]
     assert len(sel) == 1, (kind, minutes)
@@ -40,8 +45,8 @@ def _row(iso, kind, minutes):
 def test_union_is_the_union_of_the_station_isochrones_and_holds_its_buildings(district):
     graphs, acc, stations = district
     with pytest.warns(UserWarning, match="off the road network"):
-        per = station_isochrones(stations, graphs, buildings=acc, mode="per_station")
-        uni = station_isochrones(stations, graphs, buildings=acc, mode="union")
+        per = station_isochrones(stations, graphs, buildings=acc, params=PER_STATION)
+        uni = station_isochrones(stations, graphs, buildings=acc, params=UNION)
     assert len(uni) == 2 * 3  # one row per kind and threshold
     assert uni["station_id"].isna().all()
     pts = shapely.point_on_surface(acc.geometry.to_numpy())
@@ -76,7 +81,7 @@ def test_a_coarse_union_grid_still_holds_every_building_reached(district, monkey
     # A tiny cell budget forces cells far larger than 5 m (as at city size).
     monkeypatch.setattr(iso_mod, "UNION_MAX_CELLS", 20_000)
     with pytest.warns(UserWarning, match="off the road network"):
-        uni = station_isochrones(stations, graphs, buildings=acc, mode="union")
+        uni = station_isochrones(stations, graphs, buildings=acc, params=UNION)
     pts = shapely.point_on_surface(acc.geometry.to_numpy())
     for kind, tcol in TIME.items():
         row = _row(uni, kind, 3.0)
@@ -121,4 +126,4 @@ def test_isochrones_key_is_checked():
     with pytest.raises(ConfigError, match="isochrones"):
         AccessParams.from_mapping({"isochrones": "every"})
     with pytest.raises(ValueError, match="raster"):
-        station_isochrones(None, {}, mode="union", method="vector")
+        station_isochrones(None, {}, params=UNION, method="vector")

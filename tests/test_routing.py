@@ -14,6 +14,7 @@ import shapely
 from firegrid.spatial.errors import NetworkError
 from firegrid.spatial.network.profiles import default_profile
 from firegrid.spatial.network.routing import (
+    EdgeArrays,
     RoutingGraph,
     Snap,
     cost_matrix,
@@ -447,9 +448,9 @@ def _corner_graph(delay: float):
     # C, so C is reached as the far end of a street whose length is a sum of rounded pieces.
     run = np.r_[length, length] / speed
     run[[2, 3, 6, 7]] = np.inf
-    rg = RoutingGraph.from_arrays(xy[:, 0], xy[:, 1], uu, vv, np.r_[length, length], run,
-                                  geometry=geom, node_delay=node_delay,
-                                  access_cost_per_m=1 / 1.5, weight="time", crs=CRS)  # fmt: skip
+    edges = EdgeArrays(xy[:, 0], xy[:, 1], uu, vv, np.r_[length, length], geometry=geom, crs=CRS)
+    rg = RoutingGraph.from_arrays(edges, run, node_delay=node_delay, access_cost_per_m=1 / 1.5,
+                                  weight="time")  # fmt: skip
     return rg, xy[2:], length[1:], speed
 
 
@@ -485,8 +486,9 @@ def test_building_at_a_barrier_node_is_reached_up_to_the_barrier():
     v = np.array([1, 0, 2, 1, 3, 2])
     run = np.array([10.0, 10.0, 10.0, 10.0, np.inf, np.inf])  # 2–3 is a footway
     delay = np.array([0.0, 0.0, np.inf, 0.0])  # the bollard at node 2
-    rg = RoutingGraph.from_arrays(x, y, u, v, np.full(6, 100.0), run, node_delay=delay,
-                                  access_cost_per_m=0.5, weight="time", crs=CRS)  # fmt: skip
+    edges = EdgeArrays(x, y, u, v, np.full(6, 100.0), crs=CRS)
+    rg = RoutingGraph.from_arrays(edges, run, node_delay=delay, access_cost_per_m=0.5,
+                                  weight="time")  # fmt: skip
     station = Snap.at(rg, np.array([0]), np.array([0.0]))
     beyond = snap(rg, gpd.GeoSeries([shapely.Point(x[2] + 3.0, y[2] + 4.0)], crs=CRS))
     assert beyond.frac[0] in (0.0, 1.0) and beyond.access_m[0] == pytest.approx(5.0)

@@ -60,11 +60,12 @@ class _Recorder:
             finally:
                 rec._depth -= 1
 
-        def counting_from_arrays(cls, node_x, node_y, u, v, length_m, run, **kw):
+        def counting_from_arrays(cls, edges, run, **kw):
             if rec._depth == 0:  # not the inside of from_table
-                what = _digest(node_x, node_y, u, v, length_m, run, kw.get("node_delay"))
+                e = edges
+                what = _digest(e.node_x, e.node_y, e.u, e.v, e.length_m, run, kw.get("node_delay"))
                 rec.arrays.append((what, kw.get("directed", True), kw.get("weight", "length")))
-            return from_arrays(cls, node_x, node_y, u, v, length_m, run, **kw)
+            return from_arrays(cls, edges, run, **kw)
 
         def counting_snap(rg, px, py, max_snap_m):
             rec.graphs.append(rg)

@@ -13,6 +13,7 @@ import shapely
 from firegrid.spatial.network.osm import read_osm
 from firegrid.spatial.network.profiles import JoinRules, default_profile
 from firegrid.spatial.network.routing import (
+    EdgeArrays,
     RoutingGraph,
     graph_table,
     nearest_cost,
@@ -44,9 +45,9 @@ def streets(lines: list[list[tuple[float, float]]], tags: list[dict]):
         for k in edge_tags:
             edge_tags[k] += [tg.get(k, "")] * 2
     length = shapely.length(np.array(geom, dtype=object))
-    rg = RoutingGraph.from_arrays(xy[:, 0], xy[:, 1], u, v, length, length / 10.0,
-                                  geometry=np.array(geom, dtype=object),
-                                  access_cost_per_m=1.0, weight="time", crs=CRS)  # fmt: skip
+    edges = EdgeArrays(xy[:, 0], xy[:, 1], u, v, length, geometry=np.array(geom, dtype=object),
+                       crs=CRS)  # fmt: skip
+    rg = RoutingGraph.from_arrays(edges, length / 10.0, access_cost_per_m=1.0, weight="time")
     return rg, edge_tags
 
 

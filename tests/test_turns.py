@@ -16,6 +16,7 @@ import pytest
 from firegrid.spatial.network.osm import read_osm
 from firegrid.spatial.network.profiles import default_profile
 from firegrid.spatial.network.routing import (
+    EdgeArrays,
     RoutingGraph,
     Snap,
     cost_matrix,
@@ -58,8 +59,8 @@ def compile_grid(edges, restrictions=None):
     x = np.repeat(np.arange(N) * 100.0, N)
     y = np.tile(np.arange(N) * 100.0, N)
     delay = node_delay(edges)
-    rg = RoutingGraph.from_arrays(x, y, u, v, np.full(len(u), 100.0), run, node_delay=delay,
-                                  directed=True, weight="time")  # fmt: skip
+    edges = EdgeArrays(x, y, u, v, np.full(len(u), 100.0))
+    rg = RoutingGraph.from_arrays(edges, run, node_delay=delay, directed=True, weight="time")
     if restrictions is not None:
         rg = apply_turn_restrictions(rg, restrictions)
     return rg

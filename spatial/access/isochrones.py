@@ -21,7 +21,7 @@ same cells by how many stations reach a place within target.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -232,11 +232,9 @@ def station_isochrones(
     params: AccessParams | None = None,
     minutes: tuple[float, ...] | None = None,
     buildings: gpd.GeoDataFrame | None = None,
-    buffer_m: float | None = None,
     method: str = "raster",
     cell_m: float | None = None,
     quad_segs: int = 2,
-    mode: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Isochrone polygons per station (or station kind) and threshold: where a building would
     be reached in time.
@@ -257,33 +255,32 @@ def station_isochrones(
         the working CRS.
     network : networkx.MultiDiGraph or mapping vehicle -> RoutingGraph
     params : AccessParams, optional
+        Also how isochrones are drawn: ``street_buffer_m`` (half-width in metres of the
+        ``"vector"`` band; ``cell_m`` defaults to a third of it) and ``isochrones``, the mode:
+        ``"per_station"``, one polygon per station and threshold; ``"union"``, one polygon per
+        station kind and threshold, the places some station of that kind reaches in time,
+        contoured from one fastest-station field per vehicle (``"raster"`` only; its cell
+        grows beyond ``cell_m`` so the field holds at most :data:`UNION_MAX_CELLS` cells);
+        ``"auto"``, per station up to :data:`PER_STATION_MAX` stations, the union beyond.
     minutes : tuple of float, optional
         Thresholds in minutes, turnout included (default ``params.isochrone_minutes``).
     buildings : GeoDataFrame, optional
         When given, counted per isochrone (``n_buildings``), and every building a station
         reaches within a threshold lies inside that isochrone: one whose representative point
         the grid contour misses by a fraction of a cell is joined by its access leg.
-    buffer_m : float, optional
-        Half-width (metres) of the band around reached streets for ``"vector"`` (default
-        ``params.street_buffer_m``).
     method : {"raster", "vector"}
         ``"raster"`` (default): the travel-time field described above, computed at the centres
         of a ``cell_m`` grid (each centre snapped and timed like a building) and contoured at
         each threshold; edges within about a cell of the exact line.
-        ``"vector"``: a plain street band, the exact union of ``buffer_m`` buffers around the
-        reached street pieces and the access legs of reached buildings (no time left for the
-        access leg is considered, so it holds places not reached in time; slow when large).
+        ``"vector"``: a plain street band, the exact union of ``street_buffer_m`` buffers
+        around the reached street pieces and the access legs of reached buildings (no time
+        left for the access leg is considered, so it holds places not reached in time; slow
+        when large).
     cell_m : float, optional
-        Grid cell for ``"raster"`` (metres; default ``buffer_m / 3``, 5 m for the default 15 m).
+        Grid cell for ``"raster"`` (metres; default ``street_buffer_m / 3``, 5 m for the
+        default 15 m).
     quad_segs : int
         Segments per quarter circle of the buffers for ``"vector"``.
-    mode : {"auto", "per_station", "union"}, optional
-        Default ``params.isochrones``. ``"per_station"``: one polygon per station and
-        threshold. ``"union"``: one polygon per station kind and threshold, the places some
-        station of that kind reaches in time, contoured from one fastest-station field per
-        vehicle (``"raster"`` only; its cell grows beyond ``cell_m`` so the field holds at most
-        :data:`UNION_MAX_CELLS` cells). ``"auto"``: per station up to :data:`PER_STATION_MAX`
-        stations, the union beyond.
 
     Returns
     -------
@@ -295,196 +292,271 @@ def station_isochrones(
         ``n_stations`` counts its stations.
     """
     params = params or AccessParams()
-    minutes = tuple(float(m) for m in (minutes or params.isochrone_minutes))
-    thresholds = np.array(minutes) * 60.0
-    buffer_m = params.street_buffer_m if buffer_m is None else float(buffer_m)
-    cell_m = buffer_m / 3.0 if cell_m is None else float(cell_m)
-    if method not in ("raster", "vector"):
-        raise ValueError(f"method must be 'raster' or 'vector', got {method!r}")
-    if not cell_m > 0:
-        raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
-    mode = params.isochrones if mode is None else mode
-    if mode not in ("auto", "per_station", "union"):
-        raise ValueError(f"mode must be 'auto', 'per_station' or 'union', got {mode!r}")
-    if mode == "auto":
-        mode = "per_station" if len(stations) <= PER_STATION_MAX else "union"
-    if mode == "union" and method != "raster":
-        raise ValueError("mode='union' draws the raster field; method must be 'raster'")
+    spec = _IsoSpec.of(params, minutes, method, cell_m, quad_segs, stations)
     groups = station_groups(stations, params)
     graphs = compile_graphs(network, params, vehicles=tuple(sorted({g.vehicle for g in groups})))
-    if mode == "union":
-        return _union_isochrones(stations, groups, graphs, params, minutes, buildings, cell_m)
-    names = stations["name"].astype(object).to_numpy() if "name" in stations else None
-    recs = []
-    geoms_parts = []
-    t_max = thresholds.max()
-    for g in groups:
-        rg = graphs[g.vehicle]
-        ss = snap_stations(rg, stations, g, params)
-        bs = bcost = connectors = None
-        if buildings is not None and len(buildings):
-            bs = snap(rg, buildings.geometry.to_numpy(), max_snap_m=params.max_snap_m)
-            bcost = cost_matrix(rg, ss, bs, cutoff=t_max, source_offset=g.turnout_s).tocoo()
-            if method == "vector":
-                connectors = bs.connectors()
-        n_before = len(recs)
-        joinable = _street_pieces(rg) if method == "raster" else None
-        # For "vector": lines and their record, banded once per group.
-        lines_all, group_all, whole_all = [], [], []
-        for start in range(0, len(g.rows), _ISO_BATCH):
-            idx = np.arange(start, min(start + _ISO_BATCH, len(g.rows)))
-            sub = ss.take(idx)
-            dist, states = _node_and_state_costs(rg, sub, g.turnout_s[idx], t_max)
-            # For "raster": the pieces reached within the largest threshold bound the grid
-            # cells worth timing.
-            reach_lines = []
-            for m, T in zip(minutes, thresholds, strict=True):
-                row, seg, lo, hi = reached_intervals(
-                    rg, sub, dist, T, source_offset=g.turnout_s[idx], states=states
-                )
-                length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg),
-                                     minlength=len(idx))  # fmt: skip
-                nb = np.zeros(len(idx), dtype=np.int64)
-                conn_rows = np.zeros(0, dtype=np.int64)
-                conn = np.zeros(0, dtype=object)
-                if bcost is not None:
-                    sel = np.isin(bcost.row, idx) & (bcost.data <= T)
-                    conn_rows = bcost.row[sel] - start
-                    conn = connectors[bcost.col[sel]] if connectors is not None else conn
-                    nb = np.bincount(conn_rows, minlength=len(idx))
-                for i, k in enumerate(idx):
-                    recs.append(
-                        dict(
-                            station_id=g.station_id[k],
-                            name=names[g.rows[k]] if names is not None else None,
-                            kind=g.kind,
-                            vehicle=g.vehicle,
-                            minutes=m,
-                            t_s=T,
-                            length_m=float(length[i]),
-                            n_buildings=int(nb[i]) if bcost is not None else None,
-                        )
-                    )
-                if method == "vector":
-                    gid0 = len(recs) - len(idx) - n_before
-                    pieces = cut_segments(rg, seg, lo, hi)
-                    whole = np.where((lo <= 0.0) & (hi >= 1.0), seg, -1)
-                    lines_all.append(np.concatenate([pieces, conn]))
-                    group_all.append(np.concatenate([row, conn_rows]) + gid0)
-                    whole_all.append(np.concatenate([whole, np.full(len(conn), -1)]))
-                elif T == t_max:
-                    reach_lines.append(cut_segments(rg, seg, lo, hi))
-            if method == "raster":
-                # The field per batch of stations bounds the cells held at once.
-                grids = {}
-                field = _time_field(
-                    rg,
-                    _matrix_timer(rg, sub, g.turnout_s[idx], t_max),
-                    len(idx),
-                    float(np.min(g.turnout_s[idx])),
-                    thresholds,
-                    np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
-                    pieces=joinable,
-                    cell_m=cell_m,
-                    max_snap_m=params.max_snap_m,
-                    grids=grids,
-                )
-                if bcost is not None:
-                    mine = np.isin(bcost.row, idx)
-                    field = _hold_buildings(field, thresholds, bs, bcost.row[mine] - start,
-                                            bcost.col[mine], bcost.data[mine], cell_m,
-                                            grids)  # fmt: skip
-                geoms_parts.append(field.T.ravel())  # records run threshold by threshold
-        if method == "vector":
-            n_rec = len(recs) - n_before
-            geoms_parts.append(_bands(lines_all, group_all, whole_all, n_rec, buffer_m, quad_segs))
-    geoms = np.concatenate(geoms_parts) if geoms_parts else np.zeros(0, dtype=object)
-    out = pd.DataFrame.from_records(recs, columns=["station_id", "name", "kind", "vehicle",
-                                                   "minutes", "t_s", "length_m", "n_buildings"])  # fmt: skip
+    if spec.mode == "union":
+        recs, geoms = _union_isochrones(stations, groups, graphs, params, spec, buildings)
+    else:
+        names = stations["name"].astype(object).to_numpy() if "name" in stations else None
+        recs, parts = [], []
+        for g in groups:
+            iso = _GroupIsochrones(graphs[g.vehicle], g, spec, params, names)
+            iso.run(stations, buildings)
+            recs.extend(iso.recs)
+            parts.append(iso.geoms())
+        geoms = np.concatenate(parts) if parts else np.zeros(0, dtype=object)
+    return _iso_frame(recs, geoms, graphs, union=spec.mode == "union", buildings=buildings)
+
+
+_ISO_COLUMNS = ["station_id", "name", "kind", "vehicle", "minutes", "t_s", "length_m",
+                "n_buildings"]  # fmt: skip
+
+
+def _iso_frame(recs, geoms, graphs, *, union: bool, buildings) -> gpd.GeoDataFrame:
+    """The isochrone records as a GeoDataFrame in the graphs' CRS."""
+    out = pd.DataFrame.from_records(recs, columns=_ISO_COLUMNS + (["n_stations"] if union else []))
+    if union:
+        out["station_id"] = out["station_id"].astype(object)
     if buildings is None:
         out = out.drop(columns="n_buildings")
     crs = next(iter(graphs.values())).crs
-    return gpd.GeoDataFrame(out, geometry=geoms, crs=crs)
+    return gpd.GeoDataFrame(out, geometry=np.asarray(geoms, dtype=object), crs=crs)
 
 
-def _union_isochrones(stations, groups, graphs, params, minutes, buildings, cell_m):
+@dataclass(frozen=True)
+class _IsoSpec:
+    """How isochrones are drawn (see :func:`station_isochrones`), checked."""
+
+    minutes: tuple[float, ...]
+    buffer_m: float
+    method: str
+    cell_m: float
+    quad_segs: int
+    mode: str
+
+    @classmethod
+    def of(cls, params: AccessParams, minutes, method, cell_m, quad_segs, stations) -> _IsoSpec:
+        minutes = tuple(float(m) for m in (minutes or params.isochrone_minutes))
+        buffer_m = float(params.street_buffer_m)
+        cell_m = buffer_m / 3.0 if cell_m is None else float(cell_m)
+        if method not in ("raster", "vector"):
+            raise ValueError(f"method must be 'raster' or 'vector', got {method!r}")
+        if not cell_m > 0:
+            raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
+        mode = params.isochrones
+        if mode not in ("auto", "per_station", "union"):
+            raise ValueError(f"mode must be 'auto', 'per_station' or 'union', got {mode!r}")
+        if mode == "auto":
+            mode = "per_station" if len(stations) <= PER_STATION_MAX else "union"
+        if mode == "union" and method != "raster":
+            raise ValueError("mode='union' draws the raster field; method must be 'raster'")
+        return cls(minutes, buffer_m, method, cell_m, quad_segs, mode)
+
+    @property
+    def thresholds(self) -> np.ndarray:
+        """The thresholds in seconds, turnout included."""
+        return np.array(self.minutes) * 60.0
+
+
+class _GroupIsochrones:
+    """Per-station isochrones of one station group on its graph, batch by batch.
+
+    ``recs`` gets one record per threshold and station (threshold by threshold within a
+    batch); ``geoms()`` the polygons in the same order.
+    """
+
+    def __init__(self, rg: RoutingGraph, g: StationGroup, spec: _IsoSpec, params, names):
+        self.rg, self.g, self.spec, self.params, self.names = rg, g, spec, params, names
+        self.thresholds = spec.thresholds
+        self.t_max = self.thresholds.max()
+        self.recs: list[dict] = []
+        self.fields: list[np.ndarray] = []  # "raster": polygons per batch
+        self.bands: tuple[list, list, list] = ([], [], [])  # "vector": lines, record, whole
+        self.bs = self.bcost = self.connectors = None
+
+    def run(self, stations: gpd.GeoDataFrame, buildings: gpd.GeoDataFrame | None) -> None:
+        rg, g, params = self.rg, self.g, self.params
+        self.ss = snap_stations(rg, stations, g, params)
+        if buildings is not None and len(buildings):
+            self.bs = snap(rg, buildings.geometry.to_numpy(), max_snap_m=params.max_snap_m)
+            self.bcost = cost_matrix(rg, self.ss, self.bs, cutoff=self.t_max,
+                                     source_offset=g.turnout_s).tocoo()  # fmt: skip
+            if self.spec.method == "vector":
+                self.connectors = self.bs.connectors()
+        self.joinable = _street_pieces(rg) if self.spec.method == "raster" else None
+        for start in range(0, len(g.rows), _ISO_BATCH):
+            self._batch(np.arange(start, min(start + _ISO_BATCH, len(g.rows))))
+
+    def geoms(self) -> np.ndarray:
+        if self.spec.method == "raster":
+            if not self.fields:
+                return np.zeros(0, dtype=object)
+            return np.concatenate(self.fields)
+        lines, group, whole = self.bands
+        return _bands(lines, group, whole, len(self.recs), self.spec.buffer_m,
+                      self.spec.quad_segs)  # fmt: skip
+
+    def _batch(self, idx: np.ndarray) -> None:
+        rg, offset = self.rg, self.g.turnout_s[idx]
+        sub = self.ss.take(idx)
+        dist, states = _node_and_state_costs(rg, sub, offset, self.t_max)
+        # For "raster": the pieces reached within the largest threshold bound the grid cells
+        # worth timing.
+        reach_lines = []
+        for m, T in zip(self.spec.minutes, self.thresholds, strict=True):
+            row, seg, lo, hi = reached_intervals(rg, sub, dist, T, source_offset=offset,
+                                                 states=states)  # fmt: skip
+            conn_rows, conn = self._record(idx, m, T, row, seg, lo, hi)
+            if self.spec.method == "vector":
+                gid0 = len(self.recs) - len(idx)
+                lines, group, whole = self.bands
+                lines.append(np.concatenate([cut_segments(rg, seg, lo, hi), conn]))
+                group.append(np.concatenate([row, conn_rows]) + gid0)
+                whole_seg = np.where((lo <= 0.0) & (hi >= 1.0), seg, -1)
+                whole.append(np.concatenate([whole_seg, np.full(len(conn), -1)]))
+            elif T == self.t_max:
+                reach_lines.append(cut_segments(rg, seg, lo, hi))
+        if self.spec.method == "raster":
+            self._raster(idx, sub, reach_lines)
+
+    def _record(self, idx, m, T, row, seg, lo, hi):
+        """Records of the batch's stations at threshold ``T``; the access legs of the
+        buildings they reach (batch row, connector line) for ``"vector"``."""
+        rg, g = self.rg, self.g
+        length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg),
+                             minlength=len(idx))  # fmt: skip
+        nb = np.zeros(len(idx), dtype=np.int64)
+        conn_rows = np.zeros(0, dtype=np.int64)
+        conn = np.zeros(0, dtype=object)
+        if self.bcost is not None:
+            sel = np.isin(self.bcost.row, idx) & (self.bcost.data <= T)
+            conn_rows = self.bcost.row[sel] - idx[0]
+            conn = self.connectors[self.bcost.col[sel]] if self.connectors is not None else conn
+            nb = np.bincount(conn_rows, minlength=len(idx))
+        for i, k in enumerate(idx):
+            self.recs.append(
+                dict(
+                    station_id=g.station_id[k],
+                    name=self.names[g.rows[k]] if self.names is not None else None,
+                    kind=g.kind,
+                    vehicle=g.vehicle,
+                    minutes=m,
+                    t_s=T,
+                    length_m=float(length[i]),
+                    n_buildings=int(nb[i]) if self.bcost is not None else None,
+                )
+            )
+        return conn_rows, conn
+
+    def _raster(self, idx, sub, reach_lines) -> None:
+        """The batch's travel-time field contoured (the field per batch of stations bounds
+        the cells held at once); records run threshold by threshold."""
+        rg, offset, spec = self.rg, self.g.turnout_s[idx], self.spec
+        grids = {}
+        field = _time_field(
+            rg,
+            _matrix_timer(rg, sub, offset, self.t_max),
+            self.thresholds,
+            np.concatenate(reach_lines) if reach_lines else np.zeros(0, dtype=object),
+            pieces=self.joinable,
+            cell_m=spec.cell_m,
+            max_snap_m=self.params.max_snap_m,
+            grids=grids,
+        )
+        if self.bcost is not None:
+            mine = np.isin(self.bcost.row, idx)
+            field = _hold_buildings(field, self.thresholds, self.bs,
+                                    self.bcost.row[mine] - idx[0], self.bcost.col[mine],
+                                    self.bcost.data[mine], spec.cell_m, grids)  # fmt: skip
+        self.fields.append(field.T.ravel())
+
+
+def _union_isochrones(stations, groups, graphs, params, spec: _IsoSpec, buildings):
     """One isochrone per station kind and threshold from the fastest-station field of each
-    vehicle (see :func:`station_isochrones`, ``mode="union"``); vehicles of a kind unite."""
-    thresholds = np.array(minutes) * 60.0
-    t_max = float(thresholds.max())
-    n_t = len(thresholds)
+    vehicle (see :func:`station_isochrones`, mode ``"union"``); vehicles of a kind unite.
+    Returns the records and their polygons."""
     bgeoms = buildings.geometry.to_numpy() if buildings is not None and len(buildings) else None
     recs, geoms = [], []
     for kind in KINDS:
         kg = [g for g in groups if g.kind == kind]
-        if not kg:
-            continue
-        polys = None
-        # Reached intervals of every vehicle, row = threshold: the vehicles' graphs share the
-        # network's segments, so their union length is measured once.
-        rows, segs, los, his = [], [], [], []
-        b_best = np.full(len(bgeoms), np.inf) if bgeoms is not None else None
-        for g in kg:
-            rg = graphs[g.vehicle]
-            ss = snap_stations(rg, stations, g, params)
-            dist, states = _fastest_node_costs(rg, ss, g.turnout_s, t_max)
-            lines = np.zeros(0, dtype=object)
-            for ti, T in enumerate(thresholds):
-                _, seg, lo, hi = reached_intervals(
-                    rg, ss, dist, T, source_offset=g.turnout_s, states=states
-                )
-                rows.append(np.full(len(seg), ti)), segs.append(seg)
-                los.append(lo), his.append(hi)
-                if T == t_max:
-                    lines = cut_segments(rg, seg, lo, hi)
-            c = _union_cell(lines, cell_m, params.max_snap_m)
-            grids = {}
-            field = _time_field(
-                rg,
-                _fastest_timer(rg, ss, g.turnout_s, t_max),
-                1,
-                float(np.min(g.turnout_s)),
-                thresholds,
-                lines,
-                pieces=_street_pieces(rg),
-                cell_m=c,
-                max_snap_m=params.max_snap_m,
-                grids=grids,
-            )
-            if bgeoms is not None:
-                bs = snap(rg, bgeoms, max_snap_m=params.max_snap_m)
-                bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
-                hit = np.flatnonzero(bt <= t_max)
-                field = _hold_buildings(field, thresholds, bs, np.zeros(len(hit), dtype=np.int64),
-                                        hit, bt[hit], c, grids)  # fmt: skip
-                b_best = np.fmin(b_best, bt)
-            polys = field[0] if polys is None else shapely.union(polys, field[0])
-        row, seg = np.concatenate(rows), np.concatenate(segs)
-        lo, hi = np.concatenate(los), np.concatenate(his)
-        length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg), minlength=n_t)
-        for ti, (m, T) in enumerate(zip(minutes, thresholds, strict=True)):
-            recs.append(
-                dict(
-                    station_id=None,
-                    name=None,
-                    kind=kind,
-                    vehicle="+".join(sorted({g.vehicle for g in kg})),
-                    minutes=m,
-                    t_s=T,
-                    length_m=float(length[ti]),
-                    n_buildings=int((b_best <= T).sum()) if b_best is not None else None,
-                    n_stations=int(sum(len(g.rows) for g in kg)),
-                )
-            )
-        geoms.extend(polys)
-    out = pd.DataFrame.from_records(recs, columns=["station_id", "name", "kind", "vehicle",
-                                                   "minutes", "t_s", "length_m", "n_buildings",
-                                                   "n_stations"])  # fmt: skip
-    out["station_id"] = out["station_id"].astype(object)
-    if buildings is None:
-        out = out.drop(columns="n_buildings")
-    crs = next(iter(graphs.values())).crs
-    return gpd.GeoDataFrame(out, geometry=np.array(geoms, dtype=object), crs=crs)
+        if kg:
+            kind_recs, polys = _union_kind(kind, kg, stations, graphs, params, spec, bgeoms)
+            recs.extend(kind_recs)
+            geoms.extend(polys)
+    return recs, geoms
+
+
+def _union_kind(kind, kg, stations, graphs, params, spec: _IsoSpec, bgeoms):
+    """The union isochrones of one station kind: records and polygons per threshold."""
+    thresholds = spec.thresholds
+    n_t = len(thresholds)
+    polys = None
+    # Reached intervals of every vehicle, row = threshold: the vehicles' graphs share the
+    # network's segments, so their union length is measured once.
+    reached: list[tuple] = []
+    b_best = np.full(len(bgeoms), np.inf) if bgeoms is not None else None
+    for g in kg:
+        rg = graphs[g.vehicle]
+        field, b_time = _union_field(rg, g, stations, params, spec, bgeoms, reached)
+        if b_time is not None:
+            b_best = np.fmin(b_best, b_time)
+        polys = field[0] if polys is None else shapely.union(polys, field[0])
+    row, seg, lo, hi = (np.concatenate(a) for a in zip(*reached, strict=True))
+    length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg), minlength=n_t)
+    recs = [
+        dict(
+            station_id=None,
+            name=None,
+            kind=kind,
+            vehicle="+".join(sorted({g.vehicle for g in kg})),
+            minutes=m,
+            t_s=T,
+            length_m=float(length[ti]),
+            n_buildings=int((b_best <= T).sum()) if b_best is not None else None,
+            n_stations=int(sum(len(g.rows) for g in kg)),
+        )
+        for ti, (m, T) in enumerate(zip(spec.minutes, thresholds, strict=True))
+    ]
+    return recs, polys
+
+
+def _union_field(rg, g: StationGroup, stations, params, spec: _IsoSpec, bgeoms, reached):
+    """The fastest-station field of one group contoured at each threshold (``1 × n_t``
+    polygons), holding its buildings reached in time; appends the reached intervals
+    (threshold row, segment, lo, hi) to ``reached``. Returns the field and the buildings'
+    times from the group (None without buildings)."""
+    thresholds = spec.thresholds
+    t_max = float(thresholds.max())
+    ss = snap_stations(rg, stations, g, params)
+    dist, states = _fastest_node_costs(rg, ss, g.turnout_s, t_max)
+    lines = np.zeros(0, dtype=object)
+    for ti, T in enumerate(thresholds):
+        _, seg, lo, hi = reached_intervals(rg, ss, dist, T, source_offset=g.turnout_s,
+                                           states=states)  # fmt: skip
+        reached.append((np.full(len(seg), ti), seg, lo, hi))
+        if T == t_max:
+            lines = cut_segments(rg, seg, lo, hi)
+    c = _union_cell(lines, spec.cell_m, params.max_snap_m)
+    grids = {}
+    field = _time_field(
+        rg,
+        _fastest_timer(rg, ss, g.turnout_s, t_max),
+        thresholds,
+        lines,
+        pieces=_street_pieces(rg),
+        cell_m=c,
+        max_snap_m=params.max_snap_m,
+        grids=grids,
+    )
+    if bgeoms is None:
+        return field, None
+    bs = snap(rg, bgeoms, max_snap_m=params.max_snap_m)
+    bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
+    hit = np.flatnonzero(bt <= t_max)
+    field = _hold_buildings(field, thresholds, bs, np.zeros(len(hit), dtype=np.int64), hit,
+                            bt[hit], c, grids)  # fmt: skip
+    return field, bt
 
 
 def _fastest_node_costs(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
@@ -539,14 +611,29 @@ def _union_length(row, seg, lo, hi, rg) -> np.ndarray:
     return out
 
 
-def _matrix_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
+@dataclass(frozen=True)
+class _Timer:
+    """How a field times its cells: ``time(places)`` gives a CSR of seconds (``n_rows``
+    rows: one per source, or one for the fastest source) within the largest threshold;
+    ``min_offset`` is the smallest turnout (seconds)."""
+
+    time: Callable[[Snap], sp.csr_matrix]
+    n_rows: int
+    min_offset: float
+
+
+def _matrix_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float) -> _Timer:
     """Times of snapped places from each source (rows), within ``t_max`` seconds."""
-    return lambda places: cost_matrix(
-        rg, sources, places, cutoff=t_max, source_offset=offset
-    ).tocsr()
+    return _Timer(
+        lambda places: cost_matrix(
+            rg, sources, places, cutoff=t_max, source_offset=offset
+        ).tocsr(),  # fmt: skip
+        len(sources),
+        float(np.min(offset)),
+    )
 
 
-def _fastest_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float):
+def _fastest_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: float) -> _Timer:
     """Times of snapped places from the fastest of the sources (one row), within ``t_max``."""
 
     def timer(places: Snap) -> sp.csr_matrix:
@@ -554,14 +641,12 @@ def _fastest_timer(rg: RoutingGraph, sources: Snap, offset: np.ndarray, t_max: f
         keep = np.flatnonzero(t <= t_max)
         return sp.csr_matrix((t[keep], keep, np.array([0, len(keep)])), shape=(1, len(places)))
 
-    return timer
+    return _Timer(timer, 1, float(np.min(offset)))
 
 
 def _time_field(
     rg: RoutingGraph,
-    timer,
-    n_rows: int,
-    min_offset: float,
+    timer: _Timer,
     thresholds: np.ndarray,
     lines: np.ndarray,
     *,
@@ -573,14 +658,13 @@ def _time_field(
     """Polygons ``[row, threshold]``: places a building would be reached from in time.
 
     Every point of a global ``cell_m`` lattice near the streets reached (``lines``, within the
-    largest threshold) is snapped and timed exactly like a building by ``timer`` (snapped
-    cells → CSR of seconds, ``n_rows`` rows: one per source, or one for the fastest source);
-    the field of those times is contoured at each threshold. ``min_offset``: the smallest
-    turnout (seconds). ``grids``, when given, receives row → ``(x0, y0, z)``: each contoured
-    grid (seconds; lattice column ``k`` at ``(x0 + k) * cell_m``, row likewise).
+    largest threshold) is snapped and timed exactly like a building by ``timer``; the field of
+    those times is contoured at each threshold. ``grids``, when given, receives row →
+    ``(x0, y0, z)``: each contoured grid (seconds; lattice column ``k`` at
+    ``(x0 + k) * cell_m``, row likewise).
     """
     n_t = len(thresholds)
-    out = np.full((n_rows, n_t), shapely.Polygon(), dtype=object)
+    out = np.full((timer.n_rows, n_t), shapely.Polygon(), dtype=object)
     lines = lines[~shapely.is_missing(lines)]
     if len(lines) == 0:
         return out
@@ -588,10 +672,10 @@ def _time_field(
     t_max = float(thresholds.max())
     # No building farther than the snap limit, nor than the time left after turnout allows,
     # from a reached street is reached.
-    spare = max(t_max - min_offset, 0.0)
+    spare = max(t_max - timer.min_offset, 0.0)
     pad = min(max_snap_m, spare / rg.access_cost_per_m) + 2 * c
     ix, iy, cells = _near_cells(rg, pieces, lines, pad, c, max_snap_m)
-    cost = timer(cells)
+    cost = timer.time(cells)
     # Cells timed beyond the largest threshold (or not near a reached street) take the time
     # one more cell of access leg would add, so the last contour falls between cell centres;
     # cells beyond the snap limit are never reached, so the contour keeps to the last one in.

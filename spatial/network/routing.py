@@ -25,7 +25,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -201,10 +201,10 @@ class RoutingGraph:
     ) -> RoutingGraph:
         """Compile a projected osmnx graph (or a GraphTable) for a vehicle profile.
 
-        Same as ``RoutingGraph.from_table(graph_table(G), profile, ...)``; to compile several
-        profiles, read the table once with :func:`graph_table` and call :meth:`from_table`.
+        Same as ``graph_table(G).compiled(profile, ...)``: compiled once per table; to compile
+        several profiles of an osmnx graph, read the table once with :func:`graph_table`.
         """
-        return cls.from_table(graph_table(G), profile, weight=weight, directed=directed)
+        return graph_table(G).compiled(profile, weight=weight, directed=directed)
 
     @classmethod
     def from_table(
@@ -215,7 +215,10 @@ class RoutingGraph:
         weight: str = "time",
         directed: bool | None = None,
     ) -> RoutingGraph:
-        """Compile a road network table for a vehicle profile.
+        """Compile a road network table for a vehicle profile, anew on every call.
+
+        Steps share one compiled graph per profile through :meth:`GraphTable.compiled`,
+        which calls this once per profile.
 
         Parameters
         ----------
@@ -238,6 +241,7 @@ class RoutingGraph:
             Every edge of the table is compiled, those the profile cannot use at infinite cost,
             so all profiles of one table share the same segments (a point snapped once serves
             them all). A barrier node the profile cannot pass costs ``inf`` to arrive at.
+            Its ``work`` is the table's.
         """
         if weight not in ("time", "length"):
             raise NetworkError(f"weight must be 'time' or 'length', got {weight!r}")
@@ -245,83 +249,37 @@ class RoutingGraph:
             raise NetworkError("weight='time' needs a vehicle profile")
         if directed is None:
             directed = bool(profile.respect_oneway) if profile is not None else False
-        t = table
-        n = len(t.node_ids)
-        if profile is not None:
-            keep = profile.usable(t)
-            blocked = profile.blocked_nodes(t)
-        else:
-            keep = np.ones(len(t.u), dtype=bool)
-            blocked = np.zeros(n, dtype=bool)
-        if weight == "time":
-            run = t.length / profile.speed_mps(t.highway, t.maxspeed)
-            access_cost = 1.0 / profile.access_speed_mps
-            delay = profile.intersection_delay_s
-        else:
-            run = t.length.copy()
-            access_cost = 1.0
-            delay = 0.0
-        if not keep.any():
-            raise NetworkError(
-                f"no street in the network is usable by profile "
-                f"'{profile.name if profile else 'none'}'"
-            )
-        # Intersections: nodes where three or more usable street pieces meet (a loop counts at
-        # both its ends), so a small ring hanging off a street makes a junction too.
-        grp = t.grouping
-        seg_ok = np.zeros(len(grp.first), dtype=bool)
-        seg_ok[grp.seg_of[keep]] = True
-        sa, sb = grp.seg_a[seg_ok], grp.seg_b[seg_ok]
-        degree = np.bincount(sa, minlength=n) + np.bincount(sb, minlength=n)
-        node_delay = np.where(degree >= 3, delay, 0.0)
-        node_delay[blocked] = np.inf
-
+        costs = _ProfileCosts.of(table, profile, weight)
         rg = cls.from_arrays(
-            t.xy[:, 0],
-            t.xy[:, 1],
-            t.u,
-            t.v,
-            t.length,
-            np.where(keep, run, np.inf),
-            geometry=t.geom,
-            node_delay=node_delay,
+            EdgeArrays.of_table(table),
+            costs.run,
+            node_delay=costs.node_delay,
             directed=directed,
-            node_ids=t.node_ids,
-            edge_meta=t.edges[["u", "v", "key", "highway", "name"]],
-            access_cost_per_m=access_cost,
+            access_cost_per_m=costs.access_cost_per_m,
             weight=weight,
-            crs=t.crs,
             profile=profile,
-            grouping=grp,
+            grouping=table.grouping,
         )
-        if profile is not None and profile.turn_restrictions and len(t.restrictions):
+        if profile is not None and profile.turn_restrictions and len(table.restrictions):
             # H6: edge-based search where a restriction applies (spatial/turns.py).
             from firegrid.spatial.network.turns import apply_turn_restrictions
 
-            rg = apply_turn_restrictions(rg, t.restrictions)
+            rg = apply_turn_restrictions(rg, table.restrictions)
         # H6: where access legs and hoses may join (ground-level streets, JoinRules).
-        rg.snappable = snappable_segments(rg, t, rules=getattr(profile, "join", None))
-        rg.work = t.work
+        rg.snappable = snappable_segments(rg, table, rules=getattr(profile, "join", None))
+        rg.work = table.work
         return rg
 
     @classmethod
     def from_arrays(
         cls,
-        node_x: np.ndarray,
-        node_y: np.ndarray,
-        u: np.ndarray,
-        v: np.ndarray,
-        length_m: np.ndarray,
+        edges: EdgeArrays,
         run: np.ndarray,
         *,
-        geometry: np.ndarray | None = None,
         node_delay: np.ndarray | None = None,
         directed: bool = True,
-        node_ids: np.ndarray | None = None,
-        edge_meta: pd.DataFrame | None = None,
         access_cost_per_m: float = 1.0,
         weight: str = "length",
-        crs: Any = None,
         profile: VehicleProfile | None = None,
         grouping: _Grouping | None = None,
     ) -> RoutingGraph:
@@ -329,113 +287,54 @@ class RoutingGraph:
 
         Parameters
         ----------
-        node_x, node_y : array of float
-            Node coordinates (metres, projected CRS).
-        u, v : array of int
-            Directed edges as node indices; a two-way street appears once in each direction.
-        length_m : array of float
-            Edge length (metres).
+        edges : EdgeArrays
+            Nodes (coordinates in metres, projected CRS) and directed edges; a two-way street
+            appears once in each direction.
         run : array of float
-            Cost of traversing the whole edge, proportional to distance (seconds or metres).
-        geometry : array of LineString, optional
-            Edge geometry from ``u`` to ``v``; straight lines when omitted.
+            Per edge, the cost of traversing the whole edge, proportional to distance (seconds
+            or metres; ``inf``: the edge cannot be used).
         node_delay : array of float, optional
             Fixed cost added on arriving at each node (intersection delay), default 0.
         directed : bool
             Obey directions; if False each edge is usable both ways at its cost.
-        node_ids : array, optional
-            Original node ids (default ``0..N-1``).
-        edge_meta : pandas.DataFrame, optional
-            Per edge ``u``, ``v``, ``key``, ``highway``, ``name`` kept in ``segments``.
-        access_cost_per_m, weight, crs, profile
+        access_cost_per_m, weight, profile
             See :class:`RoutingGraph`.
         grouping : optional
             The profile-independent grouping of edges into segments, reused across profiles.
         """
-        node_x = np.asarray(node_x, dtype=float)
-        node_y = np.asarray(node_y, dtype=float)
-        n = len(node_x)
-        u = np.asarray(u, dtype=np.int64)
-        v = np.asarray(v, dtype=np.int64)
-        length_m = np.asarray(length_m, dtype=float)
+        e = edges.checked()
+        n = len(e.node_x)
         run = np.asarray(run, dtype=float)
-        if ((u < 0) | (u >= n) | (v < 0) | (v >= n)).any():
-            raise NetworkError("edge end points refer to nodes that do not exist")
         if not (run >= 0).all():
             raise NetworkError("edge costs must be >= 0 (inf: the edge cannot be used)")
         node_delay = np.zeros(n) if node_delay is None else np.asarray(node_delay, dtype=float)
-
-        grp = grouping if grouping is not None else _group_segments(u, v, length_m, geometry,
-                                                                    node_x, node_y)  # fmt: skip
-        first, seg_of, fwd, seg_a, seg_b, geom = (
-            grp.first,
-            grp.seg_of,
-            grp.fwd,
-            grp.seg_a,
-            grp.seg_b,
-            grp.geom,
-        )
-        n_seg = len(first)
-
-        run_fwd = np.full(n_seg, np.inf)
-        run_back = np.full(n_seg, np.inf)
-        np.minimum.at(run_fwd, seg_of[fwd], run[fwd])
-        np.minimum.at(run_back, seg_of[~fwd], run[~fwd])
-        loop = seg_a == seg_b
-        run_back[loop] = np.minimum(run_back[loop], run_fwd[loop])
-        run_fwd[loop] = run_back[loop]
-        if not directed:
-            both = np.minimum(run_fwd, run_back)
-            run_fwd, run_back = both, both.copy()
-        fix_fwd = node_delay[seg_b].astype(float)
-        fix_back = node_delay[seg_a].astype(float)
-
-        meta = (
-            edge_meta.iloc[first].reset_index(drop=True)
-            if edge_meta is not None
-            else pd.DataFrame({"u": u[first], "v": v[first], "key": 0})
-        )
-        ids = np.arange(n) if node_ids is None else np.asarray(node_ids)
-        segments = pd.DataFrame(
-            {
-                "u": ids[seg_a],
-                "v": ids[seg_b],
-                "key": meta["key"].to_numpy() if "key" in meta else 0,
-                "highway": meta["highway"].to_numpy() if "highway" in meta else None,
-                "name": meta["name"].to_numpy() if "name" in meta else None,
-                "usable": np.isfinite(run_fwd) | np.isfinite(run_back),
-                "oneway": np.isfinite(run_fwd) != np.isfinite(run_back),
-                "length_m": length_m[first],
-            }
-        )
-
-        # Node-to-node CSR: both usable directions of each segment, minimum over parallels.
-        ok_f = np.isfinite(run_fwd)
-        ok_b = np.isfinite(run_back) & ~loop
-        rows = np.concatenate([seg_a[ok_f], seg_b[ok_b]])
-        cols = np.concatenate([seg_b[ok_f], seg_a[ok_b]])
-        w = np.concatenate([run_fwd[ok_f] + fix_fwd[ok_f], run_back[ok_b] + fix_back[ok_b]])
-        csr = min_cost_csr(rows, cols, w, n)
+        grp = grouping if grouping is not None else _group_segments(e.u, e.v, e.length_m,
+                                                                    e.geometry, e.node_x,
+                                                                    e.node_y)  # fmt: skip
+        run_fwd, run_back = _segment_runs(grp, run, directed)
+        fix_fwd = node_delay[grp.seg_b].astype(float)
+        fix_back = node_delay[grp.seg_a].astype(float)
+        ids = np.arange(n) if e.node_ids is None else np.asarray(e.node_ids)
         return cls(
-            csr=csr,
+            csr=_node_csr(grp, run_fwd, run_back, fix_fwd, fix_back, n),
             node_ids=ids,
-            node_x=node_x,
-            node_y=node_y,
-            seg_a=seg_a,
-            seg_b=seg_b,
-            seg_length_m=length_m[first],
-            seg_geom_raw=geom,
+            node_x=e.node_x,
+            node_y=e.node_y,
+            seg_a=grp.seg_a,
+            seg_b=grp.seg_b,
+            seg_length_m=e.length_m[grp.first],
+            seg_geom_raw=grp.geom,
             run_fwd=run_fwd,
             fix_fwd=fix_fwd,
             run_back=run_back,
             fix_back=fix_back,
-            segments=segments,
+            segments=_segments_frame(grp, e, ids, run_fwd, run_back),
             access_cost_per_m=float(access_cost_per_m),
             weight=weight,
-            crs=pyproj.CRS.from_user_input(crs) if crs is not None else None,
+            crs=pyproj.CRS.from_user_input(e.crs) if e.crs is not None else None,
             profile=profile,
-            edge_seg=seg_of,
-            edge_fwd=fwd,
+            edge_seg=grp.seg_of,
+            edge_fwd=grp.fwd,
             _shared=grp.cache,
         )
 
@@ -744,6 +643,169 @@ class GraphTable:
             items.append((us[i], vs[i], keys[i], d))
         G.add_edges_from(items)
         return G
+
+
+@dataclass(frozen=True, eq=False)
+class EdgeArrays:
+    """A road network as plain arrays, for :meth:`RoutingGraph.from_arrays`.
+
+    Attributes
+    ----------
+    node_x, node_y : array of float
+        Node coordinates (metres, projected CRS ``crs``).
+    u, v : array of int
+        Directed edges as node indices; a two-way street appears once in each direction.
+    length_m : array of float
+        Edge length (metres).
+    geometry : array of LineString, optional
+        Edge geometry from ``u`` to ``v`` (None: straight); straight lines when omitted.
+    node_ids : array, optional
+        Original node ids (default ``0..N-1``).
+    edge_meta : pandas.DataFrame, optional
+        Per edge ``u``, ``v``, ``key``, ``highway``, ``name`` kept in ``segments``.
+    crs : optional
+        The projected CRS of the coordinates.
+    """
+
+    node_x: np.ndarray
+    node_y: np.ndarray
+    u: np.ndarray
+    v: np.ndarray
+    length_m: np.ndarray
+    geometry: np.ndarray | None = None
+    node_ids: np.ndarray | None = None
+    edge_meta: pd.DataFrame | None = None
+    crs: Any = None
+
+    @classmethod
+    def of_table(cls, table: GraphTable) -> EdgeArrays:
+        """The edges of a network table."""
+        return cls(table.xy[:, 0], table.xy[:, 1], table.u, table.v, table.length,
+                   geometry=table.geom, node_ids=table.node_ids,
+                   edge_meta=table.edges[["u", "v", "key", "highway", "name"]],
+                   crs=table.crs)  # fmt: skip
+
+    @classmethod
+    def of_segments(cls, rg: RoutingGraph, keep: np.ndarray | None = None) -> EdgeArrays:
+        """The segments of a compiled graph (those where ``keep``, default all) as edges
+        ``a → b``, with their geometry, node ids, ``segments`` columns and CRS."""
+        sel = np.arange(rg.n_segments) if keep is None else np.flatnonzero(keep)
+        meta = rg.segments[["u", "v", "key", "highway", "name"]].iloc[sel].reset_index(drop=True)
+        return cls(rg.node_x, rg.node_y, rg.seg_a[sel], rg.seg_b[sel], rg.seg_length_m[sel],
+                   geometry=rg.seg_geom_raw[sel], node_ids=rg.node_ids, edge_meta=meta,
+                   crs=rg.crs)  # fmt: skip
+
+    def checked(self) -> EdgeArrays:
+        """The arrays as float64 / int64, edges referring to existing nodes (else NetworkError)."""
+        n = len(self.node_x)
+        u = np.asarray(self.u, dtype=np.int64)
+        v = np.asarray(self.v, dtype=np.int64)
+        if ((u < 0) | (u >= n) | (v < 0) | (v >= n)).any():
+            raise NetworkError("edge end points refer to nodes that do not exist")
+        return replace(
+            self,
+            node_x=np.asarray(self.node_x, dtype=float),
+            node_y=np.asarray(self.node_y, dtype=float),
+            u=u,
+            v=v,
+            length_m=np.asarray(self.length_m, dtype=float),
+        )
+
+
+@dataclass(frozen=True, eq=False)
+class _ProfileCosts:
+    """Per-edge running cost (``inf`` where the profile may not go), per-node arrival delay
+    (``inf`` at a barrier it cannot pass) and the access-leg cost per metre of a profile."""
+
+    run: np.ndarray
+    node_delay: np.ndarray
+    access_cost_per_m: float
+
+    @classmethod
+    def of(cls, t: GraphTable, profile: VehicleProfile | None, weight: str) -> _ProfileCosts:
+        if profile is not None:
+            keep = profile.usable(t)
+            blocked = profile.blocked_nodes(t)
+        else:
+            keep = np.ones(len(t.u), dtype=bool)
+            blocked = np.zeros(t.n_nodes, dtype=bool)
+        if weight == "time":
+            run = t.length / profile.speed_mps(t.highway, t.maxspeed)
+            access_cost = 1.0 / profile.access_speed_mps
+            delay = profile.intersection_delay_s
+        else:
+            run = t.length.copy()
+            access_cost = 1.0
+            delay = 0.0
+        if not keep.any():
+            raise NetworkError(
+                f"no street in the network is usable by profile "
+                f"'{profile.name if profile else 'none'}'"
+            )
+        node_delay = np.where(_intersections(t.grouping, keep, t.n_nodes), delay, 0.0)
+        node_delay[blocked] = np.inf
+        return cls(np.where(keep, run, np.inf), node_delay, access_cost)
+
+
+def _intersections(grp: _Grouping, keep: np.ndarray, n: int) -> np.ndarray:
+    """Nodes where three or more usable street pieces meet (a loop counts at both its ends),
+    so a small ring hanging off a street makes a junction too."""
+    seg_ok = np.zeros(len(grp.first), dtype=bool)
+    seg_ok[grp.seg_of[keep]] = True
+    sa, sb = grp.seg_a[seg_ok], grp.seg_b[seg_ok]
+    return np.bincount(sa, minlength=n) + np.bincount(sb, minlength=n) >= 3
+
+
+def _segment_runs(grp: _Grouping, run: np.ndarray, directed: bool):
+    """Running cost of each segment a → b and b → a: the cheapest of its edges that way
+    (``inf`` where none may go; a loop costs the same both ways)."""
+    n_seg = len(grp.first)
+    seg_of, fwd = grp.seg_of, grp.fwd
+    run_fwd = np.full(n_seg, np.inf)
+    run_back = np.full(n_seg, np.inf)
+    np.minimum.at(run_fwd, seg_of[fwd], run[fwd])
+    np.minimum.at(run_back, seg_of[~fwd], run[~fwd])
+    loop = grp.seg_a == grp.seg_b
+    run_back[loop] = np.minimum(run_back[loop], run_fwd[loop])
+    run_fwd[loop] = run_back[loop]
+    if not directed:
+        both = np.minimum(run_fwd, run_back)
+        run_fwd, run_back = both, both.copy()
+    return run_fwd, run_back
+
+
+def _segments_frame(grp: _Grouping, e: EdgeArrays, ids, run_fwd, run_back) -> pd.DataFrame:
+    """One row per segment: its representative edge's ``u``, ``v``, ``key``, ``highway``,
+    ``name``, whether usable, one-way, and its length (metres)."""
+    first = grp.first
+    meta = (
+        e.edge_meta.iloc[first].reset_index(drop=True)
+        if e.edge_meta is not None
+        else pd.DataFrame({"u": e.u[first], "v": e.v[first], "key": 0})
+    )
+    return pd.DataFrame(
+        {
+            "u": ids[grp.seg_a],
+            "v": ids[grp.seg_b],
+            "key": meta["key"].to_numpy() if "key" in meta else 0,
+            "highway": meta["highway"].to_numpy() if "highway" in meta else None,
+            "name": meta["name"].to_numpy() if "name" in meta else None,
+            "usable": np.isfinite(run_fwd) | np.isfinite(run_back),
+            "oneway": np.isfinite(run_fwd) != np.isfinite(run_back),
+            "length_m": e.length_m[first],
+        }
+    )
+
+
+def _node_csr(grp: _Grouping, run_fwd, run_back, fix_fwd, fix_back, n: int) -> sp.csr_matrix:
+    """Node-to-node CSR: both usable directions of each segment (running cost plus arrival
+    delay), minimum over parallels; a loop once."""
+    ok_f = np.isfinite(run_fwd)
+    ok_b = np.isfinite(run_back) & (grp.seg_a != grp.seg_b)
+    rows = np.concatenate([grp.seg_a[ok_f], grp.seg_b[ok_b]])
+    cols = np.concatenate([grp.seg_b[ok_f], grp.seg_a[ok_b]])
+    w = np.concatenate([run_fwd[ok_f] + fix_fwd[ok_f], run_back[ok_b] + fix_back[ok_b]])
+    return min_cost_csr(rows, cols, w, n)
 
 
 # Edge attributes read from osmnx graphs: the tags the access rules read, and the way id.
