@@ -135,10 +135,9 @@ def _create_postgis(server: PostGIS, bins: Path) -> None:
             "SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'"
         ).fetchone()
         if available is None:
-            version = bins.parent.name
             unavailable(
-                f"the PostGIS extension is not installed for PostgreSQL {version} "
-                f"(apt-get install postgresql-{version}-postgis-3)"
+                f"the PostGIS extension is not installed for the PostgreSQL in {bins} "
+                "(Debian: apt-get install postgis)"
             )
         conn.execute("CREATE EXTENSION postgis")
 
