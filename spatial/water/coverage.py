@@ -44,6 +44,7 @@ from firegrid.spatial.io.crs import require_projected
 from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
 from firegrid.spatial.network.profiles import PROFILE_NAMES, default_profile
 from firegrid.spatial.network.routing import (
+    EdgeArrays,
     GraphTable,
     RoutingGraph,
     Snap,
@@ -265,20 +266,12 @@ def _hose_from_compiled(rg: RoutingGraph) -> RoutingGraph:
     if symmetric:
         return rg
     out = RoutingGraph.from_arrays(
-        rg.node_x,
-        rg.node_y,
-        rg.seg_a,
-        rg.seg_b,
-        rg.seg_length_m,
+        EdgeArrays.of_segments(rg),
         np.where(rg.usable, rg.seg_length_m, np.inf),
-        geometry=rg.seg_geom_raw,
         node_delay=np.where(barrier, np.inf, 0.0),
         directed=False,
-        node_ids=rg.node_ids,
-        edge_meta=rg.segments[["u", "v", "key", "highway", "name"]],
         access_cost_per_m=1.0,
         weight="length",
-        crs=rg.crs,
         profile=rg.profile,
     )
     # Segments are unique per (ends, length), so regrouping keeps their order: where a
@@ -318,21 +311,11 @@ def street_subgraph(rg: RoutingGraph, highways: tuple[str, ...]) -> RoutingGraph
     if not keep.any():
         raise NetworkError(f"the road network has no street of the classes {list(highways)}")
     return RoutingGraph.from_arrays(
-        rg.node_x,
-        rg.node_y,
-        rg.seg_a[keep],
-        rg.seg_b[keep],
+        EdgeArrays.of_segments(rg, keep),
         rg.seg_length_m[keep],
-        rg.seg_length_m[keep],
-        geometry=rg.seg_geom[keep],
         directed=False,
-        node_ids=rg.node_ids,
-        edge_meta=rg.segments.loc[keep, ["u", "v", "key", "highway", "name"]].reset_index(
-            drop=True
-        ),
         access_cost_per_m=1.0,
         weight="length",
-        crs=rg.crs,
         profile=rg.profile,
     )
 
@@ -631,65 +614,118 @@ def hydrant_coverage(
     require_projected(buildings, "buildings", rg.crs)
     out = buildings.copy()
     geoms = np.asarray(out.geometry.values, dtype=object)
-    n = len(out)
     has_geom = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    reach = params.street_facing_m
-    b_owner, bstarts = street_starts(rg, geoms, reach_m=reach)
-
-    # Hydrants: one multi-source pass from every hydrant start to every building start, then
-    # the shortest per building (a building fronting several streets takes the best one).
-    d_line = np.full(n, np.nan)
-    d_hyd = np.full(n, np.inf)
-    h_id = np.full(n, None, dtype=object)
-    ok = working_hydrants(hydrants)
-    if ok.any():
-        require_projected(hydrants, "hydrants", rg.crs)
-        work = hydrants[ok]
-        hgeom = np.asarray(work.geometry.values, dtype=object)
-        tree = shapely.STRtree(hgeom)
-        idx = np.flatnonzero(has_geom)
-        if len(idx):
-            (src, _), dist = tree.query_nearest(geoms[idx], all_matches=False, return_distance=True)
-            d_line[idx[src]] = dist
-        ids = layer_ids(work, "hydrant_id")
-        h_owner, hstarts = street_starts(rg, hgeom, reach_m=reach)
-        _warn_far(ids, _nearest_leg(h_owner, hstarts, len(work)), params.hydrant_snap_warn_m,
-                  "hydrants")  # fmt: skip
-        cost, who = nearest_cost(rg, hstarts, bstarts)
-        d_hyd, who = nearest_per_owner(cost, np.where(who >= 0, h_owner[who], -1), b_owner, n)
-        h_id[who >= 0] = ids[who[who >= 0]]
-
-    # Water sources: every intake (a pond's bank facing each street within reach) likewise.
-    d_src = np.full(n, np.inf)
-    s_id = np.full(n, None, dtype=object)
-    if water_sources is not None and len(water_sources):
-        require_projected(water_sources, "water_sources", rg.crs)
-        status = water_source_status(water_sources, params=params)
-        usable = status[status["source_counts"].to_numpy(dtype=bool)]
-        if len(usable):
-            sgeom = np.asarray(usable.geometry.values, dtype=object)
-            s_owner, sstarts = street_starts(rg, sgeom, reach_m=reach)
-            sids = layer_ids(usable, "source_id")
-            _warn_far(sids, _nearest_leg(s_owner, sstarts, len(usable)),
-                      params.hydrant_snap_warn_m, "water-source intakes")  # fmt: skip
-            cost, who = nearest_cost(rg, sstarts, bstarts)
-            d_src, who = nearest_per_owner(cost, np.where(who >= 0, s_owner[who], -1), b_owner, n)
-            s_id[who >= 0] = sids[who[who >= 0]]
-
-    ratio = np.minimum(d_hyd / params.hydrant_radius_m, d_src / params.source_radius_m)
+    starts = _Starts(*street_starts(rg, geoms, reach_m=params.street_facing_m), len(out))
+    hyd = _nearest_hydrant(rg, hydrants, starts, params)
+    src = _nearest_source(rg, water_sources, starts, params)
+    ratio = np.minimum(hyd.dist / params.hydrant_radius_m, src.dist / params.source_radius_m)
     covered = has_geom & (ratio <= 1.0 + RATIO_TOL)
-    out["d_hydrant_m"] = d_line
-    out["d_hydrant_net_m"] = np.where(np.isfinite(d_hyd), d_hyd, np.nan)
-    out["hydrant_id_nearest"] = pd.array(h_id, dtype="string")
-    out["d_water_source_m"] = np.where(np.isfinite(d_src), d_src, np.nan)
-    out["water_source_id_nearest"] = pd.array(s_id, dtype="string")
+    out["d_hydrant_m"] = _straight_to_hydrant(geoms, has_geom, rg, hydrants)
+    out["d_hydrant_net_m"] = np.where(np.isfinite(hyd.dist), hyd.dist, np.nan)
+    out["hydrant_id_nearest"] = pd.array(hyd.ids, dtype="string")
+    out["d_water_source_m"] = np.where(np.isfinite(src.dist), src.dist, np.nan)
+    out["water_source_id_nearest"] = pd.array(src.ids, dtype="string")
     out["water_covered"] = covered
     out["water_deficient"] = ~covered
     out["water_deficiency"] = np.where(
         has_geom, deficiency_score(ratio, full_ratio=params.score_full_ratio), 1.0
     )
-    out["water_issue"] = _coverage_issue(d_hyd, d_src, covered, has_geom, params)
+    out["water_issue"] = _coverage_issue(hyd.dist, src.dist, covered, has_geom, params)
     return out
+
+
+@dataclass(frozen=True)
+class _Starts:
+    """Where hoses may leave ``n`` geometries (:func:`street_starts`)."""
+
+    owner: np.ndarray
+    snap: Snap
+    n: int
+
+
+@dataclass(frozen=True)
+class _Nearest:
+    """Per building: hose metres to the nearest point of a kind (``inf`` if none) and its id."""
+
+    dist: np.ndarray
+    ids: np.ndarray
+
+    @classmethod
+    def none(cls, n: int) -> _Nearest:
+        return cls(np.full(n, np.inf), np.full(n, None, dtype=object))
+
+
+def _nearest_along_streets(
+    rg: RoutingGraph,
+    points: gpd.GeoDataFrame,
+    ids: np.ndarray,
+    buildings: _Starts,
+    params: WaterParams,
+    what: str,
+) -> _Nearest:
+    """One multi-source pass from every street start of ``points`` to every building start,
+    then the shortest per building (a building fronting several streets takes the best)."""
+    geoms = np.asarray(points.geometry.values, dtype=object)
+    owner, starts = street_starts(rg, geoms, reach_m=params.street_facing_m)
+    _warn_far(ids, _nearest_leg(owner, starts, len(points)), params.hydrant_snap_warn_m, what)
+    cost, who = nearest_cost(rg, starts, buildings.snap)
+    source = np.where(who >= 0, owner[who], -1)
+    best, who = nearest_per_owner(cost, source, buildings.owner, buildings.n)
+    found = np.full(buildings.n, None, dtype=object)
+    found[who >= 0] = ids[who[who >= 0]]
+    return _Nearest(best, found)
+
+
+def _nearest_hydrant(
+    rg: RoutingGraph,
+    hydrants: gpd.GeoDataFrame | None,
+    buildings: _Starts,
+    params: WaterParams,
+) -> _Nearest:
+    ok = working_hydrants(hydrants)
+    if not ok.any():
+        return _Nearest.none(buildings.n)
+    require_projected(hydrants, "hydrants", rg.crs)
+    work = hydrants[ok]
+    ids = layer_ids(work, "hydrant_id")
+    return _nearest_along_streets(rg, work, ids, buildings, params, "hydrants")
+
+
+def _nearest_source(
+    rg: RoutingGraph,
+    water_sources: gpd.GeoDataFrame | None,
+    buildings: _Starts,
+    params: WaterParams,
+) -> _Nearest:
+    """Every intake of a usable source (a pond's bank facing each street within reach)."""
+    if water_sources is None or not len(water_sources):
+        return _Nearest.none(buildings.n)
+    require_projected(water_sources, "water_sources", rg.crs)
+    status = water_source_status(water_sources, params=params)
+    usable = status[status["source_counts"].to_numpy(dtype=bool)]
+    if not len(usable):
+        return _Nearest.none(buildings.n)
+    ids = layer_ids(usable, "source_id")
+    return _nearest_along_streets(rg, usable, ids, buildings, params, "water-source intakes")
+
+
+def _straight_to_hydrant(
+    geoms: np.ndarray,
+    has_geom: np.ndarray,
+    rg: RoutingGraph,
+    hydrants: gpd.GeoDataFrame | None,
+) -> np.ndarray:
+    """Straight-line metres from each building's outline to the nearest working hydrant."""
+    d_line = np.full(len(geoms), np.nan)
+    ok = working_hydrants(hydrants)
+    idx = np.flatnonzero(has_geom)
+    if not ok.any() or not len(idx):
+        return d_line
+    require_projected(hydrants, "hydrants", rg.crs)
+    tree = shapely.STRtree(np.asarray(hydrants[ok].geometry.values, dtype=object))
+    (src, _), dist = tree.query_nearest(geoms[idx], all_matches=False, return_distance=True)
+    d_line[idx[src]] = dist
+    return d_line
 
 
 def _coverage_issue(
