@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import geopandas as gpd
@@ -297,13 +297,26 @@ def coerce_layer(
     findings.
     """
     report = ValidationReport()
-    name = schema.name
-    file = source.file
     out = gdf.copy() if _indexed_by_file_row(gdf) else gdf.reset_index(drop=True)
-    rows = out.index.to_numpy()
     if len(out) == 0:
-        report.error("the layer is empty", layer=name, file=file)
+        report.error("the layer is empty", layer=schema.name, file=source.file)
         return out, report
+    out = _check_headers(out, schema, source, report)
+    ids = out[schema.id_column].astype("string").str.strip() if schema.id_column in out else None
+    where = _feature_namer(out.index.to_numpy(), ids, schema, source)
+    _coerce_columns(out, schema, source, report, where, values or {})
+    if ids is not None:
+        _check_duplicate_ids(ids, schema, source, report, where)
+    _check_date_order(out, schema, source, report, where)
+    out = _check_geometries(out, schema, source, report, where)
+    return out, report
+
+
+def _check_headers(
+    out: gpd.GeoDataFrame, schema: LayerSchema, source: LayerSource, report: ValidationReport
+) -> gpd.GeoDataFrame:
+    """Report headers that collide and required columns that are missing; keep one of each."""
+    name, file = schema.name, source.file
     for header in _duplicate_columns(out, source):
         report.error(
             "two columns of the file would both become this column, so which to use is "
@@ -323,19 +336,36 @@ def coerce_layer(
                 file=file,
                 column=col_name,
             )
+    return out
 
-    ids = out[schema.id_column].astype("string").str.strip() if schema.id_column in out else None
+
+def _feature_namer(
+    rows: np.ndarray, ids: pd.Series | None, schema: LayerSchema, source: LayerSource
+) -> Callable[..., str]:
+    """``where(pos, with_id=True)``: the feature at ``pos`` as the user sees it (file row, id)."""
 
     def where(pos: int, *, with_id: bool = True) -> str:
         ident = ids.iloc[pos] if ids is not None and not pd.isna(ids.iloc[pos]) else None
         return source.feature(int(rows[pos]), ident if with_id else None, schema.id_column)
 
+    return where
+
+
+def _coerce_columns(
+    out: gpd.GeoDataFrame,
+    schema: LayerSchema,
+    source: LayerSource,
+    report: ValidationReport,
+    where: Callable[..., str],
+    values: Mapping[str, Mapping[str, str]],
+) -> None:
+    """Convert each canonical column in place, reporting cells that cannot be converted."""
     for col in schema.columns:
         if col.name not in out.columns:
             continue
         raw = out[col.name]
-        converted, problems, notes = _coerce_column(raw, col, (values or {}).get(col.name))
-        location = {"layer": name, "file": file, "column": source.column(col.name)}
+        converted, problems, notes = _coerce_column(raw, col, values.get(col.name))
+        location = {"layer": schema.name, "file": source.file, "column": source.column(col.name)}
         _report_cells(report, problems, raw, where, level="error", **location)
         _report_cells(report, notes, raw, where, level="warning", **location)
         if col.required:
@@ -343,12 +373,6 @@ def coerce_layer(
             reasons = np.where(empty, "required value is empty", "")
             _report_cells(report, reasons, raw, where, level="error", **location)
         out[col.name] = converted
-
-    if ids is not None:
-        _check_duplicate_ids(ids, schema, source, report, where)
-    _check_date_order(out, schema, source, report, where)
-    out = _check_geometries(out, schema, source, report, where)
-    return out, report
 
 
 def _check_duplicate_ids(ids: pd.Series, schema, source, report, where) -> None:
@@ -518,53 +542,18 @@ def check_extent(
     that is said even for features only a few hundred metres out.
     """
     report = ValidationReport()
-    to_m = gpd.GeoSeries([boundary_wgs84], crs=WGS84).to_crs(crs)
-    boundary_m = to_m.iloc[0]
+    boundary_m = gpd.GeoSeries([boundary_wgs84], crs=WGS84).to_crs(crs).iloc[0]
     pts = gdf_wgs84.geometry.representative_point()
-
-    def outside_m(points: gpd.GeoSeries) -> np.ndarray:
-        return np.asarray(points.to_crs(crs).distance(boundary_m), dtype=float)
-
-    dist = outside_m(pts)
+    dist = _metres_outside(pts, boundary_m, crs)
     out = dist > EDGE_TOLERANCE_M
     if out.sum() == 0:
         return report
-    x = pts.x.to_numpy()
-    y = pts.y.to_numpy()
-    alternatives = {"latitude/longitude swapped": (y, x)}
-    if declared_offset is None:
-        alternatives[
-            'GCJ-02 (Amap/Tencent) data declared as WGS84/CGCS2000 — set crs = "GCJ-02"'
-        ] = gcj02_to_wgs84(x, y)
-        alternatives['BD-09 (Baidu) data declared as WGS84/CGCS2000 — set crs = "BD-09"'] = (
-            bd09_to_wgs84(x, y)
-        )
-    else:
-        # The symmetric mistake: plain WGS84 declared as a web-map system. Removing an offset
-        # that was never there moves every feature by the same few hundred metres; putting
-        # it back gives the file's own coordinates read as WGS84.
-        declared = _OFFSET_NAMES[declared_offset]
-        alternatives[
-            f'WGS84/CGCS2000 data declared as {declared} — set crs = "WGS84" '
-            "(or the file's own system)"
-        ] = _RELATIVE_SHIFTS[declared_offset][0](x, y)
-    cause = None
-    n_out = int(out.sum())
-    for label, (ax, ay) in alternatives.items():
-        ok = np.all(np.isfinite(ax)) and np.all(np.abs(ay) <= 90)
-        if not ok:
-            continue
-        alt = outside_m(gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=WGS84)) > EDGE_TOLERANCE_M
-        # The alternative explains the data when it brings (nearly) all outliers in
-        # without pushing the others out.
-        if n_out >= 1 and alt.sum() <= 0.2 * n_out and alt.sum() < n_out:
-            cause = label
-            break
+    readings = _other_readings(pts.x.to_numpy(), pts.y.to_numpy(), declared_offset)
+    cause = _reading_bringing_in(readings, int(out.sum()), boundary_m, crs)
     far = dist > max_outside_m
     if cause is None and not far.any():
         return report
-    mask = out if cause else far
-    first, n = _first_rows(mask)
+    first, n = _first_rows(out if cause else far)
     likely = (
         f"; likely cause: {cause}"
         if cause
@@ -578,6 +567,54 @@ def check_extent(
         column="geometry",
     )
     return report
+
+
+def _metres_outside(points: gpd.GeoSeries, boundary_m: shapely.Geometry, crs) -> np.ndarray:
+    """Distance in metres (in ``crs``) from each WGS84 point to the district; 0 inside."""
+    return np.asarray(points.to_crs(crs).distance(boundary_m), dtype=float)
+
+
+def _other_readings(
+    x: np.ndarray, y: np.ndarray, declared_offset: str | None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """The coordinates under each likely mistake (label → lon, lat in WGS84)."""
+    readings = {"latitude/longitude swapped": (y, x)}
+    if declared_offset is None:
+        readings['GCJ-02 (Amap/Tencent) data declared as WGS84/CGCS2000 — set crs = "GCJ-02"'] = (
+            gcj02_to_wgs84(x, y)
+        )
+        readings['BD-09 (Baidu) data declared as WGS84/CGCS2000 — set crs = "BD-09"'] = (
+            bd09_to_wgs84(x, y)
+        )
+    else:
+        # The symmetric mistake: plain WGS84 declared as a web-map system. Removing an offset
+        # that was never there moves every feature by the same few hundred metres; putting
+        # it back gives the file's own coordinates read as WGS84.
+        declared = _OFFSET_NAMES[declared_offset]
+        readings[
+            f'WGS84/CGCS2000 data declared as {declared} — set crs = "WGS84" '
+            "(or the file's own system)"
+        ] = _RELATIVE_SHIFTS[declared_offset][0](x, y)
+    return readings
+
+
+def _reading_bringing_in(
+    readings: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    n_out: int,
+    boundary_m: shapely.Geometry,
+    crs,
+) -> str | None:
+    """The first reading that explains the ``n_out`` features outside, or None."""
+    for label, (ax, ay) in readings.items():
+        if not (np.all(np.isfinite(ax)) and np.all(np.abs(ay) <= 90)):
+            continue
+        moved = gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=WGS84)
+        alt = _metres_outside(moved, boundary_m, crs) > EDGE_TOLERANCE_M
+        # The alternative explains the data when it brings (nearly) all outliers in
+        # without pushing the others out.
+        if n_out >= 1 and alt.sum() <= 0.2 * n_out and alt.sum() < n_out:
+            return label
+    return None
 
 
 # Share of point records (hazards, incidents) that must lie on a building footprint under a
@@ -611,35 +648,16 @@ def check_alignment(
     tree = shapely.STRtree(np.asarray(footprints.values, dtype=object))
     pts = points_wgs84.geometry.representative_point()
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
-
-    def share_on(ax, ay) -> float:
-        moved = gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=WGS84).to_crs(crs)
-        hit = tree.query(np.asarray(moved.values, dtype=object), "dwithin", tolerance_m)[0]
-        return len(np.unique(hit)) / len(moved)
-
-    declared = share_on(x, y)
+    declared = _share_on(tree, x, y, crs, tolerance_m)
     if declared > 0.5:
         return report
     for offset, (forward, inverse) in _RELATIVE_SHIFTS.items():
         name = _OFFSET_NAMES[offset]
         for direction, shift in (("forward", forward), ("inverse", inverse)):
-            shifted = share_on(*shift(x, y))
+            shifted = _share_on(tree, *shift(x, y), crs, tolerance_m)
             if shifted < ALIGNED_SHARE or shifted < 2 * declared:
                 continue
-            # Shifting the points forward = the points are really WGS84 but were declared in
-            # the offset system, or the buildings are in the offset system declared as WGS84.
-            culprits = []
-            if direction == "forward":
-                if points_offset == offset:
-                    culprits.append(f"{schema.name} are WGS84 but declared {name}")
-                if buildings_offset is None:
-                    culprits.append(f"buildings are {name} but declared WGS84")
-            else:
-                if points_offset is None:
-                    culprits.append(f"{schema.name} are {name} but declared WGS84")
-                if buildings_offset == offset:
-                    culprits.append(f"buildings are WGS84 but declared {name}")
-            cause = " or ".join(culprits) or "the two layers' coordinate systems disagree"
+            cause = _misdeclared(direction, offset, schema.name, points_offset, buildings_offset)
             report.error(
                 f"only {declared:.0%} of {schema.name} lie on a building, {shifted:.0%} would "
                 f"after a {name} shift: likely {cause}; check the crs of both layers",
@@ -651,12 +669,106 @@ def check_alignment(
     return report
 
 
+def _share_on(
+    tree: shapely.STRtree, x: np.ndarray, y: np.ndarray, crs, tolerance_m: float
+) -> float:
+    """Share of the WGS84 points within ``tolerance_m`` metres of a footprint in ``tree``."""
+    moved = gpd.GeoSeries(gpd.points_from_xy(x, y), crs=WGS84).to_crs(crs)
+    hit = tree.query(np.asarray(moved.values, dtype=object), "dwithin", tolerance_m)[0]
+    return len(np.unique(hit)) / len(moved)
+
+
+def _misdeclared(
+    direction: str,
+    offset: str,
+    layer: str,
+    points_offset: str | None,
+    buildings_offset: str | None,
+) -> str:
+    """Which declaration a shift of the points ``direction`` by ``offset`` points at."""
+    name = _OFFSET_NAMES[offset]
+    # Shifting the points forward = the points are really WGS84 but were declared in
+    # the offset system, or the buildings are in the offset system declared as WGS84.
+    culprits = []
+    if direction == "forward":
+        if points_offset == offset:
+            culprits.append(f"{layer} are WGS84 but declared {name}")
+        if buildings_offset is None:
+            culprits.append(f"buildings are {name} but declared WGS84")
+    else:
+        if points_offset is None:
+            culprits.append(f"{layer} are {name} but declared WGS84")
+        if buildings_offset == offset:
+            culprits.append(f"buildings are WGS84 but declared {name}")
+    return " or ".join(culprits) or "the two layers' coordinate systems disagree"
+
+
 def check_grid_hierarchy(grids: gpd.GeoDataFrame, source: LayerSource) -> ValidationReport:
     """Every level-2/3 cell names an existing parent one level up and lies inside it.
 
     ``grids`` must be in a projected CRS (areas in m²).
     """
     report = ValidationReport()
+    t = _parent_links(grids)
+
+    def error(problem: str, pos: int, column: str = "parent_id") -> None:
+        report.error(
+            problem,
+            layer="grids",
+            file=source.file,
+            feature=_feature_at(grids, SCHEMAS["grids"], source, pos),
+            column=source.column(column) if column == "parent_id" else column,
+        )
+
+    needs_parent = (t.level > 1).fillna(False).to_numpy()
+    no_parent = needs_parent & t.parent.isna().to_numpy()
+    if no_parent.any():
+        first, n = _first_rows(no_parent)
+        error(f"a level-{t.level.iloc[first]} cell needs a parent_id{_more(n)}", first)
+    has_parent = needs_parent & t.parent.notna().to_numpy()
+    missing = has_parent & ~t.parent.isin(t.ids).fillna(False).to_numpy()
+    if missing.any():
+        first, n = _first_rows(missing)
+        error(f"parent {t.parent.iloc[first]!r} does not exist{_more(n)}", first)
+    linked = np.flatnonzero(has_parent & ~missing)
+    if not len(linked):
+        return report
+    wrong_level = t.level_by_id.loc[t.parent.iloc[linked].to_numpy()].to_numpy() != (
+        t.level.iloc[linked].to_numpy() - 1
+    )
+    if wrong_level.any():
+        first = int(linked[np.flatnonzero(wrong_level)[0]])
+        p = t.parent.iloc[first]
+        error(
+            f"parent {p!r} is level {t.level_by_id[p]}, expected level {t.level.iloc[first] - 1}",
+            first,
+        )
+    share = _share_outside_parent(grids, t, linked)
+    bad = share > PARENT_OVERLAP_TOLERANCE
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        first = int(linked[k])
+        error(
+            f"cell lies {share[k]:.0%} outside its parent {t.parent.iloc[first]!r}"
+            + (f"; {int(bad.sum()) - 1} more cells like it" if bad.sum() > 1 else ""),
+            first,
+            "geometry",
+        )
+    return report
+
+
+@dataclass(frozen=True)
+class _ParentLinks:
+    """Each grid cell's id, level and parent (blank parents as <NA>), and lookups by id."""
+
+    ids: pd.Series
+    level: pd.Series
+    parent: pd.Series
+    position_by_id: pd.Series
+    level_by_id: pd.Series
+
+
+def _parent_links(grids: gpd.GeoDataFrame) -> _ParentLinks:
     ids = grids["grid_id"].astype("string")
     level = grids["level"].astype("Int64")
     parent = (
@@ -665,67 +777,24 @@ def check_grid_hierarchy(grids: gpd.GeoDataFrame, source: LayerSource) -> Valida
         else pd.Series(pd.NA, index=grids.index, dtype="string")
     )
     parent = parent.where(parent.str.strip() != "", pd.NA)
-    by_id = pd.Series(np.arange(len(grids)), index=ids.to_numpy())
-    level_by_id = pd.Series(level.to_numpy(), index=ids.to_numpy())
+    return _ParentLinks(
+        ids,
+        level,
+        parent,
+        pd.Series(np.arange(len(grids)), index=ids.to_numpy()),
+        pd.Series(level.to_numpy(), index=ids.to_numpy()),
+    )
 
-    def where(pos: int) -> str:
-        return _feature_at(grids, SCHEMAS["grids"], source, pos)
 
-    col = source.column("parent_id")
-    needs_parent = (level > 1).fillna(False).to_numpy()
-    no_parent = needs_parent & parent.isna().to_numpy()
-    if no_parent.any():
-        first, n = _first_rows(no_parent)
-        report.error(
-            f"a level-{level.iloc[first]} cell needs a parent_id{_more(n)}",
-            layer="grids",
-            file=source.file,
-            feature=where(first),
-            column=col,
-        )
-    has_parent = needs_parent & parent.notna().to_numpy()
-    missing = has_parent & ~parent.isin(ids).fillna(False).to_numpy()
-    if missing.any():
-        first, n = _first_rows(missing)
-        report.error(
-            f"parent {parent.iloc[first]!r} does not exist{_more(n)}",
-            layer="grids",
-            file=source.file,
-            feature=where(first),
-            column=col,
-        )
-    linked = has_parent & ~missing
-    if not linked.any():
-        return report
-    pos = np.flatnonzero(linked)
-    parent_level = level_by_id.loc[parent.iloc[pos].to_numpy()].to_numpy()
-    wrong_level = parent_level != level.iloc[pos].to_numpy() - 1
-    if wrong_level.any():
-        first = int(pos[np.flatnonzero(wrong_level)[0]])
-        report.error(
-            f"parent {parent.iloc[first]!r} is level {level_by_id[parent.iloc[first]]}, expected level {level.iloc[first] - 1}",
-            layer="grids",
-            file=source.file,
-            feature=where(first),
-            column=col,
-        )
-    child_geom = grids.geometry.values[pos]
-    parent_geom = grids.geometry.values[by_id.loc[parent.iloc[pos].to_numpy()].to_numpy()]
+def _share_outside_parent(
+    grids: gpd.GeoDataFrame, t: _ParentLinks, linked: np.ndarray
+) -> np.ndarray:
+    """Share of the area of each linked cell (positions ``linked``) outside its parent."""
+    child_geom = grids.geometry.values[linked]
+    parent_pos = t.position_by_id.loc[t.parent.iloc[linked].to_numpy()].to_numpy()
+    parent_geom = grids.geometry.values[parent_pos]
     outside = shapely.area(shapely.difference(child_geom, parent_geom))
-    share = outside / np.maximum(shapely.area(child_geom), 1e-9)
-    bad = share > PARENT_OVERLAP_TOLERANCE
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        first = int(pos[k])
-        report.error(
-            f"cell lies {share[k]:.0%} outside its parent {parent.iloc[first]!r}"
-            + (f"; {int(bad.sum()) - 1} more cells like it" if bad.sum() > 1 else ""),
-            layer="grids",
-            file=source.file,
-            feature=where(first),
-            column="geometry",
-        )
-    return report
+    return outside / np.maximum(shapely.area(child_geom), 1e-9)
 
 
 def check_grid_overlaps(grids: gpd.GeoDataFrame, source: LayerSource) -> ValidationReport:
