@@ -382,49 +382,81 @@ def street_starts(
             np.zeros(0, dtype=np.int64), empty, empty, empty, empty, empty, empty
         )
     lines = rg.lines(cand)
+    owner, pos = _streets_within(lines, geoms, valid, reach_m, len(cand))
+    seg, seg_lines = cand[pos], lines[pos]
+    legs = _Legs.nearest(geoms[owner], seg_lines)
+    # A street running through or along a footprint touches it over a stretch, not at one
+    # point: both ends of that stretch are starts (along the street the best lies at an end).
+    inside = np.flatnonzero((legs.leg == 0) & (shapely.get_type_id(geoms[owner]) >= 3))
+    if len(inside):
+        at, ends = _stretch_ends(seg_lines[inside], geoms[owner[inside]])
+        owner, seg = np.r_[owner, owner[inside[at]]], np.r_[seg, seg[inside[at]]]
+        legs = legs.append(ends)
+        order = np.argsort(owner, kind="stable")
+        owner, seg, legs = owner[order], seg[order], legs.take(order)
+    starts = Snap(seg.astype(np.int64), legs.frac, legs.leg, legs.x, legs.y, legs.gx, legs.gy)
+    return owner.astype(np.int64), starts
+
+
+def _streets_within(
+    lines: np.ndarray, geoms: np.ndarray, valid: np.ndarray, reach_m: float, n_lines: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each (geometry, street line) pair within ``reach_m``, plus each geometry's nearest
+    line, once, sorted by geometry then line: positions in ``geoms`` and in ``lines``."""
     tree = shapely.STRtree(lines)
     g_in, l_in = tree.query(geoms[valid], predicate="dwithin", distance=reach_m)
     g_nn, l_nn = tree.query_nearest(geoms[valid], all_matches=False)
-    # Each (geometry, street) pair once, by (geometry, segment): `cand` is sorted.
-    key = np.unique(valid[np.r_[g_in, g_nn]].astype(np.int64) * len(cand) + np.r_[l_in, l_nn])
-    owner, pos = key // len(cand), key % len(cand)
-    seg, seg_lines = cand[pos], lines[pos]
-    legs = shapely.shortest_line(geoms[owner], seg_lines)
-    on_geom = shapely.get_coordinates(shapely.get_point(legs, 0))
-    on_street = shapely.get_point(legs, 1)
-    xy = shapely.get_coordinates(on_street)
-    frac = shapely.line_locate_point(seg_lines, on_street, normalized=True)
-    frac = np.where(np.isfinite(frac), frac, 0.0)  # zero-length segment
-    leg = shapely.length(legs)
-    gx, gy = on_geom[:, 0], on_geom[:, 1]
-    # A street running through or along a footprint touches it over a stretch, not at one
-    # point: both ends of that stretch are starts (along the street the best lies at an end).
-    inside = np.flatnonzero((leg == 0) & (shapely.get_type_id(geoms[owner]) >= 3))
-    if len(inside):
-        cut = shapely.intersection(seg_lines[inside], geoms[owner[inside]])
-        cxy, which = shapely.get_coordinates(cut, return_index=True)
-        f = shapely.line_locate_point(
-            seg_lines[inside[which]], shapely.points(cxy), normalized=True
-        )
-        f = np.where(np.isfinite(f), f, 0.0)
-        lo = np.full(len(inside), np.inf)
-        hi = np.full(len(inside), -np.inf)
-        np.minimum.at(lo, which, f)
-        np.maximum.at(hi, which, f)
-        ok = np.isfinite(lo)
-        ends = np.r_[lo[ok], hi[ok]]
-        at = np.r_[inside[ok], inside[ok]]
-        end_xy = shapely.get_coordinates(
-            shapely.line_interpolate_point(seg_lines[at], ends, normalized=True)
-        )
-        owner, seg = np.r_[owner, owner[at]], np.r_[seg, seg[at]]
-        frac, leg = np.r_[frac, ends], np.r_[leg, np.zeros(len(at))]
-        xy = np.r_[xy, end_xy]
-        gx, gy = np.r_[gx, end_xy[:, 0]], np.r_[gy, end_xy[:, 1]]
-        order = np.argsort(owner, kind="stable")
-        owner, seg, frac, leg, xy, gx, gy = (a[order] for a in (owner, seg, frac, leg, xy, gx, gy))
-    starts = Snap(seg.astype(np.int64), frac, leg, xy[:, 0], xy[:, 1], gx, gy)
-    return owner.astype(np.int64), starts
+    key = np.unique(valid[np.r_[g_in, g_nn]].astype(np.int64) * n_lines + np.r_[l_in, l_nn])
+    return key // n_lines, key % n_lines
+
+
+@dataclass(frozen=True)
+class _Legs:
+    """Straight legs from geometries to streets: position along the street (``frac``), leg
+    length (metres), point on the street (``x``, ``y``) and on the geometry (``gx``, ``gy``)."""
+
+    frac: np.ndarray
+    leg: np.ndarray
+    x: np.ndarray
+    y: np.ndarray
+    gx: np.ndarray
+    gy: np.ndarray
+
+    @classmethod
+    def nearest(cls, geoms: np.ndarray, lines: np.ndarray) -> _Legs:
+        """The shortest leg from each geometry to the street line beside it."""
+        legs = shapely.shortest_line(geoms, lines)
+        on_geom = shapely.get_coordinates(shapely.get_point(legs, 0))
+        on_street = shapely.get_point(legs, 1)
+        xy = shapely.get_coordinates(on_street)
+        frac = shapely.line_locate_point(lines, on_street, normalized=True)
+        frac = np.where(np.isfinite(frac), frac, 0.0)  # zero-length segment
+        return cls(frac, shapely.length(legs), xy[:, 0], xy[:, 1], on_geom[:, 0], on_geom[:, 1])
+
+    def append(self, other: _Legs) -> _Legs:
+        return _Legs(*(np.r_[getattr(self, f.name), getattr(other, f.name)] for f in fields(self)))
+
+    def take(self, rows: np.ndarray) -> _Legs:
+        return _Legs(*(getattr(self, f.name)[rows] for f in fields(self)))
+
+
+def _stretch_ends(lines: np.ndarray, areas: np.ndarray) -> tuple[np.ndarray, _Legs]:
+    """Both ends of the stretch where each line runs through or along its area, as zero-length
+    legs; returns the pair each end belongs to (every pair's first ends, then its last)."""
+    cut = shapely.intersection(lines, areas)
+    cxy, which = shapely.get_coordinates(cut, return_index=True)
+    f = shapely.line_locate_point(lines[which], shapely.points(cxy), normalized=True)
+    f = np.where(np.isfinite(f), f, 0.0)
+    lo = np.full(len(lines), np.inf)
+    hi = np.full(len(lines), -np.inf)
+    np.minimum.at(lo, which, f)
+    np.maximum.at(hi, which, f)
+    ok = np.flatnonzero(np.isfinite(lo))
+    at = np.r_[ok, ok]
+    frac = np.r_[lo[ok], hi[ok]]
+    xy = shapely.get_coordinates(shapely.line_interpolate_point(lines[at], frac, normalized=True))
+    zero = np.zeros(len(at))
+    return at, _Legs(frac, zero, xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1])
 
 
 def nearest_per_owner(
