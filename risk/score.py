@@ -9,7 +9,7 @@ import geopandas as gpd
 import pandas as pd
 
 from firegrid.risk.features import IMPUTED_ATTRIBUTES, ImputationReport, building_features
-from firegrid.risk.grading import grade_buildings, grade_grids
+from firegrid.risk.grading import GRADE_LABELS, grade_buildings, grade_grids
 from firegrid.risk.hazards import escalation_summary, hazard_ledger
 from firegrid.risk.index import factor_scores, risk_index, top_factors
 from firegrid.risk.model import (
@@ -97,11 +97,7 @@ class RiskResult:
         lines = [
             f"risk as of {self.as_of.date()}: {len(b)} buildings, index mean "
             f"{b['risk_index'].mean():.1f}, max {b['risk_index'].max():.1f}",
-            "grades: "
-            + ", ".join(
-                f"{lab} {counts[g]}"
-                for g, lab in zip((1, 2, 3, 4), ("重大", "较大", "一般", "低"), strict=True)
-            ),
+            "grades: " + ", ".join(f"{GRADE_LABELS[g]} {counts[g]}" for g in (1, 2, 3, 4)),
             "factors assessed: " + ", ".join(self.assessed_factors),
         ]
         lines += self.report.lines()
