@@ -23,10 +23,10 @@ import pandas as pd
 
 from firegrid.maps.options import parameter_values
 from firegrid.maps.privacy import personal_columns, redact_text, shared_columns
-from firegrid.maps.styles import field_label
 from firegrid.outputs import write_folder_atomically
 from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.params import params_from_mapping
 
 MAP_FILE = "map.html"
@@ -252,12 +252,48 @@ def _cells_as_text(sheet) -> None:
                 cell.quotePrefix = True
 
 
+def excel_header(column: str) -> str:
+    """A workbook header: the Chinese label with the CSV's column code, e.g.
+    ``3分钟覆盖率 (share_covered_3min)``; the code alone when it has no label."""
+    zh = columns.label(column, "zh", layer="grids")
+    return f"{zh} ({column})" if zh != column else column
+
+
+def columns_sheet(table: pd.DataFrame, *, values: Mapping[str, Any] | None = None) -> pd.DataFrame:
+    """The workbook's ``columns`` sheet: every column of ``table`` with its labels, unit,
+    meaning (the run's parameters filled in) and how it rolls up from the buildings."""
+    rows = []
+    for name in table.columns:
+        col = columns.column(name, "grids")
+        schema = SCHEMAS["grids"].column(name)
+        rows.append(
+            {
+                "column": name,
+                "中文": columns.label(name, "zh", layer="grids"),
+                "English": columns.label(name, "en", layer="grids"),
+                "unit": col.unit if col else "",
+                "meaning": columns.fill(col.description, values)
+                if col
+                else (schema.doc if schema else ""),
+                "roll-up": columns.rollup_text(col) if col else "",
+            }
+        )
+    return pd.DataFrame(rows, columns=["column", "中文", "English", "unit", "meaning", "roll-up"])
+
+
 def write_grid_summary(
-    table: pd.DataFrame, csv_path: str | os.PathLike, xlsx_path: str | os.PathLike | None
+    table: pd.DataFrame,
+    csv_path: str | os.PathLike,
+    xlsx_path: str | os.PathLike | None,
+    *,
+    values: Mapping[str, Any] | None = None,
 ) -> list[Path]:
     """Write the per-grid table as CSV (UTF-8 with BOM, so Excel shows Chinese) and .xlsx.
 
-    The workbook has a second sheet, ``columns``, explaining each column in Chinese and English.
+    The CSV's headers are the column codes (``share_covered_3min``); the workbook's read
+    ``3分钟覆盖率 (share_covered_3min)`` and its second sheet, ``columns``, explains every
+    column (:func:`columns_sheet`, from :mod:`firegrid.spatial.columns`; ``values`` are the
+    run's parameters its descriptions quote, :func:`firegrid.maps.options.parameter_values`).
     Text that would start a formula (``= + - @``, tab, carriage return, and the full-width
     ``＝ ＋ － ＠``) stays text: in the workbook a text cell with Excel's quote prefix (the value
     unchanged), in the CSV the value prefixed with ``'``.
@@ -267,15 +303,10 @@ def write_grid_summary(
     # CRLF line ends (RFC 4180): a field holding a lone CR is then quoted, not split.
     csv_safe(table).to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
     if xlsx_path is not None:
-        glossary = pd.DataFrame(
-            {
-                "column": table.columns,
-                "说明": [field_label(c, "zh") for c in table.columns],
-                "meaning": [field_label(c, "en") for c in table.columns],
-            }
-        )
+        glossary = columns_sheet(table, values=values or parameter_values())
+        headed = table.set_axis([excel_header(c) for c in table.columns], axis=1)
         with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xl:
-            table.to_excel(xl, sheet_name="grid_summary", index=False)
+            headed.to_excel(xl, sheet_name="grid_summary", index=False)
             glossary.to_excel(xl, sheet_name="columns", index=False)
             for sheet in xl.sheets.values():
                 _cells_as_text(sheet)
@@ -381,62 +412,117 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
 # The run's folder
 
 
+@dataclass(frozen=True)
+class RunOutputs:
+    """What one run writes.
+
+    Attributes
+    ----------
+    layers : mapping name → GeoDataFrame or DataFrame
+        Every result layer and table (``results.gpkg``).
+    grid_table : DataFrame or None
+        The per-grid table, already limited to shareable columns (:func:`grid_summary_table`).
+    summary : dict
+        Headline figures and notes; its ``outputs`` is filled in with the file names.
+    map_html : str or None
+        The map's self-contained HTML (``map.html``), or None for no map.
+    values : mapping or None
+        The run's parameters the workbook's ``columns`` sheet quotes
+        (:func:`firegrid.maps.options.parameter_values`; None: the defaults).
+    """
+
+    layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame]
+    grid_table: pd.DataFrame | None
+    summary: dict[str, Any]
+    map_html: str | None = None
+    values: Mapping[str, Any] | None = None
+
+
 def write_outputs(
     folder: str | os.PathLike,
+    outputs: RunOutputs | None = None,
     *,
-    layers: Mapping[str, gpd.GeoDataFrame | pd.DataFrame],
-    grid_table: pd.DataFrame | None,
-    summary: dict[str, Any],
-    map_html: str | None = None,
-    excel: bool = True,
-    personal: str = "drop",
+    options: OutputOptions | None = None,
     allow: Iterable[str] = (),
     force: bool = False,
+    **parts: Any,
 ) -> dict[str, Path]:
     """Write every output of a run into ``folder`` atomically (:mod:`firegrid.outputs`).
 
-    Files: ``map.html`` (when ``map_html`` is given), ``results.gpkg``, ``grid_summary.csv``
+    Files: ``map.html`` (when there is map HTML), ``results.gpkg``, ``grid_summary.csv``
     and ``grid_summary.xlsx`` (when there is a grid table), ``summary.md`` and
     ``summary.json``, and the manifest of them. ``summary["outputs"]`` is filled in with the
     file names.
 
     Parameters
     ----------
-    grid_table : DataFrame or None
-        The per-grid table, already limited to shareable columns (:func:`grid_summary_table`).
-    personal, allow
-        What ``results.gpkg`` does with personal columns (:func:`write_results_gpkg`).
+    outputs : RunOutputs
+        What to write.
+    options : OutputOptions, optional
+        The config's ``[output]``: ``excel`` (write the workbook) and ``personal`` (what
+        ``results.gpkg`` does with personal columns, :func:`write_results_gpkg`).
+    allow : iterable of str
+        The config's ``[map] allow_fields``.
     force : bool
         Proceed even though the folder holds files FireGrid did not write (they are kept).
+    **parts
+        The fields of :class:`RunOutputs` (``layers=``, ``grid_table=``, ``summary=`` …) and
+        of :class:`OutputOptions` (``excel=``, ``personal=``) one by one, instead of
+        ``outputs`` and ``options``.
 
     Returns
     -------
     File name → final path.
     """
-    names = []
-    if map_html is not None:
-        names.append(MAP_FILE)
-    if any(f is not None and len(f) for f in layers.values()):
-        names.append(GPKG_FILE)
-    if grid_table is not None and len(grid_table):
-        names.append(CSV_FILE)
-        if excel:
-            names.append(XLSX_FILE)
-    names += [SUMMARY_MD, SUMMARY_JSON]
-    summary["outputs"] = names
+    outputs, options = _outputs_and_options(outputs, options, parts)
+    names = _output_names(outputs, excel=options.excel)
+    outputs.summary["outputs"] = names
 
     def write(tmp: Path) -> None:
-        if map_html is not None:
-            (tmp / MAP_FILE).write_text(map_html, encoding="utf-8")
+        if outputs.map_html is not None:
+            (tmp / MAP_FILE).write_text(outputs.map_html, encoding="utf-8")
         if GPKG_FILE in names:
-            write_results_gpkg(layers, tmp / GPKG_FILE, personal=personal, allow=allow)
+            write_results_gpkg(
+                outputs.layers, tmp / GPKG_FILE, personal=options.personal, allow=allow
+            )
         if CSV_FILE in names:
-            write_grid_summary(grid_table, tmp / CSV_FILE, tmp / XLSX_FILE if excel else None)
-        (tmp / SUMMARY_JSON).write_text(summary_json(summary), encoding="utf-8")
-        (tmp / SUMMARY_MD).write_text(summary_markdown(summary), encoding="utf-8")
+            xlsx = tmp / XLSX_FILE if options.excel else None
+            write_grid_summary(outputs.grid_table, tmp / CSV_FILE, xlsx, values=outputs.values)
+        (tmp / SUMMARY_JSON).write_text(summary_json(outputs.summary), encoding="utf-8")
+        (tmp / SUMMARY_MD).write_text(summary_markdown(outputs.summary), encoding="utf-8")
 
     final = write_folder_atomically(folder, write, force=force)
     return {name: final / name for name in names}
+
+
+def _outputs_and_options(
+    outputs: RunOutputs | None, options: OutputOptions | None, parts: Mapping[str, Any]
+) -> tuple[RunOutputs, OutputOptions]:
+    """``outputs`` and ``options``, or both built from their fields given one by one."""
+    option_keys = {"excel", "personal"}
+    given = {k: v for k, v in parts.items() if k not in option_keys}
+    chosen = {k: v for k, v in parts.items() if k in option_keys}
+    if (outputs is not None and given) or (options is not None and chosen):
+        raise TypeError("write_outputs() takes outputs/options or their fields, not both")
+    return (
+        outputs if outputs is not None else RunOutputs(**given),
+        options if options is not None else OutputOptions(**chosen),
+    )
+
+
+def _output_names(outputs: RunOutputs, *, excel: bool) -> list[str]:
+    """The files a run's outputs make, in writing order."""
+    names = []
+    if outputs.map_html is not None:
+        names.append(MAP_FILE)
+    if any(f is not None and len(f) for f in outputs.layers.values()):
+        names.append(GPKG_FILE)
+    table = outputs.grid_table
+    if table is not None and len(table):
+        names.append(CSV_FILE)
+        if excel:
+            names.append(XLSX_FILE)
+    return [*names, SUMMARY_MD, SUMMARY_JSON]
 
 
 # --------------------------------------------------------------------------------------------
@@ -462,7 +548,10 @@ def write_readme_glossary(path: str | os.PathLike) -> bool:
 __all__ = [
     "OUTPUT_FILES",
     "OutputOptions",
+    "RunOutputs",
+    "columns_sheet",
     "csv_safe",
+    "excel_header",
     "grid_summary_table",
     "summary_json",
     "summary_markdown",

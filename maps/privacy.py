@@ -26,59 +26,12 @@ import numpy as np
 import pandas as pd
 
 from firegrid.maps.html import escape_html
-from firegrid.risk.params import FACTORS
-from firegrid.spatial.io.layers import ACCESS_COLUMNS, SCHEMAS
+from firegrid.spatial import columns
+from firegrid.spatial.io.layers import SCHEMAS
 
-# Results FireGrid computes (see the README's glossary); they are safe to show.
-COMPUTED_COLUMNS: frozenset[str] = frozenset(
-    {
-        # access
-        *ACCESS_COLUMNS,
-        "minutes",
-        "t_s",
-        "area_km2",
-        "n_buildings",
-        # water
-        "d_hydrant_m",
-        "d_hydrant_net_m",
-        "hydrant_id_nearest",
-        "d_water_source_m",
-        "water_covered",
-        "water_deficient",
-        # risk
-        "risk_index",
-        "risk_grade",
-        "risk_grade_label",
-        "top_factors",
-        "p_fire",
-        "hazards_open",
-        "hazards_overdue",
-        "hazards_major_open",
-        "days_open",
-        "days_overdue",
-        "escalation_label",
-        "escalation_to",
-        "hazard_state",
-        "risk_index_mean",
-        "risk_index_max",
-        "share_high_risk",
-        "n_high_risk",
-        # siting (micro-stations, firegrid.spatial.siting.stations; hydrants, firegrid.spatial.siting.hydrants)
-        "site_id",
-        "rank",
-        "candidate_id",
-        "gain_buildings",
-        "gain_residents",
-        "covered_after",
-        "covered_share_after",
-        "road_name",
-        "proposal_id",
-        "n_new_covered",
-        "street",
-        "highway",
-    }
-    | {f"c_{f}" for f in FACTORS}
-)
+# Results FireGrid computes that are not personal: the column registry's public output
+# columns (the README's glossary is generated from it); they are safe to show.
+COMPUTED_COLUMNS: frozenset[str] = columns.public_names()
 
 CANONICAL_COLUMNS: frozenset[str] = frozenset(
     c.name for schema in SCHEMAS.values() for c in schema.columns

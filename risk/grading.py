@@ -8,10 +8,12 @@ import numpy as np
 import pandas as pd
 
 from firegrid.risk.params import GradingParams
+from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
 
-GRADE_LABELS: dict[int, str] = {1: "重大", 2: "较大", 3: "一般", 4: "低"}
-GRADE_LABELS_EN: dict[int, str] = {1: "major", 2: "high", 3: "moderate", 4: "low"}
+# The grade names are defined once, in the column registry.
+GRADE_LABELS: dict[int, str] = columns.GRADE_LABELS["zh"]
+GRADE_LABELS_EN: dict[int, str] = columns.GRADE_LABELS["en"]
 GRADE_COLORS: dict[int, str] = {1: "red", 2: "orange", 3: "yellow", 4: "blue"}
 # Hex colours of the four grades (the usual red/orange/yellow/blue warning scale).
 GRADE_HEX: dict[int, str] = {1: "#d7191c", 2: "#fdae61", 3: "#ffd700", 4: "#2c7bb6"}

@@ -18,25 +18,11 @@ import numpy as np
 import pandas as pd
 
 from firegrid.risk.params import DEFAULT_WEIGHTS, FACTORS, FeatureParams, check_weights
+from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
 
-# Human-readable names of the factors, for legends and reports.
-FACTOR_LABELS: dict[str, str] = {
-    "age": "building age",
-    "old_residential": "old residential block (老旧小区)",
-    "wood_stairs": "wooden stairs",
-    "wiring": "wiring condition",
-    "high_rise": "high-rise",
-    "use": "use (three-in-one, underground, warehouse, shop …)",
-    "ebike_indoor": "e-bikes charged indoors",
-    "group_rental": "group rental (群租)",
-    "elderly_alone": "elderly living alone",
-    "residents": "residents",
-    "hazards": "open / overdue hazards",
-    "shortfall_3min": "3-minute micro-station shortfall",
-    "shortfall_5min": "5-minute fire-station shortfall",
-    "water": "fire-water deficiency",
-}
+# Human-readable names of the factors, for legends and reports: the column registry's.
+FACTOR_LABELS: dict[str, str] = columns.FACTOR_LABELS["en"]
 
 
 def factor_scores(

@@ -148,3 +148,23 @@ def test_the_glossary_changes_when_the_registry_does(monkeypatch):
     changed = C.Column(**{**C.COLUMNS[key].__dict__, "en": "something else"})
     monkeypatch.setitem(C.COLUMNS, key, changed)
     assert C.glossary_markdown(glossary_values()) != before
+
+
+def test_grade_and_factor_labels_have_one_definition():
+    from firegrid.maps import privacy, styles
+    from firegrid.risk import grading, index
+
+    assert grading.GRADE_LABELS is C.GRADE_LABELS["zh"]
+    assert grading.GRADE_LABELS_EN is C.GRADE_LABELS["en"]
+    assert styles.GRADE_NAMES is C.GRADE_LABELS
+    assert index.FACTOR_LABELS is C.FACTOR_LABELS["en"]
+    assert styles.FACTOR_LABELS is C.FACTOR_LABELS
+    # The privacy allow-list of computed columns is the registry's public columns.
+    assert privacy.COMPUTED_COLUMNS == C.public_names()
+    assert "c_wiring" in privacy.ALLOWED_BY_DEFAULT and "grid_id_l3" in privacy.ALLOWED_BY_DEFAULT
+
+
+def test_a_personal_output_column_is_left_out_of_the_public_names(monkeypatch):
+    key = ("buildings", "access_issue")
+    monkeypatch.setitem(C.COLUMNS, key, C.Column(**{**C.COLUMNS[key].__dict__, "personal": True}))
+    assert "access_issue" not in C.public_names() and not C.is_public("access_issue")

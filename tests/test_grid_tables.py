@@ -208,13 +208,11 @@ def _reference_coverage(buildings, grid_ids):
         out[g] = {
             "n_buildings": m.sum(),
             "n_covered_3min": (c3 & m).sum(),
-            "share_buildings_3min": _share((c3 & m).sum(), m.sum()),
             "residents": res[m].sum(),
             "share_residents_3min": _share(res[m & c3].sum(), res[m].sum()),
             "n_old_res": (old & m).sum(),
             "share_old_res_3min": _share((old & m & c3).sum(), (old & m).sum()),
             "n_covered_5min": (c5 & m).sum(),
-            "share_buildings_5min_fire": _share((c5 & m).sum(), m.sum()),
             "share_residents_5min_fire": _share(res[m & c5].sum(), res[m].sum()),
             "share_old_res_5min_fire": _share((old & m & c5).sum(), (old & m).sum()),
             "n_unreachable": (unreach & m).sum(),
@@ -425,7 +423,7 @@ def test_grid_summary_keeps_every_grid_and_leads_with_its_identity(district):
     table = grid_summary_table(base, extra=[partial])
     assert sorted(table["grid_id"]) == sorted(grids["grid_id"])  # no grid dropped
     row = table.set_index("grid_id").loc["C00-01"]
-    assert pd.isna(row["share_buildings_3min"])  # its missing figures are blank, not invented
+    assert pd.isna(row["share_residents_3min"])  # its missing figures are blank, not invented
     assert row["n_buildings"] == _reference_rollup(buildings, ["C00-01"])["C00-01"]["n_buildings"]
     # The grid's identity comes first, as in the CSV users open.
     assert list(table.columns[:4]) == ["grid_id", "name", "level", "parent_id"]

@@ -413,6 +413,8 @@ def test_results_gpkg_keeps_personal_columns_when_configured(tmp_path):
 @requires_demo()
 @pytest.mark.slow
 def test_formulas_in_grid_names_stay_text_in_csv_and_xlsx():
+    from firegrid.reports import excel_header
+
     folder = planted_demo()
     with open(folder / "grid_summary.csv", encoding="utf-8-sig", newline="") as f:
         rows = list(csv.DictReader(f))
@@ -423,7 +425,7 @@ def test_formulas_in_grid_names_stay_text_in_csv_and_xlsx():
     book = openpyxl.load_workbook(folder / "grid_summary.xlsx")
     sheet = book["grid_summary"]
     header = [c.value for c in sheet[1]]
-    col = header.index("name")
+    col = header.index(excel_header("name"))
     cells = {row[col].value: row[col] for row in sheet.iter_rows(min_row=2)}
     for formula in FORMULAS:
         cell = cells[formula]  # the visible value unchanged …

@@ -98,7 +98,17 @@ def test_every_output_is_written(tmp_path):
     xl = pd.read_excel(folder / "grid_summary.xlsx", sheet_name=None)
     assert set(xl) == {"grid_summary", "columns"}
     assert xl["grid_summary"].shape == csv.shape
-    assert "平均风险指数 (0–100)" in xl["columns"]["说明"].tolist()
+    # Workbook headers: the Chinese label with the CSV's code; every column explained.
+    assert "平均风险指数 (0–100) (risk_index_mean)" in xl["grid_summary"].columns
+    assert [h.rsplit(" (", 1)[-1].rstrip(")") for h in xl["grid_summary"].columns] == list(
+        csv.columns
+    )
+    sheet = xl["columns"].set_index("column")
+    assert list(sheet.index) == list(csv.columns)
+    assert sheet.loc["risk_index_mean", "中文"] == "平均风险指数 (0–100)"
+    assert sheet.loc["risk_index_mean", "roll-up"] == "mean of `risk_index`"
+    computed = [c for c in csv.columns if c not in {"grid_id", "name", "level", "parent_id"}]
+    assert sheet.loc[computed, "meaning"].notna().all()
     # summaries
     data = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
     assert data["figures"]["access"]["median_t_micro_s"] is None  # NaN → null
@@ -113,7 +123,7 @@ def test_a_failure_midway_leaves_the_previous_outputs_intact(tmp_path, monkeypat
     write_outputs(folder, layers=layers, grid_table=table, summary=dict(summary), map_html="old")
     before = {p.name: p.read_bytes() for p in folder.iterdir()}
 
-    def boom(table, csv_path, xlsx_path):
+    def boom(table, csv_path, xlsx_path, **_):
         table.to_csv(csv_path)  # half the work done …
         raise RuntimeError("disk full")  # … then the step fails
 
@@ -272,3 +282,24 @@ def test_output_options_personal():
     assert OutputOptions.from_mapping({"personal": "keep"}).personal == "keep"
     with pytest.raises(ConfigError, match=r"\[output\] personal must be one of"):
         OutputOptions.from_mapping({"personal": "publish"})
+
+
+def test_the_columns_sheet_quotes_the_run_parameters():
+    from firegrid.reports import columns_sheet
+
+    table = pd.DataFrame({"grid_id": ["g"], "n_high_risk": [1], "user_extra": [2]})
+    sheet = columns_sheet(table, values={"high_risk_grade": 3}).set_index("column")
+    assert "grade 3 or worse" in sheet.loc["n_high_risk", "meaning"]
+    assert sheet.loc["user_extra", "中文"] == "user_extra"  # a user's column: no label
+    assert sheet.loc["n_high_risk", "unit"] == "count"
+
+
+def test_write_outputs_takes_one_outputs_object_too(tmp_path):
+    from firegrid.reports import RunOutputs
+
+    layers, table, summary = _inputs()
+    outputs = RunOutputs(layers=layers, grid_table=table, summary=summary)
+    out = write_outputs(tmp_path / "out", outputs, options=OutputOptions(excel=False))
+    assert "grid_summary.csv" in out and "grid_summary.xlsx" not in out
+    with pytest.raises(TypeError, match="not both"):
+        write_outputs(tmp_path / "o2", outputs, layers=layers)
