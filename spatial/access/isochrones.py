@@ -976,91 +976,119 @@ def areas_of_responsibility(
     params = params or AccessParams()
     groups = station_groups(stations, params)
     graphs = compile_graphs(network, params, vehicles=tuple(sorted({g.vehicle for g in groups})))
-    crs = next(iter(graphs.values())).crs
-    names = (
-        pd.Series(stations["name"].astype(object).to_numpy(), index=station_ids(stations))
-        if "name" in stations
-        else None
-    )
-    areas, streets, overlaps = [], [], []
+    job = _AreaJob(graphs, stations, params, buildings, boundary, piece_m)
     for kind in KINDS:
         kg = [g for g in groups if g.kind == kind]
-        if not kg:
-            continue
+        if kg:
+            job.add_kind(kind, kg)
+    return job.result()
+
+
+class _AreaJob:
+    """Areas of responsibility, street pieces and overlaps, station kind by station kind."""
+
+    def __init__(self, graphs, stations, params: AccessParams, buildings, boundary, piece_m):
+        self.graphs, self.stations, self.params = graphs, stations, params
+        self.buildings, self.boundary, self.piece_m = buildings, boundary, piece_m
+        self.crs = next(iter(graphs.values())).crs
+        self.names = (
+            pd.Series(stations["name"].astype(object).to_numpy(), index=station_ids(stations))
+            if "name" in stations
+            else None
+        )
+        self.areas: list[dict] = []
+        self.streets: list[gpd.GeoDataFrame] = []
+        self.overlaps: list[dict] = []
+
+    def add_kind(self, kind: str, kg: list[StationGroup]) -> None:
+        """Street pieces of the kind's main vehicle, each with its first station and count;
+        the district tiled by the station of the nearest place (pieces and buildings)."""
+        params = self.params
         target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
         main = max({g.vehicle for g in kg}, key=lambda v: sum(len(g.rows) for g in kg
                                                                if g.vehicle == v))  # fmt: skip
-        rg = graphs[main]
-        seg, lo, hi = _pieces(rg, piece_m)
+        rg = self.graphs[main]
+        seg, lo, hi = _pieces(rg, self.piece_m)
         usable = rg.usable[seg]  # streets this kind's main vehicle can use
         seg, lo, hi = seg[usable], lo[usable], hi[usable]
         mid = Snap.at(rg, seg, (lo + hi) / 2)
-        geom = cut_segments(rg, seg, lo, hi)
-        best, who, count, ids = _first_and_count(kg, graphs, stations, params, rg, mid, target)
+        best, who, count, ids = _first_and_count(kg, self.graphs, self.stations, params, rg, mid,
+                                                 target)  # fmt: skip
         reach = np.isfinite(best)
         sid = np.where(reach, ids[np.clip(who, 0, None)] if len(ids) else "", "").astype(object)
-        streets.append(
+        length_m = (hi - lo) * rg.seg_length_m[seg]
+        self.streets.append(
             gpd.GeoDataFrame(
                 {
                     "kind": kind,
                     "station_id": pd.Series(np.where(reach, sid, None), dtype="str"),
                     "t_s": np.where(reach, best, np.nan),
                     "n_stations": count,
-                    "length_m": (hi - lo) * rg.seg_length_m[seg],
+                    "length_m": length_m,
                 },
-                geometry=geom,
-                crs=crs,
+                geometry=cut_segments(rg, seg, lo, hi),
+                crs=self.crs,
             )
         )
-        # Places: piece midpoints and buildings, each with its first station and count.
-        px, py = mid.x, mid.y
-        lab, cnt = sid, count
+        px, py, lab, cnt, nb = self._places(kind, mid, sid, count)
+        poly_lab, poly_cnt = _nearest_place_polygons(px, py, lab, cnt, self.boundary,
+                                                     params.street_buffer_m)  # fmt: skip
+        km = pd.Series(length_m / 1000.0).groupby(sid).sum()
+        for label, polys in poly_lab:
+            if label != "":
+                self.areas.append(self._area(label, kind, polys, nb, km))
+        for n_st, polys in poly_cnt:
+            self.overlaps.append(dict(kind=kind, n_stations=int(n_st), geometry=polys))
+
+    def _places(self, kind: str, mid: Snap, sid: np.ndarray, count: np.ndarray):
+        """Places: piece midpoints and buildings, each with its first station and count;
+        and the buildings per first station."""
+        px, py, lab, cnt = mid.x, mid.y, sid, count
         nb = pd.Series(dtype=np.int64)
-        if buildings is not None and COLS[kind]["sid"] in buildings:
-            cols = COLS[kind]
-            bg = buildings.geometry.to_numpy()
+        b = self.buildings
+        cols = COLS[kind]
+        if b is not None and cols["sid"] in b:
+            bg = b.geometry.to_numpy()
             has = ~(shapely.is_missing(bg) | shapely.is_empty(bg))
             bp = shapely.get_coordinates(shapely.point_on_surface(bg[has]))
-            bsid = buildings[cols["sid"]].astype(object).fillna("").to_numpy(dtype=object)[has]
-            bcnt = pd.to_numeric(buildings[cols["n"]], errors="coerce").fillna(0).to_numpy()[has]
+            bsid = b[cols["sid"]].astype(object).fillna("").to_numpy(dtype=object)[has]
+            bcnt = pd.to_numeric(b[cols["n"]], errors="coerce").fillna(0).to_numpy()[has]
             px, py = np.r_[px, bp[:, 0]], np.r_[py, bp[:, 1]]
             lab = np.r_[lab, bsid]
             cnt = np.r_[cnt, bcnt.astype(np.int64)]
             nb = pd.Series(bsid[bsid != ""]).value_counts()
-        poly_lab, poly_cnt = _nearest_place_polygons(px, py, lab, cnt, boundary,
-                                                     params.street_buffer_m)  # fmt: skip
-        km = pd.Series((hi - lo) * rg.seg_length_m[seg] / 1000.0).groupby(sid).sum()
-        for label, polys in poly_lab:
-            if label == "":
-                continue
-            areas.append(
-                dict(
-                    station_id=label,
-                    name=names.get(label) if names is not None else None,
-                    kind=kind,
-                    n_buildings=int(nb.get(label, 0)),
-                    street_km=float(km.get(label, 0.0)),
-                    area_km2=float(shapely.area(polys) / 1e6),
-                    geometry=polys,
-                )
-            )
-        for n_st, polys in poly_cnt:
-            overlaps.append(dict(kind=kind, n_stations=int(n_st), geometry=polys))
-    cols_a = ["station_id", "name", "kind", "n_buildings", "street_km", "area_km2", "geometry"]
-    areas_gdf = gpd.GeoDataFrame(pd.DataFrame(areas, columns=cols_a), geometry="geometry", crs=crs)
-    over_gdf = gpd.GeoDataFrame(
-        pd.DataFrame(overlaps, columns=["kind", "n_stations", "geometry"]),
-        geometry="geometry",
-        crs=crs,
-    )
-    streets_gdf = (
-        pd.concat(streets, ignore_index=True)
-        if streets
-        else gpd.GeoDataFrame(
-            {"kind": [], "station_id": [], "t_s": [], "n_stations": []}, geometry=[], crs=crs
-        )  # fmt: skip
-    )
-    return Areas(areas_gdf, gpd.GeoDataFrame(streets_gdf, crs=crs), over_gdf)
+        return px, py, lab, cnt, nb
+
+    def _area(self, label, kind: str, polys, nb: pd.Series, km: pd.Series) -> dict:
+        return dict(
+            station_id=label,
+            name=self.names.get(label) if self.names is not None else None,
+            kind=kind,
+            n_buildings=int(nb.get(label, 0)),
+            street_km=float(km.get(label, 0.0)),
+            area_km2=float(shapely.area(polys) / 1e6),
+            geometry=polys,
+        )
+
+    def result(self) -> Areas:
+        crs = self.crs
+        cols_a = ["station_id", "name", "kind", "n_buildings", "street_km", "area_km2",
+                  "geometry"]  # fmt: skip
+        areas = gpd.GeoDataFrame(pd.DataFrame(self.areas, columns=cols_a), geometry="geometry",
+                                 crs=crs)  # fmt: skip
+        overlaps = gpd.GeoDataFrame(
+            pd.DataFrame(self.overlaps, columns=["kind", "n_stations", "geometry"]),
+            geometry="geometry",
+            crs=crs,
+        )
+        streets = (
+            pd.concat(self.streets, ignore_index=True)
+            if self.streets
+            else gpd.GeoDataFrame(
+                {"kind": [], "station_id": [], "t_s": [], "n_stations": []}, geometry=[], crs=crs
+            )  # fmt: skip
+        )
+        return Areas(areas, gpd.GeoDataFrame(streets, crs=crs), overlaps)
 
 
 def _pieces(rg: RoutingGraph, piece_m: float):

@@ -343,6 +343,14 @@ def coverage_by_grid(
             raise InputError(f"buildings lack '{col}': run building_access first", column=col)
     if cells is None:
         cells, _ = assign_grids(buildings, grids)
+    members, how = _coverage_members(buildings, old_built_by)
+    agg = aggregate_by_grid(cells, members, how, grid_ids=grids["grid_id"])
+    out = _coverage_table(grids, agg)
+    return gpd.GeoDataFrame(out, geometry=grids.geometry.to_numpy(), crs=grids.crs)
+
+
+def _coverage_members(buildings: gpd.GeoDataFrame, old_built_by: int):
+    """Per building, what it adds to its cells' coverage figures, and how each rolls up."""
     n = len(buildings)
     b = pd.DataFrame(index=pd.RangeIndex(n))
     c3 = buildings["covered_3min"].fillna(False).astype(bool).to_numpy()
@@ -371,17 +379,16 @@ def coverage_by_grid(
             else np.nan
         )
         how[c] = "max"
-    agg = aggregate_by_grid(cells, b, how, grid_ids=grids["grid_id"])
+    return b, how
+
+
+def _coverage_table(grids: gpd.GeoDataFrame, agg: pd.DataFrame) -> pd.DataFrame:
+    """The per-grid coverage table from the members' sums (shares NaN for no members)."""
     count_cols = ["n_buildings", "n_covered_3min", "n_covered_5min", "n_old_res", "old3", "old5",
                   "n_unreachable"]  # fmt: skip
     agg[count_cols] = agg[count_cols].fillna(0).astype(np.int64)
     agg[["residents", "res3", "res5"]] = agg[["residents", "res3", "res5"]].fillna(0.0)
-
-    def share(num, den):
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
-
-    out = pd.DataFrame(
+    return pd.DataFrame(
         {
             "grid_id": grids["grid_id"].to_numpy(),
             "name": grids["name"].to_numpy() if "name" in grids else None,
@@ -390,18 +397,22 @@ def coverage_by_grid(
             "n_buildings": agg["n_buildings"].to_numpy(),
             "n_covered_3min": agg["n_covered_3min"].to_numpy(),
             "residents": agg["residents"].to_numpy(),
-            "share_residents_3min": share(agg["res3"], agg["residents"]),
+            "share_residents_3min": _share(agg["res3"], agg["residents"]),
             "n_old_res": agg["n_old_res"].to_numpy(),
-            "share_old_res_3min": share(agg["old3"], agg["n_old_res"]),
+            "share_old_res_3min": _share(agg["old3"], agg["n_old_res"]),
             "n_covered_5min": agg["n_covered_5min"].to_numpy(),
-            "share_residents_5min_fire": share(agg["res5"], agg["residents"]),
-            "share_old_res_5min_fire": share(agg["old5"], agg["n_old_res"]),
+            "share_residents_5min_fire": _share(agg["res5"], agg["residents"]),
+            "share_old_res_5min_fire": _share(agg["old5"], agg["n_old_res"]),
             "n_unreachable": agg["n_unreachable"].to_numpy(),
             "max_shortfall_3min_s": agg["max_shortfall_3min_s"].to_numpy(),
             "max_shortfall_5min_s": agg["max_shortfall_5min_s"].to_numpy(),
         }
     )
-    return gpd.GeoDataFrame(out, geometry=grids.geometry.to_numpy(), crs=grids.crs)
+
+
+def _share(num, den):
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
 def missing_buildings(
