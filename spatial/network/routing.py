@@ -1279,11 +1279,41 @@ def nearest_cost(
     source : numpy.ndarray of int
         Index (position in ``sources``) of the source achieving ``cost``; ``-1`` if none.
     """
-    ns = rg.n_states
     offset = _offsets(sources, source_offset)
+    cost = np.full(len(targets), np.inf)
+    who = np.full(len(targets), -1, dtype=np.int64)
+    search = _nearest_search(rg, sources, offset)
+    t = np.flatnonzero(targets.ok)
+    if search is None or len(t) == 0:
+        return cost, who
+    tt = targets.take(t)
+    best, who_t = _via_segment_ends(rg, search, tt)
+    # Source and target on the same segment: direct travel along it may be shorter.
+    _take_direct(rg, sources, tt, offset, best, who_t)
+    best = best + tt.access_m * rg.access_cost_per_m
+    who_t[~np.isfinite(best)] = -1
+    cost[t] = best
+    who[t] = who_t
+    return cost, who
+
+
+@dataclass(frozen=True, eq=False)
+class _NearestSearch:
+    """One multi-source Dijkstra: cost and source of every state, and per node the cheapest
+    of its states (sources are positions in the Snap, -1 for none)."""
+
+    state_cost: np.ndarray
+    state_src: np.ndarray
+    node_cost: np.ndarray
+    node_src: np.ndarray
+
+
+def _nearest_search(rg: RoutingGraph, sources: Snap, offset: np.ndarray) -> _NearestSearch | None:
+    """The fastest source of every state and node, None when no source snapped."""
+    ns = rg.n_states
     aug, n_src = _augmented(rg, sources, offset)
     if n_src == 0 or not sources.ok.any():
-        return np.full(len(targets), np.inf), np.full(len(targets), -1, dtype=np.int64)
+        return None
     dist, _, src = dijkstra(
         aug,
         directed=True,
@@ -1294,42 +1324,42 @@ def nearest_cost(
     state_cost = dist[:ns]
     state_src = np.where(src[:ns] >= ns, src[:ns] - ns, -1)
     node_cost, node_src = _node_min(rg, state_cost, state_src)
+    return _NearestSearch(state_cost, state_src, node_cost, node_src)
 
-    cost = np.full(len(targets), np.inf)
-    who = np.full(len(targets), -1, dtype=np.int64)
-    t = np.flatnonzero(targets.ok)
-    if len(t):
-        ca, cb = _target_end_costs(rg, targets.take(t))
-        tseg = targets.seg[t]
-        da, wa = node_cost[rg.seg_a[tseg]], node_src[rg.seg_a[tseg]]
-        db, wb = node_cost[rg.seg_b[tseg]], node_src[rg.seg_b[tseg]]
-        if rg.turns is not None:
-            # A target inside a street is reached from a state allowed to enter the street.
-            g = targets.frac[t]
-            ea, sa = _entry_costs(rg, state_cost, 2 * tseg, src=state_src)
-            eb, sb = _entry_costs(rg, state_cost, 2 * tseg + 1, src=state_src)
-            da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
-            db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
-        via_a = da + ca
-        via_b = db + cb
-        use_b = via_b < via_a
-        best = np.where(use_b, via_b, via_a)
-        who_t = np.where(use_b, wb, wa)
-        # Source and target on the same segment: direct travel along it may be shorter.
-        si, ti, c = _same_segment_pairs(rg, sources, targets.take(t), offset)
-        if len(c):
-            order = np.lexsort((c, ti))
-            first = np.ones(len(order), dtype=bool)
-            first[1:] = ti[order][1:] != ti[order][:-1]
-            ti_b, c_b, si_b = ti[order][first], c[order][first], si[order][first]
-            better = c_b < best[ti_b]
-            best[ti_b[better]] = c_b[better]
-            who_t[ti_b[better]] = si_b[better]
-        best = best + targets.access_m[t] * rg.access_cost_per_m
-        who_t[~np.isfinite(best)] = -1
-        cost[t] = best
-        who[t] = who_t
-    return cost, who
+
+def _via_segment_ends(rg: RoutingGraph, search: _NearestSearch, tt: Snap):
+    """Per snapped target, the cheaper way in through either end of its segment: (cost
+    before the access leg, source)."""
+    ca, cb = _target_end_costs(rg, tt)
+    tseg = tt.seg
+    da, wa = search.node_cost[rg.seg_a[tseg]], search.node_src[rg.seg_a[tseg]]
+    db, wb = search.node_cost[rg.seg_b[tseg]], search.node_src[rg.seg_b[tseg]]
+    if rg.turns is not None:
+        # A target inside a street is reached from a state allowed to enter the street.
+        g = tt.frac
+        ea, sa = _entry_costs(rg, search.state_cost, 2 * tseg, src=search.state_src)
+        eb, sb = _entry_costs(rg, search.state_cost, 2 * tseg + 1, src=search.state_src)
+        da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
+        db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
+    via_a = da + ca
+    via_b = db + cb
+    use_b = via_b < via_a
+    return np.where(use_b, via_b, via_a), np.where(use_b, wb, wa)
+
+
+def _take_direct(rg: RoutingGraph, sources: Snap, tt: Snap, offset, best, who_t) -> None:
+    """Lower ``best`` (and set ``who_t``) in place where a source on a target's own segment
+    reaches it directly along the segment for less."""
+    si, ti, c = _same_segment_pairs(rg, sources, tt, offset)
+    if len(c) == 0:
+        return
+    order = np.lexsort((c, ti))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = ti[order][1:] != ti[order][:-1]
+    ti_b, c_b, si_b = ti[order][first], c[order][first], si[order][first]
+    better = c_b < best[ti_b]
+    best[ti_b[better]] = c_b[better]
+    who_t[ti_b[better]] = si_b[better]
 
 
 def node_costs(
@@ -1426,79 +1456,95 @@ def cost_matrix(
         membership with the sparsity pattern (``.indices``, ``.nnz``, ``!= inf``-free), not
         with ``.toarray() > 0``. Never call ``eliminate_zeros()`` on it.
     """
-    ns = rg.n_states
-    n_t = len(targets)
     offset = _offsets(sources, source_offset)
     aug, n_src = _augmented(rg, sources, offset)
-    rows_out: list[np.ndarray] = []
-    cols_out: list[np.ndarray] = []
-    vals_out: list[np.ndarray] = []
-
-    t = np.flatnonzero(targets.ok)
-    tt = targets.take(t)
-    ca, cb = _target_end_costs(rg, tt)
-    tacc = tt.access_m * rg.access_cost_per_m
-    key = ("by_seg", rg.n_segments)
-    if key not in tt._cache:
-        tt._cache[key] = _group(tt.seg, rg.n_segments)
-    seg_targets = tt._cache[key]
-    node_segs = rg._node_segments
+    side = _TargetSide.of(rg, targets)
     active = np.flatnonzero(sources.ok & np.isfinite(offset) & (offset <= cutoff))
     # With turn restrictions a batch holds the state rows and their per-node minimum.
-    rows_bytes = 8 * (ns + n_src) + (8 * rg.n_nodes if rg.turns is not None else 0)
+    rows_bytes = 8 * (rg.n_states + n_src) + (8 * rg.n_nodes if rg.turns is not None else 0)
     batch = max(1, int(batch_bytes // rows_bytes))
-    for start in range(0, len(active), batch):
-        srcs = active[start : start + batch]
-        dist_s = dijkstra(aug, directed=True, indices=ns + srcs, limit=cutoff)[:, :ns]
-        dist = _node_min(rg, dist_s)
-        r, c = np.nonzero(dist <= cutoff)
-        # Segments touching a reached node, each (source, segment) once: listed from its a end
-        # when that end is reached, else from its b end.
-        rep, segs = _expand(c, node_segs)
-        rr = r[rep]
-        keep = (c[rep] == rg.seg_a[segs]) | ~(dist[rr, rg.seg_a[segs]] <= cutoff)
-        rr, segs = rr[keep], segs[keep]
-        # A source's own segment counts even when neither of its ends is reached in time.
-        own = sources.seg[srcs]
-        lone = ~(dist[np.arange(len(srcs)), rg.seg_a[own]] <= cutoff) & ~(
-            dist[np.arange(len(srcs)), rg.seg_b[own]] <= cutoff
-        )
-        rr = np.concatenate([rr, np.flatnonzero(lone)])
-        segs = np.concatenate([segs, own[lone]])
-        da = dist[rr, rg.seg_a[segs]]
-        db = dist[rr, rg.seg_b[segs]]
-        del dist
-        # Extend to the targets on each reached segment.
-        rep, ti = _expand(segs, seg_targets)
-        r2 = rr[rep]
-        if rg.turns is None:
-            cost = np.minimum(da[rep] + ca[ti], db[rep] + cb[ti])
-        else:
-            # Inside a street: reached from a state allowed to enter it (at a node: any state).
-            ea, eb = segment_entry_costs(rg, dist_s, rr, segs)
-            g = tt.frac[ti]
-            cost = np.minimum(np.where(g <= 0.0, da[rep], ea[rep]) + ca[ti],
-                              np.where(g >= 1.0, db[rep], eb[rep]) + cb[ti])  # fmt: skip
-        del dist_s
-        same = np.flatnonzero(segs[rep] == own[r2])
-        if len(same):
-            si = srcs[r2[same]]
-            direct = _along(rg, tt.seg[ti[same]], sources.frac[si], tt.frac[ti[same]])
-            direct += offset[si] + sources.access_m[si] * rg.access_cost_per_m
-            cost[same] = np.minimum(cost[same], direct)
-        cost += tacc[ti]
-        keep = cost <= cutoff
-        rows_out.append(srcs[r2[keep]])
-        cols_out.append(t[ti[keep]])
-        vals_out.append(cost[keep])
-    if rows_out:
-        rows = np.concatenate(rows_out)
-        cols = np.concatenate(cols_out)
-        vals = np.concatenate(vals_out)
+    parts = [
+        _batch_costs(rg, aug, sources, active[start : start + batch], side, offset, cutoff)
+        for start in range(0, len(active), batch)
+    ]
+    if parts:
+        rows, cols, vals = (np.concatenate(p) for p in zip(*parts, strict=True))
     else:
         rows = cols = np.zeros(0, dtype=np.int64)
         vals = np.zeros(0)
-    return _csr_keep_zeros(rows, cols, vals, (len(sources), n_t))
+    return _csr_keep_zeros(rows, cols, vals, (len(sources), len(targets)))
+
+
+@dataclass(frozen=True, eq=False)
+class _TargetSide:
+    """The snapped targets of a cost matrix: their positions ``t``, the Snap ``tt`` of those,
+    the cost from either end of their segment (``ca``, ``cb``), their access legs' cost and
+    the targets grouped by segment."""
+
+    t: np.ndarray
+    tt: Snap
+    ca: np.ndarray
+    cb: np.ndarray
+    tacc: np.ndarray
+    by_seg: tuple
+
+    @classmethod
+    def of(cls, rg: RoutingGraph, targets: Snap) -> _TargetSide:
+        t = np.flatnonzero(targets.ok)
+        tt = targets.take(t)
+        ca, cb = _target_end_costs(rg, tt)
+        key = ("by_seg", rg.n_segments)
+        if key not in tt._cache:
+            tt._cache[key] = _group(tt.seg, rg.n_segments)
+        return cls(t, tt, ca, cb, tt.access_m * rg.access_cost_per_m, tt._cache[key])
+
+
+def _batch_costs(rg, aug, sources: Snap, srcs, side: _TargetSide, offset, cutoff: float):
+    """Costs ≤ ``cutoff`` from the sources ``srcs`` to the targets: (source, target, cost)."""
+    ns = rg.n_states
+    dist_s = dijkstra(aug, directed=True, indices=ns + srcs, limit=cutoff)[:, :ns]
+    dist = _node_min(rg, dist_s)
+    own = sources.seg[srcs]
+    rr, segs = _reached_segments(rg, dist, own, cutoff)
+    da = dist[rr, rg.seg_a[segs]]
+    db = dist[rr, rg.seg_b[segs]]
+    del dist
+    # Extend to the targets on each reached segment.
+    rep, ti = _expand(segs, side.by_seg)
+    r2 = rr[rep]
+    tt = side.tt
+    if rg.turns is None:
+        cost = np.minimum(da[rep] + side.ca[ti], db[rep] + side.cb[ti])
+    else:
+        # Inside a street: reached from a state allowed to enter it (at a node: any state).
+        ea, eb = segment_entry_costs(rg, dist_s, rr, segs)
+        g = tt.frac[ti]
+        cost = np.minimum(np.where(g <= 0.0, da[rep], ea[rep]) + side.ca[ti],
+                          np.where(g >= 1.0, db[rep], eb[rep]) + side.cb[ti])  # fmt: skip
+    del dist_s
+    same = np.flatnonzero(segs[rep] == own[r2])
+    if len(same):
+        si = srcs[r2[same]]
+        direct = _along(rg, tt.seg[ti[same]], sources.frac[si], tt.frac[ti[same]])
+        direct += offset[si] + sources.access_m[si] * rg.access_cost_per_m
+        cost[same] = np.minimum(cost[same], direct)
+    cost += side.tacc[ti]
+    keep = cost <= cutoff
+    return srcs[r2[keep]], side.t[ti[keep]], cost[keep]
+
+
+def _reached_segments(rg: RoutingGraph, dist: np.ndarray, own: np.ndarray, cutoff: float):
+    """Segments touching a node reached within ``cutoff`` per row of ``dist``, each (row,
+    segment) once: listed from its a end when that end is reached, else from its b end; and
+    each row's own segment (``own``) even when neither of its ends is reached in time."""
+    r, c = np.nonzero(dist <= cutoff)
+    rep, segs = _expand(c, rg._node_segments)
+    rr = r[rep]
+    keep = (c[rep] == rg.seg_a[segs]) | ~(dist[rr, rg.seg_a[segs]] <= cutoff)
+    rr, segs = rr[keep], segs[keep]
+    k = np.arange(len(own))
+    lone = ~(dist[k, rg.seg_a[own]] <= cutoff) & ~(dist[k, rg.seg_b[own]] <= cutoff)
+    return np.concatenate([rr, np.flatnonzero(lone)]), np.concatenate([segs, own[lone]])
 
 
 # ---------------------------------------------------------------------- internals
