@@ -289,13 +289,23 @@ def network_report(
     """
     params = params or AccessParams()
     table = graph_table(network)
-    rg = RoutingGraph.from_table(table, params.engine)
+    rg = table.compiled(params.engine)
+    figures, main_nodes, share = _graph_figures(table, rg)
+    if buildings is not None and len(buildings):
+        figures.update(_building_figures(rg, main_nodes, buildings, stations, params))
+    warnings = _report_warnings(figures, params)
+    return NetworkReport(_report_summary(figures, share), warnings, figures)
+
+
+def _graph_figures(table: GraphTable, rg: RoutingGraph):
+    """Figures of the table and the engine graph's pieces; the nodes of its largest strongly
+    connected piece; the share of engine nodes that piece holds."""
     stats = table.stats
     on_net = np.zeros(rg.n_nodes, dtype=bool)
     ok = rg.usable
     on_net[rg.seg_a[ok]] = True
     on_net[rg.seg_b[ok]] = True
-    n_weak, weak = connected_components(rg.csr, directed=True, connection="weak")
+    _, weak = connected_components(rg.csr, directed=True, connection="weak")
     n_strong, strong = connected_components(rg.csr, directed=True, connection="strong")
     weak_pieces = np.unique(weak[on_net]).size
     sizes = np.bincount(strong[on_net], minlength=n_strong)
@@ -311,19 +321,29 @@ def network_report(
         "largest_share": round(share, 4),
         "unknown_highway_values": unknown_highways(table),
     }
+    return figures, np.flatnonzero((strong == main) & on_net), share
+
+
+def _building_figures(rg: RoutingGraph, main_nodes, buildings, stations, params) -> dict:
+    """Buildings off the network, stranded off the main piece, unreachable by engine."""
+    figures = {}
+    b = snap(rg, buildings.geometry, max_snap_m=params.max_snap_m)
+    # Reachable from the main piece: Dijkstra from all its nodes at once (cost 0 there).
+    reach = _reachable(rg, main_nodes)
+    figures["buildings_stranded"] = int((b.ok & ~_snap_reached(rg, b, reach)).sum())
+    figures["buildings_off_network"] = int((~b.ok).sum())
+    engine_src = _engine_stations(stations)
+    if engine_src is not None and len(engine_src):
+        s = snap(rg, engine_src.geometry, max_snap_m=params.max_snap_m)
+        cost, _ = nearest_cost(rg, s, b)
+        figures["buildings_unreachable_by_engine"] = int((b.ok & ~np.isfinite(cost)).sum())
+    figures["buildings"] = len(buildings)
+    return figures
+
+
+def _report_warnings(figures: dict, params: AccessParams) -> list[str]:
+    """What would silently distort the analysis, one sentence each."""
     warnings: list[str] = []
-    if buildings is not None and len(buildings):
-        b = snap(rg, buildings.geometry, max_snap_m=params.max_snap_m)
-        # Reachable from the main piece: Dijkstra from all its nodes at once (cost 0 there).
-        reach = _reachable(rg, np.flatnonzero((strong == main) & on_net))
-        figures["buildings_stranded"] = int((b.ok & ~_snap_reached(rg, b, reach)).sum())
-        figures["buildings_off_network"] = int((~b.ok).sum())
-        engine_src = _engine_stations(stations)
-        if engine_src is not None and len(engine_src):
-            s = snap(rg, engine_src.geometry, max_snap_m=params.max_snap_m)
-            cost, _ = nearest_cost(rg, s, b)
-            figures["buildings_unreachable_by_engine"] = int((b.ok & ~np.isfinite(cost)).sum())
-        figures["buildings"] = len(buildings)
     cut = figures["ways_cut_at_edge"]
     stranded = figures.get("buildings_stranded", 0)
     unreachable = figures.get("buildings_unreachable_by_engine", 0)
@@ -353,15 +373,22 @@ def network_report(
             f"highway values no profile knows, not used by engines: {listed}; add them to "
             "[access.engine] allowed_highways if engines can drive them"
         )
+    return warnings
+
+
+def _report_summary(figures: dict, share: float) -> str:
     summary = (
         f"{figures['nodes']:,} nodes, {figures['edges']:,} edges "
-        f"({figures['oneway_edges']:,} one-way); {cut:,} ways cut at the extract's edge; "
-        f"engine graph in {figures['components']:,} piece(s), the largest holding "
-        f"{share:.1%} of its nodes"
+        f"({figures['oneway_edges']:,} one-way); {figures['ways_cut_at_edge']:,} ways cut at "
+        f"the extract's edge; engine graph in {figures['components']:,} piece(s), the largest "
+        f"holding {share:.1%} of its nodes"
     )
     if "buildings_stranded" in figures:
-        summary += f"; {stranded:,} of {figures['buildings']:,} buildings unreachable by engine"
-    return NetworkReport(summary, warnings, figures)
+        summary += (
+            f"; {figures['buildings_stranded']:,} of {figures['buildings']:,} buildings "
+            "unreachable by engine"
+        )
+    return summary
 
 
 def _reachable(rg: RoutingGraph, nodes: np.ndarray) -> np.ndarray:
