@@ -237,3 +237,49 @@ def test_capacitated_max_cover_time_out_paths(monkeypatch, sites, dual, method):
     assert set(sol.assignment[served]) <= set(sol.selected)
     assert sol.bound >= 6 - 1e-9  # bounds the optimum
     assert sol.gap >= (6 - 5) / 5 - 1e-12
+
+
+# ---------------------------------------------------------------------- one "auto" rule
+def test_auto_method_is_one_rule_per_problem_kind():
+    from firegrid.spatial.siting.cover import (
+        AUTO_EXACT_MAX_PAIRS,
+        AUTO_EXACT_MAX_PAIRS_CAPACITATED,
+        auto_bound,
+        auto_method,
+    )
+
+    assert auto_method("auto", AUTO_EXACT_MAX_PAIRS) == "exact"
+    assert auto_method("auto", AUTO_EXACT_MAX_PAIRS + 1) == "greedy"
+    assert auto_method("auto", AUTO_EXACT_MAX_PAIRS_CAPACITATED, capacitated=True) == "exact"
+    assert auto_method("auto", AUTO_EXACT_MAX_PAIRS_CAPACITATED + 1, capacitated=True) == "greedy"
+    assert AUTO_EXACT_MAX_PAIRS_CAPACITATED < AUTO_EXACT_MAX_PAIRS
+    # An explicit choice stands whatever the size.
+    assert auto_method("exact", 10**9) == "exact" and auto_method("greedy", 1) == "greedy"
+    assert auto_bound(AUTO_EXACT_MAX_PAIRS) == "lp"
+    assert auto_bound(AUTO_EXACT_MAX_PAIRS + 1) == "lagrangian"
+    with pytest.raises(ValueError, match="method"):
+        auto_method("milp", 1)
+
+
+def test_every_solver_follows_the_auto_rule(monkeypatch):
+    """max_cover, set_cover and the capacitated pair decide "auto" by the same open pairs."""
+    from firegrid.spatial.siting.cover import (
+        max_cover_capacitated,
+        open_pairs,
+        set_cover_capacitated,
+    )
+
+    rng = np.random.default_rng(5)
+    A = rng.random((30, 12)) < 0.2
+    pre = np.zeros(30, bool)
+    pre[:10] = True
+    pairs = open_pairs(A, pre)
+    assert pairs == int(A[10:].sum()) and open_pairs(A) == int(A.sum())
+    for limit, expected in ((pairs, "milp"), (pairs - 1, "greedy")):
+        monkeypatch.setattr(cover_module, "AUTO_EXACT_MAX_PAIRS", limit)
+        assert max_cover(A, 2, existing_covered=pre).method == expected
+        assert set_cover(A, existing_covered=pre).method == expected
+    # Capacitated: pairs still open to assignment; greedy is used beyond the limit.
+    monkeypatch.setattr(cover_module, "AUTO_EXACT_MAX_PAIRS_CAPACITATED", 0)
+    assert max_cover_capacitated(A, 2, capacity=3, existing_covered=pre).method == "greedy"
+    assert set_cover_capacitated(A, capacity=3, existing_covered=pre).method == "greedy"

@@ -652,3 +652,33 @@ def test_siting_when_highs_gives_no_answer(monkeypatch, seed):
     assert pruned and all(after <= before for before, after in pruned)
     if seed == 0:  # on this district greedy's cover had a redundant site, now dropped
         assert any(after < before for before, after in pruned)
+
+
+# ---------------------------------------------------------------------- one network, one rule
+def test_siting_compiles_through_the_table_and_follows_the_auto_rule(monkeypatch):
+    import firegrid.spatial.siting.cover as cover_module
+    from firegrid.spatial.network.routing import graph_table
+    from firegrid.spatial.siting.stations import SITING_COLUMNS
+
+    table = graph_table(lattice())
+    b = buildings(120, 4)
+    st = stations([(150, 100)], vehicle=("ebike",))
+    params = SitingParams(k=2, **PARAMS)
+    exact = site_micro_stations(table, b, st, params=params)
+    crews = table.compiled(AccessParams().profile("ebike"))
+    assert table.work["compile"] == 1  # the crews' graph, also used for existing coverage
+    # Given the table's own compiled graph and the access step's times: nothing is compiled.
+    t = existing_micro_times(table, b, st)
+    again = site_micro_stations(crews, b.assign(t_micro_s=t), None, params=params)
+    assert table.work["compile"] == 1
+    assert again.max_cover.objective == exact.max_cover.objective
+    assert exact.max_cover.method == "milp" and exact.min_count.method == "milp"
+    # Above the covering module's one limit "auto" goes greedy (with the Lagrangian bound).
+    monkeypatch.setattr(cover_module, "AUTO_EXACT_MAX_PAIRS", 0)
+    greedy = site_micro_stations(table, b, st, params=params)
+    assert greedy.max_cover.method == "greedy" and greedy.min_count.method == "greedy"
+    assert greedy.max_cover.objective <= exact.max_cover.objective <= greedy.max_cover.bound
+    # The per-building columns the pipeline merges into the buildings layer.
+    cols = exact.building_columns()
+    assert tuple(cols.columns) == SITING_COLUMNS and cols.index.equals(b.index)
+    assert int(cols["siting_covered_after"].sum()) == exact.summary()["covered_after"]

@@ -725,3 +725,56 @@ def test_demo_spacing_gaps(demo):
     assert far.sum() > 0
     on_gap = shapely.distance(pts[far], shapely.union_all(gaps.geometry.values)) < 0.01
     assert on_gap.all()
+
+
+# ---------------------------------------------------------------------- one network, built once
+def test_hose_graphs_are_built_once_per_network_table():
+    from firegrid.spatial.network.routing import graph_table
+    from firegrid.spatial.water.coverage import spacing_streets
+
+    G, b, grids, h, ws = block_district()
+    table = graph_table(G)
+    res = analyse_water(table, b, hydrants=h, water_sources=ws, grids=grids)
+    proposed, siting = propose_hydrants(table, res.buildings)
+    assert siting.n_new == len(proposed) > 0
+    # The hose graph is one compilation of the table, the spacing streets one derived graph.
+    assert table.work["compile"] == 1 and table.work["hose"] == 1
+    assert hose_graph(table) is hose_graph(table) and spacing_streets(table) is spacing_streets(
+        table
+    )
+    assert table.work["compile"] == 1 and table.work["hose"] == 1
+    # Another hose profile or spacing classes is another graph.
+    spacing_streets(table, params=WaterParams(spacing_highways=("residential", "primary")))
+    assert table.work["hose"] == 2
+    # The same figures from the osmnx graph (compiled anew each time) and the table.
+    again = analyse_water(G, b, hydrants=h, water_sources=ws, grids=grids)
+    pd.testing.assert_frame_equal(again.buildings, res.buildings)
+    pd.testing.assert_frame_equal(again.gaps, res.gaps)
+
+
+def test_water_never_imports_siting():
+    """Imports flow siting → water only (siting.hydrants uses the water coverage)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1] / "spatial" / "water"
+    for path in root.glob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        names = [
+            n.module if isinstance(n, ast.ImportFrom) else a.name
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Import | ast.ImportFrom)
+            for a in (n.names if isinstance(n, ast.Import) else [None])
+        ]
+        assert not [m for m in names if m and "siting" in m], path.name
+
+
+def test_far_hydrants_are_a_note_of_the_run_not_a_warning():
+    import warnings
+
+    from firegrid.spatial.runtime import collecting_notes
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with collecting_notes() as notes:
+            hydrant_coverage(straight_street(), buildings([(100, 10)]), hydrants([(200, 80)]))
+    assert len(notes) == 1 and notes[0].startswith("hydrants farther than 50 m from every street")
