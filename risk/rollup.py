@@ -9,14 +9,63 @@ buildings, never a mean of means.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from firegrid.risk.params import FACTORS
 from firegrid.risk.values import yes_no_to_float
+from firegrid.spatial import columns
 from firegrid.spatial.io.grids import AssignmentReport, aggregate_by_grid, assign_grids
 from firegrid.spatial.io.layers import clean_text
+
+# The per-cell figures this module computes, in column order. How each one aggregates its
+# building column (``Column.rollup`` and ``Column.source``) is defined once, in the column
+# registry (firegrid.spatial.columns).
+FIGURES = (
+    "n_buildings",
+    "residents",
+    "n_high_risk",
+    "n_grade_{grade}",
+    "n_old_residential",
+    "hazards_open",
+    "hazards_overdue",
+    "n_water_deficient",
+    "expected_fires",
+    "risk_index_mean",
+    "risk_index_median",
+    "risk_index_max",
+    "share_high_risk",
+    "share_covered_3min",
+    "share_covered_5min",
+    "share_water_deficient",
+    "c_{factor}_mean",
+)
+# The pandas reduction over a cell's members of each kind of roll-up; shares of graded
+# buildings are divided after (by every member, graded or not).
+REDUCTIONS = {
+    "count": "sum",
+    "sum": "sum",
+    "count_true": "sum",
+    "count_graded": "sum",
+    "mean": "mean",
+    "median": "median",
+    "max": "max",
+    "share_true": "mean",
+}
+COUNTS = ("count", "sum", "count_true", "count_graded")
+# Roll-ups of yes/no building columns (bool, 0/1 or yes/no words).
+YES_NO = ("count_true", "share_true")
+
+
+@dataclass(frozen=True)
+class _Figure:
+    """One per-cell figure: its name, how it rolls up, and its values per building."""
+
+    name: str
+    rollup: str
+    values: np.ndarray | None
 
 
 def _as_float(buildings: pd.DataFrame, column: str, kind: str = "num") -> np.ndarray | None:
@@ -29,6 +78,52 @@ def _as_float(buildings: pd.DataFrame, column: str, kind: str = "num") -> np.nda
         .astype("Float64")
         .to_numpy(dtype=float, na_value=np.nan)
     )
+
+
+def _member_values(
+    buildings: pd.DataFrame, col: columns.Column, name: str, high_risk_grade: int
+) -> np.ndarray | None:
+    """What one building contributes to the figure ``name`` (None: its column is absent)."""
+    fields = col.pattern.match(name).groupdict()
+    source = col.source.format(**fields) if col.source else None
+    if col.rollup == "count":
+        return np.ones(len(buildings))
+    values = _as_float(buildings, source, "bool" if col.rollup in YES_NO else "num")
+    if values is None:
+        return None
+    if col.rollup in ("count_graded", "share_graded"):
+        # Ungraded buildings count as members but in no grade.
+        graded = values == int(fields["grade"]) if "grade" in fields else values <= high_risk_grade
+        return graded.astype(float)
+    if col.rollup in COUNTS:
+        return np.nan_to_num(values, nan=0.0)
+    if col.is_family and np.isnan(values).all():
+        return None  # a factor not assessed has no mean contribution
+    return values
+
+
+def _figures(buildings: pd.DataFrame, high_risk_grade: int) -> list[_Figure]:
+    """The figures the buildings' columns allow, in :data:`FIGURES` order."""
+    out = []
+    for entry in FIGURES:
+        col = columns.COLUMNS[("grids", entry)]
+        for name in col.members():
+            values = _member_values(buildings, col, name, high_risk_grade)
+            if values is not None:
+                out.append(_Figure(name, col.rollup, values))
+    return out
+
+
+def _finished(figure: _Figure, joined: pd.DataFrame, out: pd.DataFrame) -> np.ndarray:
+    """A figure's per-cell values: counts and sums 0 in empty cells, the rest NaN."""
+    if figure.rollup == "share_graded":
+        count = figure.name.replace("share_", "n_", 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(out["n_buildings"] > 0, out[count] / out["n_buildings"], np.nan)
+    values = joined[figure.name]
+    if figure.rollup in COUNTS:
+        return values.fillna(0).to_numpy().astype(int if figure.name.startswith("n_") else float)
+    return values.to_numpy()
 
 
 def rollup(
@@ -63,70 +158,21 @@ def rollup(
         ``share_covered_3min``, ``share_covered_5min``; ``n_water_deficient``,
         ``share_water_deficient``; ``expected_fires`` (sum of ``p_fire``, fires per year);
         ``c_<factor>_mean`` (mean contribution, summing to ``risk_index_mean``). Figures whose
-        building column is absent are left out; shares of empty cells are NaN.
+        building column is absent are left out; shares of empty cells are NaN. How each
+        figure aggregates is its ``Column.rollup`` in :mod:`firegrid.spatial.columns`.
     report : AssignmentReport or None
+        How the buildings were assigned to cells; None when ``cells`` was given.
     """
     report = None
     if cells is None:
         cells, report = assign_grids(buildings, grids)
-    n = len(buildings)
-    data: dict[str, np.ndarray] = {"n_buildings": np.ones(n)}
-    sums: list[str] = ["n_buildings"]
-    means: dict[str, str] = {}  # output column → input column averaged over members
-
-    def add_sum(name: str, values: np.ndarray | None) -> None:
-        if values is not None:
-            data[name] = np.nan_to_num(values, nan=0.0)
-            sums.append(name)
-
-    def add_mean(name: str, values: np.ndarray | None) -> None:
-        if values is not None:
-            data[name] = values
-            means[name] = name
-
-    add_sum("residents", _as_float(buildings, "residents"))
-    risk = _as_float(buildings, "risk_index")
-    add_mean("risk_index_mean", risk)
-    grade = _as_float(buildings, "risk_grade")
-    if grade is not None:
-        add_sum("n_high_risk", (grade <= high_risk_grade).astype(float))
-        for g in (1, 2, 3, 4):
-            add_sum(f"n_grade_{g}", (grade == g).astype(float))
-    add_sum("n_old_residential", _as_float(buildings, "old_residential"))
-    add_sum("hazards_open", _as_float(buildings, "hazards_open"))
-    add_sum("hazards_overdue", _as_float(buildings, "hazards_overdue"))
-    add_mean("share_covered_3min", _as_float(buildings, "covered_3min", "bool"))
-    add_mean("share_covered_5min", _as_float(buildings, "covered_5min", "bool"))
-    deficient = _as_float(buildings, "water_deficient", "bool")
-    add_sum("n_water_deficient", deficient)
-    add_mean("share_water_deficient", deficient)
-    add_sum("expected_fires", _as_float(buildings, "p_fire"))
-    for f in FACTORS:
-        c = _as_float(buildings, f"c_{f}")
-        if c is not None and not np.isnan(c).all():
-            add_mean(f"c_{f}_mean", c)
-    frame = pd.DataFrame(data, index=buildings.index)
-    if "n_water_deficient" in frame:
-        frame["n_water_deficient"] = np.nan_to_num(deficient, nan=0.0)
-
-    how = {c: "sum" for c in sums} | {c: "mean" for c in means}
-    if risk is not None:
-        frame["risk_index_median"] = frame["risk_index_max"] = risk
-        how |= {"risk_index_median": "median", "risk_index_max": "max"}
+    figures = _figures(buildings, high_risk_grade)
+    aggregated = [f for f in figures if f.rollup in REDUCTIONS]
+    frame = pd.DataFrame({f.name: f.values for f in aggregated}, index=buildings.index)
+    how = {f.name: REDUCTIONS[f.rollup] for f in aggregated}
     out = grids.copy()
     gid = clean_text(out["grid_id"]).astype(object).to_numpy()
     joined = aggregate_by_grid(cells, frame, how, grid_ids=gid)
-    for c in sums:
-        out[c] = joined[c].fillna(0).to_numpy().astype(int if c.startswith("n_") else float)
-    if risk is not None:
-        for c in ("risk_index_mean", "risk_index_median", "risk_index_max"):
-            out[c] = joined[c].to_numpy()
-    if grade is not None:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out["share_high_risk"] = np.where(
-                out["n_buildings"] > 0, out["n_high_risk"] / out["n_buildings"], np.nan
-            )
-    for c in means:
-        if c != "risk_index_mean":
-            out[c] = joined[c].to_numpy()
+    for figure in figures:
+        out[figure.name] = _finished(figure, joined, out)
     return out, report

@@ -67,9 +67,10 @@ def test_a_registered_name_is_a_string_literal_of_its_module():
             sources[col.module] = inspect.getsource(importlib.import_module(col.module))
         source = sources[col.module]
         if col.is_family:
-            # f"c_{f}" / f"imputed_{name}": the literal up to the placeholder, then "{".
+            # f"c_{f}" / f"imputed_{name}": the literal up to the placeholder, then "{"; or
+            # the family's own name ("c_{factor}_mean").
             stem = re.escape(col.name.split("{", 1)[0]) + r"\{"
-            found = re.search(r"f[\"']" + stem, source)
+            found = re.search(r"f[\"']" + stem, source) or f'"{col.name}"' in source
         else:
             found = re.search(rf"[\"']{re.escape(col.name)}[\"']|\b{col.name}=", source)
         if not found:

@@ -143,3 +143,24 @@ def test_point_on_shared_edge_is_counted_once():
     out, _ = rollup(b, grids)
     n = pd.Series(out["n_buildings"].to_numpy(), index=out["grid_id"])
     assert n.to_dict() == {"S": 2, "A": 1, "B": 1}
+
+
+def test_how_a_figure_rolls_up_is_read_from_the_column_registry(scored, monkeypatch):
+    from firegrid.spatial import columns
+
+    b = scored.buildings
+    g = scored.grids[["grid_id", "name", "level", "parent_id", "geometry"]]
+    before, _ = rollup(b, g)
+    key = ("grids", "residents")
+    as_max = columns.Column(**{**columns.COLUMNS[key].__dict__, "rollup": "max"})
+    monkeypatch.setitem(columns.COLUMNS, key, as_max)
+    after, _ = rollup(b, g)
+    cell = after.set_index("grid_id")
+    for gid, row in cell[cell["n_buildings"] > 0].iterrows():
+        members = b[_members(b, row.geometry)]
+        assert row["residents"] == members["residents"].astype(float).max(), gid
+    assert (after["residents"] <= before["residents"]).all()
+    assert (after["residents"] < before["residents"]).any()
+    # every other figure is unchanged
+    rest = [c for c in before.columns if c not in ("residents", "geometry")]
+    pd.testing.assert_frame_equal(pd.DataFrame(after[rest]), pd.DataFrame(before[rest]))
