@@ -86,6 +86,41 @@ def apply_turn_restrictions(rg: RoutingGraph, restrictions: pd.DataFrame) -> Rou
         Same segments, costs and snapping; ``csr`` has one extra state per restricted arriving
         arc and ``turns`` describes them. Without applicable rows, ``rg`` itself.
     """
+    _check(rg, restrictions)
+    arcs = _Arcs.of(rg)
+    fa, ta, kind, ok = _restricted_moves(rg, arcs, restrictions)
+    if len(fa) == 0:
+        return rg
+    n = rg.n_nodes
+    copy_arc, copy_of = np.unique(fa, return_inverse=True)
+    copy_node = arcs.head[copy_arc]
+    head_state = arcs.head.copy()
+    head_state[copy_arc] = n + np.arange(len(copy_arc))
+    a_arc, a_copy = _allowed_moves(rg, arcs, copy_node, copy_of, ta, kind)
+    # The CSR over states: every usable arc from its tail node, and the allowed moves out of
+    # each copy; each arc arrives at its head state.
+    usable = np.flatnonzero(arcs.usable)
+    rows = np.concatenate([arcs.tail[usable], n + a_copy])
+    cols = np.concatenate([head_state[usable], head_state[a_arc]])
+    w = np.concatenate([arcs.cost[usable], arcs.cost[a_arc]])
+    csr = min_cost_csr(rows, cols, w, n + len(copy_arc))
+    order = np.argsort(a_arc, kind="stable")
+    allow_ptr = np.zeros(len(arcs.cost) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(a_arc, minlength=len(arcs.cost)), out=allow_ptr[1:])
+    turns = TurnStates(
+        n_nodes=n,
+        copy_node=copy_node,
+        copy_arc=copy_arc,
+        head_state=head_state,
+        allow_ptr=allow_ptr,
+        allow_state=n + a_copy[order],
+        n_applied=int(ok.sum()),
+        n_skipped=int(len(restrictions) - ok.sum()),
+    )
+    return dataclasses.replace(rg, csr=csr, turns=turns)
+
+
+def _check(rg: RoutingGraph, restrictions: pd.DataFrame) -> None:
     missing = [c for c in RESTRICTION_COLUMNS if c not in restrictions]
     if missing:
         raise NetworkError(f"turn restrictions lack the columns {missing}")
@@ -93,22 +128,37 @@ def apply_turn_restrictions(rg: RoutingGraph, restrictions: pd.DataFrame) -> Rou
         raise NetworkError("the routing graph does not map edges onto segments")
     if rg.turns is not None:
         raise NetworkError("turn restrictions are already compiled into this graph")
-    n = rg.n_nodes
-    n_arcs = 2 * rg.n_segments
-    tail = np.empty(n_arcs, dtype=np.int64)
-    head = np.empty(n_arcs, dtype=np.int64)
-    tail[0::2], head[0::2] = rg.seg_a, rg.seg_b
-    tail[1::2], head[1::2] = rg.seg_b, rg.seg_a
-    loop = rg.seg_a == rg.seg_b
-    # The cost of travelling each arc, including the delay on arriving at its head; the
-    # backward arc of a self-loop is its forward arc (as in RoutingGraph.from_arrays).
-    cost = np.empty(n_arcs)
-    cost[0::2] = rg.run_fwd + rg.fix_fwd
-    cost[1::2] = np.where(loop, np.inf, rg.run_back + rg.fix_back)
-    usable = np.isfinite(cost)
 
-    r = restrictions
-    n_rows = len(r)
+
+@dataclass(frozen=True, eq=False)
+class _Arcs:
+    """The directed arcs of a graph's segments: arc ``2 s`` runs a → b, ``2 s + 1`` b → a."""
+
+    tail: np.ndarray
+    head: np.ndarray
+    cost: np.ndarray  # travelling the arc, arrival delay at its head included
+    usable: np.ndarray
+
+    @classmethod
+    def of(cls, rg: RoutingGraph) -> _Arcs:
+        n_arcs = 2 * rg.n_segments
+        tail = np.empty(n_arcs, dtype=np.int64)
+        head = np.empty(n_arcs, dtype=np.int64)
+        tail[0::2], head[0::2] = rg.seg_a, rg.seg_b
+        tail[1::2], head[1::2] = rg.seg_b, rg.seg_a
+        loop = rg.seg_a == rg.seg_b
+        # The backward arc of a self-loop is its forward arc (as in RoutingGraph.from_arrays).
+        cost = np.empty(n_arcs)
+        cost[0::2] = rg.run_fwd + rg.fix_fwd
+        cost[1::2] = np.where(loop, np.inf, rg.run_back + rg.fix_back)
+        return cls(tail, head, cost, np.isfinite(cost))
+
+
+def _restricted_moves(rg: RoutingGraph, arcs: _Arcs, r: pd.DataFrame):
+    """The applicable restriction rows as arcs: (from arc, to arc, kind) of those rows, and
+    the mask of applicable rows. Both edges must meet at the via node and the profile must be
+    able to arrive that way (a restriction on a street the profile cannot use changes
+    nothing)."""
     fe = r["from_edge"].to_numpy(dtype=np.int64)
     te = r["to_edge"].to_numpy(dtype=np.int64)
     via = r["via_node"].to_numpy(dtype=np.int64)
@@ -119,55 +169,24 @@ def apply_turn_restrictions(rg: RoutingGraph, restrictions: pd.DataFrame) -> Rou
     fa = np.where(ok, 2 * rg.edge_seg[fe] + ~rg.edge_fwd[fe], -1)
     ta = np.where(ok, 2 * rg.edge_seg[te] + ~rg.edge_fwd[te], -1)
     fa_c, ta_c = np.clip(fa, 0, None), np.clip(ta, 0, None)
-    # Both edges must meet at the via node and the profile must be able to arrive that way
-    # (a restriction on a street the profile cannot use changes nothing).
-    ok &= (head[fa_c] == via) & (tail[ta_c] == via) & usable[fa_c]
-    fa, ta, kind = fa[ok], ta[ok], kind[ok]
-    if len(fa) == 0:
-        return rg
+    ok &= (arcs.head[fa_c] == via) & (arcs.tail[ta_c] == via) & arcs.usable[fa_c]
+    return fa[ok], ta[ok], kind[ok], ok
 
-    copy_arc, copy_of = np.unique(fa, return_inverse=True)
-    n_copy = len(copy_arc)
-    copy_node = head[copy_arc]
-    head_state = head.copy()
-    head_state[copy_arc] = n + np.arange(n_copy)
 
-    # Every usable move out of each copy's node: (copy, arc) candidates.
+def _allowed_moves(rg: RoutingGraph, arcs: _Arcs, copy_node, copy_of, ta, kind):
+    """Every usable move out of each copy's node that its rows allow: (arc, copy)."""
+    n_arcs = len(arcs.cost)
     rep, segs = rg.incident_segments(copy_node)
     from_a, from_b = rg.seg_a[segs] == copy_node[rep], rg.seg_b[segs] == copy_node[rep]
     cand_arc = np.concatenate([2 * segs[from_a], 2 * segs[from_b] + 1])
     cand_copy = np.concatenate([rep[from_a], rep[from_b]])
-    keep = usable[cand_arc]
+    keep = arcs.usable[cand_arc]
     cand_arc, cand_copy = cand_arc[keep], cand_copy[keep]
     key = cand_copy * np.int64(n_arcs) + cand_arc
     is_no = kind == "no"
     banned = np.isin(key, copy_of[is_no] * np.int64(n_arcs) + ta[is_no])
-    has_only = np.zeros(n_copy, dtype=bool)
+    has_only = np.zeros(len(copy_node), dtype=bool)
     has_only[copy_of[~is_no]] = True
     named = np.isin(key, copy_of[~is_no] * np.int64(n_arcs) + ta[~is_no])
     allowed = ~banned & (~has_only[cand_copy] | named)
-    a_arc, a_copy = cand_arc[allowed], cand_copy[allowed]
-
-    # The CSR over states: every usable arc from its tail node, and the allowed moves out of
-    # each copy; each arc arrives at its head state.
-    arcs = np.flatnonzero(usable)
-    rows = np.concatenate([tail[arcs], n + a_copy])
-    cols = np.concatenate([head_state[arcs], head_state[a_arc]])
-    w = np.concatenate([cost[arcs], cost[a_arc]])
-    n_states = n + n_copy
-    csr = min_cost_csr(rows, cols, w, n_states)
-
-    order = np.argsort(a_arc, kind="stable")
-    allow_ptr = np.zeros(n_arcs + 1, dtype=np.int64)
-    np.cumsum(np.bincount(a_arc, minlength=n_arcs), out=allow_ptr[1:])
-    turns = TurnStates(
-        n_nodes=n,
-        copy_node=copy_node,
-        copy_arc=copy_arc,
-        head_state=head_state,
-        allow_ptr=allow_ptr,
-        allow_state=n + a_copy[order],
-        n_applied=int(ok.sum()),
-        n_skipped=int(n_rows - ok.sum()),
-    )
-    return dataclasses.replace(rg, csr=csr, turns=turns)
+    return cand_arc[allowed], cand_copy[allowed]
