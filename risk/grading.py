@@ -23,8 +23,8 @@ def grade_values(
     values: Sequence[float] | np.ndarray | pd.Series,
     *,
     method: str = "thresholds",
-    thresholds: Sequence[float] = (60.0, 45.0, 30.0),
-    top_shares: Sequence[float] = (0.05, 0.20, 0.50),
+    thresholds: Sequence[float] | None = None,
+    top_shares: Sequence[float] | None = None,
 ) -> pd.Series:
     """Grade each value 1 (worst) … 4.
 
@@ -37,13 +37,18 @@ def grade_values(
         >= thresholds[2], else 4. ``quantiles``: the highest ``top_shares[0]`` of the values
         are grade 1, up to ``top_shares[1]`` grade 2, up to ``top_shares[2]`` grade 3; tied
         values share the worse grade.
-    thresholds : three descending numbers
-    top_shares : three increasing shares in (0, 1)
+    thresholds : three descending numbers, optional
+        Default :attr:`GradingParams.thresholds` (60 / 45 / 30).
+    top_shares : three increasing shares in (0, 1), optional
+        Default :attr:`GradingParams.top_shares` (5 %, 20 %, 50 %).
 
     Returns
     -------
     Series of nullable integers (Int64) 1–4, indexed like ``values`` when it is a Series.
     """
+    defaults = GradingParams()
+    thresholds = defaults.thresholds if thresholds is None else thresholds
+    top_shares = defaults.top_shares if top_shares is None else top_shares
     index = values.index if isinstance(values, pd.Series) else None
     v = np.asarray(values, dtype=float)
     known = ~np.isnan(v)
@@ -69,7 +74,8 @@ def grade_values(
 
 
 def grade_labels(grades: pd.Series) -> pd.Series:
-    """Chinese grade names (重大 / 较大 / 一般 / 低) of grades 1–4; <NA> stays <NA>."""
+    """Chinese grade names (:data:`GRADE_LABELS`: 重大 / 较大 / 一般 / 低) of grades 1–4;
+    <NA> stays <NA>."""
     return grades.map(GRADE_LABELS, na_action="ignore").astype("string")
 
 

@@ -322,6 +322,27 @@ def test_risk_map_has_every_layer_and_a_legend_with_units(results):
     assert "<title>示范街道</title>" in html
 
 
+def test_risk_map_takes_the_runs_layers_as_one_mapping(results):
+    layers = dict(results) | {"hydrant_gaps": None, "incidents": results["hydrants"]}
+    m = risk_map(layers, title="示范街道")  # layers the map does not draw are left out
+    r = dict(results)
+    old = risk_map(r.pop("buildings"), **r, title="示范街道")
+    assert m.firegrid_layers == old.firegrid_layers
+    with pytest.raises(TypeError, match="unknown layer"):
+        risk_map(results["buildings"], hydrant=results["hydrants"])
+
+
+def test_legend_shows_the_configured_radius_and_targets():
+    present = {"hydrants", "deficient", "isochrones"}
+    values = {"hydrant_radius_m": 120.0, "target_micro_min": 4.0, "target_fire_min": 5.0}
+    zh = legend_html(present, options=MapOptions(), minutes=[4, 5], values=values)
+    assert "保护半径 120 m" in zh and "120 m 内" in zh and "微站 4 分钟" in zh
+    assert "150 m" not in zh
+    en = legend_html(present, options=MapOptions(language="en"), minutes=[3])
+    assert "protection radius 150 m" in en and "micro-station 3 min" in en  # the defaults
+    assert "{" not in zh + en  # every placeholder filled
+
+
 def test_legend_lists_only_present_layers():
     html = legend_html({"buildings"}, options=MapOptions(language="en"), minutes=[])
     assert "grade 1 major" in html and "Hydrant status" not in html
