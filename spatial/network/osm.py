@@ -24,6 +24,7 @@ same file are ignored. Which street a vehicle may use is decided later by its pr
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -203,18 +204,73 @@ def _collect_restriction(rel: Any, raw: _Raw) -> None:
 
 # ---------------------------------------------------------------------- arrays
 def _build(raw: _Raw, crs: Any) -> GraphTable:
-    n_ways = len(raw.way_ids)
-    if n_ways == 0:
+    if len(raw.way_ids) == 0:
         raise NetworkError("the file holds no highway=* ways (no streets)")
-    way_ids = np.asarray(raw.way_ids, dtype=np.int64)
+    p = _pieces_of(raw)
+    nodes = _Nodes.of(p, crs)
+    split = _SplitNodes.of(raw, nodes)
+    seg = _Segments.of(p, nodes, split.split)
+    seg, nodes, split = _segment_ends(seg, nodes, split)
+    e = _DirectedEdges.of(seg, p.sig_table)
+    tags = {}
+    for key in WAY_TAGS:
+        codes, uniques = pd.factorize(p.sig_table[key].to_numpy(dtype=object))
+        tags[key] = TagColumn(
+            np.asarray(codes, dtype=np.int64)[e.sig], np.asarray(uniques, dtype=object)
+        )
+    e_way = p.way_ids[seg.way[e.seg]]
+    node_tags = _node_tags(len(nodes.ids), split.barrier_nodes, raw.barrier_tags, split.on_net)
+    restrictions = _restrictions(split.rest, split.via_ok, split.vpos, e_way, e.u, e.v)
+    return GraphTable(
+        node_ids=nodes.ids,
+        xy=nodes.xy,
+        edges=_edge_frame(nodes.ids, e, tags, e_way),
+        u=e.u,
+        v=e.v,
+        geom=e.geom,
+        length=e.length,
+        crs=nodes.crs,
+        highway=tags["highway"],
+        service=tags["service"],
+        maxspeed=tags["maxspeed"],
+        tags=tags,
+        restrictions=restrictions,
+        barrier_nodes=split.barrier_nodes,
+        node_tags=node_tags,
+        lonlat=np.column_stack([nodes.lon, nodes.lat]),
+        stats=_read_stats(raw, p, nodes, seg, e, split, restrictions),
+        edge_segment=e.seg,
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class _Pieces:
+    """The ways' node lists cut into pieces: runs of consecutive nodes present in the file
+    (an extract's edge cuts a way), pieces of fewer than two nodes dropped. ``k_*`` are per
+    kept node: OSM id, piece, way, first / last of its piece, fixed-point lon / lat."""
+
+    way_ids: np.ndarray
+    way_sig: np.ndarray
+    sig_table: pd.DataFrame
+    k_refs: np.ndarray
+    k_piece: np.ndarray
+    k_way: np.ndarray
+    k_first: np.ndarray
+    k_last: np.ndarray
+    k_fx: np.ndarray
+    k_fy: np.ndarray
+    n_missing: int  # node references the file does not hold
+    n_cut_ways: int
+    n_dropped: int  # pieces of one node
+
+
+def _pieces_of(raw: _Raw) -> _Pieces:
+    n_ways = len(raw.way_ids)
     way_len = np.asarray(raw.way_len, dtype=np.int64)
-    way_sig = np.asarray(raw.way_sig, dtype=np.int64)
     refs = np.asarray(raw.refs, dtype=np.int64)
     fx = np.asarray(raw.x, dtype=np.int64)
     fy = np.asarray(raw.y, dtype=np.int64)
     del raw.refs, raw.x, raw.y
-    sig_table = pd.DataFrame.from_records(list(raw.sigs), columns=list(WAY_TAGS))
-
     way_of = np.repeat(np.arange(n_ways), way_len)
     # A node listed twice in a row (a mapping slip) would make a zero-length step: drop it.
     dup = np.r_[False, (refs[1:] == refs[:-1]) & (way_of[1:] == way_of[:-1])]
@@ -225,76 +281,142 @@ def _build(raw: _Raw, crs: Any) -> GraphTable:
     starts = np.r_[0, np.cumsum(way_len)[:-1]]
     is_first = np.zeros(len(refs), dtype=bool)
     is_first[starts[way_len > 0]] = True
-    cut_ways = np.unique(way_of[~present])
-
     # Pieces: runs of consecutive present nodes of one way.
     run_start = present & (is_first | ~np.r_[False, present[:-1]])
     piece = np.cumsum(run_start) - 1
-    keep = present.copy()
     piece_size = np.bincount(piece[present], minlength=int(piece[-1]) + 1 if len(piece) else 0)
-    keep &= piece_size[np.maximum(piece, 0)] >= 2
+    keep = present & (piece_size[np.maximum(piece, 0)] >= 2)
     if not keep.any():
         raise NetworkError("no street has two nodes inside the file")
-    k_refs, k_piece, k_way = refs[keep], piece[keep], way_of[keep]
-    k_first = np.r_[True, k_piece[1:] != k_piece[:-1]]
-    k_last = np.r_[k_piece[1:] != k_piece[:-1], True]
-
-    node_ids, node_of = np.unique(k_refs, return_inverse=True)
-    lon = fx[keep].astype(float) * 1e-7
-    lat = fy[keep].astype(float) * 1e-7
-    n_nodes = len(node_ids)
-    node_lon = np.empty(n_nodes)
-    node_lat = np.empty(n_nodes)
-    node_lon[node_of] = lon
-    node_lat[node_of] = lat
-    if crs is None:
-        crs = utm_crs_for(
-            float((node_lon.min() + node_lon.max()) / 2),
-            float((node_lat.min() + node_lat.max()) / 2),
-        )
-    crs = pyproj.CRS.from_user_input(crs)
-    if not crs.is_projected:
-        raise NetworkError(f"the working CRS must be projected (metres), got {crs.name}")
-    tr = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
-    nx_, ny_ = tr.transform(node_lon, node_lat)
-    xy = np.column_stack([nx_, ny_]).astype(np.float64)
-
-    # Barrier nodes and restriction via nodes end segments, as do nodes shared by pieces.
-    barrier_ids = np.asarray(raw.barrier_ids, dtype=np.int64)
-    bpos = np.searchsorted(node_ids, barrier_ids)
-    bpos = np.minimum(bpos, n_nodes - 1)
-    on_net = node_ids[bpos] == barrier_ids if len(barrier_ids) else np.zeros(0, dtype=bool)
-    barrier_nodes = bpos[on_net]
-    rest = pd.DataFrame.from_records(
-        raw.restrictions, columns=["relation_id", "restriction", "from_way", "via_id", "to_way"]
+    k_piece = piece[keep]
+    return _Pieces(
+        way_ids=np.asarray(raw.way_ids, dtype=np.int64),
+        way_sig=np.asarray(raw.way_sig, dtype=np.int64),
+        sig_table=pd.DataFrame.from_records(list(raw.sigs), columns=list(WAY_TAGS)),
+        k_refs=refs[keep],
+        k_piece=k_piece,
+        k_way=way_of[keep],
+        k_first=np.r_[True, k_piece[1:] != k_piece[:-1]],
+        k_last=np.r_[k_piece[1:] != k_piece[:-1], True],
+        k_fx=fx[keep],
+        k_fy=fy[keep],
+        n_missing=int((~present).sum()),
+        n_cut_ways=len(np.unique(way_of[~present])),
+        n_dropped=int((piece_size == 1).sum()),
     )
-    vpos = np.minimum(np.searchsorted(node_ids, rest["via_id"].to_numpy(np.int64)), n_nodes - 1)
-    via_ok = node_ids[vpos] == rest["via_id"].to_numpy(np.int64)
-    split = np.bincount(node_of, minlength=n_nodes) >= 2
-    split[barrier_nodes] = True
-    split[vpos[via_ok]] = True
 
-    # Steps i -> i+1 inside a piece; a segment starts at a piece's first node or a split node.
-    step = ~k_last
-    seg_start = (k_first | split[node_of]) & step
-    seg_id_all = np.cumsum(seg_start) - 1
-    s_idx = np.flatnonzero(step)
-    s_seg = seg_id_all[s_idx]
-    n_seg = int(s_seg[-1]) + 1
-    a_node = node_of[s_idx]
-    b_node = node_of[s_idx + 1]
-    d = xy[b_node] - xy[a_node]
-    step_len = np.hypot(d[:, 0], d[:, 1])
-    seg_len = np.bincount(s_seg, weights=step_len, minlength=n_seg)
-    seg_first_step = np.flatnonzero(np.r_[True, s_seg[1:] != s_seg[:-1]])
-    seg_last_step = np.r_[seg_first_step[1:] - 1, len(s_idx) - 1]
-    seg_a = a_node[seg_first_step]
-    seg_b = b_node[seg_last_step]
-    seg_steps = seg_last_step - seg_first_step + 1
-    seg_way = k_way[s_idx[seg_first_step]]
-    seg_sig = way_sig[seg_way]
 
-    # Geometry only where a segment bends (more than one step); straight ones stay None.
+@dataclass(frozen=True, eq=False)
+class _Nodes:
+    """Distinct nodes: OSM ids (sorted), WGS84 lon / lat, coordinates in the projected
+    ``crs`` (metres); ``index`` maps each kept node of the pieces onto them."""
+
+    ids: np.ndarray
+    index: np.ndarray
+    lon: np.ndarray
+    lat: np.ndarray
+    xy: np.ndarray
+    crs: pyproj.CRS
+
+    @classmethod
+    def of(cls, p: _Pieces, crs: Any) -> _Nodes:
+        node_ids, node_of = np.unique(p.k_refs, return_inverse=True)
+        n_nodes = len(node_ids)
+        lon = np.empty(n_nodes)
+        lat = np.empty(n_nodes)
+        lon[node_of] = p.k_fx.astype(float) * 1e-7
+        lat[node_of] = p.k_fy.astype(float) * 1e-7
+        if crs is None:
+            crs = utm_crs_for(
+                float((lon.min() + lon.max()) / 2), float((lat.min() + lat.max()) / 2)
+            )
+        crs = pyproj.CRS.from_user_input(crs)
+        if not crs.is_projected:
+            raise NetworkError(f"the working CRS must be projected (metres), got {crs.name}")
+        tr = pyproj.Transformer.from_crs(WGS84, crs, always_xy=True)
+        nx_, ny_ = tr.transform(lon, lat)
+        xy = np.column_stack([nx_, ny_]).astype(np.float64)
+        return cls(node_ids, node_of, lon, lat, xy, crs)
+
+    def take(self, keep: np.ndarray) -> _Nodes:
+        return replace(self, ids=self.ids[keep], lon=self.lon[keep], lat=self.lat[keep],
+                       xy=self.xy[keep])  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False)
+class _SplitNodes:
+    """Barrier nodes and restriction via nodes end segments, as do nodes shared by pieces.
+
+    ``barrier_nodes``: node positions of the barriers on the network (``on_net`` per barrier
+    read); ``rest``: the restriction relations read, ``vpos`` / ``via_ok`` their via node's
+    position and whether it is on the network; ``split`` per node."""
+
+    barrier_nodes: np.ndarray
+    on_net: np.ndarray
+    rest: pd.DataFrame
+    vpos: np.ndarray
+    via_ok: np.ndarray
+    split: np.ndarray | None
+
+    @classmethod
+    def of(cls, raw: _Raw, nodes: _Nodes) -> _SplitNodes:
+        n_nodes = len(nodes.ids)
+        barrier_ids = np.asarray(raw.barrier_ids, dtype=np.int64)
+        bpos = np.minimum(np.searchsorted(nodes.ids, barrier_ids), n_nodes - 1)
+        on_net = nodes.ids[bpos] == barrier_ids if len(barrier_ids) else np.zeros(0, dtype=bool)
+        barrier_nodes = bpos[on_net]
+        rest = pd.DataFrame.from_records(
+            raw.restrictions,
+            columns=["relation_id", "restriction", "from_way", "via_id", "to_way"],
+        )
+        via = rest["via_id"].to_numpy(np.int64)
+        vpos = np.minimum(np.searchsorted(nodes.ids, via), n_nodes - 1)
+        via_ok = nodes.ids[vpos] == via
+        split = np.bincount(nodes.index, minlength=n_nodes) >= 2
+        split[barrier_nodes] = True
+        split[vpos[via_ok]] = True
+        return cls(barrier_nodes, on_net, rest, vpos, via_ok, split)
+
+
+@dataclass(frozen=True, eq=False)
+class _Segments:
+    """Street pieces between split nodes: end nodes ``a`` / ``b``, length (metres), way and
+    tag set, geometry where a segment bends (straight ones None)."""
+
+    a: np.ndarray
+    b: np.ndarray
+    length: np.ndarray
+    way: np.ndarray
+    sig: np.ndarray
+    geom: np.ndarray
+
+    @classmethod
+    def of(cls, p: _Pieces, nodes: _Nodes, split: np.ndarray) -> _Segments:
+        node_of, xy = nodes.index, nodes.xy
+        # Steps i -> i+1 inside a piece; a segment starts at a piece's first node or a split
+        # node.
+        step = ~p.k_last
+        seg_start = (p.k_first | split[node_of]) & step
+        seg_id_all = np.cumsum(seg_start) - 1
+        s_idx = np.flatnonzero(step)
+        s_seg = seg_id_all[s_idx]
+        n_seg = int(s_seg[-1]) + 1
+        a_node = node_of[s_idx]
+        b_node = node_of[s_idx + 1]
+        d = xy[b_node] - xy[a_node]
+        seg_len = np.bincount(s_seg, weights=np.hypot(d[:, 0], d[:, 1]), minlength=n_seg)
+        first_step = np.flatnonzero(np.r_[True, s_seg[1:] != s_seg[:-1]])
+        last_step = np.r_[first_step[1:] - 1, len(s_idx) - 1]
+        seg_b = b_node[last_step]
+        seg_way = p.k_way[s_idx[first_step]]
+        geom = _bent_lines(xy, s_seg, s_idx, a_node, seg_b, last_step,
+                           last_step - first_step + 1)  # fmt: skip
+        return cls(a_node[first_step], seg_b, seg_len, seg_way, p.way_sig[seg_way], geom)
+
+
+def _bent_lines(xy, s_seg, s_idx, a_node, seg_b, last_step, seg_steps) -> np.ndarray:
+    """Geometry only where a segment bends (more than one step); straight ones stay None."""
+    n_seg = len(seg_b)
     geom = np.full(n_seg, None, dtype=object)
     bent = np.flatnonzero(seg_steps > 1)
     if len(bent):
@@ -303,101 +425,101 @@ def _build(raw: _Raw, crs: Any) -> GraphTable:
         st = bent_mask[s_seg]
         pts_node = np.concatenate([a_node[st], seg_b[bent]])
         pts_seg = np.concatenate([s_seg[st], bent])
-        pts_pos = np.concatenate([s_idx[st], s_idx[seg_last_step[bent]] + 1])
+        pts_pos = np.concatenate([s_idx[st], s_idx[last_step[bent]] + 1])
         order = np.lexsort((pts_pos, pts_seg))
         pts_seg = pts_seg[order]
-        lines = shapely.linestrings(
+        geom[bent] = shapely.linestrings(
             xy[pts_node[order]], indices=np.unique(pts_seg, return_inverse=True)[1]
         )
-        geom[bent] = lines
+    return geom
 
-    # Graph nodes are segment ends only; interior nodes live on in the geometry.
-    ends, end_of = np.unique(np.concatenate([seg_a, seg_b]), return_inverse=True)
-    seg_a, seg_b = end_of[:n_seg], end_of[n_seg:]
-    barrier_keep = np.isin(barrier_nodes, ends)
-    barrier_nodes = np.searchsorted(ends, barrier_nodes[barrier_keep])
-    vpos = np.searchsorted(ends, vpos)
-    node_ids, xy = node_ids[ends], xy[ends]
-    node_lon, node_lat = node_lon[ends], node_lat[ends]
-    n_nodes = len(ends)
 
-    # Directions from the way's own tags.
-    direction = _directions(sig_table)  # per sig: 0 both, 1 forward only, -1 backward only
-    seg_dir = direction[seg_sig]
-    fwd = np.flatnonzero(seg_dir >= 0)
-    back = np.flatnonzero(seg_dir <= 0)
-    e_seg = np.concatenate([fwd, back])
-    e_fwd = np.r_[np.ones(len(fwd), bool), np.zeros(len(back), bool)]
-    u = np.where(e_fwd, seg_a[e_seg], seg_b[e_seg])
-    v = np.where(e_fwd, seg_b[e_seg], seg_a[e_seg])
-    e_geom = geom[e_seg]
-    rev = ~e_fwd & ~pd.isna(e_geom)
-    if rev.any():
-        e_geom[rev] = shapely.reverse(e_geom[rev])
-    length = seg_len[e_seg]
-    e_sig = seg_sig[e_seg]
-    e_oneway = seg_dir[e_seg] != 0
+def _segment_ends(seg: _Segments, nodes: _Nodes, split: _SplitNodes):
+    """Graph nodes are segment ends only; interior nodes live on in the geometry. Returns the
+    segments, nodes, barriers and via nodes with the nodes renumbered."""
+    n_seg = len(seg.a)
+    ends, end_of = np.unique(np.concatenate([seg.a, seg.b]), return_inverse=True)
+    seg = replace(seg, a=end_of[:n_seg], b=end_of[n_seg:])
+    barrier_keep = np.isin(split.barrier_nodes, ends)
+    on_net = split.on_net.copy()
+    on_net[np.flatnonzero(on_net)[~barrier_keep]] = False
+    split = replace(
+        split,
+        barrier_nodes=np.searchsorted(ends, split.barrier_nodes[barrier_keep]),
+        on_net=on_net,
+        vpos=np.searchsorted(ends, split.vpos),
+        split=None,
+    )
+    return seg, nodes.take(ends), split
 
-    tags = {}
-    for key in WAY_TAGS:
-        codes, uniques = pd.factorize(sig_table[key].to_numpy(dtype=object))
-        tags[key] = TagColumn(
-            np.asarray(codes, dtype=np.int64)[e_sig], np.asarray(uniques, dtype=object)
-        )
-    e_way = way_ids[seg_way[e_seg]]
+
+@dataclass(frozen=True, eq=False)
+class _DirectedEdges:
+    """Each segment as one or two directed edges ``u → v`` (by the way's own one-way tags):
+    its segment, geometry ``u → v``, length (metres), tag set, one-way."""
+
+    u: np.ndarray
+    v: np.ndarray
+    seg: np.ndarray
+    geom: np.ndarray
+    length: np.ndarray
+    sig: np.ndarray
+    oneway: np.ndarray
+
+    @classmethod
+    def of(cls, seg: _Segments, sig_table: pd.DataFrame) -> _DirectedEdges:
+        direction = _directions(sig_table)  # per sig: 0 both, 1 forward only, -1 backward only
+        seg_dir = direction[seg.sig]
+        fwd = np.flatnonzero(seg_dir >= 0)
+        back = np.flatnonzero(seg_dir <= 0)
+        e_seg = np.concatenate([fwd, back])
+        e_fwd = np.r_[np.ones(len(fwd), bool), np.zeros(len(back), bool)]
+        u = np.where(e_fwd, seg.a[e_seg], seg.b[e_seg])
+        v = np.where(e_fwd, seg.b[e_seg], seg.a[e_seg])
+        e_geom = seg.geom[e_seg]
+        rev = ~e_fwd & ~pd.isna(e_geom)
+        if rev.any():
+            e_geom[rev] = shapely.reverse(e_geom[rev])
+        return cls(u, v, e_seg, e_geom, seg.length[e_seg], seg.sig[e_seg], seg_dir[e_seg] != 0)
+
+
+def _edge_frame(node_ids, e: _DirectedEdges, tags: dict, e_way) -> pd.DataFrame:
+    """One row per directed edge: ``u``, ``v`` (OSM ids), ``key``, ``highway``, ``name``,
+    ``oneway``, ``way_id``."""
     edges = pd.DataFrame(
         {
-            "u": node_ids[u],
-            "v": node_ids[v],
+            "u": node_ids[e.u],
+            "v": node_ids[e.v],
             "key": 0,
             "highway": tags["highway"].values(),
             "name": tags["name"].values(),
-            "oneway": e_oneway,
+            "oneway": e.oneway,
             "way_id": e_way,
         }
     )
     # Parallel edges between the same nodes get distinct keys, as in a MultiDiGraph.
     if len(edges):
         edges["key"] = edges.groupby(["u", "v"], sort=False).cumcount().to_numpy()
+    return edges
 
-    on_net[np.flatnonzero(on_net)[~barrier_keep]] = False
-    node_tags = _node_tags(n_nodes, barrier_nodes, raw.barrier_tags, on_net)
-    restrictions = _restrictions(rest, via_ok, vpos, e_way, u, v)
-    stats = {
-        "ways_read": int(n_ways),
-        "ways_cut_at_edge": int(len(cut_ways)),
-        "missing_node_refs": int((~present).sum()),
-        "pieces_dropped": int((piece_size == 1).sum()),
-        "nodes": int(n_nodes),
-        "edges": int(len(u)),
-        "segments": int(n_seg),
-        "oneway_edges": int(e_oneway.sum()),
-        "barrier_nodes": int(len(barrier_nodes)),
+
+def _read_stats(raw, p: _Pieces, nodes, seg, e, split, restrictions) -> dict:
+    """Figures of the read for validation (``GraphTable.stats``)."""
+    return {
+        "ways_read": int(len(raw.way_ids)),
+        "ways_cut_at_edge": int(p.n_cut_ways),
+        "missing_node_refs": p.n_missing,
+        "pieces_dropped": p.n_dropped,
+        "nodes": int(len(nodes.ids)),
+        "edges": int(len(e.u)),
+        "segments": int(len(seg.a)),
+        "oneway_edges": int(e.oneway.sum()),
+        "barrier_nodes": int(len(split.barrier_nodes)),
         "restrictions": int(len(restrictions)),
         "restrictions_via_way_skipped": int(raw.via_way_skipped),
         "restrictions_unmatched": int(raw.restrictions_malformed)
-        + int(len(rest) - restrictions["relation_id"].nunique()),
+        + int(len(split.rest) - restrictions["relation_id"].nunique()),
     }
-    return GraphTable(
-        node_ids=node_ids,
-        xy=xy,
-        edges=edges,
-        u=u,
-        v=v,
-        geom=e_geom,
-        length=length,
-        crs=crs,
-        highway=tags["highway"],
-        service=tags["service"],
-        maxspeed=tags["maxspeed"],
-        tags=tags,
-        restrictions=restrictions,
-        barrier_nodes=barrier_nodes,
-        node_tags=node_tags,
-        lonlat=np.column_stack([node_lon, node_lat]),
-        stats=stats,
-        edge_segment=e_seg,
-    )
 
 
 def _directions(sig_table: pd.DataFrame) -> np.ndarray:
