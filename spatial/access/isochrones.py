@@ -181,7 +181,14 @@ def reached_intervals(
         Source row, segment and the reached interval ``[lo, hi]`` of fractions; a segment
         reached from both ends in part gives two intervals.
     """
-    # Segments with a reached end, each (row, segment) once.
+    parts = [*_end_intervals(rg, dist, threshold, states)]
+    parts.append(_own_intervals(rg, sources, threshold, source_offset))
+    return tuple(np.concatenate(col) for col in zip(*parts, strict=True))
+
+
+def _end_intervals(rg: RoutingGraph, dist, threshold: float, states):
+    """Intervals reached through the ends of segments with a reached end, each (row,
+    segment) once: whole segments, then the parts entered from ``a``, then from ``b``."""
     reached = dist <= threshold
     rr, segs = np.nonzero(reached[:, rg.seg_a] | reached[:, rg.seg_b])
     a, b = rg.seg_a[segs], rg.seg_b[segs]
@@ -195,15 +202,17 @@ def reached_intervals(
     fa = np.where((da <= threshold) & (rg.run_fwd[segs] == 0), 1.0, fa)
     fb = np.where((db <= threshold) & (rg.run_back[segs] == 0), 1.0, fb)
     full = (fa >= 0) & (fb >= 0) & (fa + fb >= 1.0)
-    rows = [rr[full]]
-    sg = [segs[full]]
-    lo = [np.zeros(full.sum())]
-    hi = [np.ones(full.sum())]
-    m = ~full & (fa > 0)
-    rows.append(rr[m]), sg.append(segs[m]), lo.append(np.zeros(m.sum())), hi.append(fa[m])
-    m = ~full & (fb > 0)
-    rows.append(rr[m]), sg.append(segs[m]), lo.append(1.0 - fb[m]), hi.append(np.ones(m.sum()))
-    # Each source's own segment, from its snap point both ways.
+    from_a = ~full & (fa > 0)
+    from_b = ~full & (fb > 0)
+    return (
+        (rr[full], segs[full], np.zeros(full.sum()), np.ones(full.sum())),
+        (rr[from_a], segs[from_a], np.zeros(from_a.sum()), fa[from_a]),
+        (rr[from_b], segs[from_b], 1.0 - fb[from_b], np.ones(from_b.sum())),
+    )
+
+
+def _own_intervals(rg: RoutingGraph, sources: Snap, threshold: float, source_offset):
+    """Each source's own segment, from its snap point both ways."""
     ok = np.flatnonzero(sources.ok)
     base = source_offset[ok] + sources.access_m[ok] * rg.access_cost_per_m
     left = threshold - base
@@ -215,13 +224,7 @@ def reached_intervals(
         down = np.where(np.isfinite(rg.run_back[s]), left / rg.run_back[s], 0.0)
     up = np.nan_to_num(up, nan=1.0, posinf=1.0)
     down = np.nan_to_num(down, nan=1.0, posinf=1.0)
-    (
-        rows.append(ok),
-        sg.append(s),
-        lo.append(np.clip(f - down, 0, 1)),
-        hi.append(np.clip(f + up, 0, 1)),
-    )
-    return (np.concatenate(rows), np.concatenate(sg), np.concatenate(lo), np.concatenate(hi))
+    return ok, s, np.clip(f - down, 0, 1), np.clip(f + up, 0, 1)
 
 
 # ---------------------------------------------------------------------- isochrones
