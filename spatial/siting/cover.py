@@ -341,73 +341,106 @@ def max_cover(
         (subgradient on the Lagrangian relaxation of the coverage rows, never below the LP
         bound, seconds on millions of pairs; also compared with the MILP's dual bound).
     """
-    if bound not in ("lp", "lagrangian"):
-        raise ValueError(f"bound must be 'lp' or 'lagrangian', got {bound!r}")
-    bound_kind = bound
+    _check_bound_kind(bound)
     A, w, pre, uncoverable = _prepare(cover, weights, existing_covered)
     need = ~pre & ~uncoverable
-    base = float(w[pre].sum())
     if k <= 0 or not need.any():
+        base = float(w[pre].sum())
         return CoverSolution(
             np.array([], int), pre.copy(), base, base, 0.0, "exact", True, uncoverable
         )
-    R, rw = _reduce(A, need, w)
-    g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre | uncoverable)
-    g_obj = base + float(g_gain.sum())
-    exact = auto_method(method, open_pairs(A, ~need)) == "exact"
-
-    def relaxed_bound() -> float:
-        if bound_kind == "lagrangian":
-            return base + _lagrangian_max_cover(R, rw, k, g_obj - base)
-        return base + _lp_bound_max_cover(R, rw, k)
-
-    def greedy(proven: bool) -> CoverSolution:
-        return _greedy_solution(A, pre, g_sel, g_obj, relaxed_bound(), proven, uncoverable)
-
-    if not exact:
-        return greedy(proven=True)
-    m, n = R.shape
-    c = np.concatenate([np.zeros(n), -rw])
-    cons = [
-        LinearConstraint(sp.hstack([-R, sp.identity(m)]).tocsr(), -np.inf, 0.0),
-        LinearConstraint(sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :]), 0, k),
-    ]
-    integrality = np.concatenate([np.ones(n), np.zeros(m)])  # y is integral at the optimum
-    res = _solve(c, cons, time_limit_s, integral=integrality, presolve=presolve)
+    p = _MaxCover.of(A, w, pre, uncoverable, k, bound)
+    if auto_method(method, open_pairs(A, ~need)) != "exact":
+        return p.greedy(proven=True)
+    res = p.solve(time_limit_s, presolve)
     if res.x is None:  # no feasible point in time: the greedy answer stands
-        return greedy(proven=False)
-    sel = np.flatnonzero(res.x[:n] > 0.5)
-    covered = pre | _covered_by(A, sel)
-    obj = float(w[covered].sum())
-    if obj < g_obj:  # a time-limited MILP can trail the greedy start
-        sel, covered, obj = g_sel, pre | _covered_by(A, g_sel), g_obj
-    optimal = res.status == 0
+        return p.greedy(proven=False)
+    return p.from_milp(res)
+
+
+def _check_bound_kind(bound: str) -> None:
+    if bound not in ("lp", "lagrangian"):
+        raise ValueError(f"bound must be 'lp' or 'lagrangian', got {bound!r}")
+
+
+def _dual_bound(res) -> float | None:
+    """The MILP's dual bound (objective of the relaxation it proved), None without one."""
     dual = getattr(res, "mip_dual_bound", None)
-    bound = (
-        obj
-        if optimal
-        else base
-        + (
-            -float(dual)
-            if dual is not None and np.isfinite(dual)
-            else _lp_bound_max_cover(R, rw, k)
-        )
-        if bound_kind == "lp"
-        else min(
-            relaxed_bound(),
-            base - float(dual) if dual is not None and np.isfinite(dual) else np.inf,
-        )
-    )
-    return CoverSolution(
-        sel,
-        covered,
-        obj,
-        bound,
-        0.0 if optimal else _rel_gap(obj, bound),
-        "milp",
-        optimal,
-        uncoverable,
-    )
+    return float(dual) if dual is not None and np.isfinite(dual) else None
+
+
+@dataclass(frozen=True)
+class _MaxCover:
+    """A maximal-coverage problem with its greedy answer: demands still needing cover merged
+    (``R``, ``rw``), the weight already covered (``base``)."""
+
+    A: sp.csc_matrix
+    w: np.ndarray
+    pre: np.ndarray
+    uncoverable: np.ndarray
+    k: int
+    bound_kind: str
+    R: sp.csr_matrix
+    rw: np.ndarray
+    base: float
+    g_sel: np.ndarray
+    g_obj: float
+
+    @classmethod
+    def of(cls, A, w, pre, uncoverable, k, bound_kind) -> _MaxCover:
+        R, rw = _reduce(A, ~pre & ~uncoverable, w)
+        g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre | uncoverable)
+        base = float(w[pre].sum())
+        g_obj = base + float(g_gain.sum())
+        return cls(A, w, pre, uncoverable, k, bound_kind, R, rw, base, g_sel, g_obj)
+
+    def relaxed_bound(self) -> float:
+        """Upper bound from the relaxation ``bound_kind`` names."""
+        if self.bound_kind == "lagrangian":
+            return self.base + _lagrangian_max_cover(
+                self.R, self.rw, self.k, self.g_obj - self.base
+            )
+        return self.base + _lp_bound_max_cover(self.R, self.rw, self.k)
+
+    def greedy(self, proven: bool) -> CoverSolution:
+        return _greedy_solution(
+            self.A, self.pre, self.g_sel, self.g_obj, self.relaxed_bound(), proven,
+            self.uncoverable,
+        )  # fmt: skip
+
+    def solve(self, time_limit_s: float, presolve: bool):
+        """HiGHS on variables [x (sites), y (merged demands)]: max rw·y, y <= R x, sum x <= k."""
+        m, n = self.R.shape
+        c = np.concatenate([np.zeros(n), -self.rw])
+        cons = [
+            LinearConstraint(sp.hstack([-self.R, sp.identity(m)]).tocsr(), -np.inf, 0.0),
+            LinearConstraint(
+                sp.csr_matrix(np.concatenate([np.ones(n), np.zeros(m)])[None, :]), 0, self.k
+            ),
+        ]
+        integrality = np.concatenate([np.ones(n), np.zeros(m)])  # y is integral at the optimum
+        return _solve(c, cons, time_limit_s, integral=integrality, presolve=presolve)
+
+    def from_milp(self, res) -> CoverSolution:
+        n = self.R.shape[1]
+        sel = np.flatnonzero(res.x[:n] > 0.5)
+        covered = self.pre | _covered_by(self.A, sel)
+        obj = float(self.w[covered].sum())
+        if obj < self.g_obj:  # a time-limited MILP can trail the greedy start
+            sel, covered, obj = self.g_sel, self.pre | _covered_by(self.A, self.g_sel), self.g_obj
+        optimal = res.status == 0
+        bound = obj if optimal else self._proven_bound(_dual_bound(res))
+        gap = 0.0 if optimal else _rel_gap(obj, bound)
+        return CoverSolution(sel, covered, obj, bound, gap, "milp", optimal, self.uncoverable)
+
+    def _proven_bound(self, dual: float | None) -> float:
+        """The best upper bound after a time-out: the MILP's dual bound where it has one
+        (``"lp"``: else the LP's), with ``"lagrangian"`` the least of it and the Lagrangian."""
+        if self.bound_kind == "lp":
+            if dual is not None:
+                return self.base - dual
+            return self.base + _lp_bound_max_cover(self.R, self.rw, self.k)
+        return min(self.relaxed_bound(), self.base - dual if dual is not None else np.inf)
 
 
 def greedy_set_cover(cover, *, existing_covered=None) -> np.ndarray:
@@ -432,9 +465,7 @@ def set_cover(
     problem (they need another measure than a new site). Parameters as in :func:`max_cover`
     (``bound="lagrangian"``: a Lagrangian lower bound, rounded up, instead of the LP's).
     """
-    if bound not in ("lp", "lagrangian"):
-        raise ValueError(f"bound must be 'lp' or 'lagrangian', got {bound!r}")
-    bound_kind = bound
+    _check_bound_kind(bound)
     A, w, pre, uncoverable = _prepare(cover, None, existing_covered)
     need = ~pre & ~uncoverable
     if not need.any():
@@ -444,51 +475,43 @@ def set_cover(
     R, _ = _reduce(A, need, w)
     g_sel = greedy_set_cover(A, existing_covered=pre)
     g_obj = float(len(g_sel))
-    m, n = R.shape
-    exact = auto_method(method, open_pairs(A, ~need)) == "exact"
-
-    def lp_bound() -> float:
-        if bound_kind == "lagrangian":
-            return _lagrangian_set_cover(R, g_obj)
-        res = linprog(np.ones(n), A_ub=-R, b_ub=-np.ones(m), bounds=(0, 1), method="highs")
-        return float(np.ceil(res.fun - 1e-9)) if res.status == 0 else 0.0
-
-    def greedy(proven: bool) -> CoverSolution:
-        return _greedy_solution(A, pre, g_sel, g_obj, lp_bound(), proven, uncoverable)
-
-    if not exact:
-        return greedy(proven=True)
-    res = _solve(np.ones(n), [LinearConstraint(R, 1, np.inf)], time_limit_s, presolve=presolve)
+    if auto_method(method, open_pairs(A, ~need)) != "exact":
+        lower = _set_cover_bound(R, g_obj, bound)
+        return _greedy_solution(A, pre, g_sel, g_obj, lower, True, uncoverable)
+    res = _solve(np.ones(R.shape[1]), [LinearConstraint(R, 1, np.inf)], time_limit_s,
+                 presolve=presolve)  # fmt: skip
     if res.x is None:
-        return greedy(proven=False)
+        lower = _set_cover_bound(R, g_obj, bound)
+        return _greedy_solution(A, pre, g_sel, g_obj, lower, False, uncoverable)
     sel = np.flatnonzero(res.x > 0.5)
     if len(sel) > len(g_sel):
         sel = g_sel
     obj = float(len(sel))
     optimal = res.status == 0
-    dual = getattr(res, "mip_dual_bound", None)
-    bound = (
-        obj
-        if optimal
-        else float(np.ceil(dual - 1e-9))
-        if dual is not None and np.isfinite(dual) and bound_kind == "lp"
-        else lp_bound()
-        if bound_kind == "lp"
-        else max(
-            lp_bound(),
-            float(np.ceil(dual - 1e-9)) if dual is not None and np.isfinite(dual) else 0.0,
-        )
-    )
+    lower = obj if optimal else _set_cover_proven_bound(R, g_obj, bound, _dual_bound(res))
+    gap = 0.0 if optimal else _rel_gap(obj, lower)
     return CoverSolution(
-        sel,
-        pre | _covered_by(A, sel),
-        obj,
-        bound,
-        0.0 if optimal else _rel_gap(obj, bound),
-        "milp",
-        optimal,
-        uncoverable,
+        sel, pre | _covered_by(A, sel), obj, lower, gap, "milp", optimal, uncoverable
     )
+
+
+def _set_cover_bound(R: sp.csr_matrix, upper: float, kind: str) -> float:
+    """Lower bound on the fewest sites covering every row of ``R``: the LP relaxation or the
+    Lagrangian (``kind``), rounded up."""
+    if kind == "lagrangian":
+        return _lagrangian_set_cover(R, upper)
+    m, n = R.shape
+    res = linprog(np.ones(n), A_ub=-R, b_ub=-np.ones(m), bounds=(0, 1), method="highs")
+    return float(np.ceil(res.fun - 1e-9)) if res.status == 0 else 0.0
+
+
+def _set_cover_proven_bound(R: sp.csr_matrix, upper: float, kind: str, dual: float | None) -> float:
+    """The best lower bound after a time-out: the MILP's dual bound (rounded up) where it has
+    one (``"lp"``: else the LP's), with ``"lagrangian"`` the larger of it and the Lagrangian."""
+    dual_sites = float(np.ceil(dual - 1e-9)) if dual is not None else None
+    if kind == "lp":
+        return dual_sites if dual_sites is not None else _set_cover_bound(R, upper, kind)
+    return max(_set_cover_bound(R, upper, kind), dual_sites if dual_sites is not None else 0.0)
 
 
 # ---------------------------------------------------------------------- capacitated variants
@@ -697,49 +720,81 @@ def max_cover_capacitated(
             np.array([], int), pre.copy(), base, base, 0.0, "exact", True, inst.uncoverable,
             np.full(inst.n_demands, -1, dtype=np.int64),
         )  # fmt: skip
-    g_sel, g_gain, g_assign = _greedy_capacitated(inst, k, w)
-    g_obj = base + float(g_gain.sum())
-    sites, n, p, cons = _cap_model(inst)
-    c = np.concatenate([np.zeros(n), -w[inst.rows]])
-    cons = cons + [LinearConstraint(sp.csr_matrix(np.r_[np.ones(n), np.zeros(p)][None, :]), 0, k)]
+    p = _CapMaxCover.of(inst, k, time_limit_s)
+    exact = auto_method(method, len(inst.rows), capacitated=True) == "exact"
+    if not exact or p.g_obj >= p.cheap * (1 - 1e-12):  # greedy proven optimal: nothing to solve
+        return p.greedy()
+    res = _solve(p.c, p.cons, time_limit_s)
+    if res.x is None:
+        return p.greedy()
+    return p.from_milp(res)
 
-    cheap = base + _cap_knapsack_bound(inst, k, w)
 
-    def lp_bound() -> float:
-        if p > CAP_LP_MAX_PAIRS:
-            return cheap
-        res = _solve(c, cons, time_limit_s, integral=False)
-        return min(cheap, base + float(-res.fun)) if res.status == 0 else cheap
+@dataclass(frozen=True)
+class _CapMaxCover:
+    """A capacitated maximal-coverage problem: the assignment model (``c``, ``cons``), its
+    greedy answer and the cheap knapsack bound."""
 
-    def greedy() -> CoverSolution:
-        bound = lp_bound()
+    inst: _CapInstance
+    k: int
+    time_limit_s: float
+    base: float
+    sites: np.ndarray
+    n: int
+    c: np.ndarray
+    cons: list
+    g_sel: np.ndarray
+    g_obj: float
+    g_assign: np.ndarray
+    cheap: float
+
+    @classmethod
+    def of(cls, inst: _CapInstance, k: int, time_limit_s: float) -> _CapMaxCover:
+        w = inst.w
+        base = float(w[inst.pre].sum())
+        g_sel, g_gain, g_assign = _greedy_capacitated(inst, k, w)
+        sites, n, p, cons = _cap_model(inst)
+        c = np.concatenate([np.zeros(n), -w[inst.rows]])
+        at_most_k = sp.csr_matrix(np.r_[np.ones(n), np.zeros(p)][None, :])
+        cons = cons + [LinearConstraint(at_most_k, 0, k)]
+        cheap = base + _cap_knapsack_bound(inst, k, w)
+        return cls(inst, k, time_limit_s, base, sites, n, c, cons, g_sel,
+                   base + float(g_gain.sum()), g_assign, cheap)  # fmt: skip
+
+    def lp_bound(self) -> float:
+        """The least of the LP relaxation (up to ``CAP_LP_MAX_PAIRS`` pairs) and the knapsack
+        bound."""
+        if len(self.inst.rows) > CAP_LP_MAX_PAIRS:
+            return self.cheap
+        res = _solve(self.c, self.cons, self.time_limit_s, integral=False)
+        return min(self.cheap, self.base + float(-res.fun)) if res.status == 0 else self.cheap
+
+    def greedy(self) -> CoverSolution:
+        bound = self.lp_bound()
         return CoverSolution(
-            g_sel, pre | (g_assign >= 0), g_obj, bound, _rel_gap(g_obj, bound), "greedy",
-            bool(g_obj >= bound * (1 - 1e-12)), inst.uncoverable, g_assign,
+            self.g_sel, self.inst.pre | (self.g_assign >= 0), self.g_obj, bound,
+            _rel_gap(self.g_obj, bound), "greedy", bool(self.g_obj >= bound * (1 - 1e-12)),
+            self.inst.uncoverable, self.g_assign,
         )  # fmt: skip
 
-    exact = auto_method(method, p, capacitated=True) == "exact"
-    if not exact or g_obj >= cheap * (1 - 1e-12):  # greedy proven optimal: nothing to solve
-        return greedy()
-    res = _solve(c, cons, time_limit_s)
-    if res.x is None:
-        return greedy()
-    sel, assign = _cap_solution_parts(inst, sites, n, res.x)
-    obj = float(w[pre | (assign >= 0)].sum())
-    if obj < g_obj:  # a time-limited MILP can trail the greedy start
-        sel, assign, obj = g_sel, g_assign, g_obj
-    optimal = res.status == 0
-    dual = getattr(res, "mip_dual_bound", None)
-    if optimal:
-        bound = obj
-    elif dual is not None and np.isfinite(dual):
-        bound = min(cheap, base - float(dual))
-    else:
-        bound = lp_bound()
-    return CoverSolution(
-        sel, pre | (assign >= 0), obj, bound, 0.0 if optimal else _rel_gap(obj, bound), "milp",
-        optimal, inst.uncoverable, assign,
-    )  # fmt: skip
+    def from_milp(self, res) -> CoverSolution:
+        inst = self.inst
+        sel, assign = _cap_solution_parts(inst, self.sites, self.n, res.x)
+        obj = float(inst.w[inst.pre | (assign >= 0)].sum())
+        if obj < self.g_obj:  # a time-limited MILP can trail the greedy start
+            sel, assign, obj = self.g_sel, self.g_assign, self.g_obj
+        optimal = res.status == 0
+        dual = _dual_bound(res)
+        if optimal:
+            bound = obj
+        elif dual is not None:
+            bound = min(self.cheap, self.base - dual)
+        else:
+            bound = self.lp_bound()
+        return CoverSolution(
+            sel, inst.pre | (assign >= 0), obj, bound, 0.0 if optimal else _rel_gap(obj, bound),
+            "milp", optimal, inst.uncoverable, assign,
+        )  # fmt: skip
 
 
 def set_cover_capacitated(
@@ -777,42 +832,47 @@ def set_cover_capacitated(
         return CoverSolution(
             np.array([], int), pre.copy(), 0.0, 0.0, 0.0, "exact", True, inst.uncoverable, none
         )
-    ones = np.ones(inst.n_demands)
-    g_sel, _, g_assign = _greedy_capacitated(inst, inst.n_sites, ones)
-    sites, n, p, cons = _cap_model(inst)
-
-    def lp_bound(served: int) -> float:
-        cheap = _cap_count_bound(inst, served)
-        if p > CAP_LP_MAX_PAIRS:
-            return cheap
-        more = LinearConstraint(sp.csr_matrix(np.r_[np.zeros(n), np.ones(p)][None, :]), served)
-        res = _solve(np.r_[np.ones(n), np.zeros(p)], cons + [more], time_limit_s, False)
-        return max(cheap, float(np.ceil(res.fun - 1e-9))) if res.status == 0 else cheap
-
-    n_assignable = int((~pre & ~inst.uncoverable).sum())
-
-    def result(sel, assign, method_name, optimal):
-        obj = float(len(sel))
-        served = int((assign >= 0).sum())
-        bound = obj if optimal else lp_bound(served)
-        # The bound holds for solutions serving at least as many demands: it proves optimality
-        # only when every assignable demand is served.
-        optimal = optimal or (obj == bound and served == n_assignable)
-        return CoverSolution(
-            sel, pre | (assign >= 0), obj, bound, 0.0 if optimal else _rel_gap(obj, bound),
-            method_name, optimal, inst.uncoverable, assign,
-        )  # fmt: skip
-
-    exact = auto_method(method, p, capacitated=True) == "exact"
-    if not exact:
-        return result(g_sel, g_assign, "greedy", False)
+    g_sel, _, g_assign = _greedy_capacitated(inst, inst.n_sites, np.ones(inst.n_demands))
+    model = _cap_model(inst)
+    _, n, p, cons = model
+    if auto_method(method, p, capacitated=True) != "exact":
+        return _cap_count_solution(inst, model, g_sel, g_assign, "greedy", False, time_limit_s)
     # One unserved demand costs more than opening every site: serving comes first.
     penalty = float(n + 1)
     res = _solve(np.r_[np.ones(n), -penalty * np.ones(p)], cons, time_limit_s)
     if res.x is None:
-        return result(g_sel, g_assign, "greedy", False)
-    sel, assign = _cap_solution_parts(inst, sites, n, res.x)
+        return _cap_count_solution(inst, model, g_sel, g_assign, "greedy", False, time_limit_s)
+    sel, assign = _cap_solution_parts(inst, model[0], n, res.x)
     served, g_served = (assign >= 0).sum(), (g_assign >= 0).sum()
     if served < g_served or (served == g_served and len(sel) > len(g_sel)):
-        return result(g_sel, g_assign, "milp", False)
-    return result(sel, assign, "milp", res.status == 0)
+        return _cap_count_solution(inst, model, g_sel, g_assign, "milp", False, time_limit_s)
+    return _cap_count_solution(inst, model, sel, assign, "milp", res.status == 0, time_limit_s)
+
+
+def _cap_count_solution(
+    inst: _CapInstance, model, sel, assign, method_name: str, optimal: bool, time_limit_s: float
+) -> CoverSolution:
+    """A capacitated set-cover answer with its lower bound (:func:`_cap_count_lp_bound`)."""
+    obj = float(len(sel))
+    served = int((assign >= 0).sum())
+    bound = obj if optimal else _cap_count_lp_bound(inst, model, served, time_limit_s)
+    # The bound holds for solutions serving at least as many demands: it proves optimality
+    # only when every assignable demand is served.
+    n_assignable = int((~inst.pre & ~inst.uncoverable).sum())
+    optimal = optimal or (obj == bound and served == n_assignable)
+    return CoverSolution(
+        sel, inst.pre | (assign >= 0), obj, bound, 0.0 if optimal else _rel_gap(obj, bound),
+        method_name, optimal, inst.uncoverable, assign,
+    )  # fmt: skip
+
+
+def _cap_count_lp_bound(inst: _CapInstance, model, served: int, time_limit_s: float) -> float:
+    """Lower bound on the sites of any solution serving ``served`` demands: the LP relaxation
+    rounded up (up to ``CAP_LP_MAX_PAIRS`` pairs) or :func:`_cap_count_bound`."""
+    _, n, p, cons = model
+    cheap = _cap_count_bound(inst, served)
+    if p > CAP_LP_MAX_PAIRS:
+        return cheap
+    more = LinearConstraint(sp.csr_matrix(np.r_[np.zeros(n), np.ones(p)][None, :]), served)
+    res = _solve(np.r_[np.ones(n), np.zeros(p)], cons + [more], time_limit_s, False)
+    return max(cheap, float(np.ceil(res.fun - 1e-9))) if res.status == 0 else cheap
