@@ -470,67 +470,81 @@ def unknown_highways(table: Any) -> dict[str, int]:
 
 def default_profile(name: str) -> VehicleProfile:
     """The built-in profile for ``"engine"``, ``"ebike"`` or ``"foot"``."""
-    if name == "engine":
-        return VehicleProfile(
-            name="engine",
-            speeds_kmh=dict(ENGINE_SPEEDS_KMH),
-            default_speed_kmh=20.0,
-            # maxspeed is posted for private traffic; an engine under lights runs about at it.
-            use_maxspeed=True,
-            max_speed_kmh=60.0,
-            # Planning assumption: arterial free speed 40-45 km/h × 0.75 ≈ 30-34 km/h, the urban
-            # engine speed behind the 5-minute district sizing of 建标152-2017.
-            congestion_factor=0.75,
-            # Planning assumption: slowing and clearing a junction under lights; emergency-vehicle
-            # studies use 2-10 s per signalised junction, most junctions here are minor.
-            intersection_delay_s=3.0,
-            respect_oneway=True,
-            allowed_highways=ENGINE_HIGHWAYS,
-            excluded_service=ENGINE_EXCLUDED_SERVICE,
-            access_keys=ENGINE_ACCESS_KEYS,
-            denied_access=ENGINE_DENIED_ACCESS,
-            emergency=True,
-            blocking_barriers=ENGINE_BLOCKING_BARRIERS,
-            motorroad=True,
-            turn_restrictions=True,
-            access_speed_mps=1.5,  # crew on foot with equipment (assumption, see module notes)
-            turnout_s=60.0,  # 建标152-2017: engines out of the bay within 1 minute of the call
+    build = _DEFAULT_PROFILES.get(name)
+    if build is None:
+        raise ConfigError(
+            f"unknown vehicle profile '{name}'; expected one of {list(PROFILE_NAMES)}"
         )
-    if name == "ebike":
-        return VehicleProfile(
-            name="ebike",
-            # GB 17761-2018 caps e-bikes at 25 km/h; 18 km/h average with a kit on board in
-            # mixed traffic is a planning assumption.
-            speeds_kmh={"footway": 10.0, "pedestrian": 10.0, "path": 10.0, "living_street": 12.0},
-            default_speed_kmh=18.0,
-            use_maxspeed=False,
-            max_speed_kmh=25.0,
-            congestion_factor=1.0,
-            intersection_delay_s=2.0,  # planning assumption: look and cross
-            respect_oneway=False,
-            allowed_highways=EBIKE_HIGHWAYS,
-            access_keys=EBIKE_ACCESS_KEYS,
-            blocking_barriers=EBIKE_BLOCKING_BARRIERS,
-            access_speed_mps=1.5,
-            turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
-        )
-    if name == "foot":
-        return VehicleProfile(
-            name="foot",
-            speeds_kmh={"steps": 2.0},
-            default_speed_kmh=5.4,  # 1.5 m/s brisk walk with equipment (HCM 1.2-1.4 m/s walking)
-            use_maxspeed=False,
-            max_speed_kmh=10.0,
-            congestion_factor=1.0,
-            intersection_delay_s=0.0,
-            respect_oneway=False,
-            allowed_highways=FOOT_HIGHWAYS,
-            access_keys=FOOT_ACCESS_KEYS,
-            blocking_barriers=FOOT_BLOCKING_BARRIERS,
-            access_speed_mps=1.5,
-            turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
-        )
-    raise ConfigError(f"unknown vehicle profile '{name}'; expected one of {list(PROFILE_NAMES)}")
+    return build()
+
+
+def _engine_profile() -> VehicleProfile:
+    return VehicleProfile(
+        name="engine",
+        speeds_kmh=dict(ENGINE_SPEEDS_KMH),
+        default_speed_kmh=20.0,
+        # maxspeed is posted for private traffic; an engine under lights runs about at it.
+        use_maxspeed=True,
+        max_speed_kmh=60.0,
+        # Planning assumption: arterial free speed 40-45 km/h × 0.75 ≈ 30-34 km/h, the urban
+        # engine speed behind the 5-minute district sizing of 建标152-2017.
+        congestion_factor=0.75,
+        # Planning assumption: slowing and clearing a junction under lights; emergency-vehicle
+        # studies use 2-10 s per signalised junction, most junctions here are minor.
+        intersection_delay_s=3.0,
+        respect_oneway=True,
+        allowed_highways=ENGINE_HIGHWAYS,
+        excluded_service=ENGINE_EXCLUDED_SERVICE,
+        access_keys=ENGINE_ACCESS_KEYS,
+        denied_access=ENGINE_DENIED_ACCESS,
+        emergency=True,
+        blocking_barriers=ENGINE_BLOCKING_BARRIERS,
+        motorroad=True,
+        turn_restrictions=True,
+        access_speed_mps=1.5,  # crew on foot with equipment (assumption, see module notes)
+        turnout_s=60.0,  # 建标152-2017: engines out of the bay within 1 minute of the call
+    )
+
+
+def _ebike_profile() -> VehicleProfile:
+    return VehicleProfile(
+        name="ebike",
+        # GB 17761-2018 caps e-bikes at 25 km/h; 18 km/h average with a kit on board in
+        # mixed traffic is a planning assumption.
+        speeds_kmh={"footway": 10.0, "pedestrian": 10.0, "path": 10.0, "living_street": 12.0},
+        default_speed_kmh=18.0,
+        use_maxspeed=False,
+        max_speed_kmh=25.0,
+        congestion_factor=1.0,
+        intersection_delay_s=2.0,  # planning assumption: look and cross
+        respect_oneway=False,
+        allowed_highways=EBIKE_HIGHWAYS,
+        access_keys=EBIKE_ACCESS_KEYS,
+        blocking_barriers=EBIKE_BLOCKING_BARRIERS,
+        access_speed_mps=1.5,
+        turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
+    )
+
+
+def _foot_profile() -> VehicleProfile:
+    return VehicleProfile(
+        name="foot",
+        speeds_kmh={"steps": 2.0},
+        default_speed_kmh=5.4,  # 1.5 m/s brisk walk with equipment (HCM 1.2-1.4 m/s walking)
+        use_maxspeed=False,
+        max_speed_kmh=10.0,
+        congestion_factor=1.0,
+        intersection_delay_s=0.0,
+        respect_oneway=False,
+        allowed_highways=FOOT_HIGHWAYS,
+        access_keys=FOOT_ACCESS_KEYS,
+        blocking_barriers=FOOT_BLOCKING_BARRIERS,
+        access_speed_mps=1.5,
+        turnout_s=60.0,  # micro-station "1 minute to respond" (公消〔2015〕301号)
+    )
+
+
+_DEFAULT_PROFILES = {"engine": _engine_profile, "ebike": _ebike_profile, "foot": _foot_profile}
 
 
 # Values of ``[access] isochrones``.
