@@ -58,6 +58,23 @@ def test_every_column_of_the_demo_outputs_is_registered_or_an_input_column():
     assert missing == {}, f"output columns missing from firegrid.spatial.columns: {missing}"
 
 
+@requires_demo()
+@pytest.mark.slow
+def test_the_demo_workbook_explains_every_column():
+    folder, code, _, err = demo_cli_run()
+    assert code == 0, err
+    csv = list(pd.read_csv(folder / "grid_summary.csv", nrows=1).columns)
+    book = pd.read_excel(folder / "grid_summary.xlsx", sheet_name=None)
+    sheet = book["columns"].set_index("column")
+    assert list(sheet.index) == csv
+    computed = [c for c in csv if c not in _input_columns()["grids"]]
+    assert sheet.loc[computed, "meaning"].notna().all()
+    assert sheet.loc[computed, "中文"].ne(pd.Series(computed, index=computed)).all()
+    headers = list(book["grid_summary"].columns)
+    assert "3分钟覆盖率 (share_covered_3min)" in headers
+    assert [h.rsplit(" (", 1)[-1].rstrip(")") for h in headers] == csv
+
+
 def test_a_registered_name_is_a_string_literal_of_its_module():
     """Grepping an output column's name finds the line that computes it."""
     sources: dict[str, str] = {}
