@@ -54,7 +54,7 @@ class ExportError(FireGridError):
 @cache
 def asset_text(name: str) -> str:
     """A vendored asset as text (JS or CSS), prepared for inlining."""
-    text = resources.files("maps").joinpath("assets", name).read_text(encoding="utf-8")
+    text = resources.files("firegrid.maps").joinpath("assets", name).read_text(encoding="utf-8")
     text = _SOURCE_MAP.sub("", text)
     if name.endswith(".css"):
         text = _CSS_URL.sub(lambda m: f'url("{asset_data_uri(m.group(2))}")', text)
@@ -64,7 +64,7 @@ def asset_text(name: str) -> str:
 @cache
 def asset_data_uri(name: str) -> str:
     """A vendored image as a ``data:`` URI."""
-    raw = resources.files("maps").joinpath("assets", name).read_bytes()
+    raw = resources.files("firegrid.maps").joinpath("assets", name).read_bytes()
     return "data:image/png;base64," + base64.b64encode(raw).decode("ascii")
 
 
