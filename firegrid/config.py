@@ -19,8 +19,9 @@ from typing import Any
 from firegrid.maps.options import MapOptions
 from firegrid.reports import OutputOptions
 from firegrid.risk.params import RiskParams
-from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.io.crs import parse_coord_system
+from firegrid.spatial.io.database import TableName, is_database_url, shown_url
 from firegrid.spatial.io.district import District, LayerSpec, load_district
 from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
 from firegrid.spatial.io.validate import ValidationReport
@@ -39,8 +40,6 @@ PARAM_SECTIONS: dict[str, Any] = {
     "output": OutputOptions,
 }
 SECTIONS = ("district", "network", "layers", *PARAM_SECTIONS)
-# A layer's ``file`` naming a PostGIS database instead of a file (its ``layer`` is the table).
-DATABASE_SCHEMES = ("postgresql://", "postgresql+psycopg://")
 # What each key of the config's own tables takes (the checker of each kind is in _CHECKS).
 DISTRICT_KEYS = {"name": "text", "as_of": "date", "crs": "crs"}
 NETWORK_KEYS = {"source": "path", "place": "text"}
@@ -267,7 +266,7 @@ def _layer_spec(r: _Reader, name: str, spec: Any) -> LayerSpec:
     _check_value_maps(r, values.get("values", {}), SCHEMAS[name], f"{where.rstrip(']')}.values]")
     database = is_database_url(values["file"])
     if database:
-        _check_table_name(r, values.get("layer"), where)
+        _check_table_name(r, values.get("layer"), values["file"], where)
     return LayerSpec(
         file=values["file"] if database else Path(values["file"]),
         layer=values.get("layer"),
@@ -279,19 +278,16 @@ def _layer_spec(r: _Reader, name: str, spec: Any) -> LayerSpec:
     )
 
 
-def is_database_url(text: str) -> bool:
-    """Whether a layer's ``file`` names a PostGIS database (``postgresql://…`` or
-    ``postgresql+psycopg://…``) rather than a file path."""
-    return text.strip().lower().startswith(DATABASE_SCHEMES)
-
-
-def _check_table_name(r: _Reader, layer: Any, where: str) -> None:
-    """A database layer names its table as ``schema.table`` (or ``table``)."""
-    parts = layer.split(".") if isinstance(layer, str) else []
-    if not 1 <= len(parts) <= 2 or not all(p.strip() for p in parts):
+def _check_table_name(r: _Reader, layer: Any, url: str, where: str) -> None:
+    """A database layer names its table as ``schema.table`` (or ``table``, in ``public``)."""
+    if not isinstance(layer, str):
         raise r.bad(
             f"{where} layer", layer, 'the table, as "schema.table", when file is a database URL'
         )
+    try:
+        TableName.parse(layer, where=shown_url(url))
+    except InputError as exc:
+        raise r.error(f"{where} {exc.problem}") from exc
 
 
 def _check_value_maps(r: _Reader, maps: Mapping[str, Mapping[str, str]], schema, where: str):

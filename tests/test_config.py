@@ -246,16 +246,18 @@ def test_a_layer_file_may_be_a_database_table(tmp_path, url):
     assert config.layers["grids"].file == tmp_path / "grids.gpkg"
 
 
-@pytest.mark.parametrize("layer", ["", "layer = 0", 'layer = "a.b.c"', 'layer = "fire."'])
-def test_a_database_layer_names_its_table(tmp_path, layer):
-    url = "postgresql://gis@db.local/city"
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        ("", r"\[layers.hydrants\] layer must be the table"),
+        ("layer = 0", r"\[layers.hydrants\] layer must be the table"),
+        ('layer = "a.b.c"', r"\[layers.hydrants\] layer = 'a.b.c' is no \"schema.table\" name"),
+        ('layer = "fire."', r"\[layers.hydrants\] layer = 'fire.' is no \"schema.table\" name"),
+    ],
+)
+def test_a_database_layer_names_its_table(tmp_path, layer, message):
+    url = "postgresql://gis:secret@db.local/city"
     text = CONFIG.replace('file = "hydrants.csv"', f'file = "{url}"\n{layer}')
-    with pytest.raises(ConfigError, match=r"\[layers.hydrants\] layer must be the table"):
+    with pytest.raises(ConfigError, match=message) as caught:
         load_config(_config(tmp_path, text))
-
-
-def test_is_database_url():
-    from firegrid.config import is_database_url
-
-    assert is_database_url("postgresql://u@h/db") and is_database_url("PostgreSQL+psycopg://h/db")
-    assert not is_database_url("data/postgresql.gpkg") and not is_database_url("mysql://h/db")
+    assert "secret" not in str(caught.value)

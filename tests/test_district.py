@@ -85,3 +85,41 @@ def test_layers_remember_file_rows_after_a_dropped_footprint(tiny_district):
     assert where["file"].endswith("buildings.geojson")
     assert where["feature"] == "feature 7 (building_id B006)"
     assert where["column"] == "floors"
+
+
+def test_a_layer_from_a_database_table_joins_the_district_as_its_file(tmp_path):
+    import geopandas as gpd
+
+    from tests._demo import DEMO, DEMO_CONFIG
+    from tests._postgis import postgis_server, write_table
+
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    # The same config beside the test, its files named by absolute path.
+    text = re.sub(r'file = "([^"]+)"', lambda m: f'file = "{(DEMO / m[1]).as_posix()}"', text)
+    files, _ = district_from_config(load_config(_write(tmp_path / "files.toml", text)))
+    with postgis_server() as server:
+        with server.connect() as conn:
+            write_table(
+                conn, gpd.read_file(DEMO / "buildings.gpkg", layer="buildings"), "demo", "b"
+            )
+        url = server.url_with(password="s3cret")
+        text = text.replace(
+            f'file = "{(DEMO / "buildings.gpkg").as_posix()}"\nlayer = "buildings"',
+            f'file = "{url}"\nlayer = "demo.b"',
+        )
+        config = load_config(_write(tmp_path / "table.toml", text))
+        assert config.layers["buildings"].file == url  # kept as written, not made a path
+        tables, report = district_from_config(config)
+    assert report.ok, report.lines()
+    assert "s3cret" not in "\n".join(report.lines())
+    got, expected = tables.buildings.drop(columns="fid"), files.buildings
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(got.drop(columns="geometry")), pd.DataFrame(expected.drop(columns="geometry"))
+    )
+    assert got.geometry.geom_equals_exact(expected.geometry, tolerance=1e-6).all()
+    assert sorted(tables.layers) == sorted(files.layers)
+
+
+def _write(path, text: str):
+    path.write_text(text, encoding="utf-8")
+    return path

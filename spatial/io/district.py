@@ -25,7 +25,7 @@ from firegrid.spatial.io.crs import (
     working_crs_for,
 )
 from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
-from firegrid.spatial.io.readers import LayerSource, read_layer_file
+from firegrid.spatial.io.readers import LayerSource, read_layer
 from firegrid.spatial.io.sources import attach_source
 from firegrid.spatial.io.validate import (
     ValidationReport,
@@ -307,7 +307,7 @@ def _read_layer(
     still in the report).
     """
     schema = SCHEMAS[layer_name]
-    raw, source = read_layer_file(
+    raw, source = read_layer(
         spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
     )
     cs = _coord_system(spec, raw)
@@ -330,7 +330,7 @@ def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.Ge
 
     Returned in ``crs`` when given, otherwise in WGS84.
     """
-    raw, source = read_layer_file(
+    raw, source = read_layer(
         spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
     )
     cs = _coord_system(spec, raw)
