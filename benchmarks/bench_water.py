@@ -27,14 +27,11 @@ from _synthetic import (  # benchmarks/_synthetic.py (run as a script)
 from firegrid.spatial.network.load import read_network
 from firegrid.spatial.network.routing import nearest_cost, snap
 from firegrid.spatial.siting.hydrants import propose_hydrants
-from firegrid.spatial.water.coverage import (
-    WaterParams,
-    hose_graph,
-    hydrant_coverage,
-    hydrant_spacing_gaps,
-    street_starts,
-    water_deficient_zones,
-)
+from firegrid.spatial.water.coverage import hydrant_coverage
+from firegrid.spatial.water.hose import hose_graph, street_starts
+from firegrid.spatial.water.params import WaterParams
+from firegrid.spatial.water.spacing import hydrant_spacing_gaps
+from firegrid.spatial.water.zones import water_deficient_zones
 
 
 def synthetic_layers(rg, n_buildings: int, n_hydrants: int, seed: int = 0):

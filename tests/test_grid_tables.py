@@ -21,7 +21,7 @@ from firegrid.reports import grid_summary_table
 from firegrid.risk.rollup import rollup
 from firegrid.spatial.access.travel_times import coverage_by_grid
 from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
-from firegrid.spatial.water.coverage import water_by_grid
+from firegrid.spatial.water.by_grid import water_by_grid
 from tests import risk_synthetic as rs
 
 N = 160

@@ -18,21 +18,18 @@ from firegrid.spatial.network.profiles import default_profile
 from firegrid.spatial.network.routing import RoutingGraph, Snap, nearest_cost, snap
 from firegrid.spatial.siting.cover import greedy_set_cover, set_cover
 from firegrid.spatial.siting.hydrants import hydrant_candidates, propose_hydrants
-from firegrid.spatial.water.coverage import (
-    WaterParams,
-    analyse_water,
-    deficiency_score,
+from firegrid.spatial.water.by_grid import water_by_grid
+from firegrid.spatial.water.coverage import analyse_water, deficiency_score, hydrant_coverage
+from firegrid.spatial.water.hose import (
     hose_graph,
-    hydrant_coverage,
-    hydrant_spacing_gaps,
     nearest_per_owner,
     street_starts,
     street_subgraph,
-    substrings,
-    water_by_grid,
-    water_deficient_zones,
-    water_source_status,
 )
+from firegrid.spatial.water.params import WaterParams
+from firegrid.spatial.water.sources import water_source_status
+from firegrid.spatial.water.spacing import hydrant_spacing_gaps, substrings
+from firegrid.spatial.water.zones import water_deficient_zones
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_460_000.0
@@ -730,7 +727,7 @@ def test_demo_spacing_gaps(demo):
 # ---------------------------------------------------------------------- one network, built once
 def test_hose_graphs_are_built_once_per_network_table():
     from firegrid.spatial.network.routing import graph_table
-    from firegrid.spatial.water.coverage import spacing_streets
+    from firegrid.spatial.water.hose import spacing_streets
 
     G, b, grids, h, ws = block_district()
     table = graph_table(G)

@@ -9,13 +9,10 @@ import pytest
 import shapely
 from shapely.geometry import box
 
-from firegrid.spatial.water.coverage import (
-    WaterParams,
-    deficiency_score,
-    hydrant_coverage,
-    water_by_grid,
-    water_source_status,
-)
+from firegrid.spatial.water.by_grid import water_by_grid
+from firegrid.spatial.water.coverage import deficiency_score, hydrant_coverage
+from firegrid.spatial.water.params import WaterParams
+from firegrid.spatial.water.sources import water_source_status
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_460_000.0

@@ -19,7 +19,9 @@ import shapely
 from firegrid.spatial.network.profiles import default_profile
 from firegrid.spatial.network.routing import RoutingGraph, graph_table
 from firegrid.spatial.siting.hydrants import propose_hydrants
-from firegrid.spatial.water.coverage import WaterParams, hose_graph, hydrant_coverage, street_starts
+from firegrid.spatial.water.coverage import hydrant_coverage
+from firegrid.spatial.water.hose import hose_graph, street_starts
+from firegrid.spatial.water.params import WaterParams
 
 CRS = "EPSG:32651"
 X0, Y0 = 350_000.0, 3_460_000.0
