@@ -180,8 +180,9 @@ class FeatureParams:
     hazard_scale: float = 2.0
     use_severity: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_USE_SEVERITY))
     wiring_score: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_WIRING_SCORE))
-    access: AccessParams = field(default_factory=AccessParams)
-    water: WaterParams = field(default_factory=WaterParams)
+    # Set from the [access] and [water] sections (RiskParams.using), not from [risk.features].
+    access: AccessParams = field(default_factory=AccessParams, metadata={"config": False})
+    water: WaterParams = field(default_factory=WaterParams, metadata={"config": False})
 
     @property
     def target_3min_s(self) -> float:

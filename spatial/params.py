@@ -35,7 +35,9 @@ def params_from_mapping(
     (``tuple[float, ...]``, ``tuple[float, float, float]``, ``frozenset[str]``,
     ``Mapping[str, float]``). A field whose default is None is checked against the other type
     of its annotation (``float | None`` takes numbers or None). Range checks stay in the
-    class's ``__post_init__``; their messages get the section in front.
+    class's ``__post_init__``; their messages get the section in front. A field declared with
+    ``metadata={"config": False}`` is no key of the table (the program sets it, e.g. another
+    section's parameters).
 
     Parameters
     ----------
@@ -62,7 +64,7 @@ def params_from_mapping(
         return base if base is not None else cls()
     if not isinstance(d, Mapping):
         raise ConfigError(f"[{section}] must be a table, not {type(d).__name__}")
-    known = {f.name: f for f in fields(cls) if f.init}
+    known = {f.name: f for f in fields(cls) if f.init and f.metadata.get("config", True)}
     check_keys(d, known, section=section)
     hints = _type_hints(cls)
     kw = {

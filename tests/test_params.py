@@ -218,3 +218,18 @@ def test_bounds_are_inclusive(cls_path, values):
 
     module, name = cls_path.rsplit(".", 1)
     getattr(importlib.import_module(module), name)(**values)
+
+
+def test_a_field_set_by_the_program_is_no_config_key():
+    @dataclass(frozen=True)
+    class Inner:
+        x: float = 1.0
+
+    @dataclass(frozen=True)
+    class Outer:
+        radius_m: float = 150.0
+        inner: Inner = field(default_factory=Inner, metadata={"config": False})
+
+    assert params_from_mapping(Outer, {"radius_m": 100}, section="s") == Outer(radius_m=100.0)
+    with pytest.raises(ConfigError, match=r"unknown key 'inner'; known keys are radius_m$"):
+        params_from_mapping(Outer, {"inner": Inner()}, section="s")
