@@ -59,39 +59,52 @@ def water_source_status(
             geometry=gpd.GeoSeries([]),
         )
     out = water_sources.copy()
-    n = len(out)
     if "kind" not in out:
         raise InputError("required column missing", file="water_sources", column="kind")
     kind = out["kind"].astype("string").str.strip().str.lower().fillna("").to_numpy(dtype=object)
+    issue = _access_issue(kind, out)
+    issue = _capacity_issue(kind, out, issue, params)
+    no_geom = (out.geometry.isna() | out.geometry.is_empty).to_numpy()
+    issue = np.where(no_geom, "no geometry", issue)
+    out["source_counts"] = issue == ""
+    out["source_issue"] = pd.array(issue, dtype="string")
+    return out
+
+
+def _access_issue(kind: np.ndarray, sources: gpd.GeoDataFrame) -> np.ndarray:
+    """Why a source of a known kind cannot feed engines ("" where it can)."""
     truck = (
-        out["truck_access"].astype("boolean")
-        if "truck_access" in out
-        else pd.Series(pd.NA, index=out.index, dtype="boolean")
+        sources["truck_access"].astype("boolean")
+        if "truck_access" in sources
+        else pd.Series(pd.NA, index=sources.index, dtype="boolean")
     )
     truck_yes = truck.eq(True).fillna(False).to_numpy(dtype=bool)
     truck_no = truck.eq(False).fillna(False).to_numpy(dtype=bool)
+    issue = np.full(len(sources), "", dtype=object)
+    issue[~np.isin(kind, SOURCE_KINDS)] = "unknown kind"
+    issue[(kind == "fire_pool") & truck_no] = "no engine access to the intake"
+    issue[(kind == "natural") & ~truck_yes] = "natural water without a recorded engine intake"
+    issue[(kind == "tank") & ~truck_yes] = "tank without an engine intake (indoor supply only)"
+    return issue
+
+
+def _capacity_issue(
+    kind: np.ndarray, sources: gpd.GeoDataFrame, issue: np.ndarray, params: WaterParams
+) -> np.ndarray:
+    """``issue`` with, where still empty, a pool or tank too small or of unknown capacity."""
+    n = len(sources)
     cap = (
-        pd.to_numeric(out["capacity_m3"], errors="coerce").astype(float).to_numpy()
-        if "capacity_m3" in out
+        pd.to_numeric(sources["capacity_m3"], errors="coerce").astype(float).to_numpy()
+        if "capacity_m3" in sources
         else np.full(n, np.nan)
     )
     stored = (kind == "fire_pool") | (kind == "tank")
     small = stored & (cap < params.min_source_capacity_m3)
     unknown_cap = stored & np.isnan(cap) & (not params.count_unknown_capacity)
-    no_geom = (out.geometry.isna() | out.geometry.is_empty).to_numpy()
-    issue = np.full(n, "", dtype=object)
-    issue[~np.isin(kind, SOURCE_KINDS)] = "unknown kind"
-    issue[(kind == "fire_pool") & truck_no] = "no engine access to the intake"
-    issue[(kind == "natural") & ~truck_yes] = "natural water without a recorded engine intake"
-    issue[(kind == "tank") & ~truck_yes] = "tank without an engine intake (indoor supply only)"
     cap_txt = pd.Series(cap).round(0).astype("Int64").astype("string").fillna("").to_numpy()
     small_msg = np.char.add(
         np.char.add("capacity ", cap_txt.astype(str)),
         f" m³ under {params.min_source_capacity_m3:g} m³",
     )
     issue = np.where((issue == "") & small, small_msg, issue)
-    issue = np.where((issue == "") & unknown_cap, "capacity not recorded", issue)
-    issue = np.where(no_geom, "no geometry", issue)
-    out["source_counts"] = issue == ""
-    out["source_issue"] = pd.array(issue, dtype="string")
-    return out
+    return np.where((issue == "") & unknown_cap, "capacity not recorded", issue)
