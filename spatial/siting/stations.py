@@ -297,30 +297,13 @@ def candidate_sites(
         ``"node"`` for dead ends and bends, ``"street"``), ``seg`` and ``frac`` (position on
         the graph), ``road_name``, ``highway``, point geometry.
     """
-    n_nodes = rg.n_nodes
-    a, b = rg.seg_a, rg.seg_b
-    pair = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
-    pair = pair[pair[:, 0] != pair[:, 1]]
-    degree = np.bincount(pair.ravel(), minlength=n_nodes)
-    # One candidate per node, placed on the first segment that touches it.
-    seg_ids = np.arange(rg.n_segments)
-    ends = np.concatenate([a, b])
-    ends_seg = np.concatenate([seg_ids, seg_ids])
-    ends_frac = np.concatenate([np.zeros(len(a)), np.ones(len(b))])
-    node, first = np.unique(ends, return_index=True)
-    keep = degree[node] >= 3 if spacing_m <= 0 else np.ones(len(node), bool)
-    seg = [ends_seg[first][keep]]
-    frac = [ends_frac[first][keep]]
-    kind = [np.where(degree[node[keep]] >= 3, "intersection", "node")]
+    kind_n, frac_n, seg_n = _node_candidates(rg, intersections_only=spacing_m <= 0)
+    seg, frac, kind = [seg_n], [frac_n], [kind_n]
     if spacing_m > 0:
-        length = shapely.length(rg.seg_geom)
-        parts = np.maximum(1, np.ceil(length / spacing_m).astype(np.int64))
-        inner = parts - 1
-        s = np.repeat(seg_ids, inner)
-        i = np.arange(len(s)) - np.repeat(np.cumsum(inner) - inner, inner) + 1
-        seg.append(s)
-        frac.append(i / parts[s])
-        kind.append(np.full(len(s), "street"))
+        s_seg, s_frac = _street_points(rg, spacing_m)
+        seg.append(s_seg)
+        frac.append(s_frac)
+        kind.append(np.full(len(s_seg), "street"))
     seg_all = np.concatenate(seg).astype(np.int64)
     frac_all = np.concatenate(frac)
     kind_all = np.concatenate(kind).astype(object)
@@ -329,7 +312,6 @@ def candidate_sites(
     if area is not None:
         inside = shapely.contains_xy(area, pts.x, pts.y)
     seg_all, frac_all, kind_all = seg_all[inside], frac_all[inside], kind_all[inside]
-    x, y = pts.x[inside], pts.y[inside]
     return gpd.GeoDataFrame(
         {
             "candidate_id": [f"C{i + 1:05d}" for i in range(len(seg_all))],
@@ -339,9 +321,40 @@ def candidate_sites(
             "road_name": _road_names(rg.segments["name"].to_numpy()[seg_all]),
             "highway": _road_names(rg.segments["highway"].to_numpy()[seg_all]),
         },
-        geometry=gpd.points_from_xy(x, y),
+        geometry=gpd.points_from_xy(pts.x[inside], pts.y[inside]),
         crs=rg.crs,
     )
+
+
+def _node_candidates(
+    rg: RoutingGraph, *, intersections_only: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One candidate per node (per intersection: three or more neighbours, when
+    ``intersections_only``), placed on the first segment that touches it: the candidates'
+    kind, fraction and segment."""
+    a, b = rg.seg_a, rg.seg_b
+    pair = np.unique(np.stack([np.minimum(a, b), np.maximum(a, b)], 1), axis=0)
+    pair = pair[pair[:, 0] != pair[:, 1]]
+    degree = np.bincount(pair.ravel(), minlength=rg.n_nodes)
+    seg_ids = np.arange(rg.n_segments)
+    ends = np.concatenate([a, b])
+    ends_seg = np.concatenate([seg_ids, seg_ids])
+    ends_frac = np.concatenate([np.zeros(len(a)), np.ones(len(b))])
+    node, first = np.unique(ends, return_index=True)
+    keep = degree[node] >= 3 if intersections_only else np.ones(len(node), bool)
+    kind = np.where(degree[node[keep]] >= 3, "intersection", "node")
+    return kind, ends_frac[first][keep], ends_seg[first][keep]
+
+
+def _street_points(rg: RoutingGraph, spacing_m: float) -> tuple[np.ndarray, np.ndarray]:
+    """Points at most ``spacing_m`` apart along every segment, equally spaced, ends excluded:
+    their segment and fraction."""
+    length = shapely.length(rg.seg_geom)
+    parts = np.maximum(1, np.ceil(length / spacing_m).astype(np.int64))
+    inner = parts - 1
+    seg = np.repeat(np.arange(rg.n_segments), inner)
+    i = np.arange(len(seg)) - np.repeat(np.cumsum(inner) - inner, inner) + 1
+    return seg, i / parts[seg]
 
 
 def snap_candidates(
@@ -525,13 +538,8 @@ def gain_curve(
     w = np.ones(n) if weights is None else np.asarray(weights, float)
     pre = np.zeros(n, bool) if existing_covered is None else np.asarray(existing_covered, bool)
     g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre)
-    base = float(w[pre].sum())
-    greedy_w = base + np.concatenate([[0.0], np.cumsum(g_gain)])
-    greedy_w = np.concatenate([greedy_w, np.full(k + 1 - len(greedy_w), greedy_w[-1])])
-    rows = [
-        dict(n_new=0, covered_buildings=int(pre.sum()), covered_weight=base, bound=base, gap=0.0,
-             method="existing", optimal=True)
-    ]  # fmt: skip
+    greedy_w = _greedy_curve(float(w[pre].sum()), g_gain, k)
+    rows = [_existing_row(w, pre)]
     sols: list[CoverSolution | None] = []
     for kk in range(1, k + 1):
         if exact_per_k or kk == k:
@@ -546,13 +554,31 @@ def gain_curve(
             covered = pre | _covered(A, g_sel[:kk])
             sols.append(None)
             rows.append(_curve_row(kk, None, int(covered.sum()), greedy_w[kk]))
+    return _curve_frame(rows, greedy_w, n), sols
+
+
+def _greedy_curve(base: float, gains: np.ndarray, k: int) -> np.ndarray:
+    """Weight covered after 0 … k greedy picks (flat once greedy stops adding)."""
+    greedy_w = base + np.concatenate([[0.0], np.cumsum(gains)])
+    return np.concatenate([greedy_w, np.full(k + 1 - len(greedy_w), greedy_w[-1])])
+
+
+def _existing_row(w: np.ndarray, pre: np.ndarray) -> dict[str, Any]:
+    """The gain curve's first row: existing stations only."""
+    base = float(w[pre].sum())
+    return dict(n_new=0, covered_buildings=int(pre.sum()), covered_weight=base, bound=base,
+                gap=0.0, method="existing", optimal=True)  # fmt: skip
+
+
+def _curve_frame(rows: list[dict[str, Any]], greedy_w: np.ndarray, n: int) -> pd.DataFrame:
+    """The gain curve's rows as a table with shares, marginal gains and the greedy curve."""
     df = pd.DataFrame(rows)
     df["covered_share"] = df["covered_buildings"] / max(n, 1)
     df["gain_weight"] = df["covered_weight"].diff().fillna(0.0)
     df["greedy_weight"] = greedy_w
     cols = ["n_new", "covered_buildings", "covered_weight", "covered_share", "gain_weight",
             "greedy_weight", "bound", "gap", "method", "optimal"]  # fmt: skip
-    return df[cols], sols
+    return df[cols]
 
 
 def rank_sites(
@@ -954,17 +980,13 @@ def _without_redundant(A, sol: CoverSolution, pre: np.ndarray) -> CoverSolution:
 
 
 def _capacitated_curve(A, k, weights, pre, size, params: SitingParams):
-    rows = [
-        dict(n_new=0, covered_buildings=int(pre.sum()), covered_weight=float(weights[pre].sum()),
-             bound=float(weights[pre].sum()), gap=0.0, method="existing", optimal=True)
-    ]  # fmt: skip
+    rows = [_existing_row(weights, pre)]
     greedy = max_cover_capacitated(
         A, k, capacity=params.capacity, demand=size, weights=weights, existing_covered=pre,
         method="greedy",
     )  # fmt: skip
     gains = np.array([weights[greedy.assignment == j].sum() for j in greedy.selected])
-    greedy_w = float(weights[pre].sum()) + np.concatenate([[0.0], np.cumsum(gains)])
-    greedy_w = np.concatenate([greedy_w, np.full(k + 1 - len(greedy_w), greedy_w[-1])])
+    greedy_w = _greedy_curve(float(weights[pre].sum()), gains, k)
     sols = []
     for kk in range(1, k + 1):
         if params.gain_curve or kk == k:
@@ -977,13 +999,7 @@ def _capacitated_curve(A, k, weights, pre, size, params: SitingParams):
         else:
             sols.append(None)
             rows.append(_curve_row(kk, None, np.nan, greedy_w[kk]))
-    df = pd.DataFrame(rows)
-    df["covered_share"] = df["covered_buildings"] / max(len(pre), 1)
-    df["gain_weight"] = df["covered_weight"].diff().fillna(0.0)
-    df["greedy_weight"] = greedy_w
-    cols = ["n_new", "covered_buildings", "covered_weight", "covered_share", "gain_weight",
-            "greedy_weight", "bound", "gap", "method", "optimal"]  # fmt: skip
-    return df[cols], sols
+    return _curve_frame(rows, greedy_w, len(pre)), sols
 
 
 def _nearest_new_site(T: sp.csr_matrix, order: np.ndarray, n: int, assignment):
