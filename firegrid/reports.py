@@ -359,6 +359,26 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _section_titles(figures: Mapping[str, Any]) -> dict[str, str]:
+    """Headings of the summary's sections, quoting the run's targets (from its figures, else
+    the defaults) and the grade names."""
+    values = parameter_values()
+    access = figures.get("access") or {}
+    micro = float(access.get("target_micro_s", values["target_micro_s"]))
+    fire = float(access.get("target_fire_s", values["target_fire_s"]))
+    grades = " · ".join(f"{g} {name}" for g, name in columns.GRADE_LABELS["zh"].items())
+    return {
+        "district": "District",
+        "access": (
+            f"Response times (targets: micro-station {micro / 60:g} min = {micro:g} s, "
+            f"fire station {fire / 60:g} min = {fire:g} s, turnout included)"
+        ),
+        "water": "Fire water (hydrant protection radius along streets, metres)",
+        "risk": f"Risk (index 0–100; grades {grades})",
+        "siting": "Siting of new micro-stations",
+    }
+
+
 def summary_markdown(summary: Mapping[str, Any]) -> str:
     """The summary as a short Markdown report: headline figures per step, then notes."""
     summary = _jsonable(summary)
@@ -366,20 +386,11 @@ def summary_markdown(summary: Mapping[str, Any]) -> str:
     if summary.get("as_of"):
         lines.append(f"Data as of **{summary['as_of']}**; run {summary.get('run_at', '')}.")
         lines.append("")
-    for section, title in (
-        ("district", None),
-        (
-            "access",
-            "Response times (targets: micro-station 3 min = 180 s, fire station 5 min = 300 s, turnout included)",
-        ),
-        ("water", "Fire water (hydrant protection radius along streets, metres)"),
-        ("risk", "Risk (index 0–100; grades 1 重大 · 2 较大 · 3 一般 · 4 低)"),
-        ("siting", "Siting of new micro-stations"),
-    ):
+    for section, title in _section_titles(summary.get("figures", {})).items():
         figures = summary.get("figures", {}).get(section)
         if not figures:
             continue
-        lines.append(f"## {title or 'District'}")
+        lines.append(f"## {title}")
         lines.append("")
         lines.append("| figure | value |")
         lines.append("|---|---|")
