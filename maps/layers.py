@@ -720,7 +720,7 @@ def proposed_hydrants_layer(
     proposed: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
 ) -> folium.FeatureGroup | None:
     """New hydrants proposed by the water step (fewest that cover every coverable
-    water-deficient building within 150 m along the streets): a green ring with a plus."""
+    water-deficient building within the protection radius along the streets): a green ring with a plus."""
     options = options or MapOptions()
     frame = _prepared(proposed, options)
     if frame is None:
