@@ -34,15 +34,14 @@ from _synthetic import (  # benchmarks/_synthetic.py (run as a script)
 from firegrid.spatial.network.load import read_network
 from firegrid.spatial.network.profiles import default_profile
 from firegrid.spatial.network.routing import RoutingGraph, snap
-from firegrid.spatial.siting.cover import max_cover, set_cover
-from firegrid.spatial.siting.stations import (
-    SitingParams,
+from firegrid.spatial.siting.candidates import (
     candidate_sites,
     candidate_times,
     coverage_from_times,
-    site_micro_stations,
     snap_candidates,
 )
+from firegrid.spatial.siting.cover import max_cover, set_cover
+from firegrid.spatial.siting.stations import SitingParams, site_micro_stations
 
 
 def synthetic_layers(rg: RoutingGraph, n_buildings: int, n_stations: int, seed: int = 0):

@@ -17,6 +17,13 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.network.profiles import AccessParams, default_profile
 from firegrid.spatial.network.routing import RoutingGraph, cost_matrix, nearest_cost, snap
+from firegrid.spatial.siting.candidates import (
+    candidate_sites,
+    candidate_times,
+    coverage_from_times,
+    dominated_candidates,
+    snap_candidates,
+)
 from firegrid.spatial.siting.cover import (
     greedy_max_cover,
     max_cover,
@@ -26,15 +33,10 @@ from firegrid.spatial.siting.cover import (
 )
 from firegrid.spatial.siting.stations import (
     SitingParams,
-    candidate_sites,
-    candidate_times,
-    coverage_from_times,
-    dominated_candidates,
     existing_micro_times,
     gain_curve,
     prune_redundant,
     site_micro_stations,
-    snap_candidates,
 )
 
 CRS = "EPSG:32651"
