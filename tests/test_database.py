@@ -6,7 +6,9 @@ postgresql postgis``); under CI they fail instead (tests/_postgis.py).
 
 from __future__ import annotations
 
+import re
 from datetime import date
+from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 import shapely
 from psycopg import sql
 
+from firegrid.cli import main
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.io.readers import read_layer
@@ -283,3 +286,35 @@ def test_null_geometry_and_numbers_read_as_a_file_reads_them(server, demo_tables
     table, _ = read_layer(server.url, layer="nulls.water")
     assert table["capacity_m3"].dtype.kind == "f" and np.isnan(table["capacity_m3"].iloc[1])
     assert table.geometry.iloc[2] is None and table.crs == "EPSG:4326"
+
+
+def _demo_config_with_buildings_in(url: str, table: str, folder: Path) -> Path:
+    """The demo's config with every file absolute and the buildings layer read from ``table``."""
+    text = (DEMO / "demo.toml").read_text(encoding="utf-8")
+    text = re.sub(r'(file|source) = "([^"]+)"', lambda m: f'{m[1]} = "{DEMO / m[2]}"', text)
+    buildings = '[layers.buildings]\nfile = "{}"\nlayer = "{}"\ncrs = "WGS84"\n'
+    text = re.sub(
+        r"\[layers\.buildings\][^\[]*", buildings.format(url, table) + "\n", text, count=1
+    )
+    path = folder / "district.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_validate_a_config_whose_buildings_are_a_table(server, demo_tables, tmp_path, capsys):
+    url = server.url_with(password=PASSWORD)
+    config = _demo_config_with_buildings_in(url, "demo.buildings", tmp_path)
+    assert main(["validate", str(config)]) == 0
+    out = capsys.readouterr().out
+    assert f"{server.url} demo.buildings: {len(demo_tables['buildings'])} buildings read" in out
+    assert PASSWORD not in out
+    buildings = demo_tables["buildings"].copy()
+    buildings.loc[9, "floors"] = 999.0
+    with server.connect() as conn:
+        write_table(conn, buildings, "broken", "buildings")
+    config = _demo_config_with_buildings_in(url, "broken.buildings", tmp_path)
+    assert main(["validate", str(config)]) == 2
+    captured = capsys.readouterr()
+    ident = buildings["building_id"].iloc[9]
+    line = f"{server.url} broken.buildings: row 10 (building_id {ident}), column 'floors'"
+    assert line in captured.out and PASSWORD not in captured.out + captured.err
