@@ -40,7 +40,9 @@ from scipy.sparse.csgraph import dijkstra
 from scipy.spatial import cKDTree
 
 from firegrid.spatial.errors import NetworkError
+from firegrid.spatial.network.csr import csr_keep_zeros, min_cost_csr, min_pairs
 from firegrid.spatial.network.profiles import WAY_TAGS, JoinRules, TagColumn
+from firegrid.spatial.network.turns import apply_turn_restrictions
 from firegrid.spatial.runtime import note, threads
 
 if TYPE_CHECKING:
@@ -262,8 +264,6 @@ class RoutingGraph:
         )
         if profile is not None and profile.turn_restrictions and len(table.restrictions):
             # H6: edge-based search where a restriction applies (spatial/turns.py).
-            from firegrid.spatial.network.turns import apply_turn_restrictions
-
             rg = apply_turn_restrictions(rg, table.restrictions)
         # H6: where access legs and hoses may join (ground-level streets, JoinRules).
         rg.snappable = snappable_segments(rg, table, rules=getattr(profile, "join", None))
@@ -1472,7 +1472,7 @@ def cost_matrix(
     else:
         rows = cols = np.zeros(0, dtype=np.int64)
         vals = np.zeros(0)
-    return _csr_keep_zeros(rows, cols, vals, (len(sources), len(targets)))
+    return csr_keep_zeros(rows, cols, vals, (len(sources), len(targets)))
 
 
 @dataclass(frozen=True, eq=False)
@@ -1578,47 +1578,6 @@ def _geometry_array(points: Any, crs: pyproj.CRS | None) -> np.ndarray:
     return np.asarray(points, dtype=object)
 
 
-def min_cost_csr(rows: np.ndarray, cols: np.ndarray, w: np.ndarray, n: int) -> sp.csr_matrix:
-    """``n × n`` CSR of directed costs, the minimum over parallel pairs, zero costs kept."""
-    rows, cols, w = _min_pairs(rows, cols, w, n)
-    return _csr_keep_zeros(rows, cols, w, (n, n))
-
-
-def _min_pairs(rows, cols, vals, n_cols):
-    """Keep the minimum value of each (row, col) pair."""
-    if len(rows) == 0:
-        return rows.astype(np.int64), cols.astype(np.int64), vals.astype(float)
-    key = rows.astype(np.int64) * np.int64(n_cols) + cols.astype(np.int64)
-    order = np.argsort(key, kind="stable")
-    key = key[order]
-    dup = key[1:] == key[:-1]
-    if dup.any():  # parallel pairs: order each run of equal keys by value
-        order = order[np.lexsort((vals[order], key))]
-    first = np.ones(len(key), dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    sel = order[first]
-    return rows[sel].astype(np.int64), cols[sel].astype(np.int64), vals[sel].astype(float)
-
-
-def _csr_keep_zeros(rows, cols, vals, shape) -> sp.csr_matrix:
-    """CSR from unique (row, col) pairs, keeping explicit zero entries (zero-cost edges)."""
-    order = np.lexsort((cols, rows)) if len(rows) < 1_000_000 else _row_col_order(rows, cols)
-    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
-    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
-    m = sp.csr_matrix(
-        (vals[order].astype(float), cols[order].astype(np.int32 if shape[1] < 2**31 else np.int64),
-         indptr),
-        shape=shape,
-    )  # fmt: skip
-    return m
-
-
-def _row_col_order(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """Order by (row, col) for large arrays: one int64 key sort is faster than lexsort."""
-    key = rows.astype(np.int64) * np.int64(cols.max() + 1) + cols.astype(np.int64)
-    return np.argsort(key, kind="stable")
-
-
 def _offsets(sources: Snap, source_offset) -> np.ndarray:
     if source_offset is None:
         return np.zeros(len(sources))
@@ -1694,8 +1653,8 @@ def _augmented(rg: RoutingGraph, sources: Snap, offset: np.ndarray) -> tuple[sp.
     cols = np.concatenate([col_a, col_b])
     w = np.concatenate([ta, tb])
     fin = np.isfinite(w)
-    rows, cols, w = _min_pairs(rows[fin], cols[fin], w[fin], n)
-    m = _csr_keep_zeros(rows, cols, w, (n_src, n))
+    rows, cols, w = min_pairs(rows[fin], cols[fin], w[fin], n)
+    m = csr_keep_zeros(rows, cols, w, (n_src, n))
     base = rg.csr
     indptr = np.concatenate([base.indptr, base.indptr[-1] + m.indptr[1:]])
     aug = sp.csr_matrix(

@@ -18,12 +18,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from firegrid.spatial.errors import NetworkError
-from firegrid.spatial.network.routing import RoutingGraph, min_cost_csr
+from firegrid.spatial.network.csr import min_cost_csr
+
+if TYPE_CHECKING:
+    from firegrid.spatial.network.routing import RoutingGraph
 
 RESTRICTION_COLUMNS = ("from_edge", "via_node", "to_edge", "kind")
 
