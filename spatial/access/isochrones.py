@@ -10,8 +10,9 @@ inside. It is computed as a travel-time field on a fine grid contoured at ``T`` 
 a plain band of ``street_buffer_m`` around the reached street pieces is available as
 ``method="vector"``.
 
-With many stations (``mode="union"``, chosen by ``"auto"`` beyond :data:`PER_STATION_MAX`) one
-isochrone per station kind and threshold is contoured from the fastest-station field instead.
+With many stations (``AccessParams.isochrones = "union"``, chosen by ``"auto"`` beyond
+:data:`PER_STATION_MAX`) one isochrone per station kind and threshold is contoured from the
+fastest-station field instead.
 
 Areas of responsibility assign each street piece and building to the station reaching it first;
 every cell of a fine grid takes the station of its nearest place (the raster form of the places'
