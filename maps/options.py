@@ -10,7 +10,7 @@ from firegrid.risk.params import RiskParams
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import params_from_mapping
-from firegrid.spatial.water.coverage import WaterParams
+from firegrid.spatial.water.params import WaterParams
 
 LANGUAGES = ("zh", "en")
 BASEMAPS = ("none", "osm", "amap")

@@ -137,6 +137,10 @@ FAMILY_VALUES: dict[str, tuple[str, ...]] = {
 ACCESS = "firegrid.spatial.access.travel_times"
 ISOCHRONES = "firegrid.spatial.access.isochrones"
 WATER = "firegrid.spatial.water.coverage"
+WATER_BY_GRID = "firegrid.spatial.water.by_grid"
+WATER_SOURCES = "firegrid.spatial.water.sources"
+WATER_ZONES = "firegrid.spatial.water.zones"
+WATER_SPACING = "firegrid.spatial.water.spacing"
 GRIDS = "firegrid.spatial.io.grids"
 ROUTING = "firegrid.spatial.network.routing"
 STATIONS = "firegrid.spatial.siting.stations"
@@ -888,7 +892,7 @@ _GRIDS = _entries(
             "3分钟到场建筑数",
             "buildings reached in 3 min",
             "Buildings with `covered_3min`.",
-            {"module": ACCESS},
+            {"module": ACCESS, "rollup": "count_true", "source": "covered_3min"},
         ),
         (
             "share_residents_3min",
@@ -920,7 +924,7 @@ _GRIDS = _entries(
             "5分钟到场建筑数",
             "buildings reached in 5 min",
             "Buildings with `covered_5min`.",
-            {"module": ACCESS},
+            {"module": ACCESS, "rollup": "count_true", "source": "covered_5min"},
         ),
         (
             "share_residents_5min_fire",
@@ -952,7 +956,7 @@ _GRIDS = _entries(
             "最大3分钟缺口 (s)",
             "largest 3-min shortfall (s)",
             "Largest `shortfall_3min_s` of the cell.",
-            {"module": ACCESS},
+            {"module": ACCESS, "rollup": "max", "source": "shortfall_3min_s"},
         ),
         (
             "max_shortfall_5min_s",
@@ -960,7 +964,7 @@ _GRIDS = _entries(
             "最大5分钟缺口 (s)",
             "largest 5-min shortfall (s)",
             "Largest `shortfall_5min_s` of the cell.",
-            {"module": ACCESS},
+            {"module": ACCESS, "rollup": "max", "source": "shortfall_5min_s"},
         ),
         (
             "n_water_covered",
@@ -968,7 +972,7 @@ _GRIDS = _entries(
             "供水覆盖建筑数",
             "buildings with fire water",
             "Buildings with `water_covered`.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID, "rollup": "count_true", "source": "water_covered"},
         ),
         (
             "water_deficiency_score",
@@ -976,16 +980,23 @@ _GRIDS = _entries(
             "缺水程度",
             "water deficiency score",
             "Mean `water_deficiency` of the cell's buildings.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID, "rollup": "mean", "source": "water_deficiency"},
         ),
-        ("n_hydrants", "count", "消火栓数", "hydrants", "Hydrants in the cell.", {"module": WATER}),
+        (
+            "n_hydrants",
+            "count",
+            "消火栓数",
+            "hydrants",
+            "Hydrants in the cell.",
+            {"module": WATER_BY_GRID},
+        ),
         (
             "n_hydrants_ok",
             "count",
             "完好消火栓数",
             "working hydrants",
             "Working hydrants in the cell.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "n_hydrants_broken",
@@ -993,7 +1004,7 @@ _GRIDS = _entries(
             "损坏消火栓数",
             "broken hydrants",
             "Broken hydrants in the cell.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "n_hydrants_missing",
@@ -1001,7 +1012,7 @@ _GRIDS = _entries(
             "缺失消火栓数",
             "missing hydrants",
             "Hydrants on record but missing.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "n_water_sources",
@@ -1009,7 +1020,7 @@ _GRIDS = _entries(
             "消防水源数",
             "water sources",
             "Water sources in the cell.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "n_water_sources_usable",
@@ -1017,7 +1028,7 @@ _GRIDS = _entries(
             "可用消防水源数",
             "usable water sources",
             "Water sources usable for fire fighting.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "capacity_m3",
@@ -1025,7 +1036,7 @@ _GRIDS = _entries(
             "水源容量 (m³)",
             "water capacity (m³)",
             "Capacity of the cell's water sources.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "capacity_usable_m3",
@@ -1033,7 +1044,7 @@ _GRIDS = _entries(
             "可用水源容量 (m³)",
             "usable capacity (m³)",
             "Capacity of the usable water sources.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "deficient_area_m2",
@@ -1041,7 +1052,7 @@ _GRIDS = _entries(
             "缺水区域面积 (m²)",
             "water-deficient area (m²)",
             "Area of water-deficient zones inside the cell.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
         (
             "deficient_area_share",
@@ -1049,7 +1060,7 @@ _GRIDS = _entries(
             "缺水区域面积占比",
             "share of area water-deficient",
             "`deficient_area_m2` over the cell's area.",
-            {"module": WATER},
+            {"module": WATER_BY_GRID},
         ),
     ],
 )
@@ -1073,7 +1084,7 @@ _OTHER = [
     *_entries(
         "water_sources",
         G_OTHER,
-        WATER,
+        WATER_SOURCES,
         [
             (
                 "source_counts",
@@ -1164,7 +1175,7 @@ _OTHER = [
     *_entries(
         "water_deficient",
         G_OTHER,
-        WATER,
+        WATER_ZONES,
         [
             ("zone_id", "", "缺水区域编号", "zone", "Water-deficient zones: zone id."),
             (
@@ -1188,7 +1199,7 @@ _OTHER = [
     *_entries(
         "hydrant_gaps",
         G_OTHER,
-        WATER,
+        WATER_SPACING,
         [
             ("gap_id", "", "间距缺口编号", "gap", "Hydrant gaps: gap id."),
             (
