@@ -123,6 +123,6 @@ def test_demo_snaps_each_layer_once_per_graph(demo_work):
         (name, weight) for _, name, weight, n, _, _ in rec.snaps if n == n_buildings
     )
     assert building_snaps and max(building_snaps.values()) == 1, building_snaps
-    # Snaps of graphs compiled from the run's network are counted on the network too.
-    table_graphs = sum(1 for g in rec.graphs if g.work is run.network.work)
-    assert run.network.work["snap"] == table_graphs
+    # Snaps onto graphs compiled from the run's network are counted on the network too.
+    table_snaps = sum(1 for g in rec.graphs if g.work is run.network.work)
+    assert table_snaps and run.network.work["snap"] == table_snaps
