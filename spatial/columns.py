@@ -1418,11 +1418,6 @@ def column(name: str, layer: str | None = None) -> Column | None:
     return None
 
 
-def columns_of(layer: str) -> list[Column]:
-    """Every registered column of ``layer``, in registry order."""
-    return [c for c in COLUMNS.values() if c.layer == layer]
-
-
 def label(name: str, language: str = "zh", *, layer: str | None = None) -> str:
     """The display label of a column in ``language``; the name itself when unknown.
 
@@ -1449,6 +1444,8 @@ class _Formatter(string.Formatter):
 
 
 class _Unfilled:
+    """A placeholder without a value: formats as itself."""
+
     def __init__(self, key: str) -> None:
         self.key = key
 
@@ -1464,7 +1461,9 @@ def fill(template: str, values: Mapping[str, object] | None = None) -> str:
     return _Formatter().vformat(template, (), dict(values or {}))
 
 
-def describe(name: str, values: Mapping[str, object] | None = None, *, layer=None) -> str:
+def describe(
+    name: str, values: Mapping[str, object] | None = None, *, layer: str | None = None
+) -> str:
     """The description of a column with the run's parameters (``values``) filled in."""
     col = column(name, layer)
     return fill(col.description, values) if col is not None else ""
@@ -1549,14 +1548,17 @@ __all__ = [
     "COLUMNS",
     "FACTOR_LABELS",
     "GRADE_LABELS",
+    "GROUPS",
     "INPUT_LABELS",
+    "ROLLUPS",
     "Column",
     "column",
-    "columns_of",
     "describe",
     "fill",
     "glossary_markdown",
+    "is_public",
     "label",
+    "public_names",
     "replace_glossary",
     "rollup_text",
 ]
