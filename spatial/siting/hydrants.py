@@ -27,7 +27,13 @@ from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.crs import require_projected
 from firegrid.spatial.network.routing import GraphTable, RoutingGraph, Snap, cost_matrix
 from firegrid.spatial.siting.candidates import candidate_sites
-from firegrid.spatial.siting.cover import greedy_max_cover, greedy_set_cover, max_cover, set_cover
+from firegrid.spatial.siting.cover import (
+    CoverSolution,
+    greedy_max_cover,
+    greedy_set_cover,
+    max_cover,
+    set_cover,
+)
 from firegrid.spatial.water.hose import highway_in, hose_graph, street_starts
 from firegrid.spatial.water.params import WaterParams
 from firegrid.spatial.water.sources import layer_ids
@@ -88,6 +94,44 @@ class HydrantSiting:
     budget_bound: float | None = None
     covered_ids: tuple[str, ...] = ()
     uncoverable_ids: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        sol: CoverSolution,
+        A: sp.csc_matrix,
+        ids: np.ndarray,
+        *,
+        n_candidates: int,
+        params: WaterParams,
+        method: str,
+    ) -> HydrantSiting:
+        """The figures of a set cover ``sol`` of ``A`` (deficient buildings × candidates,
+        buildings named by ``ids``), with the greedy cover and the budget run beside it."""
+        budget_cov = budget_bound = None
+        if params.max_new_hydrants > 0:
+            mc = max_cover(
+                A, params.max_new_hydrants, method=method, time_limit_s=params.time_limit_s
+            )
+            budget_cov, budget_bound = int(round(mc.objective)), float(mc.bound)
+        return cls(
+            n_deficient=len(ids),
+            n_coverable=int((~sol.uncoverable).sum()),
+            n_uncoverable=int(sol.uncoverable.sum()),
+            n_candidates=n_candidates,
+            n_new=len(sol.selected),
+            n_new_exact=len(sol.selected) if sol.method == "milp" else None,
+            n_new_greedy=len(greedy_set_cover(A)),
+            lower_bound=float(sol.bound),
+            gap=float(sol.gap),
+            method=sol.method,
+            optimal=bool(sol.optimal),
+            budget=params.max_new_hydrants,
+            budget_covered=budget_cov,
+            budget_bound=budget_bound,
+            covered_ids=tuple(str(i) for i in ids[sol.covered]),
+            uncoverable_ids=tuple(str(i) for i in ids[sol.uncoverable]),
+        )
 
     def figures(self) -> dict[str, Any]:
         """The headline figures of a run summary (``new_hydrants_needed`` …)."""
@@ -204,28 +248,7 @@ def propose_hydrants(
     geoms = np.asarray(buildings.geometry.values, dtype=object)[need]
     cand, A = _hydrant_cover(rg, geoms, params)
     sol = set_cover(A, method=method, time_limit_s=params.time_limit_s)
-    budget_cov = budget_bound = None
-    if params.max_new_hydrants > 0:
-        mc = max_cover(A, params.max_new_hydrants, method=method, time_limit_s=params.time_limit_s)
-        budget_cov, budget_bound = int(round(mc.objective)), float(mc.bound)
-    siting = HydrantSiting(
-        n_deficient=len(need),
-        n_coverable=int((~sol.uncoverable).sum()),
-        n_uncoverable=int(sol.uncoverable.sum()),
-        n_candidates=len(cand),
-        n_new=len(sol.selected),
-        n_new_exact=len(sol.selected) if sol.method == "milp" else None,
-        n_new_greedy=len(greedy_set_cover(A)),
-        lower_bound=float(sol.bound),
-        gap=float(sol.gap),
-        method=sol.method,
-        optimal=bool(sol.optimal),
-        budget=params.max_new_hydrants,
-        budget_covered=budget_cov,
-        budget_bound=budget_bound,
-        covered_ids=tuple(str(i) for i in ids[sol.covered]),
-        uncoverable_ids=tuple(str(i) for i in ids[sol.uncoverable]),
-    )
+    siting = HydrantSiting.of(sol, A, ids, n_candidates=len(cand), params=params, method=method)
     return _proposals_layer(cand, A, np.asarray(sol.selected, dtype=np.int64), rg.crs), siting
 
 
