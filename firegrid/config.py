@@ -16,12 +16,15 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from firegrid.maps.options import MapOptions
 from firegrid.reports import OutputOptions
 from firegrid.risk.params import RiskParams
 from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.io.crs import parse_coord_system
 from firegrid.spatial.io.database import TableName, is_database_url, shown_url
+from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from firegrid.spatial.io.district import District, LayerSpec, load_district
 from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
 from firegrid.spatial.io.validate import ValidationReport
@@ -145,10 +148,14 @@ class _Reader:
         if isinstance(value, date) and not isinstance(value, datetime):
             return value
         if isinstance(value, str):
-            try:
-                return date.fromisoformat(value.strip())
-            except ValueError:
-                pass
+            # Text is read as every ledger date is: 24.3.5 or 5/3/2024 are refused, not guessed.
+            dates, bad, why = parse_dates(pd.Series([value]))
+            if not bad[0] and not pd.isna(dates.iloc[0]):
+                return dates.iloc[0].date()
+            if bad[0]:
+                raise self.bad(
+                    where, value, f"a date ({why.iloc[0]}; write {ACCEPTED_DATE_FORMATS})"
+                )
         raise self.bad(where, value, 'a date (as_of = 2026-06-30 or "2026-06-30")')
 
     def crs_value(self, value: Any, where: str) -> str | int:

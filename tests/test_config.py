@@ -261,3 +261,22 @@ def test_a_database_layer_names_its_table(tmp_path, layer, message):
     with pytest.raises(ConfigError, match=message) as caught:
         load_config(_config(tmp_path, text))
     assert "secret" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "written, reason",
+    [
+        ('"2026年6月30日"', None),
+        ('"2026/6/30"', None),
+        ('"30/06/2026"', "day/month order is ambiguous"),
+        ('"26.6.30"', "a two-digit year is ambiguous"),
+        ('"2026-02-30"', "no such day"),
+    ],
+)
+def test_as_of_text_is_read_as_ledger_dates_are(tmp_path, written, reason):
+    path = _config(tmp_path, CONFIG.replace('as_of = "2026-06-30"', f"as_of = {written}"))
+    if reason is None:
+        assert load_config(path).as_of == date(2026, 6, 30)
+    else:
+        with pytest.raises(ConfigError, match=rf"\[district\] as_of must be a date \({reason}"):
+            load_config(path)
