@@ -275,7 +275,7 @@ def columns_sheet(table: pd.DataFrame, *, values: Mapping[str, Any] | None = Non
                 "meaning": columns.fill(col.description, values)
                 if col
                 else (schema.doc if schema else ""),
-                "roll-up": columns.rollup_text(col) if col else "",
+                "roll-up": columns.rollup_text(col, name, values) if col else "",
             }
         )
     return pd.DataFrame(rows, columns=["column", "中文", "English", "unit", "meaning", "roll-up"])

@@ -48,13 +48,14 @@ REDUCTIONS = {
     "count": "sum",
     "sum": "sum",
     "count_true": "sum",
+    "count_grade": "sum",
     "count_graded": "sum",
     "mean": "mean",
     "median": "median",
     "max": "max",
     "share_true": "mean",
 }
-COUNTS = ("count", "sum", "count_true", "count_graded")
+COUNTS = ("count", "sum", "count_true", "count_grade", "count_graded")
 # Roll-ups of yes/no building columns (bool, 0/1 or yes/no words).
 YES_NO = ("count_true", "share_true")
 
@@ -91,10 +92,11 @@ def _member_values(
     values = _as_float(buildings, source, "bool" if col.rollup in YES_NO else "num")
     if values is None:
         return None
+    # Ungraded buildings count as members but in no grade.
+    if col.rollup == "count_grade":
+        return (values == int(fields["grade"])).astype(float)
     if col.rollup in ("count_graded", "share_graded"):
-        # Ungraded buildings count as members but in no grade.
-        graded = values == int(fields["grade"]) if "grade" in fields else values <= high_risk_grade
-        return graded.astype(float)
+        return (values <= high_risk_grade).astype(float)
     if col.rollup in COUNTS:
         return np.nan_to_num(values, nan=0.0)
     if col.is_family and np.isnan(values).all():

@@ -100,17 +100,19 @@ INPUT_LABELS: dict[str, tuple[str, str]] = {
     "date": ("日期", "date"),
 }
 
-# Ways a grid column aggregates its ``source`` building column over a cell's buildings.
+# Ways a grid column aggregates its ``source`` building column over a cell's buildings, in
+# words (``{grade}`` comes from the column's name, ``{high_risk_grade}`` from the run).
 ROLLUPS = {
     "count": "number of buildings",
-    "sum": "sum of",
-    "mean": "mean of",
-    "median": "median of",
-    "max": "maximum of",
-    "count_true": "number of buildings with",
-    "share_true": "share of buildings with",
-    "count_graded": "number of buildings of grade",
-    "share_graded": "share of buildings of grade",
+    "sum": "sum of `{source}`",
+    "mean": "mean of `{source}`",
+    "median": "median of `{source}`",
+    "max": "maximum of `{source}`",
+    "count_true": "number of buildings with `{source}`",
+    "share_true": "share of buildings with `{source}`",
+    "count_grade": "number of buildings with `{source}` = {grade}",
+    "count_graded": "number of buildings with `{source}` ≤ {high_risk_grade}",
+    "share_graded": "share of buildings with `{source}` ≤ {high_risk_grade}",
 }
 
 # Placeholders a column name may hold, and the values each stands for.
@@ -796,7 +798,7 @@ _GRIDS = _entries(
             "{grade}级（{grade_label}）建筑数",
             "grade {grade} ({grade_label}) buildings",
             "Buildings of that risk grade.",
-            {"rollup": "count_graded", "source": "risk_grade"},
+            {"rollup": "count_grade", "source": "risk_grade"},
         ),
         (
             "n_old_residential",
@@ -1469,12 +1471,18 @@ def describe(
     return fill(col.description, values) if col is not None else ""
 
 
-def rollup_text(col: Column) -> str:
-    """How a grid column rolls up from the buildings, in words (empty when it does not)."""
+def rollup_text(
+    col: Column, name: str | None = None, values: Mapping[str, object] | None = None
+) -> str:
+    """How a grid column rolls up from the buildings, in words (empty when it does not);
+    ``name`` picks a family member (``n_grade_1``), ``values`` the run's parameters."""
     if col.rollup is None:
         return ""
-    what = ROLLUPS[col.rollup]
-    return f"{what} `{col.source}`" if col.source else what
+    match = col.pattern.match(name) if name is not None else None
+    fields = match.groupdict() if match else {}
+    # The family's source of a member (c_age of c_age_mean), else its pattern (c_<factor>).
+    source = re.sub(r"\{(\w+)\}", r"<\1>", fill(col.source or "", fields))
+    return fill(ROLLUPS[col.rollup], {**(values or {}), **fields, "source": source})
 
 
 def public_names() -> frozenset[str]:
@@ -1516,7 +1524,8 @@ def _glossary_rows(cols: list[Column], values: Mapping[str, object] | None) -> I
         cells = [_md_name(c.name), *([f"`{c.layer}`"] if layered else [])]
         cells += [_md_label(c.zh), _md_label(c.en), fill(c.description, values), c.unit or "–"]
         if grids:
-            cells.append(rollup_text(c) or f"`{c.module.rsplit('.', 1)[-1]}`")
+            how = _md_label(rollup_text(c, values=values))
+            cells.append(how or f"`{c.module.rsplit('.', 1)[-1]}`")
         yield "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
