@@ -108,7 +108,7 @@ def test_every_step_is_wired_on_a_tiny_district(tiny_with_network, tmp_path):
     assert list(written) == list(OUTPUT_FILES)
     table = (tmp_path / "out" / "grid_summary.csv").read_text(encoding="utf-8-sig")
     header = table.splitlines()[0].split(",")
-    assert {"share_buildings_3min", "n_hydrants_ok", "risk_index_mean"} <= set(header)
+    assert {"share_covered_3min", "n_hydrants_ok", "risk_index_mean"} <= set(header)
 
 
 def test_without_a_network_the_street_steps_are_skipped_with_a_note(tiny_district, tmp_path):
