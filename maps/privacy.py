@@ -277,13 +277,15 @@ def _display_values(
     return out
 
 
-# Decimal places of floats written to popups: probabilities need more than metres or seconds.
-DECIMALS: dict[str, int] = {
-    "p_fire": 3,
-    "share_high_risk": 3,
-    "area_km2": 3,
-    "covered_share_after": 3,
-}
+# Units (of the column registry) whose values popups show with 3 decimals: probabilities,
+# shares and square kilometres need more than metres or seconds (1 decimal).
+FINE_UNITS = ("share", "0–1", "per year", "km²")
+
+
+def decimals(column: str) -> int:
+    """Decimal places of a float column in popups, by its registered unit."""
+    col = columns.column(column)
+    return 3 if col is not None and col.unit in FINE_UNITS else 1
 
 
 def safe_properties(
@@ -304,6 +306,6 @@ def safe_properties(
     data = {}
     for col in columns:
         labels = value_labels if (col in translate or pd.api.types.is_bool_dtype(df[col])) else None
-        data[col] = _display_values(df[col], decimals=DECIMALS.get(col, 1), labels=labels)
+        data[col] = _display_values(df[col], decimals=decimals(col), labels=labels)
     frame = pd.DataFrame(data, index=df.index)
     return frame.to_dict("records")

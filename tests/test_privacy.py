@@ -431,3 +431,15 @@ def test_formulas_in_grid_names_stay_text_in_csv_and_xlsx():
         cell = cells[formula]  # the visible value unchanged …
         assert cell.data_type == "s" and cell.quotePrefix  # … and text, never a formula
     assert not [c for row in sheet.iter_rows() for c in row if c.data_type == "f"]
+
+
+def test_popup_decimals_follow_the_registered_unit(monkeypatch):
+    from firegrid.maps.privacy import decimals
+    from firegrid.spatial import columns
+
+    assert decimals("p_fire") == 3 and decimals("share_high_risk") == 3
+    assert decimals("t_micro_s") == 1 and decimals("a_users_column") == 1
+    key = ("buildings", "t_micro_s")
+    as_share = columns.Column(**{**columns.COLUMNS[key].__dict__, "unit": "share"})
+    monkeypatch.setitem(columns.COLUMNS, key, as_share)
+    assert decimals("t_micro_s") == 3
