@@ -31,7 +31,7 @@ from firegrid.spatial.io.validate import ValidationReport
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import check_keys
 from firegrid.spatial.siting.stations import SitingParams
-from firegrid.spatial.water.coverage import WaterParams
+from firegrid.spatial.water.params import WaterParams
 
 # The analysis sections, each read by its parameter class (firegrid.spatial.params.params_from_mapping).
 PARAM_SECTIONS: dict[str, Any] = {

@@ -29,7 +29,7 @@ from firegrid.spatial.io.buildings import OLD_BUILT_BY
 from firegrid.spatial.io.layers import BUILDING_USES
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import params_from_mapping
-from firegrid.spatial.water.coverage import WaterParams
+from firegrid.spatial.water.params import WaterParams
 
 # The risk factors of the index, in display order. Each has a score in [0, 1] (``s_<factor>``)
 # and a contribution to the 0–100 index (``c_<factor>``).

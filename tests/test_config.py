@@ -14,7 +14,7 @@ from firegrid.cli import main
 from firegrid.config import PARAM_SECTIONS, load_config
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.siting.stations import SitingParams
-from firegrid.spatial.water.coverage import WaterParams
+from firegrid.spatial.water.params import WaterParams
 from tests.conftest import CONFIG
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -47,6 +48,7 @@ def _modules() -> dict[str, Path]:
 
 
 MODULES = _modules()
+IGNORED = shutil.ignore_patterns("__pycache__", "*.egg-info")
 
 
 def _rank(module: str) -> int:
@@ -126,9 +128,15 @@ def test_the_generic_folder_names_are_not_importable(tmp_path):
 
 @pytest.mark.slow
 def test_the_wheel_installs_one_import_name_with_the_map_assets(tmp_path):
+    # Build from a copy: setuptools leaves a build/ folder in the tree it builds.
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("pyproject.toml", "README.md", *FOLDERS.values()):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, source / name, **({"ignore": IGNORED} if (ROOT / name).is_dir() else {}))
     built = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q",
-         "-w", str(tmp_path), str(ROOT)],
+         "-w", str(tmp_path), str(source)],
         capture_output=True, text=True,
     )  # fmt: skip
     assert built.returncode == 0, built.stderr[-2000:]

@@ -14,7 +14,7 @@ from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import params_from_mapping
 from firegrid.spatial.siting.stations import SitingParams
-from firegrid.spatial.water.coverage import WaterParams
+from firegrid.spatial.water.params import WaterParams
 
 
 @dataclass(frozen=True)
