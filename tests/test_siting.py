@@ -143,7 +143,17 @@ PARAMS = dict(target_s=100.0, turnout_s=30.0, time_limit_s=20.0)
 # ---------------------------------------------------------------------- params
 def test_params_defaults_and_from_mapping():
     p = SitingParams()
-    assert (p.k, p.target_s, p.turnout_s, p.vehicle, p.method) == (5, 180.0, 60.0, "ebike", "auto")
+    assert (p.k, p.target_s, p.turnout_s, p.vehicle, p.method) == (5, None, None, None, "auto")
+    # The target, the crews' vehicle and their turnout are [access]'s unless [siting] sets them.
+    r = p.using(AccessParams())
+    assert (r.target_s, r.turnout_s, r.vehicle) == (180.0, 60.0, "ebike")
+    access = AccessParams.from_mapping({"target_micro_s": 240, "default_micro_vehicle": "foot"})
+    r = p.using(access)
+    assert (r.target_s, r.vehicle, r.turnout_s) == (240.0, "foot", access.foot.turnout_s)
+    r = SitingParams(vehicle="ebike", turnout_s=30.0).using(access)
+    assert (r.target_s, r.vehicle, r.turnout_s) == (240.0, "ebike", 30.0)
+    with pytest.raises(ConfigError, match=r"\[access\] target_micro_s"):
+        SitingParams.from_mapping({"target_s": 240})
     q = SitingParams.from_mapping(
         {"k": 3, "weight": "risk_index", "vehicle": "foot", "capacity": 500,
          "capacity_unit": "residents", "candidate_spacing_m": 50, "gain_curve": False}
@@ -153,9 +163,11 @@ def test_params_defaults_and_from_mapping():
     with pytest.raises(ConfigError, match="candidates_m"):
         SitingParams.from_mapping({"candidates_m": 50})
     for bad in ({"k": 2.5}, {"k": -1}, {"vehicle": "engine"}, {"method": "fast"},
-                {"turnout_s": 200}, {"gain_curve": "yes"}, {"time_limit_s": "soon"}):  # fmt: skip
+                {"turnout_s": -1}, {"gain_curve": "yes"}, {"time_limit_s": "soon"}):  # fmt: skip
         with pytest.raises(ConfigError):
             SitingParams.from_mapping(bad)
+    with pytest.raises(ConfigError, match="turnout_s"):  # not less than the [access] target
+        SitingParams.from_mapping({"turnout_s": 200}).using(AccessParams())
 
 
 # ---------------------------------------------------------------------- candidates and times

@@ -94,9 +94,10 @@ class SitingParams:
         New micro-stations to place in the maximal-coverage problem (and the length of the gain
         curve). 5 is a planning assumption (a subdistrict plan period adds a handful); the gain
         curve shows whether more would pay off.
-    target_s : float
-        Coverage target (seconds, turnout included): 180, "3 minutes to the scene"
-        (公消〔2015〕301号《微型消防站建设标准（试行）》, 1分钟响应、3分钟到场).
+    target_s : float or None
+        Coverage target (seconds, turnout included). Not a key of ``[siting]``: None takes
+        ``[access] target_micro_s`` (180 s, "3 minutes to the scene", 公消〔2015〕301号), the
+        target existing coverage is judged by, so before and after count the same way.
     candidate_spacing_m : float
         Candidate sites are every intersection plus points at most this many metres apart along
         every street the crews can use; 0 gives intersections only. 100 m is a planning
@@ -104,13 +105,14 @@ class SitingParams:
     candidate_buffer_m : float
         Generated candidates lie within this many metres of the buildings' convex hull (a station
         belongs in or next to the district it serves). 100 m, planning assumption.
-    vehicle : {"ebike", "foot"}
-        How the crews of new stations travel (profiles of :mod:`firegrid.spatial.network.profiles`). Default
-        ``"ebike"``: micro-stations are equipped with electric bikes/tricycles
-        (公消〔2015〕301号 lists "消防电动车" among their equipment).
-    turnout_s : float
-        Seconds from alarm to departure at a new station: 60, "1 minute to respond"
-        (公消〔2015〕301号).
+    vehicle : {"ebike", "foot"} or None
+        How the crews of new stations travel (profiles of
+        :mod:`firegrid.spatial.network.profiles`). None (default) takes ``[access]
+        default_micro_vehicle`` (``"ebike"``: micro-stations are equipped with electric
+        bikes/tricycles, 公消〔2015〕301号 lists "消防电动车" among their equipment).
+    turnout_s : float or None
+        Seconds from alarm to departure at a new station. None (default) takes the turnout of
+        the vehicle's ``[access.<vehicle>]`` profile (60 s, "1 minute to respond").
     weight : str or None
         Building column weighting coverage (e.g. ``"risk_index"``); ``None`` counts buildings.
     capacity : float or None
@@ -139,11 +141,11 @@ class SitingParams:
     """
 
     k: int = 5
-    target_s: float = 180.0
+    target_s: float | None = field(default=None, metadata={"config": False})
     candidate_spacing_m: float = 100.0
     candidate_buffer_m: float = 100.0
-    vehicle: str = "ebike"
-    turnout_s: float = 60.0
+    vehicle: str | None = None
+    turnout_s: float | None = None
     weight: str | None = None
     capacity: float | None = None
     capacity_unit: str = "buildings"
@@ -160,19 +162,20 @@ class SitingParams:
             raise ConfigError(
                 f"[siting] k must be a whole number from 0 to {MAX_K}, got {self.k!r}"
             )
+        target = np.inf if self.target_s is None else self.target_s
         checks = {
-            "target_s": self.target_s > 0,
+            "target_s": target > 0,
             # 0 = intersections only; below a few metres the candidates would outnumber memory.
             "candidate_spacing_m": self.candidate_spacing_m == 0
             or MIN_SPACING_M <= self.candidate_spacing_m <= MAX_LENGTH_M,
             "candidate_buffer_m": 0 <= self.candidate_buffer_m <= MAX_LENGTH_M,
-            "turnout_s": 0 <= self.turnout_s < self.target_s,
+            "turnout_s": self.turnout_s is None or 0 <= self.turnout_s < target,
             "time_limit_s": 0 < self.time_limit_s <= MAX_TIME_LIMIT_S,
         }
         for key, ok in checks.items():
             if not ok:
                 raise ConfigError(f"[siting] {key} = {getattr(self, key)!r} is out of range")
-        if self.vehicle not in CREW_VEHICLES:
+        if self.vehicle is not None and self.vehicle not in CREW_VEHICLES:
             raise ConfigError(
                 f"[siting] vehicle must be one of {list(CREW_VEHICLES)}, got {self.vehicle!r}"
             )
@@ -190,11 +193,30 @@ class SitingParams:
         ``weight`` and ``capacity`` may be ``"none"`` (or ``""``; ``capacity`` also 0) for None.
         """
         d = dict(d or {})
+        if "target_s" in d:
+            raise ConfigError(
+                "[siting] target_s is not set here: new stations are judged by the target of "
+                "existing ones, [access] target_micro_s"
+            )
         if d.get("weight") in ("", "none"):
             d["weight"] = None
         if d.get("capacity") in ("", "none", 0):
             d["capacity"] = None
         return params_from_mapping(cls, d, section="siting")
+
+    def using(self, access: AccessParams) -> SitingParams:
+        """These parameters with what ``[access]`` defines filled in where they are None: the
+        target (``target_micro_s``), the crews' vehicle (``default_micro_vehicle``) and its
+        profile's turnout."""
+        vehicle = self.vehicle or access.default_micro_vehicle
+        return replace(
+            self,
+            target_s=access.target_micro_s if self.target_s is None else self.target_s,
+            vehicle=vehicle,
+            turnout_s=access.profile(vehicle).turnout_s
+            if self.turnout_s is None
+            else self.turnout_s,
+        )
 
 
 @dataclass(eq=False)
@@ -535,8 +557,8 @@ def site_micro_stations(
     -------
     SitingResult
     """
-    params = params or SitingParams()
     access = access or AccessParams()
+    params = (params or SitingParams()).using(access)
     timings: dict[str, float] = {}
     with _timed(timings, "compile_and_snap_s"):
         network, rg = _crew_graph(network, params, access)
