@@ -253,33 +253,76 @@ def _oneway_of(axis: str, line: int, k: int) -> int:
     return 0
 
 
-def build_streets(rng: np.random.Generator):
+# A lattice edge: ("h", i, j) joins nodes (i, j)-(i+1, j); ("v", i, j) joins (i, j)-(i, j+1).
+EdgeKey = tuple[str, int, int]
+
+
+def build_streets(rng: np.random.Generator) -> dict:
     """Build the synthetic street network in local metres.
 
     Returns a dict with node coordinates, OSM-like ways (node lists and tags), road lines
     with half-widths, the lattice (X, Y) and the river geometry.
     """
     X, Y = _lattice(rng)
+    river_line, river_poly = _river()
+    alive = shapely.distance(shapely.points(X, Y), river_line) > RIVER_CLEAR
+    edges = _lattice_edges(X, Y, alive, river_poly)
+    _add_bridges(edges, X, Y, alive)
+    eligible = _knock_out_links(rng, edges)
+    edges, alive = _largest_component(edges, alive)
+    col_names, row_names = _street_names(rng)
+    lanes = _lanes(rng, edges, eligible, X, Y, river_line)
+    node_xy, lat_id = _number_nodes(X, Y, alive, lanes)
+    runs = _street_ways(rng, edges, lat_id, lanes, col_names, row_names)
+    runs += _lane_ways(lanes, col_names, row_names)
+    ways = [{"id": n, "nodes": nodes, "tags": tags} for n, (nodes, tags) in enumerate(runs, 1)]
+    return {
+        "X": X,
+        "Y": Y,
+        "alive": alive,
+        "node_xy": node_xy,
+        "ways": ways,
+        "lines": [LineString([node_xy[n] for n in w["nodes"]]) for w in ways],
+        "half": np.array([HALF_WIDTH[w["tags"]["highway"]] for w in ways]),
+        "river_line": river_line,
+        "river_poly": river_poly,
+        "edges": edges,
+        "lat_id": lat_id,
+        "col_names": col_names,
+        "row_names": row_names,
+    }
+
+
+def _river() -> tuple[LineString, Polygon]:
+    """The river centreline and its water polygon (local metres)."""
     rx = np.arange(-1500.0, 1500.1, 10.0)
     river_line = LineString(np.column_stack([rx, river_y(rx)]))
-    river_poly = river_line.buffer(RIVER_HALF, cap_style="flat")
-    river_guard = river_poly.buffer(5.0)
-    shapely.prepare(river_guard)
+    return river_line, river_line.buffer(RIVER_HALF, cap_style="flat")
 
-    pts = shapely.points(X, Y)
-    alive = shapely.distance(pts, river_line) > RIVER_CLEAR
 
-    # Lattice edges: ("h", i, j) joins (i, j)-(i+1, j); ("v", i, j) joins (i, j)-(i, j+1).
-    edges: dict[tuple[str, int, int], dict] = {}
+def _lattice_edges(
+    X: np.ndarray, Y: np.ndarray, alive: np.ndarray, river_poly: Polygon
+) -> dict[EdgeKey, dict]:
+    """Edges between neighbouring live nodes that keep 5 m clear of the water."""
+    guard = river_poly.buffer(5.0)
+    shapely.prepare(guard)
+    edges: dict[EdgeKey, dict] = {}
     for i in range(NC):
         for j in range(NR):
             for kind, i2, j2 in (("h", i + 1, j), ("v", i, j + 1)):
                 if i2 >= NC or j2 >= NR or not (alive[i, j] and alive[i2, j2]):
                     continue
                 seg = LineString([(X[i, j], Y[i, j]), (X[i2, j2], Y[i2, j2])])
-                if river_guard.intersects(seg):
+                if guard.intersects(seg):
                     continue
                 edges[(kind, i, j)] = {"to": (i2, j2), "bridge": False}
+    return edges
+
+
+def _add_bridges(
+    edges: dict[EdgeKey, dict], X: np.ndarray, Y: np.ndarray, alive: np.ndarray
+) -> None:
+    """On each bridge column, join the last live node south of the river to the first north."""
     for c in BRIDGE_COLS:
         ry = river_y(X[c])
         south = [j for j in range(NR) if alive[c, j] and Y[c, j] < ry[j]]
@@ -287,68 +330,96 @@ def build_streets(rng: np.random.Generator):
         js, jn = max(south), min(north)
         edges[("v", c, js)] = {"to": (c, jn), "bridge": True}
 
-    def is_main(key) -> bool:
-        kind, i, j = key
-        return (j in ROW_CLASS) if kind == "h" else (i in COL_CLASS)
 
-    def near_oneway(key) -> bool:
-        kind, i, j = key
-        i2, j2 = edges[key]["to"]
-        for ax, ln, a, b, _ in ONEWAY:
-            if ax == "col" and ((i == ln or i2 == ln) and a <= j <= b):
-                return True
-            if ax == "row" and ((j == ln or j2 == ln) and a <= i <= b):
-                return True
-        return False
+def _is_main(key: EdgeKey) -> bool:
+    kind, i, j = key
+    return (j in ROW_CLASS) if kind == "h" else (i in COL_CLASS)
 
-    # Knock out some residential links so the grid is irregular (superblocks, dead ends).
+
+def _near_oneway(key: EdgeKey, to: tuple[int, int]) -> bool:
+    """Whether the edge touches a one-way line within (or at the ends of) its one-way span."""
+    _, i, j = key
+    i2, j2 = to
+    for ax, ln, a, b, _ in ONEWAY:
+        if ax == "col" and ((i == ln or i2 == ln) and a <= j <= b):
+            return True
+        if ax == "row" and ((j == ln or j2 == ln) and a <= i <= b):
+            return True
+    return False
+
+
+def _knock_out_links(rng: np.random.Generator, edges: dict[EdgeKey, dict]) -> list[EdgeKey]:
+    """Drop 12 % of the residential links (superblocks, dead ends); returns the eligible keys.
+
+    Main roads, bridges and links near the one-way pairs are never dropped.
+    """
     eligible = sorted(
-        k for k in edges if not is_main(k) and not edges[k]["bridge"] and not near_oneway(k)
+        k
+        for k, v in edges.items()
+        if not _is_main(k) and not v["bridge"] and not _near_oneway(k, v["to"])
     )
     drop = rng.choice(len(eligible), int(0.12 * len(eligible)), replace=False)
     for d in sorted(drop):
         del edges[eligible[d]]
+    return eligible
 
+
+def _largest_component(
+    edges: dict[EdgeKey, dict], alive: np.ndarray
+) -> tuple[dict[EdgeKey, dict], np.ndarray]:
+    """Keep only the edges and nodes of the largest connected piece of the lattice."""
     g = nx.Graph()
     g.add_edges_from(((k[1], k[2]), v["to"]) for k, v in edges.items())
     keep = max(nx.connected_components(g), key=len)
     edges = {k: v for k, v in edges.items() if (k[1], k[2]) in keep}
-    alive &= np.array([[(i, j) in keep for j in range(NR)] for i in range(NC)])
+    alive = alive & np.array([[(i, j) in keep for j in range(NR)] for i in range(NC)])
+    return edges, alive
 
+
+def _street_names(rng: np.random.Generator) -> tuple[list[str], list[str]]:
+    """Names of the lattice columns and rows; primary roads are avenues (大道)."""
     col_names = _names(rng, NC, ["路"])
     row_names = _names(rng, NR, ["路", "街"])
-    for i, cls in COL_CLASS.items():
-        if cls == "primary":
-            col_names[i] = col_names[i][:-1] + "大道"
-    for j, cls in ROW_CLASS.items():
-        if cls == "primary":
-            row_names[j] = row_names[j][:-1] + "大道"
+    for classes, names in ((COL_CLASS, col_names), (ROW_CLASS, row_names)):
+        for line, cls in classes.items():
+            if cls == "primary":
+                names[line] = names[line][:-1] + "大道"
+    return col_names, row_names
 
-    # Lanes (弄): short dead-end service alleys off residential streets.
-    segs = [
-        LineString([(X[k[1], k[2]], Y[k[1], k[2]]), (X[v["to"]], Y[v["to"]])])
-        for k, v in edges.items()
-    ]
-    tree = shapely.STRtree(segs)
+
+def _lanes(
+    rng: np.random.Generator,
+    edges: dict[EdgeKey, dict],
+    eligible: list[EdgeKey],
+    X: np.ndarray,
+    Y: np.ndarray,
+    river_line: LineString,
+) -> dict[EdgeKey, dict]:
+    """Lanes (弄): up to 170 short dead-end service alleys off residential links.
+
+    Returns, per parent link, the lane's junction on the link (``mid``) and its dead end
+    (``end``), in local metres.
+    """
+    tree = shapely.STRtree(
+        [
+            LineString([(X[k[1], k[2]], Y[k[1], k[2]]), (X[v["to"]], Y[v["to"]])])
+            for k, v in edges.items()
+        ]
+    )
     lane_keys = [k for k in eligible if k in edges]
     order = rng.permutation(len(lane_keys))
-    lanes: dict[tuple[str, int, int], dict] = {}
-    lane_lines: list[LineString] = []
     frame_box = Polygon(
         [(X[0, 0], Y[0, 0]), (X[-1, 0], Y[-1, 0]), (X[-1, -1], Y[-1, -1]), (X[0, -1], Y[0, -1])]
     ).buffer(-15)
+    lanes: dict[EdgeKey, dict] = {}
+    lane_lines: list[LineString] = []
     for o in order:
         if len(lanes) >= 170:
             break
         key = lane_keys[o]
         (i, j), (i2, j2) = (key[1], key[2]), edges[key]["to"]
         p, q = np.array([X[i, j], Y[i, j]]), np.array([X[i2, j2], Y[i2, j2]])
-        t = rng.uniform(0.4, 0.6)
-        m = p + t * (q - p)
-        u = (q - p) / np.linalg.norm(q - p)
-        n = np.array([-u[1], u[0]]) * rng.choice([-1.0, 1.0])
-        e = m + n * rng.uniform(22.0, 32.0)
-        body = LineString([m + n * 1.5, e + n * 6.0])  # 6 m clearance past the end
+        m, e, body = _draw_lane(rng, p, q)
         if river_line.distance(Point(e)) < 50.0 or not frame_box.contains(Point(e)):
             continue
         if len(tree.query(body, predicate="intersects")) or any(
@@ -357,8 +428,30 @@ def build_streets(rng: np.random.Generator):
             continue
         lanes[key] = {"mid": m, "end": e}
         lane_lines.append(LineString([m, e]))
+    return lanes
 
-    # Node ids: lattice nodes row by row, then lane junctions, then lane ends.
+
+def _draw_lane(
+    rng: np.random.Generator, p: np.ndarray, q: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, LineString]:
+    """A random lane off the link p→q: its junction, its end, and its body for clash tests."""
+    t = rng.uniform(0.4, 0.6)
+    m = p + t * (q - p)
+    u = (q - p) / np.linalg.norm(q - p)
+    n = np.array([-u[1], u[0]]) * rng.choice([-1.0, 1.0])
+    e = m + n * rng.uniform(22.0, 32.0)
+    body = LineString([m + n * 1.5, e + n * 6.0])  # 6 m clearance past the end
+    return m, e, body
+
+
+def _number_nodes(
+    X: np.ndarray, Y: np.ndarray, alive: np.ndarray, lanes: dict[EdgeKey, dict]
+) -> tuple[dict[int, tuple[float, float]], dict[tuple[int, int], int]]:
+    """OSM node ids: live lattice nodes row by row, then lane junctions, then lane ends.
+
+    Returns the coordinates per id and the id per lattice node; adds ``mid_id`` and
+    ``end_id`` to each lane.
+    """
     node_xy: dict[int, tuple[float, float]] = {}
     lat_id: dict[tuple[int, int], int] = {}
     nid = 1
@@ -368,77 +461,106 @@ def build_streets(rng: np.random.Generator):
                 lat_id[(i, j)] = nid
                 node_xy[nid] = (float(X[i, j]), float(Y[i, j]))
                 nid += 1
-    for key in sorted(lanes):
-        lanes[key]["mid_id"] = nid
-        node_xy[nid] = tuple(map(float, lanes[key]["mid"]))
-        nid += 1
-    for key in sorted(lanes):
-        lanes[key]["end_id"] = nid
-        node_xy[nid] = tuple(map(float, lanes[key]["end"]))
-        nid += 1
+    for end in ("mid", "end"):
+        for key in sorted(lanes):
+            lanes[key][f"{end}_id"] = nid
+            node_xy[nid] = tuple(map(float, lanes[key][end]))
+            nid += 1
+    return node_xy, lat_id
 
-    ways: list[dict] = []
 
-    def add_way(nodes: list[int], tags: dict[str, str]) -> None:
-        ways.append({"id": len(ways) + 1, "nodes": nodes, "tags": tags})
+def _street_ways(
+    rng: np.random.Generator,
+    edges: dict[EdgeKey, dict],
+    lat_id: dict[tuple[int, int], int],
+    lanes: dict[EdgeKey, dict],
+    col_names: list[str],
+    row_names: list[str],
+) -> list[tuple[list[int], dict[str, str]]]:
+    """(node ids, tags) of the street ways: every column, west to east, then every row."""
+    out: list[tuple[list[int], dict[str, str]]] = []
+    for axis, count, classes, names in (
+        ("col", NC, COL_CLASS, col_names),
+        ("row", NR, ROW_CLASS, row_names),
+    ):
+        for line in range(count):
+            cls = classes.get(line) or "residential"
+            for nodes, flag in _line_runs(axis, line, edges, lat_id, lanes):
+                tags = _way_tags(rng, cls, names[line], flag)
+                out.append((nodes[::-1] if flag == -1 else nodes, tags))
+    return out
 
-    def line_ways(axis: str, line: int) -> None:
-        n = NR if axis == "col" else NC
-        cls = COL_CLASS.get(line) if axis == "col" else ROW_CLASS.get(line)
-        cls = cls or "residential"
-        name = col_names[line] if axis == "col" else row_names[line]
-        cross = ROW_CLASS if axis == "col" else COL_CLASS
-        kind = "v" if axis == "col" else "h"
-        cur: list[int] = []
-        cur_flag = None
 
-        def close() -> None:
-            nonlocal cur, cur_flag
-            if len(cur) >= 2:
-                tags = {"highway": cls, "name": name}
-                if cls == "residential" and cur_flag is None and rng.random() < 0.12:
-                    tags["highway"] = "living_street"
-                hw = tags["highway"]
-                if hw in MAXSPEED:
-                    tags["maxspeed"] = MAXSPEED[hw]
-                    tags["lanes"] = LANES[hw]
-                elif hw == "residential" and rng.random() < 0.4:
-                    tags["maxspeed"] = "30"
-                if cur_flag == "bridge":
-                    tags.update({"bridge": "yes", "layer": "1"})
-                elif cur_flag in (1, -1):
-                    tags["oneway"] = "yes"
-                    if cur_flag == -1:
-                        cur = cur[::-1]
-                add_way(cur, tags)
+def _line_runs(
+    axis: str,
+    line: int,
+    edges: dict[EdgeKey, dict],
+    lat_id: dict[tuple[int, int], int],
+    lanes: dict[EdgeKey, dict],
+) -> list[tuple[list[int], str | int | None]]:
+    """Split one lattice column or row into ways: (node ids, flag) runs.
+
+    A run breaks at a missing link, where its flag (``"bridge"``, one-way ``+1``/``-1``,
+    or None) changes, and at every main cross street. Lane junctions sit inside the runs.
+    """
+
+    def at(k: int) -> tuple[int, int]:
+        return (line, k) if axis == "col" else (k, line)
+
+    n = NR if axis == "col" else NC
+    cross = ROW_CLASS if axis == "col" else COL_CLASS
+    kind = "v" if axis == "col" else "h"
+    runs: list[tuple[list[int], str | int | None]] = []
+    cur: list[int] = []
+    cur_flag = None
+    k = 0
+    while k < n - 1:
+        key = (kind, *at(k))
+        if key not in edges:
+            runs.append((cur, cur_flag))
             cur, cur_flag = [], None
+            k += 1
+            continue
+        e = edges[key]
+        flag = "bridge" if e["bridge"] else (_oneway_of(axis, line, k) or None)
+        if cur and (flag != cur_flag or k in cross):
+            runs.append((cur, cur_flag))
+            cur = []
+        if not cur:
+            cur, cur_flag = [lat_id[at(k)]], flag
+        if key in lanes:
+            cur.append(lanes[key]["mid_id"])
+        cur.append(lat_id[e["to"]])
+        k = e["to"][1] if axis == "col" else e["to"][0]
+    runs.append((cur, cur_flag))
+    return [(nodes, flag) for nodes, flag in runs if len(nodes) >= 2]
 
-        k = 0
-        while k < n - 1:
-            key = (kind, line, k) if axis == "col" else (kind, k, line)
-            if key not in edges:
-                close()
-                k += 1
-                continue
-            e = edges[key]
-            k2 = e["to"][1] if axis == "col" else e["to"][0]
-            flag = "bridge" if e["bridge"] else (_oneway_of(axis, line, k) or None)
-            a = lat_id[(line, k) if axis == "col" else (k, line)]
-            b = lat_id[e["to"]]
-            if cur and (flag != cur_flag or k in cross):
-                close()
-            if not cur:
-                cur, cur_flag = [a], flag
-            if key in lanes:
-                cur.append(lanes[key]["mid_id"])
-            cur.append(b)
-            k = k2
-        close()
 
-    for i in range(NC):
-        line_ways("col", i)
-    for j in range(NR):
-        line_ways("row", j)
+def _way_tags(
+    rng: np.random.Generator, cls: str, name: str, flag: str | int | None
+) -> dict[str, str]:
+    """OSM tags of a street way; some plain residential ways become living streets."""
+    tags = {"highway": cls, "name": name}
+    if cls == "residential" and flag is None and rng.random() < 0.12:
+        tags["highway"] = "living_street"
+    hw = tags["highway"]
+    if hw in MAXSPEED:
+        tags["maxspeed"] = MAXSPEED[hw]
+        tags["lanes"] = LANES[hw]
+    elif hw == "residential" and rng.random() < 0.4:
+        tags["maxspeed"] = "30"
+    if flag == "bridge":
+        tags.update({"bridge": "yes", "layer": "1"})
+    elif flag in (1, -1):
+        tags["oneway"] = "yes"
+    return tags
+
+
+def _lane_ways(
+    lanes: dict[EdgeKey, dict], col_names: list[str], row_names: list[str]
+) -> list[tuple[list[int], dict[str, str]]]:
+    """(node ids, tags) of the lanes, numbered 10, 17, 24, … 弄 along each parent street."""
+    out: list[tuple[list[int], dict[str, str]]] = []
     lane_no: dict[str, int] = {}
     for key in sorted(lanes):
         parent = col_names[key[1]] if key[0] == "v" else row_names[key[2]]
@@ -448,24 +570,8 @@ def build_streets(rng: np.random.Generator):
             "service": "alley",
             "name": f"{parent}{lane_no[parent] * 7 + 3}弄",
         }
-        add_way([lanes[key]["mid_id"], lanes[key]["end_id"]], tags)
-
-    lines = [LineString([node_xy[n] for n in w["nodes"]]) for w in ways]
-    return {
-        "X": X,
-        "Y": Y,
-        "alive": alive,
-        "node_xy": node_xy,
-        "ways": ways,
-        "lines": lines,
-        "half": np.array([HALF_WIDTH[w["tags"]["highway"]] for w in ways]),
-        "river_line": river_line,
-        "river_poly": river_poly,
-        "edges": edges,
-        "lat_id": lat_id,
-        "col_names": col_names,
-        "row_names": row_names,
-    }
+        out.append(([lanes[key]["mid_id"], lanes[key]["end_id"]], tags))
+    return out
 
 
 def write_osm(streets: dict, frame: Frame, path: Path) -> None:
