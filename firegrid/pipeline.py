@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from firegrid.config import Config, load_config
 from firegrid.context import STEPS, RunContext
 from firegrid.spatial import runtime
@@ -134,24 +132,21 @@ def build_map(run: RunContext, *, options=None):
     from firegrid.maps.risk_map import risk_map
 
     options = options or run.config.params["map"]
-    L = run.layers
     return risk_map(
-        L["buildings"],
-        grids=L.get("grids"),
-        stations=L.get("stations"),
-        hydrants=L.get("hydrants"),
-        water_sources=L.get("water_sources"),
-        hazards=L.get("hazards") if "status" in L.get("hazards", pd.DataFrame()) else None,
-        isochrones=L.get("isochrones"),
-        areas=L.get("areas"),
-        water_deficient=L.get("water_deficient"),
-        sites=L.get("sites"),
-        proposed_hydrants=L.get("proposed_hydrants"),
-        roads=L.get("roads"),
+        run.layers,
         options=options,
         title=options.title or run.config.name,
         as_of=run.district.as_of if run.district else None,
+        values=parameter_values(run.config),
     )
+
+
+def parameter_values(config: Config) -> dict[str, float]:
+    """The run's targets, radius and thresholds that legends and column descriptions quote."""
+    from firegrid.maps.options import parameter_values as values
+
+    p = config.params
+    return values(access=p["access"], water=p["water"], risk=p["risk"])
 
 
 def map_html(run: RunContext, *, options=None) -> str:
@@ -186,7 +181,7 @@ def write_run_outputs(
     File name → path: ``map.html``, ``results.gpkg``, ``grid_summary.csv``/``.xlsx``,
     ``summary.md``, ``summary.json`` (those the run has material for).
     """
-    from firegrid.reports import grid_summary_table, write_outputs
+    from firegrid.reports import RunOutputs, grid_summary_table, write_outputs
 
     out_opts = run.config.params["output"]
     allow = run.config.params["map"].allow_fields
@@ -204,17 +199,14 @@ def write_run_outputs(
     for name, tab in run.tables.items():
         if name not in ("water_by_grid", "access_by_grid"):
             layers[name] = tab
-    return write_outputs(
-        folder,
+    outputs = RunOutputs(
         layers=layers,
         grid_table=table,
         summary=run.summary(),
         map_html=html,
-        excel=out_opts.excel,
-        personal=out_opts.personal,
-        allow=allow,
-        force=force,
+        values=parameter_values(run.config),
     )
+    return write_outputs(folder, outputs, options=out_opts, allow=allow, force=force)
 
 
 def demo_config_path() -> Path:
