@@ -39,12 +39,17 @@ FIGURES = (
     "share_high_risk",
     "share_covered_3min",
     "share_covered_5min",
+    "share_old_res_3min",
+    "share_old_res_5min_fire",
     "share_water_deficient",
     "c_{factor}_mean",
 )
 # The pandas reduction over a cell's members of each kind of roll-up; shares of graded
-# buildings are divided after (by every member, graded or not).
+# buildings are divided after (by every member, graded or not), shares of old residential
+# buildings by ``n_old_residential`` (the one definition of old residential: the risk
+# features' ``old_residential``, with the configured year and imputed years).
 REDUCTIONS = {
+    "share_true_of_old_residential": "sum",
     "count": "sum",
     "sum": "sum",
     "count_true": "sum",
@@ -97,6 +102,9 @@ def _member_values(
         return (values == int(fields["grade"])).astype(float)
     if col.rollup in ("count_graded", "share_graded"):
         return (values <= high_risk_grade).astype(float)
+    if col.rollup == "share_true_of_old_residential":
+        old = _as_float(buildings, "old_residential", "bool")
+        return None if old is None else np.nan_to_num(old * values, nan=0.0)
     if col.rollup in COUNTS:
         return np.nan_to_num(values, nan=0.0)
     if col.is_family and np.isnan(values).all():
@@ -120,12 +128,20 @@ def _finished(figure: _Figure, joined: pd.DataFrame, out: pd.DataFrame) -> np.nd
     """A figure's per-cell values: counts and sums 0 in empty cells, the rest NaN."""
     if figure.rollup == "share_graded":
         count = figure.name.replace("share_", "n_", 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(out["n_buildings"] > 0, out[count] / out["n_buildings"], np.nan)
+        return _share(out[count], out["n_buildings"])
+    if figure.rollup == "share_true_of_old_residential":
+        return _share(joined[figure.name].fillna(0), out["n_old_residential"])
     values = joined[figure.name]
     if figure.rollup in COUNTS:
         return values.fillna(0).to_numpy().astype(int if figure.name.startswith("n_") else float)
     return values.to_numpy()
+
+
+def _share(part: pd.Series, whole: pd.Series) -> np.ndarray:
+    """``part / whole`` cell by cell (in row order), NaN where ``whole`` is 0."""
+    part, whole = part.to_numpy(dtype=float), whole.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(whole > 0, part / whole, np.nan)
 
 
 def rollup(
@@ -157,7 +173,9 @@ def rollup(
         ``risk_index_mean``, ``risk_index_median``, ``risk_index_max`` (0–100);
         ``n_high_risk``, ``share_high_risk``; ``n_grade_1`` … ``n_grade_4``;
         ``n_old_residential``; ``hazards_open``, ``hazards_overdue`` (sums);
-        ``share_covered_3min``, ``share_covered_5min``; ``n_water_deficient``,
+        ``share_covered_3min``, ``share_covered_5min``; ``share_old_res_3min``,
+        ``share_old_res_5min_fire`` (share of the ``n_old_residential`` buildings with
+        ``covered_3min``, ``covered_5min``); ``n_water_deficient``,
         ``share_water_deficient``; ``expected_fires`` (sum of ``p_fire``, fires per year);
         ``c_<factor>_mean`` (mean contribution, summing to ``risk_index_mean``). Figures whose
         building column is absent are left out; shares of empty cells are NaN. How each

@@ -113,6 +113,8 @@ ROLLUPS = {
     "count_grade": "number of buildings with `{source}` = {grade}",
     "count_graded": "number of buildings with `{source}` ≤ {high_risk_grade}",
     "share_graded": "share of buildings with `{source}` ≤ {high_risk_grade}",
+    "share_true_of_old_residential": "share of the buildings with `old_residential` that have "
+    "`{source}`",
 }
 
 # Placeholders a column name may hold, and the values each stands for.
@@ -805,7 +807,8 @@ _GRIDS = _entries(
             "count",
             "老旧小区建筑数",
             "old residential buildings",
-            "Buildings of old residential blocks.",
+            "Buildings with `old_residential`: residential, built in or before "
+            "`[risk.features] old_built_up_to` (missing years imputed).",
             {"rollup": "count_true", "source": "old_residential"},
         ),
         (
@@ -839,6 +842,24 @@ _GRIDS = _entries(
             "share reached in 5 min",
             "Share of buildings with `covered_5min`.",
             {"rollup": "share_true", "source": "covered_5min"},
+        ),
+        (
+            "share_old_res_3min",
+            "share",
+            "老旧住宅3分钟到场占比",
+            "share of old residential in 3 min",
+            "Share of the cell's `n_old_residential` old residential buildings reached by a "
+            "micro-station in time.",
+            {"rollup": "share_true_of_old_residential", "source": "covered_3min"},
+        ),
+        (
+            "share_old_res_5min_fire",
+            "share",
+            "老旧住宅5分钟到场占比",
+            "share of old residential in 5 min",
+            "Share of the cell's `n_old_residential` old residential buildings reached by a "
+            "fire station in time.",
+            {"rollup": "share_true_of_old_residential", "source": "covered_5min"},
         ),
         (
             "n_water_deficient",
@@ -905,22 +926,6 @@ _GRIDS = _entries(
             {"module": ACCESS},
         ),
         (
-            "n_old_res",
-            "count",
-            "老旧住宅数",
-            "old residential buildings",
-            "Old residential buildings (the access table's count).",
-            {"module": ACCESS},
-        ),
-        (
-            "share_old_res_3min",
-            "share",
-            "老旧住宅3分钟到场占比",
-            "share of old residential in 3 min",
-            "Share of old residential buildings reached by a micro-station in time.",
-            {"module": ACCESS},
-        ),
-        (
             "n_covered_5min",
             "count",
             "5分钟到场建筑数",
@@ -934,14 +939,6 @@ _GRIDS = _entries(
             "5分钟到场居民占比",
             "share of residents in 5 min",
             "Share of the cell's residents reached by a fire station in time.",
-            {"module": ACCESS},
-        ),
-        (
-            "share_old_res_5min_fire",
-            "share",
-            "老旧住宅5分钟到场占比",
-            "share of old residential in 5 min",
-            "Share of old residential buildings reached by a fire station in time.",
             {"module": ACCESS},
         ),
         (

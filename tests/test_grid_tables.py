@@ -25,6 +25,7 @@ from firegrid.spatial.water.by_grid import water_by_grid
 from tests import risk_synthetic as rs
 
 N = 160
+OLD_UP_TO = 1995  # the fixture's [risk.features] old_built_up_to
 
 
 def _cells_of(x: np.ndarray, y: np.ndarray) -> pd.DataFrame:
@@ -88,8 +89,10 @@ def district():
         geometry=[box(a, b, a + 15, b + 12) for a, b in zip(x, y, strict=True)],
         crs=rs.CRS,
     )
+    # As the risk features write it with [risk.features] old_built_up_to = 1995: the one
+    # definition every per-grid old-residential figure follows (not the raw-year 2000 default).
     buildings["old_residential"] = (
-        (buildings["use"] == "residential") & (buildings["year_built"] <= 2000)
+        (buildings["use"] == "residential") & (buildings["year_built"] <= OLD_UP_TO)
     ).astype(float)
     hx, hy = _points(rng, 40)
     hydrants = gpd.GeoDataFrame(
@@ -189,9 +192,6 @@ def _reference_coverage(buildings, grid_ids):
     c3 = buildings["covered_3min"].to_numpy(dtype=bool)
     c5 = buildings["covered_5min"].to_numpy(dtype=bool)
     res = buildings["residents"].to_numpy(dtype=float)
-    old = (buildings["use"].to_numpy() == "residential") & (
-        buildings["year_built"].to_numpy() <= 2000
-    )
     unreach = np.isnan(buildings["t_micro_s"].to_numpy(dtype=float)) | np.isnan(
         buildings["t_fire_s"].to_numpy(dtype=float)
     )
@@ -210,11 +210,8 @@ def _reference_coverage(buildings, grid_ids):
             "n_covered_3min": (c3 & m).sum(),
             "residents": res[m].sum(),
             "share_residents_3min": _share(res[m & c3].sum(), res[m].sum()),
-            "n_old_res": (old & m).sum(),
-            "share_old_res_3min": _share((old & m & c3).sum(), (old & m).sum()),
             "n_covered_5min": (c5 & m).sum(),
             "share_residents_5min_fire": _share(res[m & c5].sum(), res[m].sum()),
-            "share_old_res_5min_fire": _share((old & m & c5).sum(), (old & m).sum()),
             "n_unreachable": (unreach & m).sum(),
             "max_shortfall_3min_s": mx(sf3),
             "max_shortfall_5min_s": mx(sf5),
@@ -232,6 +229,9 @@ def _reference_rollup(buildings, grid_ids):
         n = m.sum()
         ri = b["risk_index"][m]
         grade = b["risk_grade"][m]
+        old, c3, c5 = (
+            b[c].astype(bool) for c in ("old_residential", "covered_3min", "covered_5min")
+        )
         out[g] = {
             "n_buildings": n,
             "residents": b["residents"][m].sum(),
@@ -246,6 +246,8 @@ def _reference_rollup(buildings, grid_ids):
             "hazards_overdue": b["hazards_overdue"][m].sum(),
             "share_covered_3min": b["covered_3min"][m].mean() if n else np.nan,
             "share_covered_5min": b["covered_5min"][m].mean() if n else np.nan,
+            "share_old_res_3min": _share((old & m & c3).sum(), (old & m).sum()),
+            "share_old_res_5min_fire": _share((old & m & c5).sum(), (old & m).sum()),
             "n_water_deficient": b["water_deficient"][m].sum(),
             "share_water_deficient": b["water_deficient"][m].mean() if n else np.nan,
             "expected_fires": b["p_fire"][m].sum(),
@@ -326,6 +328,34 @@ def test_grid_summary_table_joins_by_grid_id(district):
     assert "geometry" not in table
     first_l3 = table.loc[table["level"] == 3, "grid_id"].tolist()
     assert first_l3 == sorted(first_l3)
+
+
+def test_old_residential_figures_follow_the_one_per_building_flag(district):
+    """The per-grid table counts old residential buildings once: its shares reached in time are
+    of the same buildings as ``n_old_residential`` (the risk features' flag, with the configured
+    year), whatever ``use`` and ``year_built`` alone would say."""
+    grids, buildings, _, _ = district
+    ids = grids["grid_id"]
+    members = _members(*_xy(buildings), ids)
+    raw = (buildings["use"] == "residential").to_numpy() & (buildings["year_built"] <= 2000)
+    c3 = buildings["covered_3min"].to_numpy(dtype=bool)
+    # The flag as imputation may set it: also every shop built before 1980.
+    flagged = buildings.assign(
+        old_residential=buildings["old_residential"].astype(bool)
+        | ((buildings["use"] == "shop") & (buildings["year_built"] < 1980))
+    )
+    old = flagged["old_residential"].to_numpy(dtype=bool)
+    cover = coverage_by_grid(flagged, grids)
+    assert not [c for c in cover.columns if "old" in c]  # defined by the roll-up alone
+    table = grid_summary_table(rollup(flagged, grids)[0], extra=[cover]).set_index("grid_id")
+    differ = 0
+    for g in ids:
+        m = members[g]
+        assert table.loc[g, "n_old_residential"] == (old & m).sum(), g
+        expect = _share((old & m & c3).sum(), (old & m).sum())
+        assert table.loc[g, "share_old_res_3min"] == pytest.approx(expect, nan_ok=True), g
+        differ += (old & m).sum() != (raw & m).sum()
+    assert differ > 0  # the raw-year definition would have counted other buildings
 
 
 def test_rollup_reads_yes_no_words_like_booleans(district):

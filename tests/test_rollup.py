@@ -164,3 +164,35 @@ def test_how_a_figure_rolls_up_is_read_from_the_column_registry(scored, monkeypa
     # every other figure is unchanged
     rest = [c for c in before.columns if c not in ("residents", "geometry")]
     pd.testing.assert_frame_equal(pd.DataFrame(after[rest]), pd.DataFrame(before[rest]))
+
+
+def test_old_residential_shares_follow_the_configured_year_and_imputed_years():
+    """``share_old_res_3min``/``share_old_res_5min_fire`` are of the very buildings counted in
+    ``n_old_residential``: the risk features' flag, with ``[risk.features] old_built_up_to``
+    and imputed years, not the raw ``year_built`` against 2000."""
+    from firegrid.risk.params import RiskParams
+
+    b = rs.with_gaps(rs.buildings(600, seed=35), 0.1, seed=36)
+    params = RiskParams.from_mapping({"features": {"old_built_up_to": 1995}})
+    res = score_district(b, rs.grids(), as_of=AS_OF, params=params)
+    scored, g = res.buildings, res.grids.set_index("grid_id")
+    old = scored["old_residential"].eq(1).to_numpy()
+    raw = scored["use"].eq("residential") & scored["year_built"].astype(float).le(2000)
+    raw = raw.fillna(False).to_numpy(dtype=bool)
+    checked, differ = 0, 0
+    for gid, row in g.iterrows():
+        m = _members(scored, row.geometry)
+        assert row["n_old_residential"] == (old & m).sum(), gid
+        for share, covered in (("share_old_res_3min", "covered_3min"),
+                               ("share_old_res_5min_fire", "covered_5min")):  # fmt: skip
+            reached = scored[covered].fillna(False).to_numpy(dtype=bool)
+            if not (old & m).any():
+                assert np.isnan(row[share]), (gid, share)
+                continue
+            assert row[share] == pytest.approx(reached[old & m].mean()), (gid, share)
+            checked += 1
+        differ += (old & m).sum() != (raw & m).sum()
+    assert checked >= 20 and differ > 0
+    # Buildings without a year count as old once imputation gives them an old year.
+    imputed = scored["imputed_year_built"].to_numpy(dtype=bool)
+    assert (old & imputed).any()

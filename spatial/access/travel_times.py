@@ -20,7 +20,6 @@ import pandas as pd
 import shapely
 
 from firegrid.spatial.errors import InputError
-from firegrid.spatial.io.buildings import OLD_BUILT_BY, is_old_residential
 from firegrid.spatial.io.crs import require_projected, require_same_crs
 from firegrid.spatial.io.grids import aggregate_by_grid, assign_grids
 from firegrid.spatial.io.layers import ACCESS_COLUMNS
@@ -307,7 +306,6 @@ def coverage_by_grid(
     buildings: gpd.GeoDataFrame,
     grids: gpd.GeoDataFrame,
     *,
-    old_built_by: int = OLD_BUILT_BY,
     cells: pd.DataFrame | None = None,
 ) -> gpd.GeoDataFrame:
     """Coverage shares per grid cell, every level (buildings placed in cells by
@@ -317,12 +315,9 @@ def coverage_by_grid(
     ----------
     buildings : GeoDataFrame
         Output of :func:`building_access` (needs ``covered_3min``, ``covered_5min``; uses
-        ``residents``, ``use``, ``year_built``, shortfalls when present).
+        ``residents``, travel times and shortfalls when present).
     grids : GeoDataFrame
         ``grid_id``, ``level`` (and ``name``, ``parent_id``), polygons, same CRS.
-    old_built_by : int
-        Old residential = ``use == "residential"`` and ``year_built`` in or before this year
-        (:func:`firegrid.spatial.io.buildings.is_old_residential`; 2000, 国办发〔2020〕23号).
     cells : DataFrame, optional
         Building → cell table (``grid_id_l<level>`` columns, same row order), default
         :func:`firegrid.spatial.io.grids.assign_grids`.
@@ -331,25 +326,26 @@ def coverage_by_grid(
     -------
     GeoDataFrame
         One row per grid: ``grid_id``, ``name``, ``level``, ``parent_id``, ``n_buildings``,
-        ``n_covered_3min``, ``residents``, ``share_residents_3min``, ``n_old_res``,
-        ``share_old_res_3min``, ``n_covered_5min``, ``share_residents_5min_fire``,
-        ``share_old_res_5min_fire``, ``n_unreachable``, ``max_shortfall_3min_s``,
-        ``max_shortfall_5min_s`` (shares 0..1, NaN for no buildings). The share of buildings
-        covered is the risk roll-up's (``share_covered_3min``, ``share_covered_5min`` of
-        :func:`firegrid.risk.rollup.rollup`), not repeated here.
+        ``n_covered_3min``, ``residents``, ``share_residents_3min``, ``n_covered_5min``,
+        ``share_residents_5min_fire``, ``n_unreachable``, ``max_shortfall_3min_s``,
+        ``max_shortfall_5min_s`` (shares 0..1, NaN for no buildings). The shares of buildings
+        and of old residential buildings covered are the risk roll-up's
+        (``share_covered_3min``, ``share_covered_5min``, ``share_old_res_3min``,
+        ``share_old_res_5min_fire`` of :func:`firegrid.risk.rollup.rollup`: old residential
+        is defined once, by the risk features), not repeated here.
     """
     for col in ("covered_3min", "covered_5min"):
         if col not in buildings:
             raise InputError(f"buildings lack '{col}': run building_access first", column=col)
     if cells is None:
         cells, _ = assign_grids(buildings, grids)
-    members, how = _coverage_members(buildings, old_built_by)
+    members, how = _coverage_members(buildings)
     agg = aggregate_by_grid(cells, members, how, grid_ids=grids["grid_id"])
     out = _coverage_table(grids, agg)
     return gpd.GeoDataFrame(out, geometry=grids.geometry.to_numpy(), crs=grids.crs)
 
 
-def _coverage_members(buildings: gpd.GeoDataFrame, old_built_by: int):
+def _coverage_members(buildings: gpd.GeoDataFrame):
     """Per building, what it adds to its cells' coverage figures, and how each rolls up."""
     n = len(buildings)
     b = pd.DataFrame(index=pd.RangeIndex(n))
@@ -360,7 +356,6 @@ def _coverage_members(buildings: gpd.GeoDataFrame, old_built_by: int):
         if "residents" in buildings
         else np.zeros(n)
     )
-    old = is_old_residential(buildings, built_by=old_built_by)
     unreach = np.zeros(n, dtype=bool)
     for c in ("t_micro_s", "t_fire_s"):
         if c in buildings:
@@ -368,7 +363,6 @@ def _coverage_members(buildings: gpd.GeoDataFrame, old_built_by: int):
     b["n_buildings"] = 1
     b["n_covered_3min"], b["n_covered_5min"] = c3, c5
     b["residents"], b["res3"], b["res5"] = res, res * c3, res * c5
-    b["n_old_res"], b["old3"], b["old5"] = old, old & c3, old & c5
     b["n_unreachable"] = unreach
     how = dict.fromkeys(b.columns, "sum")
     for c, src in (("max_shortfall_3min_s", "shortfall_3min_s"),
@@ -384,8 +378,7 @@ def _coverage_members(buildings: gpd.GeoDataFrame, old_built_by: int):
 
 def _coverage_table(grids: gpd.GeoDataFrame, agg: pd.DataFrame) -> pd.DataFrame:
     """The per-grid coverage table from the members' sums (shares NaN for no members)."""
-    count_cols = ["n_buildings", "n_covered_3min", "n_covered_5min", "n_old_res", "old3", "old5",
-                  "n_unreachable"]  # fmt: skip
+    count_cols = ["n_buildings", "n_covered_3min", "n_covered_5min", "n_unreachable"]
     agg[count_cols] = agg[count_cols].fillna(0).astype(np.int64)
     agg[["residents", "res3", "res5"]] = agg[["residents", "res3", "res5"]].fillna(0.0)
     return pd.DataFrame(
@@ -398,11 +391,8 @@ def _coverage_table(grids: gpd.GeoDataFrame, agg: pd.DataFrame) -> pd.DataFrame:
             "n_covered_3min": agg["n_covered_3min"].to_numpy(),
             "residents": agg["residents"].to_numpy(),
             "share_residents_3min": _share(agg["res3"], agg["residents"]),
-            "n_old_res": agg["n_old_res"].to_numpy(),
-            "share_old_res_3min": _share(agg["old3"], agg["n_old_res"]),
             "n_covered_5min": agg["n_covered_5min"].to_numpy(),
             "share_residents_5min_fire": _share(agg["res5"], agg["residents"]),
-            "share_old_res_5min_fire": _share(agg["old5"], agg["n_old_res"]),
             "n_unreachable": agg["n_unreachable"].to_numpy(),
             "max_shortfall_3min_s": agg["max_shortfall_3min_s"].to_numpy(),
             "max_shortfall_5min_s": agg["max_shortfall_5min_s"].to_numpy(),

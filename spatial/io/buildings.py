@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 
 # 国办发〔2020〕23号 (State Council guideline on renovating old urban residential blocks) targets
-# blocks "built before the end of 2000" (2000年底前建成): built in or before 2000.
+# blocks "built before the end of 2000" (2000年底前建成): built in or before 2000. The default of
+# ``[risk.features] old_built_up_to`` (firegrid.risk.params.FeatureParams); every per-building and
+# per-grid old-residential figure reads that setting, through the risk features' ``old_residential``.
 OLD_BUILT_BY = 2000
 
 
