@@ -97,7 +97,7 @@ def cut_segments(rg: RoutingGraph, seg: np.ndarray, lo: np.ndarray, hi: np.ndarr
     part = np.flatnonzero(~whole & (hi > lo))
     if len(part) == 0:
         return out
-    vx, vy, vstart, vcount, valong, seglen = _vertices(rg)
+    vx, vy, vstart, vcount, valong, seglen = rg.segment_vertices
     k = seg[part]
     s0 = lo[part] * seglen[k]
     s1 = hi[part] * seglen[k]
@@ -119,34 +119,6 @@ def cut_segments(rg: RoutingGraph, seg: np.ndarray, lo: np.ndarray, hi: np.ndarr
     lines = shapely.linestrings(np.column_stack([xs[order], ys[order]]), indices=ids[order])
     out[part] = lines
     return out
-
-
-def _vertices(rg: RoutingGraph):
-    cache = getattr(rg, "_vertex_cache", None)
-    if cache is None:
-        # Vertex coordinates per segment; straight segments straight from their nodes.
-        raw = rg.seg_geom_raw
-        curved = np.flatnonzero(~pd.isna(raw))
-        c_xy, c_idx = shapely.get_coordinates(raw[curved], return_index=True)
-        st = np.flatnonzero(pd.isna(raw))
-        s_xy = np.empty((2 * len(st), 2))
-        s_xy[0::2, 0], s_xy[0::2, 1] = rg.node_x[rg.seg_a[st]], rg.node_y[rg.seg_a[st]]
-        s_xy[1::2, 0], s_xy[1::2, 1] = rg.node_x[rg.seg_b[st]], rg.node_y[rg.seg_b[st]]
-        gidx = np.concatenate([curved[c_idx], np.repeat(st, 2)])
-        order = np.argsort(gidx, kind="stable")
-        coords, gidx = np.concatenate([c_xy, s_xy])[order], gidx[order]
-        step = np.zeros(len(coords))
-        same = np.r_[False, gidx[1:] == gidx[:-1]]
-        d = np.hypot(np.diff(coords[:, 0], prepend=0.0), np.diff(coords[:, 1], prepend=0.0))
-        step[same] = d[same]
-        csum = np.cumsum(step)
-        vcount = np.bincount(gidx, minlength=rg.n_segments)
-        vstart = np.r_[0, np.cumsum(vcount)[:-1]]
-        along = csum - csum[vstart][gidx]
-        seglen = np.bincount(gidx, weights=step, minlength=rg.n_segments)
-        cache = (coords[:, 0], coords[:, 1], vstart, vcount, along, seglen)
-        rg._vertex_cache = cache
-    return cache
 
 
 def reached_intervals(

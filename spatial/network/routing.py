@@ -135,6 +135,36 @@ class RoutingGraph:
     # Snaps already made on this graph (see snap): (coordinates digest, limit, joinable) -> Snap.
     _snaps: dict = field(default_factory=dict, repr=False)
 
+    @cached_property
+    def segment_vertices(self) -> tuple[np.ndarray, ...]:
+        """Every segment's vertices in order, computed once per graph.
+
+        Returns ``(x, y, start, count, along, length)``: vertex coordinates (metres, the
+        graph's CRS) of all segments one after another, each segment's first vertex and vertex
+        count in them, each vertex's distance along its segment and each segment's length.
+        """
+        # Vertex coordinates per segment; straight segments straight from their nodes.
+        raw = self.seg_geom_raw
+        curved = np.flatnonzero(~pd.isna(raw))
+        c_xy, c_idx = shapely.get_coordinates(raw[curved], return_index=True)
+        st = np.flatnonzero(pd.isna(raw))
+        s_xy = np.empty((2 * len(st), 2))
+        s_xy[0::2, 0], s_xy[0::2, 1] = self.node_x[self.seg_a[st]], self.node_y[self.seg_a[st]]
+        s_xy[1::2, 0], s_xy[1::2, 1] = self.node_x[self.seg_b[st]], self.node_y[self.seg_b[st]]
+        gidx = np.concatenate([curved[c_idx], np.repeat(st, 2)])
+        order = np.argsort(gidx, kind="stable")
+        coords, gidx = np.concatenate([c_xy, s_xy])[order], gidx[order]
+        step = np.zeros(len(coords))
+        same = np.r_[False, gidx[1:] == gidx[:-1]]
+        d = np.hypot(np.diff(coords[:, 0], prepend=0.0), np.diff(coords[:, 1], prepend=0.0))
+        step[same] = d[same]
+        csum = np.cumsum(step)
+        vcount = np.bincount(gidx, minlength=self.n_segments)
+        vstart = np.r_[0, np.cumsum(vcount)[:-1]]
+        along = csum - csum[vstart][gidx]
+        seglen = np.bincount(gidx, weights=step, minlength=self.n_segments)
+        return coords[:, 0], coords[:, 1], vstart, vcount, along, seglen
+
     @property
     def seg_geom(self) -> np.ndarray:
         geom = self._shared.get("seg_geom")
