@@ -107,9 +107,14 @@ class RunContext:
 
     # ------------------------------------------------------------------ steps
     def record(self, step: str, result: StepResult) -> None:
-        """Keep ``result`` as the step's result, replacing an earlier run of the step."""
+        """Keep ``result`` as the step's result, replacing an earlier run of the step.
+
+        The results of later steps are dropped: they were computed from the old one (the risk
+        index from the old response times …), so they are run again, not kept stale.
+        """
+        after = STEPS.index(step)
+        self.steps = {s: r for s, r in self.steps.items() if STEPS.index(s) < after}
         self.steps[step] = result
-        self.steps = {s: self.steps[s] for s in STEPS if s in self.steps}
         self._composed.clear()
 
     @property
@@ -130,14 +135,17 @@ class RunContext:
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
         """Every layer as the steps leave it: input layers with each step's columns joined in
         step order, then the layers the steps made. While a step runs, only the steps before
-        it count, so a step run again sees its inputs, not its own earlier output."""
+        it count, so a step run again sees its inputs, not its own earlier output.
+
+        The frames are shared with the steps' results: treat them as read-only (copy before
+        changing one)."""
         key = self.running
         if key not in self._composed:
             before = STEPS.index(key) if key else len(STEPS)
             self._composed[key] = self._compose_layers(
                 [r for s, r in self.steps.items() if STEPS.index(s) < before]
             )
-        return self._composed[key]
+        return dict(self._composed[key])
 
     def _compose_layers(self, results: list[StepResult]) -> dict[str, gpd.GeoDataFrame]:
         layers: dict[str, gpd.GeoDataFrame] = dict(self.district.layers) if self.district else {}

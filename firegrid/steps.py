@@ -41,6 +41,11 @@ def percent(x: float) -> str:
     return "–" if x != x else f"{100 * x:.1f} %"
 
 
+def minutes(seconds: float) -> str:
+    """A target as the headline names it: ``3-minute`` for 180 s, ``2.5-minute`` for 150 s."""
+    return f"{seconds / 60:g}-minute"
+
+
 def _value_counts(series: pd.Series, key=str) -> dict:
     return {key(k): int(v) for k, v in series.value_counts().sort_index().items()}
 
@@ -157,8 +162,8 @@ def _access_figures(out: StepResult, b: gpd.GeoDataFrame, params) -> None:
         figures["buildings_with_access_issue"] = int((b["access_issue"].fillna("") != "").sum())
     out.figures["access"] = figures
     for col, what in (
-        ("covered_3min", "3-minute micro-station"),
-        ("covered_5min", "5-minute fire-station"),
+        ("covered_3min", f"{minutes(params.target_micro_s)} micro-station"),
+        ("covered_5min", f"{minutes(params.target_fire_s)} fire-station"),
     ):
         if f"buildings_{col}" in figures:
             out.headline.append(
@@ -344,7 +349,8 @@ def siting_step(ctx: RunContext) -> StepResult:
     out.figures["siting"] = figures = result.summary()
     n = figures["buildings"]
     out.headline.append(
-        f"{figures['new_sites']} new micro-station site(s) proposed: 3-minute coverage "
+        f"{figures['new_sites']} new micro-station site(s) proposed: "
+        f"{minutes(ctx.config.params['access'].target_micro_s)} coverage "
         f"{percent(share(figures['covered_before'], n))} → "
         f"{percent(share(figures['covered_after'], n))}"
         + (
