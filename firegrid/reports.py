@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import math
 import os
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Self
@@ -43,6 +44,41 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 # Order of the leading columns of the per-grid table; the rest follow as they come.
 GRID_ID_COLUMNS = ("grid_id", "name", "level", "parent_id")
+# The leading columns that stay in view when a planner scrolls the workbook sideways.
+FROZEN_COLUMNS = ("grid_id", "name")
+# Encodings of grid_summary.csv: UTF-8 with a BOM (Excel 2016+, WPS, LibreOffice), or GB 18030
+# without a BOM, which older Excel on Chinese Windows opens by double-click.
+CSV_ENCODINGS = ("utf-8-sig", "gb18030")
+LANGUAGES = ("en", "zh")
+# How the workbook shows a column of each unit of the column registry: Excel's number format,
+# and the same as a Python format spec (to measure how wide the shown value is). The cells keep
+# their full values: a share stays the fraction 0.323 shown as 32.3 %, so sums and filters work.
+NUMBER_FORMATS: dict[str, tuple[str, str]] = {
+    "share": ("0.0%", ".1%"),
+    "count": ("#,##0", ",.0f"),
+    "s": ("0", ".0f"),
+    "min": ("0.0", ".1f"),
+    "days": ("0", ".0f"),
+    "years": ("0", ".0f"),
+    "m": ("0", ".0f"),
+    "km": ("0.0", ".1f"),
+    "m²": ("#,##0", ",.0f"),
+    "km²": ("0.00", ".2f"),
+    "m³": ("#,##0", ",.0f"),
+    "0–100": ("0.0", ".1f"),
+    "index points": ("0.0", ".1f"),
+    "0–1": ("0.00", ".2f"),
+    "weight": ("0.00", ".2f"),
+    "per year": ("0.0", ".1f"),
+    "grade": ("0", ".0f"),
+    "level": ("0", ".0f"),
+    "0/1": ("0", ".0f"),
+}
+# Widths of workbook columns in characters (a CJK character counts two): never narrower
+# than a short number, never so wide that a long description pushes the rest off screen.
+MIN_WIDTH, MAX_WIDTH = 6, 60
+# Height of one line of wrapped text in a workbook row, in points (11-point default font).
+LINE_HEIGHT = 15
 
 
 @dataclass(frozen=True)
@@ -63,18 +99,31 @@ class OutputOptions:
         addresses; by header or content) unless ``[map] allow_fields`` names them (default
         ``"drop"``); ``"keep"`` keeps every input column: then share the GeoPackage only like
         the input ledgers. Outputs meant for leaders never depend on this.
+    csv_encoding : {"utf-8-sig", "gb18030"}
+        Encoding of ``grid_summary.csv``: UTF-8 with a byte-order mark (default; Excel 2016
+        and later, WPS and LibreOffice show the Chinese names), or GB 18030 without one, for
+        older Excel on Chinese Windows, which reads a CSV in the system's code page.
+    language : {"en", "zh"}
+        Language of ``summary.md`` (default ``"en"``); ``"zh"`` writes its headings, figure
+        labels and headline in Chinese, with the same figures.
     """
 
     folder: str | None = None
     map: bool = True
     excel: bool = True
     personal: str = "drop"
+    csv_encoding: str = "utf-8-sig"
+    language: str = "en"
 
     def __post_init__(self) -> None:
-        if self.personal not in PERSONAL_CHOICES:
-            raise ConfigError(
-                f"[output] personal must be one of {list(PERSONAL_CHOICES)}, not {self.personal!r}"
-            )
+        for key, allowed in (
+            ("personal", PERSONAL_CHOICES),
+            ("csv_encoding", CSV_ENCODINGS),
+            ("language", LANGUAGES),
+        ):
+            value = getattr(self, key)
+            if value not in allowed:
+                raise ConfigError(f"[output] {key} must be one of {list(allowed)}, not {value!r}")
 
     @classmethod
     def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
@@ -287,13 +336,18 @@ def write_grid_summary(
     xlsx_path: str | os.PathLike | None,
     *,
     values: Mapping[str, Any] | None = None,
+    encoding: str = "utf-8-sig",
 ) -> list[Path]:
-    """Write the per-grid table as CSV (UTF-8 with BOM, so Excel shows Chinese) and .xlsx.
+    """Write the per-grid table as CSV and .xlsx.
 
-    The CSV's headers are the column codes (``share_covered_3min``); the workbook's read
-    ``3分钟覆盖率 (share_covered_3min)`` and its second sheet, ``columns``, explains every
-    column (:func:`columns_sheet`, from :mod:`firegrid.spatial.columns`; ``values`` are the
-    run's parameters its descriptions quote, :func:`firegrid.maps.options.parameter_values`).
+    The CSV's headers are the column codes (``share_covered_3min``); ``encoding`` is the
+    config's ``[output] csv_encoding`` (UTF-8 with BOM by default, so Excel shows Chinese;
+    ``"gb18030"`` for older Excel). The workbook's headers read ``3分钟覆盖率
+    (share_covered_3min)`` and its second sheet, ``columns``, explains every column
+    (:func:`columns_sheet`, from :mod:`firegrid.spatial.columns`; ``values`` are the run's
+    parameters its descriptions quote, :func:`firegrid.maps.options.parameter_values`). Both
+    sheets have a frozen header, a filter and fitted column widths; numbers are shown by
+    their registry unit (:data:`NUMBER_FORMATS`: shares as ``32.3%``, counts as ``1,102``).
     Text that would start a formula (``= + - @``, tab, carriage return, and the full-width
     ``＝ ＋ － ＠``) stays text: in the workbook a text cell with Excel's quote prefix (the value
     unchanged), in the CSV the value prefixed with ``'``.
@@ -301,17 +355,139 @@ def write_grid_summary(
     table = _rounded(table)
     written = [Path(csv_path)]
     # CRLF line ends (RFC 4180): a field holding a lone CR is then quoted, not split.
-    csv_safe(table).to_csv(csv_path, index=False, encoding="utf-8-sig", lineterminator="\r\n")
+    csv_safe(table).to_csv(csv_path, index=False, encoding=encoding, lineterminator="\r\n")
     if xlsx_path is not None:
-        glossary = columns_sheet(table, values=values or parameter_values())
-        headed = table.set_axis([excel_header(c) for c in table.columns], axis=1)
-        with pd.ExcelWriter(xlsx_path, engine="openpyxl") as xl:
-            headed.to_excel(xl, sheet_name="grid_summary", index=False)
-            glossary.to_excel(xl, sheet_name="columns", index=False)
-            for sheet in xl.sheets.values():
-                _cells_as_text(sheet)
+        write_workbook(table, xlsx_path, values=values)
         written.append(Path(xlsx_path))
     return written
+
+
+def write_workbook(
+    table: pd.DataFrame, path: str | os.PathLike, *, values: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``grid_summary.xlsx``: the ``grid_summary`` sheet (Chinese headers with the
+    code, numbers formatted by unit, grid id and name frozen) and the ``columns`` sheet."""
+    glossary = columns_sheet(table, values=values or parameter_values())
+    headed = table.set_axis([excel_header(c) for c in table.columns], axis=1)
+    with pd.ExcelWriter(path, engine="openpyxl") as xl:
+        headed.to_excel(xl, sheet_name="grid_summary", index=False)
+        glossary.to_excel(xl, sheet_name="columns", index=False)
+        grid, cols = xl.sheets["grid_summary"], xl.sheets["columns"]
+        formats = [_number_format(c) for c in table.columns]
+        _format_numbers(grid, formats)
+        _fit_widths(grid, headed, formats)
+        _freeze_and_filter(grid, frozen=_leading(table.columns, FROZEN_COLUMNS))
+        _fit_widths(cols, glossary, [None] * glossary.shape[1])
+        _freeze_and_filter(cols, frozen=1)
+        for sheet in (grid, cols):
+            _wrap_long_text(sheet)
+            _cells_as_text(sheet)
+    return Path(path)
+
+
+def _number_format(column: str) -> tuple[str, str] | None:
+    """The (Excel, Python) number formats of a per-grid column by its registry unit."""
+    col = columns.column(column, "grids")
+    return NUMBER_FORMATS.get(col.unit) if col is not None else None
+
+
+def _leading(names: Iterable[str], wanted: Sequence[str]) -> int:
+    """How many of ``names`` at the start are, in order, the first of ``wanted``."""
+    count = 0
+    for name, want in zip(names, wanted, strict=False):
+        if name != want:
+            break
+        count += 1
+    return count
+
+
+def _format_numbers(sheet, formats: Sequence[tuple[str, str] | None]) -> None:
+    """Give the numeric cells of each column (below the header) its number format."""
+    for index, fmt in enumerate(formats, start=1):
+        if fmt is None:
+            continue
+        for (cell,) in sheet.iter_rows(min_row=2, min_col=index, max_col=index):
+            if isinstance(cell.value, int | float) and not isinstance(cell.value, bool):
+                cell.number_format = fmt[0]
+
+
+def display_width(text: str) -> int:
+    """Columns ``text`` takes on screen: East Asian wide and full-width characters count two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _shown(values: pd.Series, fmt: tuple[str, str] | None) -> pd.Series:
+    """The column's cells as the workbook shows them (numbers in their format), as text."""
+    if fmt is not None and pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values, errors="coerce").dropna()
+        return numbers.map(lambda v: format(float(v), fmt[1]))
+    return values.dropna().astype(str)
+
+
+def _fit_widths(sheet, frame: pd.DataFrame, formats: Sequence[tuple[str, str] | None]) -> None:
+    """Set each column's width to its widest cell (CJK counting double), within
+    :data:`MIN_WIDTH` … :data:`MAX_WIDTH` characters; a header counts by its widest part, the
+    label or the ``(code)`` (:func:`_header_parts`), as long headers wrap between them."""
+    from openpyxl.utils import get_column_letter
+
+    for index, (name, fmt) in enumerate(zip(frame.columns, formats, strict=True), start=1):
+        texts = [*_header_parts(str(name)), *_shown(frame.iloc[:, index - 1], fmt)]
+        widest = max(display_width(line) for text in texts for line in text.splitlines() or [""])
+        width = min(max(widest + 2, MIN_WIDTH), MAX_WIDTH)
+        sheet.column_dimensions[get_column_letter(index)].width = width
+
+
+def _header_parts(header: str) -> list[str]:
+    """A workbook header's label and ``(code)`` (:func:`excel_header`), the lines it wraps to."""
+    label, sep, code = header.rpartition(" (")
+    return [label, sep.strip() + code] if sep and code.endswith(")") else [header]
+
+
+def _wrap_long_text(sheet) -> None:
+    """Wrap text cells wider than their column and make their rows tall enough to show it
+    (spreadsheets do not grow a row for wrapped text written by a program)."""
+    from openpyxl.styles import Alignment
+
+    widths = {k: d.width for k, d in sheet.column_dimensions.items()}
+    for row in sheet.iter_rows():
+        lines = 1
+        for cell in row:
+            if not isinstance(cell.value, str):
+                continue
+            room = widths.get(cell.column_letter, MAX_WIDTH) - 2
+            if display_width(cell.value) > room:
+                cell.alignment = Alignment(wrap_text=True, vertical="top")
+                lines = max(lines, _line_count(cell.value, room))
+        if lines > 1:
+            sheet.row_dimensions[row[0].row].height = LINE_HEIGHT * lines
+
+
+def _line_count(text: str, room: int) -> int:
+    """Lines ``text`` wraps to in ``room`` characters, breaking at spaces (a longer word
+    breaks anywhere), as spreadsheets do."""
+    room = max(room, 1)
+    count = 0
+    for paragraph in text.split("\n"):
+        used = 0
+        count += 1
+        for word in paragraph.split(" "):
+            wide = display_width(word)
+            if used and used + 1 + wide <= room:
+                used += 1 + wide
+                continue
+            if used:
+                count += 1
+            count += (wide - 1) // room if wide else 0
+            used = (wide - 1) % room + 1 if wide else 0
+    return count
+
+
+def _freeze_and_filter(sheet, *, frozen: int) -> None:
+    """Freeze the header row and the first ``frozen`` columns; filter over the whole table."""
+    from openpyxl.utils import get_column_letter
+
+    sheet.freeze_panes = f"{get_column_letter(frozen + 1)}2"
+    sheet.auto_filter.ref = sheet.dimensions
 
 
 # --------------------------------------------------------------------------------------------
@@ -345,11 +521,105 @@ def summary_json(summary: Mapping[str, Any]) -> str:
     return json.dumps(_jsonable(summary), ensure_ascii=False, indent=2)
 
 
-def _fmt(value: Any) -> str:
+@dataclass(frozen=True)
+class _Words:
+    """The fixed wording of ``summary.md`` in one language."""
+
+    title: str
+    as_of: str
+    table_head: str
+    headline: str
+    notes: str
+    files: str
+    yes: str
+    no: str
+
+
+SUMMARY_WORDS = {
+    "en": _Words(
+        title="FireGrid summary — {district}",
+        as_of="Data as of **{as_of}**; run {run_at}.",
+        table_head="| figure | value |",
+        headline="Headline",
+        notes="Notes",
+        files="Files",
+        yes="yes",
+        no="no",
+    ),
+    "zh": _Words(
+        title="FireGrid 消防安全分析摘要 — {district}",
+        as_of="数据截至 **{as_of}**；运行时间 {run_at}。",
+        table_head="| 指标 | 数值 |",
+        headline="主要结论",
+        notes="说明",
+        files="输出文件",
+        yes="是",
+        no="否",
+    ),
+}
+
+# Chinese labels of the summary's figures that are no column of the registry (those that are,
+# such as share_covered_3min or hazards_open, take the registry's label).
+FIGURE_LABELS_ZH = {
+    "buildings": "建筑数",
+    "grids_by_level": "各级网格数",
+    "stations": "消防站点数",
+    "hydrants": "消火栓数",
+    "water_sources": "消防水源数",
+    "hazards": "隐患记录数",
+    "incidents": "警情记录数",
+    "road_km": "道路里程 (km)",
+    "target_micro_s": "微站到场目标 (s)",
+    "target_fire_s": "消防站到场目标 (s)",
+    "buildings_covered_3min": "3分钟到场建筑数",
+    "buildings_covered_5min": "5分钟到场建筑数",
+    "median_t_micro_s": "微站到场时间中位数 (s)",
+    "unreachable_micro": "微站无法到达建筑数",
+    "median_t_fire_s": "消防站到场时间中位数 (s)",
+    "unreachable_fire": "消防站无法到达建筑数",
+    "residents_outside_3min": "3分钟到场范围外居民 (人)",
+    "buildings_with_access_issue": "有可达性问题建筑数",
+    "hydrant_radius_m": "消火栓保护半径 (m)",
+    "water_deficient": "缺水建筑数",
+    "working_hydrants": "完好消火栓数",
+    "spacing_gaps": "消火栓间距缺口数",
+    "spacing_gap_km": "间距缺口长度 (km)",
+    "deficient_zones": "缺水区域数",
+    "deficient_area_ha": "缺水区域面积 (公顷)",
+    "new_hydrants_needed": "需新增消火栓数",
+    "new_hydrants_greedy": "新增消火栓数（贪心法）",
+    "new_hydrants_lower_bound": "新增消火栓数下界",
+    "new_hydrants_gap": "新增消火栓最优性差距",
+    "new_hydrants_method": "新增消火栓求解方法",
+    "uncoverable_buildings": "无法覆盖建筑数",
+    "grades": "各风险等级建筑数",
+    "factors_assessed": "参评风险因素",
+    "expected_fires_per_year": "预期火灾数 (起/年)",
+    "model_auc": "模型 AUC",
+    "model_brier": "模型 Brier 评分",
+    "highest_risk_grids": "风险最高网格 (平均风险指数)",
+    "candidates": "候选站址数",
+    "candidates_solved": "参与求解候选站址数",
+    "covered_before": "新建前3分钟到场建筑数",
+    "covered_after": "新建后3分钟到场建筑数",
+    "coverable": "新站可覆盖建筑数",
+    "new_sites": "建议新建站点数",
+    "method": "求解方法",
+    "optimal": "已证最优",
+    "gap": "最优性差距",
+    "objective": "目标值 (覆盖建筑数)",
+    "min_count": "全覆盖所需站点数",
+    "min_count_method": "全覆盖求解方法",
+    "min_count_optimal": "全覆盖已证最优",
+    "min_count_gap": "全覆盖最优性差距",
+}
+
+
+def _fmt(value: Any, words: _Words = SUMMARY_WORDS["en"]) -> str:
     if value is None:
         return "–"
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return words.yes if value else words.no
     if isinstance(value, float):
         if not math.isfinite(value):
             return "–"
@@ -359,14 +629,32 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _section_titles(figures: Mapping[str, Any]) -> dict[str, str]:
-    """Headings of the summary's sections, quoting the run's targets (from its figures, else
-    the defaults) and the grade names."""
+def _targets(figures: Mapping[str, Any]) -> tuple[float, float]:
+    """The run's response targets in seconds (micro-station, fire station), from its
+    figures, else the defaults."""
     values = parameter_values()
     access = figures.get("access") or {}
     micro = float(access.get("target_micro_s", values["target_micro_s"]))
     fire = float(access.get("target_fire_s", values["target_fire_s"]))
+    return micro, fire
+
+
+def _section_titles(figures: Mapping[str, Any], language: str = "en") -> dict[str, str]:
+    """Headings of the summary's sections, quoting the run's targets (from its figures, else
+    the defaults) and the grade names."""
+    micro, fire = _targets(figures)
     grades = " · ".join(f"{g} {name}" for g, name in columns.GRADE_LABELS["zh"].items())
+    if language == "zh":
+        return {
+            "district": "辖区概况",
+            "access": (
+                f"到场时间（目标：微型消防站 {micro / 60:g} 分钟 = {micro:g} 秒，"
+                f"消防站 {fire / 60:g} 分钟 = {fire:g} 秒，含出动时间）"
+            ),
+            "water": "消防供水（消火栓沿街道的保护半径，米）",
+            "risk": f"火灾风险（指数 0–100；等级 {grades}）",
+            "siting": "新建微型消防站选址",
+        }
     return {
         "district": "District",
         "access": (
@@ -379,43 +667,120 @@ def _section_titles(figures: Mapping[str, Any]) -> dict[str, str]:
     }
 
 
-def summary_markdown(summary: Mapping[str, Any]) -> str:
-    """The summary as a short Markdown report: headline figures per step, then notes."""
+def figure_label(key: str, language: str = "en") -> str:
+    """How ``summary.md`` names a figure: its key in English; in Chinese the registry's
+    label (else :data:`FIGURE_LABELS_ZH`) with the key, ``3分钟覆盖率 (share_covered_3min)``."""
+    if language != "zh":
+        return key
+    zh = columns.label(key, "zh", layer="grids")
+    zh = FIGURE_LABELS_ZH.get(key, key) if zh == key else zh
+    return f"{zh} ({key})" if zh != key else key
+
+
+def _percent_zh(n: float, total: float | None) -> str:
+    """``n / total`` as a Chinese text writes a percentage, ``32.3%`` (``–`` when unknown)."""
+    return f"{100 * n / total:.1f}%" if total else "–"
+
+
+def _headline_zh(figures: Mapping[str, Any]) -> list[str]:
+    """The headline in Chinese, from the same figures the English headline quotes."""
+    lines = _access_headline_zh(figures)
+    water = figures.get("water") or {}
+    if "water_deficient" in water:
+        lines.append(
+            f"缺水建筑（沿街道 {float(water['hydrant_radius_m']):g} 米内无完好消火栓或消防水源）："
+            f"{water['water_deficient']:,} 栋（"
+            f"{_percent_zh(water['water_deficient'], water.get('buildings'))}），"
+            f"分布于 {water['deficient_zones']} 个缺水区域"
+        )
+    if "new_hydrants_needed" in water:
+        lines.append(f"覆盖全部可覆盖的缺水建筑需新增消火栓：{water['new_hydrants_needed']} 个")
+    lines += _risk_headline_zh(figures.get("risk") or {})
+    siting = figures.get("siting") or {}
+    if "new_sites" in siting:
+        n = siting["buildings"]
+        lines.append(
+            f"建议新建微型消防站 {siting['new_sites']} 处：3分钟到场覆盖率 "
+            f"{_percent_zh(siting['covered_before'], n)} → "
+            f"{_percent_zh(siting['covered_after'], n)}"
+            + (
+                f"；新建 {siting['min_count']} 处可覆盖全部可到达建筑"
+                if "min_count" in siting
+                else ""
+            )
+        )
+    return lines
+
+
+def _access_headline_zh(figures: Mapping[str, Any]) -> list[str]:
+    access = figures.get("access") or {}
+    n = (figures.get("district") or {}).get("buildings")
+    micro, fire = _targets(figures)
+    lines = []
+    for col, what in (
+        ("covered_3min", f"{micro / 60:g}分钟微型消防站"),
+        ("covered_5min", f"{fire / 60:g}分钟消防站"),
+    ):
+        k = access.get(f"buildings_{col}")
+        if k is not None and n:
+            lines.append(f"{what}到场覆盖：{n:,} 栋建筑中 {k:,} 栋（{_percent_zh(k, n)}）")
+    return lines
+
+
+def _risk_headline_zh(risk: Mapping[str, Any]) -> list[str]:
+    lines = []
+    if "grades" in risk:
+        names = columns.GRADE_LABELS["zh"]
+        lines.append(
+            "建筑风险等级："
+            + " · ".join(f"{g} {names.get(int(g), '')} {n:,}" for g, n in risk["grades"].items())
+            + f"；风险指数平均 {risk['risk_index_mean']:.1f}，最高 {risk['risk_index_max']:.1f}"
+        )
+    if "hazards_open" in risk:
+        lines.append(
+            f"未整改隐患：{risk['hazards_open']:,} 项（其中逾期 {risk['hazards_overdue']:,} 项）"
+        )
+    return lines
+
+
+def _figure_rows(figures: Mapping[str, Any], words: _Words, language: str) -> list[str]:
+    """One section's table of figures."""
+    lines = [words.table_head, "|---|---|"]
+    for key, value in figures.items():
+        if isinstance(value, Mapping):
+            value = ", ".join(f"{k}: {_fmt(v, words)}" for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            value = ", ".join(str(v) for v in value)
+        lines.append(f"| {figure_label(key, language)} | {_fmt(value, words)} |")
+    return lines
+
+
+def _bullets(title: str, items: Sequence[str]) -> list[str]:
+    return [f"## {title}", "", *(f"- {item}" for item in items), ""] if items else []
+
+
+def summary_markdown(summary: Mapping[str, Any], *, language: str = "en") -> str:
+    """The summary as a short Markdown report: headline figures per step, then notes.
+
+    ``language`` is the config's ``[output] language``: ``"zh"`` writes the headings, the
+    figures' labels (the column registry's, with the key) and the headline in Chinese, the
+    headline made from ``summary["figures"]`` (the same numbers as the English one). Notes
+    stay as the run wrote them.
+    """
     summary = _jsonable(summary)
-    lines = [f"# FireGrid summary — {summary.get('district', '')}", ""]
+    words = SUMMARY_WORDS[language]
+    all_figures = summary.get("figures", {})
+    lines = [f"# {words.title.format(district=summary.get('district', ''))}", ""]
     if summary.get("as_of"):
-        lines.append(f"Data as of **{summary['as_of']}**; run {summary.get('run_at', '')}.")
-        lines.append("")
-    for section, title in _section_titles(summary.get("figures", {})).items():
-        figures = summary.get("figures", {}).get(section)
-        if not figures:
-            continue
-        lines.append(f"## {title}")
-        lines.append("")
-        lines.append("| figure | value |")
-        lines.append("|---|---|")
-        for key, value in figures.items():
-            if isinstance(value, Mapping):
-                value = ", ".join(f"{k}: {_fmt(v)}" for k, v in value.items())
-            elif isinstance(value, list | tuple):
-                value = ", ".join(str(v) for v in value)
-            lines.append(f"| {key} | {_fmt(value)} |")
-        lines.append("")
-    if summary.get("headline"):
-        lines.append("## Headline")
-        lines.append("")
-        lines.extend(f"- {h}" for h in summary["headline"])
-        lines.append("")
-    if summary.get("notes"):
-        lines.append("## Notes")
-        lines.append("")
-        lines.extend(f"- {n}" for n in summary["notes"])
-        lines.append("")
-    if summary.get("outputs"):
-        lines.append("## Files")
-        lines.append("")
-        lines.extend(f"- `{name}`" for name in summary["outputs"])
-        lines.append("")
+        lines += [words.as_of.format(as_of=summary["as_of"], run_at=summary.get("run_at", "")), ""]
+    for section, title in _section_titles(all_figures, language).items():
+        figures = all_figures.get(section)
+        if figures:
+            lines += [f"## {title}", "", *_figure_rows(figures, words, language), ""]
+    headline = _headline_zh(all_figures) if language == "zh" else summary.get("headline")
+    lines += _bullets(words.headline, headline or [])
+    lines += _bullets(words.notes, summary.get("notes") or [])
+    lines += _bullets(words.files, [f"`{name}`" for name in summary.get("outputs") or []])
     return "\n".join(lines)
 
 
@@ -470,15 +835,16 @@ def write_outputs(
     outputs : RunOutputs
         What to write.
     options : OutputOptions, optional
-        The config's ``[output]``: ``excel`` (write the workbook) and ``personal`` (what
-        ``results.gpkg`` does with personal columns, :func:`write_results_gpkg`).
+        The config's ``[output]``: ``excel`` (write the workbook), ``personal`` (what
+        ``results.gpkg`` does with personal columns, :func:`write_results_gpkg`),
+        ``csv_encoding`` (of ``grid_summary.csv``) and ``language`` (of ``summary.md``).
     allow : iterable of str
         The config's ``[map] allow_fields``.
     force : bool
         Proceed even though the folder holds files FireGrid did not write (they are kept).
     **parts
         The fields of :class:`RunOutputs` (``layers=``, ``grid_table=``, ``summary=`` …) and
-        of :class:`OutputOptions` (``excel=``, ``personal=``) one by one, instead of
+        of :class:`OutputOptions` (``excel=``, ``personal=`` …) one by one, instead of
         ``outputs`` and ``options``.
 
     Returns
@@ -498,9 +864,17 @@ def write_outputs(
             )
         if CSV_FILE in names:
             xlsx = tmp / XLSX_FILE if options.excel else None
-            write_grid_summary(outputs.grid_table, tmp / CSV_FILE, xlsx, values=outputs.values)
+            write_grid_summary(
+                outputs.grid_table,
+                tmp / CSV_FILE,
+                xlsx,
+                values=outputs.values,
+                encoding=options.csv_encoding,
+            )
         (tmp / SUMMARY_JSON).write_text(summary_json(outputs.summary), encoding="utf-8")
-        (tmp / SUMMARY_MD).write_text(summary_markdown(outputs.summary), encoding="utf-8")
+        (tmp / SUMMARY_MD).write_text(
+            summary_markdown(outputs.summary, language=options.language), encoding="utf-8"
+        )
 
     final = write_folder_atomically(folder, write, force=force)
     return {name: final / name for name in names}
@@ -510,7 +884,7 @@ def _outputs_and_options(
     outputs: RunOutputs | None, options: OutputOptions | None, parts: Mapping[str, Any]
 ) -> tuple[RunOutputs, OutputOptions]:
     """``outputs`` and ``options``, or both built from their fields given one by one."""
-    option_keys = {"excel", "personal"}
+    option_keys = {f.name for f in fields(OutputOptions)}
     given = {k: v for k, v in parts.items() if k not in option_keys}
     chosen = {k: v for k, v in parts.items() if k in option_keys}
     if (outputs is not None and given) or (options is not None and chosen):
@@ -557,18 +931,23 @@ def write_readme_glossary(path: str | os.PathLike) -> bool:
 
 
 __all__ = [
+    "CSV_ENCODINGS",
+    "NUMBER_FORMATS",
     "OUTPUT_FILES",
     "OutputOptions",
     "RunOutputs",
     "columns_sheet",
     "csv_safe",
+    "display_width",
     "excel_header",
+    "figure_label",
     "grid_summary_table",
     "summary_json",
     "summary_markdown",
     "without_personal",
     "write_grid_summary",
     "write_outputs",
+    "write_workbook",
     "write_readme_glossary",
     "write_results_gpkg",
 ]
