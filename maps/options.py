@@ -122,7 +122,7 @@ def parameter_values(*, access=None, water=None, risk=None) -> dict[str, float]:
         Response targets (seconds); default :class:`~firegrid.spatial.network.profiles.AccessParams`.
     water : WaterParams, optional
         Hydrant protection radius, spacing (metres) …; default
-        :class:`~firegrid.spatial.water.coverage.WaterParams`.
+        :class:`~firegrid.spatial.water.params.WaterParams`.
     risk : RiskParams, optional
         ``high_risk_grade``; default :class:`~firegrid.risk.params.RiskParams`.
 

@@ -1,5 +1,5 @@
 """Access legs and hoses join ground-level streets only: never a tunnel, a bridge or elevated
-road, a non-zero layer or a motorway (firegrid.spatial.network.routing.JoinRules)."""
+road, a non-zero layer or a motorway (firegrid.spatial.network.profiles.JoinRules)."""
 
 from __future__ import annotations
 

@@ -280,8 +280,7 @@ def test_rows_follow_the_readers_index_past_skipped_blank_lines():
     from shapely.geometry import Point
 
     from firegrid.spatial.io.layers import SCHEMAS
-    from firegrid.spatial.io.readers import LayerSource
-    from firegrid.spatial.io.sources import attach_source, locate
+    from firegrid.spatial.io.sources import LayerSource, attach_source, locate
     from firegrid.spatial.io.validate import coerce_layer
 
     ledger = gpd.GeoDataFrame(

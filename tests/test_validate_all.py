@@ -15,7 +15,8 @@ from firegrid.pipeline import run_pipeline
 from firegrid.spatial.io.crs import gcj02_to_wgs84
 from firegrid.spatial.io.dates import parse_dates
 from firegrid.spatial.io.layers import SCHEMAS
-from firegrid.spatial.io.readers import LayerSource, read_csv_any_encoding
+from firegrid.spatial.io.readers import read_csv_any_encoding
+from firegrid.spatial.io.sources import LayerSource
 from firegrid.spatial.io.validate import check_alignment
 from tests._demo import DEMO, requires_demo
 

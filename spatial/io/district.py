@@ -25,8 +25,8 @@ from firegrid.spatial.io.crs import (
     working_crs_for,
 )
 from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
-from firegrid.spatial.io.readers import LayerSource, read_layer
-from firegrid.spatial.io.sources import attach_source
+from firegrid.spatial.io.readers import read_layer
+from firegrid.spatial.io.sources import LayerSource, attach_source
 from firegrid.spatial.io.validate import (
     ValidationReport,
     check_alignment,

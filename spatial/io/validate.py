@@ -28,8 +28,7 @@ from firegrid.spatial.io.layers import (
     Column,
     LayerSchema,
 )
-from firegrid.spatial.io.readers import LayerSource
-from firegrid.spatial.io.sources import shown
+from firegrid.spatial.io.sources import LayerSource, shown
 
 # How far outside the district boundary a feature may lie before it is called an error: ledgers
 # legitimately list a neighbour's hydrant across the street, not one kilometres away.

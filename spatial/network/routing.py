@@ -293,7 +293,7 @@ class RoutingGraph:
             grouping=table.grouping,
         )
         if profile is not None and profile.turn_restrictions and len(table.restrictions):
-            # H6: edge-based search where a restriction applies (spatial/turns.py).
+            # H6: edge-based search where a restriction applies (spatial/network/turns.py).
             rg = apply_turn_restrictions(rg, table.restrictions)
         # H6: where access legs and hoses may join (ground-level streets, JoinRules).
         rg.snappable = snappable_segments(rg, table, rules=getattr(profile, "join", None))
