@@ -134,7 +134,9 @@ def _reduce(A: sp.csc_matrix, need: np.ndarray, weights: np.ndarray):
     return sp.csr_matrix(sub[first], dtype=float), merged_w
 
 
-def _prepare(cover, weights, existing_covered):
+def prepare_cover(cover, weights=None, existing_covered=None):
+    """The cover matrix (CSC, boolean), demand weights, demands already covered and demands no
+    site covers, checked: ``weights`` non-negative, one per demand (ValueError otherwise)."""
     A = _as_csc(cover)
     n = A.shape[0]
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=float)
@@ -152,7 +154,7 @@ def _greedy_solution(A, pre, selected, objective, bound, proven, uncoverable) ->
     """The greedy answer with its bound; optimal only when ``proven`` and it meets the bound."""
     return CoverSolution(
         selected,
-        pre | _covered_by(A, selected),
+        pre | covered_by(A, selected),
         objective,
         bound,
         _rel_gap(objective, bound),
@@ -162,7 +164,8 @@ def _greedy_solution(A, pre, selected, objective, bound, proven, uncoverable) ->
     )
 
 
-def _covered_by(A: sp.csc_matrix, selected: np.ndarray) -> np.ndarray:
+def covered_by(A: sp.csc_matrix, selected: np.ndarray) -> np.ndarray:
+    """Demands (rows of ``A``) that at least one of the ``selected`` sites covers."""
     if len(selected) == 0:
         return np.zeros(A.shape[0], bool)
     return np.asarray(A[:, selected].sum(axis=1)).ravel() > 0
@@ -190,7 +193,7 @@ def greedy_max_cover(
     Returns the chosen site indices in order and the weight each one added (marginal gains).
     Stops early when no site adds anything.
     """
-    A, w, pre, _ = _prepare(cover, weights, existing_covered)
+    A, w, pre, _ = prepare_cover(cover, weights, existing_covered)
     remaining = np.where(pre, 0.0, w)
     At = sp.csr_matrix(A.T, dtype=float)
     chosen, gains = [], []
@@ -342,7 +345,7 @@ def max_cover(
         bound, seconds on millions of pairs; also compared with the MILP's dual bound).
     """
     _check_bound_kind(bound)
-    A, w, pre, uncoverable = _prepare(cover, weights, existing_covered)
+    A, w, pre, uncoverable = prepare_cover(cover, weights, existing_covered)
     need = ~pre & ~uncoverable
     if k <= 0 or not need.any():
         base = float(w[pre].sum())
@@ -424,10 +427,10 @@ class _MaxCover:
     def from_milp(self, res) -> CoverSolution:
         n = self.R.shape[1]
         sel = np.flatnonzero(res.x[:n] > 0.5)
-        covered = self.pre | _covered_by(self.A, sel)
+        covered = self.pre | covered_by(self.A, sel)
         obj = float(self.w[covered].sum())
         if obj < self.g_obj:  # a time-limited MILP can trail the greedy start
-            sel, covered, obj = self.g_sel, self.pre | _covered_by(self.A, self.g_sel), self.g_obj
+            sel, covered, obj = self.g_sel, self.pre | covered_by(self.A, self.g_sel), self.g_obj
         optimal = res.status == 0
         bound = obj if optimal else self._proven_bound(_dual_bound(res))
         gap = 0.0 if optimal else _rel_gap(obj, bound)
@@ -445,7 +448,7 @@ class _MaxCover:
 
 def greedy_set_cover(cover, *, existing_covered=None) -> np.ndarray:
     """Chvátal's greedy set cover: repeatedly the site covering most still-uncovered demands."""
-    A, _, pre, uncoverable = _prepare(cover, None, existing_covered)
+    A, _, pre, uncoverable = prepare_cover(cover, None, existing_covered)
     sel, _ = greedy_max_cover(A, A.shape[1], existing_covered=pre | uncoverable)
     return sel
 
@@ -466,7 +469,7 @@ def set_cover(
     (``bound="lagrangian"``: a Lagrangian lower bound, rounded up, instead of the LP's).
     """
     _check_bound_kind(bound)
-    A, w, pre, uncoverable = _prepare(cover, None, existing_covered)
+    A, w, pre, uncoverable = prepare_cover(cover, None, existing_covered)
     need = ~pre & ~uncoverable
     if not need.any():
         return CoverSolution(
@@ -491,7 +494,7 @@ def set_cover(
     lower = obj if optimal else _set_cover_proven_bound(R, g_obj, bound, _dual_bound(res))
     gap = 0.0 if optimal else _rel_gap(obj, lower)
     return CoverSolution(
-        sel, pre | _covered_by(A, sel), obj, lower, gap, "milp", optimal, uncoverable
+        sel, pre | covered_by(A, sel), obj, lower, gap, "milp", optimal, uncoverable
     )
 
 
@@ -537,7 +540,7 @@ class _CapInstance:
 
 
 def _prepare_capacitated(cover, capacity, demand, weights, existing_covered) -> _CapInstance:
-    A, w, pre, _ = _prepare(cover, weights, existing_covered)
+    A, w, pre, _ = prepare_cover(cover, weights, existing_covered)
     m, n = A.shape
     d = np.ones(m) if demand is None else np.asarray(demand, dtype=float)
     if d.shape != (m,):

@@ -63,10 +63,12 @@ from firegrid.spatial.siting.cover import (
     CoverSolution,
     auto_bound,
     auto_method,
+    covered_by,
     greedy_max_cover,
     max_cover,
     max_cover_capacitated,
     open_pairs,
+    prepare_cover,
     set_cover,
     set_cover_capacitated,
 )
@@ -368,10 +370,8 @@ def gain_curve(
         (greedy curve), ``bound`` (upper bound on the optimum), ``gap``, ``method``,
         ``optimal``; and the solutions for k' = 1 … k (``None`` where greedy only).
     """
-    A = sp.csc_matrix(cover, dtype=bool)
+    A, w, pre, _ = prepare_cover(cover, weights, existing_covered)
     n = A.shape[0]
-    w = np.ones(n) if weights is None else np.asarray(weights, float)
-    pre = np.zeros(n, bool) if existing_covered is None else np.asarray(existing_covered, bool)
     g_sel, g_gain = greedy_max_cover(A, k, weights=w, existing_covered=pre)
     greedy_w = _greedy_curve(float(w[pre].sum()), g_gain, k)
     rows = [_existing_row(w, pre)]
@@ -386,7 +386,7 @@ def gain_curve(
             sols.append(sol)
             rows.append(_curve_row(kk, sol))
         else:
-            covered = pre | _covered(A, g_sel[:kk])
+            covered = pre | covered_by(A, g_sel[:kk])
             sols.append(None)
             rows.append(_curve_row(kk, None, int(covered.sum()), greedy_w[kk]))
     return _curve_frame(rows, greedy_w, n), sols
@@ -436,10 +436,8 @@ def rank_sites(
         Site indices in rank order, and a boolean buildings × ranks matrix of the buildings each
         rank adds (dense ``bool``, one column per kept site).
     """
-    A = sp.csc_matrix(cover, dtype=bool)
+    A, w, pre, _ = prepare_cover(cover, weights, existing_covered)
     n = A.shape[0]
-    w = np.ones(n) if weights is None else np.asarray(weights, float)
-    pre = np.zeros(n, bool) if existing_covered is None else np.asarray(existing_covered, bool)
     selected = np.asarray(selected, dtype=int)
     if len(selected) == 0:
         return selected, np.zeros((n, 0), bool)
@@ -858,12 +856,6 @@ def _nearest_new_site(T: sp.csr_matrix, order: np.ndarray, n: int, assignment):
     site_of[col[first]] = row[first]
     t_new[col[first]] = val[first]
     return site_of, t_new
-
-
-def _covered(A: sp.csc_matrix, sel: np.ndarray) -> np.ndarray:
-    if len(sel) == 0:
-        return np.zeros(A.shape[0], bool)
-    return np.asarray(A[:, sel].sum(axis=1)).ravel() > 0
 
 
 def _weights(buildings: gpd.GeoDataFrame, column: str | None) -> np.ndarray:
