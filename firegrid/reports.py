@@ -682,6 +682,11 @@ def _percent_zh(n: float, total: float | None) -> str:
     return f"{100 * n / total:.1f}%" if total else "–"
 
 
+def _one_decimal(value: float | None) -> str:
+    """A figure with one decimal as the headline writes it (``–`` when unknown)."""
+    return "–" if value is None else f"{value:.1f}"
+
+
 def _headline_zh(figures: Mapping[str, Any]) -> list[str]:
     """The headline in Chinese, from the same figures the English headline quotes."""
     lines = _access_headline_zh(figures)
@@ -700,7 +705,8 @@ def _headline_zh(figures: Mapping[str, Any]) -> list[str]:
     if "new_sites" in siting:
         n = siting["buildings"]
         lines.append(
-            f"建议新建微型消防站 {siting['new_sites']} 处：3分钟到场覆盖率 "
+            f"建议新建微型消防站 {siting['new_sites']} 处："
+            f"{_targets(figures)[0] / 60:g}分钟到场覆盖率 "
             f"{_percent_zh(siting['covered_before'], n)} → "
             f"{_percent_zh(siting['covered_after'], n)}"
             + (
@@ -722,8 +728,12 @@ def _access_headline_zh(figures: Mapping[str, Any]) -> list[str]:
         ("covered_5min", f"{fire / 60:g}分钟消防站"),
     ):
         k = access.get(f"buildings_{col}")
-        if k is not None and n:
-            lines.append(f"{what}到场覆盖：{n:,} 栋建筑中 {k:,} 栋（{_percent_zh(k, n)}）")
+        if k is None:
+            continue
+        share = access.get(f"share_{col}")
+        shown = _percent_zh(k, n) if n else _percent_zh(share, 1) if share is not None else "–"
+        among = f"{n:,} 栋建筑中 " if n else ""
+        lines.append(f"{what}到场覆盖：{among}{k:,} 栋（{shown}）")
     return lines
 
 
@@ -734,7 +744,8 @@ def _risk_headline_zh(risk: Mapping[str, Any]) -> list[str]:
         lines.append(
             "建筑风险等级："
             + " · ".join(f"{g} {names.get(int(g), '')} {n:,}" for g, n in risk["grades"].items())
-            + f"；风险指数平均 {risk['risk_index_mean']:.1f}，最高 {risk['risk_index_max']:.1f}"
+            + f"；风险指数平均 {_one_decimal(risk.get('risk_index_mean'))}，"
+            f"最高 {_one_decimal(risk.get('risk_index_max'))}"
         )
     if "hazards_open" in risk:
         lines.append(

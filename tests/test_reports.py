@@ -303,3 +303,197 @@ def test_write_outputs_takes_one_outputs_object_too(tmp_path):
     assert "grid_summary.csv" in out and "grid_summary.xlsx" not in out
     with pytest.raises(TypeError, match="not both"):
         write_outputs(tmp_path / "o2", outputs, layers=layers)
+
+
+def _summary_with_figures() -> dict:
+    """A run's summary as the steps make it (figures, English headline), small."""
+    return {
+        "district": "示范街道",
+        "as_of": "2026-06-30",
+        "run_at": "2026-12-07T03:00:00",
+        "figures": {
+            "district": {"buildings": 2560, "grids_by_level": {"1": 1, "2": 2}},
+            "access": {
+                "target_micro_s": 180.0,
+                "target_fire_s": 300.0,
+                "buildings_covered_3min": 826,
+                "share_covered_3min": 826 / 2560,
+                "buildings_covered_5min": 768,
+                "share_covered_5min": 768 / 2560,
+                "median_t_micro_s": float("nan"),
+            },
+            "water": {
+                "hydrant_radius_m": 150.0,
+                "buildings": 2560,
+                "water_deficient": 792,
+                "share_water_deficient": 792 / 2560,
+                "deficient_zones": 124,
+                "new_hydrants_needed": 123,
+            },
+            "risk": {
+                "grades": {1: 41, 2: 425, 3: 1102, 4: 992},
+                "risk_index_mean": 33.405,
+                "risk_index_max": 76.409,
+                "hazards_open": 44,
+                "hazards_overdue": 19,
+                "factors_assessed": ["age", "wiring"],
+            },
+            "siting": {
+                "buildings": 2560,
+                "covered_before": 826,
+                "covered_after": 1803,
+                "new_sites": 5,
+                "optimal": True,
+                "min_count": 24,
+            },
+        },
+        "headline": [
+            "3-minute micro-station coverage: 826 of 2,560 buildings (32.3 %)",
+            "5-minute fire-station coverage: 768 of 2,560 buildings (30.0 %)",
+        ],
+        "notes": ["siting step not available"],
+        "outputs": ["summary.md", "summary.json"],
+    }
+
+
+EXPECTED_EN = """# FireGrid summary — 示范街道
+
+Data as of **2026-06-30**; run 2026-12-07T03:00:00.
+
+## District
+
+| figure | value |
+|---|---|
+| buildings | 2,560 |
+| grids_by_level | 1: 1, 2: 2 |
+
+## Response times (targets: micro-station 3 min = 180 s, fire station 5 min = 300 s, turnout included)
+
+| figure | value |
+|---|---|
+| target_micro_s | 180.0 |
+| target_fire_s | 300.0 |
+| buildings_covered_3min | 826 |
+| share_covered_3min | 0.323 |
+| buildings_covered_5min | 768 |
+| share_covered_5min | 0.3 |
+| median_t_micro_s | – |
+
+## Fire water (hydrant protection radius along streets, metres)
+
+| figure | value |
+|---|---|
+| hydrant_radius_m | 150.0 |
+| buildings | 2,560 |
+| water_deficient | 792 |
+| share_water_deficient | 0.309 |
+| deficient_zones | 124 |
+| new_hydrants_needed | 123 |
+
+## Risk (index 0–100; grades 1 重大 · 2 较大 · 3 一般 · 4 低)
+
+| figure | value |
+|---|---|
+| grades | 1: 41, 2: 425, 3: 1,102, 4: 992 |
+| risk_index_mean | 33.4 |
+| risk_index_max | 76.4 |
+| hazards_open | 44 |
+| hazards_overdue | 19 |
+| factors_assessed | age, wiring |
+
+## Siting of new micro-stations
+
+| figure | value |
+|---|---|
+| buildings | 2,560 |
+| covered_before | 826 |
+| covered_after | 1,803 |
+| new_sites | 5 |
+| optimal | yes |
+| min_count | 24 |
+
+## Headline
+
+- 3-minute micro-station coverage: 826 of 2,560 buildings (32.3 %)
+- 5-minute fire-station coverage: 768 of 2,560 buildings (30.0 %)
+
+## Notes
+
+- siting step not available
+
+## Files
+
+- `summary.md`
+- `summary.json`
+"""
+
+
+def test_the_english_summary_is_unchanged_by_the_language_option():
+    summary = _summary_with_figures()
+    assert summary_markdown(summary) == EXPECTED_EN
+    assert summary_markdown(summary, language="en") == EXPECTED_EN
+
+
+def test_the_chinese_summary_has_chinese_headings_labels_and_the_same_figures():
+    md = summary_markdown(_summary_with_figures(), language="zh")
+    lines = md.splitlines()
+    assert lines[0] == "# FireGrid 消防安全分析摘要 — 示范街道"
+    assert "数据截至 **2026-06-30**；运行时间 2026-12-07T03:00:00。" in lines
+    for heading in ("## 辖区概况", "## 主要结论", "## 说明", "## 输出文件"):
+        assert heading in lines
+    assert (
+        "## 到场时间（目标：微型消防站 3 分钟 = 180 秒，消防站 5 分钟 = 300 秒，含出动时间）"
+        in lines
+    )
+    assert not any(h in md for h in ("## Headline", "## Notes", "## District", "| figure |"))
+    # labels: the registry's where it has one, else the summary's own; the key beside it
+    assert "| 3分钟覆盖率 (share_covered_3min) | 0.323 |" in lines
+    assert "| 未整改隐患 (项) (hazards_open) | 44 |" in lines
+    assert "| 建筑数 (buildings) | 2,560 |" in lines
+    assert "| 已证最优 (optimal) | 是 |" in lines
+    assert "| 微站到场时间中位数 (s) (median_t_micro_s) | – |" in lines
+    # the headline in Chinese, made from the figures: the same numbers as the English one
+    headline = lines[lines.index("## 主要结论") + 2 : lines.index("## 说明") - 1]
+    assert headline == [
+        "- 3分钟微型消防站到场覆盖：2,560 栋建筑中 826 栋（32.3%）",
+        "- 5分钟消防站到场覆盖：2,560 栋建筑中 768 栋（30.0%）",
+        "- 缺水建筑（沿街道 150 米内无完好消火栓或消防水源）：792 栋（30.9%），分布于 124 个缺水区域",
+        "- 覆盖全部可覆盖的缺水建筑需新增消火栓：123 个",
+        "- 建筑风险等级：1 重大 41 · 2 较大 425 · 3 一般 1,102 · 4 低 992；风险指数平均 33.4，最高 76.4",
+        "- 未整改隐患：44 项（其中逾期 19 项）",
+        "- 建议新建微型消防站 5 处：3分钟到场覆盖率 32.3% → 70.4%；新建 24 处可覆盖全部可到达建筑",
+    ]
+    assert "- siting step not available" in lines  # notes stay as the run wrote them
+
+
+def test_the_chinese_headline_quotes_the_run_targets():
+    summary = _summary_with_figures()
+    summary["figures"]["access"].update(target_micro_s=150.0, target_fire_s=480.0)
+    md = summary_markdown(summary, language="zh")
+    assert "2.5分钟微型消防站到场覆盖" in md and "8分钟消防站到场覆盖" in md
+    assert "2.5分钟到场覆盖率 32.3% → 70.4%" in md
+    assert "微型消防站 2.5 分钟 = 150 秒" in md
+
+
+def test_language_option():
+    assert OutputOptions().language == "en"
+    assert OutputOptions.from_mapping({"language": "zh"}).language == "zh"
+    with pytest.raises(ConfigError, match=r"\[output\] language must be one of \['en', 'zh'\]"):
+        OutputOptions.from_mapping({"language": "cn"})
+
+
+def test_write_outputs_follows_the_output_options(tmp_path):
+    layers, table, summary = _inputs()
+    write_outputs(
+        tmp_path / "out",
+        layers=layers,
+        grid_table=table,
+        summary=summary,
+        csv_encoding="gb18030",
+        language="zh",
+        excel=False,
+    )
+    raw = (tmp_path / "out" / "grid_summary.csv").read_bytes()
+    assert not raw.startswith(b"\xef\xbb\xbf") and "示范街道".encode("gb18030") in raw
+    md = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert md.startswith("# FireGrid 消防安全分析摘要 — 示范街道")
