@@ -456,7 +456,8 @@ def _wrap_long_text(sheet) -> None:
                 continue
             room = widths.get(cell.column_letter, MAX_WIDTH) - 2
             if display_width(cell.value) > room:
-                cell.alignment = Alignment(wrap_text=True, vertical="top")
+                keep = cell.alignment.horizontal  # the header's centring
+                cell.alignment = Alignment(horizontal=keep, vertical="top", wrap_text=True)
                 lines = max(lines, _line_count(cell.value, room))
         if lines > 1:
             sheet.row_dimensions[row[0].row].height = LINE_HEIGHT * lines
