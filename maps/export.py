@@ -11,6 +11,7 @@ import base64
 import os
 import re
 import tempfile
+import threading
 from functools import cache
 from html import escape as html_escape
 from importlib import resources
@@ -132,18 +133,23 @@ def external_references(html: str) -> list[str]:
     return [m.group(0) for m in _EXTERNAL.finditer(html)]
 
 
+_RENDER_LOCK = threading.Lock()
+
+
 def _render(m: folium.Map) -> str:
     """Render with the data in scripts serialised by :func:`firegrid.maps.html.script_json`."""
     # Jinja keeps one environment for all of folium's templates; its tojson policy is set for
-    # this render only, so folium maps rendered elsewhere are unaffected.
-    policies = folium.GeoJson._template.environment.policies
-    saved = {k: policies.get(k) for k in ("json.dumps_function", "json.dumps_kwargs")}
-    policies["json.dumps_function"] = script_json
-    policies["json.dumps_kwargs"] = {}
-    try:
-        return m.get_root().render()
-    finally:
-        policies.update(saved)
+    # this render only, so folium maps rendered elsewhere are unaffected, and the lock keeps
+    # two runs rendering in two threads from restoring each other's policy mid-render.
+    with _RENDER_LOCK:
+        policies = folium.GeoJson._template.environment.policies
+        saved = {k: policies.get(k) for k in ("json.dumps_function", "json.dumps_kwargs")}
+        policies["json.dumps_function"] = script_json
+        policies["json.dumps_kwargs"] = {}
+        try:
+            return m.get_root().render()
+        finally:
+            policies.update(saved)
 
 
 def to_html(m: folium.Map) -> str:

@@ -17,6 +17,7 @@ from firegrid.maps.export import (
     save_html,
     to_html,
 )
+from firegrid.maps.html import script_json
 from firegrid.maps.options import MapOptions
 from firegrid.maps.risk_map import risk_map
 from tests._mapdata import synthetic_results
@@ -131,3 +132,23 @@ def test_saved_map_is_readable_by_others(tmp_path):
     finally:
         os.umask(mask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
+def test_maps_rendered_in_threads_keep_the_safe_serialiser():
+    # The render swaps a policy of Jinja's one shared environment; two threads rendering at
+    # once must not see each other's swap (the lock), nor leave the default one behind.
+    from concurrent.futures import ThreadPoolExecutor
+
+    r = synthetic_results()
+    b = r.pop("buildings")
+
+    def page(i: int) -> str:
+        html = to_html(risk_map(b, **r, title=f"图{i % 4}"))
+        return re.sub(r"_[0-9a-f]{32}", "_ID", html)  # element ids are random per map
+
+    serial = [page(i) for i in range(4)]
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        threaded = list(pool.map(page, range(12)))
+    assert threaded == serial * 3
+    policies = folium.GeoJson._template.environment.policies
+    assert policies.get("json.dumps_function") is not script_json
