@@ -117,6 +117,24 @@ def _out_arg(parser: argparse.ArgumentParser, *, default_help: str) -> None:
     parser.add_argument(
         "-q", "--quiet", action="store_true", help="no progress bar (it goes to stderr)"
     )
+    _threads_arg(parser)
+
+
+def _threads_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        metavar="N",
+        help="threads each analysis may use for its parallel parts (default: every core "
+        "this process may run on)",
+    )
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def _step_args(parser: argparse.ArgumentParser) -> None:
@@ -162,7 +180,7 @@ def _run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
         force=args.force,
         reserved=OUTPUT_FILES,
     )
-    run = run_pipeline(config, until=plan, progress=_progress(args))
+    run = run_pipeline(config, until=plan, progress=_progress(args), threads=args.threads)
     written = write_run_outputs(run, folder, force=args.force)
     # Without --force a foreign file stops the run before the swap, so only --force can have
     # kept one; listing them re-hashes every output, which is not free at city size.
@@ -255,6 +273,7 @@ def _map_args(parser: argparse.ArgumentParser) -> None:
         help="background tiles: none, OpenStreetMap, or Amap (GCJ-02; layers shifted to match)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _threads_arg(parser)
 
 
 @command("map", setup=_map_args)
@@ -282,7 +301,7 @@ def cmd_map(args: argparse.Namespace) -> int:
     path = Path(args.out) if args.out else default_output_folder(config) / MAP_FILE
     # Refuse a file FireGrid did not write before spending the analysis time.
     check_output_file(path, force=args.force)
-    run = run_pipeline(config, until="run", progress=_progress(args))
+    run = run_pipeline(config, until="run", progress=_progress(args), threads=args.threads)
     path = write_file(path, map_html(run, options=options), force=args.force)
     print(f"map written to {path}")
     for note in run.notes:

@@ -84,3 +84,30 @@ def test_threads_setting_is_per_context():
     with pytest.raises(ValueError):
         with runtime.using_threads(0):
             pass
+
+
+def test_the_command_line_takes_a_thread_count(capsys):
+    from firegrid.cli import main
+
+    with pytest.raises(SystemExit) as stop:
+        main(["run", "district.toml", "--threads", "0"])
+    assert stop.value.code == 2
+    assert "--threads: must be 1 or more, not 0" in capsys.readouterr().err
+
+
+@requires_demo()
+def test_a_run_uses_the_thread_count_it_is_given(monkeypatch):
+    import firegrid.pipeline as pipeline
+    from firegrid.context import StepResult
+
+    seen = []
+
+    def load(ctx):
+        seen.append(runtime.threads())
+        runtime.note("read nothing")
+        return StepResult()
+
+    monkeypatch.setitem(pipeline.STEP_FUNCTIONS, "load", load)
+    run = run_pipeline(pipeline.demo_config_path(), steps=["load"], threads=1, progress=False)
+    assert seen == [1] and runtime.threads() >= 1
+    assert run.notes == ["load: read nothing"]  # the step's note, not a process-wide warning
