@@ -40,6 +40,7 @@ from firegrid.spatial.access.travel_times import (
     KINDS,
     StationGroup,
     compile_graphs,
+    first_station_and_count,
     snap_stations,
     station_groups,
     station_ids,
@@ -1077,23 +1078,12 @@ def _pieces(rg: RoutingGraph, piece_m: float):
 
 def _first_and_count(kg: list[StationGroup], graphs, stations, params, rg_ref, places, target):
     """First station (cost, index into ids) and count within target for places on rg_ref."""
-    n = len(places)
-    best = np.full(n, np.inf)
-    who = np.full(n, -1, dtype=np.int64)
-    count = np.zeros(n, dtype=np.int64)
-    ids = np.empty(0, dtype=object)
     pts = shapely.points(places.x, places.y)
-    for g in kg:
-        rg = graphs[g.vehicle]
-        tg = places if rg is rg_ref else snap(rg, pts, max_snap_m=params.max_snap_m)
-        ss = snap_stations(rg, stations, g, params)
-        t, w = nearest_cost(rg, ss, tg, source_offset=g.turnout_s)
-        better = t < best
-        best[better] = t[better]
-        who[better] = w[better] + len(ids)
-        count += cost_matrix(rg, ss, tg, cutoff=target, source_offset=g.turnout_s).getnnz(axis=0)
-        ids = np.concatenate([ids, g.station_id.astype(object)])
-    return best, who, count, ids
+    snapped = {
+        v: places if graphs[v] is rg_ref else snap(graphs[v], pts, max_snap_m=params.max_snap_m)
+        for v in {g.vehicle for g in kg}
+    }
+    return first_station_and_count(kg, graphs, stations, snapped, params=params, target_s=target)
 
 
 def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):

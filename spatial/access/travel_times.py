@@ -210,21 +210,10 @@ def _building_access(buildings, stations, network, params):
     for kind in KINDS:
         cols = COLS[kind]
         target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
-        best = np.full(n, np.inf)
-        who = np.full(n, -1, dtype=np.int64)
-        count = np.zeros(n, dtype=np.int64)
-        ids = np.empty(0, dtype=object)
         kind_groups = [g for g in groups if g.kind == kind]
-        for g in kind_groups:
-            rg = graphs[g.vehicle]
-            ss = snap_stations(rg, stations, g, params)
-            t, w = nearest_cost(rg, ss, snaps[g.vehicle], source_offset=g.turnout_s)
-            better = t < best
-            best[better] = t[better]
-            who[better] = w[better] + len(ids)
-            M = cost_matrix(rg, ss, snaps[g.vehicle], cutoff=target, source_offset=g.turnout_s)
-            count += M.getnnz(axis=0)
-            ids = np.concatenate([ids, g.station_id.astype(object)])
+        best, who, count, ids = first_station_and_count(
+            kind_groups, graphs, stations, snaps, params=params, target_s=target
+        )
         reach = np.isfinite(best)
         t_s = np.where(reach, best, np.nan)
         sid = np.full(n, None, dtype=object)
@@ -257,6 +246,58 @@ def _building_access(buildings, stations, network, params):
     )
     out = out[[c for c in out.columns if c not in ACCESS_COLUMNS] + list(ACCESS_COLUMNS)]
     return out, dict(graphs=graphs, snaps=snaps, groups=groups)
+
+
+def first_station_and_count(
+    groups: list[StationGroup],
+    graphs: Mapping[str, RoutingGraph],
+    stations: gpd.GeoDataFrame,
+    places: Mapping[str, Snap],
+    *,
+    params: AccessParams,
+    target_s: float,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The fastest station of ``groups`` to each place, and how many arrive within a target.
+
+    Parameters
+    ----------
+    groups : list of StationGroup
+        Stations of one kind, grouped by vehicle (:func:`station_groups`).
+    graphs : mapping vehicle -> RoutingGraph
+        Compiled profiles, projected CRS (metres).
+    stations : GeoDataFrame
+    places : mapping vehicle -> Snap
+        The places snapped onto each vehicle's graph (one point set, the same order).
+    params : AccessParams
+    target_s : float
+        Seconds (turnout included) within which a station counts.
+
+    Returns
+    -------
+    best : numpy.ndarray
+        Seconds from the fastest station (inf where none arrives).
+    who : numpy.ndarray
+        Index of that station into ``ids`` (-1 where none).
+    count : numpy.ndarray
+        Stations arriving within ``target_s``.
+    ids : numpy.ndarray
+        Station ids, the groups' stations one group after another.
+    """
+    n = len(next(iter(places.values()))) if places else 0
+    best = np.full(n, np.inf)
+    who = np.full(n, -1, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
+    ids = np.empty(0, dtype=object)
+    for g in groups:
+        rg, to = graphs[g.vehicle], places[g.vehicle]
+        ss = snap_stations(rg, stations, g, params)
+        t, w = nearest_cost(rg, ss, to, source_offset=g.turnout_s)
+        better = t < best
+        best[better] = t[better]
+        who[better] = w[better] + len(ids)
+        count += cost_matrix(rg, ss, to, cutoff=target_s, source_offset=g.turnout_s).getnnz(axis=0)
+        ids = np.concatenate([ids, g.station_id.astype(object)])
+    return best, who, count, ids
 
 
 def _issue_text(reach: np.ndarray, snapped: np.ndarray, far_m: np.ndarray):
