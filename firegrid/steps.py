@@ -59,7 +59,9 @@ def load_step(ctx: RunContext) -> StepResult:
     for warning in report.warnings:
         out.note(f"validation: {warning}")
     ctx.district = district
-    ctx.cells, _ = assign_grids(district.layers["buildings"], district.layers["grids"])
+    ctx.cells = district.cells
+    if ctx.cells is None:
+        ctx.cells, _ = assign_grids(district.layers["buildings"], district.layers["grids"])
     out.figures["district"] = _district_figures(district)
     return out
 

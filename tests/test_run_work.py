@@ -9,11 +9,13 @@ fails the test whichever step made it.
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections import Counter
 
 import numpy as np
 import pytest
 
+import firegrid.spatial.io.grids as grids_module
 import firegrid.spatial.network.routing as routing
 from firegrid.spatial.network.routing import RoutingGraph
 from tests._demo import requires_demo
@@ -40,6 +42,7 @@ class _Recorder:
         self.compiles: list[tuple] = []
         self.arrays: list[tuple] = []
         self.snaps: list[tuple] = []
+        self.assignments: list[tuple] = []
         self.graphs: list[RoutingGraph] = []  # kept alive so graph ids are never reused
         self._depth = 0
 
@@ -73,6 +76,17 @@ class _Recorder:
             rec.snaps.append((id(rg), name, rg.weight, len(px), _digest(px, py), max_snap_m))
             return snap_xy(rg, px, py, max_snap_m)
 
+        assign = grids_module.assign_grids
+
+        def counting_assign(features, grids, *args, **kwargs):
+            rec.assignments.append((kwargs.get("what", "buildings"), len(features)))
+            return assign(features, grids, *args, **kwargs)
+
+        # Every module that imported assign_grids by name, found rather than listed, so a new
+        # caller is counted too.
+        for module in list(sys.modules.values()):
+            if getattr(module, "assign_grids", None) is assign:
+                monkeypatch.setattr(module, "assign_grids", counting_assign)
         monkeypatch.setattr(RoutingGraph, "from_table", classmethod(counting_from_table))
         monkeypatch.setattr(RoutingGraph, "from_arrays", classmethod(counting_from_arrays))
         monkeypatch.setattr(routing, "_snap_xy", counting_snap)
@@ -126,3 +140,12 @@ def test_demo_snaps_each_layer_once_per_graph(demo_work):
     # Snaps onto graphs compiled from the run's network are counted on the network too.
     table_snaps = sum(1 for g in rec.graphs if g.work is run.network.work)
     assert table_snaps and run.network.work["snap"] == table_snaps
+
+
+@requires_demo()
+def test_demo_assigns_each_layer_to_grid_cells_once(demo_work):
+    run, rec = demo_work
+    layers = Counter(what for what, _ in rec.assignments)
+    assert layers["buildings"] == 1, rec.assignments  # validation, access, water, risk share it
+    assert max(layers.values()) == 1, rec.assignments
+    assert run.cells is run.district.cells and len(run.cells) == len(run.buildings)

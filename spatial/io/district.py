@@ -24,6 +24,7 @@ from firegrid.spatial.io.crs import (
     to_wgs84,
     working_crs_for,
 )
+from firegrid.spatial.io.grids import assign_grids
 from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
 from firegrid.spatial.io.readers import read_layer
 from firegrid.spatial.io.sources import LayerSource, attach_source
@@ -64,7 +65,9 @@ class District:
     """A subdistrict: its layers (GeoDataFrames in ``crs``, metres) and road-network source.
 
     ``network_source`` is a path (OSM XML/PBF, GraphML) or a place name; ``as_of`` is the date
-    the analysis speaks for (hazard deadlines are judged against it).
+    the analysis speaks for (hazard deadlines are judged against it); ``cells`` is each
+    building's grid cell at every level (:func:`firegrid.spatial.io.grids.assign_grids`),
+    assigned once when the district is loaded.
     """
 
     name: str
@@ -72,6 +75,7 @@ class District:
     layers: dict[str, gpd.GeoDataFrame]
     network_source: str | None = None
     as_of: date | None = None
+    cells: pd.DataFrame | None = None
 
     def __getattr__(self, item: str) -> gpd.GeoDataFrame:
         layers = self.__dict__.get("layers", {})
@@ -199,10 +203,12 @@ def load_district(
     # Layers with errors were checked as far as they could be, but are not part of the district.
     layers = {n: r.gdf.to_crs(work) for n, r in read.items() if not report.has_error(layer=n)}
     sources = {n: r.source for n, r in read.items()}
-    _check_between_layers(layers, sources, report)
+    cells = _check_between_layers(layers, sources, report)
     # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
     layers = {n: attach_source(g, sources[n]) for n, g in layers.items()}
-    return District(name, work, layers, network_source, as_of), report
+    if cells is not None:
+        cells = cells.set_axis(layers["buildings"].index)
+    return District(name, work, layers, network_source, as_of, cells), report
 
 
 @dataclass(frozen=True)
@@ -285,17 +291,25 @@ def _check_between_layers(
     layers: Mapping[str, gpd.GeoDataFrame],
     sources: Mapping[str, LayerSource],
     report: ValidationReport,
-) -> None:
-    """The grid hierarchy, and buildings and hazards against grids and buildings."""
+) -> pd.DataFrame | None:
+    """The grid hierarchy, and buildings and hazards against grids and buildings.
+
+    Returns the buildings' grid cells, assigned once here for the check and for the analyses.
+    """
     if "grids" in layers:
         report.extend(check_grid_hierarchy(layers["grids"], sources["grids"]))
         report.extend(check_grid_overlaps(layers["grids"], sources["grids"]))
+    cells = None
     if "grids" in layers and "buildings" in layers:
+        cells, _ = assign_grids(layers["buildings"], layers["grids"])
         report.extend(
-            check_grid_coverage(layers["buildings"], layers["grids"], sources["buildings"])
+            check_grid_coverage(
+                layers["buildings"], layers["grids"], sources["buildings"], cells=cells
+            )
         )
     if "hazards" in layers and "buildings" in layers:
         report.extend(check_references(layers["hazards"], layers["buildings"], sources["hazards"]))
+    return cells
 
 
 def _read_layer(

@@ -838,14 +838,17 @@ def check_grid_coverage(
     source: LayerSource,
     *,
     layer: str = "buildings",
+    cells: pd.DataFrame | None = None,
 ) -> ValidationReport:
     """Warn, with counts, about features in no finest-level cell and in no cell at all.
 
     Both are accepted: the first are counted in their coarser cell only, the second in no
-    per-grid figure. Layers in the same projected CRS.
+    per-grid figure. Layers in the same projected CRS; ``cells`` is the features' grid cells
+    when already assigned (:func:`firegrid.spatial.io.grids.assign_grids`).
     """
     report = ValidationReport()
-    cells, _ = assign_grids(features, grids, what=layer)
+    if cells is None:
+        cells, _ = assign_grids(features, grids, what=layer)
     columns = sorted(cells.columns, key=lambda c: int(c.rsplit("l", 1)[1]))
     if not columns:
         return report
