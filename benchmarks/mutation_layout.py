@@ -23,9 +23,9 @@ import tomllib
 from pathlib import Path
 
 
-def _package_dirs(pyproject: Path) -> dict[str, str]:
+def _setuptools(pyproject: Path) -> dict:
     with pyproject.open("rb") as f:
-        return tomllib.load(f)["tool"]["setuptools"]["package-dir"]
+        return tomllib.load(f)["tool"]["setuptools"]
 
 
 def transforms(pyproject: Path) -> list[str]:
@@ -44,43 +44,54 @@ def transforms(pyproject: Path) -> list[str]:
     """
     return [
         f"--transform=s,^{folder}/,{name.replace('.', '/')}/,"
-        for name, folder in _package_dirs(pyproject).items()
+        for name, folder in _setuptools(pyproject)["package-dir"].items()
         if name.replace(".", "/") != folder.rstrip("/")
     ]
 
 
-def _modules_to_mutate(pyproject: Path) -> list[str]:
-    with pyproject.open("rb") as f:
+def _files_to_mutate(root: Path) -> dict[str, list[Path]]:
+    with (root / "pyproject.toml").open("rb") as f:
         patterns = tomllib.load(f)["tool"]["mutmut"]["only_mutate"]
-    files = sorted({p for pattern in patterns for p in Path().glob(pattern)})
-    return [".".join(p.with_suffix("").parts) for p in files]
+    return {pattern: sorted(root.glob(pattern)) for pattern in patterns}
+
+
+def _misplaced(path: Path, root: Path, packages: set[str]) -> str | None:
+    # mutmut names the mutant's module after the path and activates it only there.
+    name = ".".join(path.relative_to(root).with_suffix("").parts)
+    if name.rpartition(".")[0] not in packages:
+        return f"{name} is not a module of [tool.setuptools] packages"
+    origin = Path(importlib.import_module(name).__file__).resolve()
+    if origin != path.resolve():
+        return f"{name} imports from {origin}, not from {path}"
+    return None
 
 
 def check(root: Path) -> list[str]:
-    """Modules to mutate that do not import from the copy at ``root``.
+    """What would keep mutmut from testing the mutants of the copy at ``root``.
 
     Parameters
     ----------
     root : Path
-        The scratch copy (current directory), first on ``sys.path`` as mutmut puts
+        The scratch copy (current directory), put first on ``sys.path`` as mutmut puts
         ``mutants/``.
 
     Returns
     -------
     list of str
-        One line per module listed in ``[tool.mutmut] only_mutate`` that imports from
-        elsewhere (for instance the checkout, through the editable install) or matches no
-        file; empty when every one resolves below ``root``.
+        One line per pattern of ``[tool.mutmut] only_mutate`` that matches no file in the
+        copy; per file whose path is not an import name of the installed packages
+        (``[tool.setuptools] packages``: the tests would import it under another name than
+        the mutant's); per module that imports from elsewhere (for instance the checkout,
+        through the editable install). Empty when every module to mutate is in place.
     """
     sys.path.insert(0, str(root))
-    names = _modules_to_mutate(root / "pyproject.toml")
-    if not names:
-        return ["[tool.mutmut] only_mutate matches no file in the copy"]
-    wrong = []
-    for name in names:
-        origin = Path(importlib.import_module(name).__file__).resolve()
-        if not origin.is_relative_to(root):
-            wrong.append(f"{name} imports from {origin}, not from {root}")
+    packages = set(_setuptools(root / "pyproject.toml")["packages"])
+    files = _files_to_mutate(root)
+    wrong = [f"only_mutate {p!r} matches no file" for p, found in files.items() if not found]
+    for path in sorted({p for found in files.values() for p in found}):
+        problem = _misplaced(path, root, packages)
+        if problem:
+            wrong.append(problem)
     return wrong
 
 
