@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Mutation testing of the modules that compute user-visible figures (on demand, not in CI).
 #
-#   bash benchmarks/mutation.sh                      # every module listed in [tool.mutmut]
+#   bash benchmarks/mutation.sh                           # every module listed in [tool.mutmut]
 #   bash benchmarks/mutation.sh 'firegrid.risk.index.*'   # only the mutants of one module
 #
 # Copies the working tree (tracked files, uncommitted edits included) to a scratch folder so
@@ -22,8 +22,8 @@ mapfile -t layout < <(python3 "$repo/benchmarks/mutation_layout.py" transforms "
   | tar -xf - -C "$work" "${layout[@]}"
 cd "$work"
 echo "mutation: working in $work" >&2
-# Refuse to run when a module to mutate would still import from elsewhere: every mutant of it
-# would survive.
+# Refuse to run when a module to mutate would be imported under another name or from elsewhere
+# (the checkout): every mutant of it would survive.
 python3 benchmarks/mutation_layout.py check
 status=0
 nice -n 10 mutmut run --max-children "${MUTATION_JOBS:-1}" "$@" || status=$?
