@@ -138,3 +138,19 @@ def test_grades_keep_the_index_of_their_buildings():
 def test_quantiles_of_nothing_grade_nothing():
     g = grade_values(pd.Series([np.nan, np.nan]), method="quantiles")
     assert g.isna().all() and str(g.dtype) == "Int64"
+
+
+def test_custom_top_shares_set_the_quantile_grades():
+    # 100 distinct values: the top 10 % are grade 1, the next 20 % grade 2, the next 30 % 3.
+    values = np.arange(100, dtype=float)
+    grades = grade_values(values, method="quantiles", top_shares=[0.1, 0.3, 0.6])
+    assert grades.value_counts().sort_index().tolist() == [10, 20, 30, 40]
+    default = grade_values(values, method="quantiles")  # 5 % / 20 % / 50 %
+    assert default.value_counts().sort_index().tolist() == [5, 15, 30, 50]
+
+
+def test_thresholds_out_of_order_are_refused():
+    with pytest.raises(ConfigError, match="three descending numbers"):
+        grade_values([10.0, 50.0], thresholds=[30, 45, 60])
+    with pytest.raises(ConfigError, match="three descending numbers"):
+        grade_values([10.0, 50.0], thresholds=[60, 45])
