@@ -24,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any, Self
 
+from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.io.buildings import OLD_BUILT_BY
 from firegrid.spatial.io.layers import BUILDING_USES
@@ -31,24 +32,10 @@ from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.params import params_from_mapping
 from firegrid.spatial.water.params import WaterParams
 
-# The risk factors of the index, in display order. Each has a score in [0, 1] (``s_<factor>``)
-# and a contribution to the 0–100 index (``c_<factor>``).
-FACTORS: tuple[str, ...] = (
-    "age",
-    "old_residential",
-    "wood_stairs",
-    "wiring",
-    "high_rise",
-    "use",
-    "ebike_indoor",
-    "group_rental",
-    "elderly_alone",
-    "residents",
-    "hazards",
-    "shortfall_3min",
-    "shortfall_5min",
-    "water",
-)
+# The risk factors of the index, in display order: the keys of the column registry's factor
+# labels, so the factors and their labels are listed once. Each has a score in [0, 1]
+# (``s_<factor>``) and a contribution to the 0–100 index (``c_<factor>``).
+FACTORS: tuple[str, ...] = tuple(columns.FACTOR_LABELS["en"])
 
 # Default weights. Only their ratios matter (the index divides by the sum of the weights of the
 # assessed factors). They are FireGrid's expert defaults, set from what the national fire
