@@ -2080,10 +2080,25 @@ class _PieceIndex:
 def warn_far(names: pd.Index | np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
     """Note once (:func:`firegrid.spatial.runtime.note`) every point farther than
     ``threshold`` metres from the network, naming it."""
-    far = ~(np.asarray(dist) <= threshold)
-    if far.any():
-        items = ", ".join(
-            f"{n!s} ({d:.0f} m)" if np.isfinite(d) else f"{n!s} (no geometry)"
-            for n, d in zip(np.asarray(names)[far], np.asarray(dist)[far], strict=True)
-        )
+    items = far_points(names, dist, threshold)
+    if items:
         note(f"{what} placed off the road network (snapping distance > {threshold:g} m): {items}")
+
+
+def far_points(
+    names: pd.Index | np.ndarray, dist: np.ndarray, threshold: float, *, limit: int | None = None
+) -> str:
+    """The points farther than ``threshold`` metres, each named with its distance
+    (``"M2 (68 m)"``, ``"(no geometry)"`` where NaN), comma-separated; "" when none. With
+    ``limit``, the first ``limit`` and how many more."""
+    dist = np.asarray(dist)
+    far = ~(dist <= threshold)
+    shown = slice(None) if limit is None else slice(limit)
+    items = ", ".join(
+        f"{n!s} ({d:.0f} m)" if np.isfinite(d) else f"{n!s} (no geometry)"
+        for n, d in zip(np.asarray(names)[far][shown], dist[far][shown], strict=True)
+    )
+    n_far = int(far.sum())
+    if limit is not None and n_far > limit:
+        items += f" and {n_far - limit} more"
+    return items

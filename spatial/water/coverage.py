@@ -47,6 +47,7 @@ from firegrid.spatial.network.routing import (
     GraphTable,
     RoutingGraph,
     Snap,
+    far_points,
     graph_table,
     nearest_cost,
     snap,
@@ -281,17 +282,9 @@ def _nearest_leg(owner: np.ndarray, starts: Snap, n: int) -> np.ndarray:
 
 
 def _warn_far(ids: np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
-    far = ~(np.asarray(dist) <= threshold)
-    if far.any():
-        names = ", ".join(
-            f"{i} ({d:.0f} m)" if np.isfinite(d) else f"{i} (no geometry)"
-            for i, d in zip(ids[far][:20], np.asarray(dist)[far][:20], strict=True)
-        )
-        more = f" and {int(far.sum()) - 20} more" if far.sum() > 20 else ""
-        note(
-            f"{what} farther than {threshold:g} m from every street (check coordinates): "
-            f"{names}{more}"
-        )
+    names = far_points(ids, dist, threshold, limit=20)
+    if names:
+        note(f"{what} farther than {threshold:g} m from every street (check coordinates): {names}")
 
 
 # ---------------------------------------------------------------------- one call for the pipeline
