@@ -38,22 +38,14 @@ import pandas as pd
 from firegrid.risk.hazards import hazards_by_building
 from firegrid.risk.params import FeatureParams
 from firegrid.risk.values import as_timestamp, numeric, yes_no_to_float
+from firegrid.spatial import columns
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.buildings import is_old_residential
 from firegrid.spatial.io.layers import BUILDING_USES, VALUE_SYNONYMS, clean_text
 
-IMPUTED_ATTRIBUTES = (
-    "use",
-    "year_built",
-    "height_m",
-    "floors",
-    "wood_stairs",
-    "wiring_condition",
-    "ebike_indoor",
-    "group_rental",
-    "residents",
-    "elderly_alone",
-)
+# The attributes filled in when missing (an ``imputed_<attr>`` flag each): the registry's
+# ``{attr}`` family, listed once.
+IMPUTED_ATTRIBUTES: tuple[str, ...] = columns.FAMILY_VALUES["attr"]
 
 # Which factors each attribute feeds, so a wholly missing attribute marks them not assessed.
 _FACTORS_OF = {
