@@ -1157,7 +1157,8 @@ def snap_graphs(
     if any(not _same_crs(g.crs, crs) for _, g in items):
         return {k: snap(g, points, max_snap_m=max_snap_m) for k, g in items}
     px, py = _points_xy(points, crs)
-    keys = {k: _snap_key(g, px, py, max_snap_m) for k, g in items}
+    digest = _points_digest(px, py)  # the same points for every graph: hashed once
+    keys = {k: _snap_key(g, digest, max_snap_m) for k, g in items}
     todo = {k: g for k, g in items if keys[k] not in g._snaps}
     if todo:
         for k, s in _snap_shared(todo, px, py, max_snap_m).items():
@@ -1242,17 +1243,22 @@ def _points_xy(points: Any, crs: pyproj.CRS | None) -> tuple[np.ndarray, np.ndar
     return px, py
 
 
-def _snap_key(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float) -> tuple:
-    """Cache key of a snap on ``rg``: the coordinates, the limit and the joinable segments
-    (``snappable`` may be set after compiling)."""
+def _points_digest(px: np.ndarray, py: np.ndarray) -> str:
+    """Digest of the coordinates of a point set (part of a snap's cache key)."""
     h = hashlib.blake2b(digest_size=16)
     h.update(np.ascontiguousarray(px).tobytes())
     h.update(np.ascontiguousarray(py).tobytes())
-    return h.hexdigest(), float(max_snap_m), rg._join_key
+    return h.hexdigest()
+
+
+def _snap_key(rg: RoutingGraph, digest: str, max_snap_m: float) -> tuple:
+    """Cache key of a snap on ``rg``: the coordinates' digest, the limit and the joinable
+    segments (``snappable`` may be set after compiling)."""
+    return digest, float(max_snap_m), rg._join_key
 
 
 def _cached_snap(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float) -> Snap:
-    key = _snap_key(rg, px, py, max_snap_m)
+    key = _snap_key(rg, _points_digest(px, py), max_snap_m)
     hit = rg._snaps.get(key)
     if hit is None:
         hit = rg._snaps[key] = _snap_xy(rg, px, py, max_snap_m)
