@@ -24,10 +24,6 @@ from firegrid.spatial.access.travel_times import (
 )
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.network.routing import GraphTable, RoutingGraph
-from firegrid.spatial.runtime import collecting_notes, note
-
-# The note of warn_far about stations off the network: the building pass gives it once.
-_OFF_NETWORK = "placed off the road network"
 
 
 @dataclass
@@ -124,13 +120,10 @@ def _add_polygons(
 ) -> None:
     """Isochrones, areas of responsibility and overlaps of the buildings' stations."""
     params, out = result.params, result.buildings
-    with collecting_notes() as notes:
-        if isochrones:
-            result.isochrones = station_isochrones(stations, graphs, params=params, buildings=out)
-        if areas:
-            aor = areas_of_responsibility(stations, graphs, params=params, buildings=out)
-            result.areas, result.streets, result.overlaps = aor.areas, aor.streets, aor.overlaps
-    # Stations off the network were named once already by the building pass.
-    for text in notes:
-        if _OFF_NETWORK not in text:
-            note(text)
+    # Stations off the network are noted again here in the same words as by the building
+    # pass; a run keeps a note once and Python's warning filter shows it once.
+    if isochrones:
+        result.isochrones = station_isochrones(stations, graphs, params=params, buildings=out)
+    if areas:
+        aor = areas_of_responsibility(stations, graphs, params=params, buildings=out)
+        result.areas, result.streets, result.overlaps = aor.areas, aor.streets, aor.overlaps
