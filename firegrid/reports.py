@@ -29,6 +29,7 @@ from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.params import params_from_mapping
+from firegrid.wording import percent, share
 
 MAP_FILE = "map.html"
 GPKG_FILE = "results.gpkg"
@@ -678,11 +679,6 @@ def figure_label(key: str, language: str = "en") -> str:
     return f"{zh} ({key})" if zh != key else key
 
 
-def _percent_zh(n: float, total: float | None) -> str:
-    """``n / total`` as a Chinese text writes a percentage, ``32.3%`` (``–`` when unknown)."""
-    return f"{100 * n / total:.1f}%" if total else "–"
-
-
 def _one_decimal(value: float | None) -> str:
     """A figure with one decimal as the headline writes it (``–`` when unknown)."""
     return "–" if value is None else f"{value:.1f}"
@@ -696,7 +692,7 @@ def _headline_zh(figures: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"缺水建筑（沿街道 {float(water['hydrant_radius_m']):g} 米内无完好消火栓或消防水源）："
             f"{water['water_deficient']:,} 栋（"
-            f"{_percent_zh(water['water_deficient'], water.get('buildings'))}），"
+            f"{percent(share(water['water_deficient'], water.get('buildings')), space='')}），"
             f"分布于 {water['deficient_zones']} 个缺水区域"
         )
     if "new_hydrants_needed" in water:
@@ -708,8 +704,8 @@ def _headline_zh(figures: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"建议新建微型消防站 {siting['new_sites']} 处："
             f"{_targets(figures)[0] / 60:g}分钟到场覆盖率 "
-            f"{_percent_zh(siting['covered_before'], n)} → "
-            f"{_percent_zh(siting['covered_after'], n)}"
+            f"{percent(share(siting['covered_before'], n), space='')} → "
+            f"{percent(share(siting['covered_after'], n), space='')}"
             + (
                 f"；新建 {siting['min_count']} 处可覆盖全部可到达建筑"
                 if "min_count" in siting
@@ -731,8 +727,7 @@ def _access_headline_zh(figures: Mapping[str, Any]) -> list[str]:
         k = access.get(f"buildings_{col}")
         if k is None:
             continue
-        share = access.get(f"share_{col}")
-        shown = _percent_zh(k, n) if n else _percent_zh(share, 1) if share is not None else "–"
+        shown = percent(share(k, n) if n else access.get(f"share_{col}"), space="")
         among = f"{n:,} 栋建筑中 " if n else ""
         lines.append(f"{what}到场覆盖：{among}{k:,} 栋（{shown}）")
     return lines

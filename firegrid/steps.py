@@ -24,26 +24,12 @@ from firegrid.spatial.network.load import read_network, require_near
 from firegrid.spatial.siting.hydrants import propose_hydrants
 from firegrid.spatial.siting.stations import site_micro_stations
 from firegrid.spatial.water.coverage import analyse_water
+from firegrid.wording import minutes, percent, share
 
 NO_NETWORK = (
     "no road network: the config has no [network] source, so response times, isochrones, "
     "water coverage along streets and siting were not computed"
 )
-
-
-def share(n: int, total: int) -> float:
-    """``n / total``, NaN for an empty total."""
-    return n / total if total else float("nan")
-
-
-def percent(x: float) -> str:
-    """A share as the headline writes it: ``32.3 %`` (``–`` when unknown)."""
-    return "–" if x != x else f"{100 * x:.1f} %"
-
-
-def minutes(seconds: float) -> str:
-    """A target as the headline names it: ``3-minute`` for 180 s, ``2.5-minute`` for 150 s."""
-    return f"{seconds / 60:g}-minute"
 
 
 def _value_counts(series: pd.Series, key=str) -> dict:
