@@ -373,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nfiregrid access on the grid ({n_b:,} buildings, {args.stations:,} "
                   f"stations; inputs written in {time.perf_counter() - t0:.1f} s):")  # fmt: skip
             bench_access_command(cfg)
-        if CLIPPED.exists() and not args.access_only:
+        if args.access_only:
+            pass
+        elif CLIPPED.exists():
             bench_file("clipped Lujiazui extract", CLIPPED, ["scan", "firegrid", "validate",
                                                              "osmnx"])  # fmt: skip
         else:
