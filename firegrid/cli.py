@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import inspect
+import pkgutil
 import sys
 import warnings
 from collections.abc import Sequence
 
-# Each command module registers its commands on import, in the order of the help listing.
-import firegrid.commands.analysis
-import firegrid.commands.maps  # noqa: F401
+import firegrid.commands
 from firegrid.commands import COMMANDS, EXIT_BAD_INPUT
 from firegrid.spatial.errors import FireGridError
 
@@ -36,7 +36,19 @@ Start with:  firegrid demo     then:  firegrid validate my.toml && firegrid run 
 """
 
 
+# The help lists these command modules first, then the others of firegrid.commands by name.
+FIRST_COMMANDS = ("analysis", "maps")
+
+
+def _import_commands() -> None:
+    """Import every module of :mod:`firegrid.commands`: each registers its commands."""
+    found = {m.name for m in pkgutil.iter_modules(firegrid.commands.__path__)}
+    for name in [*FIRST_COMMANDS, *sorted(found - set(FIRST_COMMANDS))]:
+        importlib.import_module(f"firegrid.commands.{name}")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    _import_commands()
     parser = argparse.ArgumentParser(
         prog="firegrid",
         description=DESCRIPTION,
