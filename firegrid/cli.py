@@ -47,8 +47,10 @@ def _import_commands() -> None:
         importlib.import_module(f"firegrid.commands.{name}")
 
 
+_import_commands()
+
+
 def build_parser() -> argparse.ArgumentParser:
-    _import_commands()
     parser = argparse.ArgumentParser(
         prog="firegrid",
         description=DESCRIPTION,
