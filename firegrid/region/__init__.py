@@ -1,0 +1,1 @@
+"""Regions: many subdistricts analysed as partitions on dask.distributed, with halos."""
