@@ -14,6 +14,7 @@ from typing import Any
 
 from firegrid.config import Config, load_config
 from firegrid.context import STEPS, RunContext
+from firegrid.demo import demo_config_path
 from firegrid.spatial import runtime
 from firegrid.spatial.errors import ConfigError, FireGridError
 from firegrid.steps import STEP_FUNCTIONS, require_as_of
@@ -207,17 +208,6 @@ def write_run_outputs(
         values=parameter_values(run.config),
     )
     return write_outputs(folder, outputs, options=out_opts, allow=allow, force=force)
-
-
-def demo_config_path() -> Path:
-    """The embedded demo district's config (``data/demo/demo.toml`` of the source tree)."""
-    path = Path(__file__).resolve().parents[1] / "data" / "demo" / "demo.toml"
-    if not path.exists():
-        raise ConfigError(
-            f"the demo district is not installed at {path.parent}: install FireGrid from a "
-            "clone of its repository with pip install -e . (or run python data/make_demo.py)"
-        )
-    return path
 
 
 __all__ = [
