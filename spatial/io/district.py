@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import pandas as pd
@@ -48,10 +49,11 @@ class LayerSpec:
     """How to read one layer: the file, and how its contents map onto the data model.
 
     ``file`` is a path, or a database URL (``postgresql://…``) kept as written; ``layer`` is
-    then the table (``schema.table``), otherwise a GeoPackage layer or an Excel sheet.
+    then the table (``schema.table``), otherwise a GeoPackage layer or an Excel sheet. An
+    analyst's GeoDataFrame may stand in for the file (:meth:`District.from_layers`).
     """
 
-    file: Path | str
+    file: Path | str | gpd.GeoDataFrame
     layer: str | None = None
     crs: str | None = None
     lon: str | None = None
@@ -64,7 +66,8 @@ class LayerSpec:
 class District:
     """A subdistrict: its layers (GeoDataFrames in ``crs``, metres) and road-network source.
 
-    ``network_source`` is a path (OSM XML/PBF, GraphML) or a place name; ``as_of`` is the date
+    ``network_source`` is a path (OSM XML/PBF, GraphML), a place name, or an osmnx graph
+    (``networkx.MultiDiGraph``) given to :meth:`from_layers`; ``as_of`` is the date
     the analysis speaks for (hazard deadlines are judged against it); ``cells`` is each
     building's grid cell at every level (:func:`firegrid.spatial.io.grids.assign_grids`),
     assigned once when the district is loaded.
@@ -73,9 +76,10 @@ class District:
     name: str
     crs: pyproj.CRS
     layers: dict[str, gpd.GeoDataFrame]
-    network_source: str | None = None
+    network_source: Any = None
     as_of: date | None = None
     cells: pd.DataFrame | None = None
+    report: ValidationReport | None = field(default=None, repr=False, compare=False)
 
     def __getattr__(self, item: str) -> gpd.GeoDataFrame:
         layers = self.__dict__.get("layers", {})
@@ -108,7 +112,10 @@ class District:
             meta = {
                 "name": self.name,
                 "crs": self.crs.to_wkt(),
-                "network_source": self.network_source,
+                # An in-memory graph is not saved; save it with save_network and name the file.
+                "network_source": self.network_source
+                if isinstance(self.network_source, str)
+                else None,
                 "as_of": self.as_of.isoformat() if self.as_of else None,
                 "dtypes": {
                     n: {c: str(t) for c, t in g.dtypes.items()} for n, g in self.layers.items()
@@ -160,6 +167,123 @@ class District:
             meta.get("network_source"),
             as_of,
         )
+
+    @classmethod
+    def from_layers(
+        cls,
+        *,
+        grids: LayerInput,
+        buildings: LayerInput,
+        stations: LayerInput,
+        network: Any = None,
+        crs: str | int | pyproj.CRS | None = None,
+        as_of: date | str | None = None,
+        name: str = "district",
+        **options: Any,
+    ) -> District:
+        """A district from an analyst's GeoDataFrames, validated as a config's files are.
+
+        Each layer goes through the readers and checks of :func:`load_district` (the same
+        canonical columns, Chinese header and value mapping, coordinate systems and messages);
+        the first error is raised, the warnings are in ``district.report``.
+
+        Parameters
+        ----------
+        grids, buildings, stations
+            The required layers: GeoDataFrames in any CRS (or layer file paths).
+        network
+            The road network: an osmnx graph (``networkx.MultiDiGraph``, any CRS osmnx
+            projects), an OSM ``.pbf``/``.osm`` or ``.graphml`` file path, or a place name
+            (downloaded; needs internet). None: no travel times.
+        crs
+            Working CRS (projected, metres); default: the UTM zone of the district.
+        as_of
+            The date the analysis speaks for (``"2026-06-30"``); the risk step needs it.
+        name
+            The district's name in outputs.
+        **options
+            The optional layers ``hydrants``, ``water_sources``, ``hazards``, ``incidents``
+            (GeoDataFrames or paths), and per layer what a config's ``[layers.NAME]`` table
+            says: ``layer_crs={"hydrants": "GCJ-02"}`` (the system the coordinates are really
+            in, overriding the frame's own CRS: GCJ-02 and BD-09 points are stored as
+            EPSG:4326 by most tools), ``columns={"hydrants": {"编号": "hydrant_id"}}``
+            (user header → canonical column) and ``values={"hydrants": {"status": {"好":
+            "ok"}}}`` (user value → canonical choice; common Chinese values are known
+            already).
+
+        Raises
+        ------
+        InputError
+            The first validation error, naming the layer, the row and the user's header.
+        ConfigError
+            An unknown layer or option, a required layer missing, a bad coordinate system.
+        """
+        specs = _layer_specs(dict(grids=grids, buildings=buildings, stations=stations), options)
+        if isinstance(as_of, str):
+            as_of = _as_of(as_of)
+        district, report = load_district(
+            specs, name=name, crs=crs, network_source=_network(network), as_of=as_of
+        )
+        report.raise_if_errors()
+        district.report = report
+        return district
+
+
+LayerInput = gpd.GeoDataFrame | str | Path
+LAYER_OPTIONS = ("layer_crs", "columns", "values")
+
+
+def _layer_specs(required: dict[str, Any], options: dict[str, Any]) -> dict[str, LayerSpec]:
+    """One :class:`LayerSpec` per layer given to :meth:`District.from_layers`."""
+    extra = {k: v for k, v in options.items() if k not in LAYER_OPTIONS}
+    unknown = [k for k in extra if k not in SCHEMAS]
+    if unknown:
+        raise ConfigError(
+            f"District.from_layers: unknown argument(s) {unknown}; layers are "
+            f"{list(LAYER_NAMES)}, per-layer options {list(LAYER_OPTIONS)}"
+        )
+    frames = {k: v for k, v in {**required, **extra}.items() if v is not None}
+    per_layer = {}
+    for option in LAYER_OPTIONS:
+        table = options.get(option) or {}
+        stray = [k for k in table if k not in frames]
+        if stray:
+            raise ConfigError(
+                f"District.from_layers: {option} names layer(s) {stray} that were not given; "
+                f"layers given: {list(frames)}"
+            )
+        per_layer[option] = table
+    specs = {}
+    for layer_name, frame in frames.items():
+        if not isinstance(frame, gpd.GeoDataFrame | str | Path):
+            raise ConfigError(
+                f"District.from_layers: {layer_name} must be a GeoDataFrame or a file path, "
+                f"not {type(frame).__name__} (make points with geopandas.points_from_xy)"
+            )
+        crs = per_layer["layer_crs"].get(layer_name)
+        if crs is not None:
+            parse_coord_system(crs)  # a bad name stops here, with the list of known systems
+        specs[layer_name] = LayerSpec(
+            file=frame if isinstance(frame, gpd.GeoDataFrame) else Path(frame),
+            crs=crs,
+            columns=dict(per_layer["columns"].get(layer_name, {})),
+            values={k: dict(v) for k, v in per_layer["values"].get(layer_name, {}).items()},
+        )
+    return specs
+
+
+def _as_of(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"as_of must be a date like 2026-06-30, not {text!r}") from exc
+
+
+def _network(network: Any) -> Any:
+    """A path as text (made absolute when it names a file), a graph or place name as given."""
+    if isinstance(network, Path) or (isinstance(network, str) and Path(network).exists()):
+        return str(Path(network).resolve())
+    return network
 
 
 def _coord_system(spec: LayerSpec, raw: gpd.GeoDataFrame) -> CoordSystem:
@@ -321,9 +445,7 @@ def _read_layer(
     still in the report).
     """
     schema = SCHEMAS[layer_name]
-    raw, source = read_layer(
-        spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
-    )
+    raw, source = _read_spec(spec, layer_name)
     cs = _coord_system(spec, raw)
     gdf, layer_report = coerce_layer(raw, schema, source, values=spec.values)
     report.extend(layer_report)
@@ -339,14 +461,22 @@ def _read_layer(
     return gdf, source, cs
 
 
+def _read_spec(spec: LayerSpec, layer_name: str) -> tuple[gpd.GeoDataFrame, LayerSource]:
+    raw, source = read_layer(
+        spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
+    )
+    if isinstance(spec.file, gpd.GeoDataFrame):
+        # Messages name the layer the analyst passed, not just "a frame".
+        source.file = f"the {layer_name} GeoDataFrame"
+    return raw, source
+
+
 def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.GeoDataFrame:
     """Read and validate one layer on its own (for notebooks); raises on the first error.
 
     Returned in ``crs`` when given, otherwise in WGS84.
     """
-    raw, source = read_layer(
-        spec.file, layer=spec.layer, lon=spec.lon, lat=spec.lat, columns=spec.columns
-    )
+    raw, source = _read_spec(spec, layer_name)
     cs = _coord_system(spec, raw)
     gdf, report = coerce_layer(raw, SCHEMAS[layer_name], source, values=spec.values)
     report.raise_if_errors()
