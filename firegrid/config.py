@@ -26,6 +26,7 @@ from firegrid.spatial.io.crs import parse_coord_system
 from firegrid.spatial.io.database import TableName, is_database_url, shown_url
 from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from firegrid.spatial.io.district import District, LayerSpec, load_district
+from firegrid.spatial.io.grids import GridLevels
 from firegrid.spatial.io.layers import LAYER_NAMES, SCHEMAS
 from firegrid.spatial.io.validate import ValidationReport
 from firegrid.spatial.network.profiles import AccessParams
@@ -35,6 +36,7 @@ from firegrid.spatial.water.params import WaterParams
 
 # The analysis sections, each read by its parameter class (firegrid.spatial.params.params_from_mapping).
 PARAM_SECTIONS: dict[str, Any] = {
+    "grids": GridLevels,
     "access": AccessParams,
     "water": WaterParams,
     "risk": RiskParams,
@@ -330,11 +332,17 @@ def load_config(path: str | Path) -> Config:
 
 
 def district_from_config(config: Config) -> tuple[District, ValidationReport]:
-    """Read and validate every layer the config names."""
-    return load_district(
+    """Read and validate every layer the config names (the grid levels against ``[grids]``)."""
+    district, report = load_district(
         config.layers,
         name=config.name,
         crs=config.crs,
         network_source=config.network_source,
         as_of=config.as_of,
     )
+    if report.ok:
+        try:
+            config.params["grids"].check(district.layers["grids"])
+        except InputError as exc:
+            report.add("error", str(exc), "grids", "level")
+    return district, report

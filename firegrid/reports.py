@@ -565,6 +565,7 @@ SUMMARY_WORDS = {
 FIGURE_LABELS_ZH = {
     "buildings": "建筑数",
     "grids_by_level": "各级网格数",
+    "grid_levels": "网格层级名称",
     "stations": "消防站点数",
     "hydrants": "消火栓数",
     "water_sources": "消防水源数",

@@ -19,7 +19,7 @@ from firegrid.risk.params import FACTORS
 from firegrid.risk.score import score_district
 from firegrid.spatial.access.analysis import analyse_access
 from firegrid.spatial.errors import ConfigError
-from firegrid.spatial.io.grids import assign_grids
+from firegrid.spatial.io.grids import GridLevels, assign_grids
 from firegrid.spatial.network.load import read_network, require_near
 from firegrid.spatial.siting.hydrants import propose_hydrants
 from firegrid.spatial.siting.stations import site_micro_stations
@@ -48,11 +48,18 @@ def load_step(ctx: RunContext) -> StepResult:
     ctx.cells = district.cells
     if ctx.cells is None:
         ctx.cells, _ = assign_grids(district.layers["buildings"], district.layers["grids"])
-    out.figures["district"] = _district_figures(district)
+    out.figures["district"] = _district_figures(district, ctx.config.params["grids"])
     return out
 
 
-def _district_figures(district) -> dict[str, Any]:
+def _level_names(grids: pd.DataFrame, levels: GridLevels) -> dict[int, str] | None:
+    """Level → configured name of each level the grids hold (None without ``[grids]``)."""
+    if not levels.level_names:
+        return None
+    return {int(k): levels.name(int(k)) for k in sorted(grids["level"].dropna().unique())}
+
+
+def _district_figures(district, levels: GridLevels) -> dict[str, Any]:
     b = district.layers["buildings"]
     figures: dict[str, Any] = {
         "buildings": len(b),
@@ -62,6 +69,9 @@ def _district_figures(district) -> dict[str, Any]:
         "grids_by_level": _value_counts(district.layers["grids"]["level"], int),
         "stations": _value_counts(district.layers["stations"]["kind"]),
     }
+    names = _level_names(district.layers["grids"], levels)
+    if names:
+        figures["grid_levels"] = names
     if district.has("hydrants"):
         figures["hydrants"] = _value_counts(district.layers["hydrants"]["status"])
     for name in ("water_sources", "hazards", "incidents"):

@@ -134,7 +134,9 @@ FAMILY_VALUES: dict[str, tuple[str, ...]] = {
         "elderly_alone",
     ),
     "grade": tuple(str(g) for g in GRADE_LABELS["en"]),
-    "level": ("1", "2", "3"),
+    # Grid levels 1 (the top of the hierarchy) … 9: as many as the user has
+    # (firegrid.spatial.io.grids.MAX_LEVELS).
+    "level": tuple(str(n) for n in range(1, 10)),
 }
 
 # Module paths, spelled once.

@@ -1,27 +1,98 @@
 """Which grid cell each building (or hydrant, water source …) lies in, at every grid level.
 
-Each feature is placed in the finest grid cell (level 3) that holds its representative point
-(a point guaranteed inside a polygon; a point feature is its own). Its cells at coarser levels
-follow the ``parent_id`` chain, so a level-2 community's members are exactly its level-3 cells'
-members plus any features lying in the community but in no level-3 cell (those are assigned to
-the coarser level directly by their point, and counted). A point on an edge shared by two cells
+The hierarchy has as many levels as the user's grids: level 1 is the top (a subdistrict in a
+district run; a city, district, subdistrict, community, cell in a five-level one), each cell
+below it names its ``parent_id`` one level up, up to :data:`MAX_LEVELS`. Each feature is placed
+in the finest grid cell that holds its representative point (a point guaranteed inside a
+polygon; a point feature is its own). Its cells at coarser levels follow the ``parent_id``
+chain, so a cell's members are exactly its child cells' members plus any features lying in it
+but in no child cell (those are assigned to the coarser level directly by their point, and
+counted). A point on an edge shared by two cells
 goes to the smaller ``grid_id``. Every per-grid figure of access, water and risk uses this one
 assignment.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any, Self
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from firegrid.spatial.errors import InputError
+from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.io.crs import require_projected, require_same_crs
 from firegrid.spatial.io.layers import clean_text
 from firegrid.spatial.io.sources import locate, shown
+from firegrid.spatial.params import params_from_mapping
+
+# Deepest grid level (the column registry names grid_id_l1 … grid_id_l9): deeper than the
+# country → province → city → district → subdistrict → community → cell chain needs.
+MAX_LEVELS = 9
+
+
+@dataclass(frozen=True)
+class GridLevels:
+    """The ``[grids]`` section: what each grid level is called.
+
+    Attributes
+    ----------
+    level_names : tuple of str
+        Names of the levels, level 1 (the top) first: ``["区", "街道", "社区", "网格"]``.
+        Empty (the default): levels are called by number. When given, it names every level
+        the grids layer holds (a grid of a deeper level is an error).
+    """
+
+    level_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        names = [str(n).strip() for n in self.level_names]
+        if len(names) > MAX_LEVELS:
+            raise ConfigError(f"level_names names {len(names)} levels; at most {MAX_LEVELS}")
+        if any(not n for n in names):
+            raise ConfigError("level_names holds an empty name")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"level_names names a level twice: {list(self.level_names)}")
+        object.__setattr__(self, "level_names", tuple(names))
+
+    @classmethod
+    def from_mapping(cls, d: Mapping[str, Any] | None) -> Self:
+        """Build from the ``[grids]`` table; raises ConfigError naming an unknown or bad key."""
+        return params_from_mapping(cls, d, section="grids")
+
+    def name(self, level: int) -> str:
+        """The name of ``level`` (1 = top): its configured name, else ``"level <n>"``."""
+        if 1 <= level <= len(self.level_names):
+            return self.level_names[level - 1]
+        return f"level {level}"
+
+    def level(self, name: str | int) -> int:
+        """The level number of a configured level name (or of a level number itself)."""
+        if isinstance(name, int) and not isinstance(name, bool) and 1 <= name <= MAX_LEVELS:
+            return name
+        if name in self.level_names:
+            return self.level_names.index(name) + 1
+        raise ConfigError(
+            f"no grid level {name!r}; the levels are {list(self.level_names) or 'numbered'}"
+        )
+
+    def check(self, grids: gpd.GeoDataFrame) -> None:
+        """InputError when the grids hold a level deeper than the configured names."""
+        if not self.level_names:
+            return
+        levels = grid_levels(grids)
+        deeper = np.flatnonzero((levels > len(self.level_names)).to_numpy())
+        if len(deeper):
+            first = int(deeper[0])
+            raise InputError(
+                f"a level-{levels.iloc[first]} cell, but [grids] level_names names "
+                f"{len(self.level_names)} levels ({', '.join(self.level_names)}); "
+                "name every level",
+                **locate(grids, first, "level", layer="grids"),
+            )
 
 
 @dataclass
@@ -60,14 +131,16 @@ class AssignmentReport:
 
 
 def grid_levels(grids: gpd.GeoDataFrame) -> pd.Series:
-    """The ``level`` column of the grids layer as ints; InputError naming a missing level."""
+    """The ``level`` column of the grids layer as ints; InputError naming a cell whose level is
+    missing or no whole number from 1 to :data:`MAX_LEVELS`."""
     if "level" not in grids:
         raise InputError("required column missing", file="grids layer", column="level")
     lv = pd.to_numeric(grids["level"], errors="coerce")
-    if lv.isna().any():
-        first = int(np.flatnonzero(lv.isna().to_numpy())[0])
+    bad = lv.isna() | (lv % 1 != 0) | (lv < 1) | (lv > MAX_LEVELS)
+    if bad.any():
+        first = int(np.flatnonzero(bad.to_numpy())[0])
         raise InputError(
-            f"level is not 1, 2 or 3: {shown(grids['level'].iloc[first])}",
+            f"level is no whole number from 1 to {MAX_LEVELS}: {shown(grids['level'].iloc[first])}",
             **locate(grids, first, "level", layer="grids"),
         )
     return lv.astype(int)

@@ -703,7 +703,10 @@ def _misdeclared(
 
 
 def check_grid_hierarchy(grids: gpd.GeoDataFrame, source: LayerSource) -> ValidationReport:
-    """Every level-2/3 cell names an existing parent one level up and lies inside it.
+    """Every cell below level 1 names an existing parent one level up and lies inside it.
+
+    Any number of levels (1 = the top, up to :data:`firegrid.spatial.io.grids.MAX_LEVELS`):
+    a level-5 cell's parent is a level-4 cell, and so on up to level 1, which has no parent.
 
     ``grids`` must be in a projected CRS (areas in m²).
     """
