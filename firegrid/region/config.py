@@ -43,7 +43,9 @@ from firegrid.reports import OutputOptions
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.params import check_keys
 
-REGION_KEYS = ("name", "as_of", "crs", "partition_level", "level_names", "subdistricts")
+REGION_KEYS = (
+    "name", "as_of", "crs", "partition_level", "level_names", "horizon_s", "subdistricts",
+)  # fmt: skip
 SUBDISTRICT_KEYS = ("config", "name")
 # Sections of form (a), beside [region]: what the region's own outputs need.
 SUBDISTRICT_FORM_SECTIONS = ("region", "map", "output")
@@ -73,6 +75,9 @@ class RegionConfig:
         The grid level whose cells are the partitions (form b); 1 by default.
     level_names : list of str
         Names of grid levels 1, 2, … (``["街道", "社区", "网格"]``); may be empty.
+    horizon_s : float or None
+        Longest time reported exactly (seconds; None: twice the longest target, see
+        :func:`firegrid.region.partitions.region_halo`).
     base : Config or None
         Form (b): the region-wide layers, network and parameters, as a district config.
     subdistricts : list of Subdistrict
@@ -86,6 +91,7 @@ class RegionConfig:
     as_of: date | None
     partition_level: int = 1
     level_names: list[str] = field(default_factory=list)
+    horizon_s: float | None = None
     base: Config | None = None
     subdistricts: list[Subdistrict] = field(default_factory=list)
     map: MapOptions = field(default_factory=MapOptions)
@@ -147,9 +153,17 @@ def parse_region_config(data: Mapping[str, Any], *, path: Path) -> RegionConfig:
     if not isinstance(names, list):
         raise ConfigError(f"{path}: [region] level_names must be a list of names, not {names!r}")
     names = [_text(n, "[region] level_names", path) for n in names]
+    horizon = region.get("horizon_s")
+    if horizon is not None and (
+        isinstance(horizon, bool) or not isinstance(horizon, int | float) or not horizon > 0
+    ):
+        raise ConfigError(f"{path}: [region] horizon_s must be seconds > 0, not {horizon!r}")
     if "subdistricts" in region:
-        return _subdistrict_form(data, region, path=path, name=name, level=level, names=names)
-    return _split_form(data, region, path=path, name=name, level=level, names=names)
+        out = _subdistrict_form(data, region, path=path, name=name, level=level, names=names)
+    else:
+        out = _split_form(data, region, path=path, name=name, level=level, names=names)
+    out.horizon_s = None if horizon is None else float(horizon)
+    return out
 
 
 def _split_form(data, region, *, path: Path, name: str, level: int, names: list[str]):
