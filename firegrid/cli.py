@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import importlib
 import inspect
+import logging
 import pkgutil
 import sys
+import time
 import warnings
 from collections.abc import Sequence
+from importlib import metadata
 
 import firegrid.commands
 from firegrid.commands import COMMANDS, EXIT_BAD_INPUT
+from firegrid.logs import PRINTED, logging_to
 from firegrid.spatial.errors import FireGridError
+
+log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
 FireGrid: fire-safety risk analysis for a city subdistrict (街道).
@@ -33,6 +39,7 @@ atomically when the run succeeds; a file FireGrid did not write stops the run, -
 
 Bad input (config, layers, network) ends with one line on stderr and exit code 2.
 Start with:  firegrid demo     then:  firegrid validate my.toml && firegrid run my.toml
+Scheduled runs:  firegrid --log-file runs.log run my.toml   (-v also logs on the terminal)
 """
 
 
@@ -57,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    _global_args(parser)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, (setup, func) in COMMANDS.items():
         p = sub.add_parser(
@@ -70,28 +78,79 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _global_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log what the run does on stderr: -v steps, timings and outputs, -vv details",
+    )
+    parser.add_argument(
+        "--log-file",
+        metavar="FILE",
+        help="append the run's log (start, steps with seconds, outputs, warnings, errors) to "
+        "FILE, for scheduled runs; progress bars stay on the terminal",
+    )
+
+
+def version() -> str:
+    """The installed FireGrid's version (``unknown`` when run from an uninstalled checkout)."""
+    try:
+        return metadata.version("firegrid")
+    except metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
     """Print a Python warning as one prefixed line (not the source path and code line)."""
     text = " ".join(str(message).split())
     print(f"firegrid: warning: {text}", file=sys.stderr)
+    log.warning(text, extra={PRINTED: True})
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        with logging_to(args.verbose, log_file=args.log_file):
+            return _run_command(args)
+    except FireGridError as exc:  # the log file could not be opened
+        print(f"firegrid: error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    t0 = time.perf_counter()
+    log.info("firegrid %s %s: start", version(), args.command)
+    status = _call_command(args)
+    log.info(
+        "firegrid %s: end, exit %d after %.1f s", args.command, status, time.perf_counter() - t0
+    )
+    return status
+
+
+def _call_command(args: argparse.Namespace) -> int:
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
             warnings.showwarning = _warning_line  # restored when the block ends
             return int(args.func(args) or 0)
     except FireGridError as exc:
-        # One line whatever the message holds (a library's text may span several).
-        text = " ".join(str(exc).splitlines())
+        text = _one_line(exc)
         print(f"firegrid: error: {text}", file=sys.stderr)
+        log.error(text, extra={PRINTED: True})
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("firegrid: interrupted", file=sys.stderr)
+        log.error("interrupted", extra={PRINTED: True})
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    # One line whatever the message holds (a library's text may span several).
+    return " ".join(str(exc).splitlines())
 
 
 if __name__ == "__main__":
