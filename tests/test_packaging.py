@@ -87,6 +87,8 @@ def test_the_wheel_carries_the_demo_district_and_nothing_it_should_not(wheel):
     referenced = {config["network"]["source"]}
     referenced |= {layer["file"] for layer in config["layers"].values()}
     assert {f"firegrid/data/demo/{n}" for n in referenced | {"demo.toml"}} <= set(names)
+    for name in ("region.toml", "district.toml", "roads.osm", "buildings.gpkg"):
+        assert f"firegrid/data/region/{name}" in names
     assert "firegrid/py.typed" in names
     assert "firegrid/maps/assets/leaflet.js" in names
     assert "firegrid/__main__.py" in names
