@@ -13,6 +13,7 @@ from firegrid.commands import (
     run_and_write,
     step_args,
 )
+from firegrid.commands.region import region_args, run_region_and_write
 
 
 @command("validate", setup=config_arg)
@@ -81,19 +82,46 @@ def _check_network(config, district, report) -> str | None:
     return f"network: {source}: {facts.summary}"
 
 
-@command("demo", setup=lambda p: out_arg(p, default_help="default: ./firegrid-demo-output"))
+def _demo_args(parser: argparse.ArgumentParser) -> None:
+    out_arg(parser, default_help="default: ./firegrid-demo-output")
+    parser.add_argument(
+        "--region",
+        action="store_true",
+        help="run the embedded demo region (data/region/region.toml: synthetic subdistricts "
+        "sharing streets and stations) as a region run, see 'firegrid region'",
+    )
+    region_args(parser)
+
+
+@command("demo", setup=_demo_args)
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the embedded (synthetic) demo district end to end and write every output.
 
     Writes map.html (self-contained, works offline), results.gpkg, grid_summary.csv and
     grid_summary.xlsx, summary.md and summary.json into the output folder
-    (default ./firegrid-demo-output) and prints the headline figures.
+    (default ./firegrid-demo-output) and prints the headline figures. With --region, runs the
+    demo region instead, each subdistrict a partition (--workers, --scheduler, --threads).
     """
     from firegrid.pipeline import demo_config_path
 
     if args.out is None:
         args.out = "firegrid-demo-output"
+    if args.region:
+        return run_region_and_write(args, demo_region_path())
     return run_and_write(args, demo_config_path(), "run")
+
+
+def demo_region_path():
+    """The embedded demo region's config: ``region/region.toml`` beside the demo district."""
+    from firegrid.pipeline import demo_config_path
+    from firegrid.spatial.errors import ConfigError
+
+    path = demo_config_path().parent.parent / "region" / "region.toml"
+    if not path.is_file():
+        raise ConfigError(
+            f"the demo region's config is missing: {path} (python data/make_region.py makes it)"
+        )
+    return path
 
 
 @command("run", setup=step_args)

@@ -32,7 +32,7 @@ from firegrid.spatial.access.travel_times import coverage_by_grid
 from firegrid.spatial.io.layers import ACCESS_COLUMNS
 from firegrid.spatial.water.by_grid import water_by_grid
 from firegrid.spatial.water.zones import water_deficient_zones
-from firegrid.wording import share
+from firegrid.wording import minutes, percent, share
 
 # The column naming each feature's subdistrict in every region layer (GeoParquet partitions).
 SUBDISTRICT = "subdistrict"
@@ -136,7 +136,7 @@ def merge_windows(
     run_step(ctx, "risk")
     layers = _labelled(ctx, cells, region.partition_level, extra)
     failures = [r.error for r in results if r.error is not None]
-    notes = list(ctx.notes) + [n for r in ok for n in r.notes]
+    notes = list(ctx.notes) + partition_notes(ok)
     if failures:
         notes.append(f"no access or water figures for {len(failures)} failed subdistrict(s)")
     ranking, totals = rank_subdistricts(layers, failed=len(failures))
@@ -196,6 +196,7 @@ def _finish(ctx: RunContext, columns, extra, *, halo: Halo) -> None:
             if name in columns and name in layers:
                 water.columns[name] = columns[name].reindex(layers[name].index)
         _region_tables(ctx, b, access, water, extra)
+        _region_figures(ctx, b, access, water)
     ctx.record("access", access)
     ctx.record("water", water)
 
@@ -213,6 +214,29 @@ def _region_tables(ctx: RunContext, b, access: StepResult, water: StepResult, ex
     sources = _with(layers.get("water_sources"), water.columns.get("water_sources"))
     water.tables["water_by_grid"] = water_by_grid(
         b, grids, sources, hydrants=hydrants, zones=zones, cells=cells, params=params
+    )
+
+
+def _region_figures(ctx: RunContext, b, access: StepResult, water: StepResult) -> None:
+    """The headline figures and lines of the access and water steps, over the whole region."""
+    p, w = ctx.config.params["access"], ctx.config.params["water"]
+    n = len(b)
+    fig: dict[str, Any] = {"target_micro_s": p.target_micro_s, "target_fire_s": p.target_fire_s}
+    for col, what in (("covered_3min", f"{minutes(p.target_micro_s)} micro-station"),
+                      ("covered_5min", f"{minutes(p.target_fire_s)} fire-station")):  # fmt: skip
+        k = int(_flag(b, col).sum())
+        fig[f"buildings_{col}"], fig[f"share_{col}"] = k, share(k, n)
+        access.headline.append(
+            f"{what} coverage: {k:,} of {n:,} buildings ({percent(share(k, n))})"
+        )
+    access.figures["access"] = fig
+    k = int(_flag(b, "water_deficient").sum())
+    zones = len(water.layers.get("water_deficient", ()))
+    water.figures["water"] = {"hydrant_radius_m": w.hydrant_radius_m, "water_deficient": k,
+                              "share_water_deficient": share(k, n), "deficient_zones": zones}  # fmt: skip
+    water.headline.append(
+        f"water-deficient buildings (no working hydrant or source within "
+        f"{w.hydrant_radius_m:g} m along streets): {k:,} ({percent(share(k, n))}) in {zones} zone(s)"
     )
 
 
@@ -263,6 +287,22 @@ def _unique(items: list[str]) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+def partition_notes(results: list[PartitionResult]) -> list[str]:
+    """The partitions' notes, each once: a station or hydrant in several halos is noted by
+    each of them in the same words, so a note names the subdistricts that made it."""
+    where: dict[str, list[str]] = {}
+    for r in results:
+        for text in r.notes:
+            where.setdefault(text, []).append(r.name)
+    out = []
+    for text, names in where.items():
+        if len(names) == 1:
+            out.append(f"{names[0]}: {text}")
+        else:
+            out.append(f"{text} (noted by {len(names)} subdistricts)")
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Form (a): subdistricts analysed as they stand
 
@@ -291,7 +331,7 @@ def merge_subdistricts(region: RegionConfig, results: list[PartitionResult]) -> 
         ranking,
         totals,
         failures=failures,
-        notes=_unique([n for r in ok for n in r.notes]),
+        notes=partition_notes(ok),
         partitions=_partition_table(results),
     )
 

@@ -51,7 +51,7 @@ class PartitionResult:
     figures : dict
         Headline figures of a subdistrict analysed as it stands.
     notes : list of str
-        The steps' notes, prefixed with the subdistrict.
+        The steps' notes (the merge names the subdistricts that made each).
     size : dict
         Rows per layer and the window's nodes and edges.
     seconds : float
@@ -109,7 +109,7 @@ def analyse_window(window: Window, config: Config, *, threads: int | None = None
         for name in PARTITION_LAYERS:
             if name in result.layers:
                 out.layers[name] = _in_cell(result.layers[name], window.cell)
-    out.notes = [f"{window.name}: {n}" for n in ctx.notes]
+    out.notes = list(ctx.notes)
     out.seconds = time.perf_counter() - t0
     return out
 
@@ -169,7 +169,7 @@ def analyse_subdistrict(name: str, config: Config, *, as_of: date | None = None,
         layers=layers,
         tables=dict(ctx.tables),
         figures=ctx.figures,
-        notes=[f"{name}: {n}" for n in ctx.notes],
+        notes=list(ctx.notes),
         size={k: len(v) for k, v in layers.items()},
         seconds=time.perf_counter() - t0,
     )
