@@ -180,7 +180,10 @@ def write_run_outputs(
     Returns
     -------
     File name → path: ``map.html``, ``results.gpkg``, ``grid_summary.csv``/``.xlsx``,
-    ``summary.md``, ``summary.json`` (those the run has material for).
+    ``summary.md``, ``summary.json`` (those the run has material for). With ``[output]
+    database``, the same layers are then written to a new PostGIS schema in one transaction
+    (:func:`firegrid.store.write_postgis`), named in ``run.notes``; a database error raises
+    InputError after the files are in place.
     """
     from firegrid.reports import RunOutputs, grid_summary_table, write_outputs
 
@@ -207,7 +210,24 @@ def write_run_outputs(
         map_html=html,
         values=parameter_values(run.config),
     )
-    return write_outputs(folder, outputs, options=out_opts, allow=allow, force=force)
+    written = write_outputs(folder, outputs, options=out_opts, allow=allow, force=force)
+    if out_opts.database:
+        _write_database(run, layers, out_opts, allow=allow)
+    return written
+
+
+def _write_database(run: RunContext, layers: dict[str, Any], options, *, allow) -> str:
+    """Every result layer into a new PostGIS schema (``[output] database``), after the files;
+    the schema is named in the run's notes."""
+    from firegrid.spatial.io.database import shown_url
+    from firegrid.store import run_schema_name, write_postgis
+
+    schema = options.database_schema or run_schema_name(run.config.name)
+    write_postgis(layers, options.database, schema=schema, personal=options.personal, allow=allow)
+    run.run_notes.append(
+        f"database: {len(layers)} result layers in schema {schema} of {shown_url(options.database)}"
+    )
+    return schema
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from firegrid.maps.privacy import personal_columns, redact_text, shared_columns
 from firegrid.outputs import write_folder_atomically
 from firegrid.spatial import columns
 from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.io.database import identifier_problem, is_database_url
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.params import params_from_mapping
 from firegrid.wording import percent, share
@@ -107,6 +108,13 @@ class OutputOptions:
     language : {"en", "zh"}
         Language of ``summary.md`` (default ``"en"``); ``"zh"`` writes its headings, figure
         labels and headline in Chinese, with the same figures.
+    database : str or None
+        A PostgreSQL URL (``"postgresql://user@host/db"``): every result layer is also written
+        there, into a new schema per run, in one transaction (:func:`firegrid.store.write_postgis`),
+        with the same columns as ``results.gpkg``.
+    database_schema : str or None
+        The schema's name; default ``firegrid_<run name>_<UTC time>``
+        (:func:`firegrid.store.run_schema_name`). It must not exist yet.
     """
 
     folder: str | None = None
@@ -115,8 +123,19 @@ class OutputOptions:
     personal: str = "drop"
     csv_encoding: str = "utf-8-sig"
     language: str = "en"
+    database: str | None = None
+    database_schema: str | None = None
 
     def __post_init__(self) -> None:
+        if self.database is not None and not is_database_url(self.database):
+            # Not echoed: the text may hold a password.
+            raise ConfigError(
+                "[output] database must be a PostgreSQL URL (postgresql://user@host/db)"
+            )
+        if self.database_schema is not None:
+            problem = identifier_problem(self.database_schema)
+            if problem:
+                raise ConfigError(f"[output] database_schema {self.database_schema!r}: {problem}")
         for key, allowed in (
             ("personal", PERSONAL_CHOICES),
             ("csv_encoding", CSV_ENCODINGS),

@@ -55,9 +55,8 @@ def demo_tables(server: PostGIS) -> dict[str, gpd.GeoDataFrame]:
 
 
 def _same_layer(table: gpd.GeoDataFrame, file: gpd.GeoDataFrame) -> None:
-    table = table.drop(
-        columns="fid"
-    )  # write_table's key    assert list(table.columns) == list(file.columns)
+    table = table.drop(columns="fid")  # the key write_table and write_postgis add
+    assert list(table.columns) == list(file.columns)
     assert table.crs == file.crs
     attributes = [c for c in file.columns if c != "geometry"]
     pd.testing.assert_frame_equal(
@@ -318,3 +317,141 @@ def test_validate_a_config_whose_buildings_are_a_table(server, demo_tables, tmp_
     ident = buildings["building_id"].iloc[9]
     line = f"{server.url} broken.buildings: row 10 (building_id {ident}), column 'floors'"
     assert line in captured.out and PASSWORD not in captured.out + captured.err
+
+
+# --------------------------------------------------------------------------------------------
+# PostGIS as the sink of a run's results (firegrid.store.write_postgis)
+
+
+def _results() -> dict[str, pd.DataFrame]:
+    """Layers holding every kind of column a run writes, and a table without geometry."""
+    n = 6
+    points = gpd.GeoDataFrame(
+        {
+            "hydrant_id": [f"H{i}" for i in range(n)],
+            "flow_lps": [10.0, np.nan, 15.0, 20.0, 25.0, 30.0],
+            "n": pd.array([1, None, 3, 4, 5, 6], dtype="Int64"),
+            "ok": [True, False, True, True, False, True],
+            "found_on": pd.to_datetime(["2026-01-02", None, "2026-03-04"] * 2),
+            "turnout": pd.to_timedelta([60, 90, 120, 30, 45, None], unit="s"),
+            "tags": [["a", 1], None, "x", 2, None, "y"],
+        },
+        geometry=[shapely.Point(500_000 + i, 3_450_000 + i) for i in range(n - 1)] + [None],
+        crs="EPSG:32651",
+    )
+    table = pd.DataFrame({"level": [1, 2, 3], "category": ["general", "major", None]})
+    return {"hydrants": points, "escalation": table}
+
+
+def _schemas(server: PostGIS) -> set[str]:
+    with server.connect() as conn:
+        return {r[0] for r in conn.execute("SELECT nspname FROM pg_namespace")}
+
+
+def test_results_written_in_one_schema_read_back_as_sources(server, demo_tables):
+    from firegrid.store import write_postgis
+
+    layers = {**_results(), "buildings": demo_tables["buildings"]}
+    url = server.url_with(password=PASSWORD)
+    written = write_postgis(layers, url, schema="run_a")
+    assert written == {n: f"run_a.{n}" for n in layers}
+    # The demo's buildings, through the existing PostGIS layer source, as read from the file.
+    table, _ = read_layer(server.url, layer="run_a.buildings")
+    # Without its personal column (contact_phone), as results.gpkg.
+    _same_layer(table, demo_tables["buildings"].drop(columns="contact_phone"))
+    back, _ = read_layer(server.url, layer="run_a.hydrants")
+    want = layers["hydrants"]
+    assert back.crs == "EPSG:32651" and back.geometry.iloc[-1] is None
+    assert shapely.equals_exact(back.geometry.values[:-1], want.geometry.values[:-1], 0).all()
+    assert back["hydrant_id"].tolist() == want["hydrant_id"].tolist()
+    assert back["flow_lps"].iloc[0] == 10.0 and np.isnan(back["flow_lps"].iloc[1])
+    assert back["n"].iloc[[0, 2]].tolist() == [1, 3] and pd.isna(back["n"].iloc[1])
+    assert back["ok"].tolist() == want["ok"].tolist()
+    assert back["turnout"].tolist()[:5] == [60.0, 90.0, 120.0, 30.0, 45.0]
+    assert back["tags"].iloc[[0, 2, 3]].tolist() == ['["a", 1]', "x", "2"]
+    assert pd.isna(back["tags"].iloc[1])
+    with server.connect() as conn:
+        kinds = dict(
+            conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = 'run_a' AND table_name = 'hydrants'"
+            ).fetchall()
+        )
+        indexes = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = 'run_a' AND indexdef LIKE '%gist%'"
+        ).fetchall()
+        rows = conn.execute("SELECT level, category FROM run_a.escalation ORDER BY fid").fetchall()
+    assert kinds["n"] == "bigint" and kinds["ok"] == "boolean"
+    assert (
+        kinds["found_on"] == "timestamp without time zone"
+        and kinds["flow_lps"] == "double precision"
+    )
+    assert len(indexes) == 2  # hydrants and buildings; the table without geometry has none
+    assert rows == [(1, "general"), (2, "major"), (3, None)]
+
+
+def test_a_failing_layer_leaves_no_table_and_no_schema(server):
+    from firegrid.store import write_postgis
+
+    layers = _results()
+    # PostgreSQL text cannot hold a NUL character: the third layer fails mid-way, after the
+    # schema and two tables were created in the transaction.
+    bad = pd.DataFrame({"note": ["fine", "nul \x00 inside"]})
+    url = server.url_with(password=PASSWORD)
+    with pytest.raises(InputError) as caught:
+        write_postgis({**layers, "notes": bad}, url, schema="run_fails")
+    message = str(caught.value)
+    assert "layer 'notes'" in message and "nothing was written" in message
+    assert PASSWORD not in message and message.startswith("postgresql://postgres@")
+    assert "run_fails" not in _schemas(server)
+    # A schema that exists is never written into.
+    write_postgis(layers, url, schema="run_b")
+    with pytest.raises(InputError, match='schema "run_b" already exists'):
+        write_postgis({"other": bad.iloc[:1]}, url, schema="run_b")
+    with server.connect() as conn:
+        tables = conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'run_b'"
+        ).fetchall()
+    assert sorted(t[0] for t in tables) == ["escalation", "hydrants"]
+
+
+def test_names_from_the_data_are_only_names(server):
+    from firegrid.store import write_postgis
+
+    name = 'x"; DROP SCHEMA public CASCADE; --'
+    frame = gpd.GeoDataFrame(
+        {name: [1], "联系电话": ["13912345678"]}, geometry=[shapely.Point(1, 2)], crs=4326
+    )
+    write_postgis({name: frame}, server.url, schema=name)
+    assert "public" in _schemas(server) and name in _schemas(server)
+    back, _ = read_layer(server.url, layer=f"{name}.{name}")
+    assert back[name].tolist() == [1] and "联系电话" not in back  # personal: dropped
+    with pytest.raises(InputError, match="longer than PostgreSQL's 63 bytes"):
+        write_postgis({"t" * 64: frame}, server.url, schema="run_long")
+    assert "run_long" not in _schemas(server)
+
+
+def test_run_writes_its_layers_to_the_configured_database(server, tmp_path):
+    import tomllib
+
+    from firegrid.config import parse_config
+    from firegrid.context import RunContext
+    from firegrid.pipeline import run_step, write_run_outputs
+
+    data = tomllib.loads((DEMO / "demo.toml").read_text(encoding="utf-8-sig"))
+    data["output"] = {"database": server.url_with(password=PASSWORD)}
+    ctx = RunContext(parse_config(data, path=DEMO / "demo.toml"))
+    run_step(ctx, "load")
+    written = write_run_outputs(ctx, tmp_path / "out", with_map=False)
+    assert written["results.gpkg"].exists()
+    (note,) = [n for n in ctx.notes if n.startswith("database:")]
+    schema = re.search(r"schema (firegrid_demo_subdistrict_synthetic_\d{8}_\d{6}) of", note)[1]
+    assert PASSWORD not in note
+    grids, _ = read_layer(server.url, layer=f"{schema}.grids")
+    assert len(grids) == len(ctx.layers["grids"]) == 75
+    assert sorted(gpd.list_layers(written["results.gpkg"])["name"]) == sorted(
+        r[0]
+        for r in server.connect().execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = %s", (schema,)
+        )
+    )

@@ -99,10 +99,22 @@ def _name_problem(parts: list[str]) -> str | None:
         return "it has more than one dot"
     if not all(parts):
         return "the schema or the table is empty"
-    if any(ord(ch) < 32 or ord(ch) == 127 for part in parts for ch in part):
+    problems = [identifier_problem(part) for part in parts]
+    return next((f"a part {p[3:]}" if p.startswith("it ") else p for p in problems if p), None)
+
+
+def identifier_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a schema, table or column as written (None: it can).
+
+    Empty names, control characters (NUL included) and names longer than PostgreSQL keeps
+    (:data:`MAX_IDENTIFIER_BYTES`, cut without a word) are refused.
+    """
+    if not name:
+        return "it is empty"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
         return "it holds a control character"
-    if any(len(part.encode()) > MAX_IDENTIFIER_BYTES for part in parts):
-        return f"a part is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes"
+    if len(name.encode()) > MAX_IDENTIFIER_BYTES:
+        return f"it is longer than PostgreSQL's {MAX_IDENTIFIER_BYTES} bytes"
     return None
 
 
@@ -154,29 +166,41 @@ def read_database_layer(url: str, layer: object) -> tuple[gpd.GeoDataFrame, Laye
     shown = shown_url(url)
     name = TableName.parse(layer, where=shown)
     source = LayerSource(f"{shown} {name}", row_label="row", row_base=1)
-    with _connect(url, shown) as conn:
+    with connect(url) as conn:
         try:
             gdf = _read_table(conn, name, source.file)
         except psycopg.Error as exc:
-            raise InputError(f"cannot read the table: {_said(exc, url)}", file=source.file) from exc
+            raise InputError(
+                f"cannot read the table: {driver_message(exc, url)}", file=source.file
+            ) from exc
     return gdf, source
 
 
-def _connect(url: str, shown: str) -> psycopg.Connection:
+def connect(url: str, *, read_only: bool = True) -> psycopg.Connection:
+    """Open a connection (read-only unless told), NUMERIC read as float.
+
+    Raises
+    ------
+    InputError
+        Naming the URL without its password and the driver's message, when there is no
+        connection.
+    """
     scheme, sep, rest = url.strip().partition("://")
     try:
         conn = psycopg.connect(
             f"{scheme.split('+')[0]}{sep}{rest}", connect_timeout=CONNECT_TIMEOUT_S
         )
     except psycopg.Error as exc:
-        raise InputError(f"cannot connect to the database: {_said(exc, url)}", file=shown) from exc
-    conn.read_only = True
+        raise InputError(
+            f"cannot connect to the database: {driver_message(exc, url)}", file=shown_url(url)
+        ) from exc
+    conn.read_only = read_only
     # NUMERIC as float, as a GIS file's decimal column reads.
     conn.adapters.register_loader("numeric", FloatLoader)
     return conn
 
 
-def _said(exc: BaseException, url: str) -> str:
+def driver_message(exc: BaseException, url: str) -> str:
     """The driver's message on one line, with any password in it blanked out."""
     text = " ".join(str(exc).split())
     for secret in _passwords(url):
