@@ -1401,6 +1401,257 @@ COLUMNS: dict[tuple[str, str], Column] = _registry(
 # Layers that hold a copy of the buildings' columns.
 _BUILDING_LIKE = {"buildings", "access_missing"}
 
+# --------------------------------------------------------------------------------------------
+# Changes between two runs (``firegrid diff``): each compared figure's value in the earlier and
+# the later run (``<name>_before``, ``<name>_after``, labelled from the figure's own entry) and
+# its change; then the per-cell counts of changed buildings and hazards. A registry of their
+# own (:data:`CHANGE_COLUMNS`, :func:`change_column`): they are outputs of the comparison, not
+# columns of a run's layers, and are explained in docs/diff.md and the comparison's workbook
+# rather than in the README glossary of a run's outputs.
+
+G_CHANGES = "Changes between two runs"
+DIFF = "firegrid.diff_tables"
+_RUNS = {
+    "before": ("（前）", " (before)", "in the earlier run"),
+    "after": ("（后）", " (after)", "in the later run"),
+}
+
+
+def _change_entries(layer: str, base: Iterable[Column], changes: Mapping[str, tuple]) -> list:
+    """``<name>_before``, ``<name>_after`` and the change row (``changes[name]``) of each
+    column of ``base`` that ``changes`` names, as entries of ``layer``."""
+    rows = []
+    for col in base:
+        if col.name not in changes:
+            continue
+        for run, (zh, en, when) in _RUNS.items():
+            rows.append(
+                (f"{col.name}_{run}", col.unit, col.zh + zh, col.en + en, f"`{col.name}` {when}.")
+            )
+        rows.append(changes[col.name])
+    return _entries(layer, G_CHANGES, DIFF, rows)
+
+
+_GAINED = "+1: {what} only in the later run (gained); −1: only in the earlier run (lost); 0: same."
+_CHANGES_BUILDINGS = [
+    *_entries(
+        "changes_buildings",
+        G_CHANGES,
+        DIFF,
+        [
+            (
+                "presence",
+                "",
+                "建筑变动",
+                "in which runs",
+                "both: the building is in both runs; added: only in the later; removed: only in "
+                "the earlier.",
+            )
+        ],
+    ),
+    *_change_entries(
+        "changes_buildings",
+        [*_BUILDINGS_ACCESS, *_BUILDINGS_WATER, *_BUILDINGS_RISK],
+        {
+            "covered_3min": (
+                "change_3min",
+                "±1",
+                "3分钟到场变化",
+                "3-min reach change",
+                _GAINED.format(what="reached within {target_micro_s:g} s"),
+            ),
+            "covered_5min": (
+                "change_5min",
+                "±1",
+                "5分钟到场变化",
+                "5-min reach change",
+                _GAINED.format(what="reached within {target_fire_s:g} s"),
+            ),
+            "t_micro_s": (
+                "d_t_micro_s",
+                "s",
+                "微站到场时间变化 (s)",
+                "micro-station arrival change (s)",
+                "`t_micro_s` of the later run minus the earlier; negative: reached sooner.",
+            ),
+            "t_fire_s": (
+                "d_t_fire_s",
+                "s",
+                "消防站到场时间变化 (s)",
+                "fire-station arrival change (s)",
+                "`t_fire_s` of the later run minus the earlier; negative: reached sooner.",
+            ),
+            "water_covered": (
+                "change_water",
+                "±1",
+                "消防供水覆盖变化",
+                "fire water change",
+                _GAINED.format(what="covered by fire water"),
+            ),
+            "risk_index": (
+                "d_risk_index",
+                "index points",
+                "风险指数变化",
+                "risk index change",
+                "`risk_index` of the later run minus the earlier.",
+            ),
+            "risk_grade": (
+                "d_risk_grade",
+                "grade",
+                "风险等级变化",
+                "risk grade change",
+                "`risk_grade` of the later run minus the earlier; negative: a higher-risk grade "
+                "(1 is the highest).",
+            ),
+            "hazards_open": (
+                "d_hazards_open",
+                "count",
+                "未整改隐患变化 (项)",
+                "open hazards change",
+                "`hazards_open` of the later run minus the earlier.",
+            ),
+            "hazards_overdue": (
+                "d_hazards_overdue",
+                "count",
+                "逾期隐患变化 (项)",
+                "overdue hazards change",
+                "`hazards_overdue` of the later run minus the earlier.",
+            ),
+        },
+    ),
+]
+
+
+def _grid_change(name: str, unit: str, zh: str, en: str) -> tuple:
+    return (f"d_{name}", unit, zh, en, f"`{name}` of the later run minus the earlier.")
+
+
+def _grid_count(name: str, zh: str, en: str, what: str) -> tuple:
+    return (name, "count", zh, en, f"Buildings of the cell that {what}.")
+
+
+_CHANGES_GRIDS = [
+    *_change_entries(
+        "changes_grids",
+        _GRIDS,
+        {
+            "n_buildings": _grid_change("n_buildings", "count", "建筑数变化", "buildings change"),
+            "share_covered_3min": _grid_change(
+                "share_covered_3min", "share", "3分钟覆盖率变化", "3-min share change"
+            ),
+            "share_covered_5min": _grid_change(
+                "share_covered_5min", "share", "5分钟覆盖率变化", "5-min share change"
+            ),
+            "share_water_deficient": _grid_change(
+                "share_water_deficient", "share", "缺水建筑比例变化", "water-deficient share change"
+            ),
+            "risk_index_mean": _grid_change(
+                "risk_index_mean", "index points", "平均风险指数变化", "mean risk index change"
+            ),
+            "n_grade_{grade}": _grid_change(
+                "n_grade_{grade}",
+                "count",
+                "{grade}级（{grade_label}）建筑数变化",
+                "grade {grade} ({grade_label}) buildings change",
+            ),
+            "hazards_open": _grid_change(
+                "hazards_open", "count", "未整改隐患变化 (项)", "open hazards change"
+            ),
+            "hazards_overdue": _grid_change(
+                "hazards_overdue", "count", "逾期隐患变化 (项)", "overdue hazards change"
+            ),
+        },
+    ),
+    *_entries(
+        "changes_grids",
+        G_CHANGES,
+        DIFF,
+        [
+            _grid_count("n_added", "新增建筑数", "buildings added", "are only in the later run"),
+            _grid_count("n_removed", "删除建筑数", "buildings removed", "are only in the earlier"),
+            _grid_count(
+                "n_gained_3min", "新增3分钟到场建筑数", "gained 3-min reach", "gained 3-min reach"
+            ),
+            _grid_count("n_lost_3min", "失去3分钟到场建筑数", "lost 3-min reach", "lost it"),
+            _grid_count(
+                "n_gained_5min", "新增5分钟到场建筑数", "gained 5-min reach", "gained 5-min reach"
+            ),
+            _grid_count("n_lost_5min", "失去5分钟到场建筑数", "lost 5-min reach", "lost it"),
+            _grid_count(
+                "n_gained_water", "新增供水覆盖建筑数", "gained fire water", "gained fire water"
+            ),
+            _grid_count("n_lost_water", "失去供水覆盖建筑数", "lost fire water", "lost it"),
+            _grid_count(
+                "n_riskier",
+                "风险等级升高建筑数",
+                "to a higher-risk grade",
+                "moved to a higher-risk grade",
+            ),
+            _grid_count(
+                "n_safer",
+                "风险等级降低建筑数",
+                "to a lower-risk grade",
+                "moved to a lower-risk grade",
+            ),
+            (
+                "n_hazards_new",
+                "count",
+                "新增隐患 (项)",
+                "new hazards",
+                "Hazards of the cell's buildings only in the later run's ledger and not rectified.",
+            ),
+            (
+                "n_hazards_rectified",
+                "count",
+                "新整改隐患 (项)",
+                "newly rectified hazards",
+                "Hazards of the cell's buildings open in the earlier run and rectified in the "
+                "later.",
+            ),
+            (
+                "n_hazards_newly_overdue",
+                "count",
+                "新逾期隐患 (项)",
+                "newly overdue hazards",
+                "Hazards of the cell's buildings overdue on the later run's date and not on the "
+                "earlier's.",
+            ),
+        ],
+    ),
+]
+
+_CHANGES_HAZARDS = _entries(
+    "changes_hazards",
+    G_CHANGES,
+    DIFF,
+    [
+        ("status_before", "", "状态（前）", "status (before)", "`status` in the earlier run."),
+        ("status_after", "", "状态（后）", "status (after)", "`status` in the later run."),
+        (
+            "hazard_change",
+            "",
+            "隐患变化",
+            "hazard change",
+            "new, rectified, newly_overdue, removed (only in the earlier ledger) or unchanged; "
+            "each run judges its hazards on its own date.",
+        ),
+    ],
+)
+# (layer, name) → Column of the comparison's tables.
+CHANGE_COLUMNS: dict[tuple[str, str], Column] = _registry(
+    [*_CHANGES_BUILDINGS, *_CHANGES_GRIDS, *_CHANGES_HAZARDS]
+)
+
+
+def change_column(name: str, layer: str) -> Column | None:
+    """The column ``name`` of the comparison's table ``layer`` (``changes_buildings``,
+    ``changes_grids`` or ``changes_hazards``; families like ``n_grade_{grade}_before``
+    included); None when it is not a change column."""
+    for (where, _), col in CHANGE_COLUMNS.items():
+        if where == layer and (col.name == name or (col.is_family and col.pattern.match(name))):
+            return col
+    return None
+
 
 def column(name: str, layer: str | None = None) -> Column | None:
     """The registered column ``name`` of ``layer`` (families like ``c_{factor}`` included).
@@ -1553,6 +1804,7 @@ def replace_glossary(readme: str, values: Mapping[str, object] | None = None) ->
 
 
 __all__ = [
+    "CHANGE_COLUMNS",
     "COLUMNS",
     "FACTOR_LABELS",
     "GRADE_LABELS",
@@ -1560,6 +1812,7 @@ __all__ = [
     "INPUT_LABELS",
     "ROLLUPS",
     "Column",
+    "change_column",
     "column",
     "describe",
     "fill",

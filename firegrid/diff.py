@@ -1,0 +1,448 @@
+"""What changed between two runs of one district: coverage, fire water, risk and hazards.
+
+Read two output folders of ``firegrid run`` (or take two runs in memory), compare them building
+by building, cell by cell and hazard by hazard (:mod:`firegrid.diff_tables`), and write the
+changes: ``changes_buildings.csv``, ``changes_grids.csv``, ``changes_hazards.csv``, the
+workbook ``changes.xlsx``, the offline map ``change_map.html`` and ``diff_summary.md``/``.json``.
+
+>>> diff = compare("before/", "after/")          # doctest: +SKIP
+>>> diff.headline                                 # doctest: +SKIP
+>>> write_diff(diff, "changes/")                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from firegrid.diff_outputs import DIFF_FILES, write_diff
+from firegrid.diff_tables import building_changes, grid_changes, hazard_changes
+from firegrid.spatial import columns
+from firegrid.spatial.errors import InputError
+from firegrid.wording import minutes, percent, share
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_MD = "summary.md"
+GPKG_FILE = "results.gpkg"
+# The line summary.md starts with when the run wrote it in Chinese (firegrid.reports).
+_ZH_TITLE = "# FireGrid 消防安全分析摘要"
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """What a comparison needs of one run.
+
+    Attributes
+    ----------
+    buildings, grids : GeoDataFrame
+        The run's ``buildings`` and ``grids`` layers (its working CRS, metres), ids as text.
+    hazards : GeoDataFrame or None
+        The hazard ledger with each hazard's ``status`` on the run's date, if the run had one.
+    summary : dict
+        The run's ``summary.json`` (``district``, ``as_of``, ``crs``, ``figures`` …).
+    source : str
+        Where it came from (the output folder), for messages.
+    language : {"en", "zh"}
+        The language of the run's ``summary.md``.
+    """
+
+    buildings: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    hazards: gpd.GeoDataFrame | None
+    summary: dict[str, Any]
+    source: str
+    language: str = "en"
+
+
+@dataclass(frozen=True)
+class RunDiff:
+    """The changes between an earlier and a later run.
+
+    Attributes
+    ----------
+    buildings : GeoDataFrame
+        Per building (:func:`firegrid.diff_tables.building_changes`).
+    grids : GeoDataFrame
+        Per grid cell of every level (:func:`firegrid.diff_tables.grid_changes`).
+    hazards : DataFrame
+        Per hazard (:func:`firegrid.diff_tables.hazard_changes`).
+    figures : dict
+        The totals: buildings, coverage, fire water, risk and hazards before and after.
+    runs : dict
+        ``before`` and ``after``: each run's source, district, date, CRS and time of run.
+    headline : list of str
+        The totals in one line each, in ``language``.
+    notes : list of str
+        What could not be compared, and why.
+    language : {"en", "zh"}
+        Language of the headline and of the written summary and map.
+    """
+
+    buildings: gpd.GeoDataFrame
+    grids: gpd.GeoDataFrame
+    hazards: pd.DataFrame
+    figures: dict[str, Any]
+    runs: dict[str, dict[str, Any]]
+    headline: list[str]
+    notes: list[str] = field(default_factory=list)
+    language: str = "en"
+
+
+# --------------------------------------------------------------------------------------------
+# Reading the runs
+
+
+def read_run(folder: str | os.PathLike) -> RunResults:
+    """Read an output folder of ``firegrid run``: ``summary.json`` and ``results.gpkg``.
+
+    Raises
+    ------
+    InputError
+        Naming the folder, when it is not a FireGrid output folder (no summary or GeoPackage,
+        or they lack the buildings and grid cells).
+    """
+    folder = Path(folder).expanduser()
+    summary = _read_summary(folder)
+    layers = _read_layers(folder / GPKG_FILE)
+    md = folder / SUMMARY_MD
+    zh = md.is_file() and md.read_text(encoding="utf-8").startswith(_ZH_TITLE)
+    return RunResults(**layers, summary=summary, source=str(folder), language="zh" if zh else "en")
+
+
+def _read_summary(folder: Path) -> dict[str, Any]:
+    path = folder / SUMMARY_JSON
+    if not folder.is_dir():
+        raise InputError("no such folder (give an output folder of `firegrid run`)", file=folder)
+    if not path.is_file() or not (folder / GPKG_FILE).is_file():
+        raise InputError(
+            f"not a FireGrid output folder: it has no {SUMMARY_JSON} and {GPKG_FILE} "
+            "(write one with `firegrid run CONFIG --out FOLDER`)",
+            file=folder,
+        )
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a FireGrid summary ({exc})", file=path) from exc
+    if not isinstance(summary, dict) or "figures" not in summary:
+        raise InputError("not a FireGrid summary (no 'figures')", file=path)
+    return summary
+
+
+def _read_layers(path: Path) -> dict[str, Any]:
+    import pyogrio
+
+    try:
+        names = {str(n) for n, _ in pyogrio.list_layers(path)}
+    except Exception as exc:  # GDAL's error types differ by version; any means unreadable
+        raise InputError(f"not a readable GeoPackage ({exc})", file=path) from exc
+    missing = [n for n in ("buildings", "grids") if n not in names]
+    if missing:
+        raise InputError(f"not a FireGrid result: it has no {missing[0]!r} layer", file=path)
+    out = {name: gpd.read_file(path, layer=name) for name in ("buildings", "grids")}
+    out["hazards"] = gpd.read_file(path, layer="hazards") if "hazards" in names else None
+    for name, key in (("buildings", "building_id"), ("grids", "grid_id")):
+        _check_ids(out[name], key, path, name)
+    return out
+
+
+def _check_ids(frame: pd.DataFrame, key: str, path: Path | str, layer: str) -> None:
+    if key not in frame:
+        raise InputError(f"layer {layer!r} has no {key!r} column", file=str(path))
+    ids = frame[key].astype(str)
+    twice = ids[ids.duplicated()]
+    if len(twice):
+        raise InputError(
+            f"layer {layer!r}: {key} {twice.iloc[0]!r} appears more than once; buildings and "
+            "cells are matched by id",
+            file=str(path),
+        )
+
+
+def run_results(run) -> RunResults:
+    """A run in memory (:class:`firegrid.context.RunContext`) as :class:`RunResults`."""
+    layers = run.layers
+    summary = run.summary()
+    return RunResults(
+        buildings=layers["buildings"],
+        grids=layers["grids"],
+        hazards=layers.get("hazards"),
+        summary=summary,
+        source=f"run of {summary.get('config') or summary.get('district')}",
+        language=run.config.params["output"].language,
+    )
+
+
+def _results(run) -> RunResults:
+    if isinstance(run, RunResults):
+        return run
+    if isinstance(run, str | os.PathLike):
+        return read_run(run)
+    return run_results(run)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparing
+
+
+def compare(old, new, *, language: str | None = None) -> RunDiff:
+    """Compare two runs of one district.
+
+    Parameters
+    ----------
+    old, new : path, RunResults or RunContext
+        The earlier and the later run: output folders of ``firegrid run``, results read by
+        :func:`read_run`, or runs in memory (:func:`firegrid.pipeline.run_pipeline`).
+    language : {"en", "zh"}, optional
+        Of the headline, summary and map; default: that of the later run's ``summary.md``.
+
+    Returns
+    -------
+    RunDiff
+
+    Raises
+    ------
+    InputError
+        Naming the later run, when the two are not comparable: other working CRS, or no
+        building (or, for runs of differently named districts, no grid cell) in common.
+    """
+    old, new = _results(old), _results(new)
+    notes = _comparable(old, new)
+    buildings = building_changes(_with_text_ids(old.buildings), _with_text_ids(new.buildings))
+    hazards = hazard_changes(old.hazards, new.hazards)
+    grids = grid_changes(
+        _with_text_ids(old.grids, "grid_id"),
+        _with_text_ids(new.grids, "grid_id"),
+        buildings,
+        hazards,
+    )
+    figures = diff_figures(buildings, hazards)
+    runs = {"before": _run_info(old), "after": _run_info(new)}
+    language = language or new.language
+    notes += _missing_figures(buildings)
+    return RunDiff(
+        buildings=buildings,
+        grids=grids,
+        hazards=hazards,
+        figures=figures,
+        runs=runs,
+        headline=diff_headline(figures, new.summary, language=language),
+        notes=notes,
+        language=language,
+    )
+
+
+def _with_text_ids(frame: gpd.GeoDataFrame, key: str = "building_id") -> gpd.GeoDataFrame:
+    out = frame.copy()
+    out[key] = out[key].astype(str)
+    return out
+
+
+def _comparable(old: RunResults, new: RunResults) -> list[str]:
+    """Refuse two runs that cannot be compared; notes on what differs but can be."""
+    if old.buildings.crs != new.buildings.crs:
+        raise InputError(
+            f"its working CRS {_crs_name(new)} differs from {_crs_name(old)} of {old.source}; "
+            "compare runs of one district made in one CRS",
+            file=new.source,
+        )
+    common = set(old.buildings["building_id"].astype(str)) & set(
+        new.buildings["building_id"].astype(str)
+    )
+    if not common:
+        raise InputError(
+            f"no building_id in common with {old.source}; are they runs of one district?",
+            file=new.source,
+        )
+    names = (old.summary.get("district"), new.summary.get("district"))
+    if names[0] == names[1]:
+        return []
+    cells = set(old.grids["grid_id"].astype(str)) & set(new.grids["grid_id"].astype(str))
+    if not cells:
+        raise InputError(
+            f"district {names[1]!r} has no grid cell in common with {names[0]!r} of "
+            f"{old.source}; compare runs of one district",
+            file=new.source,
+        )
+    return [f"the runs name their district differently: {names[0]!r} → {names[1]!r}"]
+
+
+def _crs_name(run: RunResults) -> str:
+    crs = run.buildings.crs
+    return crs.to_string() if crs is not None else "none"
+
+
+def _run_info(run: RunResults) -> dict[str, Any]:
+    keys = ("district", "as_of", "run_at", "crs", "config")
+    return {"source": run.source, **{k: run.summary.get(k) for k in keys}}
+
+
+def _missing_figures(buildings: pd.DataFrame) -> list[str]:
+    """Notes for figures one of the runs lacks (a run without that step)."""
+    from firegrid.diff_tables import BUILDING_FIGURES
+
+    notes = []
+    for figure, before, after, _change in BUILDING_FIGURES:
+        for name, which in ((before, "earlier"), (after, "later")):
+            if buildings[name].isna().all() and len(buildings):
+                notes.append(f"{figure} not compared: the {which} run has no {figure}")
+    return notes
+
+
+# --------------------------------------------------------------------------------------------
+# Totals and headline
+
+
+def diff_figures(buildings: pd.DataFrame, hazards: pd.DataFrame) -> dict[str, Any]:
+    """The totals of a comparison: buildings, coverage, water, risk and hazards."""
+    presence = buildings["presence"].value_counts()
+    figures: dict[str, Any] = {
+        "buildings": {
+            "before": int(presence.get("both", 0) + presence.get("removed", 0)),
+            "after": int(presence.get("both", 0) + presence.get("added", 0)),
+            "both": int(presence.get("both", 0)),
+            "added": int(presence.get("added", 0)),
+            "removed": int(presence.get("removed", 0)),
+        }
+    }
+    for figure, change in (
+        ("covered_3min", "change_3min"),
+        ("covered_5min", "change_5min"),
+        ("water_covered", "change_water"),
+    ):
+        figures[figure] = _flag_totals(buildings, figure, change, figures["buildings"])
+    figures["risk"] = _risk_totals(buildings)
+    figures["hazards"] = _hazard_totals(hazards)
+    return figures
+
+
+def _flag_totals(buildings: pd.DataFrame, figure: str, change: str, counts) -> dict[str, Any]:
+    before = int(buildings[f"{figure}_before"].fillna(0).sum())
+    after = int(buildings[f"{figure}_after"].fillna(0).sum())
+    return {
+        "before": before,
+        "after": after,
+        "share_before": share(before, counts["before"]),
+        "share_after": share(after, counts["after"]),
+        "gained": int(buildings[change].eq(1).sum()),
+        "lost": int(buildings[change].eq(-1).sum()),
+    }
+
+
+def _risk_totals(buildings: pd.DataFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for run in ("before", "after"):
+        index = buildings[f"risk_index_{run}"]
+        grades = buildings[f"risk_grade_{run}"].dropna().astype(int).value_counts()
+        out[f"risk_index_mean_{run}"] = float(index.mean()) if index.notna().any() else None
+        out[f"grades_{run}"] = {str(g): int(grades.get(g, 0)) for g in columns.GRADE_LABELS["en"]}
+    out["riskier"] = int(buildings["d_risk_grade"].lt(0).sum())
+    out["safer"] = int(buildings["d_risk_grade"].gt(0).sum())
+    return out
+
+
+def _hazard_totals(hazards: pd.DataFrame) -> dict[str, Any]:
+    changes = hazards["hazard_change"].value_counts()
+    out = {
+        f"{state}_{run}": int(hazards[f"status_{run}"].isin(states).sum())
+        for state, states in (("open", ("open", "overdue")), ("overdue", ("overdue",)))
+        for run in ("before", "after")
+    }
+    for kind in ("new", "rectified", "newly_overdue", "reopened", "removed"):
+        out[kind] = int(changes.get(kind, 0))
+    return out
+
+
+def diff_headline(
+    figures: Mapping[str, Any], summary: Mapping[str, Any] | None = None, *, language: str = "en"
+) -> list[str]:
+    """The totals in one line each, in English or Chinese (``language="zh"``); ``summary``
+    (the later run's) gives the response targets and the water radius the lines quote."""
+    run = (summary or {}).get("figures", {})
+    micro = float(run.get("access", {}).get("target_micro_s", 180))
+    fire = float(run.get("access", {}).get("target_fire_s", 300))
+    words = _ZH if language == "zh" else _EN
+    b, risk, haz = figures["buildings"], figures["risk"], figures["hazards"]
+    lines = [words["buildings"].format(**b)]
+    for key, target in (("covered_3min", micro), ("covered_5min", fire)):
+        f = figures[key]
+        lines.append(
+            words["coverage"].format(
+                what=_target(target, language),
+                pb=_pc(f["share_before"], language),
+                pa=_pc(f["share_after"], language),
+                **f,
+            )
+        )
+    w = figures["water_covered"]
+    lines.append(words["water"].format(**w))
+    grade_names = columns.GRADE_LABELS["zh"]
+    grades = " · ".join(
+        f"{g} {grade_names[int(g)]} {risk['grades_before'][g]:,} → {risk['grades_after'][g]:,}"
+        for g in risk["grades_before"]
+    )
+    lines.append(
+        words["risk"].format(
+            mb=_one(risk["risk_index_mean_before"]),
+            ma=_one(risk["risk_index_mean_after"]),
+            grades=grades,
+            **risk,
+        )
+    )
+    lines.append(
+        words["hazards"].format(
+            open=f"{haz['open_before']:,} → {haz['open_after']:,}",
+            overdue=f"{haz['overdue_before']:,} → {haz['overdue_after']:,}",
+            **haz,
+        )
+    )
+    return lines
+
+
+def _target(seconds: float, language: str) -> str:
+    return f"{seconds / 60:g}分钟" if language == "zh" else minutes(seconds)
+
+
+def _pc(value: float, language: str) -> str:
+    return percent(value, space="" if language == "zh" else " ")
+
+
+def _one(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+_EN = {
+    "buildings": "buildings: {before:,} → {after:,} ({both:,} in both runs, {added:,} added, {removed:,} removed)",
+    "coverage": "{what} coverage: {before:,} → {after:,} buildings ({pb} → {pa}; "
+    "{gained:,} gained, {lost:,} lost)",
+    "water": "buildings with fire water: {before:,} → {after:,} ({gained:,} gained, {lost:,} lost)",
+    "risk": "risk index mean {mb} → {ma}; grades {grades}; {riskier:,} building(s) to a higher-risk grade, {safer:,} to a lower",
+    "hazards": "hazards unrectified: {open} (overdue {overdue}): {new:,} new, {rectified:,} rectified, {newly_overdue:,} newly overdue",
+}
+_ZH = {
+    "buildings": "建筑：{before:,} → {after:,} 栋（两次均有 {both:,} 栋，新增 {added:,} 栋，删除 {removed:,} 栋）",
+    "coverage": "{what}到场覆盖：{before:,} → {after:,} 栋（{pb} → {pa}；"
+    "新增覆盖 {gained:,} 栋，失去覆盖 {lost:,} 栋）",
+    "water": "有消防供水的建筑：{before:,} → {after:,} 栋（新增 {gained:,} 栋，失去 {lost:,} 栋）",
+    "risk": "风险指数平均 {mb} → {ma}；各等级建筑 {grades}；风险等级升高 {riskier:,} 栋，降低 {safer:,} 栋",
+    "hazards": "未整改隐患：{open} 项（逾期 {overdue}）：新增 {new:,} 项，新整改 {rectified:,} 项，新逾期 {newly_overdue:,} 项",
+}
+
+
+__all__ = [
+    "DIFF_FILES",
+    "RunDiff",
+    "RunResults",
+    "compare",
+    "diff_figures",
+    "diff_headline",
+    "read_run",
+    "run_results",
+    "write_diff",
+]

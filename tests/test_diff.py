@@ -1,0 +1,335 @@
+"""``firegrid diff``: the changes between two runs, checked on the demo's before/after-siting
+scenario against the runs' own summaries and grid tables, and on small hand-made runs."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+from shapely.geometry import box
+
+from firegrid.diff import RunResults, compare, read_run, write_diff
+from firegrid.diff_tables import GRID_FIGURES
+from firegrid.spatial import columns
+from firegrid.spatial.errors import InputError
+from tests._demo import DEMO, demo_cli_run, requires_demo
+
+AFTER_CONFIG = DEMO / "after_siting.toml"
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    from firegrid.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return code, out.getvalue(), err.getvalue()
+
+
+# --------------------------------------------------------------------------------------------
+# The demo scenario: the demo, and the demo with the 5 micro-stations its siting proposes.
+
+
+@pytest.fixture(scope="module")
+def scenario(tmp_path_factory):
+    """(before folder, after folder, changes folder): the shared demo run, the after-siting run
+    (the steps up to risk, no map) and ``firegrid diff`` of the two."""
+    from firegrid.pipeline import run_pipeline, write_run_outputs
+
+    before, code, _, err = demo_cli_run()
+    assert code == 0, err
+    root = tmp_path_factory.mktemp("diff")
+    run = run_pipeline(AFTER_CONFIG, until="risk", progress=False)
+    after = root / "after"
+    write_run_outputs(run, after, with_map=False)
+    changes = root / "changes"
+    code, out, err = _cli("diff", str(before), str(after), "--out", str(changes))
+    assert code == 0, err
+    return before, after, changes
+
+
+def _summary(folder):
+    return json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_the_scenario_adds_the_proposed_sites_to_the_demo_stations():
+    demo = pd.read_csv(DEMO / "stations.csv", encoding="utf-8")
+    after = pd.read_csv(DEMO / "stations_after_siting.csv", encoding="utf-8")
+    assert list(after.columns) == list(demo.columns)
+    pd.testing.assert_frame_equal(after.iloc[: len(demo)], demo)
+    assert len(after) == len(demo) + 5
+    assert set(after.iloc[len(demo) :]["类型"]) == {"微型消防站"}
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_coverage_gained_is_what_the_two_summaries_imply(scenario):
+    before, after, changes = scenario
+    old = _summary(before)["figures"]["access"]["buildings_covered_3min"]
+    new = _summary(after)["figures"]["access"]["buildings_covered_3min"]
+    diff = json.loads((changes / "diff_summary.json").read_text(encoding="utf-8"))
+    cover = diff["figures"]["covered_3min"]
+    assert (cover["before"], cover["after"]) == (old, new)
+    # New stations only add reach: every building's coverage is kept or gained.
+    assert cover["lost"] == 0
+    assert cover["gained"] == new - old
+    # The siting step proposed these sites for 32.3 % → 70.4 %; the stations bring most of it.
+    assert old == 826 and new > 1700
+    assert diff["figures"]["covered_5min"]["gained"] == 0  # no fire station changed
+    table = pd.read_csv(changes / "changes_buildings.csv", dtype={"building_id": str})
+    assert (table["change_3min"] == 1).sum() == new - old
+    assert (table["d_t_micro_s"] <= 1e-6).all()  # nobody is reached later
+    assert f"{old:,} → {new:,}" in (changes / "diff_summary.md").read_text(encoding="utf-8")
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_grid_changes_are_the_difference_of_the_two_grid_tables(scenario):
+    before, after, changes = scenario
+    old = pd.read_csv(before / "grid_summary.csv").set_index("grid_id")
+    new = pd.read_csv(after / "grid_summary.csv").set_index("grid_id")
+    got = pd.read_csv(changes / "changes_grids.csv").set_index("grid_id")
+    assert set(got.index) == set(old.index) == set(new.index)
+    for figure, was, now, change in GRID_FIGURES:
+        expected = new[figure] - old[figure]
+        # both tables are rounded to 3 decimals; the change is of the unrounded figures
+        np.testing.assert_allclose(got.loc[expected.index, change], expected, atol=2e-3)
+        np.testing.assert_allclose(got.loc[old.index, was], old[figure], atol=1e-3)
+        np.testing.assert_allclose(got.loc[new.index, now], new[figure], atol=1e-3)
+    # Cell counts of changed buildings add up: the top cell holds them all, level 3 splits them.
+    buildings = pd.read_csv(changes / "changes_buildings.csv", dtype=str)
+    gained = (buildings["change_3min"] == "1").groupby(buildings["grid_id_l3"]).sum()
+    level3 = got[got["level"] == 3]
+    assert (level3["n_gained_3min"] == gained.reindex(level3.index).fillna(0)).all()
+    assert got.loc[got["level"] == 1, "n_gained_3min"].sum() == gained.sum()
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_the_workbook_has_chinese_headers_and_explains_every_column(scenario):
+    _, _, changes = scenario
+    book = pd.read_excel(changes / "changes.xlsx", sheet_name=None)
+    assert set(book) == {"buildings", "grids", "hazards", "columns"}
+    assert "3分钟到场变化 (change_3min)" in book["buildings"].columns
+    assert "平均风险指数变化 (d_risk_index_mean)" in book["grids"].columns
+    glossary = book["columns"]
+    for sheet in ("buildings", "grids", "hazards"):
+        codes = [h.rsplit(" (", 1)[-1].rstrip(")") for h in book[sheet].columns]
+        explained = glossary[glossary["sheet"] == sheet]
+        assert list(explained["column"]) == codes
+        assert explained["meaning"].notna().all()
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_the_change_map_works_offline(scenario):
+    from firegrid.maps.export import external_references
+
+    _, _, changes = scenario
+    html = (changes / "change_map.html").read_text(encoding="utf-8")
+    assert external_references(html) == []
+    assert "preferCanvas" in html and "gained 3-min reach" in html
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_diff_refuses_a_folder_that_is_not_a_run_and_a_foreign_file(scenario, tmp_path):
+    before, after, changes = scenario
+    code, _, err = _cli("diff", str(tmp_path), str(after), "--out", str(tmp_path / "x"))
+    assert code == 2 and "not a FireGrid output folder" in err and str(tmp_path) in err
+    assert err.count("\n") == 1
+    (changes / "notes.txt").write_text("mine", encoding="utf-8")
+    try:
+        code, _, err = _cli("diff", str(before), str(after), "--out", str(changes))
+        assert code == 2 and "notes.txt" in err
+        assert (changes / "notes.txt").read_text(encoding="utf-8") == "mine"
+    finally:
+        (changes / "notes.txt").unlink()
+
+
+# --------------------------------------------------------------------------------------------
+# Small hand-made runs
+
+
+def _run(ids, covered, grades, hazards, *, crs="EPSG:32651", district="D", as_of="2026-01-01"):
+    """A run of buildings in two level-2 cells (A: the first two ids, B: the rest)."""
+    n = len(ids)
+    cells = ["A" if i < 2 else "B" for i in range(n)]
+    buildings = gpd.GeoDataFrame(
+        {
+            "building_id": ids,
+            "grid_id_l1": "T",
+            "grid_id_l2": cells,
+            "covered_3min": covered,
+            "covered_5min": [True] * n,
+            "t_micro_s": [150.0 if c else 240.0 for c in covered],
+            "t_fire_s": [200.0] * n,
+            "water_covered": [True] * n,
+            "risk_index": [10.0 * g for g in grades],
+            "risk_grade": grades,
+            "hazards_open": [0] * n,
+            "hazards_overdue": [0] * n,
+        },
+        geometry=[box(10 * i, 0, 10 * i + 5, 5) for i in range(n)],
+        crs=crs,
+    )
+    grids = gpd.GeoDataFrame(
+        {
+            "grid_id": ["T", "A", "B"],
+            "name": ["街道", '=HYPERLINK("http://x")', "<script>alert(1)</script>"],
+            "level": [1, 2, 2],
+            "parent_id": [None, "T", "T"],
+            "risk_index_mean": [1.0, 2.0, 3.0],
+        },
+        geometry=[box(0, 0, 10 * n, 5), box(0, 0, 20, 5), box(20, 0, 10 * n, 5)],
+        crs=crs,
+    )
+    ledger = pd.DataFrame(hazards, columns=["hazard_id", "building_id", "status"])
+    summary = {"district": district, "as_of": as_of, "crs": crs, "figures": {}}
+    return RunResults(buildings, grids, ledger, summary, source=f"run-{as_of}")
+
+
+OLD_HAZARDS = [
+    ("H1", "b1", "open"),
+    ("H2", "b2", "open"),
+    ("H3", "b3", "overdue"),
+    ("H4", "b3", "open"),
+]
+NEW_HAZARDS = [
+    ("H1", "b1", "rectified"),
+    ("H2", "b2", "overdue"),
+    ("H3", "b3", "overdue"),
+    ("H5", "=b4", "open"),
+]
+
+
+def _pair():
+    old = _run(["b1", "b2", "b3"], [True, False, False], [2, 3, 3], OLD_HAZARDS)
+    new = _run(["b1", "b2", "=b4"], [False, True, True], [3, 2, 3], NEW_HAZARDS, as_of="2026-06-01")
+    return old, new
+
+
+def test_buildings_changes_by_hand():
+    diff = compare(*_pair())
+    b = diff.buildings.set_index("building_id")
+    assert b["presence"].to_dict() == {"b1": "both", "b2": "both", "=b4": "added", "b3": "removed"}
+    assert b.loc["b1", "change_3min"] == -1 and b.loc["b2", "change_3min"] == 1
+    assert b.loc["b1", "d_t_micro_s"] == 90.0
+    assert b.loc["b1", "d_risk_grade"] == 1 and b.loc["b2", "d_risk_grade"] == -1
+    assert pd.isna(b.loc["=b4", "change_3min"]) and pd.isna(b.loc["b3", "covered_3min_after"])
+    f = diff.figures
+    assert f["buildings"] == {"before": 3, "after": 3, "both": 2, "added": 1, "removed": 1}
+    assert (f["covered_3min"]["before"], f["covered_3min"]["after"]) == (1, 2)
+    assert (f["covered_3min"]["gained"], f["covered_3min"]["lost"]) == (1, 1)
+    assert (f["risk"]["riskier"], f["risk"]["safer"]) == (1, 1)
+
+
+def test_hazards_new_rectified_and_newly_overdue_by_hand():
+    diff = compare(*_pair())
+    h = diff.hazards.set_index("hazard_id")["hazard_change"].to_dict()
+    assert h == {
+        "H1": "rectified",
+        "H2": "newly_overdue",
+        "H3": "unchanged",
+        "H4": "removed",
+        "H5": "new",
+    }
+    hz = diff.figures["hazards"]
+    assert (hz["open_before"], hz["open_after"], hz["overdue_before"], hz["overdue_after"]) == (
+        4,
+        3,
+        1,
+        2,
+    )
+    g = diff.grids.set_index("grid_id")
+    # Cell A holds b1 and b2; cell B holds b3 (earlier) and =b4 (later).
+    assert g.loc[
+        "A", ["n_hazards_rectified", "n_hazards_newly_overdue", "n_hazards_new"]
+    ].tolist() == [1, 1, 0]
+    assert g.loc["B", ["n_hazards_new", "n_added", "n_removed"]].tolist() == [1, 1, 1]
+    assert g.loc["T", ["n_gained_3min", "n_lost_3min", "n_riskier", "n_safer"]].tolist() == [
+        1,
+        1,
+        1,
+        1,
+    ]
+
+
+def test_runs_that_cannot_be_compared_are_refused():
+    old, new = _pair()
+    with pytest.raises(InputError, match="CRS"):
+        compare(old, _run(["b1"], [True], [1], [], crs="EPSG:4547"))
+    with pytest.raises(InputError, match="no building_id in common"):
+        compare(old, _run(["x1", "x2"], [True, True], [1, 1], []))
+    other = _run(["b1", "b2"], [True, True], [1, 1], [], district="E")
+    other.grids["grid_id"] = ["U", "C", "D"]
+    with pytest.raises(InputError, match="no grid cell in common"):
+        compare(old, other)
+
+
+def test_read_run_names_the_folder_that_is_not_a_run(tmp_path):
+    with pytest.raises(InputError, match="not a FireGrid output folder") as info:
+        read_run(tmp_path)
+    assert str(tmp_path) in str(info.value)
+    (tmp_path / "summary.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "results.gpkg").write_bytes(b"not a geopackage")
+    with pytest.raises(InputError, match="summary"):
+        read_run(tmp_path)
+
+
+def test_user_text_stays_text_in_the_tables_and_escaped_in_the_map(tmp_path):
+    from openpyxl import load_workbook
+
+    written = write_diff(compare(*_pair(), language="zh"), tmp_path / "out")
+    csv = written["changes_buildings.csv"].read_text(encoding="utf-8-sig")
+    assert "'=b4" in csv
+    sheet = load_workbook(written["changes.xlsx"])["buildings"]
+    cells = [c for row in sheet.iter_rows() for c in row if c.value == "=b4"]
+    assert cells and all(c.data_type == "s" and c.quotePrefix for c in cells)
+    grids = load_workbook(written["changes.xlsx"])["grids"]
+    assert any(
+        c.value == '=HYPERLINK("http://x")' and c.data_type == "s"
+        for r in grids.iter_rows()
+        for c in r
+    )
+    html = written["change_map.html"].read_text(encoding="utf-8")
+    assert "<script>alert(1)</script>" not in html
+    # escaped for HTML, then embedded in the script as JSON (& written \u0026)
+    assert "\\u0026lt;script\\u0026gt;alert(1)" in html
+    md = written["diff_summary.md"].read_text(encoding="utf-8")
+    assert md.startswith("# FireGrid — 两次分析的变化") and "3分钟到场覆盖：1 → 2 栋" in md
+
+
+def test_every_change_column_is_registered():
+    diff = compare(*_pair())
+    for frame, layer in (
+        (diff.buildings, "changes_buildings"),
+        (diff.grids, "changes_grids"),
+        (diff.hazards, "changes_hazards"),
+    ):
+        for name in frame.columns:
+            if name in ("geometry", *columns.INPUT_LABELS):
+                continue
+            found = columns.change_column(name, layer) or columns.column(name, layer.split("_")[1])
+            assert found is not None, (layer, name)
+
+
+def test_a_change_column_name_is_a_string_literal_of_its_module():
+    """Grepping a change column's name in firegrid.diff_tables finds where it is made."""
+    import inspect
+
+    from firegrid import diff_tables
+
+    source = inspect.getsource(diff_tables)
+    for col in columns.CHANGE_COLUMNS.values():
+        assert col.module == "firegrid.diff_tables"
+        literal = 'f"' + col.name.split("{", 1)[0] + "{" if col.is_family else f'"{col.name}"'
+        assert literal in source, col.name
+        assert col.zh and col.en and col.description.endswith("."), col
