@@ -5,7 +5,7 @@ is ``demo.toml`` with ``stations_after_siting.csv``, which this script makes fro
 layer of a demo run's ``results.gpkg``. Run from the repository root::
 
     firegrid demo --out /tmp/demo-before
-    python data/demo/make_after_siting.py /tmp/demo-before/results.gpkg
+    python data/make_after_siting.py /tmp/demo-before/results.gpkg
 
 New stations are micro-stations with the crews the siting assumed (``[access]
 default_micro_vehicle``, e-bike, and its profile's 60 s turnout), at the sites' coordinates
@@ -22,9 +22,9 @@ import pandas as pd
 
 from firegrid.spatial.io.crs import wgs84_to_gcj02
 
-HERE = Path(__file__).resolve().parent
-STATIONS = HERE / "stations.csv"
-OUT = HERE / "stations_after_siting.csv"
+DEMO = Path(__file__).resolve().parent / "demo"
+STATIONS = DEMO / "stations.csv"
+OUT = DEMO / "stations_after_siting.csv"
 # The siting's assumptions for a new station's crew (firegrid.spatial.siting.stations).
 VEHICLE, TURNOUT_S, STAFF = "电动车", 60, 4
 
@@ -52,6 +52,6 @@ def after_siting(results_gpkg: str | Path) -> pd.DataFrame:
 
 if __name__ == "__main__":
     if len(sys.argv) != 2:
-        sys.exit("usage: python data/demo/make_after_siting.py DEMO_RUN/results.gpkg")
+        sys.exit("usage: python data/make_after_siting.py DEMO_RUN/results.gpkg")
     after_siting(sys.argv[1]).to_csv(OUT, index=False, encoding="utf-8", lineterminator="\n")
     print(f"wrote {OUT}")
