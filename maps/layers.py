@@ -20,53 +20,47 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from folium.utilities import JsCode
 
-from firegrid.maps import html, styles
+from firegrid.maps import html, popups, styles
 from firegrid.maps.options import MapOptions
 from firegrid.maps.privacy import html_columns, safe_properties
 from firegrid.risk.params import FACTORS
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.crs import WGS84, from_wgs84, working_crs_for
-from firegrid.spatial.io.layers import BUILDING_ATTRIBUTES
 
 FACTOR_COLUMNS = [f"c_{f}" for f in FACTORS]
 
-# Columns each layer would like in its tooltip (short) and popup (full), in display order.
-BUILDING_TOOLTIP = ["building_id", "name", "risk_index", "risk_grade_label", "top_factors"]
+# Columns each layer would like in its tooltip (short) and popup, in display order. A
+# building's popup is what a leader asks of one building (about eight rows): grade, index and
+# the three main factors, the response times, water, open hazards.
+BUILDING_TOOLTIP = ["name", "building_id", "risk_grade_label"]
 BUILDING_POPUP = [
     "building_id",
     "name",
-    *BUILDING_ATTRIBUTES,
-    "risk_index",
     "risk_grade_label",
-    "p_fire",
+    "risk_index",
     "top_factors",
-    *FACTOR_COLUMNS,
     "t_micro_s",
     "t_fire_s",
-    "micro_station_id",
-    "fire_station_id",
-    "shortfall_3min_s",
-    "shortfall_5min_s",
-    "access_issue",
-    "d_hydrant_net_m",
-    "d_water_source_m",
     "water_deficient",
     "hazards_open",
     "hazards_overdue",
 ]
+# A grid cell's popup: its key figures (the per-grid table has them all).
 GRID_FIELDS = [
-    "grid_id",
     "name",
-    "level",
-    "risk_index_mean",
-    "risk_index_max",
-    "risk_grade_label",
+    "grid_id",
     "n_buildings",
-    "share_high_risk",
+    "risk_index_mean",
+    *popups.GRADE_COUNT_COLUMNS,
+    "share_covered_3min",
+    "share_covered_5min",
+    "share_water_deficient",
     "hazards_open",
     "hazards_overdue",
 ]
+GRID_TOOLTIP = ["name", "grid_id", "risk_index_mean"]
 STATION_FIELDS = ["station_id", "name", "kind", "vehicle", "turnout_s", "staff"]
 HYDRANT_FIELDS = ["hydrant_id", "status", "flow_lps"]
 SOURCE_FIELDS = ["source_id", "name", "kind", "capacity_m3", "truck_access"]
@@ -101,7 +95,8 @@ TRANSLATED = {
     "wiring_condition",
 }
 
-TOOLTIP_STYLE = "font-size: 12px; max-width: 360px; white-space: normal;"
+TOOLTIP_STYLE = "font-size: 12px;"  # widths: the map's style sheet (risk_map.CSS)
+POPUP_MAX_WIDTH = 300  # px: fits a 390 px phone screen
 
 
 # --------------------------------------------------------------------------------------------
@@ -142,7 +137,10 @@ def feature_collection(
     options: MapOptions,
 ) -> dict:
     """A GeoJSON FeatureCollection of ``gdf`` (already :func:`display_frame`-d) with escaped,
-    translated properties; feature ids are positions 0…n-1."""
+    translated properties; feature ids are positions 0…n-1.
+
+    Figures are written as given; :func:`display_table` turns them into the text popups show
+    (minutes, percentages …) beforehand."""
     labels = styles.VALUE_LABELS[options.language]
     props = safe_properties(gdf, list(columns), value_labels=labels, translate=TRANSLATED)
     geoms = shapely.to_geojson(np.asarray(gdf.geometry.values))
@@ -167,8 +165,19 @@ def _fields(gdf: gpd.GeoDataFrame, wanted: Sequence[str], options: MapOptions) -
     return html_columns(gdf, allow=allow, wanted=[*wanted, *extra])
 
 
+def display_table(
+    gdf: gpd.GeoDataFrame, fields: Sequence[str], options: MapOptions, layer: str | None = None
+) -> tuple[gpd.GeoDataFrame, list[str]]:
+    """The allowed ``fields`` of ``gdf`` as the text a reader expects (seconds as minutes,
+    shares as %, joined rows; :func:`firegrid.maps.popups.display_table`) and the fields
+    to show."""
+    return popups.display_table(gdf, fields, language=options.language, layer=layer)
+
+
 def _aliases(columns: Sequence[str], options: MapOptions, layer: str | None) -> list[str]:
-    return [html.escape_html(styles.field_label(c, options.language, layer=layer)) for c in columns]
+    return [
+        html.escape_html(popups.display_label(c, options.language, layer=layer)) for c in columns
+    ]
 
 
 def _tooltip(
@@ -194,7 +203,7 @@ def _popup(
         fields=list(columns),
         aliases=_aliases(columns, options, layer),
         localize=False,
-        max_width=420,
+        max_width=POPUP_MAX_WIDTH,
     )
 
 
@@ -229,17 +238,17 @@ def _geojson(
     gdf: gpd.GeoDataFrame, shown: Shown, look: Look, options: MapOptions
 ) -> folium.FeatureGroup:
     """A FeatureGroup holding one GeoJson layer."""
-    frame = gdf.reset_index(drop=True)
-    data = feature_collection(frame, shown.fields, options)
+    frame, fields = display_table(gdf.reset_index(drop=True), shown.fields, options, shown.layer)
+    data = feature_collection(frame, fields, options)
     style = look.style
     styler = style if callable(style) else (lambda _i: style)
     group = html.FeatureGroup(name=html.escape_html(shown.name), show=shown.show)
     kwargs = {}
     if shown.interactive and shown.tooltip:
-        wanted = [c for c in shown.tooltip if c in shown.fields]
+        wanted = [c for c in shown.tooltip if c in fields]
         kwargs["tooltip"] = _tooltip(wanted, options, shown.layer)
     if shown.interactive and shown.popup:
-        kwargs["popup"] = _popup(shown.fields, options, shown.layer)
+        kwargs["popup"] = _popup(fields, options, shown.layer)
     if look.highlight and shown.interactive:
         kwargs["highlight_function"] = lambda _f: look.highlight
     html.GeoJson(
@@ -300,14 +309,14 @@ def grid_layer(
         return None
     colours = styles.index_colours(frame[value].to_numpy(dtype=float, na_value=np.nan))
     weight = {1: 3.0, 2: 2.0, 3: 1.0}.get(level, 1.0)
-    fields = _fields(
-        frame, [*GRID_FIELDS, value] if value not in GRID_FIELDS else GRID_FIELDS, options
-    )
+    wanted = GRID_FIELDS if value in GRID_FIELDS else [*GRID_FIELDS[:4], value, *GRID_FIELDS[4:]]
+    fields = _fields(frame, wanted, options)
     shown = Shown(
         styles.text("grids", options.language, level=level),
         fields,
         layer="grids",
-        tooltip=fields,
+        tooltip=[*GRID_TOOLTIP, value],
+        popup=True,
         show=show,
     )
     look = Look(
@@ -322,8 +331,71 @@ def grid_layer(
     return _geojson(frame, shown, look, options)
 
 
+def label_level(grids: gpd.GeoDataFrame) -> int | None:
+    """The grid level named on the map when it opens: the coarsest with more than one cell
+    (communities under one subdistrict), else the only one."""
+    if "level" not in grids or not len(grids):
+        return None
+    counts = grids["level"].dropna().astype(int).value_counts().sort_index()
+    several = counts[counts > 1]
+    return int(several.index[0] if len(several) else counts.index[0])
+
+
+def grid_label_layer(
+    grids: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
+) -> folium.FeatureGroup | None:
+    """Grid names written on the map at each cell's representative point (inside the cell).
+
+    The cells of :func:`label_level` are named at every zoom; finer cells from zoom 16 in
+    (the map's style sheet hides ``fg-label-fine`` below), so the names never crowd the map.
+    The name is ``name`` (else ``grid_id``), shown as text (escaped).
+    """
+    options = options or MapOptions()
+    level = label_level(grids)
+    if level is None:
+        return None
+    cells = grids[grids["level"].astype(float) >= level]
+    key = "name" if "name" in cells else "grid_id"
+    if key not in cells or key not in _fields(cells, [key], options):
+        return None
+    names = cells[key].astype(object).where(cells[key].notna(), cells.get("grid_id"))
+    metric = cells if cells.crs.is_projected else cells.to_crs(working_crs_for(cells))
+    points = gpd.GeoDataFrame(
+        {key: names.to_numpy(), "coarse": (cells["level"].astype(float) == level).to_numpy()},
+        geometry=metric.geometry.representative_point().to_numpy(),
+        crs=metric.crs,
+    )
+    frame = _prepared(points, options)
+    if frame is None:
+        return None
+    group = html.FeatureGroup(
+        name=html.escape_html(styles.text("grid_names", options.language)), show=show
+    )
+    for coarse, css in ((True, "fg-label"), (False, "fg-label fg-label-fine")):
+        part = frame[frame["coarse"].to_numpy() == coarse].reset_index(drop=True)
+        if not len(part):
+            continue
+        html.GeoJson(
+            feature_collection(part, [key], options),
+            marker=folium.CircleMarker(radius=0, stroke=False, fill=False),
+            on_each_feature=JsCode(LABEL_JS.replace("KEY", key).replace("CLASS", css)),
+            interactive=False,
+            control=False,
+        ).add_to(group)
+    return group
+
+
+# A permanent label per feature (bound to the group, Leaflet would open one for all). The
+# property is escaped text (feature_collection), as Leaflet shows tooltip strings as HTML.
+LABEL_JS = """function(feature, layer) {
+    layer.bindTooltip(String(feature.properties["KEY"]), {
+        permanent: true, direction: "center", className: "CLASS", interactive: false
+    });
+}"""
+
+
 def grid_outline_layer(
-    grids: gpd.GeoDataFrame, *, options: MapOptions | None = None
+    grids: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
 ) -> folium.FeatureGroup | None:
     """Outlines of every grid (thicker for higher levels); non-interactive, always legible."""
     options = options or MapOptions()
@@ -344,7 +416,7 @@ def grid_outline_layer(
             "opacity": 0.8,
         }
     )
-    shown = Shown(styles.text("grid_outline", options.language), [], interactive=False)
+    shown = Shown(styles.text("grid_outline", options.language), [], interactive=False, show=show)
     return _geojson(frame, shown, look, options)
 
 
@@ -353,9 +425,10 @@ def buildings_layer(
 ) -> folium.FeatureGroup | None:
     """Buildings coloured by risk grade (1 重大 red, 2 较大 orange, 3 一般 yellow, 4 低 blue).
 
-    The tooltip shows the id, risk index and grade and the main factors; the popup adds every
-    factor's contribution (``c_<factor>``, index points summing to ``risk_index``), the
-    response times and the water supply. Point buildings are drawn as small circles.
+    The tooltip names the building and its grade; the popup (about eight rows) adds the risk
+    index, the three largest factor contributions (index points), the micro-station and fire
+    station arrival times in minutes, whether water is deficient and the open (overdue)
+    hazards. Point buildings are drawn as small circles.
     """
     options = options or MapOptions()
     frame = _prepared(buildings, options)
@@ -365,8 +438,7 @@ def buildings_layer(
     lang = options.language
     if "risk_grade" in frame:
         grades = pd.to_numeric(frame["risk_grade"], errors="coerce").astype("Int64")
-        labels = {g: styles.grade_label(g, lang) for g in styles.GRADE_COLOURS}
-        frame["risk_grade_label"] = grades.map(labels, na_action="ignore").astype("string")
+        frame["risk_grade_label"] = _grade_labels(grades, lang)
         colours = grades.map(styles.GRADE_COLOURS, na_action="ignore")
         colours = colours.astype(object).fillna(styles.UNGRADED_COLOUR).tolist()
     else:
@@ -376,8 +448,6 @@ def buildings_layer(
         # Recomputed from the contributions so the factor names are in the map's language.
         frame["top_factors"] = _top_factors(frame[present], lang)
     fields = _fields(frame, BUILDING_POPUP, options)
-    # Factors not assessed (all missing) add nothing to a popup.
-    fields = [c for c in fields if not (c in present and frame[c].isna().all())]
     points = (frame.geom_type == "Point").all()
     style = lambda i: {  # noqa: E731
         "fill": True,
@@ -400,6 +470,12 @@ def buildings_layer(
         highlight={"weight": 2.5, "color": "#000000"},
     )
     return _geojson(frame, shown, look, options)
+
+
+def _grade_labels(grades: pd.Series, language: str) -> pd.Series:
+    """Grade 1–4 → its one label (:func:`firegrid.maps.styles.grade_label`), missing stays."""
+    labels = {g: styles.grade_label(g, language) for g in styles.GRADE_COLOURS}
+    return grades.map(labels, na_action="ignore").astype("string")
 
 
 def _top_factors(contributions: pd.DataFrame, language: str, n: int = 3) -> pd.Series:

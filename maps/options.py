@@ -49,14 +49,15 @@ class MapOptions:
         phone or ID numbers, by header or by content) is only let through when named here
         explicitly; ``"all"`` never includes it.
     simplify_m : float
-        Tolerance in metres for simplifying outlines before drawing (default 0.5 m: invisible
-        at street zoom, keeps the HTML small).
+        Tolerance in metres for simplifying outlines before drawing (default 1 m: the size of
+        the coordinates' rounding, invisible at street zoom, keeps the HTML small).
     simplify_areas_m : float
         Tolerance in metres for the large area layers — reach bands (isochrones), areas of
         responsibility, water-deficient zones — whose outlines come from 20–25 m street
         buffers (default 5 m: a tenth of a typical street block, invisible at district zoom).
     precision : int
-        Decimal places of the coordinates written into the HTML (default 6: about 0.1 m).
+        Decimal places of the coordinates written into the HTML (default 5: 1e-5 degrees,
+        about 1 m; 6 for 0.1 m at about 10 % more bytes).
     title : str or None
         Title shown on the map and as the page title; None: the district name. Shown as plain
         text (never markup or template syntax), like every user text on the map.
@@ -70,9 +71,9 @@ class MapOptions:
     grid_value: str = "risk_index_mean"
     isochrone_minutes: tuple[float, ...] | None = None
     allow_fields: tuple[str, ...] = ()
-    simplify_m: float = 0.5
+    simplify_m: float = 1.0
     simplify_areas_m: float = 5.0
-    precision: int = 6
+    precision: int = 5
     title: str | None = None
     roads: bool = True
 

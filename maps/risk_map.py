@@ -9,10 +9,11 @@ import folium
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+from branca.element import Template
 
 from firegrid.maps import layers as L
 from firegrid.maps import styles
-from firegrid.maps.html import LayerControl, Literal, escape_html
+from firegrid.maps.html import LayerControl, Literal, VerbatimMacro, escape_html
 from firegrid.maps.options import MapOptions, parameter_values
 from firegrid.spatial.io.crs import WGS84, from_wgs84
 
@@ -29,8 +30,9 @@ AMAP_ATTRIBUTION = "&copy; 高德地图 AutoNavi"
 
 CSS = f"""
 <style>
-.folium-map.leaflet-container {{ background: {styles.BACKGROUND}; font-family: "Helvetica Neue", Arial,
-  "PingFang SC", "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; }}
+.folium-map.leaflet-container, .fg-box {{ font-family: "Helvetica Neue", Arial, "PingFang SC",
+  "Microsoft YaHei", "Noto Sans CJK SC", sans-serif; }}
+.folium-map.leaflet-container {{ background: {styles.BACKGROUND}; }}
 .fg-icon {{ background: none; border: none; }}
 .fg-box {{ background: rgba(255,255,255,0.93); border-radius: 6px; padding: 6px 10px;
   box-shadow: 0 1px 4px rgba(0,0,0,0.35); font-size: 12px; line-height: 1.45; color: #222; }}
@@ -51,10 +53,69 @@ CSS = f"""
 .fg-hydrant-cluster div {{ color: #fff; font-weight: 600; }}
 .fg-hydrant-cluster small {{ font-size: 9px; }}
 .leaflet-tooltip table, .leaflet-popup-content table {{ border-collapse: collapse; }}
-.leaflet-popup-content {{ max-height: 55vh; overflow-y: auto; }}
-.leaflet-popup-content th {{ text-align: left; padding-right: 8px; font-weight: 500; color: #444; }}
+.leaflet-popup-content {{ max-height: 55vh; overflow-y: auto; font-size: 13px; }}
+.leaflet-popup-content th, .leaflet-tooltip th {{ text-align: left; padding-right: 8px;
+  font-weight: 500; color: #444; white-space: nowrap; vertical-align: top; }}
+/* Tooltips as wide as their text up to a limit, then wrapping: without a width, a tooltip near
+   the map's edge shrank to 60-90 px and Chinese stacked one character per line. */
+.leaflet-tooltip {{ width: max-content; max-width: min(320px, 80vw); white-space: normal; }}
+.leaflet-tooltip td, .leaflet-popup-content td {{ min-width: 4em; }}
+/* Grid names: plain text with a halo, centred on the cell, never in the way of a click. */
+.leaflet-tooltip.fg-label {{ background: none; border: none; box-shadow: none; padding: 0;
+  font-size: 12px; font-weight: 600; color: #263238; white-space: nowrap; pointer-events: none;
+  text-shadow: 0 0 3px #fff, 0 0 3px #fff, 0 0 2px #fff; }}
+.leaflet-tooltip.fg-label::before {{ display: none; }}
+.leaflet-tooltip.fg-label td {{ min-width: 0; padding: 0; }}
+.fg-label-fine {{ font-weight: 500; font-size: 11px; }}
+.leaflet-container:not(.fg-zoom-fine) .fg-label-fine {{ display: none; }}
+.fg-legend summary {{ list-style: none; }}
+.fg-legend summary::before {{ content: "▸ "; }}
+.fg-legend[open] summary::before {{ content: "▾ "; }}
+/* Phones: the legend and the layer control start folded (a script folds them), the title is
+   smaller and the open legend leaves the map visible. */
+@media (max-width: 600px) {{
+  .fg-title {{ font-size: 13px; left: 50px; max-width: calc(100% - 120px); padding: 4px 8px; }}
+  .fg-title small {{ font-size: 11px; }}
+  .fg-legend {{ max-height: 45%; max-width: 70%; font-size: 11px; }}
+  .leaflet-control-layers-expanded {{ font-size: 12px; max-width: 75vw; }}
+}}
 </style>
 """
+
+# Below this width (px) the legend and the layer control start folded: on a 390 px phone
+# either one would cover the map.
+SMALL_SCREEN_PX = 600
+
+
+class ScreenFit(VerbatimMacro):
+    """Folds the layer control and the legend on small screens (a tap opens them, a tap on the
+    map folds the layer control again) and shows the names of fine grid cells from zoom 16."""
+
+    _template = Template(
+        """{% macro script(this, kwargs) %}
+(function () {
+  var map = {{ this._parent.get_name() }}, ctrl = {{ this.control.get_name() }};
+  if (window.matchMedia("(max-width: {{ this.width }}px)").matches) {
+    ctrl.collapse();
+    map.on("click", function () { ctrl.collapse(); });
+    var legend = document.querySelector(".fg-legend");
+    if (legend) { legend.open = false; }
+  }
+  var fine = function () {
+    map.getContainer().classList.toggle("fg-zoom-fine", map.getZoom() >= {{ this.fine_zoom }});
+  };
+  map.on("zoomend", fine);
+  fine();
+})();
+{% endmacro %}"""
+    )
+
+    def __init__(self, control: LayerControl, *, width: int = SMALL_SCREEN_PX, fine_zoom: int = 16):
+        super().__init__()
+        self._name = "ScreenFit"
+        self.control = control
+        self.width = int(width)
+        self.fine_zoom = int(fine_zoom)
 
 
 def _row(swatch: str, label: str) -> str:
@@ -166,6 +227,7 @@ def legend_html(
     figures = {**parameter_values(), **(values or {})}
     t = lambda key, **kw: styles.text(key, lang, **figures, **kw)  # noqa: E731
     parts = [
+        # Open on a wide screen; ScreenFit folds it on a phone (<summary> is its button).
         f'<details class="fg-box fg-legend" open><summary>{escape_html(t("legend"))}</summary>'
     ]
     for title, layers in LEGEND_SECTIONS:
@@ -275,7 +337,8 @@ def risk_map(
     bounds = _bounds([frames.get("grids"), frames.get("buildings")], options)
     m = _base_map(bounds, options)
     present, minutes = _add_layers(m, frames, options)
-    LayerControl(collapsed=False, position="topright").add_to(m)
+    control = LayerControl(collapsed=False, position="topright").add_to(m)
+    ScreenFit(control).add_to(m)
     if bounds:
         m.fit_bounds(bounds)
     _add_page_text(m, options, title=title or options.title, as_of=as_of)
@@ -305,7 +368,15 @@ def _base_map(bounds, options: MapOptions) -> folium.Map:
     )
     # maxZoom on the map itself: without tiles (basemap "none") Leaflet has none, and the
     # hydrant clusters need one.
-    m = folium.Map(location=center, zoom_start=15, tiles=None, control_scale=True, maxZoom=19)
+    # Canvas, not one SVG element per building: a 20k-building district draws in seconds.
+    m = folium.Map(
+        location=center,
+        zoom_start=15,
+        tiles=None,
+        control_scale=True,
+        maxZoom=19,
+        prefer_canvas=True,
+    )
     if options.basemap == "osm":
         folium.TileLayer(
             tiles=OSM_TILES, attr=OSM_ATTRIBUTION, name="OpenStreetMap", max_zoom=19
@@ -335,7 +406,12 @@ def _grid_layers(grids: gpd.GeoDataFrame, options: MapOptions) -> list[tuple]:
         )
         for level in levels
     ]
-    return [*drawn, (L.grid_outline_layer(grids, options=options), "grid_outline")]
+    outline = L.grid_outline_layer(grids, options=options, show=False)
+    return [
+        *drawn,
+        (outline, "grid_outline"),
+        (L.grid_label_layer(grids, options=options), "grid_names"),
+    ]
 
 
 def _reach_layers(frames: dict, options: MapOptions) -> list[tuple]:
@@ -363,7 +439,10 @@ def _reach_layers(frames: dict, options: MapOptions) -> list[tuple]:
 
 
 def _point_layers(frames: dict, options: MapOptions) -> list[tuple]:
-    """Buildings and the point layers drawn over them, in drawing order."""
+    """Buildings and the point layers drawn over them, in drawing order.
+
+    A calm map when it opens: buildings by grade, the stations and the roads are on; water,
+    hazards and proposals are in the layer control, off."""
     out = []
     if "roads" in frames and options.roads:
         out.append((L.road_layer(frames["roads"], options=options), "roads"))
@@ -374,7 +453,9 @@ def _point_layers(frames: dict, options: MapOptions) -> list[tuple]:
         "hazards": L.hazard_layer,
         "hydrants": L.hydrant_layer,
     }
-    out += [(draw(frames[k], options=options), k) for k, draw in one.items() if k in frames]
+    out += [
+        (draw(frames[k], options=options, show=False), k) for k, draw in one.items() if k in frames
+    ]
     if "stations" in frames:
         out += [
             (L.station_layer(frames["stations"], kind=k, options=options), k)
@@ -385,7 +466,7 @@ def _point_layers(frames: dict, options: MapOptions) -> list[tuple]:
         layer = L.proposed_hydrants_layer(frames["proposed_hydrants"], options=options, show=False)
         out.append((layer, "proposed_hydrants"))
     if "sites" in frames:
-        out.append((L.sites_layer(frames["sites"], options=options), "sites"))
+        out.append((L.sites_layer(frames["sites"], options=options, show=False), "sites"))
     return out
 
 
@@ -393,9 +474,8 @@ def _add_layers(m: folium.Map, frames: dict, options: MapOptions) -> tuple[set[s
     """Draw every layer present onto ``m``; returns the legend keys drawn and the reach bands."""
     drawn = _grid_layers(frames["grids"], options) if "grids" in frames else []
     if "water_deficient" in frames:
-        drawn.append(
-            (L.water_deficient_layer(frames["water_deficient"], options=options), "deficient")
-        )
+        zones = L.water_deficient_layer(frames["water_deficient"], options=options, show=False)
+        drawn.append((zones, "deficient"))
     drawn += _reach_layers(frames, options)
     drawn += _point_layers(frames, options)
     present: set[str] = set()

@@ -109,6 +109,7 @@ TEXT: dict[str, dict[str, str]] = {
     "zh": {
         "grids": "网格风险指数（第{level}级网格）",
         "grid_outline": "网格边界",
+        "grid_names": "网格名称",
         "buildings": "建筑风险等级",
         "isochrones": "{minutes} 分钟可达范围（{kind}）",
         "areas": "责任区（{kind}）",
@@ -144,13 +145,15 @@ TEXT: dict[str, dict[str, str]] = {
         "proposed_hydrant_legend": "建议新增消火栓",
         "road_legend": "道路",
         "as_of": "数据截至",
-        "units": "时间：秒；距离：米",
+        "units": "时间：分钟（含出动时间）；距离：米",
+        "layers": "图层",
         "grade_n": "{grade}级 {label}",
         "level_n": "第{level}级",
     },
     "en": {
         "grids": "Grid risk index (level {level} grids)",
         "grid_outline": "Grid outlines",
+        "grid_names": "Grid names",
         "buildings": "Building risk grade",
         "isochrones": "{minutes}-minute reach ({kind})",
         "areas": "Areas of responsibility ({kind})",
@@ -188,7 +191,8 @@ TEXT: dict[str, dict[str, str]] = {
         "proposed_hydrant_legend": "Proposed new hydrant",
         "road_legend": "Road",
         "as_of": "Data as of",
-        "units": "times in seconds, distances in metres",
+        "units": "times in minutes (turnout included), distances in metres",
+        "layers": "Layers",
         "grade_n": "grade {grade} {label}",
         "level_n": "level {level}",
     },
@@ -250,12 +254,13 @@ def field_label(column: str, language: str, *, layer: str | None = None) -> str:
 
 
 def grade_label(grade, language: str) -> str:
-    """ "1级 重大" / "grade 1 major"; ``ungraded`` when missing."""
+    """The one label of a risk grade 1–4: the column registry's (``重大`` / ``major``), the
+    same words as the tables' ``risk_grade_label``; ``ungraded`` when missing."""
     try:
         g = int(grade)
     except (TypeError, ValueError):
         return TEXT[language]["ungraded"]
-    return text("grade_n", language, grade=g, label=GRADE_NAMES[language].get(g, ""))
+    return GRADE_NAMES[language].get(g, TEXT[language]["ungraded"])
 
 
 __all__ = [

@@ -68,7 +68,8 @@ return {
   overlays: overlays.map(l => ({name: l.name, on: map.hasLayer(l.layer)})),
   bases: ctrl._layers.filter(l => !l.overlay).map(l => l.name),
   labels: document.querySelectorAll('.leaflet-control-layers-overlays label').length,
-  paths: document.querySelectorAll('path.leaflet-interactive').length,
+  // vector features on the map (drawn on a canvas, so counted as layers, not SVG paths)
+  paths: Object.values(map._layers).filter(l => l instanceof L.Path).length,
   icons: document.querySelectorAll('.fg-icon').length,
   xss: typeof window.__xss,
   alerts: window.__alerts,
@@ -243,9 +244,18 @@ def test_demo_map_works_offline_with_every_layer(driver, tmp_path):
     assert summary["figures"]["water"]["new_hydrants_needed"] > 0
     assert "建议新增微型消防站" in names and "建议新增消火栓" in names
     assert any("可达范围" in n for n in names) and any("责任区" in n for n in names)
-    # … and the layers switched on are on the map and drawn
-    assert sum(o["on"] for o in state["overlays"]) >= 10
-    assert state["paths"] > 2000  # building outlines, grid cells, zones, hydrants …
+    # … a calm start: grids by risk, their names, buildings, stations and roads are on, the
+    # rest off; the layers switched on are on the map and drawn (on a canvas)
+    on = {o["name"] for o in state["overlays"] if o["on"]}
+    assert on == {
+        "网格风险指数（第3级网格）",
+        "网格名称",
+        "道路",
+        "建筑风险等级",
+        "消防救援站",
+        "微型消防站",
+    }
+    assert state["paths"] > 2000  # building outlines, grid cells, roads …
     assert state["icons"] >= 7  # the seven stations' inline-SVG icons
     # offline: nothing but basemap tiles was requested from the network
     remote = [u for u in _requested_urls(driver) if u.startswith(("http:", "https:"))]
@@ -327,3 +337,131 @@ def test_hostile_text_shows_literally_and_runs_nothing(driver, tmp_path):
     assert popups["alerts"] == [] and popups["xss"] == "undefined"
     assert _js_errors(driver, popups) == []
     driver.save_screenshot(str(tmp_path / "hostile-map.png"))
+
+
+# A point of the map where a click reaches a feature of the layer holding ``field`` and
+# nothing else: inside the feature (the canvas renderer's own hit test), not inside any
+# building when the target is a grid cell, and the canvas itself is what lies under the
+# point (no control, legend, title, label or icon over it). Returns viewport coordinates.
+CLICK_POINT = """
+const field = arguments[0], avoid = arguments[1];
+const map = Object.values(window).find(v => v instanceof L.Map);
+const layers = [];
+map.eachLayer(l => { if (l instanceof L.GeoJSON) layers.push(l); });
+const owns = (l, key) => {
+  const fs = l.getLayers();
+  return fs.length && fs[0].feature && fs[0].feature.properties && key in fs[0].feature.properties;
+};
+const target = layers.find(l => owns(l, field));
+const blockers = avoid ? layers.filter(l => owns(l, avoid) && l !== target) : [];
+const rect = map.getContainer().getBoundingClientRect();
+for (const f of target.getLayers()) {
+  if (!f._containsPoint) continue;
+  const b = f._pxBounds;
+  for (let i = 1; i < 8; i++) for (let j = 1; j < 8; j++) {
+    const p = L.point(b.min.x + (b.max.x - b.min.x) * i / 8, b.min.y + (b.max.y - b.min.y) * j / 8);
+    if (!f._containsPoint(p)) continue;
+    if (blockers.some(bl => bl.getLayers().some(o => o._containsPoint && o._pxBounds &&
+        o._pxBounds.contains(p) && o._containsPoint(p)))) continue;
+    const c = map.layerPointToContainerPoint(p);
+    const x = rect.left + c.x, y = rect.top + c.y;
+    if (x < 5 || y < 5 || x > window.innerWidth - 5 || y > window.innerHeight - 5) continue;
+    const under = document.elementFromPoint(x, y);
+    if (under && under.tagName === 'CANVAS') return {x: x, y: y};
+  }
+}
+return null;
+"""
+
+CONTROLS = """
+const legend = document.querySelector('.fg-legend');
+const ctrl = document.querySelector('.leaflet-control-layers');
+return {legend_open: legend.open,
+        layers_open: ctrl.classList.contains('leaflet-control-layers-expanded'),
+        legend_width: legend.getBoundingClientRect().width,
+        labels: Array.from(document.querySelectorAll('.leaflet-tooltip.fg-label'))
+          .filter(t => t.offsetWidth > 0).map(t => t.textContent)};
+"""
+
+POPUP = """
+const p = document.querySelector('.leaflet-popup-content');
+if (!p) return null;
+const r = p.closest('.leaflet-popup').getBoundingClientRect();
+return {text: p.innerText, rows: p.querySelectorAll('tr').length, left: r.left, right: r.right,
+        width: r.width};
+"""
+
+
+def _viewport(driver, width: int, height: int) -> None:
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 600},
+    )
+
+
+def _click(driver, point: dict, *, touch: bool) -> None:
+    """A tap (phone) or a mouse click (desktop) at viewport ``point``, as the browser's input."""
+    if touch:
+        for kind, points in (("touchStart", [point]), ("touchEnd", [])):
+            driver.execute_cdp_cmd(
+                "Input.dispatchTouchEvent", {"type": kind, "touchPoints": points}
+            )
+    else:
+        for kind in ("mouseMoved", "mousePressed", "mouseReleased"):
+            driver.execute_cdp_cmd(
+                "Input.dispatchMouseEvent",
+                {"type": kind, "x": point["x"], "y": point["y"], "button": "left", "clickCount": 1},
+            )
+    time.sleep(0.4)
+
+
+@pytest.mark.parametrize(("width", "height"), [(390, 844), (1400, 900)])
+def test_demo_map_reads_on_a_phone_and_a_desktop(driver, tmp_path, width, height):
+    """The leaders' map at a phone's and a desktop's size: the controls fold on the phone,
+    grid names are written on the map, a click on a grid cell and on a building opens its
+    figures (minutes and percentages), the popup fits the screen."""
+    folder, code, _, err = demo_cli_run()
+    assert code == 0, err
+    summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+    _viewport(driver, width, height)
+    try:
+        state = _open(driver, folder / "map.html")
+        assert state, "the map never finished loading"
+        assert _js_errors(driver, state) == []
+        controls = driver.execute_script(CONTROLS)
+        phone = width < 600
+        assert controls["layers_open"] is not phone and controls["legend_open"] is not phone
+        # the communities are named on the map (8 level-2 cells of the demo)
+        assert len(controls["labels"]) == summary["figures"]["district"]["grids_by_level"]["2"]
+        assert all(label.endswith("居委") for label in controls["labels"])
+        driver.save_screenshot(str(tmp_path / f"map-{width}.png"))
+
+        # a building: short popup, times in minutes, grade in the registry's words
+        point = driver.execute_script(CLICK_POINT, "t_micro_s", None)
+        assert point, "no building to click"
+        _click(driver, point, touch=phone)
+        popup = driver.execute_script(POPUP)
+        assert popup, "clicking a building opened nothing"
+        assert 5 <= popup["rows"] <= 9
+        assert re.search(r"微站到场时间\s+\d+\.\d 分钟", popup["text"]), popup["text"]
+        assert re.search(r"风险等级\s+(重大|较大|一般|低)\b", popup["text"]), popup["text"]
+        assert "主要风险因素" in popup["text"] and "(s)" not in popup["text"]
+        assert popup["left"] >= 0 and popup["right"] <= width  # fits the screen
+        driver.save_screenshot(str(tmp_path / f"map-{width}-building.png"))
+        driver.execute_script("Object.values(window).find(v => v instanceof L.Map).closePopup()")
+
+        # a grid cell (where no building is): its key figures, shares in %
+        point = driver.execute_script(CLICK_POINT, "share_covered_3min", "t_micro_s")
+        assert point, "no grid cell to click"
+        _click(driver, point, touch=phone)
+        popup = driver.execute_script(POPUP)
+        assert popup, "clicking a grid cell opened nothing"
+        text = popup["text"]
+        assert re.search(r"3分钟覆盖率\s+\d+\.\d %", text), text
+        assert re.search(r"缺水建筑占比\s+\d+\.\d %", text), text
+        assert re.search(r"各等级建筑数\s+重大 \d+ · 较大 \d+ · 一般 \d+ · 低 \d+", text), text
+        assert "建筑数" in text and "未整改隐患" in text
+        assert popup["left"] >= 0 and popup["right"] <= width
+        driver.save_screenshot(str(tmp_path / f"map-{width}-grid.png"))
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})

@@ -27,6 +27,7 @@ from firegrid.maps.privacy import (
 from firegrid.maps.risk_map import legend_html, risk_map
 from firegrid.risk.grading import GRADE_HEX
 from firegrid.risk.params import FACTORS
+from firegrid.spatial.columns import GRADE_LABELS
 from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.io.crs import wgs84_to_gcj02
 from tests._mapdata import XSS, synthetic_results
@@ -80,8 +81,10 @@ def test_grade_colours_follow_the_warning_scale():
     assert styles.GRADE_COLOURS == GRADE_HEX
     assert styles.grade_colour(1) == GRADE_HEX[1]
     assert styles.grade_colour(pd.NA) == styles.UNGRADED_COLOUR
-    assert styles.grade_label(1, "zh") == "1级 重大"
-    assert styles.grade_label(4, "en") == "grade 4 low"
+    # one wording: the column registry's, as in the tables' risk_grade_label
+    assert styles.grade_label(1, "zh") == "重大" == GRADE_LABELS["zh"][1]
+    assert styles.grade_label(4, "en") == "low"
+    assert styles.grade_label(None, "zh") == "未评级"
     assert [styles.index_colour(v) for v in (0, 19.9, 20, 99, 100)] == [
         styles.INDEX_COLOURS[0],
         styles.INDEX_COLOURS[0],
@@ -179,8 +182,8 @@ def test_safe_properties_rounds_escapes_and_translates():
 
 def test_display_frame_wgs84_amap_and_rounding(results):
     b = results["buildings"]
-    osm = L.display_frame(b, MapOptions(basemap="osm"))
-    amap = L.display_frame(b, MapOptions(basemap="amap"))
+    osm = L.display_frame(b, MapOptions(basemap="osm", precision=6))
+    amap = L.display_frame(b, MapOptions(basemap="amap", precision=6))
     assert osm.crs.to_epsg() == 4326 and amap.crs.to_epsg() == 4326
     c = shapely.get_coordinates(np.asarray(osm.geometry.values))
     assert np.allclose(c, np.round(c, 6))
@@ -197,32 +200,48 @@ def test_a_layer_without_crs_is_refused(results):
         L.display_frame(results["stations"].set_crs(None, allow_override=True), MapOptions())
 
 
-def test_buildings_layer_colours_by_grade_and_popup_has_contributions(results):
+def test_buildings_layer_colours_by_grade_and_has_a_short_popup(results):
     b = results["buildings"]
     html = _render(L.buildings_layer(b, options=MapOptions()))
     feats = _features(html)
     assert len(feats) == len(b)
     props = feats[0]["properties"]
-    for f in FACTORS:
-        assert f"c_{f}" in props
+    first = b.iloc[0]
+    # about eight rows: no per-factor contributions, no raw attributes
+    assert len(props) <= 9 and not any(k.startswith("c_") for k in props)
     assert "contact_phone" not in props and "户主姓名" not in props
-    assert props["risk_grade_label"].startswith(f"{int(b['risk_grade'].iloc[0])}级")
-    assert props["use"] in {"住宅", "商铺", "三合一场所"}  # translated
-    assert "贡献·建筑年代" in html  # popup alias of c_age
-    assert "toLocaleString" not in html  # years stay 1991, not 1,991
+    assert props["risk_grade_label"] == GRADE_LABELS["zh"][int(first["risk_grade"])]
+    # times in minutes, one decimal, from the seconds (not the seconds themselves)
+    assert props["t_micro_s"] == f"{first['t_micro_s'] / 60:.1f} 分钟"
+    assert props["water_deficient"] == ("是" if first["water_deficient"] else "否")
+    opened, late = int(first["hazards_open"]), int(first["hazards_overdue"])
+    assert props["hazards_open"] == (f"{opened}（逾期 {late}）" if late else str(opened))
+    assert "hazards_overdue" not in props  # one row with the open ones
+    assert "微站到场时间" in html and "微站到场时间 (s)" not in html  # the value has the unit
+    assert "toLocaleString" not in html  # ids stay as written
     for g in b["risk_grade"].unique():
         assert GRADE_HEX[int(g)] in html
     # top factors: the largest contribution leads
     first = b.iloc[0]
-    top = max(FACTORS, key=lambda f: first[f"c_{f}"])
-    assert props["top_factors"].startswith(styles.FACTOR_LABELS["zh"][top])
+    top = sorted(FACTORS, key=lambda f: -first[f"c_{f}"])[:3]
+    assert props["top_factors"].startswith(styles.FACTOR_LABELS["zh"][top[0]])
+    assert props["top_factors"].count(" · ") == 2  # the three largest
+    for f in top:
+        assert styles.FACTOR_LABELS["zh"][f] in props["top_factors"]
 
 
 def test_buildings_layer_in_english(results):
     layer = L.buildings_layer(results["buildings"], options=MapOptions(language="en"))
     assert layer.layer_name == "Building risk grade"
     html = _render(layer)
-    assert "contribution: building age" in html and "贡献" not in html
+    assert "micro-station arrival" in html and "分钟" not in html and "贡献" not in html
+    props = _features(html)[0]["properties"]
+    assert props["t_micro_s"].endswith(" min") and props["risk_grade_label"] in {
+        "major",
+        "high",
+        "moderate",
+        "low",
+    }
 
 
 def test_station_icons_differ_and_are_inline_svg(results):
@@ -305,7 +324,7 @@ def test_risk_map_has_every_layer_and_a_legend_with_units(results):
         "proposed_hydrants",
         "roads",
     }
-    assert set(m.firegrid_layers) == expected
+    assert set(m.firegrid_layers) == expected | {"grid_names"}
     html = to_html(m)
     assert "L.control.layers" in html
     for key in (
@@ -318,7 +337,7 @@ def test_risk_map_has_every_layer_and_a_legend_with_units(results):
         "fire_stations",
     ):
         assert styles.text(key, "zh") in html
-    assert "分钟" in html and "150 m" in html and "时间：秒；距离：米" in html  # units
+    assert "分钟" in html and "150 m" in html and "时间：分钟（含出动时间）；距离：米" in html
     assert "<title>示范街道</title>" in html
 
 
@@ -345,8 +364,8 @@ def test_legend_shows_the_configured_radius_and_targets():
 
 def test_legend_lists_only_present_layers():
     html = legend_html({"buildings"}, options=MapOptions(language="en"), minutes=[])
-    assert "grade 1 major" in html and "Hydrant status" not in html
-    assert "seconds" in html and "metres" in html
+    assert "<span>major</span>" in html and "Hydrant status" not in html
+    assert "minutes" in html and "metres" in html
 
 
 def test_user_text_in_titles_and_layers_is_escaped(results):
@@ -381,7 +400,7 @@ def test_map_without_tiles_still_has_a_max_zoom(results):
 def test_proposed_sites_and_hydrants(results):
     sites = _features(_render(L.sites_layer(results["sites"])))
     assert sites[0]["properties"]["road_name"] == "青林街"
-    assert sites[0]["properties"]["gain_buildings"] == 7
+    assert sites[0]["properties"]["gain_buildings"] == "7"
     hyd = _render(L.proposed_hydrants_layer(results["proposed_hydrants"]))
     assert [f["properties"]["proposal_id"] for f in _features(hyd)] == ["PH001", "PH002"]
     assert "circle cx=" in hyd  # its own inline-SVG symbol

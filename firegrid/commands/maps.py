@@ -1,16 +1,31 @@
-"""``firegrid map``: write only the interactive map."""
+"""``firegrid map``: write only the interactive map, from a config or an existing output folder."""
 
 from __future__ import annotations
 
 import argparse
+import json
+from datetime import date
+from pathlib import Path
 
-from firegrid.commands import command, config_arg, progress, threads_arg
+from firegrid.commands import command, progress, threads_arg
 
 
 def _map_args(parser: argparse.ArgumentParser) -> None:
-    config_arg(parser)
+    parser.add_argument(
+        "config",
+        metavar="CONFIG_OR_FOLDER",
+        help="the district's TOML config (runs the analysis), or an output folder of an "
+        "earlier run (redraws its map from results.gpkg and summary.json in seconds)",
+    )
     parser.add_argument(
         "--out", metavar="FILE", help="HTML file (default: map.html in the output folder)"
+    )
+    parser.add_argument(
+        "--config",
+        dest="map_config",
+        metavar="CONFIG",
+        help="with an output folder: take the map options ([map], allow_fields included) "
+        "from this config; without it only FireGrid's own columns are shown",
     )
     parser.add_argument(
         "--force",
@@ -33,23 +48,43 @@ def _map_args(parser: argparse.ArgumentParser) -> None:
 def cmd_map(args: argparse.Namespace) -> int:
     """Write only the interactive map: one self-contained HTML file that works offline.
 
-    Runs every analysis step first. Only canonical and computed columns reach the HTML unless
-    [map] allow_fields names more; personal-looking columns (names, phone and ID numbers) are
-    always dropped unless named explicitly. An existing file is replaced only when FireGrid
-    wrote it (listed unchanged in its folder's .firegrid-manifest.json) or with --force.
+    Given a config, runs every analysis step first. Given an output folder of an earlier run,
+    redraws the map from its results.gpkg and summary.json without rerunning anything; the
+    folder does not carry the config, so only canonical and computed columns are shown unless
+    --config names the config whose [map] allow_fields allows more. Personal-looking columns
+    (names, phone and ID numbers) are always dropped unless named explicitly. An existing file
+    is replaced only when FireGrid wrote it (listed unchanged in its folder's
+    .firegrid-manifest.json) or with --force.
     """
-    from dataclasses import replace
-    from pathlib import Path
+    source = Path(args.config)
+    if source.is_dir():
+        return _redraw(source, args)
+    if args.map_config:
+        from firegrid.spatial.errors import ConfigError
 
+        raise ConfigError(f"{source}: --config goes with an output folder, not with a config")
+    return _run_and_draw(args)
+
+
+def _options(config, args: argparse.Namespace):
+    """The config's ``[map]`` options (defaults without a config) with the command's own."""
+    from dataclasses import replace
+
+    from firegrid.maps.options import MapOptions
+
+    options = config.params["map"] if config is not None else MapOptions()
+    changes = {k: v for k, v in (("language", args.language), ("basemap", args.basemap)) if v}
+    return replace(options, **changes) if changes else options
+
+
+def _run_and_draw(args: argparse.Namespace) -> int:
     from firegrid.config import load_config
     from firegrid.outputs import check_output_file, write_file
     from firegrid.pipeline import default_output_folder, map_html, run_pipeline
     from firegrid.reports import MAP_FILE
 
     config = load_config(args.config)
-    options = config.params["map"]
-    changes = {k: v for k, v in (("language", args.language), ("basemap", args.basemap)) if v}
-    options = replace(options, **changes) if changes else options
+    options = _options(config, args)
     # map.html in the run's output folder by default, recorded in its manifest
     path = Path(args.out) if args.out else default_output_folder(config) / MAP_FILE
     # Refuse a file FireGrid did not write before spending the analysis time.
@@ -60,3 +95,85 @@ def cmd_map(args: argparse.Namespace) -> int:
     for note in run.notes:
         print(f"note: {note}")
     return 0
+
+
+def _redraw(folder: Path, args: argparse.Namespace) -> int:
+    """Redraw ``folder``'s map from its results.gpkg and summary.json."""
+    from firegrid.config import load_config
+    from firegrid.maps.export import to_html
+    from firegrid.maps.risk_map import risk_map
+    from firegrid.outputs import check_output_file, write_file
+    from firegrid.reports import GPKG_FILE, MAP_FILE, SUMMARY_JSON
+
+    config = load_config(args.map_config) if args.map_config else None
+    options = _options(config, args)
+    path = Path(args.out) if args.out else folder / MAP_FILE
+    check_output_file(path, force=args.force)
+    summary = _read_summary(folder / SUMMARY_JSON)
+    m = risk_map(
+        _read_layers(folder / GPKG_FILE),
+        options=options,
+        title=options.title or summary.get("district"),
+        as_of=_as_of(summary),
+        values=summary_values(summary),
+    )
+    path = write_file(path, to_html(m), force=args.force)
+    print(f"map redrawn from {folder} and written to {path}")
+    return 0
+
+
+def _read_layers(gpkg: Path) -> dict:
+    """The layers of a run's results.gpkg that the map draws, by name."""
+    import geopandas as gpd
+    import pyogrio
+
+    from firegrid.maps.risk_map import MAP_LAYERS
+    from firegrid.spatial.errors import InputError
+
+    if not gpkg.is_file():
+        raise InputError(f"{gpkg}: not found; give the output folder of a FireGrid run")
+    try:
+        names = {str(n) for n, _ in pyogrio.list_layers(gpkg)}
+        return {
+            name: gpd.read_file(gpkg, layer=name, engine="pyogrio")
+            for name in MAP_LAYERS
+            if name in names
+        }
+    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
+        raise InputError(f"{gpkg}: cannot read the run's results ({exc})") from exc
+
+
+def _read_summary(path: Path) -> dict:
+    """summary.json of a run (empty when the folder has none: defaults are then used)."""
+    from firegrid.spatial.errors import InputError
+
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"{path}: not a FireGrid summary ({exc})") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _as_of(summary: dict) -> date | None:
+    try:
+        return date.fromisoformat(str(summary["as_of"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def summary_values(summary: dict) -> dict[str, float]:
+    """The run's parameters the legend quotes, from its summary.json figures (response
+    targets in seconds and minutes, hydrant protection radius in metres); what the summary
+    lacks keeps the defaults of :func:`firegrid.maps.options.parameter_values`."""
+    figures = summary.get("figures") or {}
+    access, water = figures.get("access") or {}, figures.get("water") or {}
+    values: dict[str, float] = {}
+    for key in ("target_micro_s", "target_fire_s"):
+        if isinstance(access.get(key), int | float):
+            values[key] = float(access[key])
+            values[key.replace("_s", "_min")] = float(access[key]) / 60.0
+    if isinstance(water.get("hydrant_radius_m"), int | float):
+        values["hydrant_radius_m"] = float(water["hydrant_radius_m"])
+    return values
