@@ -1632,8 +1632,9 @@ _CHANGES_HAZARDS = _entries(
             "",
             "隐患变化",
             "hazard change",
-            "new, rectified, newly_overdue, removed (only in the earlier ledger) or unchanged; "
-            "each run judges its hazards on its own date.",
+            "new (only in the later ledger, unrectified), new_rectified, rectified, "
+            "newly_overdue, reopened, removed (only in the earlier ledger) or unchanged; each "
+            "run judges its hazards on its own date.",
         ),
     ],
 )

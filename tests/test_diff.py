@@ -333,3 +333,11 @@ def test_a_change_column_name_is_a_string_literal_of_its_module():
         literal = 'f"' + col.name.split("{", 1)[0] + "{" if col.is_family else f'"{col.name}"'
         assert literal in source, col.name
         assert col.zh and col.en and col.description.endswith("."), col
+
+
+def test_the_docs_list_every_change_column():
+    from tests._demo import REPO
+
+    text = (REPO / "docs" / "diff.md").read_text(encoding="utf-8")
+    for layer, name in columns.CHANGE_COLUMNS:
+        assert f"`{name.replace('{grade}', '<grade>')}`" in text, (layer, name)
