@@ -223,3 +223,21 @@ def test_version_and_lazy_names():
     assert isinstance(firegrid.__version__, str) and firegrid.__version__
     assert {"District", "run", "save_html"} <= set(dir(firegrid))
     assert not hasattr(firegrid, "no_such_name")
+
+
+@pytest.mark.slow
+def test_an_osmnx_graph_serves_as_the_network():
+    ox = pytest.importorskip("osmnx")
+    graph = ox.graph_from_xml(DEMO / "roads.osm", simplify=True, retain_all=True)
+    district = firegrid.District.from_layers(**demo_layers(), network=graph)
+    access = firegrid.run(district, steps=("access",)).figures["access"]
+    reference = demo_pipeline_run().figures["access"]
+    # osmnx reads the same streets as FireGrid's own OSM reader: the same coverage
+    assert access["buildings_covered_3min"] == reference["buildings_covered_3min"]
+    assert access["buildings_covered_5min"] == reference["buildings_covered_5min"]
+
+
+def test_a_network_of_another_kind_is_refused(district):
+    other = firegrid.District(district.name, district.crs, district.layers, network_source=42)
+    with pytest.raises(ConfigError, match="osmnx graph"):
+        firegrid.run(other, steps=("access",))
