@@ -219,14 +219,32 @@ def embed_font(figure, folder: str | os.PathLike) -> Path:
     -------
     Path of the font file used.
     """
-    from matplotlib.font_manager import FontProperties
+    texts = figure_texts(figure)
+    path = truetype_subset("".join(t.get_text() for t in texts), folder)
+    use_font(figure, path)
+    return path
+
+
+def figure_texts(figure) -> list:
+    """Every text artist of a figure, the cells of its tables included (a table cell's text
+    is no child artist, so ``findobj`` alone misses it)."""
+    from matplotlib.table import Table
     from matplotlib.text import Text
 
-    texts = figure.findobj(Text)
-    path = truetype_subset("".join(t.get_text() for t in texts), folder)
-    for t in texts:
+    cells = [c.get_text() for t in figure.findobj(Table) for c in t.get_celld().values()]
+    return [*figure.findobj(Text), *cells]
+
+
+def use_font(figure, path: str | os.PathLike) -> None:
+    """Draw every text of ``figure`` with the font file ``path`` (sizes kept).
+
+    For a document of many pages whose text is known beforehand: one
+    :func:`truetype_subset` of all of it, used on every page.
+    """
+    from matplotlib.font_manager import FontProperties
+
+    for t in figure_texts(figure):
         t.set_fontproperties(FontProperties(fname=str(path), size=t.get_fontsize()))
-    return path
 
 
 def rc_params() -> dict[str, object]:
@@ -249,6 +267,8 @@ __all__ = [
     "SYSTEM_FAMILIES",
     "cjk_font_path",
     "embed_font",
+    "figure_texts",
     "rc_params",
     "truetype_subset",
+    "use_font",
 ]
