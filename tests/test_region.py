@@ -1,0 +1,172 @@
+"""Region runs: partitioned results equal a whole-region run, stations serve across borders.
+
+The region is the demo district's own files split by its level-2 grid (eight communities as
+partitions), with every vehicle slowed to 10 km/h and a 300 s horizon, so that each partition's
+halo (833 m for points, 1.7 km for streets) is smaller than the district and the windows
+really are clipped. The reference is the same region analysed in one piece by the district
+pipeline's own steps (``run_region(whole=True)``: no windows, no clipped network).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from firegrid.region import load_region_config, region_halo, run_region
+from firegrid.region.horizon import beyond_horizon
+from firegrid.region.partitions import clip_network
+from firegrid.spatial.errors import ConfigError
+
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+SLOW_KMH = 10.0
+
+
+def demo_region_toml(folder: Path, *, incidents: bool = False) -> Path:
+    """The demo district's config as a region split by level 2, every vehicle slowed."""
+    text = (DEMO / "demo.toml").read_text(encoding="utf-8")
+    text = text.replace("[district]", "[region]\npartition_level = 2\nhorizon_s = 300", 1)
+    text = re.sub(r'(file|source) = "([^"]+)"', lambda m: f'{m[1]} = "{(DEMO / m[2]).as_posix()}"',
+                  text)  # fmt: skip
+    slow = "".join(f"{v} = {{ max_speed_kmh = {SLOW_KMH} }}\n" for v in ("engine", "ebike", "foot"))
+    text = text.replace("[access]\n", "[access]\n" + slow, 1)
+    if not incidents:  # the fire model is region-wide and tested elsewhere; it costs seconds
+        text = re.sub(r"\[layers\.incidents\][^\[]*", "", text)
+    path = folder / "region.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def region_path(tmp_path_factory) -> Path:
+    return demo_region_toml(tmp_path_factory.mktemp("region"))
+
+
+@pytest.fixture(scope="module")
+def whole(region_path):
+    return run_region(region_path, whole=True)
+
+
+@pytest.fixture(scope="module")
+def parts(region_path):
+    return run_region(region_path, workers=0)
+
+
+def test_halo_is_speed_times_horizon():
+    config = load_region_config(demo_region_toml(Path(pytest.importorskip("tempfile").mkdtemp())))
+    p = config.base.params
+    halo = region_halo(p["access"], p["water"], horizon_s=300)
+    assert halo.speed_mps == pytest.approx(SLOW_KMH / 3.6)
+    # max(v × H, water reach + two snapping legs) = max(833 m, 300 + 2 × 150 m)
+    assert halo.points_m == pytest.approx(max(SLOW_KMH / 3.6 * 300, 600.0))
+    assert halo.network_m == pytest.approx(2 * halo.points_m)
+    default = region_halo(p["access"], p["water"])
+    assert default.horizon_s == 600  # twice the 300 s fire-station target
+    with pytest.raises(ConfigError, match="shorter than the longest target"):
+        region_halo(p["access"], p["water"], horizon_s=200)
+
+
+def test_windows_are_clipped(whole, parts):
+    total = whole.run.network.n_edges
+    assert len(parts.partitions) == 8
+    assert parts.partitions["error"].isna().all()
+    assert (parts.partitions["edges"] < total).sum() >= 4, parts.partitions
+    assert parts.partitions["buildings"].sum() == len(whole.buildings)
+
+
+def test_partitioned_buildings_equal_whole(whole, parts):
+    w, p = whole.buildings, parts.buildings
+    assert w.index.equals(p.index)
+    # Something to compare: times within the horizon, and beyond it.
+    assert 100 < p["t_micro_s"].notna().sum() < len(p)
+    assert p["t_fire_s"].notna().sum() > 50
+    assert p["covered_3min"].sum() > 50
+    for col in ("t_micro_s", "t_fire_s", "d_hydrant_net_m"):
+        a, b = w[col].to_numpy(float), p[col].to_numpy(float)
+        assert np.array_equal(np.isnan(a), np.isnan(b)), col
+        assert np.nanmax(np.abs(a - b)) <= 1e-6, col
+    for col in ("covered_3min", "covered_5min", "water_covered", "water_deficient",
+                "fire_station_id", "micro_station_id", "n_micro_3min", "access_issue",
+                "water_issue", "risk_index", "risk_grade", "subdistrict"):  # fmt: skip
+        pd.testing.assert_series_equal(w[col], p[col], check_exact=True, obj=col)
+
+
+def test_partitioned_grid_figures_equal_whole(whole, parts):
+    for name in ("access_by_grid", "water_by_grid"):
+        pd.testing.assert_frame_equal(whole.tables[name], parts.tables[name], check_exact=True)
+    cols = [c for c in whole.layers["grids"] if c != "geometry"]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(whole.layers["grids"][cols]), pd.DataFrame(parts.layers["grids"][cols]),
+        check_exact=True,
+    )  # fmt: skip
+    pd.testing.assert_frame_equal(whole.subdistricts, parts.subdistricts, check_exact=True)
+    assert whole.totals == parts.totals
+
+
+def test_station_serves_buildings_across_the_border(whole, parts):
+    """Fire station ZD01 stands in 示范八居委; buildings of 示范七居委 have it as their
+    fastest fire station, with the whole-region time."""
+    b, st = parts.buildings, parts.layers["stations"]
+    where = st.set_index("station_id")["subdistrict"]
+    assert where["ZD01"] == "示范八居委"
+    served = b[(b["fire_station_id"] == "ZD01") & (b["subdistrict"] == "示范七居委")]
+    assert len(served) >= 3
+    assert "B01653" in set(served["building_id"])
+    one = served.index[served["building_id"] == "B01653"][0]
+    assert parts.buildings.at[one, "t_fire_s"] == whole.buildings.at[one, "t_fire_s"] <= 300
+    # Micro-stations too: some buildings are reached first from a station of another cell.
+    micro = b["micro_station_id"].map(where)
+    assert ((micro != b["subdistrict"]) & micro.notna()).sum() > 50
+
+
+def test_ranking_counts_every_building(parts):
+    r = parts.subdistricts
+    assert list(r["rank"]) == list(range(1, 9))
+    assert r["risk_index_mean"].is_monotonic_decreasing
+    assert r["buildings"].sum() == parts.totals["buildings"] == 2560
+    # Region totals are the buildings' own counts, independent of the ranking's arithmetic.
+    b = parts.buildings
+    assert parts.totals["buildings_covered_3min"] == int(b["covered_3min"].sum())
+    assert parts.totals["hazards_open"] == int(
+        parts.layers["hazards"]["status"].isin(["open", "overdue"]).sum()
+    )
+    assert r["hazards_open"].sum() == parts.totals["hazards_open"]
+
+
+def test_horizon_rule_marks_beyond():
+    b = pd.DataFrame({
+        "t_fire_s": [100.0, 400.0, np.nan], "fire_station_id": ["A", "B", None],
+        "shortfall_5min_s": [0.0, 100.0, np.nan], "t_micro_s": [50.0, 50.0, 50.0],
+        "access_issue": ["", "", "too far from road (200 m)"],
+        "d_hydrant_net_m": [10.0, 500.0, np.nan], "hydrant_id_nearest": ["H1", "H2", None],
+        "water_covered": [True, False, False], "water_issue": ["", "beyond (nearest 500 m)", ""],
+    })  # fmt: skip
+    out = beyond_horizon(b, horizon_s=300, water_m=300)
+    assert out["t_fire_s"].isna().tolist() == [False, True, True]
+    assert out["fire_station_id"].isna().tolist() == [False, True, True]
+    assert out["shortfall_5min_s"].isna().tolist() == [False, True, True]
+    assert out["access_issue"].tolist() == ["", "fire: not reached within 300 s",
+                                            "too far from road (200 m)"]  # fmt: skip
+    assert out["hydrant_id_nearest"].isna().tolist() == [False, True, True]
+    assert (
+        out["water_issue"]
+        .iloc[1]
+        .startswith("no working hydrant or usable water source within 300 m")
+    )
+
+
+def test_clip_network_keeps_costs_and_restrictions(whole):
+    table = whole.run.network
+    keep = np.arange(0, table.n_edges, 2)
+    sub = clip_network(table, keep)
+    assert sub.n_edges == len(keep)
+    assert np.array_equal(sub.length, table.length[keep])
+    assert np.array_equal(sub.node_ids[sub.u], table.node_ids[table.u[keep]])
+    assert np.array_equal(sub.highway.values(), table.highway.values()[keep])
+    # Clipping by all edges gives the same network back, edge for edge.
+    same = clip_network(table, np.arange(table.n_edges))
+    assert np.array_equal(same.node_ids, table.node_ids)
+    assert np.array_equal(same.u, table.u) and np.array_equal(same.v, table.v)
