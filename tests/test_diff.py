@@ -341,3 +341,61 @@ def test_the_docs_list_every_change_column():
     text = (REPO / "docs" / "diff.md").read_text(encoding="utf-8")
     for layer, name in columns.CHANGE_COLUMNS:
         assert f"`{name.replace('{grade}', '<grade>')}`" in text, (layer, name)
+
+
+# The features' tooltips as a hover shows them, and what went wrong on the page.
+HOVER = """
+const map = Object.values(window).find(v => v instanceof L.Map);
+let texts = [];
+map.eachLayer(layer => {
+  if (!(layer instanceof L.GeoJSON)) return;
+  layer.eachLayer(f => {
+    const ll = f.getBounds ? f.getBounds().getCenter() : f.getLatLng();
+    f.fire('mouseover', {latlng: ll}, true);
+    const t = layer.getTooltip();  // folium binds one tooltip to the layer
+    if (t && t.getElement()) texts.push(t.getElement().innerText);
+    f.fire('mouseout', {latlng: ll}, true);
+  });
+});
+return {texts: texts, canvas: document.querySelectorAll('canvas').length,
+        alerts: window.__alerts, errors: window.__errors};
+"""
+CAPTURE = """
+window.__errors = []; window.__alerts = [];
+window.alert = window.confirm = window.prompt = m => { window.__alerts.push(String(m)); };
+window.addEventListener('error', e => window.__errors.push(String(e.message)), true);
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_the_change_map_draws_on_canvas_and_shows_user_text_as_text(tmp_path):
+    import shutil
+
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
+    if chromium is None or shutil.which("chromedriver") is None:
+        pytest.skip("headless Chromium not installed (apt-get install chromium chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    written = write_diff(compare(*_pair(), language="zh"), tmp_path / "out")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=390,844",
+                "--host-resolver-rules=MAP * ~NOTFOUND", f"--user-data-dir={tmp_path / 'p'}"):  # fmt: skip
+        opts.add_argument(arg)
+    driver = webdriver.Chrome(options=opts, service=Service(shutil.which("chromedriver")))
+    try:
+        driver.execute_cdp_cmd("Page.addScriptToEvaluateOnNewDocument", {"source": CAPTURE})
+        driver.get(written["change_map.html"].as_uri())
+        state = driver.execute_script(HOVER)
+    finally:
+        driver.quit()
+    assert state["errors"] == [] and state["alerts"] == []
+    assert state["canvas"] >= 1
+    tips = "\n".join(state["texts"])
+    assert "<script>alert(1)</script>" in tips  # shown as the grid's name, not run
+    assert '=HYPERLINK("http://x")' in tips
+    # each building's tooltip names what changed for it
+    assert "建筑\t=b4\n变化\t新增建筑" in tips
+    assert "建筑\tb1\n变化\t失去3分钟到场" in tips and "建筑\tb2\n变化\t新增3分钟到场" in tips
