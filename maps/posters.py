@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import re
 import tempfile
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +26,7 @@ import geopandas as gpd
 import pandas as pd
 
 from firegrid.maps import poster_map as pm
+from firegrid.maps import styles
 from firegrid.maps.fonts import embed_font, rc_params
 from firegrid.maps.poster_options import PosterOptions
 from firegrid.spatial import columns
@@ -34,6 +36,7 @@ A3_INCHES = (297 / 25.4, 420 / 25.4)  # portrait, width × height
 # Figure fractions of the page: title band, map, and the band below it (legend, figures,
 # contacts).
 MAP_BOX = (0.04, 0.235, 0.92, 0.675)
+TITLE_WIDTH = 0.92  # share of the page width a title may take
 STREET_LABELS = {"cell": 14, "district": 24}
 # The cell's figures printed under the map (columns of the grids roll-up), in this order.
 CELL_FIGURES = (
@@ -131,7 +134,7 @@ def poster_figure(
     grids = layers["grids"]
     cell = _cell_row(grids, page.grid_id)
     fig = Figure(figsize=A3_INCHES)
-    fig.text(0.5, 0.965, page.title, ha="center", va="center", fontsize=26, weight="bold")
+    fig.text(0.5, 0.965, page.title, ha="center", va="center", fontsize=title_size(page.title))
     fig.text(0.5, 0.935, page.subtitle, ha="center", va="center", fontsize=14, color="#455a64")
     ax = fig.add_axes(MAP_BOX)
     has_reach = _draw_map(ax, layers, cell, page)
@@ -143,6 +146,14 @@ def poster_figure(
         footer = f"数据截至 {as_of} · " + footer
     fig.text(0.5, 0.015, footer, ha="center", va="bottom", fontsize=9, color="#607d8b")
     return fig
+
+
+def title_size(title: str, *, largest: float = 26.0) -> float:
+    """The title's font size in points: ``largest``, smaller when a long name would not fit
+    the page width (a CJK character is about one em wide, other characters about half)."""
+    ems = sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else 0.55 for ch in title)
+    room = TITLE_WIDTH * A3_INCHES[0] * 72  # points
+    return max(min(largest, room / max(ems, 1.0)), 10.0)
 
 
 def _cell_row(grids: gpd.GeoDataFrame, grid_id: str | None) -> pd.Series | None:
@@ -191,12 +202,10 @@ def _draw_map(ax, layers, cell: pd.Series | None, page: PosterPage) -> bool:
 
 def _draw_outlines(ax, grids, cell: pd.Series | None, area) -> None:
     """The cell's boundary and name; on the district page, each cell of the page level."""
-    from firegrid.maps.poster_map import HALO
-
     if cell is None and grids is not None:
         levels = pd.to_numeric(grids["level"], errors="coerce")
         cells = grids[levels == levels.max()]
-        cells.boundary.plot(ax=ax, color=pm.styles.GRID_OUTLINE, linewidth=0.8, zorder=6)
+        cells.boundary.plot(ax=ax, color=styles.GRID_OUTLINE, linewidth=0.8, zorder=6)
         for point, name in zip(cells.geometry.representative_point(), cells["name"], strict=True):
             ax.text(
                 point.x,
@@ -205,11 +214,11 @@ def _draw_outlines(ax, grids, cell: pd.Series | None, area) -> None:
                 ha="center",
                 va="center",
                 fontsize=8,
-                color=pm.styles.GRID_OUTLINE,
-                path_effects=HALO,
+                color=styles.GRID_OUTLINE,
+                path_effects=pm.HALO,
                 zorder=9,
             )
-    gpd.GeoSeries([area]).boundary.plot(ax=ax, color=pm.styles.GRID_OUTLINE, linewidth=3, zorder=8)
+    gpd.GeoSeries([area]).boundary.plot(ax=ax, color=styles.GRID_OUTLINE, linewidth=3, zorder=8)
     if cell is not None:
         point = area.representative_point()
         ax.text(
@@ -220,9 +229,9 @@ def _draw_outlines(ax, grids, cell: pd.Series | None, area) -> None:
             va="center",
             fontsize=20,
             weight="bold",
-            color=pm.styles.GRID_OUTLINE,
+            color=styles.GRID_OUTLINE,
             alpha=0.85,
-            path_effects=HALO,
+            path_effects=pm.HALO,
             zorder=9,
         )
 
@@ -234,7 +243,7 @@ def _draw_legend(fig, *, has_reach: bool) -> None:
         bbox_to_anchor=(0.04, 0.225),
         ncols=2,
         fontsize=10,
-        title=pm.styles.text("legend", "zh"),
+        title=styles.text("legend", "zh"),
         title_fontsize=12,
         frameon=False,
         alignment="left",
