@@ -110,3 +110,25 @@ def test_workbook_and_pdf_of_a_run_folder(tmp_path):
     assert "东一网格" in first and "首要风险因素" in first
     top = inspection_list(b).iloc[0]
     assert top["building_id"] in first and top["reason_1"].split(" ")[0] in first
+
+
+def test_inspection_command_runs_a_config(tiny_district, tmp_path):
+    from openpyxl import load_workbook
+
+    out = tmp_path / "lists"
+    code = main(["inspection", str(tiny_district), "--out", str(out), "--format", "xlsx", "-q"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
+        "inspection.xlsx"
+    ]
+    book = load_workbook(out / "inspection.xlsx")
+    rows = list(book["全部"].iter_rows(values_only=True))
+    assert rows[0][1] == "排查顺序 (rank)"
+    cells = {r[0] for r in rows[1:]}
+    assert cells and cells <= {"C1-1", "C1-2", "C2-1", "C2-2"}  # the finest level, 3
+    assert book.sheetnames[1:] and set(book.sheetnames[1:]) <= {
+        "网格11",
+        "网格12",
+        "网格21",
+        "网格22",
+    }
