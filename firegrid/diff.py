@@ -23,14 +23,17 @@ import geopandas as gpd
 import pandas as pd
 
 from firegrid.diff_outputs import DIFF_FILES, write_diff
-from firegrid.diff_tables import building_changes, grid_changes, hazard_changes
+from firegrid.diff_tables import (
+    BUILDING_FIGURES,
+    building_changes,
+    grid_changes,
+    hazard_changes,
+)
+from firegrid.reports import GPKG_FILE, SUMMARY_JSON, SUMMARY_MD
 from firegrid.spatial import columns
 from firegrid.spatial.errors import InputError
 from firegrid.wording import minutes, percent, share
 
-SUMMARY_JSON = "summary.json"
-SUMMARY_MD = "summary.md"
-GPKG_FILE = "results.gpkg"
 # The line summary.md starts with when the run wrote it in Chinese (firegrid.reports).
 _ZH_TITLE = "# FireGrid 消防安全分析摘要"
 
@@ -184,7 +187,8 @@ def _results(run) -> RunResults:
         return run
     if isinstance(run, str | os.PathLike):
         return read_run(run)
-    return run_results(run)
+    # firegrid.api.Results carries its run as .context
+    return run_results(getattr(run, "context", run))
 
 
 # --------------------------------------------------------------------------------------------
@@ -196,9 +200,10 @@ def compare(old, new, *, language: str | None = None) -> RunDiff:
 
     Parameters
     ----------
-    old, new : path, RunResults or RunContext
+    old, new : path, RunResults, RunContext or firegrid.api.Results
         The earlier and the later run: output folders of ``firegrid run``, results read by
-        :func:`read_run`, or runs in memory (:func:`firegrid.pipeline.run_pipeline`).
+        :func:`read_run`, or runs in memory (:func:`firegrid.pipeline.run_pipeline`,
+        :func:`firegrid.api.run`).
     language : {"en", "zh"}, optional
         Of the headline, summary and map; default: that of the later run's ``summary.md``.
 
@@ -285,8 +290,6 @@ def _run_info(run: RunResults) -> dict[str, Any]:
 
 def _missing_figures(buildings: pd.DataFrame) -> list[str]:
     """Notes for figures one of the runs lacks (a run without that step)."""
-    from firegrid.diff_tables import BUILDING_FIGURES
-
     notes = []
     for figure, before, after, _change in BUILDING_FIGURES:
         for name, which in ((before, "earlier"), (after, "later")):

@@ -21,12 +21,15 @@ from firegrid.maps.options import parameter_values
 from firegrid.outputs import write_folder_atomically
 from firegrid.reports import (
     FORMULA_STARTS,
+    GPKG_FILE,
     NUMBER_FORMATS,
+    SUMMARY_JSON,
     csv_safe,
     display_width,
     summary_json,
 )
 from firegrid.spatial import columns
+from firegrid.spatial.errors import ConfigError
 
 BUILDINGS_CSV = "changes_buildings.csv"
 GRIDS_CSV = "changes_grids.csv"
@@ -36,6 +39,8 @@ CHANGE_MAP = "change_map.html"
 DIFF_MD = "diff_summary.md"
 DIFF_JSON = "diff_summary.json"
 DIFF_FILES = (BUILDINGS_CSV, GRIDS_CSV, HAZARDS_CSV, WORKBOOK, CHANGE_MAP, DIFF_MD, DIFF_JSON)
+# Files that make a folder a run's output folder (firegrid.reports).
+RUN_FILES = (GPKG_FILE, SUMMARY_JSON)
 # The workbook's sheets: (sheet, RunDiff attribute, registry layer of its columns).
 SHEETS = (
     ("buildings", "buildings", "changes_buildings"),
@@ -74,7 +79,14 @@ def write_diff(
     Returns
     -------
     File name → final path.
+
+    Raises
+    ------
+    ConfigError
+        ``folder`` holds a run's outputs (``results.gpkg``, ``summary.json``), or files
+        FireGrid did not write (without ``force``), or cannot be written.
     """
+    check_diff_folder(folder)
     tables = {name: _plain(getattr(diff, attr)) for name, attr, _layer in SHEETS}
     values = parameter_values()
 
@@ -96,6 +108,18 @@ def write_diff(
 
     final = write_folder_atomically(folder, write, force=force)
     return {name: final / name for name in DIFF_FILES}
+
+
+def check_diff_folder(folder: str | os.PathLike) -> None:
+    """Refuse to write into a run's output folder: the swap would replace the run's results
+    (a compared run's above all) with the comparison."""
+    folder = Path(folder).expanduser()
+    held = [name for name in RUN_FILES if (folder / name).exists()]
+    if held:
+        raise ConfigError(
+            f"{folder}: holds the outputs of a run ({held[0]}); write the comparison into a "
+            "folder of its own (--out)"
+        )
 
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
@@ -265,6 +289,7 @@ def _cell(value: Any) -> str:
 
 __all__ = [
     "DIFF_FILES",
+    "check_diff_folder",
     "diff_markdown",
     "diff_summary",
     "header",

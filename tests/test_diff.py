@@ -20,6 +20,8 @@ from firegrid.spatial.errors import InputError
 from tests._demo import DEMO, demo_cli_run, requires_demo
 
 AFTER_CONFIG = DEMO / "after_siting.toml"
+# The after-siting run of the scenario fixture, kept in memory.
+IN_MEMORY: dict = {}
 
 
 def _cli(*argv: str) -> tuple[int, str, str]:
@@ -50,6 +52,7 @@ def scenario(tmp_path_factory):
     changes = root / "changes"
     code, out, err = _cli("diff", str(before), str(after), "--out", str(changes))
     assert code == 0, err
+    IN_MEMORY["after"] = run
     return before, after, changes
 
 
@@ -113,6 +116,21 @@ def test_grid_changes_are_the_difference_of_the_two_grid_tables(scenario):
 
 @requires_demo()
 @pytest.mark.slow
+def test_a_run_in_memory_compares_as_its_output_folder(scenario):
+    before, after, _ = scenario
+    from_folder = compare(before, after)
+    in_memory = compare(before, IN_MEMORY["after"])
+    assert in_memory.figures == from_folder.figures
+    cols = [c for c in from_folder.grids.columns if c.startswith(("d_", "n_"))]
+    pd.testing.assert_frame_equal(
+        in_memory.grids.set_index("grid_id")[cols],
+        from_folder.grids.set_index("grid_id")[cols],
+        check_dtype=False,
+    )
+
+
+@requires_demo()
+@pytest.mark.slow
 def test_the_workbook_has_chinese_headers_and_explains_every_column(scenario):
     _, _, changes = scenario
     book = pd.read_excel(changes / "changes.xlsx", sheet_name=None)
@@ -145,6 +163,11 @@ def test_diff_refuses_a_folder_that_is_not_a_run_and_a_foreign_file(scenario, tm
     code, _, err = _cli("diff", str(tmp_path), str(after), "--out", str(tmp_path / "x"))
     assert code == 2 and "not a FireGrid output folder" in err and str(tmp_path) in err
     assert err.count("\n") == 1
+    # The comparison never replaces a run's outputs, a compared run's above all.
+    listed = sorted(p.name for p in after.iterdir())
+    code, _, err = _cli("diff", str(before), str(after), "--out", str(after))
+    assert code == 2 and "holds the outputs of a run" in err
+    assert sorted(p.name for p in after.iterdir()) == listed
     (changes / "notes.txt").write_text("mine", encoding="utf-8")
     try:
         code, _, err = _cli("diff", str(before), str(after), "--out", str(changes))

@@ -45,10 +45,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from firegrid.diff import compare, write_diff
-    from firegrid.diff_outputs import DIFF_FILES
+    from firegrid.diff_outputs import DIFF_FILES, check_diff_folder
     from firegrid.outputs import prepare_output_folder
 
-    # Refuse an unusable output folder before reading the runs.
+    # Refuse an unusable output folder (a run's among them) before reading the runs.
+    check_diff_folder(args.out)
     folder = prepare_output_folder(Path(args.out), force=args.force, reserved=DIFF_FILES)
     diff = compare(args.old, args.new, language=args.language)
     written = write_diff(diff, folder, force=args.force, csv_encoding=args.csv_encoding)
