@@ -170,3 +170,104 @@ def test_clip_network_keeps_costs_and_restrictions(whole):
     same = clip_network(table, np.arange(table.n_edges))
     assert np.array_equal(same.node_ids, table.node_ids)
     assert np.array_equal(same.u, table.u) and np.array_equal(same.v, table.v)
+
+
+# --------------------------------------------------------------------------------------------
+# On dask.distributed: the same results, a worker killed mid-run included
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    distributed = pytest.importorskip("distributed")
+    import logging
+
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0", silence_logs=logging.ERROR) as c:  # fmt: skip
+        yield c
+
+
+@pytest.mark.slow
+def test_killed_worker_does_not_change_the_result(cluster, region_path, parts):
+    """One worker is killed (SIGKILL) while it runs a partition; Dask reschedules it."""
+    import os
+    import signal
+    import threading
+    import time
+
+    from distributed import Client
+
+    killed: list[str] = []
+    with Client(cluster.scheduler_address) as watcher:
+        pids = watcher.run(os.getpid)
+
+        def kill_one() -> None:
+            deadline = time.monotonic() + 60
+            while not killed and time.monotonic() < deadline:
+                for address, keys in watcher.processing().items():
+                    if any(str(k).startswith("firegrid-") for k in keys) and address in pids:
+                        os.kill(pids[address], signal.SIGKILL)
+                        killed.append(address)
+                        return
+                time.sleep(0.02)
+
+        thread = threading.Thread(target=kill_one, daemon=True)
+        thread.start()
+        result = run_region(region_path, scheduler=cluster.scheduler_address, progress=False)
+        thread.join(timeout=5)
+    assert killed, "no worker was running a partition to kill"
+    assert result.failures == []
+    cols = ["t_micro_s", "t_fire_s", "covered_3min", "water_deficient", "risk_index"]
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(result.buildings[cols]), pd.DataFrame(parts.buildings[cols]), check_exact=True
+    )
+    for name in ("access_by_grid", "water_by_grid"):
+        pd.testing.assert_frame_equal(result.tables[name], parts.tables[name], check_exact=True)
+    assert result.totals == parts.totals
+
+
+# --------------------------------------------------------------------------------------------
+# A subdistrict that fails on bad input: named with its file, the others written, exit 2
+
+
+@pytest.mark.slow
+def test_failed_subdistrict_named_others_written(tmp_path, capsys):
+    import json
+
+    from firegrid.cli import main
+
+    good = demo_region_toml(tmp_path).read_text(encoding="utf-8")
+    good = good.replace("[region]\npartition_level = 2\nhorizon_s = 300", "[district]", 1)
+    (tmp_path / "good.toml").write_text(good, encoding="utf-8")
+    stations = (DEMO / "stations.csv").read_text(encoding="utf-8")
+    assert ",60,24," in stations
+    bad_csv = tmp_path / "stations_bad.csv"
+    bad_csv.write_text(stations.replace(",60,24,", ",sixty,24,", 1), encoding="utf-8")
+    bad = good.replace((DEMO / "stations.csv").as_posix(), bad_csv.as_posix())
+    (tmp_path / "bad.toml").write_text(bad, encoding="utf-8")
+    (tmp_path / "two.toml").write_text(
+        '[region]\nname = "两个街道 | <b>test</b>"\nas_of = 2026-06-30\n\n'
+        '[[region.subdistricts]]\nconfig = "good.toml"\nname = "好街道"\n\n'
+        '[[region.subdistricts]]\nconfig = "bad.toml"\nname = "坏街道"\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "out"
+    code = main(["region", str(tmp_path / "two.toml"), "--out", str(out), "--workers", "0", "-q"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("坏街道: ")
+    assert "stations_bad.csv" in err[0] and "sixty" in err[0]
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert [r["subdistrict"] for r in summary["subdistricts"]] == ["好街道"]
+    assert summary["figures"]["region"]["buildings"] == 2560
+    assert summary["figures"]["region"]["failed"] == 1
+    md = (out / "summary.md").read_text(encoding="utf-8")
+    assert "<b>" not in md and "&lt;b&gt;" in md  # the region's name is escaped
+    assert "| 1 | 好街道 | 2,560 |" in md
+    import geopandas as gpd
+
+    b = gpd.read_parquet(out / "parquet" / "buildings")
+    assert len(b) == 2560 and set(b["subdistrict"]) == {"好街道"}
+    # Run again into the same folder: FireGrid's own parquet folder is replaced, not refused.
+    assert main(["region", str(tmp_path / "two.toml"), "--out", str(out), "--workers", "0",
+                 "-q"]) == 2  # fmt: skip
+    assert len(gpd.read_parquet(out / "parquet" / "buildings")) == 2560

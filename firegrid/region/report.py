@@ -250,7 +250,8 @@ def region_markdown(summary: dict[str, Any], *, language: str = "en") -> str:
     """
     head = _RANKING_HEAD.get(language, _RANKING_HEAD["en"])
     ranked, totals_title, failed_title = _TITLES.get(language, _TITLES["en"])
-    lines = [summary_markdown(summary, language=language), "", f"## {ranked}", ""]
+    title = {**summary, "district": _md_text(summary.get("district", ""))}
+    lines = [summary_markdown(title, language=language), "", f"## {ranked}", ""]
     lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in summary["subdistricts"]:
         lines.append("| " + " | ".join(_ranking_cells(row)) + " |")
