@@ -350,23 +350,18 @@ def _cells(series: pd.Series) -> list:
     """A column's values as Python objects ``COPY`` adapts (missing as None)."""
     kind = series.dtype.kind
     if kind == "m":
-        series = series.dt.total_seconds()
-    elif kind == "M":
+        series, kind = series.dt.total_seconds(), "f"
+    if kind == "M":
         return [None if pd.isna(v) else v.to_pydatetime() for v in series]
-    if kind in "iufbm":
-        values = series.astype(object).where(series.notna(), None)
-        return [v.item() if isinstance(v, np.generic) else v for v in values]
-    return [None if _missing(v) else _as_text(v) for v in series.astype(object)]
-
-
-def _missing(value) -> bool:
-    return value is None or (not isinstance(value, list | tuple | set | dict) and pd.isna(value))
+    if kind in "iufb":
+        # Python ints, floats and bools in one pass (numpy scalars are no COPY types).
+        return series.to_numpy(dtype=object, na_value=None).tolist()
+    missing = series.isna().to_numpy()
+    values = series.to_numpy(dtype=object)
+    return [None if m else _as_text(v) for m, v in zip(missing, values, strict=True)]
 
 
 def _ewkb(geoms: np.ndarray, srid: int) -> list[str | None]:
     """Hex EWKB of each geometry (its SRID inside; PostGIS reads it as a geometry value)."""
-    arr = np.asarray(geoms, dtype=object)
-    missing = shapely.is_missing(arr)
-    with_srid = shapely.set_srid(np.where(missing, None, arr), srid)
-    hexes = shapely.to_wkb(with_srid, hex=True, include_srid=True)
-    return [None if m else h for m, h in zip(missing, hexes, strict=True)]
+    wkb = shapely.to_wkb(shapely.set_srid(np.asarray(geoms, dtype=object), srid), include_srid=True)
+    return [None if w is None else w.hex() for w in wkb]
