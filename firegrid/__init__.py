@@ -31,6 +31,7 @@ _EXPORTS = {
     "District": "firegrid.spatial.io.district",
     "run": "firegrid.api",
     "Results": "firegrid.api",
+    "compare": "firegrid.diff",
     "load_config": "firegrid.config",
     "run_pipeline": "firegrid.pipeline",
     "demo_config_path": "firegrid.demo",

@@ -34,7 +34,7 @@ API_PATH = Path("firegrid.run")
 ANALYSIS_STEPS = tuple(s for s in STEPS if s not in ("load", "network"))
 
 
-@dataclass
+@dataclass(repr=False)
 class Results:
     """What :func:`run` returns: the run's layers, tables and figures.
 
@@ -45,6 +45,11 @@ class Results:
     """
 
     context: RunContext
+
+    @property
+    def config(self) -> Config:
+        """The config built in memory for the run (its parameters in ``config.params``)."""
+        return self.context.config
 
     @property
     def layers(self) -> dict[str, gpd.GeoDataFrame]:
@@ -102,6 +107,10 @@ class Results:
 
         Returns file name → path."""
         return write_run_outputs(self.context, folder, with_map=with_map, force=force)
+
+    def __repr__(self) -> str:
+        lines = "\n".join(f"  {line}" for line in self.headline)
+        return f"Results of {self.context.config.name!r} ({', '.join(self.context.done)}):\n{lines}"
 
     def _repr_markdown_(self) -> str:
         return "\n".join(f"- {line}" for line in self.headline) or "(no figures)"

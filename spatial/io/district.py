@@ -7,7 +7,7 @@ import os
 import sqlite3
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -167,6 +167,17 @@ class District:
             meta.get("network_source"),
             as_of,
         )
+
+    def with_layers(self, **layers: gpd.GeoDataFrame) -> District:
+        """A copy with some layers replaced or added, for a what-if (a station added, a
+        turnout shortened, a hydrant repaired); the others are shared, not copied.
+
+        The new layers may be in any CRS; :func:`firegrid.run` validates every layer again.
+        """
+        unknown = [n for n in layers if n not in SCHEMAS]
+        if unknown:
+            raise ConfigError(f"unknown layer(s) {unknown}; layers are {list(LAYER_NAMES)}")
+        return replace(self, layers={**self.layers, **layers}, cells=None, report=None)
 
     @classmethod
     def from_layers(
