@@ -123,3 +123,19 @@ def test_run_schema_name():
     assert run_schema_name("青浦区", at=at) == "firegrid_run_20260701_083005"
     long = run_schema_name("x" * 200, at=at)
     assert len(long.encode()) <= 63 and long.endswith("_20260701_083005")
+
+
+def test_output_database_settings_are_checked():
+    from firegrid.reports import OutputOptions
+
+    options = OutputOptions.from_mapping(
+        {"database": "postgresql://u:pw@db/fire", "database_schema": "青浦_2026"}
+    )
+    assert options.database_schema == "青浦_2026"
+    with pytest.raises(ConfigError, match=r"\[output\] database must be a PostgreSQL URL") as e:
+        OutputOptions.from_mapping({"database": "mysql://u:secret@db/fire"})
+    assert "secret" not in str(e.value)
+    with pytest.raises(ConfigError, match="longer than PostgreSQL's 63 bytes"):
+        OutputOptions.from_mapping({"database_schema": "表" * 22})
+    with pytest.raises(ConfigError, match="control character"):
+        OutputOptions.from_mapping({"database_schema": "a\x00b"})
