@@ -49,6 +49,7 @@ BASE_CHARACTERS = "".join(chr(c) for c in range(0x20, 0x7F)) + "，。：；（�
 _PROBE = "消防网格"
 
 
+@functools.cache
 def cjk_font_path() -> Path:
     """The font file Chinese text is drawn with.
 
@@ -60,11 +61,6 @@ def cjk_font_path() -> Path:
     ConfigError
         No CJK font is available, naming the package to install.
     """
-    return Path(_font_path())
-
-
-@functools.cache
-def _font_path() -> str:
     try:
         import pylopdf_fonts_zh_cn
     except ImportError:
@@ -72,7 +68,7 @@ def _font_path() -> str:
     else:
         path = Path(pylopdf_fonts_zh_cn.sans_path())
         if path.is_file():
-            return str(path)
+            return path
     found = _system_font()
     if found is None:
         raise ConfigError(
@@ -80,7 +76,7 @@ def _font_path() -> str:
             f"{FONT_PACKAGE} package (pip install {FONT_PACKAGE}; Noto Sans SC, SIL OFL) "
             "or a system CJK font such as Noto Sans CJK SC"
         )
-    return found
+    return Path(found)
 
 
 def _system_font() -> str | None:
@@ -130,7 +126,7 @@ def truetype_subset(text: str, folder: str | os.PathLike, *, source: str | None 
     from fontTools import subset
     from fontTools.ttLib import TTFont
 
-    source = source or _font_path()
+    source = str(source or cjk_font_path())
     chars = "".join(sorted(set(text) | set(BASE_CHARACTERS)))
     digest = hashlib.sha256(f"{source}\n{chars}".encode("utf-8", "surrogatepass")).hexdigest()
     path = Path(folder) / f"firegrid-cjk-{digest[:16]}.ttf"

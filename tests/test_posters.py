@@ -182,3 +182,28 @@ def test_posters_command_from_an_output_folder(layers, tmp_path, capsys):
     assert "lies inside" in capsys.readouterr().err
     assert main(["posters", str(run), "--out", str(out), "--public-fields", "nobody"]) == 2
     assert pd.Series(["nobody"]).isin(grids.columns).sum() == 0
+
+
+def test_without_the_font_package_a_system_cjk_font_or_one_clear_line(monkeypatch):
+    import sys
+
+    from matplotlib import font_manager
+
+    package_font = fonts.cjk_font_path()
+    dejavu = font_manager.findfont("DejaVu Sans")
+    monkeypatch.setitem(sys.modules, "pylopdf_fonts_zh_cn", None)  # not installed
+    fonts.cjk_font_path.cache_clear()
+    try:
+        # a system font of a known CJK family is used when it has Chinese glyphs ...
+        entry = font_manager.FontEntry(fname=str(package_font), name="Noto Sans CJK SC")
+        monkeypatch.setattr(font_manager.fontManager, "ttflist", [entry])
+        assert fonts.cjk_font_path() == package_font
+        fonts.cjk_font_path.cache_clear()
+        # ... a font of that name without them is not, and with none the message says what
+        # to install
+        entry = font_manager.FontEntry(fname=dejavu, name="Noto Sans CJK SC")
+        monkeypatch.setattr(font_manager.fontManager, "ttflist", [entry])
+        with pytest.raises(ConfigError, match=r"install the pylopdf-fonts-zh-cn package"):
+            fonts.cjk_font_path()
+    finally:
+        fonts.cjk_font_path.cache_clear()
