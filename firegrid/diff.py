@@ -29,6 +29,7 @@ from firegrid.diff_tables import (
     grid_changes,
     hazard_changes,
 )
+from firegrid.maps.options import parameter_values
 from firegrid.reports import GPKG_FILE, SUMMARY_JSON, SUMMARY_MD
 from firegrid.spatial import columns
 from firegrid.spatial.errors import InputError
@@ -359,6 +360,7 @@ def _hazard_totals(hazards: pd.DataFrame) -> dict[str, Any]:
     }
     for kind in ("new", "rectified", "newly_overdue", "reopened", "removed"):
         out[kind] = int(changes.get(kind, 0))
+    out["in_ledgers"] = len(hazards)
     return out
 
 
@@ -366,10 +368,12 @@ def diff_headline(
     figures: Mapping[str, Any], summary: Mapping[str, Any] | None = None, *, language: str = "en"
 ) -> list[str]:
     """The totals in one line each, in English or Chinese (``language="zh"``); ``summary``
-    (the later run's) gives the response targets and the water radius the lines quote."""
-    run = (summary or {}).get("figures", {})
-    micro = float(run.get("access", {}).get("target_micro_s", 180))
-    fire = float(run.get("access", {}).get("target_fire_s", 300))
+    (the later run's) gives the response targets the lines quote (else the defaults). Risk
+    and hazards have a line when a run has them."""
+    access = (summary or {}).get("figures", {}).get("access", {})
+    defaults = parameter_values()
+    micro = float(access.get("target_micro_s", defaults["target_micro_s"]))
+    fire = float(access.get("target_fire_s", defaults["target_fire_s"]))
     words = _ZH if language == "zh" else _EN
     b, risk, haz = figures["buildings"], figures["risk"], figures["hazards"]
     lines = [words["buildings"].format(**b)]
@@ -383,29 +387,39 @@ def diff_headline(
                 **f,
             )
         )
-    w = figures["water_covered"]
-    lines.append(words["water"].format(**w))
+    lines.append(words["water"].format(**figures["water_covered"]))
+    lines += _risk_line(risk, words) + _hazard_line(haz, words)
+    return lines
+
+
+def _risk_line(risk: Mapping[str, Any], words: Mapping[str, str]) -> list[str]:
+    if risk["risk_index_mean_before"] is None and risk["risk_index_mean_after"] is None:
+        return []
     grade_names = columns.GRADE_LABELS["zh"]
     grades = " · ".join(
         f"{g} {grade_names[int(g)]} {risk['grades_before'][g]:,} → {risk['grades_after'][g]:,}"
         for g in risk["grades_before"]
     )
-    lines.append(
+    return [
         words["risk"].format(
             mb=_one(risk["risk_index_mean_before"]),
             ma=_one(risk["risk_index_mean_after"]),
             grades=grades,
             **risk,
         )
-    )
-    lines.append(
+    ]
+
+
+def _hazard_line(haz: Mapping[str, Any], words: Mapping[str, str]) -> list[str]:
+    if not haz["in_ledgers"]:
+        return []
+    return [
         words["hazards"].format(
             open=f"{haz['open_before']:,} → {haz['open_after']:,}",
             overdue=f"{haz['overdue_before']:,} → {haz['overdue_after']:,}",
             **haz,
         )
-    )
-    return lines
+    ]
 
 
 def _target(seconds: float, language: str) -> str:

@@ -129,6 +129,48 @@ def test_a_run_in_memory_compares_as_its_output_folder(scenario):
     )
 
 
+@pytest.fixture(scope="module")
+def three_months_later():
+    """The demo run (folder) and the demo judged three months later (in memory, to risk)."""
+    import tomllib
+
+    from firegrid.config import parse_config
+    from firegrid.pipeline import run_pipeline
+
+    before, code, _, err = demo_cli_run()
+    assert code == 0, err
+    config = DEMO / "demo.toml"
+    data = tomllib.loads(config.read_text(encoding="utf-8"))
+    data["district"]["as_of"] = "2026-09-30"
+    return before, run_pipeline(parse_config(data, path=config), until="risk", progress=False)
+
+
+def _overdue_in_ledger(as_of: str) -> set[str]:
+    """Hazards of the demo's own ledger past their deadline and not rectified on ``as_of``."""
+    raw = pd.read_csv(DEMO / "hazards.csv", encoding="utf-8-sig", dtype=str)
+    deadline = pd.to_datetime(raw["整改期限"])
+    rectified = pd.to_datetime(raw["整改日期"])
+    day = pd.Timestamp(as_of)
+    late = (deadline < day) & (rectified.isna() | (rectified > day))
+    return set(raw.loc[late, "隐患编号"])
+
+
+@requires_demo()
+@pytest.mark.slow
+def test_hazards_are_judged_on_each_runs_own_date(three_months_later):
+    before, later = three_months_later
+    diff = compare(before, later)
+    expected = _overdue_in_ledger("2026-09-30") - _overdue_in_ledger("2026-06-30")
+    hazards = diff.hazards.set_index("hazard_id")["hazard_change"]
+    assert set(hazards[hazards == "newly_overdue"].index) == expected
+    assert len(expected) == 20 and set(hazards) == {"unchanged", "newly_overdue"}
+    assert diff.figures["hazards"]["overdue_before"] == 19
+    assert diff.figures["hazards"]["overdue_after"] == len(_overdue_in_ledger("2026-09-30"))
+    top = diff.grids.set_index("grid_id").loc["DEMO"]
+    assert top["n_hazards_newly_overdue"] == 20 and top["d_hazards_overdue"] == 20
+    assert diff.figures["covered_3min"]["gained"] == diff.figures["covered_3min"]["lost"] == 0
+
+
 @requires_demo()
 @pytest.mark.slow
 def test_the_workbook_has_chinese_headers_and_explains_every_column(scenario):
