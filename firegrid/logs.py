@@ -5,8 +5,9 @@ module uses ``logging.getLogger(__name__)``); a library user configures logging 
 other package. The command line attaches its handlers for the length of one command with
 :func:`logging_to`: records go to stderr only with ``-v`` (INFO) or ``-vv`` (DEBUG), and to the
 log file (appended, never overwritten) at INFO, or DEBUG with ``-vv``. Progress bars stay on
-the terminal and never reach the file. Records carry figures, file names and timings, never
-the content of a layer (no names, addresses or telephone numbers of residents).
+the terminal and never reach the file. Records carry figures, file names and timings, not the
+content of a layer; as a second guard, every record is passed through the privacy module's
+redaction (telephone, ID numbers and e-mail addresses become ``***``) before it is written.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
+from firegrid.maps.privacy import redact_text
 from firegrid.spatial.errors import ConfigError
 
 LOGGER_NAME = "firegrid"
@@ -70,6 +73,38 @@ def logging_to(verbosity: int = 0, *, log_file: str | Path | None = None) -> Ite
         logger.setLevel(saved)
 
 
+def log_run(run: Any, written: Mapping[str, Path] | None = None) -> None:
+    """Log a finished run: each step with its seconds, the headline, the notes, the outputs.
+
+    Parameters
+    ----------
+    run : firegrid.context.RunContext
+        The run (its ``timings`` in seconds, ``headline`` and ``notes``).
+    written : mapping of file name to path, optional
+        The outputs written (:func:`firegrid.pipeline.write_run_outputs`).
+
+    Notes
+    -----
+    The command line prints the headline and notes itself, so on the terminal (``-v``) these
+    records are not repeated; the log file gets them all.
+    """
+    log = logging.getLogger(LOGGER_NAME)
+    for step, seconds in run.timings.items():
+        log.info("step %s: %.1f s", step, seconds)
+    for line in run.headline:
+        log.info("%s", line, extra={PRINTED: True})
+    for note in run.notes:
+        log.warning("note: %s", note, extra={PRINTED: True})
+    for path in (written or {}).values():
+        log.info("wrote %s", path)
+
+
+def _redacted(record: logging.LogRecord) -> bool:
+    """Mask telephone, ID numbers and e-mail addresses in the record's message (kept)."""
+    record.msg, record.args = redact_text(record.getMessage()), None
+    return True
+
+
 def _handlers(verbosity: int, log_file: str | Path | None) -> list[logging.Handler]:
     handlers: list[logging.Handler] = []
     if verbosity > 0:
@@ -80,6 +115,8 @@ def _handlers(verbosity: int, log_file: str | Path | None) -> list[logging.Handl
         handlers.append(console)
     if log_file is not None:
         handlers.append(_file_handler(Path(log_file), verbosity))
+    for handler in handlers:
+        handler.addFilter(_redacted)
     return handlers
 
 

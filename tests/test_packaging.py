@@ -18,6 +18,7 @@ import sys
 import tomllib
 import zipfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -190,3 +191,37 @@ def test_console_levels():
     assert logs.level_for(0) > logging.CRITICAL
     assert logs.level_for(1) == logging.INFO
     assert logs.level_for(3) == logging.DEBUG
+
+
+def test_log_run_records_steps_headline_notes_and_outputs(tmp_path, capsys):
+    run = SimpleNamespace(
+        timings={"load": 1.25, "access": 3.5},
+        headline=["826 of 2,560 buildings within 3 minutes"],
+        notes=["station 微站1 is 80 m from the nearest street"],
+    )
+    log_file = tmp_path / "runs.log"
+    with logs.logging_to(1, log_file=log_file):
+        logs.log_run(run, {"map.html": tmp_path / "out" / "map.html"})
+    lines = log_file.read_text(encoding="utf-8").splitlines()
+    assert [line.split(": ", 1)[1] for line in lines] == [
+        "step load: 1.2 s",
+        "step access: 3.5 s",
+        "826 of 2,560 buildings within 3 minutes",
+        "note: station 微站1 is 80 m from the nearest street",
+        f"wrote {tmp_path / 'out' / 'map.html'}",
+    ]
+    assert " WARNING " in lines[3]
+    # On the terminal the headline and notes are already printed: -v adds only the rest.
+    err = capsys.readouterr().err
+    assert "step access: 3.5 s" in err and "826 of" not in err and "微站1" not in err
+
+
+def test_personal_numbers_never_reach_the_log(tmp_path):
+    log_file = tmp_path / "runs.log"
+    with logs.logging_to(0, log_file=log_file):
+        logging.getLogger("firegrid.spatial.io").warning(
+            "row 7: 联系电话 %s, 身份证 %s", "138 1234 5678", "11010519491231002X"
+        )
+    text = log_file.read_text(encoding="utf-8")
+    assert "1234" not in text and "1949" not in text
+    assert "row 7: 联系电话 ***, 身份证 ***" in text
