@@ -28,7 +28,16 @@ FIRE_STATION_COLOUR = "#c62828"
 MICRO_STATION_COLOUR = "#ef6c00"
 # The reach band posters show: the micro-stations' 3-minute areas ("3 minutes on scene").
 REACH_MINUTES = 3.0
-HALO = [patheffects.withStroke(linewidth=3, foreground="white")]
+# A white outline under map labels; the label itself is drawn again on top as plain text, so a
+# PDF keeps it searchable (matplotlib draws text with path effects as outlines).
+HALO = [patheffects.Stroke(linewidth=3, foreground="white")]
+
+
+def haloed(draw, *args, zorder: float = 9, **kwargs):
+    """Draw a label with ``draw`` (``ax.text`` or ``ax.annotate``) twice: a white halo as
+    outlines, then the text. Returns the text artist."""
+    draw(*args, path_effects=HALO, zorder=zorder, **kwargs)
+    return draw(*args, zorder=zorder + 0.01, **kwargs)
 
 
 def framed_view(bounds, aspect: float, *, margin: float = 0.06) -> tuple[float, ...]:
@@ -122,7 +131,8 @@ def street_labels(roads: gpd.GeoDataFrame | None, area, *, limit: int) -> pd.Dat
 
 def draw_street_names(ax, labels: pd.DataFrame, *, size: float) -> None:
     for row in labels.itertuples(index=False):
-        ax.text(
+        haloed(
+            ax.text,
             row.x,
             row.y,
             row.name,
@@ -132,8 +142,6 @@ def draw_street_names(ax, labels: pd.DataFrame, *, size: float) -> None:
             va="center",
             fontsize=size,
             color="#37474f",
-            path_effects=HALO,
-            zorder=9,
             clip_on=True,
         )
 
@@ -216,14 +224,14 @@ def draw_stations(ax, stations: gpd.GeoDataFrame | None, *, size: float) -> None
         for point, name in zip(part.geometry, part["name"], strict=True):
             if pd.isna(name):
                 continue
-            ax.annotate(
+            haloed(
+                ax.annotate,
                 str(name),
                 (point.x, point.y),
                 xytext=(7, 7),
                 textcoords="offset points",
                 fontsize=size,
                 color=colour,
-                path_effects=HALO,
                 zorder=10,
                 annotation_clip=True,
             )
@@ -248,7 +256,8 @@ def draw_north_arrow(ax, *, label: str = "北\nN") -> None:
         arrowprops={"arrowstyle": "simple,head_width=1.2,head_length=1.2", "color": "#263238"},
         zorder=11,
     )
-    ax.text(
+    haloed(
+        ax.text,
         0.95,
         0.875,
         label,
@@ -256,7 +265,6 @@ def draw_north_arrow(ax, *, label: str = "北\nN") -> None:
         ha="center",
         va="top",
         fontsize=11,
-        path_effects=HALO,
         zorder=11,
     )
 
@@ -399,6 +407,7 @@ __all__ = [
     "draw_street_names",
     "draw_water",
     "framed_view",
+    "haloed",
     "in_view",
     "legend_handles",
     "micro_reach",

@@ -68,6 +68,7 @@ class PosterPage:
     grid_id: str | None
     title: str
     subtitle: str
+    level: int
 
 
 def poster_pages(
@@ -96,7 +97,9 @@ def poster_pages(
         raise ConfigError(
             f"posters: the grids layer has no cell of level {level}; its levels are {levels}"
         )
-    pages = [PosterPage("poster_000_district", None, district, "全域网格图")]
+    pages = [
+        PosterPage("poster_000_district", None, district, f"全域网格图（第{level}级网格）", level)
+    ]
     for number, (grid_id, name) in enumerate(zip(cells["grid_id"], cells["name"], strict=True), 1):
         shown = str(name) if pd.notna(name) else str(grid_id)
         pages.append(
@@ -105,6 +108,7 @@ def poster_pages(
                 str(grid_id),
                 f"{district} · {shown}",
                 f"第{level}级网格 {grid_id} · 网格区域管理图",
+                level,
             )
         )
     return pages
@@ -182,7 +186,7 @@ def _draw_map(ax, layers, cell: pd.Series | None, page: PosterPage) -> bool:
     if cell is not None:
         pm.draw_outside_mask(ax, view, area)
     pm.draw_water(ax, near["hydrants"], near["water_sources"])
-    _draw_outlines(ax, near["grids"], cell, area)
+    _draw_outlines(ax, near["grids"], cell, area, level=page.level)
     kind = "cell" if cell is not None else "district"
     labels = pm.street_labels(near["roads"], area.buffer(20), limit=STREET_LABELS[kind])
     pm.draw_street_names(ax, labels, size=9 if kind == "cell" else 8)
@@ -200,14 +204,14 @@ def _draw_map(ax, layers, cell: pd.Series | None, page: PosterPage) -> bool:
     return pm.micro_reach(near["isochrones"]) is not None
 
 
-def _draw_outlines(ax, grids, cell: pd.Series | None, area) -> None:
+def _draw_outlines(ax, grids, cell: pd.Series | None, area, *, level: int) -> None:
     """The cell's boundary and name; on the district page, each cell of the page level."""
     if cell is None and grids is not None:
-        levels = pd.to_numeric(grids["level"], errors="coerce")
-        cells = grids[levels == levels.max()]
+        cells = grids[pd.to_numeric(grids["level"], errors="coerce") == level]
         cells.boundary.plot(ax=ax, color=styles.GRID_OUTLINE, linewidth=0.8, zorder=6)
         for point, name in zip(cells.geometry.representative_point(), cells["name"], strict=True):
-            ax.text(
+            pm.haloed(
+                ax.text,
                 point.x,
                 point.y,
                 str(name),
@@ -215,13 +219,12 @@ def _draw_outlines(ax, grids, cell: pd.Series | None, area) -> None:
                 va="center",
                 fontsize=8,
                 color=styles.GRID_OUTLINE,
-                path_effects=pm.HALO,
-                zorder=9,
             )
     gpd.GeoSeries([area]).boundary.plot(ax=ax, color=styles.GRID_OUTLINE, linewidth=3, zorder=8)
     if cell is not None:
         point = area.representative_point()
-        ax.text(
+        pm.haloed(
+            ax.text,
             point.x,
             point.y,
             str(cell["name"]),
@@ -231,8 +234,6 @@ def _draw_outlines(ax, grids, cell: pd.Series | None, area) -> None:
             weight="bold",
             color=styles.GRID_OUTLINE,
             alpha=0.85,
-            path_effects=pm.HALO,
-            zorder=9,
         )
 
 

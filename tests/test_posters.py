@@ -67,7 +67,7 @@ def test_poster_pdf_embeds_a_cjk_truetype_font_and_the_cell_name_as_text(layers,
     assert cjk, seen
     # embedded as TrueType outlines (FontFile2 holding glyf data, not CFF)
     assert all("/FontFile2" in keys for _, keys in cjk)
-    for label in ("消火栓", "微型消防站", "联系方式", "1级 重大"):
+    for label in ("消火栓", "微型消防站", "联系方式", "1级 重大", "青林街", "梅园路"):
         assert label in text, label
 
 
