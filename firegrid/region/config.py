@@ -203,7 +203,11 @@ def _subdistrict_form(data, region, *, path: Path, name: str, level: int, names:
             raise ConfigError(f'{path}: {where} needs config = "path/to/district.toml"')
         _checked(check_keys, entry, SUBDISTRICT_KEYS, section=f"region.subdistricts {i}", path=path)
         file = Path(_text(entry["config"], f"{where} config", path)).expanduser()
-        config = load_config(file if file.is_absolute() else path.parent / file)
+        file = file if file.is_absolute() else path.parent / file
+        if not file.is_file():
+            raise ConfigError(f"{path}: {where} config = {str(entry['config'])!r}: "
+                              f"config file not found ({file})")  # fmt: skip
+        config = load_config(file)
         subs.append(
             Subdistrict(_text(entry.get("name", config.name), f"{where} name", path), config)
         )
