@@ -46,6 +46,10 @@ READINGS = ("WGS84", "GCJ-02", "BD-09")
 # A reading wins when its points sit at most this share as far (on average) from the streets
 # and buildings as under every other reading; closer calls are left to the user.
 CLEAR_WIN = 0.5
+# A building point this close to a street's centre line stands in the road, and one this far
+# from every street has no access: both mark a wrong reading (metres).
+ON_STREET_M = 3.0
+OFF_STREETS_M = 200.0
 # Another layer a file fits with at least this share of the chosen layer's score is named.
 CLOSE_CALL = 0.75
 SKIPPED_FOLDERS = {"firegrid-output", ".git", "__pycache__"}
@@ -374,20 +378,21 @@ def _guess_coordinates(draft: Draft) -> None:
     """The coordinate system of every layer, by where its features fall (see :data:`READINGS`)."""
     streets = _streets(draft)
     buildings = draft.layers["buildings"]
-    _decide(buildings, _polygon_scores(buildings.frame, streets, draft))
+    if set(buildings.frame.geom_type.dropna()) <= {"Point", "MultiPoint"}:
+        _decide(buildings, _building_point_scores(buildings.frame, streets), BUILDING_POINTS)
+    else:
+        _decide(buildings, _polygon_scores(buildings.frame, streets), FOOTPRINTS)
     reference = _reference(streets, buildings)
     for layer in ("hydrants", "stations", "water_sources", "hazards", "incidents"):
         if layer in draft.layers:
             d = draft.layers[layer]
-            _decide(d, _point_scores(d.frame, reference))
+            _decide(d, _point_scores(d.frame, reference), POINTS)
     grids = draft.layers["grids"]
-    if _geographic(grids.frame):
+    if grids.frame.crs is None:
         grids.crs = buildings.crs if buildings.crs in READINGS else "WGS84"
-        grids.crs_why = (
-            f"as the buildings ({grids.crs}): grid outlines cannot be checked against streets"
-        )
+        grids.crs_why = "as the buildings: the file has no CRS, and outlines cannot be checked"
     else:
-        grids.crs_why = f"the file's own CRS ({grids.frame.crs.to_string()})"
+        grids.crs_why = f"the file's own CRS ({grids.frame.crs.to_string()}): check it"
 
 
 def _streets(draft: Draft) -> gpd.GeoSeries | None:
@@ -412,12 +417,19 @@ def _readings(frame: gpd.GeoDataFrame, work) -> dict[str, np.ndarray]:
     return {r: to_wgs84(frame, r).to_crs(work).geometry.values for r in READINGS}
 
 
-def _polygon_scores(frame, streets, draft: Draft) -> dict[str, float] | None:
+def _in_metres(geoms: gpd.GeoSeries | None) -> tuple[np.ndarray, object] | None:
+    """WGS84 geometries in the UTM zone of their middle, and that CRS."""
+    if geoms is None:
+        return None
+    work = working_crs_for(geoms.to_frame())
+    return geoms.to_crs(work).values, work
+
+
+def _polygon_scores(frame, streets) -> dict[str, float] | None:
     """Per reading, the share of footprints a street crosses (lower is right)."""
     if streets is None or not _geographic(frame):
         return None
-    work = working_crs_for(streets.to_frame())
-    lines = streets.to_crs(work).values
+    lines, work = _in_metres(streets)
     tree = shapely.STRtree(lines)
     out = {}
     for reading, geoms in _readings(frame, work).items():
@@ -426,6 +438,22 @@ def _polygon_scores(frame, streets, draft: Draft) -> dict[str, float] | None:
         pairs = tree.query(inner, predicate="intersects")
         hit[np.unique(pairs[0])] = True
         out[reading] = float(hit.mean())
+    return out
+
+
+def _building_point_scores(frame, streets) -> dict[str, float] | None:
+    """Per reading, the share of building points that no building can have: in the road
+    (within :data:`ON_STREET_M` of a street's centre line) or beyond :data:`OFF_STREETS_M`
+    of every street (lower is right). Distance alone tells little here: buildings stand back
+    from the streets, by about as much as a wrong reading moves a point in a dense grid."""
+    if streets is None or not _geographic(frame):
+        return None
+    lines, work = _in_metres(streets)
+    tree = shapely.STRtree(lines)
+    out = {}
+    for reading, points in _readings(frame, work).items():
+        _, dist = tree.query_nearest(points, return_distance=True, all_matches=False)
+        out[reading] = float(np.mean((dist < ON_STREET_M) | (dist > OFF_STREETS_M)))
     return out
 
 
@@ -439,9 +467,7 @@ def _reference(streets, buildings: LayerDraft) -> tuple[np.ndarray, object] | No
         parts.append(to_wgs84(buildings.frame, reading).geometry)
     if not parts:
         return None
-    joined = gpd.GeoSeries(pd.concat(parts, ignore_index=True), crs=WGS84)
-    work = working_crs_for(joined.to_frame())
-    return joined.to_crs(work).values, work
+    return _in_metres(gpd.GeoSeries(pd.concat(parts, ignore_index=True), crs=WGS84))
 
 
 def _point_scores(frame, reference) -> dict[str, float] | None:
@@ -458,7 +484,15 @@ def _point_scores(frame, reference) -> dict[str, float] | None:
     return out
 
 
-def _decide(d: LayerDraft, scores: dict[str, float] | None) -> None:
+# What a layer's scores measure, and whether they are shares (else metres).
+FOOTPRINTS = ("of the footprints crossed by a street", True)
+BUILDING_POINTS = ("of the buildings in a street or far from every street", True)
+POINTS = ("from the nearest street or building", False)
+
+
+def _decide(d: LayerDraft, scores: dict[str, float] | None, measure: tuple[str, bool]) -> None:
+    """The reading that clearly fits best (``scores``: lower is better), else WGS84 with a
+    word to check; ``measure``: what the scores are (:data:`POINTS` …)."""
     if scores is None:
         if _geographic(d.frame):
             d.crs = "WGS84"
@@ -466,24 +500,17 @@ def _decide(d: LayerDraft, scores: dict[str, float] | None) -> None:
         else:
             d.crs_why = f"the file's own CRS ({d.frame.crs.to_string()})"
         return
-    ranked = sorted(scores, key=scores.get)
-    best, second = ranked[0], ranked[1]
-    unit = (
-        "of the footprints crossed by a street"
-        if d.layer == "buildings"
-        else "from the nearest street or building"
+    best, second = sorted(scores, key=scores.get)[:2]
+    unit, share = measure
+    told = ", ".join(
+        (f"{scores[r]:.0%}" if share else f"{scores[r]:,.0f} m") + f" as {r}" for r in READINGS
     )
-    told = ", ".join(_shown(scores[r], d.layer) + f" as {r}" for r in READINGS)
-    if scores[best] <= CLEAR_WIN * scores[second]:
+    if scores[second] > 0 and scores[best] <= CLEAR_WIN * scores[second]:
         d.crs = best
         d.crs_why = f"read as each system, {unit}: {told}: {best}"
     else:
         d.crs = "WGS84"
         d.crs_why = f"could not tell ({unit}: {told}); WGS84 assumed: check"
-
-
-def _shown(value: float, layer: str) -> str:
-    return f"{value:.0%}" if layer == "buildings" else f"{value:,.0f} m"
 
 
 # ------------------------------------------------------------------------------- writing TOML

@@ -92,7 +92,7 @@ def test_the_draft_recognises_layers_headers_and_systems(drafted):
     assert layers["buildings"]["file"] == "楼栋.gpkg"
     assert layers["buildings"]["columns"] == {v: k for k, v in BUILDINGS_ZH.items()}
     assert layers["hydrants"]["crs"] == "GCJ-02" and layers["stations"]["crs"] == "GCJ-02"
-    assert layers["hazards"]["crs"] == "WGS84" and layers["grids"]["crs"] == "WGS84"
+    assert layers["hazards"]["crs"] == "WGS84" and "crs" not in layers["grids"]
     assert layers["stations"]["columns"]["出动时间(秒)"] == "turnout_s"
     assert (layers["hydrants"]["lon"], layers["hydrants"]["lat"]) == ("经度", "纬度")
     assert data["network"]["source"] == "roads.osm"
@@ -178,3 +178,31 @@ def test_headers_match_without_units_and_case():
     assert canonical_headers("buildings", ["人数", "居住人数", "floors"]) == {
         "居住人数": "residents"
     }
+
+
+def test_a_workbook_of_building_points_in_gcj02_is_recognised(tmp_path):
+    """Buildings as an Excel ledger of points (楼栋台账.xlsx), shifted to GCJ-02."""
+    for name in ("grids.gpkg", "stations.csv", "roads.osm"):
+        shutil.copy(DEMO / name, tmp_path / name)
+    b = gpd.read_file(DEMO / "buildings.gpkg", layer="buildings")
+    points = from_wgs84(b.set_geometry(b.representative_point()), "GCJ-02")
+    pd.DataFrame(
+        {
+            "楼栋编号": b["building_id"],
+            "层数": b["floors"],
+            "建成年份": b["year_built"],
+            "经度": points.geometry.x.round(6),
+            "纬度": points.geometry.y.round(6),
+        }
+    ).to_excel(tmp_path / "楼栋台账.xlsx", index=False)
+    draft = draft_district(tmp_path)
+    buildings = draft.layers["buildings"]
+    assert buildings.path.name == "楼栋台账.xlsx"
+    assert buildings.columns == {
+        "楼栋编号": "building_id",
+        "层数": "floors",
+        "建成年份": "year_built",
+    }
+    assert buildings.crs == "GCJ-02", buildings.crs_why
+    # the grid outlines keep the system their file is labelled in (WGS84)
+    assert draft.layers["grids"].crs is None and "EPSG:4326" in draft.layers["grids"].crs_why
