@@ -38,8 +38,8 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = write_draft(draft)
     print(f"drafted {path}: check the guesses its comments explain")
     for layer in draft.layers.values():
-        crs = layer.crs or "its own CRS"
-        print(f"  {layer.layer}: {layer.path.name} ({crs}; {layer.crs_why})")
+        crs = f"{layer.crs}; " if layer.crs else ""
+        print(f"  {layer.layer}: {layer.path.name} ({crs}{layer.crs_why})")
     if draft.network is not None:
         print(f"  network: {draft.network.name}")
     for text in draft.unused:
