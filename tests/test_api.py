@@ -273,3 +273,11 @@ def test_the_what_if_notebook_executes():
     assert len(water) == 1 and int(water[0].replace(",", "")) > 0
     html = code[-1]["outputs"][-1]["data"]["text/html"]
     assert "<iframe srcdoc=" in html and "cdn.jsdelivr" not in html
+
+
+def test_a_missing_network_file_is_named(tmp_path):
+    layers = demo_layers()
+    with pytest.raises(ConfigError, match="road network file not found"):
+        firegrid.District.from_layers(**layers, network=tmp_path / "roads.osm.pbf")
+    with pytest.raises(ConfigError, match="road network file not found"):
+        firegrid.District.from_layers(**layers, network=str(tmp_path / "roads.graphml"))

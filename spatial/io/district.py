@@ -290,10 +290,19 @@ def _as_of(text: str) -> date:
         raise ConfigError(f"as_of must be a date like 2026-06-30, not {text!r}") from exc
 
 
+# A network given by one of these names is a file, never a place name to download.
+NETWORK_FILE_SUFFIXES = (".pbf", ".osm", ".xml", ".bz2", ".gz", ".graphml")
+
+
 def _network(network: Any) -> Any:
-    """A path as text (made absolute when it names a file), a graph or place name as given."""
-    if isinstance(network, Path) or (isinstance(network, str) and Path(network).exists()):
-        return str(Path(network).resolve())
+    """A path as text (made absolute), a graph or place name as given."""
+    if isinstance(network, Path) or (
+        isinstance(network, str) and network.lower().endswith(NETWORK_FILE_SUFFIXES)
+    ):
+        path = Path(network).expanduser().resolve()
+        if not path.is_file():
+            raise ConfigError(f"{path}: road network file not found")
+        return str(path)
     return network
 
 
