@@ -189,3 +189,11 @@ def test_a_grouped_entry_documents_each_name():
     docs = hook.attribute_docs(Example)
     assert docs == {"low_m": "Band edges, metres.", "high_m": "Band edges, metres.",
                     "mode": 'One of {"a", "b"}. How.'}  # fmt: skip
+
+
+def test_every_key_of_the_configs_own_tables_has_a_meaning():
+    meanings = _hook().KEY_MEANINGS
+    for section, keys in (("district", DISTRICT_KEYS), ("network", NETWORK_KEYS),
+                          ("layers.NAME", LAYER_KEYS)):  # fmt: skip
+        assert set(meanings[section]) == set(keys), section
+        assert all(meanings[section].values()), section

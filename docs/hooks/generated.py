@@ -105,9 +105,44 @@ def config_markdown() -> str:
     return "\n".join(parts)
 
 
+# What the keys of the config's own tables mean (their kinds come from firegrid.config; a key
+# added there without a line here fails tests/test_docs.py).
+KEY_MEANINGS = {
+    "district": {
+        "name": "The district's name, shown on the map, the summary and the posters.",
+        "as_of": "Date of the analysis (`2026-06-30`): hazards past their deadline on this "
+        "day are overdue. Required by the risk step (no default: a rerun must not change its "
+        "figures with the calendar).",
+        "crs": "Working metric CRS of the analysis (`EPSG:32651`). Default: the UTM zone of "
+        "the district.",
+    },
+    "network": {
+        "source": "Road network file: OSM PBF or XML (whole or clipped at a boundary), or a "
+        "saved GraphML; relative to the config file.",
+        "place": "A place name to download from OpenStreetMap with osmnx instead "
+        "(`陆家嘴街道, 浦东新区, 上海市`; needs internet).",
+    },
+    "layers.NAME": {
+        "file": "The layer's file (CSV in UTF-8, UTF-8 with BOM or GBK; Excel; GeoPackage; "
+        "GeoJSON; Shapefile; GeoParquet), relative to the config file, or a PostgreSQL URL "
+        "for a PostGIS table.",
+        "layer": "The GeoPackage layer, Excel sheet or database table, by name or position.",
+        "crs": "The coordinate system the file's coordinates are in: `WGS84`, `CGCS2000`, "
+        "`GCJ-02` (Amap, Tencent), `BD-09` (Baidu) or `EPSG:NNNN`.",
+        "lon": "For a table without geometry: the header of its longitude (or x) column.",
+        "lat": "For a table without geometry: the header of its latitude (or y) column.",
+        "columns": 'Your header → FireGrid\'s column (`"编号" = "hydrant_id"`); each '
+        "column from one header only. Unknown extra columns are kept.",
+        "values": "Per column, your value → FireGrid's value (`[layers.hydrants.values.status]"
+        ' "完好" = "ok"`); common Chinese values are understood without it.',
+    },
+}
+
+
 def _kinds_table(section: str, keys: Mapping[str, str]) -> str:
-    rows = [f"### `[{section}]`", "", "| key | takes |", "|---|---|"]
-    rows += [f"| `{k}` | {kind} |" for k, kind in keys.items()]
+    meanings = KEY_MEANINGS.get(section, {})
+    rows = [f"### `[{section}]`", "", "| key | takes | meaning |", "|---|---|---|"]
+    rows += [f"| `{k}` | {kind} | {_cell(meanings.get(k, ''))} |" for k, kind in keys.items()]
     return "\n".join(rows) + "\n"
 
 
