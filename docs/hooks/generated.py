@@ -111,8 +111,7 @@ KEY_MEANINGS = {
     "district": {
         "name": "The district's name, shown on the map, the summary and the posters.",
         "as_of": "Date of the analysis (`2026-06-30`): hazards past their deadline on this "
-        "day are overdue. Required by the risk step (no default: a rerun must not change its "
-        "figures with the calendar).",
+        "day are overdue. Required when the risk step runs (there is no default).",
         "crs": "Working metric CRS of the analysis (`EPSG:32651`). Default: the UTM zone of "
         "the district.",
     },
