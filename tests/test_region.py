@@ -271,3 +271,41 @@ def test_failed_subdistrict_named_others_written(tmp_path, capsys):
     assert main(["region", str(tmp_path / "two.toml"), "--out", str(out), "--workers", "0",
                  "-q"]) == 2  # fmt: skip
     assert len(gpd.read_parquet(out / "parquet" / "buildings")) == 2560
+
+
+@pytest.mark.slow
+def test_outputs_files_and_postgis(parts, tmp_path):
+    """Every output file, and with [output] database every layer in one new PostGIS schema."""
+    import json
+    from dataclasses import replace
+
+    import geopandas as gpd
+
+    from firegrid.region.report import write_region_outputs
+    from tests._postgis import postgis_server
+
+    with postgis_server() as server:
+        output = replace(parts.region.output, database=server.url, database_schema="region_run")
+        result = replace(parts, region=replace(parts.region, output=output), notes=[])
+        written = write_region_outputs(result, tmp_path / "out")
+        with server.connect() as conn:
+            rows = conn.execute(
+                "SELECT subdistrict, count(*) FROM region_run.buildings GROUP BY 1 ORDER BY 1"
+            ).fetchall()
+    assert {"map.html", "results.gpkg", "parquet", "grid_summary.csv", "summary.json"} <= set(
+        written
+    )
+    by_sub = parts.buildings.groupby("subdistrict").size()
+    assert dict(rows) == {k: int(v) for k, v in by_sub.items()}
+    assert any("region_run" in n for n in result.notes)
+    b = gpd.read_parquet(tmp_path / "out" / "parquet" / "buildings")
+    assert len(b) == len(parts.buildings) and b.crs == parts.buildings.crs
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["figures"]["region"]["buildings_covered_3min"] == int(
+        parts.buildings["covered_3min"].sum()
+    )
+    assert [r["subdistrict"] for r in summary["subdistricts"]] == list(
+        parts.subdistricts["subdistrict"]
+    )
+    html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
+    assert "示范七居委" in html and "B01653" not in html  # cells, not buildings

@@ -2,10 +2,12 @@
 
 ``results.gpkg`` (every region layer, the subdistricts' ranking and the partitions' sizes),
 ``parquet/<layer>/subdistrict=<name>/part-0.parquet`` (GeoParquet per layer, hive-partitioned
-by subdistrict, readable whole with ``geopandas.read_parquet(DIR / "parquet" / layer)``),
+by subdistrict by :func:`firegrid.store.write_geoparquet`, readable whole with
+``geopandas.read_parquet(DIR / "parquet" / layer)``),
 ``grid_summary.csv``/``.xlsx`` over every grid level, ``summary.md``/``.json`` with one ranked
 row per subdistrict and the region's totals, and ``map.html``: an overview drawn per grid cell
-(never per building), so it opens fast for a whole city.
+(never per building), so it opens fast for a whole city. With ``[output] database`` every
+layer is also written to a new PostGIS schema, in one transaction, after the files.
 """
 
 from __future__ import annotations
@@ -18,9 +20,7 @@ from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import geopandas as gpd
 import pandas as pd
 
 from firegrid.maps.html import escape_html
@@ -42,10 +42,11 @@ from firegrid.reports import (
     grid_summary_table,
     summary_json,
     summary_markdown,
-    without_personal,
     write_grid_summary,
     write_results_gpkg,
 )
+from firegrid.spatial.io.database import shown_url
+from firegrid.store import run_schema_name, write_geoparquet, write_postgis
 from firegrid.wording import percent
 
 PARQUET_DIR = "parquet"
@@ -53,8 +54,6 @@ PARQUET_DIR = "parquet"
 # lists top-level files only, so this list (itself in the manifest) tells a later run that the
 # parquet folder is FireGrid's, to be replaced, not a foreign folder to be kept.
 PARQUET_LIST = "parquet_files.json"
-# The folder name pyarrow gives rows whose partition value is missing.
-NO_SUBDISTRICT = "__HIVE_DEFAULT_PARTITION__"
 # Layers drawn on the overview map: grid cells (coloured by their roll-ups) and the stations.
 MAP_LAYERS = ("grids", "stations")
 
@@ -90,8 +89,9 @@ def write_region_outputs(
         if html is not None:
             (tmp / MAP_FILE).write_text(html, encoding="utf-8")
         write_results_gpkg(layers, tmp / GPKG_FILE, personal=options.personal, allow=allow)
-        files = write_parquet_layers(result.layers, tmp / PARQUET_DIR, personal=options.personal,
-                                     allow=allow)  # fmt: skip
+        write_geoparquet(result.layers, tmp / PARQUET_DIR, partition_by=SUBDISTRICT,
+                         personal=options.personal, allow=allow)  # fmt: skip
+        files = sorted(p for p in (tmp / PARQUET_DIR).rglob("*") if p.is_file())
         listing = {p.relative_to(tmp).as_posix(): file_digest(p) for p in files}
         (tmp / PARQUET_LIST).write_text(json.dumps(listing, indent=1), encoding="utf-8")
         if CSV_FILE in names:
@@ -113,7 +113,20 @@ def write_region_outputs(
         raise
     if aside is not None:
         shutil.rmtree(aside, ignore_errors=True)
+    if options.database:
+        _write_database(result, layers, options, allow=allow)
     return {name: final / name for name in names}
+
+
+def _write_database(result: RegionResult, layers, options, *, allow) -> str:
+    """Every region layer into a new PostGIS schema (``[output] database``), after the files,
+    in one transaction (:func:`firegrid.store.write_postgis`); the schema joins the notes."""
+    schema = options.database_schema or run_schema_name(result.region.name)
+    write_postgis(layers, options.database, schema=schema, personal=options.personal, allow=allow)
+    result.notes.append(
+        f"database: {len(layers)} result layers in schema {schema} of {shown_url(options.database)}"
+    )
+    return schema
 
 
 def prepare_region_folder(folder: str | os.PathLike, *, force: bool = False) -> Path:
@@ -148,43 +161,6 @@ def _set_aside_parquet(folder: Path) -> Path | None:
     aside = folder.parent / f".{folder.name}.firegrid-parquet-{os.getpid()}-{secrets.token_hex(4)}"
     (folder / PARQUET_DIR).rename(aside)
     return aside
-
-
-def write_parquet_layers(
-    layers: dict[str, Any], folder: Path, *, personal: str = "drop", allow=()
-) -> list[Path]:
-    """GeoParquet per layer, partitioned by subdistrict: ``folder/<layer>/subdistrict=<name>/``.
-
-    The subdistrict is in the folder name (percent-encoded), not in the files, as hive
-    partitioning has it; features in no subdistrict go to ``subdistrict=__HIVE_DEFAULT_PARTITION__``.
-    Only layers with geometry are written. (Stands in for ``firegrid.store.write_geoparquet``
-    until that lands.)
-    """
-    written = []
-    for name, layer in layers.items():
-        if not isinstance(layer, gpd.GeoDataFrame) or not len(layer):
-            continue
-        frame = layer if personal == "keep" else without_personal(layer, allow=allow)
-        key = frame[SUBDISTRICT] if SUBDISTRICT in frame else pd.Series(pd.NA, frame.index)
-        key = key.astype("string")
-        for value, part in frame.drop(columns=SUBDISTRICT, errors="ignore").groupby(
-            key.fillna(NO_SUBDISTRICT), sort=True
-        ):  # one file per subdistrict and layer
-            sub = folder / name / f"{SUBDISTRICT}={_folder_name(str(value))}"
-            sub.mkdir(parents=True, exist_ok=True)
-            path = sub / "part-0.parquet"
-            gpd.GeoDataFrame(part).to_parquet(path, index=False)
-            written.append(path)
-    return written
-
-
-def _folder_name(value: str) -> str:
-    """A subdistrict as a folder name: as written (Chinese included), with only what no file
-    system takes (path separators, reserved and control characters, ``%``) percent-encoded,
-    which hive partitioning decodes when the layer is read."""
-    unsafe = set('/\\:*?"<>|%') | {chr(c) for c in range(32)}
-    text = "".join(quote(c, safe="") if c in unsafe else c for c in value)
-    return "%2E" + text[1:] if text.startswith(".") else text
 
 
 def _grid_table(result: RegionResult, allow) -> pd.DataFrame | None:
