@@ -142,7 +142,7 @@ def run(
     **params : mapping
         Parameters by config section, the keys of the config's tables:
         ``access={"target_micro_s": 150}``, ``water={"hydrant_radius_m": 200}``,
-        ``risk={...}``, ``siting={"n_sites": 3}``, ``map={...}``, ``output={...}``.
+        ``risk={...}``, ``siting={"k": 3}``, ``map={...}``, ``output={...}``.
         An unknown section or key stops with the known ones named.
 
     Returns
@@ -157,6 +157,11 @@ def run(
         unreadable network (NetworkError).
     """
     plan = plan_steps(steps)
+    if "risk" in plan and district.as_of is None:
+        raise ConfigError(
+            "firegrid.run: the risk step judges hazard deadlines against the district's date: "
+            'give District.from_layers(..., as_of="2026-06-30")'
+        )
     with tempfile.TemporaryDirectory(prefix="firegrid-api-") as tmp:
         config = api_config(district, network=_network_file(district.network_source, tmp), **params)
         context = run_pipeline(config, steps=plan, progress=progress, threads=threads)

@@ -281,3 +281,9 @@ def test_a_missing_network_file_is_named(tmp_path):
         firegrid.District.from_layers(**layers, network=tmp_path / "roads.osm.pbf")
     with pytest.raises(ConfigError, match="road network file not found"):
         firegrid.District.from_layers(**layers, network=str(tmp_path / "roads.graphml"))
+
+
+def test_the_risk_step_asks_for_the_date(district):
+    undated = firegrid.District(district.name, district.crs, district.layers)
+    with pytest.raises(ConfigError, match="as_of="):
+        firegrid.run(undated, steps=("risk",))
