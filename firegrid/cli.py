@@ -11,7 +11,6 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from importlib import metadata
 
 import firegrid.commands
 from firegrid.commands import COMMANDS, EXIT_BAD_INPUT
@@ -79,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _global_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {firegrid.__version__}")
     parser.add_argument(
         "-v",
         "--verbose",
@@ -93,14 +92,6 @@ def _global_args(parser: argparse.ArgumentParser) -> None:
         help="append the run's log (start, steps with seconds, outputs, warnings, errors) to "
         "FILE, for scheduled runs; progress bars stay on the terminal",
     )
-
-
-def version() -> str:
-    """The installed FireGrid's version (``unknown`` when run from an uninstalled checkout)."""
-    try:
-        return metadata.version("firegrid")
-    except metadata.PackageNotFoundError:
-        return "unknown"
 
 
 def _warning_line(message, category, filename, lineno, file=None, line=None) -> None:
@@ -123,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run_command(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
-    log.info("firegrid %s %s: start", version(), args.command)
+    log.info("firegrid %s %s: start", firegrid.__version__, args.command)
     status = _call_command(args)
     log.info(
         "firegrid %s: end, exit %d after %.1f s", args.command, status, time.perf_counter() - t0

@@ -22,8 +22,9 @@ from types import SimpleNamespace
 
 import pytest
 
+import firegrid
 from firegrid import logs
-from firegrid.cli import main, version
+from firegrid.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -146,8 +147,8 @@ def test_version_is_the_installed_distributions(capsys):
     with pytest.raises(SystemExit) as done:
         main(["--version"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"firegrid {version()}"
-    assert version() == PYPROJECT["project"]["version"]
+    assert capsys.readouterr().out.strip() == f"firegrid {firegrid.__version__}"
+    assert firegrid.__version__ == PYPROJECT["project"]["version"]
 
 
 def test_python_dash_m_firegrid_is_the_command_line(tmp_path):
@@ -177,7 +178,7 @@ def test_the_log_file_is_appended_with_start_end_warnings_and_errors(tmp_path, c
 def test_verbose_logs_on_stderr_once(tmp_path, capsys):
     assert main(["-v", "validate", str(tmp_path / "absent.toml")]) == 2
     err = capsys.readouterr().err.splitlines()
-    assert err[0] == "firegrid: INFO: firegrid " + version() + " validate: start"
+    assert err[0] == f"firegrid: INFO: firegrid {firegrid.__version__} validate: start"
     assert sum("absent.toml" in line for line in err) == 1  # the error line, not repeated
     assert err[-1].startswith("firegrid: INFO: firegrid validate: end, exit 2")
 
