@@ -84,13 +84,13 @@ def _global_args(parser: argparse.ArgumentParser) -> None:
         "--verbose",
         action="count",
         default=0,
-        help="log what the run does on stderr: -v steps, timings and outputs, -vv details",
+        help="log on stderr what --log-file records (-vv: with details)",
     )
     parser.add_argument(
         "--log-file",
         metavar="FILE",
-        help="append the run's log (start, steps with seconds, outputs, warnings, errors) to "
-        "FILE, for scheduled runs; progress bars stay on the terminal",
+        help="append a timestamped log of the command (start, end with exit code and seconds, "
+        "warnings, errors) to FILE, for scheduled runs; progress bars stay on the terminal",
     )
 
 
