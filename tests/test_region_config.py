@@ -81,3 +81,16 @@ def test_partition_cells_name_each_cell_once():
     assert list(partition_cells(grids, 2)["partition"]) == ["C"]
     with pytest.raises(InputError, match="no cell of that level"):
         partition_cells(grids, 3)
+
+
+def test_region_level_names_are_the_grids_level_names(tmp_path):
+    text = (ROOT / "data" / "region" / "region.toml").read_text(encoding="utf-8")
+    region = load_region_config(
+        _write(
+            tmp_path, text.replace("roads.osm", (ROOT / "data" / "region" / "roads.osm").as_posix())
+        )
+    )
+    assert region.base.params["grids"].level_names == ("区", "街道", "社区", "网格")
+    clash = text.replace("[network]", '[grids]\nlevel_names = ["a", "b", "c", "d"]\n\n[network]', 1)
+    with pytest.raises(ConfigError, match="differ"):
+        load_region_config(_write(tmp_path, clash))

@@ -175,6 +175,15 @@ def _split_form(data, region, *, path: Path, name: str, level: int, names: list[
         )
     district = {k: region[k] for k in ("name", "as_of", "crs") if k in region}
     rest = {k: v for k, v in data.items() if k != "region"}
+    grids = rest.get("grids", {})
+    if names and isinstance(grids, Mapping):
+        # One setting: [region] level_names is the district config's [grids] level_names,
+        # checked against the grids layer when it is read.
+        if "level_names" in grids and list(grids["level_names"]) != names:
+            raise ConfigError(
+                f"{path}: [region] level_names and [grids] level_names differ; give one"
+            )
+        rest["grids"] = {**grids, "level_names": names}
     _checked(check_keys, rest, [s for s in SECTIONS if s != "district"], section=None,
              noun="section", path=path)  # fmt: skip
     try:
@@ -182,6 +191,7 @@ def _split_form(data, region, *, path: Path, name: str, level: int, names: list[
     except ConfigError as exc:
         # The district parser speaks of [district]; in a region file those keys are [region].
         raise ConfigError(str(exc).replace("[district]", "[region]")) from exc
+    names = list(base.params["grids"].level_names) if "grids" in base.params else names
     return RegionConfig(
         path, name, base.as_of, level, names, base=base,
         map=base.params["map"], output=base.params["output"],
