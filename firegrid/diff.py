@@ -28,6 +28,7 @@ from firegrid.diff_tables import (
     building_changes,
     grid_changes,
     hazard_changes,
+    station_changes,
 )
 from firegrid.maps.options import parameter_values
 from firegrid.reports import GPKG_FILE, SUMMARY_JSON, SUMMARY_MD
@@ -35,6 +36,9 @@ from firegrid.spatial import columns
 from firegrid.spatial.errors import InputError
 from firegrid.wording import minutes, percent, share
 
+# A station that moved less than this (metres) between two runs has not moved (coordinates
+# written and read back differ by far less).
+MOVED_M = 1.0
 # The line summary.md starts with when the run wrote it in Chinese (firegrid.reports).
 _ZH_TITLE = "# FireGrid 消防安全分析摘要"
 
@@ -55,6 +59,8 @@ class RunResults:
         Where it came from (the output folder), for messages.
     language : {"en", "zh"}
         The language of the run's ``summary.md``.
+    stations : GeoDataFrame or None
+        The run's fire and micro-stations.
     """
 
     buildings: gpd.GeoDataFrame
@@ -63,6 +69,7 @@ class RunResults:
     summary: dict[str, Any]
     source: str
     language: str = "en"
+    stations: gpd.GeoDataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +84,8 @@ class RunDiff:
         Per grid cell of every level (:func:`firegrid.diff_tables.grid_changes`).
     hazards : DataFrame
         Per hazard (:func:`firegrid.diff_tables.hazard_changes`).
+    stations : GeoDataFrame
+        Per station (:func:`firegrid.diff_tables.station_changes`): added, removed, moved.
     figures : dict
         The totals: buildings, coverage, fire water, risk and hazards before and after.
     runs : dict
@@ -92,6 +101,7 @@ class RunDiff:
     buildings: gpd.GeoDataFrame
     grids: gpd.GeoDataFrame
     hazards: pd.DataFrame
+    stations: gpd.GeoDataFrame
     figures: dict[str, Any]
     runs: dict[str, dict[str, Any]]
     headline: list[str]
@@ -150,7 +160,8 @@ def _read_layers(path: Path) -> dict[str, Any]:
     if missing:
         raise InputError(f"not a FireGrid result: it has no {missing[0]!r} layer", file=path)
     out = {name: gpd.read_file(path, layer=name) for name in ("buildings", "grids")}
-    out["hazards"] = gpd.read_file(path, layer="hazards") if "hazards" in names else None
+    for name in ("hazards", "stations"):
+        out[name] = gpd.read_file(path, layer=name) if name in names else None
     for name, key in (("buildings", "building_id"), ("grids", "grid_id")):
         _check_ids(out[name], key, path, name)
     return out
@@ -177,6 +188,7 @@ def run_results(run) -> RunResults:
         buildings=layers["buildings"],
         grids=layers["grids"],
         hazards=layers.get("hazards"),
+        stations=layers.get("stations"),
         summary=summary,
         source=f"run of {summary.get('config') or summary.get('district')}",
         language=run.config.params["output"].language,
@@ -228,7 +240,8 @@ def compare(old, new, *, language: str | None = None) -> RunDiff:
         buildings,
         hazards,
     )
-    figures = diff_figures(buildings, hazards)
+    stations = station_changes(old.stations, new.stations)
+    figures = diff_figures(buildings, hazards, stations)
     runs = {"before": _run_info(old), "after": _run_info(new)}
     language = language or new.language
     notes += _missing_figures(buildings)
@@ -236,6 +249,7 @@ def compare(old, new, *, language: str | None = None) -> RunDiff:
         buildings=buildings,
         grids=grids,
         hazards=hazards,
+        stations=stations,
         figures=figures,
         runs=runs,
         headline=diff_headline(figures, new.summary, language=language),
@@ -303,8 +317,10 @@ def _missing_figures(buildings: pd.DataFrame) -> list[str]:
 # Totals and headline
 
 
-def diff_figures(buildings: pd.DataFrame, hazards: pd.DataFrame) -> dict[str, Any]:
-    """The totals of a comparison: buildings, coverage, water, risk and hazards."""
+def diff_figures(
+    buildings: pd.DataFrame, hazards: pd.DataFrame, stations: pd.DataFrame | None = None
+) -> dict[str, Any]:
+    """The totals of a comparison: buildings, stations, coverage, water, risk and hazards."""
     presence = buildings["presence"].value_counts()
     figures: dict[str, Any] = {
         "buildings": {
@@ -323,7 +339,22 @@ def diff_figures(buildings: pd.DataFrame, hazards: pd.DataFrame) -> dict[str, An
         figures[figure] = _flag_totals(buildings, figure, change, figures["buildings"])
     figures["risk"] = _risk_totals(buildings)
     figures["hazards"] = _hazard_totals(hazards)
+    figures["stations"] = _station_totals(stations)
     return figures
+
+
+def _station_totals(stations: pd.DataFrame | None) -> dict[str, Any]:
+    if stations is None:
+        stations = pd.DataFrame({"station_id": [], "presence": [], "moved_m": []})
+    ids = stations["station_id"].astype(str)
+    moved = stations["moved_m"].astype(float) > MOVED_M
+    return {
+        "before": int(stations["presence"].isin(("both", "removed")).sum()),
+        "after": int(stations["presence"].isin(("both", "added")).sum()),
+        "added": ids[stations["presence"].eq("added")].tolist(),
+        "removed": ids[stations["presence"].eq("removed")].tolist(),
+        "moved": ids[moved.to_numpy()].tolist(),
+    }
 
 
 def _flag_totals(buildings: pd.DataFrame, figure: str, change: str, counts) -> dict[str, Any]:
@@ -376,7 +407,7 @@ def diff_headline(
     fire = float(access.get("target_fire_s", defaults["target_fire_s"]))
     words = _ZH if language == "zh" else _EN
     b, risk, haz = figures["buildings"], figures["risk"], figures["hazards"]
-    lines = [words["buildings"].format(**b)]
+    lines = [words["buildings"].format(**b), *_station_line(figures.get("stations"), words)]
     for key, target in (("covered_3min", micro), ("covered_5min", fire)):
         f = figures[key]
         lines.append(
@@ -390,6 +421,13 @@ def diff_headline(
     lines.append(words["water"].format(**figures["water_covered"]))
     lines += _risk_line(risk, words) + _hazard_line(haz, words)
     return lines
+
+
+def _station_line(stations: Mapping[str, Any] | None, words: Mapping[str, str]) -> list[str]:
+    if not stations or not (stations["added"] or stations["removed"] or stations["moved"]):
+        return []
+    ids = {k: ", ".join(stations[k]) or "–" for k in ("added", "removed", "moved")}
+    return [words["stations"].format(before=stations["before"], after=stations["after"], **ids)]
 
 
 def _risk_line(risk: Mapping[str, Any], words: Mapping[str, str]) -> list[str]:
@@ -435,20 +473,29 @@ def _one(value: float | None) -> str:
 
 
 _EN = {
-    "buildings": "buildings: {before:,} → {after:,} ({both:,} in both runs, {added:,} added, {removed:,} removed)",
+    "buildings": "buildings: {before:,} → {after:,} ({both:,} in both runs, {added:,} added, "
+    "{removed:,} removed)",
+    "stations": "stations: {before} → {after} (added: {added}; removed: {removed}; moved: {moved})",
     "coverage": "{what} coverage: {before:,} → {after:,} buildings ({pb} → {pa}; "
     "{gained:,} gained, {lost:,} lost)",
     "water": "buildings with fire water: {before:,} → {after:,} ({gained:,} gained, {lost:,} lost)",
-    "risk": "risk index mean {mb} → {ma}; grades {grades}; {riskier:,} building(s) to a higher-risk grade, {safer:,} to a lower",
-    "hazards": "hazards unrectified: {open} (overdue {overdue}): {new:,} new, {rectified:,} rectified, {newly_overdue:,} newly overdue",
+    "risk": "risk index mean {mb} → {ma}; grades {grades}; {riskier:,} building(s) to a "
+    "higher-risk grade, {safer:,} to a lower",
+    "hazards": "hazards unrectified: {open} (overdue {overdue}): {new:,} new, "
+    "{rectified:,} rectified, {newly_overdue:,} newly overdue",
 }
 _ZH = {
-    "buildings": "建筑：{before:,} → {after:,} 栋（两次均有 {both:,} 栋，新增 {added:,} 栋，删除 {removed:,} 栋）",
+    "buildings": "建筑：{before:,} → {after:,} 栋（两次均有 {both:,} 栋，新增 {added:,} 栋，"
+    "删除 {removed:,} 栋）",
+    "stations": "消防站点：{before} → {after} 处（新增：{added}；撤除：{removed}；"
+    "位置变动：{moved}）",
     "coverage": "{what}到场覆盖：{before:,} → {after:,} 栋（{pb} → {pa}；"
     "新增覆盖 {gained:,} 栋，失去覆盖 {lost:,} 栋）",
     "water": "有消防供水的建筑：{before:,} → {after:,} 栋（新增 {gained:,} 栋，失去 {lost:,} 栋）",
-    "risk": "风险指数平均 {mb} → {ma}；各等级建筑 {grades}；风险等级升高 {riskier:,} 栋，降低 {safer:,} 栋",
-    "hazards": "未整改隐患：{open} 项（逾期 {overdue}）：新增 {new:,} 项，新整改 {rectified:,} 项，新逾期 {newly_overdue:,} 项",
+    "risk": "风险指数平均 {mb} → {ma}；各等级建筑 {grades}；风险等级升高 {riskier:,} 栋，"
+    "降低 {safer:,} 栋",
+    "hazards": "未整改隐患：{open} 项（逾期 {overdue}）：新增 {new:,} 项，"
+    "新整改 {rectified:,} 项，新逾期 {newly_overdue:,} 项",
 }
 
 

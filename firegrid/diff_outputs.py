@@ -34,11 +34,13 @@ from firegrid.spatial.errors import ConfigError
 BUILDINGS_CSV = "changes_buildings.csv"
 GRIDS_CSV = "changes_grids.csv"
 HAZARDS_CSV = "changes_hazards.csv"
+STATIONS_CSV = "changes_stations.csv"
 WORKBOOK = "changes.xlsx"
 CHANGE_MAP = "change_map.html"
 DIFF_MD = "diff_summary.md"
 DIFF_JSON = "diff_summary.json"
-DIFF_FILES = (BUILDINGS_CSV, GRIDS_CSV, HAZARDS_CSV, WORKBOOK, CHANGE_MAP, DIFF_MD, DIFF_JSON)
+CSV_FILES = (BUILDINGS_CSV, GRIDS_CSV, HAZARDS_CSV, STATIONS_CSV)
+DIFF_FILES = (*CSV_FILES, WORKBOOK, CHANGE_MAP, DIFF_MD, DIFF_JSON)
 # Files that make a folder a run's output folder (firegrid.reports).
 RUN_FILES = (GPKG_FILE, SUMMARY_JSON)
 # The workbook's sheets: (sheet, RunDiff attribute, registry layer of its columns).
@@ -46,12 +48,14 @@ SHEETS = (
     ("buildings", "buildings", "changes_buildings"),
     ("grids", "grids", "changes_grids"),
     ("hazards", "hazards", "changes_hazards"),
+    ("stations", "stations", "changes_stations"),
 )
 # Registry layers that also name a change table's key columns (grid_id_l3, level …).
 _KEY_LAYERS = {
     "changes_buildings": "buildings",
     "changes_grids": "grids",
     "changes_hazards": "hazards",
+    "changes_stations": "stations",
 }
 MIN_WIDTH, MAX_WIDTH = 6, 40
 
@@ -61,8 +65,9 @@ def write_diff(
 ) -> dict[str, Path]:
     """Write a comparison (:class:`firegrid.diff.RunDiff`) into ``folder`` atomically.
 
-    Files: ``changes_buildings.csv``, ``changes_grids.csv``, ``changes_hazards.csv`` (column
-    codes as headers), ``changes.xlsx`` (one sheet per table with Chinese headers and the code,
+    Files: ``changes_buildings.csv``, ``changes_grids.csv``, ``changes_hazards.csv``,
+    ``changes_stations.csv`` (column codes as headers), ``changes.xlsx`` (one sheet per table
+    with Chinese headers and the code,
     numbers formatted by unit, and a ``columns`` sheet explaining every column),
     ``change_map.html`` (self-contained, offline) and ``diff_summary.md``/``.json``.
 
@@ -91,15 +96,19 @@ def write_diff(
     values = parameter_values()
 
     def write(tmp: Path) -> None:
-        for (name, _attr, _layer), csv in zip(
-            SHEETS, (BUILDINGS_CSV, GRIDS_CSV, HAZARDS_CSV), strict=True
-        ):
+        for (name, _attr, _layer), csv in zip(SHEETS, CSV_FILES, strict=True):
             csv_safe(tables[name]).to_csv(
                 tmp / csv, index=False, encoding=csv_encoding, lineterminator="\r\n"
             )
         write_change_workbook(tables, tmp / WORKBOOK, values=values)
         html = to_html(
-            change_map(diff.buildings, diff.grids, language=diff.language, title=_title(diff))
+            change_map(
+                diff.buildings,
+                diff.grids,
+                stations=diff.stations,
+                language=diff.language,
+                title=_title(diff),
+            )
         )
         (tmp / CHANGE_MAP).write_text(html, encoding="utf-8")
         summary = diff_summary(diff)
@@ -177,6 +186,8 @@ _KEY_MEANINGS = {
     "level": "Grid level: 1 subdistrict, 2 community, 3 resident-group cell.",
     "parent_id": "The cell's parent cell.",
     "hazard_id": "The hazard's id in the ledgers.",
+    "station_id": "The station's id in the runs' stations layers.",
+    "kind": "fire_station or micro_station.",
 }
 
 

@@ -209,6 +209,51 @@ def hazard_changes(old: pd.DataFrame | None, new: pd.DataFrame | None) -> pd.Dat
     return both[cols].reset_index(drop=True)
 
 
+def station_changes(old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
+    """Per station of either run: ``station_id``, ``name``, ``kind``, ``presence`` (both /
+    added / removed) and ``moved_m`` (metres a station in both runs moved; the runs' CRS).
+    Geometry from the later run, else the earlier."""
+    frames = [f for f in (new, old) if f is not None and len(f)]
+    if not frames:
+        return gpd.GeoDataFrame(
+            {"station_id": [], "name": [], "kind": [], "presence": [], "moved_m": []},
+            geometry=[],
+        )
+    crs = frames[0].crs
+    both = pd.concat([_with_id(f, "station_id") for f in frames], ignore_index=True)
+    where = both.drop_duplicates("station_id").set_index("station_id")
+    ids_old = set(_with_id(old, "station_id")["station_id"]) if old is not None else set()
+    ids_new = set(_with_id(new, "station_id")["station_id"]) if new is not None else set()
+    out = pd.DataFrame({"station_id": where.index})
+    for key in ("name", "kind"):
+        out[key] = where[key].to_numpy() if key in where else pd.NA
+    out["presence"] = np.select(
+        [out["station_id"].isin(ids_old & ids_new), out["station_id"].isin(ids_new)],
+        ["both", "added"],
+        default="removed",
+    )
+    out["moved_m"] = _moved(old, new).reindex(out["station_id"]).to_numpy()
+    return gpd.GeoDataFrame(out, geometry=where.geometry.values, crs=crs)
+
+
+def _with_id(frame: gpd.GeoDataFrame, key: str) -> gpd.GeoDataFrame:
+    out = frame.copy()
+    out[key] = out[key].astype(str)
+    return out
+
+
+def _moved(old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None) -> pd.Series:
+    """Metres each station of both runs moved, by station_id."""
+    if old is None or new is None:
+        return pd.Series(dtype=float)
+    a = _with_id(old, "station_id").drop_duplicates("station_id").set_index("station_id")
+    b = _with_id(new, "station_id").drop_duplicates("station_id").set_index("station_id")
+    common = a.index.intersection(b.index)
+    return pd.Series(
+        a.geometry.loc[common].distance(b.geometry.loc[common]).to_numpy(), index=common
+    )
+
+
 def _hazard_status(hazards: pd.DataFrame | None, name: str) -> pd.DataFrame:
     """``hazard_id``, the building it belongs to (as matched by the ledger) and its status."""
     if hazards is None or not len(hazards):
@@ -284,4 +329,5 @@ __all__ = [
     "building_changes",
     "grid_changes",
     "hazard_changes",
+    "station_changes",
 ]

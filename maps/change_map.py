@@ -2,7 +2,7 @@
 
 Buildings are coloured by the first that applies of: lost 3-minute reach, gained it, moved to a
 higher-risk grade, to a lower one, added, removed, unchanged; the finest grid cells by the
-change of their mean risk index (blue: lower, red: higher). Drawn on canvas, without tiles, so
+change of their mean risk index (blue: lower, red: higher); stations added or removed as dots. Drawn on canvas, without tiles, so
 the exported page (:func:`firegrid.maps.export.to_html`) works offline; every text reaches the
 page escaped (:mod:`firegrid.maps.html`).
 """
@@ -30,11 +30,18 @@ CHANGES: tuple[tuple[str, str, str, str], ...] = (
     ("removed", "#424242", "已删除建筑", "removed"),
     ("unchanged", "#bdbdbd", "无变化", "unchanged"),
 )
+# Stations added or removed, with their colour and labels (zh, en).
+STATION_CHANGES: tuple[tuple[str, str, str, str], ...] = (
+    ("added", "#00897b", "新增站点", "station added"),
+    ("removed", "#616161", "撤除站点", "station removed"),
+)
 # Mean-risk change (index points) at which a cell's colour is at full strength.
 FULL_CHANGE = 10.0
 LOWER, HIGHER = (21, 101, 192), (198, 40, 40)
 # Geometry simplification before drawing (metres, in the working CRS): well below a building.
 SIMPLIFY_M = 0.5
+# Coordinates are written to a grid of this many degrees (about 0.1 m): the file stays small.
+GRID_DEG = 1e-6
 WORDS = {
     "zh": {
         "buildings": "建筑变化",
@@ -52,6 +59,8 @@ WORDS = {
         "building": "建筑",
         "t_micro": "微站到场 (分钟)",
         "grade": "风险等级",
+        "stations": "站点变化",
+        "station": "站点",
     },
     "en": {
         "buildings": "Buildings: what changed",
@@ -69,6 +78,8 @@ WORDS = {
         "building": "building",
         "t_micro": "micro-station (min)",
         "grade": "risk grade",
+        "stations": "Stations added or removed",
+        "station": "station",
     },
 }
 
@@ -102,6 +113,7 @@ def change_map(
     buildings: gpd.GeoDataFrame,
     grids: gpd.GeoDataFrame,
     *,
+    stations: gpd.GeoDataFrame | None = None,
     language: str = "zh",
     title: str | None = None,
 ) -> folium.Map:
@@ -112,6 +124,8 @@ def change_map(
     buildings, grids : GeoDataFrame
         The comparison's change tables per building and per grid cell (any projected CRS;
         drawn in WGS84).
+    stations : GeoDataFrame, optional
+        The comparison's stations (``presence``): those added or removed are drawn.
     language : {"zh", "en"}
         Of the legend, layer names and tooltips.
     title : str, optional
@@ -126,6 +140,8 @@ def change_map(
     m = _base_map(pd.concat([cells.geometry, buildings.geometry]), buildings.crs)
     _grid_layer(cells, words).add_to(m)
     _building_layer(buildings, words, language).add_to(m)
+    if stations is not None and stations["presence"].ne("both").any():
+        _station_layer(stations, words, language).add_to(m)
     html.LayerControl(collapsed=True).add_to(m)
     m.get_root().html.add_child(html.Literal(_legend(words, language, title)))
     return m
@@ -150,7 +166,7 @@ def _base_map(geometry: gpd.GeoSeries, crs) -> folium.Map:
 
 def _collection(frame: gpd.GeoDataFrame, props: pd.DataFrame) -> dict:
     """A GeoJSON FeatureCollection in WGS84 with ``props`` (text escaped) as properties."""
-    shapes = frame.geometry.simplify(SIMPLIFY_M).to_crs(4326)
+    shapes = frame.geometry.simplify(SIMPLIFY_M).to_crs(4326).set_precision(GRID_DEG)
     text = props.astype(object).where(props.notna(), "–").map(html.escape_html)
     # Plain property keys (the labels go to the tooltip's aliases) and the row as the feature
     # id, which the styles switch on.
@@ -231,6 +247,35 @@ def _building_layer(buildings: gpd.GeoDataFrame, words: dict, language: str) -> 
     return group
 
 
+def _station_layer(stations: gpd.GeoDataFrame, words: dict, language: str) -> html.FeatureGroup:
+    group = html.FeatureGroup(name=html.escape_html(words["stations"]), show=True)
+    changed = stations[stations["presence"].ne("both") & stations.geometry.notna()]
+    labels = {key: (zh if language == "zh" else en) for key, _c, zh, en in STATION_CHANGES}
+    props = pd.DataFrame(
+        {
+            words["station"]: changed.get("name", changed["station_id"]).fillna(
+                changed["station_id"]
+            ),
+            words["change"]: changed["presence"].map(labels),
+        }
+    )
+    colours = changed["presence"].map({k: c for k, c, *_ in STATION_CHANGES}).tolist()
+    html.GeoJson(
+        _collection(changed, props),
+        marker=folium.CircleMarker(radius=8),
+        style_function=lambda f: {
+            "fill": True,
+            "fillColor": colours[int(f["id"])],
+            "fillOpacity": 0.95,
+            "color": "#ffffff",
+            "weight": 2,
+        },
+        tooltip=_tooltip(list(props.columns)),
+        control=False,
+    ).add_to(group)
+    return group
+
+
 def _arrow(before: pd.Series, after: pd.Series, digits: int, unit: str = "") -> pd.Series:
     """``before → after`` as text (``–`` for a value a run lacks)."""
 
@@ -265,6 +310,12 @@ def _legend(words: dict, language: str, title: str | None) -> str:
         f"<span>−{FULL_CHANGE:g} {html.escape_html(words['lower'])}</span>"
         f"<span>+{FULL_CHANGE:g} {html.escape_html(words['higher'])}</span></div>"
     )
+    rows += "".join(
+        f'<div><span style="display:inline-block;width:12px;height:12px;border-radius:50%;'
+        f'background:{colour};margin-right:6px"></span>'
+        f"{html.escape_html(zh if language == 'zh' else en)}</div>"
+        for _key, colour, zh, en in STATION_CHANGES
+    )
     head = f"<b>{html.escape_html(title)}</b>" if title else ""
     box = (
         "position:fixed;z-index:1000;background:#fff;padding:8px 10px;border-radius:4px;"
@@ -277,4 +328,4 @@ def _legend(words: dict, language: str, title: str | None) -> str:
     )
 
 
-__all__ = ["CHANGES", "building_change", "change_colour", "change_map"]
+__all__ = ["CHANGES", "STATION_CHANGES", "building_change", "change_colour", "change_map"]

@@ -1638,15 +1638,37 @@ _CHANGES_HAZARDS = _entries(
         ),
     ],
 )
+_CHANGES_STATIONS = _entries(
+    "changes_stations",
+    G_CHANGES,
+    DIFF,
+    [
+        (
+            "presence",
+            "",
+            "站点变动",
+            "in which runs",
+            "both: the station is in both runs; added: only in the later; removed: only in the "
+            "earlier.",
+        ),
+        (
+            "moved_m",
+            "m",
+            "位置变化 (m)",
+            "moved (m)",
+            "How far a station in both runs moved between them.",
+        ),
+    ],
+)
 # (layer, name) → Column of the comparison's tables.
 CHANGE_COLUMNS: dict[tuple[str, str], Column] = _registry(
-    [*_CHANGES_BUILDINGS, *_CHANGES_GRIDS, *_CHANGES_HAZARDS]
+    [*_CHANGES_BUILDINGS, *_CHANGES_GRIDS, *_CHANGES_HAZARDS, *_CHANGES_STATIONS]
 )
 
 
 def change_column(name: str, layer: str) -> Column | None:
     """The column ``name`` of the comparison's table ``layer`` (``changes_buildings``,
-    ``changes_grids`` or ``changes_hazards``; families like ``n_grade_{grade}_before``
+    ``changes_grids``, ``changes_hazards`` or ``changes_stations``; families like ``n_grade_{grade}_before``
     included); None when it is not a change column."""
     for (where, _), col in CHANGE_COLUMNS.items():
         if where == layer and (col.name == name or (col.is_family and col.pattern.match(name))):

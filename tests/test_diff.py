@@ -86,6 +86,14 @@ def test_coverage_gained_is_what_the_two_summaries_imply(scenario):
     # The siting step proposed these sites for 32.3 % → 70.4 %; the stations bring most of it.
     assert old == 826 and new > 1700
     assert diff["figures"]["covered_5min"]["gained"] == 0  # no fire station changed
+    stations = diff["figures"]["stations"]
+    assert stations["added"] == [f"XJ-N0{k}" for k in range(1, 6)]
+    assert (stations["before"], stations["after"], stations["removed"], stations["moved"]) == (
+        7,
+        12,
+        [],
+        [],
+    )
     table = pd.read_csv(changes / "changes_buildings.csv", dtype={"building_id": str})
     assert (table["change_3min"] == 1).sum() == new - old
     assert (table["d_t_micro_s"] <= 1e-6).all()  # nobody is reached later
@@ -176,11 +184,11 @@ def test_hazards_are_judged_on_each_runs_own_date(three_months_later):
 def test_the_workbook_has_chinese_headers_and_explains_every_column(scenario):
     _, _, changes = scenario
     book = pd.read_excel(changes / "changes.xlsx", sheet_name=None)
-    assert set(book) == {"buildings", "grids", "hazards", "columns"}
+    assert set(book) == {"buildings", "grids", "hazards", "stations", "columns"}
     assert "3分钟到场变化 (change_3min)" in book["buildings"].columns
     assert "平均风险指数变化 (d_risk_index_mean)" in book["grids"].columns
     glossary = book["columns"]
-    for sheet in ("buildings", "grids", "hazards"):
+    for sheet in ("buildings", "grids", "hazards", "stations"):
         codes = [h.rsplit(" (", 1)[-1].rstrip(")") for h in book[sheet].columns]
         explained = glossary[glossary["sheet"] == sheet]
         assert list(explained["column"]) == codes
@@ -275,10 +283,38 @@ NEW_HAZARDS = [
 ]
 
 
+def _stations(rows) -> gpd.GeoDataFrame:
+    ids, names, xs = zip(*rows, strict=True)
+    return gpd.GeoDataFrame(
+        {"station_id": ids, "name": names, "kind": "micro_station"},
+        geometry=gpd.points_from_xy(xs, [0.0] * len(xs)),
+        crs="EPSG:32651",
+    )
+
+
 def _pair():
+    from dataclasses import replace
+
     old = _run(["b1", "b2", "b3"], [True, False, False], [2, 3, 3], OLD_HAZARDS)
     new = _run(["b1", "b2", "=b4"], [False, True, True], [3, 2, 3], NEW_HAZARDS, as_of="2026-06-01")
+    old = replace(old, stations=_stations([("S1", "一站", 0.0), ("S2", "二站", 50.0)]))
+    new = replace(new, stations=_stations([("S2", "二站", 60.0), ("S3", "<b>三站</b>", 5.0)]))
     return old, new
+
+
+def test_stations_added_removed_and_moved_by_hand():
+    diff = compare(*_pair())
+    s = diff.stations.set_index("station_id")
+    assert s["presence"].to_dict() == {"S2": "both", "S3": "added", "S1": "removed"}
+    assert s.loc["S2", "moved_m"] == pytest.approx(10.0) and pd.isna(s.loc["S3", "moved_m"])
+    assert diff.figures["stations"] == {
+        "before": 2,
+        "after": 2,
+        "added": ["S3"],
+        "removed": ["S1"],
+        "moved": ["S2"],
+    }
+    assert "stations: 2 → 2 (added: S3; removed: S1; moved: S2)" in diff.headline
 
 
 def test_buildings_changes_by_hand():
@@ -375,6 +411,7 @@ def test_user_text_stays_text_in_the_tables_and_escaped_in_the_map(tmp_path):
 def test_every_change_column_is_registered():
     diff = compare(*_pair())
     for frame, layer in (
+        (diff.stations, "changes_stations"),
         (diff.buildings, "changes_buildings"),
         (diff.grids, "changes_grids"),
         (diff.hazards, "changes_hazards"),
