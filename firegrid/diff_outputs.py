@@ -2,8 +2,8 @@
 
 Written as one folder, swapped in atomically by :mod:`firegrid.outputs` (FireGrid never
 overwrites a file it did not write). Headers and explanations come from the column registry
-(:func:`firegrid.spatial.columns.change_column`, layers ``changes_*``); user text (ids, names) reaches the
-spreadsheets as text, never a formula, and the map only escaped.
+(:func:`firegrid.spatial.columns.change_column`, layers ``changes_*``); user text (ids,
+names) reaches the spreadsheets as text, never a formula, and the map only escaped.
 """
 
 from __future__ import annotations

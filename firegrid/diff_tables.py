@@ -1,10 +1,11 @@
 """The change tables of two runs: per building, per grid cell and per hazard.
 
 Each compared figure gets its value in the earlier run (``<figure>_before``), in the later run
-(``<figure>_after``) and the later minus the earlier (labels, units and meanings in
-:mod:`firegrid.spatial.columns`, layers ``changes_buildings``, ``changes_grids`` and
-``changes_hazards``, :func:`firegrid.spatial.columns.change_column`). Buildings are matched by ``building_id``, grid cells by ``grid_id``,
-hazards by ``hazard_id``; a building only in one run is listed as added or removed.
+(``<figure>_after``) and the later minus the earlier (labels, units and meanings:
+:func:`firegrid.spatial.columns.change_column`, layers ``changes_buildings``,
+``changes_grids``, ``changes_hazards`` and ``changes_stations``). Buildings are matched by
+``building_id``, grid cells by ``grid_id``, hazards by ``hazard_id``, stations by
+``station_id``; one only in one run is listed as added or removed.
 """
 
 from __future__ import annotations

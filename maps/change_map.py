@@ -2,9 +2,10 @@
 
 Buildings are coloured by the first that applies of: lost 3-minute reach, gained it, moved to a
 higher-risk grade, to a lower one, added, removed, unchanged; the finest grid cells by the
-change of their mean risk index (blue: lower, red: higher); stations added or removed as dots. Drawn on canvas, without tiles, so
-the exported page (:func:`firegrid.maps.export.to_html`) works offline; every text reaches the
-page escaped (:mod:`firegrid.maps.html`).
+change of their mean risk index (blue: lower, red: higher); stations added or removed as
+dots. Drawn on canvas, without tiles, so the exported page
+(:func:`firegrid.maps.export.to_html`) works offline; every text reaches the page escaped
+(:mod:`firegrid.maps.html`).
 """
 
 from __future__ import annotations

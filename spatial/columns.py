@@ -1668,8 +1668,8 @@ CHANGE_COLUMNS: dict[tuple[str, str], Column] = _registry(
 
 def change_column(name: str, layer: str) -> Column | None:
     """The column ``name`` of the comparison's table ``layer`` (``changes_buildings``,
-    ``changes_grids``, ``changes_hazards`` or ``changes_stations``; families like ``n_grade_{grade}_before``
-    included); None when it is not a change column."""
+    ``changes_grids``, ``changes_hazards`` or ``changes_stations``; families like
+    ``n_grade_{grade}_before`` included); None when it is not a change column."""
     for (where, _), col in CHANGE_COLUMNS.items():
         if where == layer and (col.name == name or (col.is_family and col.pattern.match(name))):
             return col
