@@ -267,10 +267,6 @@ def test_failed_subdistrict_named_others_written(tmp_path, capsys):
 
     b = gpd.read_parquet(out / "parquet" / "buildings")
     assert len(b) == 2560 and set(b["subdistrict"]) == {"好街道"}
-    # Run again into the same folder: FireGrid's own parquet folder is replaced, not refused.
-    assert main(["region", str(tmp_path / "two.toml"), "--out", str(out), "--workers", "0",
-                 "-q"]) == 2  # fmt: skip
-    assert len(gpd.read_parquet(out / "parquet" / "buildings")) == 2560
 
 
 @pytest.mark.slow
@@ -309,6 +305,19 @@ def test_outputs_files_and_postgis(parts, tmp_path):
     )
     html = (tmp_path / "out" / "map.html").read_text(encoding="utf-8")
     assert "示范七居委" in html and "B01653" not in html  # cells, not buildings
+    # Written again into the same folder: FireGrid's own parquet folder is replaced, not
+    # refused as foreign; a file put into it makes it foreign (kept, and the run refused).
+    from firegrid.region.report import prepare_region_folder
+
+    out = prepare_region_folder(tmp_path / "out")
+    write_region_outputs(replace(parts, notes=[]), out)
+    assert len(gpd.read_parquet(out / "parquet" / "buildings")) == len(parts.buildings)
+    (out / "parquet" / "buildings" / "mine.txt").write_text("user file", encoding="utf-8")
+    with pytest.raises(ConfigError, match="did not write"):
+        prepare_region_folder(out)
+    with pytest.raises(ConfigError, match="did not write"):
+        write_region_outputs(replace(parts, notes=[]), out)
+    assert (out / "parquet" / "buildings" / "mine.txt").read_text(encoding="utf-8") == "user file"
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -154,7 +155,7 @@ def _in_process(tasks, threads, progress) -> list[PartitionResult]:
 
 
 def _on_dask(tasks, workers, scheduler, threads, progress) -> list[PartitionResult]:
-    from distributed import Client, LocalCluster, as_completed
+    from distributed import Client, LocalCluster
 
     cluster = None
     if scheduler is None:
@@ -168,32 +169,54 @@ def _on_dask(tasks, workers, scheduler, threads, progress) -> list[PartitionResu
         n = max(1, len(client.scheduler_info().get("workers", {})))
         per_task = threads or max(1, (os.cpu_count() or 1) // n)
         bar = _Progress(len(tasks), progress, where=f"dashboard {client.dashboard_link}")
-        with warnings.catch_warnings():
-            # A window carries its own streets: Dask's advice to scatter large arguments does
-            # not apply, as scattered data would die with its worker (no rescheduling).
-            warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
-            futures = [
-                client.submit(
-                    fn,
-                    *args,
-                    threads=per_task,
-                    key=f"firegrid-{i}-{_slug(name)}",
-                    retries=RETRIES,
-                    pure=False,
-                )  # fmt: skip
-                for i, (name, fn, args) in enumerate(tasks)
-            ]
-        position = {f.key: i for i, f in enumerate(futures)}
-        out: list[Any] = [None] * len(tasks)
-        for future in as_completed(futures):
-            out[position[future.key]] = future.result()
-            bar.done(out[position[future.key]])
+        out = _gathered(_submitted(client, tasks, per_task), tasks, bar)
         bar.close()
         return out
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _submitted(client, tasks, threads: int) -> list:
+    """One future per task, keyed by this run and the partition's name."""
+    run = uuid.uuid4().hex[:8]  # keys of this run only, on a cluster shared by runs
+    with warnings.catch_warnings():
+        # A window carries its own streets: Dask's advice to scatter large arguments does not
+        # apply, as scattered data would die with its worker (no rescheduling).
+        warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
+        return [
+            client.submit(
+                fn,
+                *args,
+                threads=threads,
+                key=f"firegrid-{run}-{i}-{_slug(name)}",
+                retries=RETRIES,
+                pure=False,
+            )  # fmt: skip
+            for i, (name, fn, args) in enumerate(tasks)
+        ]
+
+
+def _gathered(futures: list, tasks, bar: _Progress) -> list[PartitionResult]:
+    """The results in task order, as they complete. A partition whose workers kept dying
+    (Dask gives up after ``distributed.scheduler.allowed-failures``) is a failure naming it;
+    any other exception is a bug and is raised."""
+    from distributed import as_completed
+    from distributed.scheduler import KilledWorker
+
+    position = {f.key: i for i, f in enumerate(futures)}
+    out: list[Any] = [None] * len(tasks)
+    for future in as_completed(futures):
+        i = position[future.key]
+        try:
+            out[i] = future.result()
+        except KilledWorker:
+            name = tasks[i][0]
+            out[i] = PartitionResult(name, error=f"{name}: every worker that ran this partition "
+                                     "died (out of memory?); the other partitions are kept")  # fmt: skip
+        bar.done(out[i])
+    return out
 
 
 def _connect(client_class, address: str):

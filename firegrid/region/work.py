@@ -92,6 +92,8 @@ def analyse_window(window: Window, config: Config, *, threads: int | None = None
     PartitionResult
     """
     t0 = time.perf_counter()
+    if not len(window.layers["buildings"]):  # a cell without buildings: nothing to time
+        return PartitionResult(window.name, size=window.size)
     try:
         ctx = _window_context(window, config)
         with runtime.using_threads(threads):
