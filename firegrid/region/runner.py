@@ -91,7 +91,10 @@ def run_region(
 
 
 def _run_split(region: RegionConfig, workers, scheduler, threads, progress, whole: bool):
-    require_as_of(region.base, ["risk"])
+    try:
+        require_as_of(region.base, ["risk"])
+    except ConfigError as exc:  # the district's words; a region file has [region] as_of
+        raise ConfigError(str(exc).replace("[district]", "[region]")) from exc
     ctx = RunContext(region.base)
     for step in ("load", "network"):
         run_step(ctx, step)
