@@ -233,7 +233,7 @@ def compare(old, new, *, language: str | None = None) -> RunDiff:
     old, new = _results(old), _results(new)
     notes = _comparable(old, new)
     buildings = building_changes(_with_text_ids(old.buildings), _with_text_ids(new.buildings))
-    hazards = hazard_changes(old.hazards, new.hazards)
+    hazards = hazard_changes(*_ledgers(old, new, notes))
     grids = grid_changes(
         _with_text_ids(old.grids, "grid_id"),
         _with_text_ids(new.grids, "grid_id"),
@@ -256,6 +256,18 @@ def compare(old, new, *, language: str | None = None) -> RunDiff:
         notes=notes,
         language=language,
     )
+
+
+def _ledgers(old: RunResults, new: RunResults, notes: list[str]) -> tuple:
+    """The two hazard ledgers, or neither when a run has none judged on its date (a run
+    without the risk step): a ledger cannot be compared with no ledger."""
+    judged = [r.hazards is not None and "status" in r.hazards for r in (old, new)]
+    if all(judged):
+        return old.hazards, new.hazards
+    if any(r.hazards is not None and len(r.hazards) for r in (old, new)):
+        which = "earlier" if not judged[0] else "later"
+        notes.append(f"hazards not compared: the {which} run has no judged hazard ledger")
+    return None, None
 
 
 def _with_text_ids(frame: gpd.GeoDataFrame, key: str = "building_id") -> gpd.GeoDataFrame:
@@ -357,7 +369,12 @@ def _station_totals(stations: pd.DataFrame | None) -> dict[str, Any]:
     }
 
 
-def _flag_totals(buildings: pd.DataFrame, figure: str, change: str, counts) -> dict[str, Any]:
+def _flag_totals(
+    buildings: pd.DataFrame, figure: str, change: str, counts
+) -> dict[str, Any] | None:
+    """Before and after counts, shares, gained and lost; None when a run lacks the figure."""
+    if any(buildings[f"{figure}_{run}"].isna().all() for run in ("before", "after")):
+        return None
     before = int(buildings[f"{figure}_before"].fillna(0).sum())
     after = int(buildings[f"{figure}_after"].fillna(0).sum())
     return {
@@ -410,6 +427,8 @@ def diff_headline(
     lines = [words["buildings"].format(**b), *_station_line(figures.get("stations"), words)]
     for key, target in (("covered_3min", micro), ("covered_5min", fire)):
         f = figures[key]
+        if f is None:
+            continue
         lines.append(
             words["coverage"].format(
                 what=_target(target, language),
@@ -418,7 +437,8 @@ def diff_headline(
                 **f,
             )
         )
-    lines.append(words["water"].format(**figures["water_covered"]))
+    if figures["water_covered"] is not None:
+        lines.append(words["water"].format(**figures["water_covered"]))
     lines += _risk_line(risk, words) + _hazard_line(haz, words)
     return lines
 
@@ -431,7 +451,7 @@ def _station_line(stations: Mapping[str, Any] | None, words: Mapping[str, str]) 
 
 
 def _risk_line(risk: Mapping[str, Any], words: Mapping[str, str]) -> list[str]:
-    if risk["risk_index_mean_before"] is None and risk["risk_index_mean_after"] is None:
+    if risk["risk_index_mean_before"] is None or risk["risk_index_mean_after"] is None:
         return []
     grade_names = columns.GRADE_LABELS["zh"]
     grades = " · ".join(

@@ -507,3 +507,21 @@ def test_the_change_map_draws_on_canvas_and_shows_user_text_as_text(tmp_path):
     # each building's tooltip names what changed for it
     assert "建筑\t=b4\n变化\t新增建筑" in tips
     assert "建筑\tb1\n变化\t失去3分钟到场" in tips and "建筑\tb2\n变化\t新增3分钟到场" in tips
+
+
+def test_a_run_without_some_steps_compares_what_both_have():
+    from dataclasses import replace
+
+    old, new = _pair()
+    lacking = ["water_covered", "risk_index", "risk_grade", "hazards_open", "hazards_overdue"]
+    old = replace(old, buildings=old.buildings.drop(columns=lacking))
+    old = replace(old, hazards=old.hazards.drop(columns="status"))  # ledger never judged
+    diff = compare(old, new)
+    assert diff.figures["covered_3min"]["gained"] == 1
+    assert diff.figures["water_covered"] is None and diff.hazards.empty
+    assert not any(
+        line.startswith(("risk", "hazards", "buildings with fire")) for line in diff.headline
+    )
+    assert "hazards not compared: the earlier run has no judged hazard ledger" in diff.notes
+    assert "risk_index not compared: the earlier run has no risk_index" in diff.notes
+    assert diff.buildings["d_risk_index"].isna().all()
