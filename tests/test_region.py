@@ -237,6 +237,15 @@ def test_failed_subdistrict_named_others_written(tmp_path, capsys):
 
     good = demo_region_toml(tmp_path).read_text(encoding="utf-8")
     good = good.replace("[region]\npartition_level = 2\nhorizon_s = 300", "[district]", 1)
+    # The good subdistrict's grids carry the user's own columns (a grid worker's phone, a
+    # remark): the grid table for leaders shows neither (no [map] allow_fields names them).
+    import geopandas as gpd
+
+    grids = gpd.read_file(DEMO / "grids.gpkg", layer="grids").assign(
+        网格员电话="13800000000", 备注="内部说明"
+    )
+    grids.to_file(tmp_path / "grids.gpkg", layer="grids")
+    good = good.replace((DEMO / "grids.gpkg").as_posix(), (tmp_path / "grids.gpkg").as_posix())
     (tmp_path / "good.toml").write_text(good, encoding="utf-8")
     stations = (DEMO / "stations.csv").read_text(encoding="utf-8")
     assert ",60,24," in stations
@@ -260,11 +269,12 @@ def test_failed_subdistrict_named_others_written(tmp_path, capsys):
     assert [r["subdistrict"] for r in summary["subdistricts"]] == ["好街道"]
     assert summary["figures"]["region"]["buildings"] == 2560
     assert summary["figures"]["region"]["failed"] == 1
+    table = (out / "grid_summary.csv").read_text(encoding="utf-8-sig")
+    assert "网格员电话" not in table and "13800000000" not in table
+    assert "备注" not in table and "内部说明" not in table  # the user's own column
     md = (out / "summary.md").read_text(encoding="utf-8")
     assert "<b>" not in md and "&lt;b&gt;" in md  # the region's name is escaped
     assert "| 1 | 好街道 | 2,560 |" in md
-    import geopandas as gpd
-
     b = gpd.read_parquet(out / "parquet" / "buildings")
     assert len(b) == 2560 and set(b["subdistrict"]) == {"好街道"}
 

@@ -75,6 +75,9 @@ class RegionResult:
         The halo of a split region.
     run : RunContext or None
         A split region's context (its ``figures``, ``headline`` and ``layers``).
+    grid_columns : list of str
+        The columns of the input grids layer(s) as read: those beyond the data model are the
+        user's, shared in the grid table only when ``[map] allow_fields`` names them.
     seconds : float
         Wall time of the run.
     """
@@ -90,6 +93,7 @@ class RegionResult:
     halo: Halo | None = None
     run: RunContext | None = None
     seconds: float = 0.0
+    grid_columns: list[str] = field(default_factory=list)
 
     @property
     def buildings(self) -> gpd.GeoDataFrame:
@@ -151,6 +155,7 @@ def merge_windows(
         partitions=_partition_table(results),
         halo=halo,
         run=ctx,
+        grid_columns=list(ctx.district.layers["grids"].columns),
     )
 
 
@@ -331,9 +336,24 @@ def merge_subdistricts(region: RegionConfig, results: list[PartitionResult]) -> 
         ranking,
         totals,
         failures=failures,
-        notes=partition_notes(ok),
+        notes=partition_notes(ok) + _duplicate_grid_note(layers.get("grids")),
         partitions=_partition_table(results),
+        grid_columns=list(dict.fromkeys(c for r in ok for c in r.grid_columns)),
     )
+
+
+def _duplicate_grid_note(grids) -> list[str]:
+    """Subdistricts analysed as they stand may reuse grid ids; the grid table joins on them."""
+    if grids is None or "grid_id" not in grids:
+        return []
+    dup = grids["grid_id"].astype("string").duplicated(keep=False)
+    if not dup.any():
+        return []
+    return [
+        f"{int(dup.sum())} grid cells share a grid_id with a cell of another subdistrict "
+        f"(e.g. {grids.loc[dup, 'grid_id'].iloc[0]!r}): their rows of grid_summary may mix "
+        "figures; give each subdistrict its own grid ids"
+    ]
 
 
 # --------------------------------------------------------------------------------------------

@@ -167,11 +167,10 @@ def _grid_table(result: RegionResult, allow) -> pd.DataFrame | None:
     grids = result.layers.get("grids")
     if grids is None:
         return None
-    inputs = result.run.district.layers["grids"].columns if result.run is not None else ()
     return grid_summary_table(
         grids,
         extra=[result.tables.get("access_by_grid"), result.tables.get("water_by_grid")],
-        user_columns=inputs,
+        user_columns=result.grid_columns,
         allow=allow,
     )
 

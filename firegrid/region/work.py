@@ -58,6 +58,8 @@ class PartitionResult:
         Wall time of the partition's work.
     error : str or None
         The one-line error of a partition that failed on bad input.
+    grid_columns : list of str
+        The columns of a subdistrict's own grids layer as read (the user's, beside FireGrid's).
     """
 
     name: str
@@ -69,6 +71,7 @@ class PartitionResult:
     size: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
+    grid_columns: list[str] = field(default_factory=list)
 
 
 def analyse_window(window: Window, config: Config, *, threads: int | None = None):
@@ -173,5 +176,6 @@ def analyse_subdistrict(name: str, config: Config, *, as_of: date | None = None,
         figures=ctx.figures,
         notes=list(ctx.notes),
         size={k: len(v) for k, v in layers.items()},
+        grid_columns=list(ctx.district.layers["grids"].columns),
         seconds=time.perf_counter() - t0,
     )
