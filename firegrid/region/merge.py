@@ -160,10 +160,12 @@ def merge_windows(
 
 
 def _joined_columns(results: list[PartitionResult]) -> dict[str, pd.DataFrame]:
-    """Each layer's added columns, the partitions' rows one after another."""
+    """Each layer's added columns, the partitions' rows one after another; a hydrant or source
+    on the border of two cells is reported by both partitions, alike, and kept once."""
     out: dict[str, pd.DataFrame] = {}
     for name in dict.fromkeys(k for r in results for k in r.columns):
-        out[name] = pd.concat([r.columns[name] for r in results if name in r.columns])
+        joined = pd.concat([r.columns[name] for r in results if name in r.columns])
+        out[name] = joined[~joined.index.duplicated()]
     return out
 
 
