@@ -137,7 +137,7 @@ def estimate(runs: dict[int, dict], subdistricts: int) -> list[str]:
     c = one["partition_mean_s"]
     serial = max(0.0, one["wall_s"] - one["partition_sum_s"] / max(one["workers"], 1))
     lines = [f"per-partition cost c = {c:.2f} s (mean, {one['workers']} worker(s))"]
-    e = 1.0
+    e = None
     if 1 in runs and 2 in runs:
         ratio = runs[1]["wall_s"] / runs[2]["wall_s"]
         e = ratio / 2
@@ -150,7 +150,7 @@ def estimate(runs: dict[int, dict], subdistricts: int) -> list[str]:
         f"partition work: {CHINA_UNITS:,} units × {c:.2f} s = {work:,.0f} s "
         f"= {work / 3600:.1f} worker-hours"
     )
-    for eff, why in ((e, "measured"), (1.0, "dedicated cores")):
+    for eff, why in ((e, "measured"), (1.0, "dedicated cores"))[e is None :]:
         t = work / (CLUSTER_WORKERS * eff)
         lines.append(
             f"on {CLUSTER_WORKERS} workers, e = {eff:.2f} ({why}): {work:,.0f} s / "
