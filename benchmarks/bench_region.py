@@ -163,7 +163,8 @@ def estimate(runs: dict[int, dict], subdistricts: int) -> list[str]:
         f"{CHINA_UNITS * serial / subdistricts / 3600:.1f} h on the clients if it stays linear "
         "(one client per province or city, running side by side, divides it)",
         f"memory: each worker needs about {max(one['children_peak_mib'], 1):,.0f} MiB "
-        "(the largest worker peak measured), whatever the number of units",
+        "(the largest worker peak measured; flat in the number of units only if a worker "
+        "returns each partition's memory)",
     ]
     return lines
 
