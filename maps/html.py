@@ -150,7 +150,18 @@ class VerbatimMacro(MacroElement):
 # verbatim output. Style values given as folium objects (resolved by folium through the
 # second compilation) are not supported; FireGrid styles are plain colours and numbers.
 class GeoJson(folium.GeoJson, VerbatimMacro):
-    """:class:`folium.GeoJson` whose embedded data is never compiled as a template."""
+    """:class:`folium.GeoJson` whose embedded data is never compiled as a template.
+
+    Features without ids are drawn with one style (FireGrid splits a layer into one GeoJson
+    per style): folium would otherwise pick a property as the style key (``properties.0`` is
+    no JavaScript) or write an id into every feature.
+    """
+
+    def find_identifier(self) -> str:
+        features = self.data["features"]
+        if features and all("id" not in f for f in features):
+            return "feature.type"  # "Feature" for all: the one style is the default
+        return super().find_identifier()
 
 
 class GeoJsonTooltip(folium.GeoJsonTooltip, VerbatimMacro):

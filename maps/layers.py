@@ -95,6 +95,11 @@ TRANSLATED = {
     "wiring_condition",
 }
 
+# Buildings from this many on are written under short property keys (Shown.compact): the
+# column names repeated in every feature would be a fifth of a large district's page. Smaller
+# layers keep the names, readable to whoever opens the page's data.
+COMPACT_FROM = 5000
+
 TOOLTIP_STYLE = "font-size: 12px;"  # widths: the map's style sheet (risk_map.CSS)
 POPUP_MAX_WIDTH = 300  # px: fits a 390 px phone screen
 
@@ -135,22 +140,24 @@ def feature_collection(
     gdf: gpd.GeoDataFrame,
     columns: Sequence[str],
     options: MapOptions,
+    *,
+    ids: bool = True,
 ) -> dict:
     """A GeoJSON FeatureCollection of ``gdf`` (already :func:`display_frame`-d) with escaped,
-    translated properties; feature ids are positions 0…n-1.
+    translated properties; feature ids are positions 0…n-1 (none with ``ids=False``).
 
     Figures are written as given; :func:`display_table` turns them into the text popups show
     (minutes, percentages …) beforehand."""
     labels = styles.VALUE_LABELS[options.language]
     props = safe_properties(gdf, list(columns), value_labels=labels, translate=TRANSLATED)
     geoms = shapely.to_geojson(np.asarray(gdf.geometry.values))
-    return {
-        "type": "FeatureCollection",
-        "features": [
-            {"type": "Feature", "id": i, "properties": p, "geometry": json.loads(g)}
-            for i, (p, g) in enumerate(zip(props, geoms, strict=True))
-        ],
-    }
+    features = [
+        {"type": "Feature", "properties": p, "geometry": json.loads(g)}
+        for p, g in zip(props, geoms, strict=True)
+    ]
+    if ids:
+        features = [{"type": "Feature", "id": i, **f} for i, f in enumerate(features)]
+    return {"type": "FeatureCollection", "features": features}
 
 
 def _fields(gdf: gpd.GeoDataFrame, wanted: Sequence[str], options: MapOptions) -> list[str]:
@@ -181,12 +188,17 @@ def _aliases(columns: Sequence[str], options: MapOptions, layer: str | None) -> 
 
 
 def _tooltip(
-    columns: Sequence[str], options: MapOptions, layer: str | None = None
+    columns: Sequence[str],
+    options: MapOptions,
+    layer: str | None = None,
+    keys: Sequence[str] | None = None,
 ) -> folium.GeoJsonTooltip | None:
+    """A tooltip of ``columns`` (labelled by them), read from properties ``keys`` (default
+    the columns' names)."""
     if not columns:
         return None
     return html.GeoJsonTooltip(
-        fields=list(columns),
+        fields=list(columns if keys is None else keys),
         aliases=_aliases(columns, options, layer),
         sticky=True,
         localize=False,  # years and ids must not get thousands separators (1,991)
@@ -195,15 +207,21 @@ def _tooltip(
 
 
 def _popup(
-    columns: Sequence[str], options: MapOptions, layer: str | None = None
+    columns: Sequence[str],
+    options: MapOptions,
+    layer: str | None = None,
+    keys: Sequence[str] | None = None,
 ) -> folium.GeoJsonPopup | None:
+    """A popup of ``columns`` (labelled by them), read from properties ``keys``."""
     if not columns:
         return None
     return html.GeoJsonPopup(
-        fields=list(columns),
+        fields=list(columns if keys is None else keys),
         aliases=_aliases(columns, options, layer),
         localize=False,
         max_width=POPUP_MAX_WIDTH,
+        # pans the map so an opening popup clears the zoom buttons (top left)
+        auto_pan_padding_top_left=[50, 10],
     )
 
 
@@ -213,6 +231,9 @@ class Shown:
 
     ``layer`` names the layer in :mod:`firegrid.spatial.columns` (labels of a name that means
     different things in two layers); ``tooltip`` lists the tooltip's columns (of ``fields``).
+    ``compact`` writes the properties under short keys ("0", "1" …; the labels stay the
+    columns'): for a layer of thousands of features (buildings) the column names would be a
+    fifth of the page.
     """
 
     name: str
@@ -222,6 +243,7 @@ class Shown:
     popup: bool = False
     interactive: bool = True
     show: bool = True
+    compact: bool = False
 
 
 @dataclass(frozen=True)
@@ -237,30 +259,46 @@ class Look:
 def _geojson(
     gdf: gpd.GeoDataFrame, shown: Shown, look: Look, options: MapOptions
 ) -> folium.FeatureGroup:
-    """A FeatureGroup holding one GeoJson layer."""
+    """A FeatureGroup holding the layer: one GeoJson per distinct style (buildings: one per
+    grade), so no feature carries an id and no style is looked up per feature — on a page of
+    20k buildings that lookup cost a second and a quarter of a megabyte."""
     frame, fields = display_table(gdf.reset_index(drop=True), shown.fields, options, shown.layer)
-    data = feature_collection(frame, fields, options)
-    style = look.style
-    styler = style if callable(style) else (lambda _i: style)
+    key = {c: str(k) if shown.compact else c for k, c in enumerate(fields)}
+    frame = frame[[*fields, frame.geometry.name]].rename(columns=key)
     group = html.FeatureGroup(name=html.escape_html(shown.name), show=shown.show)
     kwargs = {}
     if shown.interactive and shown.tooltip:
         wanted = [c for c in shown.tooltip if c in fields]
-        kwargs["tooltip"] = _tooltip(wanted, options, shown.layer)
+        kwargs["tooltip"] = lambda: _tooltip(wanted, options, shown.layer, [key[c] for c in wanted])
     if shown.interactive and shown.popup:
-        kwargs["popup"] = _popup(fields, options, shown.layer)
-    if look.highlight and shown.interactive:
-        kwargs["highlight_function"] = lambda _f: look.highlight
-    html.GeoJson(
-        data,
-        name=html.escape_html(shown.name),
-        style_function=lambda f: styler(int(f["id"])),
-        marker=look.marker,
-        interactive=shown.interactive,
-        control=False,
-        **kwargs,
-    ).add_to(group)
+        kwargs["popup"] = lambda: _popup(fields, options, shown.layer, [key[c] for c in fields])
+    for style, rows in _by_style(look.style, len(frame)):
+        extra = {k: make() for k, make in kwargs.items()}  # one element per GeoJson
+        if look.highlight and shown.interactive:
+            extra["highlight_function"] = lambda _f: look.highlight
+        html.GeoJson(
+            feature_collection(frame.iloc[rows], [key[c] for c in fields], options, ids=False),
+            name=html.escape_html(shown.name),
+            style_function=lambda _f, style=style: style,
+            marker=look.marker,
+            interactive=shown.interactive,
+            control=False,
+            # names the layer for scripts and tests (no effect on a canvas)
+            className=f"fg-{shown.layer or 'layer'}",
+            **extra,
+        ).add_to(group)
     return group
+
+
+def _by_style(style: Callable[[int], dict] | dict, n: int) -> list[tuple[dict, np.ndarray]]:
+    """Rows 0…n-1 grouped by their style (in order of first appearance)."""
+    if not callable(style):
+        return [(style, np.arange(n))]
+    looks = [style(i) for i in range(n)]
+    codes, firsts = pd.factorize(pd.Series([json.dumps(s, sort_keys=True) for s in looks]))
+    return [
+        (looks[int(np.argmax(codes == k))], np.flatnonzero(codes == k)) for k in range(len(firsts))
+    ]
 
 
 def _prepared(
@@ -397,7 +435,9 @@ LABEL_JS = """function(feature, layer) {
 def grid_outline_layer(
     grids: gpd.GeoDataFrame, *, options: MapOptions | None = None, show: bool = True
 ) -> folium.FeatureGroup | None:
-    """Outlines of every grid (thicker for higher levels); non-interactive, always legible."""
+    """Outlines of every grid level (thicker for higher levels, finest level dashed);
+    non-interactive. Each level's boundaries are dissolved into lines, so an edge two cells
+    share is written once."""
     options = options or MapOptions()
     frame = _prepared(grids, options)
     if frame is None:
@@ -407,17 +447,23 @@ def grid_outline_layer(
         if "level" in frame
         else np.full(len(frame), 3.0)
     )
+    geoms = np.asarray(frame.geometry.values)
+    present = sorted(set(levels.tolist()))
+    lines = [
+        shapely.line_merge(shapely.union_all(shapely.boundary(geoms[levels == lv])))
+        for lv in present
+    ]
+    outlines = gpd.GeoDataFrame({"level": present}, geometry=lines, crs=frame.crs)
     look = Look(
         lambda i: {
-            "fill": False,
             "color": styles.GRID_OUTLINE,
-            "weight": {1: 3.0, 2: 2.0}.get(int(levels[i]), 1.0),
-            "dashArray": None if levels[i] < 3 else "4 3",
+            "weight": {1: 3.0, 2: 2.0}.get(int(present[i]), 1.0),
+            "dashArray": None if present[i] < 3 else "4 3",
             "opacity": 0.8,
         }
     )
     shown = Shown(styles.text("grid_outline", options.language), [], interactive=False, show=show)
-    return _geojson(frame, shown, look, options)
+    return _geojson(outlines, shown, look, options)
 
 
 def buildings_layer(
@@ -463,12 +509,10 @@ def buildings_layer(
         tooltip=BUILDING_TOOLTIP,
         popup=True,
         show=show,
+        compact=len(frame) >= COMPACT_FROM,
     )
-    look = Look(
-        style,
-        marker=folium.CircleMarker(radius=4) if points else None,
-        highlight={"weight": 2.5, "color": "#000000"},
-    )
+    # No hover highlight: two handlers per building cost more load time than they help.
+    look = Look(style, marker=folium.CircleMarker(radius=4) if points else None)
     return _geojson(frame, shown, look, options)
 
 
@@ -479,7 +523,8 @@ def _grade_labels(grades: pd.Series, language: str) -> pd.Series:
 
 
 def _top_factors(contributions: pd.DataFrame, language: str, n: int = 3) -> pd.Series:
-    """The ``n`` largest contributions of each building as "wiring 12.0 · hazards 8.1"."""
+    """The ``n`` largest contributions of each building by name, largest first ("电气线路、
+    隐患"); the index points are in the per-building table."""
     names = np.array(
         [styles.FACTOR_LABELS[language].get(c[2:], c[2:]) for c in contributions.columns]
     )
@@ -487,8 +532,9 @@ def _top_factors(contributions: pd.DataFrame, language: str, n: int = 3) -> pd.S
     filled = np.where(np.isnan(values), -1.0, values)
     order = np.argsort(-filled, axis=1)[:, :n]
     picked = np.take_along_axis(filled, order, axis=1)
-    parts = np.where(picked > 0, names[order] + " " + np.char.mod("%.1f", picked), "")
-    joined = [" · ".join(p for p in row if p) for row in parts]
+    parts = np.where(picked > 0, names[order], "")
+    sep = "、" if language == "zh" else ", "
+    joined = [sep.join(p for p in row if p) for row in parts]
     return pd.Series(joined, index=contributions.index, dtype="string")
 
 
@@ -844,6 +890,9 @@ def road_layer(
     line_codes = np.repeat(codes, shapely.get_num_geometries(geoms))
     order = np.argsort(line_codes, kind="stable")  # multilinestrings wants sorted indices
     merged = shapely.multilinestrings(lines[order], indices=line_codes[order])
+    # Street segments end where the next begins: joined into runs, each shared vertex is
+    # written once instead of twice (about half the layer's bytes).
+    merged = shapely.line_merge(merged)
     merged_frame = gpd.GeoDataFrame(
         {"road_class": list(uniques)}, geometry=list(merged), crs=frame.crs
     )

@@ -1,9 +1,10 @@
 """Figures as a reader of the map wants them: minutes, percentages, metres, yes/no.
 
 Popups and tooltips show a column by the unit the column registry
-(:mod:`firegrid.spatial.columns`) gives it: seconds as minutes (``2.4 分钟``), shares as
-percentages (``32.3 %``), metres and counts as whole numbers, the 0–100 index with one
-decimal, booleans as yes/no. Two pairs read better as one row: open hazards with the overdue
+(:mod:`firegrid.spatial.columns`) gives it: seconds as minutes with one decimal (``2.4``, the
+label saying ``(分钟)``: on a page of 20k buildings the unit written in every value would cost
+a third of a megabyte), shares as percentages (``32.3 %``), metres and counts as whole
+numbers, the 0–100 index with one decimal, booleans as yes/no. Two pairs read better as one row: open hazards with the overdue
 ones (``3（逾期 1）``) and a grid's buildings per grade (``重大 6 · 较大 26 · …``). The values
 are plain text; :func:`firegrid.maps.privacy.safe_properties` escapes them on the way into the
 page.
@@ -41,8 +42,7 @@ WORDS: dict[str, dict[str, str]] = {
 # Column names of the rows that join two or more columns.
 GRADE_COUNTS = "grade_counts"
 GRADE_COUNT_COLUMNS = tuple(f"n_grade_{g}" for g in (1, 2, 3, 4))
-# Units the value itself then carries, so the label drops its "(s)" / "(m)".
-_UNIT_IN_VALUE = {"s", "m", "share"}
+# The unit in brackets at the end of a label ("微站到场时间 (s)").
 _LABEL_UNIT = re.compile(r"\s*[(（][^()（）]*[)）]\s*$")
 
 
@@ -98,12 +98,12 @@ def display_values(
         return series
     values = _numbers(series)
     if unit == "s":
-        out = _text(values / 60.0, f"%.1f {words['min']}")
+        out = _text(values / 60.0, "%.1f")
         out[np.isinf(values)] = words["unreachable"]
     elif unit == "share":
         out = _text(values * 100.0, "%.1f %%")
     elif unit == "m":
-        out = _text(values, "%.0f m")
+        out = _text(values, "%.0f")
     elif unit == "count":
         out = _text(values, "%.0f")
     elif unit == "0–100":
@@ -115,11 +115,19 @@ def display_values(
 
 def display_label(name: str, language: str = "zh", *, layer: str | None = None) -> str:
     """The label of column ``name`` beside a :func:`display_values` value: the registry's
-    label, without the unit in brackets when the value carries it (``2.4 分钟``)."""
+    label, with the unit of the value — ``微站到场时间 (分钟)`` for a time in seconds, no
+    bracket for a share (the value says ``%``)."""
     if name == GRADE_COUNTS:
         return WORDS[language]["grade_counts"]
     text = columns.label(name, language, layer=layer)
-    return _LABEL_UNIT.sub("", text) if _unit(name, layer) in _UNIT_IN_VALUE else text
+    unit = _unit(name, layer)
+    if unit == "s":
+        return f"{_LABEL_UNIT.sub('', text)} ({WORDS[language]['min']})"
+    if unit == "share":
+        return _LABEL_UNIT.sub("", text)
+    if unit == "m" and not _LABEL_UNIT.search(text):
+        return f"{text} (m)"
+    return text
 
 
 def _hazard_text(open_: pd.Series, overdue: pd.Series, language: str) -> pd.Series:

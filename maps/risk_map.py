@@ -71,6 +71,9 @@ CSS = f"""
 .fg-legend summary {{ list-style: none; }}
 .fg-legend summary::before {{ content: "▸ "; }}
 .fg-legend[open] summary::before {{ content: "▾ "; }}
+/* An open popup is what the reader looks at: the title and the legend (above the map's panes,
+   so above any popup) step aside until it closes. */
+body:has(.leaflet-popup) .fg-title, body:has(.leaflet-popup) .fg-legend {{ visibility: hidden; }}
 /* Phones: the legend and the layer control start folded (a script folds them), the title is
    smaller and the open legend leaves the map visible. */
 @media (max-width: 600px) {{

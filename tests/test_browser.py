@@ -339,7 +339,7 @@ def test_hostile_text_shows_literally_and_runs_nothing(driver, tmp_path):
     driver.save_screenshot(str(tmp_path / "hostile-map.png"))
 
 
-# A point of the map where a click reaches a feature of the layer holding ``field`` and
+# A point of the map where a click reaches a feature of the layers of class ``field`` and
 # nothing else: inside the feature (the canvas renderer's own hit test), not inside any
 # building when the target is a grid cell, and the canvas itself is what lies under the
 # point (no control, legend, title, label or icon over it). Returns viewport coordinates.
@@ -348,14 +348,11 @@ const field = arguments[0], avoid = arguments[1];
 const map = Object.values(window).find(v => v instanceof L.Map);
 const layers = [];
 map.eachLayer(l => { if (l instanceof L.GeoJSON) layers.push(l); });
-const owns = (l, key) => {
-  const fs = l.getLayers();
-  return fs.length && fs[0].feature && fs[0].feature.properties && key in fs[0].feature.properties;
-};
-const target = layers.find(l => owns(l, field));
-const blockers = avoid ? layers.filter(l => owns(l, avoid) && l !== target) : [];
+// FireGrid names each GeoJSON layer by its class: fg-buildings, fg-grids …
+const targets = layers.filter(l => l.options.className === field);
+const blockers = avoid ? layers.filter(l => l.options.className === avoid) : [];
 const rect = map.getContainer().getBoundingClientRect();
-for (const f of target.getLayers()) {
+for (const f of targets.flatMap(t => t.getLayers())) {
   if (!f._containsPoint) continue;
   const b = f._pxBounds;
   for (let i = 1; i < 8; i++) for (let j = 1; j < 8; j++) {
@@ -437,21 +434,21 @@ def test_demo_map_reads_on_a_phone_and_a_desktop(driver, tmp_path, width, height
         driver.save_screenshot(str(tmp_path / f"map-{width}.png"))
 
         # a building: short popup, times in minutes, grade in the registry's words
-        point = driver.execute_script(CLICK_POINT, "t_micro_s", None)
+        point = driver.execute_script(CLICK_POINT, "fg-buildings", None)
         assert point, "no building to click"
         _click(driver, point, touch=phone)
         popup = driver.execute_script(POPUP)
         assert popup, "clicking a building opened nothing"
         assert 5 <= popup["rows"] <= 9
-        assert re.search(r"微站到场时间\s+\d+\.\d 分钟", popup["text"]), popup["text"]
+        assert re.search(r"微站到场时间 \(分钟\)\s+\d+\.\d\b", popup["text"]), popup["text"]
         assert re.search(r"风险等级\s+(重大|较大|一般|低)\b", popup["text"]), popup["text"]
-        assert "主要风险因素" in popup["text"] and "(s)" not in popup["text"]
+        assert re.search(r"主要风险因素\s+\S+", popup["text"]) and "(s)" not in popup["text"]
         assert popup["left"] >= 0 and popup["right"] <= width  # fits the screen
         driver.save_screenshot(str(tmp_path / f"map-{width}-building.png"))
         driver.execute_script("Object.values(window).find(v => v instanceof L.Map).closePopup()")
 
         # a grid cell (where no building is): its key figures, shares in %
-        point = driver.execute_script(CLICK_POINT, "share_covered_3min", "t_micro_s")
+        point = driver.execute_script(CLICK_POINT, "fg-grids", "fg-buildings")
         assert point, "no grid cell to click"
         _click(driver, point, touch=phone)
         popup = driver.execute_script(POPUP)

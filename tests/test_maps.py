@@ -13,7 +13,7 @@ import shapely
 from shapely.geometry import Point
 
 from firegrid.maps import layers as L
-from firegrid.maps import styles
+from firegrid.maps import popups, styles
 from firegrid.maps.export import to_html
 from firegrid.maps.html import escape_html
 from firegrid.maps.options import MapOptions
@@ -45,6 +45,24 @@ def _render(element) -> str:
     m = folium.Map(tiles=None)
     element.add_to(m)
     return to_html(m)
+
+
+def _popup_rows(group) -> list[dict]:
+    """What each feature's popup shows, label → value, read from the layer's GeoJson
+    elements (the properties may be written under short keys)."""
+    import html as html_lib
+
+    import folium
+
+    rows = []
+    for gj in group._children.values():
+        popup = next((c for c in gj._children.values() if isinstance(c, folium.GeoJsonPopup)), None)
+        if not isinstance(gj, folium.GeoJson) or popup is None:
+            continue
+        labels = [html_lib.unescape(a) for a in popup.aliases]
+        for f in gj.data["features"]:
+            rows.append(dict(zip(labels, (f["properties"][k] for k in popup.fields), strict=True)))
+    return rows
 
 
 def _features(html: str) -> list[dict]:
@@ -202,46 +220,136 @@ def test_a_layer_without_crs_is_refused(results):
 
 def test_buildings_layer_colours_by_grade_and_has_a_short_popup(results):
     b = results["buildings"]
-    html = _render(L.buildings_layer(b, options=MapOptions()))
-    feats = _features(html)
-    assert len(feats) == len(b)
-    props = feats[0]["properties"]
+    layer = L.buildings_layer(b, options=MapOptions())
+    rows = {r["建筑编号"]: r for r in _popup_rows(layer)}
+    html = _render(layer)
+    assert len(_features(html)) == len(b)
+    assert len(rows) == len(b)
     first = b.iloc[0]
-    # about eight rows: no per-factor contributions, no raw attributes
-    assert len(props) <= 9 and not any(k.startswith("c_") for k in props)
-    assert "contact_phone" not in props and "户主姓名" not in props
-    assert props["risk_grade_label"] == GRADE_LABELS["zh"][int(first["risk_grade"])]
+    row = rows[first["building_id"]]
+    # about eight rows: no per-factor contributions, no raw attributes, no personal columns
+    assert len(row) <= 9 and not any(k.startswith("贡献") for k in row)
+    assert "contact_phone" not in html and "户主姓名" not in html
+    assert row["风险等级"] == GRADE_LABELS["zh"][int(first["risk_grade"])]
+    assert row["风险指数 (0–100)"] == f"{first['risk_index']:.1f}"
     # times in minutes, one decimal, from the seconds (not the seconds themselves)
-    assert props["t_micro_s"] == f"{first['t_micro_s'] / 60:.1f} 分钟"
-    assert props["water_deficient"] == ("是" if first["water_deficient"] else "否")
+    assert row["微站到场时间 (分钟)"] == f"{first['t_micro_s'] / 60:.1f}"
+    assert row["消防缺水"] == ("是" if first["water_deficient"] else "否")
     opened, late = int(first["hazards_open"]), int(first["hazards_overdue"])
-    assert props["hazards_open"] == (f"{opened}（逾期 {late}）" if late else str(opened))
-    assert "hazards_overdue" not in props  # one row with the open ones
-    assert "微站到场时间" in html and "微站到场时间 (s)" not in html  # the value has the unit
+    assert row["未整改隐患 (项)"] == (f"{opened}（逾期 {late}）" if late else str(opened))
     assert "toLocaleString" not in html  # ids stay as written
     for g in b["risk_grade"].unique():
         assert GRADE_HEX[int(g)] in html
-    # top factors: the largest contribution leads
-    first = b.iloc[0]
+    # top factors: the three largest contributions, largest first
     top = sorted(FACTORS, key=lambda f: -first[f"c_{f}"])[:3]
-    assert props["top_factors"].startswith(styles.FACTOR_LABELS["zh"][top[0]])
-    assert props["top_factors"].count(" · ") == 2  # the three largest
-    for f in top:
-        assert styles.FACTOR_LABELS["zh"][f] in props["top_factors"]
+    assert row["主要风险因素"] == "、".join(styles.FACTOR_LABELS["zh"][f] for f in top)
+
+
+def test_a_large_buildings_layer_writes_short_keys(results, monkeypatch):
+    b = results["buildings"]
+    full = _popup_rows(L.buildings_layer(b))
+    monkeypatch.setattr(L, "COMPACT_FROM", len(b))
+    layer = L.buildings_layer(b)
+    html = _render(layer)
+    keys = {k for f in _features(html) for k in f["properties"]}
+    assert keys == {str(k) for k in range(len(full[0]))}  # no column name in the features
+    assert sorted(_popup_rows(layer), key=str) == sorted(full, key=str)  # the same popups
 
 
 def test_buildings_layer_in_english(results):
     layer = L.buildings_layer(results["buildings"], options=MapOptions(language="en"))
     assert layer.layer_name == "Building risk grade"
+    row = _popup_rows(layer)[0]
     html = _render(layer)
-    assert "micro-station arrival" in html and "分钟" not in html and "贡献" not in html
-    props = _features(html)[0]["properties"]
-    assert props["t_micro_s"].endswith(" min") and props["risk_grade_label"] in {
-        "major",
-        "high",
-        "moderate",
-        "low",
+    assert "micro-station arrival (min)" in html and "分钟" not in html and "贡献" not in html
+    assert float(row["micro-station arrival (min)"]) > 0
+    assert row["risk grade"] in {"major", "high", "moderate", "low"}
+
+
+def test_popup_values_in_the_units_a_reader_expects():
+    s = pd.Series([90.0, np.inf, np.nan])
+    assert popups.display_values(s, "t_micro_s").tolist() == ["1.5", "不可达", None]
+    assert popups.display_values(s, "t_micro_s", language="en").tolist()[1] == "unreachable"
+    shares = pd.Series([0.32265625, 1.0])
+    assert popups.display_values(shares, "share_covered_3min", layer="grids").tolist() == [
+        "32.3 %",
+        "100.0 %",
+    ]
+    flags = pd.Series([True, False, None], dtype="boolean")
+    assert popups.display_values(flags, "water_deficient").tolist() == ["是", "否", None]
+    assert popups.display_values(pd.Series([212.4]), "d_hydrant_net_m").tolist() == ["212"]
+    text = pd.Series(["a", "b"])
+    assert popups.display_values(text, "name") is text  # text passes as it is
+    assert popups.display_label("t_micro_s", "zh") == "微站到场时间 (分钟)"
+    assert popups.display_label("share_covered_3min", "zh", layer="grids") == "3分钟覆盖率"
+
+
+def test_grid_cells_open_their_figures(results):
+    grids = results["grids"].copy()
+    level = int(grids["level"].max())
+    cells = grids[grids["level"] == level]
+    n = len(cells)
+    rng = np.random.default_rng(0)
+    counts = rng.integers(0, 30, (n, 4))
+    for g in range(4):
+        grids.loc[cells.index, f"n_grade_{g + 1}"] = counts[:, g]
+    grids.loc[cells.index, "share_covered_3min"] = rng.uniform(0, 1, n)
+    grids.loc[cells.index, "hazards_open"] = 3
+    grids.loc[cells.index, "hazards_overdue"] = [1] + [0] * (n - 1)
+    layer = L.grid_layer(grids, level=level)
+    rows = {r["网格编号"]: r for r in _popup_rows(layer)}
+    assert len(rows) == n
+    first = grids.loc[cells.index[0]]
+    row = rows[first["grid_id"]]
+    assert row["3分钟覆盖率"] == f"{first['share_covered_3min'] * 100:.1f} %"
+    a, b, c, d = counts[0]
+    assert row["各等级建筑数"] == f"重大 {a} · 较大 {b} · 一般 {c} · 低 {d}"
+    assert row["未整改隐患 (项)"] == "3（逾期 1）"
+    assert "n_grade_1" not in row and "hazards_overdue" not in row
+    assert "bindPopup" in _render(layer)
+
+
+def test_grid_names_are_written_on_the_map(results):
+    grids = results["grids"].copy()
+    grids["name"] = [f"{XSS}{i}" for i in range(len(grids))]
+    assert L.label_level(grids) == L.label_level(results["grids"])
+    layer = L.grid_label_layer(grids)
+    html = _render(layer)
+    feats = _features(html)
+    level = L.label_level(grids)
+    named = grids[grids["level"] >= level]
+    assert len(feats) == len(named)
+    # each name at a point inside its own cell, escaped
+    wgs = named.to_crs("EPSG:4326")
+    for f in feats:
+        name = f["properties"]["name"]
+        assert "<" not in name and "&lt;" in name
+        cell = wgs[[escape_html(v) == name for v in named["name"]]].geometry.iloc[0]
+        assert cell.buffer(1e-5).contains(Point(f["geometry"]["coordinates"]))
+    assert "permanent: true" in html and "fg-label-fine" in html
+    assert "<script>window.__xss" not in html
+
+
+def test_a_calm_map_draws_on_a_canvas_and_folds_on_phones(results):
+    m = risk_map(dict(results), title="示范街道")
+    shown = {
+        child.layer_name: child.show
+        for child in m._children.values()
+        if hasattr(child, "layer_name") and hasattr(child, "show") and child.overlay
     }
+    on = {name for name, show in shown.items() if show}
+    assert on == {
+        styles.text("grids", "zh", level=int(results["grids"]["level"].max())),
+        styles.text("grid_names", "zh"),
+        styles.text("roads", "zh"),
+        styles.text("buildings", "zh"),
+        styles.text("fire_stations", "zh"),
+        styles.text("micro_stations", "zh"),
+    }
+    html = to_html(m)
+    assert '"preferCanvas": true' in html
+    assert "(max-width: 600px)" in html and ".collapse()" in html and "legend.open = false" in html
+    assert "width: max-content" in html  # tooltips as wide as their text, up to a limit
 
 
 def test_station_icons_differ_and_are_inline_svg(results):
@@ -291,7 +399,8 @@ def test_grid_layer_per_level_and_isochrones(results):
 def test_roads_merged_per_class(results):
     feats = _features(_render(L.road_layer(results["roads"])))
     assert len(feats) == 4  # primary, residential, secondary, service
-    assert all(f["geometry"]["type"] == "MultiLineString" for f in feats)
+    # segments joined into runs: one line (or several) per class
+    assert all(f["geometry"]["type"] in {"LineString", "MultiLineString"} for f in feats)
 
 
 def test_empty_layers_are_skipped(results):
