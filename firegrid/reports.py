@@ -217,9 +217,14 @@ def write_results_gpkg(
         if personal != "keep":
             frame = without_personal(frame, allow=allow)
         if isinstance(frame, gpd.GeoDataFrame):
-            _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG")
+            # Arrow hands GDAL whole columns instead of one feature at a time; same file content.
+            _gpkg_ready(frame).to_file(
+                path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True
+            )
         else:
-            pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG")
+            pyogrio.write_dataframe(
+                pd.DataFrame(frame), path, layer=name, driver="GPKG", use_arrow=True
+            )
     return path
 
 
