@@ -82,8 +82,9 @@ SCHEMAS: dict[str, LayerSchema] = {
                 "int",
                 required=True,
                 lo=1,
-                hi=3,
-                doc="1 subdistrict, 2 community/village, 3 resident-group cell",
+                hi=9,
+                doc="1 the top level (e.g. subdistrict), each finer level one more (2 "
+                "community/village, 3 resident-group cell …), up to 9",
             ),
             Column("parent_id", "str", doc="grid_id of the enclosing cell; empty for level 1"),
         ),
