@@ -26,7 +26,7 @@ from firegrid.risk.rollup import rollup
 from firegrid.risk.values import as_timestamp
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.crs import require_projected, require_same_crs
-from firegrid.spatial.io.grids import AssignmentReport, assign_grids
+from firegrid.spatial.io.grids import MAX_LEVELS, AssignmentReport, assign_grids
 
 # Feature columns copied onto the scored buildings (the rest stay in RiskResult.features).
 _KEPT_FEATURES = ("age_years", "old_residential", "high_rise", "hazards_open", "hazards_overdue")
@@ -36,10 +36,8 @@ _OUTPUT_COLUMNS = set(_KEPT_FEATURES) | {
     "risk_grade_label",
     "top_factors",
     "p_fire",
-    "grid_id_l1",
-    "grid_id_l2",
-    "grid_id_l3",
 }
+_OUTPUT_COLUMNS |= {f"grid_id_l{level}" for level in range(1, MAX_LEVELS + 1)}
 _OUTPUT_COLUMNS |= {f"{k}_{f}" for k in ("s", "c") for f in FACTORS}
 _OUTPUT_COLUMNS |= {f"imputed_{a}" for a in IMPUTED_ATTRIBUTES}
 
@@ -55,7 +53,7 @@ class RiskResult:
         ``hazards_open``, ``hazards_overdue``, ``imputed_<attr>`` flags, ``s_<factor>``
         scores (0–1), ``c_<factor>`` contributions, ``risk_index`` (0–100), ``top_factors``,
         ``risk_grade`` (1–4), ``risk_grade_label``, ``p_fire`` (when a model was fitted) and
-        ``grid_id_l1`` … ``grid_id_l3`` (when grids were given).
+        ``grid_id_l1``, ``grid_id_l2`` … one per grid level (when grids were given).
     grids : GeoDataFrame or None
         Grids with the roll-up (see :func:`firegrid.risk.rollup.rollup`) and their grade.
     hazards : GeoDataFrame or None
