@@ -1,5 +1,7 @@
 """Fire-risk scoring: building features, the transparent index, grades, hazard ledger, model, roll-up."""
 
+from typing import Any
+
 from firegrid.risk.features import ImputationReport, building_features
 from firegrid.risk.grading import (
     GRADE_COLORS,
@@ -10,15 +12,6 @@ from firegrid.risk.grading import (
 )
 from firegrid.risk.hazards import escalation_summary, hazard_ledger, hazards_by_building
 from firegrid.risk.index import FACTOR_LABELS, factor_scores, risk_index, top_factors
-from firegrid.risk.model import (
-    FireRiskModel,
-    ModelEvaluation,
-    evaluate,
-    fit_and_evaluate,
-    model_matrix,
-    time_split,
-    training_table,
-)
 from firegrid.risk.params import (
     DEFAULT_WEIGHTS,
     FACTORS,
@@ -29,7 +22,6 @@ from firegrid.risk.params import (
     RiskParams,
 )
 from firegrid.risk.rollup import rollup
-from firegrid.risk.score import RiskResult, score_district
 from firegrid.spatial.io.grids import AssignmentReport, assign_grids
 
 __all__ = [
@@ -67,3 +59,23 @@ __all__ = [
     "top_factors",
     "training_table",
 ]
+
+# scikit-learn takes seconds to import and only the model needs it: the model and the scoring
+# that fits it load on first use, so commands without a risk step (access, water) never pay.
+_MODEL_NAMES = frozenset(
+    ("FireRiskModel", "ModelEvaluation", "evaluate", "fit_and_evaluate", "model_matrix",
+     "time_split", "training_table")
+)  # fmt: skip
+_SCORE_NAMES = frozenset(("RiskResult", "score_district"))
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MODEL_NAMES:
+        from firegrid.risk import model
+
+        return getattr(model, name)
+    if name in _SCORE_NAMES:
+        from firegrid.risk import score
+
+        return getattr(score, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
