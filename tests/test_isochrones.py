@@ -317,3 +317,24 @@ def test_areas_on_a_coarse_grid_still_tile_and_count_every_building(district, mo
     f_over = fine.overlaps[fine.overlaps["kind"] == "micro_station"].geometry
     c_over = coarse.overlaps[coarse.overlaps["kind"] == "micro_station"].geometry
     assert f_over.area.sum() == pytest.approx(c_over.area.sum(), rel=1e-9)
+
+
+def test_surface_xy_equals_point_on_surface():
+    from firegrid.spatial.access.isochrones import surface_xy
+
+    rng = np.random.default_rng(3)
+    pts = list(shapely.points(rng.random((20, 2)) * 100))
+    geoms = np.array(
+        [
+            *pts,
+            shapely.Point(1.5, 2.5, 7.0),
+            shapely.box(0, 0, 10, 4),
+            shapely.Polygon([(0, 0), (10, 0), (10, 10), (9, 10), (9, 1), (0, 1)]),
+            shapely.MultiPoint([(0, 0), (4, 4), (5, 5)]),
+            shapely.LineString([(0, 0), (3, 4), (6, 0)]),
+        ],
+        dtype=object,
+    )
+    rng.shuffle(geoms)
+    want = shapely.get_coordinates(shapely.point_on_surface(geoms))
+    np.testing.assert_array_equal(surface_xy(geoms), want)

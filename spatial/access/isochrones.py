@@ -976,6 +976,7 @@ class _AreaJob:
         self.areas: list[dict] = []
         self.streets: list[gpd.GeoDataFrame] = []
         self.overlaps: list[dict] = []
+        self._points: tuple[np.ndarray, np.ndarray] | None = None
 
     def add_kind(self, kind: str, kg: list[StationGroup]) -> None:
         """Street pieces of the kind's main vehicle, each with its first station and count;
@@ -1025,9 +1026,7 @@ class _AreaJob:
         b = self.buildings
         cols = COLS[kind]
         if b is not None and cols["sid"] in b:
-            bg = b.geometry.to_numpy()
-            has = ~(shapely.is_missing(bg) | shapely.is_empty(bg))
-            bp = shapely.get_coordinates(shapely.point_on_surface(bg[has]))
+            has, bp = self._building_points()
             bsid = b[cols["sid"]].astype(object).fillna("").to_numpy(dtype=object)[has]
             bcnt = pd.to_numeric(b[cols["n"]], errors="coerce").fillna(0).to_numpy()[has]
             px, py = np.r_[px, bp[:, 0]], np.r_[py, bp[:, 1]]
@@ -1035,6 +1034,14 @@ class _AreaJob:
             cnt = np.r_[cnt, bcnt.astype(np.int64)]
             nb = pd.Series(bsid[bsid != ""]).value_counts()
         return px, py, lab, cnt, nb
+
+    def _building_points(self) -> tuple[np.ndarray, np.ndarray]:
+        """Which buildings have a geometry, and a point on each (x, y); once for all kinds."""
+        if self._points is None:
+            bg = self.buildings.geometry.to_numpy()
+            has = ~(shapely.is_missing(bg) | shapely.is_empty(bg))
+            self._points = has, surface_xy(bg[has])
+        return self._points
 
     def _area(self, label, kind: str, polys, nb: pd.Series, km: pd.Series) -> dict:
         return dict(
@@ -1066,6 +1073,19 @@ class _AreaJob:
             )  # fmt: skip
         )
         return Areas(areas, gpd.GeoDataFrame(streets, crs=crs), overlaps)
+
+
+def surface_xy(geoms: np.ndarray) -> np.ndarray:
+    """A point on each non-empty geometry, as an ``(n, 2)`` array of x, y (the geometries' CRS).
+
+    Equal to ``shapely.get_coordinates(shapely.point_on_surface(geoms))``, but points (most
+    buildings of a city-size layer) are taken as they are instead of going through GEOS.
+    """
+    xy = np.empty((len(geoms), 2))
+    pt = shapely.get_type_id(geoms) == 0
+    xy[pt] = shapely.get_coordinates(geoms[pt])
+    xy[~pt] = shapely.get_coordinates(shapely.point_on_surface(geoms[~pt]))
+    return xy
 
 
 def _pieces(rg: RoutingGraph, piece_m: float):
