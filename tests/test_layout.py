@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # Folder of each top-level package of the distribution (pyproject's package-dir).
 FOLDERS = {"firegrid": "firegrid", "firegrid.spatial": "spatial", "firegrid.risk": "risk",
            "firegrid.maps": "maps"}  # fmt: skip
+# Data-only packages of the wheel (no Python): the demo district and region, kept in data/.
+DATA_FOLDERS = {"firegrid.data.demo": "data/demo", "firegrid.data.region": "data/region"}
 # Rank of each layer: a module may import only modules of its own rank or lower.
 # firegrid (application) → maps → risk → spatial; inside spatial the analyses sit above the
 # network, the network above reading layers, and everything above the base modules.
@@ -108,9 +110,9 @@ def _graph() -> dict[str, set[str]]:
 def test_every_package_folder_is_a_package_of_the_distribution():
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     setuptools = config["tool"]["setuptools"]
-    assert setuptools["package-dir"] == FOLDERS
+    assert setuptools["package-dir"] == FOLDERS | DATA_FOLDERS
     packages = {n for n, p in MODULES.items() if p.name == "__init__.py"}
-    assert set(setuptools["packages"]) == packages
+    assert set(setuptools["packages"]) == packages | set(DATA_FOLDERS)
     assert all(p == "firegrid" or p.startswith("firegrid.") for p in setuptools["packages"])
 
 
@@ -131,7 +133,7 @@ def test_the_wheel_installs_one_import_name_with_the_map_assets(tmp_path):
     # Build from a copy: setuptools leaves a build/ folder in the tree it builds.
     source = tmp_path / "source"
     source.mkdir()
-    for name in ("pyproject.toml", "README.md", *FOLDERS.values()):
+    for name in ("pyproject.toml", "README.md", *FOLDERS.values(), *DATA_FOLDERS.values()):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
         copy(ROOT / name, source / name, **({"ignore": IGNORED} if (ROOT / name).is_dir() else {}))
     built = subprocess.run(
