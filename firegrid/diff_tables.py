@@ -210,9 +210,7 @@ def hazard_changes(old: pd.DataFrame | None, new: pd.DataFrame | None) -> pd.Dat
     return both[cols].reset_index(drop=True)
 
 
-def station_changes(
-    old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None
-) -> gpd.GeoDataFrame:
+def station_changes(old: gpd.GeoDataFrame | None, new: gpd.GeoDataFrame | None) -> gpd.GeoDataFrame:
     """Per station of either run: ``station_id``, ``name``, ``kind``, ``presence`` (both /
     added / removed) and ``moved_m`` (metres a station in both runs moved; the runs' CRS).
     Geometry from the later run, else the earlier."""
