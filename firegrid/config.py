@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 
 from firegrid.maps.options import MapOptions
+from firegrid.maps.poster_options import PosterOptions
 from firegrid.reports import OutputOptions
 from firegrid.risk.params import RiskParams
 from firegrid.spatial.errors import ConfigError, InputError
@@ -42,6 +43,7 @@ PARAM_SECTIONS: dict[str, Any] = {
     "risk": RiskParams,
     "siting": SitingParams,
     "map": MapOptions,
+    "posters": PosterOptions,
     "output": OutputOptions,
 }
 SECTIONS = ("district", "network", "layers", *PARAM_SECTIONS)

@@ -44,3 +44,19 @@ def demo_config_path() -> Path:
     if not path.exists():
         raise ConfigError(f"the demo district's config is missing: {path}")
     return path
+
+
+def demo_region_path() -> Path:
+    """The embedded demo region's config (``data/region/region.toml`` of the source tree).
+
+    Raises
+    ------
+    ConfigError
+        The demo region is not installed.
+    """
+    path = demo_data_folder("region") / "region.toml"
+    if not path.exists():
+        raise ConfigError(
+            f"the demo region's config is missing: {path} (python data/make_region.py makes it)"
+        )
+    return path

@@ -102,26 +102,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
     (default ./firegrid-demo-output) and prints the headline figures. With --region, runs the
     demo region instead, each subdistrict a partition (--workers, --scheduler, --threads).
     """
-    from firegrid.pipeline import demo_config_path
+    from firegrid.demo import demo_config_path, demo_region_path
 
     if args.out is None:
         args.out = "firegrid-demo-output"
     if args.region:
         return run_region_and_write(args, demo_region_path())
     return run_and_write(args, demo_config_path(), "run")
-
-
-def demo_region_path():
-    """The embedded demo region's config: ``region/region.toml`` beside the demo district."""
-    from firegrid.pipeline import demo_config_path
-    from firegrid.spatial.errors import ConfigError
-
-    path = demo_config_path().parent.parent / "region" / "region.toml"
-    if not path.is_file():
-        raise ConfigError(
-            f"the demo region's config is missing: {path} (python data/make_region.py makes it)"
-        )
-    return path
 
 
 @command("run", setup=step_args)
