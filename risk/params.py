@@ -228,8 +228,9 @@ class FeatureParams:
         A key that moved to another section (``target_3min_s`` → ``[access] target_micro_s``
         …) stops with a message naming where it lives now.
         """
-        for key in d or {}:
-            if key in _SET_ELSEWHERE:
+        # A table that is no mapping is params_from_mapping's to refuse, in its words.
+        for key in d if isinstance(d, Mapping) else ():
+            if isinstance(key, str) and key in _SET_ELSEWHERE:
                 raise ConfigError(
                     f"[risk.features] {key} is not set here: set {_SET_ELSEWHERE[key]} "
                     "(the risk index reads the value the access and water steps use)"
