@@ -101,6 +101,7 @@ def run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
     from pathlib import Path
 
     from firegrid.config import load_config
+    from firegrid.logs import log_run
     from firegrid.outputs import foreign_entries, prepare_output_folder
     from firegrid.pipeline import default_output_folder, run_pipeline, write_run_outputs
     from firegrid.reports import OUTPUT_FILES
@@ -115,6 +116,7 @@ def run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
     )
     run = run_pipeline(config, until=plan, progress=progress(args), threads=args.threads)
     written = write_run_outputs(run, folder, force=args.force)
+    log_run(run, written)
     # Without --force a foreign file stops the run before the swap, so only --force can have
     # kept one; listing them re-hashes every output, which is not free at city size.
     print_run(run, written, kept=foreign_entries(folder) if args.force else [])
