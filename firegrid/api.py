@@ -1,14 +1,16 @@
 """The Python API for analysts: run FireGrid on a district built from GeoDataFrames, no TOML.
 
->>> district = District.from_layers(grids=g, buildings=b, stations=s, network=G, as_of="2026-06-30")
->>> results = run(district, steps=("access", "water"), water={"hydrant_radius_m": 200})
->>> results.figures["access"]["buildings_covered_3min"]
-
 :func:`run` runs the very steps the command line runs (:func:`firegrid.pipeline.run_pipeline`
 over a :class:`~firegrid.config.Config` built in memory): the district's layers are validated
 again on the way in, so a layer changed in the notebook since ``from_layers`` (a station
 moved, a turnout shortened) is checked like a file, and parameters are read by the same
 parameter classes as a config's ``[access]``, ``[water]`` … tables.
+
+Examples
+--------
+>>> district = District.from_layers(grids=g, buildings=b, stations=s, network=G, as_of="2026-06-30")
+>>> results = run(district, steps=("access", "water"), water={"hydrant_radius_m": 200})
+>>> results.figures["access"]["buildings_covered_3min"]
 """
 
 from __future__ import annotations

@@ -213,6 +213,9 @@ class VehicleProfile:
         Bound by OSM turn-restriction relations (engines; crews on foot or e-bike are not).
     join : JoinRules
         Which streets a building's access leg or a hose may join (ground level, not motorway).
+    turnout_s : float
+        Seconds from the call until the crew leaves the station (added to every travel time)
+        when the station's own ``turnout_s`` is empty.
     access_speed_mps : float
         Speed (m/s) over the access distance between a building (or station) and its snap point
         on the nearest street: the last metres are covered on foot with equipment.
