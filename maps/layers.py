@@ -101,7 +101,7 @@ TRANSLATED = {
 COMPACT_FROM = 5000
 
 TOOLTIP_STYLE = "font-size: 12px;"  # widths: the map's style sheet (risk_map.CSS)
-POPUP_MAX_WIDTH = 300  # px: fits a 390 px phone screen
+POPUP_MAX_WIDTH = 280  # px: with its frame, fits a 390 px phone screen
 
 
 # --------------------------------------------------------------------------------------------
@@ -221,7 +221,7 @@ def _popup(
         localize=False,
         max_width=POPUP_MAX_WIDTH,
         # pans the map so an opening popup clears the zoom buttons (top left)
-        auto_pan_padding_top_left=[50, 10],
+        auto_pan_padding_top_left=[10, 80],
     )
 
 

@@ -92,8 +92,10 @@ map.eachLayer(layer => {
     const ll = f.getBounds ? f.getBounds().getCenter() : f.getLatLng();
     f.fire('mouseover', {latlng: ll}, true);
     f.fire('click', {latlng: ll}, true);
-    const p = document.querySelector('.leaflet-popup-content');
-    const t = document.querySelector('.leaflet-tooltip');
+    // the newest: a closed popup stays in the page for its 200 ms fade, and the permanent
+    // grid-name labels are tooltips too
+    const p = Array.from(document.querySelectorAll('.leaflet-popup-content')).pop();
+    const t = Array.from(document.querySelectorAll('.leaflet-tooltip:not(.fg-label)')).pop();
     if (p) { opened++; texts.push(p.innerText); contents.push(p.textContent); }
     if (t) { texts.push(t.innerText); contents.push(t.textContent); }
     f.fire('mouseout', {latlng: ll}, true);
