@@ -353,7 +353,7 @@ def grid_layer(
         styles.text("grids", options.language, level=level),
         fields,
         layer="grids",
-        tooltip=[*GRID_TOOLTIP, value],
+        tooltip=GRID_TOOLTIP if value in GRID_TOOLTIP else [*GRID_TOOLTIP, value],
         popup=True,
         show=show,
     )

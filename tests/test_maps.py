@@ -306,7 +306,11 @@ def test_grid_cells_open_their_figures(results):
     assert row["各等级建筑数"] == f"重大 {a} · 较大 {b} · 一般 {c} · 低 {d}"
     assert row["未整改隐患 (项)"] == "3（逾期 1）"
     assert "n_grade_1" not in row and "hazards_overdue" not in row
-    assert "bindPopup" in _render(layer)
+    html = _render(layer)
+    assert "bindPopup" in html
+    # the tooltip names the cell and its mean index, once
+    tooltip = re.search(r"bindTooltip\(.*?let aliases = (\[.*?\]);", html, re.S).group(1)
+    assert json.loads(tooltip) == ["名称", "网格编号", "平均风险指数 (0–100)"]
 
 
 def test_grid_names_are_written_on_the_map(results):
