@@ -1,6 +1,6 @@
 """Fire-risk scoring: building features, the transparent index, grades, hazard ledger, model, roll-up."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from firegrid.risk.features import ImputationReport, building_features
 from firegrid.risk.grading import (
@@ -23,6 +23,18 @@ from firegrid.risk.params import (
 )
 from firegrid.risk.rollup import rollup
 from firegrid.spatial.io.grids import AssignmentReport, assign_grids
+
+if TYPE_CHECKING:  # for readers and the API reference; at run time see __getattr__ below
+    from firegrid.risk.model import (
+        FireRiskModel,
+        ModelEvaluation,
+        evaluate,
+        fit_and_evaluate,
+        model_matrix,
+        time_split,
+        training_table,
+    )
+    from firegrid.risk.score import RiskResult, score_district
 
 __all__ = [
     "DEFAULT_WEIGHTS",
