@@ -16,7 +16,6 @@ from firegrid.config import district_from_config
 from firegrid.context import RunContext, StepResult
 from firegrid.risk.grading import GRADE_LABELS
 from firegrid.risk.params import FACTORS
-from firegrid.risk.score import score_district
 from firegrid.spatial.access.analysis import analyse_access
 from firegrid.spatial.errors import ConfigError
 from firegrid.spatial.io.grids import GridLevels, assign_grids
@@ -230,6 +229,10 @@ def water_step(ctx: RunContext) -> StepResult:
 # ------------------------------------------------------------------------------------ risk
 def risk_step(ctx: RunContext) -> StepResult:
     """Risk index, grades, hazard ledger, fire model (with incidents) and grid roll-up."""
+    # Imported here: the fire model needs scikit-learn, which the access and water commands
+    # should not pay for (seconds at start-up).
+    from firegrid.risk.score import score_district
+
     out = StepResult()
     require_as_of(ctx.config, ["risk"])
     before = ctx.buildings
