@@ -10,17 +10,6 @@ from typing import Any
 
 from firegrid.commands import command, positive_int, progress, threads_arg
 
-# Layers the printed outputs read from a run's results.gpkg.
-RESULT_LAYERS = (
-    "grids",
-    "buildings",
-    "roads",
-    "hydrants",
-    "water_sources",
-    "stations",
-    "isochrones",
-)
-
 
 @dataclass
 class RunResults:
@@ -105,6 +94,7 @@ def _from_folder(folder: Path) -> RunResults:
     import geopandas as gpd
     import pyogrio
 
+    from firegrid.maps.posters import POSTER_LAYERS
     from firegrid.reports import GPKG_FILE, SUMMARY_JSON
     from firegrid.spatial.errors import ConfigError
 
@@ -115,7 +105,7 @@ def _from_folder(folder: Path) -> RunResults:
             "of a finished 'firegrid run'"
         )
     present = {str(name) for name in pyogrio.list_layers(gpkg)[:, 0]}
-    layers = {name: gpd.read_file(gpkg, layer=name) for name in RESULT_LAYERS if name in present}
+    layers = {name: gpd.read_file(gpkg, layer=name) for name in POSTER_LAYERS if name in present}
     if "grids" not in layers:
         raise ConfigError(f"{gpkg}: has no grids layer; rerun 'firegrid run' on the district")
     summary: dict[str, Any] = {}
