@@ -218,6 +218,9 @@ def _gathered(futures: list, tasks, bar: _Progress) -> list[PartitionResult]:
             name = tasks[i][0]
             out[i] = PartitionResult(name, error=f"{name}: every worker that ran this partition "
                                      "died (out of memory?); the other partitions are kept")  # fmt: skip
+        # A result stays in its worker's memory while the client holds its future: release
+        # it once fetched, so a worker's memory does not grow with the partitions it ran.
+        future.release()
         bar.done(out[i])
     return out
 
