@@ -318,6 +318,20 @@ def t(key: str, **fmt) -> str:
     return styles.text(key, "zh", **fmt)
 
 
+def _point_entry(marker: str, size: float, colour: str, label: str) -> Line2D:
+    """A legend entry for point symbols: a marker alone, white-edged as drawn on the map."""
+    return Line2D(
+        [],
+        [],
+        linestyle="",
+        marker=marker,
+        markersize=size,
+        markerfacecolor=colour,
+        markeredgecolor="white",
+        label=label,
+    )
+
+
 def legend_handles(*, has_reach: bool) -> list:
     """The legend's entries: grades, streets, water, stations, reach, cell boundary."""
     handles: list = [
@@ -332,55 +346,15 @@ def legend_handles(*, has_reach: bool) -> list:
         Patch(facecolor=styles.grade_colour(None), edgecolor="#455a64", label=t("ungraded"))
     )
     handles.append(Line2D([], [], color=styles.ROAD_COLOUR, linewidth=2.4, label=t("road_legend")))
-    for status in ("ok", "broken", "missing"):
-        handles.append(
-            Line2D(
-                [],
-                [],
-                linestyle="",
-                marker="o",
-                markersize=7,
-                markerfacecolor=styles.HYDRANT_COLOURS[status],
-                markeredgecolor="white",
-                label=f"{t('hydrants')}（{t(status)}）",
-            )
-        )
-    handles.append(
-        Line2D(
-            [],
-            [],
-            linestyle="",
-            marker="s",
-            markersize=8,
-            markerfacecolor=styles.WATER_SOURCE_COLOUR,
-            markeredgecolor="white",
-            label=t("water_sources"),
-        )
-    )
-    handles.append(
-        Line2D(
-            [],
-            [],
-            linestyle="",
-            marker="s",
-            markersize=10,
-            markerfacecolor=FIRE_STATION_COLOUR,
-            markeredgecolor="white",
-            label=t("fire_station"),
-        )
-    )
-    handles.append(
-        Line2D(
-            [],
-            [],
-            linestyle="",
-            marker="D",
-            markersize=9,
-            markerfacecolor=MICRO_STATION_COLOUR,
-            markeredgecolor="white",
-            label=t("micro_station"),
-        )
-    )
+    handles += [
+        _point_entry("o", 7, styles.HYDRANT_COLOURS[status], f"{t('hydrants')}（{t(status)}）")
+        for status in ("ok", "broken", "missing")
+    ]
+    handles += [
+        _point_entry("s", 8, styles.WATER_SOURCE_COLOUR, t("water_sources")),
+        _point_entry("s", 10, FIRE_STATION_COLOUR, t("fire_station")),
+        _point_entry("D", 9, MICRO_STATION_COLOUR, t("micro_station")),
+    ]
     if has_reach:
         handles.append(
             Patch(
