@@ -40,10 +40,7 @@ def demo_config_path() -> Path:
     ConfigError
         The demo district is not installed.
     """
-    path = demo_data_folder("demo") / "demo.toml"
-    if not path.exists():
-        raise ConfigError(f"the demo district's config is missing: {path}")
-    return path
+    return _config_in("demo", "demo.toml", made_by="data/make_demo.py")
 
 
 def demo_region_path() -> Path:
@@ -54,9 +51,13 @@ def demo_region_path() -> Path:
     ConfigError
         The demo region is not installed.
     """
-    path = demo_data_folder("region") / "region.toml"
+    return _config_in("region", "region.toml", made_by="data/make_region.py")
+
+
+def _config_in(name: str, file: str, *, made_by: str) -> Path:
+    path = demo_data_folder(name) / file
     if not path.exists():
         raise ConfigError(
-            f"the demo region's config is missing: {path} (python data/make_region.py makes it)"
+            f"the embedded {name}'s config is missing: {path} (python {made_by} makes it)"
         )
     return path

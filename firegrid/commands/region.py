@@ -8,6 +8,7 @@ import sys
 from firegrid.commands import (
     EXIT_BAD_INPUT,
     command,
+    int_at_least,
     out_arg,
     progress,
 )
@@ -18,7 +19,7 @@ def region_args(parser: argparse.ArgumentParser) -> None:
     where = parser.add_mutually_exclusive_group()
     where.add_argument(
         "--workers",
-        type=_workers,
+        type=int_at_least(0),
         metavar="N",
         help="Dask worker processes of a local cluster (default: 2, or the cores if fewer); "
         "0 runs the partitions one after another in this process, without Dask",
@@ -28,13 +29,6 @@ def region_args(parser: argparse.ArgumentParser) -> None:
         metavar="ADDRESS",
         help="use an existing Dask cluster, e.g. tcp://host:8786, instead of a local one",
     )
-
-
-def _workers(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
 
 
 def _setup(parser: argparse.ArgumentParser) -> None:
