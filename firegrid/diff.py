@@ -12,7 +12,6 @@ workbook ``changes.xlsx``, the offline map ``change_map.html`` and ``diff_summar
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,7 +30,13 @@ from firegrid.diff_tables import (
     station_changes,
 )
 from firegrid.maps.options import parameter_values
-from firegrid.reports import GPKG_FILE, SUMMARY_JSON, SUMMARY_MD
+from firegrid.reports import (
+    GPKG_FILE,
+    SUMMARY_JSON,
+    SUMMARY_MD,
+    read_result_layers,
+    read_summary,
+)
 from firegrid.spatial import columns
 from firegrid.spatial.errors import InputError
 from firegrid.wording import minutes, percent, share
@@ -124,44 +129,33 @@ def read_run(folder: str | os.PathLike) -> RunResults:
     """
     folder = Path(folder).expanduser()
     summary = _read_summary(folder)
-    layers = _read_layers(folder / GPKG_FILE)
+    layers = _read_layers(folder)
     md = folder / SUMMARY_MD
     zh = md.is_file() and md.read_text(encoding="utf-8").startswith(_ZH_TITLE)
     return RunResults(**layers, summary=summary, source=str(folder), language="zh" if zh else "en")
 
 
 def _read_summary(folder: Path) -> dict[str, Any]:
-    path = folder / SUMMARY_JSON
     if not folder.is_dir():
         raise InputError("no such folder (give an output folder of `firegrid run`)", file=folder)
-    if not path.is_file() or not (folder / GPKG_FILE).is_file():
+    if not (folder / SUMMARY_JSON).is_file() or not (folder / GPKG_FILE).is_file():
         raise InputError(
             f"not a FireGrid output folder: it has no {SUMMARY_JSON} and {GPKG_FILE} "
             "(write one with `firegrid run CONFIG --out FOLDER`)",
             file=folder,
         )
-    try:
-        summary = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise InputError(f"not a FireGrid summary ({exc})", file=path) from exc
-    if not isinstance(summary, dict) or "figures" not in summary:
-        raise InputError("not a FireGrid summary (no 'figures')", file=path)
+    summary = read_summary(folder)
+    if "figures" not in summary:
+        raise InputError("not a FireGrid summary (no 'figures')", file=folder / SUMMARY_JSON)
     return summary
 
 
-def _read_layers(path: Path) -> dict[str, Any]:
-    import pyogrio
-
-    try:
-        names = {str(n) for n, _ in pyogrio.list_layers(path)}
-    except Exception as exc:  # GDAL's error types differ by version; any means unreadable
-        raise InputError(f"not a readable GeoPackage ({exc})", file=path) from exc
-    missing = [n for n in ("buildings", "grids") if n not in names]
-    if missing:
-        raise InputError(f"not a FireGrid result: it has no {missing[0]!r} layer", file=path)
-    out = {name: gpd.read_file(path, layer=name) for name in ("buildings", "grids")}
-    for name in ("hazards", "stations"):
-        out[name] = gpd.read_file(path, layer=name) if name in names else None
+def _read_layers(folder: Path) -> dict[str, Any]:
+    path = folder / GPKG_FILE
+    found = read_result_layers(
+        folder, ("buildings", "grids", "hazards", "stations"), required=("buildings", "grids")
+    )
+    out = {name: found.get(name) for name in ("buildings", "grids", "hazards", "stations")}
     for name, key in (("buildings", "building_id"), ("grids", "grid_id")):
         _check_ids(out[name], key, path, name)
     return out

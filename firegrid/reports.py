@@ -26,7 +26,7 @@ from firegrid.maps.options import parameter_values
 from firegrid.maps.privacy import personal_columns, redact_text, shared_columns
 from firegrid.outputs import write_folder_atomically
 from firegrid.spatial import columns
-from firegrid.spatial.errors import ConfigError
+from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.io.database import identifier_problem, is_database_url
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.params import params_from_mapping
@@ -192,6 +192,55 @@ def without_personal(frame: pd.DataFrame, *, allow: Iterable[str] = ()) -> pd.Da
     allow = set(allow)
     drop = [c for c in personal_columns(frame) if c not in allow]
     return frame.drop(columns=drop) if drop else frame
+
+
+def read_result_layers(
+    folder: str | os.PathLike, names: Iterable[str], *, required: Iterable[str] = ()
+) -> dict[str, gpd.GeoDataFrame]:
+    """The layers ``names`` of the ``results.gpkg`` in a run's output folder (those it holds).
+
+    Raises
+    ------
+    InputError
+        Naming the folder or file: no ``results.gpkg``, an unreadable one, or a layer of
+        ``required`` missing.
+    """
+    import pyogrio
+
+    gpkg = Path(folder).expanduser() / GPKG_FILE
+    if not gpkg.is_file():
+        raise InputError(
+            f"not a FireGrid output folder: it has no {GPKG_FILE} "
+            "(write one with `firegrid run CONFIG --out FOLDER`)",
+            file=str(gpkg.parent),
+        )
+    try:
+        present = {str(n) for n, _ in pyogrio.list_layers(gpkg)}
+    except Exception as exc:  # GDAL's error types differ by version; any means unreadable
+        raise InputError(f"not a readable GeoPackage ({exc})", file=str(gpkg)) from exc
+    missing = [n for n in required if n not in present]
+    if missing:
+        raise InputError(f"not a FireGrid result: it has no {missing[0]!r} layer", file=str(gpkg))
+    return {n: gpd.read_file(gpkg, layer=n, engine="pyogrio") for n in names if n in present}
+
+
+def read_summary(folder: str | os.PathLike) -> dict[str, Any]:
+    """``summary.json`` of a run's output folder; empty when the folder has none (or it holds
+    no JSON object).
+
+    Raises
+    ------
+    InputError
+        Naming the file, when it is no JSON.
+    """
+    path = Path(folder).expanduser() / SUMMARY_JSON
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a FireGrid summary ({exc})", file=str(path)) from exc
+    return data if isinstance(data, dict) else {}
 
 
 def write_results_gpkg(
@@ -966,6 +1015,8 @@ __all__ = [
     "CSV_ENCODINGS",
     "NUMBER_FORMATS",
     "OUTPUT_FILES",
+    "read_result_layers",
+    "read_summary",
     "OutputOptions",
     "RunOutputs",
     "columns_sheet",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import date
 from pathlib import Path
 
@@ -101,17 +100,17 @@ def _redraw(folder: Path, args: argparse.Namespace) -> int:
     """Redraw ``folder``'s map from its results.gpkg and summary.json."""
     from firegrid.config import load_config
     from firegrid.maps.export import to_html
-    from firegrid.maps.risk_map import risk_map
+    from firegrid.maps.risk_map import MAP_LAYERS, risk_map
     from firegrid.outputs import check_output_file, write_file
-    from firegrid.reports import GPKG_FILE, MAP_FILE, SUMMARY_JSON
+    from firegrid.reports import MAP_FILE, read_result_layers, read_summary
 
     config = load_config(args.map_config) if args.map_config else None
     options = _options(config, args)
     path = Path(args.out) if args.out else folder / MAP_FILE
     check_output_file(path, force=args.force)
-    summary = _read_summary(folder / SUMMARY_JSON)
+    summary = read_summary(folder)
     m = risk_map(
-        _read_layers(folder / GPKG_FILE),
+        read_result_layers(folder, MAP_LAYERS),
         options=options,
         title=options.title or summary.get("district"),
         as_of=_as_of(summary),
@@ -120,40 +119,6 @@ def _redraw(folder: Path, args: argparse.Namespace) -> int:
     path = write_file(path, to_html(m), force=args.force)
     print(f"map redrawn from {folder} and written to {path}")
     return 0
-
-
-def _read_layers(gpkg: Path) -> dict:
-    """The layers of a run's results.gpkg that the map draws, by name."""
-    import geopandas as gpd
-    import pyogrio
-
-    from firegrid.maps.risk_map import MAP_LAYERS
-    from firegrid.spatial.errors import InputError
-
-    if not gpkg.is_file():
-        raise InputError(f"{gpkg}: not found; give the output folder of a FireGrid run")
-    try:
-        names = {str(n) for n, _ in pyogrio.list_layers(gpkg)}
-        return {
-            name: gpd.read_file(gpkg, layer=name, engine="pyogrio")
-            for name in MAP_LAYERS
-            if name in names
-        }
-    except (pyogrio.errors.DataSourceError, pyogrio.errors.DataLayerError) as exc:
-        raise InputError(f"{gpkg}: cannot read the run's results ({exc})") from exc
-
-
-def _read_summary(path: Path) -> dict:
-    """summary.json of a run (empty when the folder has none: defaults are then used)."""
-    from firegrid.spatial.errors import InputError
-
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"{path}: not a FireGrid summary ({exc})") from exc
-    return data if isinstance(data, dict) else {}
 
 
 def _as_of(summary: dict) -> date | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -91,31 +90,16 @@ def load_results(source: str | Path, *, args: argparse.Namespace | None = None) 
 
 
 def _from_folder(folder: Path) -> RunResults:
-    import geopandas as gpd
-    import pyogrio
-
     from firegrid.maps.posters import POSTER_LAYERS
-    from firegrid.reports import GPKG_FILE, SUMMARY_JSON
-    from firegrid.spatial.errors import ConfigError
+    from firegrid.reports import GPKG_FILE, read_result_layers, read_summary
 
-    gpkg = folder / GPKG_FILE
-    if not gpkg.is_file():
-        raise ConfigError(
-            f"{folder}: no {GPKG_FILE} here; give the district's config or the output folder "
-            "of a finished 'firegrid run'"
-        )
-    present = {str(name) for name in pyogrio.list_layers(gpkg)[:, 0]}
-    layers = {name: gpd.read_file(gpkg, layer=name) for name in POSTER_LAYERS if name in present}
-    if "grids" not in layers:
-        raise ConfigError(f"{gpkg}: has no grids layer; rerun 'firegrid run' on the district")
-    summary: dict[str, Any] = {}
-    if (folder / SUMMARY_JSON).is_file():
-        summary = json.loads((folder / SUMMARY_JSON).read_text(encoding="utf-8"))
+    layers = read_result_layers(folder, POSTER_LAYERS, required=("grids",))
+    summary = read_summary(folder)
     return RunResults(
         layers=layers,
         district=str(summary.get("district") or folder.name),
         as_of=summary.get("as_of"),
-        where=str(gpkg),
+        where=str(folder / GPKG_FILE),
     )
 
 
