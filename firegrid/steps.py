@@ -7,6 +7,7 @@ a note saying what is missing and what the outputs therefore lack — results ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import geopandas as gpd
@@ -158,15 +159,23 @@ def _access_figures(out: StepResult, b: gpd.GeoDataFrame, params) -> None:
     if "access_issue" in b:
         figures["buildings_with_access_issue"] = int((b["access_issue"].fillna("") != "").sum())
     out.figures["access"] = figures
+    out.headline.extend(coverage_headline(figures, params, n))
+
+
+def coverage_headline(figures: Mapping[str, Any], params, n: int) -> list[str]:
+    """The headline lines of 3- and 5-minute coverage, from the access figures
+    (``buildings_covered_3min`` …) of ``n`` buildings; ``params`` gives the targets (s)."""
+    lines = []
     for col, what in (
         ("covered_3min", f"{minutes(params.target_micro_s)} micro-station"),
         ("covered_5min", f"{minutes(params.target_fire_s)} fire-station"),
     ):
         if f"buildings_{col}" in figures:
-            out.headline.append(
+            lines.append(
                 f"{what} coverage: {figures[f'buildings_{col}']:,} of {n:,} "
                 f"buildings ({percent(figures[f'share_{col}'])})"
             )
+    return lines
 
 
 # ----------------------------------------------------------------------------------- water
@@ -214,11 +223,7 @@ def water_step(ctx: RunContext) -> StepResult:
         **siting.figures(),
     }
     out.figures["water"] = figures
-    out.headline.append(
-        f"water-deficient buildings (no working hydrant or source within "
-        f"{params.hydrant_radius_m:g} m along streets): {figures['water_deficient']:,} "
-        f"({percent(figures['share_water_deficient'])}) in {figures['deficient_zones']} zone(s)"
-    )
+    out.headline.append(water_headline(figures))
     out.headline.append(
         f"new hydrants needed to cover every coverable deficient building: "
         f"{figures['new_hydrants_needed']}"
@@ -371,3 +376,12 @@ STEP_FUNCTIONS = {
     "risk": risk_step,
     "siting": siting_step,
 }
+
+
+def water_headline(figures: Mapping[str, Any]) -> str:
+    """The headline line of water-deficient buildings, from the water figures."""
+    return (
+        f"water-deficient buildings (no working hydrant or source within "
+        f"{figures['hydrant_radius_m']:g} m along streets): {figures['water_deficient']:,} "
+        f"({percent(figures['share_water_deficient'])}) in {figures['deficient_zones']} zone(s)"
+    )

@@ -32,7 +32,8 @@ from firegrid.spatial.access.travel_times import coverage_by_grid
 from firegrid.spatial.io.layers import ACCESS_COLUMNS
 from firegrid.spatial.water.by_grid import water_by_grid
 from firegrid.spatial.water.zones import water_deficient_zones
-from firegrid.wording import minutes, percent, share
+from firegrid.steps import coverage_headline, water_headline
+from firegrid.wording import share
 
 # The column naming each feature's subdistrict in every region layer (GeoParquet partitions).
 SUBDISTRICT = "subdistrict"
@@ -229,22 +230,16 @@ def _region_figures(ctx: RunContext, b, access: StepResult, water: StepResult) -
     p, w = ctx.config.params["access"], ctx.config.params["water"]
     n = len(b)
     fig: dict[str, Any] = {"target_micro_s": p.target_micro_s, "target_fire_s": p.target_fire_s}
-    for col, what in (("covered_3min", f"{minutes(p.target_micro_s)} micro-station"),
-                      ("covered_5min", f"{minutes(p.target_fire_s)} fire-station")):  # fmt: skip
+    for col in ("covered_3min", "covered_5min"):
         k = int(_flag(b, col).sum())
         fig[f"buildings_{col}"], fig[f"share_{col}"] = k, share(k, n)
-        access.headline.append(
-            f"{what} coverage: {k:,} of {n:,} buildings ({percent(share(k, n))})"
-        )
     access.figures["access"] = fig
+    access.headline.extend(coverage_headline(fig, p, n))
     k = int(_flag(b, "water_deficient").sum())
     zones = len(water.layers.get("water_deficient", ()))
     water.figures["water"] = {"hydrant_radius_m": w.hydrant_radius_m, "water_deficient": k,
                               "share_water_deficient": share(k, n), "deficient_zones": zones}  # fmt: skip
-    water.headline.append(
-        f"water-deficient buildings (no working hydrant or source within "
-        f"{w.hydrant_radius_m:g} m along streets): {k:,} ({percent(share(k, n))}) in {zones} zone(s)"
-    )
+    water.headline.append(water_headline(water.figures["water"]))
 
 
 def _with(layer, cols):
