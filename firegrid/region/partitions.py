@@ -194,8 +194,12 @@ def partition_cells(grids: gpd.GeoDataFrame, level: int, *, source: str = "grids
     return cells.assign(partition=names.to_numpy())
 
 
-def make_windows(district, network: GraphTable | None, *, level: int, halo: Halo) -> list[Window]:
-    """One :class:`Window` per cell of grid level ``level`` of a loaded region.
+def iter_windows(district, network: GraphTable | None, *, level: int, halo: Halo):
+    """One :class:`Window` per cell of grid level ``level`` of a loaded region, made as needed.
+
+    A generator: the runner takes a window only when a worker is free for it, so the client
+    holds a few windows at a time, never all of them (each carries the streets of its halo,
+    a large share of a region's network).
 
     Parameters
     ----------
@@ -209,15 +213,14 @@ def make_windows(district, network: GraphTable | None, *, level: int, halo: Halo
     halo : Halo
         From :func:`region_halo`.
 
-    Returns
-    -------
-    list of Window, in the grids layer's order.
+    Yields
+    ------
+    Window, in the grids layer's order (as many as :func:`partition_cells` has rows).
     """
     cells = partition_cells(district.layers["grids"], level)
     column = f"grid_id_l{level}"
     members = _members(district.cells[column])
     clipper = _NetworkClipper(network) if network is not None else None
-    windows = []
     for row in cells.itertuples():  # one pass per partition, not per building
         cell = row.geometry
         mine = members.get(str(row.grid_id), np.zeros(0, dtype=np.int64))
@@ -234,8 +237,7 @@ def make_windows(district, network: GraphTable | None, *, level: int, halo: Halo
                 owned[name] = layer.index[near][inside]
         net = clipper.within(cell, halo.network_m) if clipper is not None else None
         subset = district.cells.iloc[mine][[column]]
-        windows.append(Window(row.partition, str(row.grid_id), cell, layers, subset, net, owned))
-    return windows
+        yield Window(row.partition, str(row.grid_id), cell, layers, subset, net, owned)
 
 
 def _members(cell_of: pd.Series) -> dict[str, np.ndarray]:

@@ -2,7 +2,8 @@
 
 :func:`run_region` reads the region once on the client (layers validated once, the street
 network read once), cuts one window per subdistrict (:mod:`firegrid.region.partitions`),
-submits one task per window, and merges what comes back (:mod:`firegrid.region.merge`).
+submits one task per window as workers free up (the windows are cut as they are submitted,
+not all at once), and merges what comes back (:mod:`firegrid.region.merge`).
 
 Scheduling: ``workers=0`` runs the partitions one after another in this process, without
 Dask; ``scheduler="tcp://host:8786"`` uses an existing cluster; otherwise a LocalCluster of
@@ -20,15 +21,14 @@ import sys
 import time
 import uuid
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
 
 from firegrid.context import RunContext
 from firegrid.pipeline import run_step
 from firegrid.region.config import RegionConfig, load_region_config
 from firegrid.region.merge import RegionResult, merge_subdistricts, merge_windows
-from firegrid.region.partitions import make_windows, region_halo
+from firegrid.region.partitions import iter_windows, partition_cells, region_halo
 from firegrid.region.work import PartitionResult, analyse_subdistrict, analyse_window
 from firegrid.spatial.errors import ConfigError
 from firegrid.steps import require_as_of
@@ -37,6 +37,9 @@ DEFAULT_WORKERS = 2
 # A task is run again this many times when it raises something other than bad input (a
 # worker's death is handled by the scheduler itself: it reschedules the task elsewhere).
 RETRIES = 2
+# Partitions submitted per worker at a time: one running and one waiting, so a worker never
+# waits for the client to cut the next window, and the client holds few windows at once.
+IN_FLIGHT_PER_WORKER = 2
 
 
 def run_region(
@@ -104,10 +107,12 @@ def _run_split(region: RegionConfig, workers, scheduler, threads, progress, whol
         for step in ("access", "water"):
             run_step(ctx, step)
         return merge_windows(ctx, region, [], halo=halo, whole=True)
-    windows = make_windows(ctx.district, ctx.network, level=region.partition_level, halo=halo)
-    tasks = [(w.name, analyse_window, (w, region.base)) for w in windows]
-    results = schedule(tasks, workers=workers, scheduler=scheduler, threads=threads,
-                       progress=progress)  # fmt: skip
+    level = region.partition_level
+    windows = iter_windows(ctx.district, ctx.network, level=level, halo=halo)
+    tasks = ((w.name, analyse_window, (w, region.base)) for w in windows)
+    total = len(partition_cells(ctx.district.layers["grids"], level))
+    results = schedule(tasks, total=total, workers=workers, scheduler=scheduler,
+                       threads=threads, progress=progress)  # fmt: skip
     return merge_windows(ctx, region, results, halo=halo)
 
 
@@ -115,8 +120,8 @@ def _run_subdistricts(region: RegionConfig, workers, scheduler, threads, progres
     tasks = [
         (s.name, _subdistrict_task, (s.name, s.config, region.as_of)) for s in region.subdistricts
     ]
-    results = schedule(tasks, workers=workers, scheduler=scheduler, threads=threads,
-                       progress=progress)  # fmt: skip
+    results = schedule(tasks, total=len(tasks), workers=workers, scheduler=scheduler,
+                       threads=threads, progress=progress)  # fmt: skip
     return merge_subdistricts(region, results)
 
 
@@ -129,8 +134,9 @@ def _subdistrict_task(name, config, as_of, *, threads=None) -> PartitionResult:
 
 
 def schedule(
-    tasks: Sequence[tuple[str, Callable[..., PartitionResult], tuple]],
+    tasks: Iterable[tuple[str, Callable[..., PartitionResult], tuple]],
     *,
+    total: int,
     workers: int | None = None,
     scheduler: str | None = None,
     threads: int | None = None,
@@ -138,17 +144,20 @@ def schedule(
 ) -> list[PartitionResult]:
     """Run ``fn(*args, threads=…)`` for each ``(name, fn, args)``; results in task order.
 
-    See :func:`run_region` for ``workers``, ``scheduler``, ``threads`` and ``progress``.
+    ``tasks`` may be a generator (``total`` of them): a task is taken from it only when it can
+    start soon — in process, one at a time; on Dask, :data:`IN_FLIGHT_PER_WORKER` per worker —
+    so the client never holds every partition's input at once. See :func:`run_region` for
+    ``workers``, ``scheduler``, ``threads`` and ``progress``.
     """
     if workers is not None and workers < 0:
         raise ConfigError(f"--workers must be 0 or more, not {workers}")
     if scheduler is None and workers == 0:
-        return _in_process(tasks, threads, progress)
-    return _on_dask(tasks, workers, scheduler, threads, progress)
+        return _in_process(tasks, total, threads, progress)
+    return _on_dask(tasks, total, workers, scheduler, threads, progress)
 
 
-def _in_process(tasks, threads, progress) -> list[PartitionResult]:
-    bar = _Progress(len(tasks), progress, where="in process (no Dask)")
+def _in_process(tasks, total, threads, progress) -> list[PartitionResult]:
+    bar = _Progress(total, progress, where="in process (no Dask)")
     out = []
     for _, fn, args in tasks:
         out.append(fn(*args, threads=threads))
@@ -157,7 +166,7 @@ def _in_process(tasks, threads, progress) -> list[PartitionResult]:
     return out
 
 
-def _on_dask(tasks, workers, scheduler, threads, progress) -> list[PartitionResult]:
+def _on_dask(tasks, total, workers, scheduler, threads, progress) -> list[PartitionResult]:
     from distributed import Client, LocalCluster
 
     cluster = None
@@ -171,8 +180,8 @@ def _on_dask(tasks, workers, scheduler, threads, progress) -> list[PartitionResu
     try:
         n = max(1, len(client.scheduler_info().get("workers", {})))
         per_task = threads or max(1, (os.cpu_count() or 1) // n)
-        bar = _Progress(len(tasks), progress, where=f"dashboard {client.dashboard_link}")
-        out = _gathered(_submitted(client, tasks, per_task), tasks, bar)
+        bar = _Progress(total, progress, where=f"dashboard {client.dashboard_link}")
+        out = _Submitter(client, tasks, threads=per_task).run(IN_FLIGHT_PER_WORKER * n, bar)
         bar.close()
         return out
     finally:
@@ -181,48 +190,65 @@ def _on_dask(tasks, workers, scheduler, threads, progress) -> list[PartitionResu
             cluster.close()
 
 
-def _submitted(client, tasks, threads: int) -> list:
-    """One future per task, keyed by this run and the partition's name."""
-    run = uuid.uuid4().hex[:8]  # keys of this run only, on a cluster shared by runs
-    with warnings.catch_warnings():
-        # A window carries its own streets: Dask's advice to scatter large arguments does not
-        # apply, as scattered data would die with its worker (no rescheduling).
-        warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
-        return [
-            client.submit(
-                fn,
-                *args,
-                threads=threads,
-                key=f"firegrid-{run}-{i}-{_slug(name)}",
-                retries=RETRIES,
-                pure=False,
+class _Submitter:
+    """Submits tasks as earlier ones complete, keeping ``in_flight`` of them on the cluster.
+
+    Each future is keyed by this run and the partition's name, and released once its result
+    is fetched: Dask keeps a result in its worker's memory while the client holds the future,
+    so a worker's memory would grow with the partitions it ran.
+    """
+
+    def __init__(self, client, tasks, *, threads: int) -> None:
+        self.client = client
+        self.tasks = enumerate(tasks)
+        self.threads = threads
+        self.run_id = uuid.uuid4().hex[:8]  # keys of this run only, on a cluster shared by runs
+        self.names: dict[str, tuple[int, str]] = {}
+
+    def run(self, in_flight: int, bar: _Progress) -> list[PartitionResult]:
+        from distributed import as_completed
+
+        running = as_completed()
+        for _ in range(in_flight):
+            self._submit_next(running)
+        out: dict[int, PartitionResult] = {}
+        for future in running:
+            i, result = self._fetched(future)
+            out[i] = result
+            bar.done(result)
+            self._submit_next(running)
+        return [out[i] for i in range(len(out))]
+
+    def _submit_next(self, running) -> None:
+        task = next(self.tasks, None)
+        if task is None:
+            return
+        i, (name, fn, args) = task
+        with warnings.catch_warnings():
+            # A window carries its own streets: Dask's advice to scatter large arguments does
+            # not apply, as scattered data would die with its worker (no rescheduling).
+            warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
+            future = self.client.submit(
+                fn, *args, threads=self.threads, key=f"firegrid-{self.run_id}-{i}-{_slug(name)}",
+                retries=RETRIES, pure=False,
             )  # fmt: skip
-            for i, (name, fn, args) in enumerate(tasks)
-        ]
+        self.names[future.key] = (i, name)
+        running.add(future)
 
+    def _fetched(self, future) -> tuple[int, PartitionResult]:
+        """The result; a partition whose workers kept dying (Dask gives up after
+        ``distributed.scheduler.allowed-failures``) is a failure naming it; any other
+        exception is a bug and is raised."""
+        from distributed.scheduler import KilledWorker
 
-def _gathered(futures: list, tasks, bar: _Progress) -> list[PartitionResult]:
-    """The results in task order, as they complete. A partition whose workers kept dying
-    (Dask gives up after ``distributed.scheduler.allowed-failures``) is a failure naming it;
-    any other exception is a bug and is raised."""
-    from distributed import as_completed
-    from distributed.scheduler import KilledWorker
-
-    position = {f.key: i for i, f in enumerate(futures)}
-    out: list[Any] = [None] * len(tasks)
-    for future in as_completed(futures):
-        i = position[future.key]
+        i, name = self.names.pop(future.key)
         try:
-            out[i] = future.result()
+            result = future.result()
         except KilledWorker:
-            name = tasks[i][0]
-            out[i] = PartitionResult(name, error=f"{name}: every worker that ran this partition "
+            result = PartitionResult(name, error=f"{name}: every worker that ran this partition "
                                      "died (out of memory?); the other partitions are kept")  # fmt: skip
-        # A result stays in its worker's memory while the client holds its future: release
-        # it once fetched, so a worker's memory does not grow with the partitions it ran.
         future.release()
-        bar.done(out[i])
-    return out
+        return i, result
 
 
 def _connect(client_class, address: str):

@@ -84,7 +84,7 @@ def analyse_window(window: Window, config: Config, *, threads: int | None = None
     Parameters
     ----------
     window : Window
-        From :func:`firegrid.region.partitions.make_windows`.
+        From :func:`firegrid.region.partitions.iter_windows`.
     config : Config
         The region's layers and parameters (form b).
     threads : int, optional
