@@ -18,7 +18,7 @@ import pytest
 
 from firegrid.region import load_region_config, region_halo, run_region
 from firegrid.region.horizon import beyond_horizon
-from firegrid.region.partitions import clip_network
+from firegrid.region.partitions import clip_network, iter_windows
 from firegrid.spatial.errors import ConfigError
 
 DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
@@ -75,6 +75,17 @@ def test_windows_are_clipped(whole, parts):
     assert parts.partitions["error"].isna().all()
     assert (parts.partitions["edges"] < total).sum() >= 4, parts.partitions
     assert parts.partitions["buildings"].sum() == len(whole.buildings)
+
+
+def test_water_step_reads_a_shorter_reach(whole):
+    """The water step's streets are clipped to its own reach (the equality with the whole
+    run, below, is what makes that clip exact)."""
+    ctx, halo = whole.run, whole.halo
+    assert halo.water_network_m < halo.network_m
+    windows = list(iter_windows(ctx.district, ctx.network, level=2, halo=halo))
+    pairs = [(w.water_streets(), w.network) for w in windows]
+    assert sum(water.n_edges < net.n_edges for water, net in pairs) >= 4
+    assert all(set(water.node_ids) <= set(net.node_ids) for water, net in pairs)
 
 
 def test_partitioned_buildings_equal_whole(whole, parts):

@@ -28,6 +28,13 @@ A partition therefore reads
   so intersection delays and turn restrictions on any route shorter than ``R`` are those of
   the whole network.
 
+The **water step** reads less: every distance to fire water it reports is at most the water
+horizon ``W`` (metres along streets, access legs included, see :func:`water_horizon_m`), so a
+hose route it reports lies within ``W`` of a building, and a hydrant it counts has its nearest
+street within ``2 W``. Its streets are those within ``2 × (W + 2 × max_snap_m)`` of the extent
+of the cell and its buildings (1.2 km with the defaults, against 15 km for travel times),
+clipped on the worker from the window's streets (:meth:`Window.water_streets`).
+
 Within the horizon a partition's times are therefore those of the whole region to the bit
 (the same route over the same edge costs). Ties between equally near streets when snapping
 are the one exception the proof does not cover (measure zero with real coordinates).
@@ -69,6 +76,9 @@ class Halo:
         Street edges within this many metres of the cell are read (``2 × points_m``).
     water_m : float
         Distances to fire water reported exactly up to this many metres (along streets).
+    water_network_m : float
+        Street edges within this many metres of the cell and its buildings are what the water
+        step reads (``2 × (water_m + 2 × max_snap_m)``).
     """
 
     horizon_s: float
@@ -76,6 +86,7 @@ class Halo:
     points_m: float
     network_m: float
     water_m: float
+    water_network_m: float
 
 
 def region_halo(
@@ -94,8 +105,9 @@ def region_halo(
     Returns
     -------
     Halo
-        ``points_m = max(v × H, water_m + 2 × max_snap_m)`` and ``network_m = 2 × points_m``,
-        metres; ``v`` the fastest profile speed (m/s), ``H`` the horizon (s).
+        ``points_m = max(v × H, water_m + 2 × max_snap_m)``, ``network_m = 2 × points_m`` and
+        ``water_network_m = 2 × (water_m + 2 × max_snap_m)``, metres; ``v`` the fastest
+        profile speed (m/s), ``H`` the horizon (s).
 
     Raises
     ------
@@ -114,8 +126,9 @@ def region_halo(
         for p in (access.profile(name) for name in PROFILE_NAMES)
     )
     water_m = water_horizon_m(water)
-    points = max(speed * horizon, water_m + 2.0 * access.max_snap_m)
-    return Halo(horizon, speed, points, 2.0 * points, water_m)
+    snap_legs = 2.0 * access.max_snap_m
+    points = max(speed * horizon, water_m + snap_legs)
+    return Halo(horizon, speed, points, 2.0 * points, water_m, 2.0 * (water_m + snap_legs))
 
 
 def default_horizon_s(access: AccessParams) -> float:
@@ -152,6 +165,9 @@ class Window:
         The streets within ``Halo.network_m`` of the cell.
     owned : dict name -> Index
         Of each halo layer, the rows lying in the cell: the partition reports their columns.
+    water_network_m : float
+        The water step's streets are those within this many metres (``Halo.water_network_m``)
+        of the cell and its buildings; infinite: all of ``network``.
     """
 
     name: str
@@ -161,6 +177,7 @@ class Window:
     cells: pd.DataFrame
     network: GraphTable | None
     owned: dict[str, pd.Index] = field(default_factory=dict)
+    water_network_m: float = np.inf
 
     @property
     def size(self) -> dict[str, int]:
@@ -169,6 +186,15 @@ class Window:
         if self.network is not None:
             out.update(nodes=self.network.n_nodes, edges=self.network.n_edges)
         return out
+
+    def water_streets(self) -> GraphTable | None:
+        """The streets the water step reads: those of :attr:`network` within
+        :attr:`water_network_m` of the cell and its buildings' extent (see the module notes)."""
+        if self.network is None or not np.isfinite(self.water_network_m):
+            return self.network
+        bounds = np.vstack([self.cell.bounds, self.layers["buildings"].total_bounds])
+        extent = shapely.box(*np.nanmin(bounds[:, :2], axis=0), *np.nanmax(bounds[:, 2:], axis=0))
+        return NetworkClipper(self.network).within(extent, self.water_network_m)
 
 
 def partition_cells(grids: gpd.GeoDataFrame, level: int, *, source: str = "grids layer"):
@@ -220,7 +246,7 @@ def iter_windows(district, network: GraphTable | None, *, level: int, halo: Halo
     cells = partition_cells(district.layers["grids"], level)
     column = f"grid_id_l{level}"
     members = _members(district.cells[column])
-    clipper = _NetworkClipper(network) if network is not None else None
+    clipper = NetworkClipper(network) if network is not None else None
     for row in cells.itertuples():  # one pass per partition, not per building
         cell = row.geometry
         mine = members.get(str(row.grid_id), np.zeros(0, dtype=np.int64))
@@ -237,7 +263,8 @@ def iter_windows(district, network: GraphTable | None, *, level: int, halo: Halo
                 owned[name] = layer.index[near][inside]
         net = clipper.within(cell, halo.network_m) if clipper is not None else None
         subset = district.cells.iloc[mine][[column]]
-        yield Window(row.partition, str(row.grid_id), cell, layers, subset, net, owned)
+        yield Window(row.partition, str(row.grid_id), cell, layers, subset, net, owned,
+                     halo.water_network_m)  # fmt: skip
 
 
 def _members(cell_of: pd.Series) -> dict[str, np.ndarray]:
@@ -248,7 +275,7 @@ def _members(cell_of: pd.Series) -> dict[str, np.ndarray]:
     return {str(ids[i]): order[bounds[i] : bounds[i + 1]] for i in range(len(ids))}
 
 
-class _NetworkClipper:
+class NetworkClipper:
     """Cuts windows out of one GraphTable: the edges that come within a distance of a cell."""
 
     def __init__(self, table: GraphTable) -> None:
