@@ -24,11 +24,14 @@ skipped when absent).
     python benchmarks/bench_network.py [--quick] [--nodes 500000] [--no-osmnx-grid]
     python benchmarks/bench_network.py --access --access-only --nodes 100000 \
         --buildings 1000000 --stations 1000
+    python benchmarks/bench_network.py --access --access-only --nodes 30000 \
+        --buildings 300000 --keep /tmp/b30k   # keep the files to profile the command on
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -332,6 +335,17 @@ def bench_file(title: str, path: Path, cases: list[str]) -> dict:
     return results
 
 
+@contextlib.contextmanager
+def _work_folder(keep: Path | None):
+    """A temporary folder, or ``keep`` (created, left in place) to profile the files later."""
+    if keep is None:
+        with tempfile.TemporaryDirectory(prefix="firegrid_bench_") as tmp:
+            yield tmp
+        return
+    keep.mkdir(parents=True, exist_ok=True)
+    yield str(keep)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="50k-node grid instead of 500k")
@@ -353,11 +367,18 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --access: only the command and its floor (no reader cases)",
     )
+    ap.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        metavar="FOLDER",
+        help="write the files into FOLDER and keep them (to profile the command on them)",
+    )
     ap.add_argument("--no-osmnx-grid", action="store_true",
                     help="skip the osmnx path on the grid (minutes and GiB at 500k)")  # fmt: skip
     args = ap.parse_args(argv)
     n = args.nodes or (50_000 if args.quick else 500_000)
-    with tempfile.TemporaryDirectory(prefix="firegrid_bench_") as tmp:
+    with _work_folder(args.keep) as tmp:
         grid = Path(tmp) / f"grid_{n}.osm.pbf"
         t0 = time.perf_counter()
         write_grid_pbf(grid, n)

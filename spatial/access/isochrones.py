@@ -34,6 +34,8 @@ import pandas as pd
 import scipy.sparse as sp
 import shapely
 from scipy import ndimage
+from scipy.sparse.csgraph import connected_components
+from scipy.spatial import ConvexHull, QhullError
 
 from firegrid.spatial.access.travel_times import (
     COLS,
@@ -842,7 +844,9 @@ def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m, grids
                     np.stack([np.c_[bs.px[miss], bs.py[miss]], np.c_[bs.x[miss], bs.y[miss]]], 1)
                 )
                 legs = shapely.buffer(legs, cell_m / 10, quad_segs=2)
-                field[r, ti] = shapely.union_all(np.r_[[poly], legs])
+                # The small legs first, then one overlay with the large contour: a cascaded
+                # union of all would carry the contour up every level of its tree (5× slower).
+                field[r, ti] = shapely.union(poly, shapely.union_all(legs))
     return field
 
 
@@ -1122,8 +1126,7 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
     lab = np.asarray(lab, dtype=object)
     cnt = np.asarray(cnt, dtype=np.int64)
     xy = np.column_stack([px, py])
-    clip = boundary if boundary is not None else shapely.convex_hull(
-        shapely.multipoints(xy)).buffer(pad)  # fmt: skip
+    clip = boundary if boundary is not None else _convex_hull(xy).buffer(pad)
     x0, y0, x1, y1 = shapely.bounds(clip)
     c = max(AREA_CELL_M, float(np.sqrt((x1 - x0) * (y1 - y0) / AREA_MAX_CELLS)))
     nx_, ny = int(np.ceil((x1 - x0) / c)) + 1, int(np.ceil((y1 - y0) / c)) + 1
@@ -1141,14 +1144,27 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
     return [(codes[k], p) for k, p in by_label], by_count
 
 
+def _convex_hull(xy: np.ndarray) -> shapely.Geometry:
+    """GEOS's convex hull of the points ``xy``, handed only the corners qhull finds (GEOS keeps
+    only the corners, so the hull is the same; building 300k points costs seconds)."""
+    try:
+        xy = xy[ConvexHull(xy).vertices]
+    except (QhullError, ValueError):  # too few points, or all on one line: GEOS takes all
+        pass
+    return shapely.convex_hull(shapely.multipoints(xy))
+
+
 def _grid_polygons(grid: np.ndarray, x0: float, y0: float, c: float, clip):
     """(value, polygon) per value of an integer grid (cell ``[i, j]`` spans
     ``x0 + j c … x0 + (j + 1) c``, ``y0 + i c …``), clipped to ``clip``.
 
     Runs of equal cells along each row become rectangles carrying, on their top and bottom
     edges, the run breaks of the rows above and below: neighbours then share every vertex,
-    so the rectangles form a valid coverage and one linear-time coverage union per value (all
-    in one GEOS call) merges them."""
+    so the rectangles form a valid coverage. Each connected patch of a value (runs touching
+    by an edge or a corner) is merged by one coverage union and clipped on its own: GEOS
+    places the holes of a polygon by testing every shell, so one union of a fragmented value
+    costs shells × holes, patch by patch it is linear. The patches of a value share no point,
+    so together they are the union of all its rectangles."""
     ny, nx_ = grid.shape
     start = np.ones((ny, nx_), dtype=bool)
     start[:, 1:] = grid[:, 1:] != grid[:, :-1]
@@ -1181,12 +1197,76 @@ def _grid_polygons(grid: np.ndarray, x0: float, y0: float, c: float, clip):
     order = np.lexsort((pos, ids))
     rings = shapely.linearrings(x0 + jx[order] * c, y0 + iy[order] * c, indices=ids[order])
     boxes = shapely.polygons(rings)
-    order = np.argsort(val, kind="stable")
-    val, boxes = val[order], boxes[order]
-    keys, first, n = np.unique(val, return_index=True, return_counts=True)
-    # One padded row of rectangles per value (None is skipped): one GEOS call for all values.
-    table = np.full((len(keys), int(n.max())), None, dtype=object)
-    table[np.repeat(np.arange(len(keys)), n), np.arange(len(val)) - np.repeat(first, n)] = boxes
-    polys = shapely.intersection(shapely.coverage_union_all(table, axis=1), clip)
-    keep = ~shapely.is_empty(polys)
-    return list(zip(keys[keep].tolist(), polys[keep], strict=True))
+    patch = _run_patches(val, r, j0, j1)
+    polys = _clip(_coverage_union_by(boxes, patch), clip)
+    patch_val = np.empty(int(patch.max()) + 1 if len(patch) else 0, dtype=val.dtype)
+    patch_val[patch] = val
+    parts, of = shapely.get_parts(polys, return_index=True)
+    # Only the area of a patch counts (a patch touching the clip's edge may leave a line).
+    area = shapely.get_type_id(parts) == 3
+    parts, of = parts[area], of[area]
+    keys, part_key = np.unique(patch_val[of], return_inverse=True)
+    order = np.argsort(part_key, kind="stable")
+    n = np.bincount(part_key, minlength=len(keys))
+    multi = shapely.multipolygons(parts[order], indices=part_key[order])
+    # A value in one piece is a Polygon, as GEOS returns it from a single union.
+    single = shapely.get_parts(multi[n == 1])
+    multi[n == 1] = single
+    return list(zip(keys.tolist(), multi, strict=True))
+
+
+def _clip(polys: np.ndarray, clip) -> np.ndarray:
+    """``polys`` intersected with ``clip``; those well inside it (most) are kept as they are."""
+    shapely.prepare(clip)
+    inside = shapely.contains_properly(clip, polys)
+    out = polys.copy()
+    out[~inside] = shapely.intersection(polys[~inside], clip)
+    return out
+
+
+def _run_patches(val, r, j0, j1) -> np.ndarray:
+    """Patch of each run (cells ``j0 … j1 - 1`` of row ``r``): runs of equal value in
+    neighbouring rows sharing an edge or a corner are in one patch."""
+    n = len(val)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    _, code = np.unique(val, return_inverse=True)
+    ny, w = int(r.max()) + 2, int(j1.max()) + 2
+    group = code.astype(np.int64) * ny + r
+    order = np.lexsort((j0, group))
+    g, a, b = group[order], j0[order], j1[order]
+    # Runs of one (value, row) are disjoint and sorted, so their ends are sorted too: the
+    # runs of the next row touching [a, b] are found by two binary searches.
+    first = np.searchsorted(g * w + b, (g + 1) * w + a, "left")
+    stop = np.searchsorted(g * w + a, (g + 1) * w + b, "right")
+    k = np.maximum(stop - first, 0)
+    src = np.repeat(np.arange(n), k)
+    dst = np.repeat(first, k) + np.arange(len(src)) - np.repeat(np.cumsum(k) - k, k)
+    adj = sp.coo_matrix((np.ones(len(src), dtype=np.int8), (src, dst)), shape=(n, n))
+    _, label = connected_components(adj, directed=False)
+    patch = np.empty(n, dtype=np.int64)
+    patch[order] = label
+    return patch
+
+
+def _coverage_union_by(geoms: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """Coverage union of the geometries of each group (``group`` numbers ``0 … m - 1``).
+
+    Groups of similar size share one padded table (None is skipped), so a few GEOS calls
+    serve every group and padding at most doubles the table."""
+    m = int(group.max()) + 1 if len(group) else 0
+    out = np.empty(m, dtype=object)
+    order = np.argsort(group, kind="stable")
+    size = np.bincount(group, minlength=m)
+    start = np.cumsum(size) - size
+    pos = np.arange(len(group)) - start[group[order]]
+    band = np.floor(np.log2(np.maximum(size, 1))).astype(np.int64)
+    for b in np.unique(band):
+        ids = np.flatnonzero(band == b)
+        row = np.full(m, -1, dtype=np.int64)
+        row[ids] = np.arange(len(ids))
+        sel = row[group[order]] >= 0
+        table = np.full((len(ids), int(size[ids].max())), None, dtype=object)
+        table[row[group[order]][sel], pos[sel]] = geoms[order][sel]
+        out[ids] = shapely.coverage_union_all(table, axis=1)
+    return out

@@ -1,0 +1,73 @@
+"""The faster polygon steps of the areas of responsibility give the polygons the plain GEOS
+calls give: label grids polygonised patch by patch, and the convex hull of many places."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import shapely
+from scipy import ndimage
+
+from firegrid.spatial.access.isochrones import _convex_hull, _grid_polygons
+
+
+def _reference(grid: np.ndarray, x0: float, y0: float, c: float, clip) -> dict:
+    """Value → polygon: every cell a square, all squares of a value united by GEOS, clipped."""
+    ny, nx_ = grid.shape
+    i, j = np.indices(grid.shape)
+    boxes = shapely.box(x0 + j * c, y0 + i * c, x0 + (j + 1) * c, y0 + (i + 1) * c).ravel()
+    out = {}
+    for v in np.unique(grid):
+        poly = shapely.intersection(shapely.union_all(boxes[grid.ravel() == v]), clip)
+        # Where the clip passes through a corner GEOS adds a stray point; areas are polygons.
+        parts = shapely.get_parts(poly)
+        parts = parts[shapely.get_type_id(parts) == 3]
+        if len(parts):
+            out[int(v)] = parts[0] if len(parts) == 1 else shapely.MultiPolygon(list(parts))
+    return out
+
+
+def _grids():
+    rng = np.random.default_rng(7)
+    smooth = ndimage.gaussian_filter(rng.normal(size=(60, 70)), 2.0)
+    yield "fragmented counts", np.digitize(smooth, np.quantile(smooth, [0.2, 0.4, 0.6, 0.8]))
+    yield "checkerboard (patches touch only at corners)", np.indices((9, 11)).sum(axis=0) % 2
+    yield "noise", rng.integers(0, 3, size=(25, 30))
+    yield "one value", np.zeros((5, 6), dtype=np.int64)
+
+
+@pytest.mark.parametrize(
+    ("name", "grid"), list(_grids()), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_grid_polygons_equal_the_union_of_their_cells(name, grid):
+    x0, y0, c = 1000.0, 2000.0, 5.0
+    ny, nx_ = grid.shape
+    # A clip cutting through the grid, so patches are both kept whole and cut.
+    clip = shapely.Point(x0 + nx_ * c * 0.45, y0 + ny * c * 0.55).buffer(min(nx_, ny) * c * 0.45)
+    got = dict(_grid_polygons(grid, x0, y0, c, clip))
+    want = _reference(grid, x0, y0, c, clip)
+    assert sorted(got) == sorted(want)
+    for v, poly in want.items():
+        assert got[v].is_valid
+        assert got[v].geom_type == poly.geom_type
+        # Same point set: no area differs, and the boundaries coincide.
+        assert shapely.symmetric_difference(got[v], poly).area < 1e-9
+        assert shapely.hausdorff_distance(got[v].boundary, poly.boundary) < 1e-9
+    # The polygons of one grid tile the clip without overlapping.
+    total = sum(p.area for p in got.values())
+    assert total == pytest.approx(clip.intersection(shapely.box(x0, y0, x0 + nx_ * c,
+                                                                y0 + ny * c)).area)  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 50, 20_000])
+@pytest.mark.parametrize("layout", ["uniform", "lattice", "line"])
+def test_convex_hull_is_the_geos_hull_of_all_points(n, layout):
+    rng = np.random.default_rng(n)
+    if layout == "uniform":
+        xy = rng.uniform(0, 1e4, (n, 2))
+    elif layout == "lattice":  # many points on the hull's edges
+        xy = np.c_[rng.integers(0, 30, n), rng.integers(0, 30, n)] * 10.0
+    else:
+        xy = np.c_[np.arange(n), 2.0 * np.arange(n)]
+    want = shapely.convex_hull(shapely.multipoints(xy))
+    assert shapely.equals_exact(_convex_hull(xy), want, 0)
