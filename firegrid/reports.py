@@ -257,24 +257,51 @@ def write_results_gpkg(
     With ``personal="drop"`` (default) columns that look personal are left out unless named
     in ``allow`` (the config's ``[map] allow_fields``); ``"keep"`` writes them too.
     """
+    path = Path(path)
+    # GDAL's SQLite writes without waiting for the disk after every transaction (15 % of
+    # writing a city's GeoPackage); the finished file is synced once instead, so it is as
+    # durable as before, and a half-written one is only ever a temporary of the run.
+    before = _sqlite_synchronous("OFF")
+    try:
+        for name, frame in layers.items():
+            if frame is not None and len(frame):
+                _write_layer(frame, path, name, personal=personal, allow=allow)
+    finally:
+        _sqlite_synchronous(before)
+    if path.exists():
+        _fsync(path)
+    return path
+
+
+def _write_layer(frame, path: Path, name: str, *, personal: str, allow: Iterable[str]) -> None:
     import pyogrio
 
-    path = Path(path)
-    for name, frame in layers.items():
-        if frame is None or len(frame) == 0:
-            continue
-        if personal != "keep":
-            frame = without_personal(frame, allow=allow)
-        if isinstance(frame, gpd.GeoDataFrame):
-            # Arrow hands GDAL whole columns instead of one feature at a time; same file content.
-            _gpkg_ready(frame).to_file(
-                path, layer=name, driver="GPKG", engine="pyogrio", use_arrow=True
-            )
-        else:
-            pyogrio.write_dataframe(
-                pd.DataFrame(frame), path, layer=name, driver="GPKG", use_arrow=True
-            )
-    return path
+    if personal != "keep":
+        frame = without_personal(frame, allow=allow)
+    if isinstance(frame, gpd.GeoDataFrame):
+        # Arrow hands GDAL whole columns instead of one feature at a time; same file content.
+        _gpkg_ready(frame).to_file(path, layer=name, driver="GPKG", engine="pyogrio",
+                                   use_arrow=True)  # fmt: skip
+    else:
+        pyogrio.write_dataframe(pd.DataFrame(frame), path, layer=name, driver="GPKG",
+                                use_arrow=True)  # fmt: skip
+
+
+def _sqlite_synchronous(value: str | None) -> str | None:
+    """Set GDAL's ``OGR_SQLITE_SYNCHRONOUS`` (None: GDAL's default); returns the one before."""
+    import pyogrio
+
+    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": value})
+    return before
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------
