@@ -1,5 +1,5 @@
-"""The faster polygon steps of the areas of responsibility give the polygons the plain GEOS
-calls give: label grids polygonised patch by patch, and the convex hull of many places."""
+"""The faster polygon step of the areas of responsibility gives the polygons the plain GEOS
+calls give: label grids polygonised patch by patch."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import shapely
 from scipy import ndimage
 
-from firegrid.spatial.access.isochrones import _convex_hull, _grid_polygons
+from firegrid.spatial.access.isochrones import _grid_polygons
 
 
 def _reference(grid: np.ndarray, x0: float, y0: float, c: float, clip) -> dict:
@@ -57,17 +57,3 @@ def test_grid_polygons_equal_the_union_of_their_cells(name, grid):
     total = sum(p.area for p in got.values())
     assert total == pytest.approx(clip.intersection(shapely.box(x0, y0, x0 + nx_ * c,
                                                                 y0 + ny * c)).area)  # fmt: skip
-
-
-@pytest.mark.parametrize("n", [1, 2, 3, 50, 20_000])
-@pytest.mark.parametrize("layout", ["uniform", "lattice", "line"])
-def test_convex_hull_is_the_geos_hull_of_all_points(n, layout):
-    rng = np.random.default_rng(n)
-    if layout == "uniform":
-        xy = rng.uniform(0, 1e4, (n, 2))
-    elif layout == "lattice":  # many points on the hull's edges
-        xy = np.c_[rng.integers(0, 30, n), rng.integers(0, 30, n)] * 10.0
-    else:
-        xy = np.c_[np.arange(n), 2.0 * np.arange(n)]
-    want = shapely.convex_hull(shapely.multipoints(xy))
-    assert shapely.equals_exact(_convex_hull(xy), want, 0)

@@ -35,7 +35,6 @@ import scipy.sparse as sp
 import shapely
 from scipy import ndimage
 from scipy.sparse.csgraph import connected_components
-from scipy.spatial import ConvexHull, QhullError
 
 from firegrid.spatial.access.travel_times import (
     COLS,
@@ -1126,7 +1125,8 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
     lab = np.asarray(lab, dtype=object)
     cnt = np.asarray(cnt, dtype=np.int64)
     xy = np.column_stack([px, py])
-    clip = boundary if boundary is not None else _convex_hull(xy).buffer(pad)
+    clip = boundary if boundary is not None else shapely.convex_hull(
+        shapely.multipoints(xy)).buffer(pad)  # fmt: skip
     x0, y0, x1, y1 = shapely.bounds(clip)
     c = max(AREA_CELL_M, float(np.sqrt((x1 - x0) * (y1 - y0) / AREA_MAX_CELLS)))
     nx_, ny = int(np.ceil((x1 - x0) / c)) + 1, int(np.ceil((y1 - y0) / c)) + 1
@@ -1142,16 +1142,6 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
     by_label = _grid_polygons(lab_code[nearest], x0, y0, c, clip)
     by_count = _grid_polygons(cnt[nearest], x0, y0, c, clip)
     return [(codes[k], p) for k, p in by_label], by_count
-
-
-def _convex_hull(xy: np.ndarray) -> shapely.Geometry:
-    """GEOS's convex hull of the points ``xy``, handed only the corners qhull finds (GEOS keeps
-    only the corners, so the hull is the same; building 300k points costs seconds)."""
-    try:
-        xy = xy[ConvexHull(xy).vertices]
-    except (QhullError, ValueError):  # too few points, or all on one line: GEOS takes all
-        pass
-    return shapely.convex_hull(shapely.multipoints(xy))
 
 
 def _grid_polygons(grid: np.ndarray, x0: float, y0: float, c: float, clip):
