@@ -9,6 +9,7 @@ import shapely
 from scipy import ndimage
 
 from firegrid.spatial.access.isochrones import _grid_polygons
+from firegrid.spatial.io.grids import surface_points
 
 
 def _reference(grid: np.ndarray, x0: float, y0: float, c: float, clip) -> dict:
@@ -57,3 +58,18 @@ def test_grid_polygons_equal_the_union_of_their_cells(name, grid):
     total = sum(p.area for p in got.values())
     assert total == pytest.approx(clip.intersection(shapely.box(x0, y0, x0 + nx_ * c,
                                                                 y0 + ny * c)).area)  # fmt: skip
+
+
+def test_surface_points_are_geos_points_on_surface():
+    rng = np.random.default_rng(5)
+    pts = shapely.points(rng.uniform(0, 1e3, (200, 2)))
+    polys = shapely.buffer(shapely.points(rng.uniform(0, 1e3, (50, 2))), 8.0)
+    lines = shapely.linestrings(rng.uniform(0, 1e3, (30, 3, 2)))
+    geoms = np.concatenate([pts, polys, lines, [None, shapely.Point(), shapely.Polygon()]])
+    rng.shuffle(geoms)
+    got = surface_points(geoms)
+    want = shapely.point_on_surface(geoms)
+    assert (shapely.is_missing(got) == shapely.is_missing(want)).all()
+    ok = ~shapely.is_missing(want)
+    assert shapely.equals_exact(got[ok], want[ok], 0).all()
+    assert (shapely.is_empty(got[ok]) == shapely.is_empty(want[ok])).all()

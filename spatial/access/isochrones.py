@@ -46,6 +46,7 @@ from firegrid.spatial.access.travel_times import (
     station_groups,
     station_ids,
 )
+from firegrid.spatial.io.grids import surface_points
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.network.routing import (
     RoutingGraph,
@@ -1084,11 +1085,7 @@ def surface_xy(geoms: np.ndarray) -> np.ndarray:
     Equal to ``shapely.get_coordinates(shapely.point_on_surface(geoms))``, but points (most
     buildings of a city-size layer) are taken as they are instead of going through GEOS.
     """
-    xy = np.empty((len(geoms), 2))
-    pt = shapely.get_type_id(geoms) == 0
-    xy[pt] = shapely.get_coordinates(geoms[pt])
-    xy[~pt] = shapely.get_coordinates(shapely.point_on_surface(geoms[~pt]))
-    return xy
+    return shapely.get_coordinates(surface_points(geoms))
 
 
 def _pieces(rg: RoutingGraph, piece_m: float):

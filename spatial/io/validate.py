@@ -19,7 +19,7 @@ from firegrid.spatial.io.crs import (
     wgs84_to_gcj02,
 )
 from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
-from firegrid.spatial.io.grids import assign_grids
+from firegrid.spatial.io.grids import assign_grids, surface_points
 from firegrid.spatial.io.layers import (
     FALSE_WORDS,
     SCHEMAS,
@@ -542,7 +542,7 @@ def check_extent(
     """
     report = ValidationReport()
     boundary_m = gpd.GeoSeries([boundary_wgs84], crs=WGS84).to_crs(crs).iloc[0]
-    pts = gdf_wgs84.geometry.representative_point()
+    pts = _surface_series(gdf_wgs84.geometry)
     dist = _metres_outside(pts, boundary_m, crs)
     out = dist > EDGE_TOLERANCE_M
     if out.sum() == 0:
@@ -571,6 +571,11 @@ def check_extent(
 def _metres_outside(points: gpd.GeoSeries, boundary_m: shapely.Geometry, crs) -> np.ndarray:
     """Distance in metres (in ``crs``) from each WGS84 point to the district; 0 inside."""
     return np.asarray(points.to_crs(crs).distance(boundary_m), dtype=float)
+
+
+def _surface_series(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
+    """``geoms.representative_point()``, points taken as they are (see :func:`surface_points`)."""
+    return gpd.GeoSeries(surface_points(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
 
 
 def _other_readings(
@@ -645,7 +650,7 @@ def check_alignment(
     if len(points_wgs84) < 5 or not footprints.geom_type.isin(["Polygon", "MultiPolygon"]).all():
         return report
     tree = shapely.STRtree(np.asarray(footprints.values, dtype=object))
-    pts = points_wgs84.geometry.representative_point()
+    pts = _surface_series(points_wgs84.geometry)
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
     declared = _share_on(tree, x, y, crs, tolerance_m)
     if declared > 0.5:
