@@ -1,5 +1,5 @@
-"""The faster polygon step of the areas of responsibility gives the polygons the plain GEOS
-calls give: label grids polygonised patch by patch."""
+"""The faster polygon steps of the areas of responsibility give what the plain GEOS calls
+give: label grids polygonised patch by patch, the hull of a million places, points on surfaces."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import shapely
 from scipy import ndimage
 
-from firegrid.spatial.access.isochrones import _grid_polygons
+from firegrid.spatial.access.isochrones import _convex_hull, _grid_polygons
 from firegrid.spatial.io.grids import surface_points
 
 
@@ -73,3 +73,27 @@ def test_surface_points_are_geos_points_on_surface():
     ok = ~shapely.is_missing(want)
     assert shapely.equals_exact(got[ok], want[ok], 0).all()
     assert (shapely.is_empty(got[ok]) == shapely.is_empty(want[ok])).all()
+
+
+def _point_sets():
+    rng = np.random.default_rng(11)
+    yield "uniform", rng.uniform(0, 1e4, (20_000, 2))
+    yield "lattice (points along the hull's edges)", rng.integers(0, 30, (5_000, 2)) * 10.0
+    # A projected street grid: nearly straight rows, every boundary point a true corner.
+    i, j = np.meshgrid(np.arange(120), np.arange(90))
+    yield "bent grid", np.c_[(j * 100.0 + 1e-4 * i**2).ravel(), (i * 100.0 - 2e-4 * j**2).ravel()]
+    yield "one line", np.c_[np.arange(50.0), 2.0 * np.arange(50.0)]
+    yield "one point repeated", np.full((40, 2), 3.0)
+    yield "few", rng.uniform(0, 10, (5, 2))
+    yield (
+        "disc",
+        np.c_[np.cos(np.linspace(0, 6.28, 3000)), np.sin(np.linspace(0, 6.28, 3000))] * 1e3,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "xy"), list(_point_sets()), ids=lambda x: x if isinstance(x, str) else ""
+)
+def test_convex_hull_is_geos_hull_of_every_point(name, xy):
+    want = shapely.convex_hull(shapely.multipoints(xy))
+    assert shapely.equals_exact(_convex_hull(xy), want, 0)
