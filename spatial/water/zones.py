@@ -8,6 +8,7 @@ import pandas as pd
 import shapely
 
 from firegrid.spatial.errors import InputError
+from firegrid.spatial.geometry import dissolve_touching, union_by
 from firegrid.spatial.io.crs import require_projected
 from firegrid.spatial.water.params import WaterParams
 
@@ -62,7 +63,9 @@ def water_deficient_zones(
         return _empty_zones(crs)
     grown = _deficient_area(geoms[bad & valid], geoms[~bad & valid], params)
     if boundary is not None:
-        grown = shapely.intersection(grown, boundary)
+        shapely.prepare(boundary)
+        inside = shapely.contains_properly(boundary, grown)  # most pieces: kept as they are
+        grown[~inside] = shapely.intersection(grown[~inside], boundary)
     parts = shapely.get_parts(grown)
     parts = parts[shapely.get_type_id(parts) == 3]
     parts = parts[shapely.area(parts) > 0]
@@ -79,27 +82,32 @@ def water_deficient_zones(
     return zones[cols + ["area_m2", "grid_ids", "geometry"]]
 
 
-def _deficient_area(dg: np.ndarray, covered: np.ndarray, params: WaterParams) -> shapely.Geometry:
+def _deficient_area(dg: np.ndarray, covered: np.ndarray, params: WaterParams) -> np.ndarray:
     """The deficient footprints ``dg`` grown, dissolved and closed, with the covered
-    footprints cut out except where they overlap a deficient one."""
+    footprints cut out except where they overlap a deficient one: an array of separate
+    pieces (their union is the area), each handled alone (see :mod:`firegrid.spatial.geometry`)."""
     r, c = params.zone_buffer_m, params.zone_close_m
-    # Grow by r and close gaps narrower than 2c in one union: dilate by r + c, erode by c.
-    grown = shapely.union_all(shapely.buffer(dg, r + c, quad_segs=4))
+    # Grow by r and close gaps narrower than 2c: dilate by r + c, dissolve, erode by c. The
+    # pieces do not touch, so eroding each is eroding their union.
+    grown = dissolve_touching(shapely.buffer(dg, r + c, quad_segs=4))
     if c > 0:
         grown = shapely.buffer(grown, -c, quad_segs=4)
     covered = covered[shapely.get_type_id(covered) >= 3]  # only areas can be cut out
     if len(covered):
         clash = shapely.STRtree(dg).query(covered, predicate="intersects")[0]
         covered = np.delete(covered, np.unique(clash))
-        inside = shapely.STRtree(covered).query(grown, predicate="intersects")
-        if len(inside):
-            grown = shapely.difference(grown, shapely.union_all(covered[np.unique(inside)]))
+        piece, cut = shapely.STRtree(covered).query(grown, predicate="intersects")
+        if len(piece):
+            hit, group = np.unique(piece, return_inverse=True)
+            grown[hit] = shapely.difference(grown[hit], union_by(covered[cut], group))
     # Dilation then erosion keeps every footprint inside up to polygon approximation; add back
     # any footprint that slipped out (tiny buffers with large closing).
-    rep = shapely.get_coordinates(shapely.point_on_surface(dg))
-    lost = ~shapely.contains_xy(grown, rep[:, 0], rep[:, 1])
+    rep = shapely.points(shapely.get_coordinates(shapely.point_on_surface(dg)))
+    kept = shapely.STRtree(grown).query(rep, predicate="within")[0]
+    lost = np.ones(len(dg), dtype=bool)
+    lost[kept] = False
     if lost.any():
-        grown = shapely.union_all(np.r_[[grown], dg[lost]])
+        grown = dissolve_touching(np.r_[grown, dg[lost]])
     return grown
 
 
