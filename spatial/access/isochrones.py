@@ -46,6 +46,7 @@ from firegrid.spatial.access.travel_times import (
     station_groups,
     station_ids,
 )
+from firegrid.spatial.geometry import union_by
 from firegrid.spatial.io.grids import surface_points
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.network.routing import (
@@ -1215,7 +1216,7 @@ def _grid_polygons(grid: np.ndarray, x0: float, y0: float, c: float, clip):
     rings = shapely.linearrings(x0 + jx[order] * c, y0 + iy[order] * c, indices=ids[order])
     boxes = shapely.polygons(rings)
     patch = _run_patches(val, r, j0, j1)
-    polys = _clip(_coverage_union_by(boxes, patch), clip)
+    polys = _clip(union_by(boxes, patch, coverage=True), clip)
     patch_val = np.empty(int(patch.max()) + 1 if len(patch) else 0, dtype=val.dtype)
     patch_val[patch] = val
     parts, of = shapely.get_parts(polys, return_index=True)
@@ -1264,26 +1265,3 @@ def _run_patches(val, r, j0, j1) -> np.ndarray:
     patch = np.empty(n, dtype=np.int64)
     patch[order] = label
     return patch
-
-
-def _coverage_union_by(geoms: np.ndarray, group: np.ndarray) -> np.ndarray:
-    """Coverage union of the geometries of each group (``group`` numbers ``0 … m - 1``).
-
-    Groups of similar size share one padded table (None is skipped), so a few GEOS calls
-    serve every group and padding at most doubles the table."""
-    m = int(group.max()) + 1 if len(group) else 0
-    out = np.empty(m, dtype=object)
-    order = np.argsort(group, kind="stable")
-    size = np.bincount(group, minlength=m)
-    start = np.cumsum(size) - size
-    pos = np.arange(len(group)) - start[group[order]]
-    band = np.floor(np.log2(np.maximum(size, 1))).astype(np.int64)
-    for b in np.unique(band):
-        ids = np.flatnonzero(band == b)
-        row = np.full(m, -1, dtype=np.int64)
-        row[ids] = np.arange(len(ids))
-        sel = row[group[order]] >= 0
-        table = np.full((len(ids), int(size[ids].max())), None, dtype=object)
-        table[row[group[order]][sel], pos[sel]] = geoms[order][sel]
-        out[ids] = shapely.coverage_union_all(table, axis=1)
-    return out
