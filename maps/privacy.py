@@ -133,6 +133,24 @@ PERSONAL_VALUE_PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+"),
 }
 REDACTED = "***"
+# The fewest characters of a match of each pattern. No pattern matches a line break, so a
+# match lies within one value: a column whose values are all shorter is not scanned for it.
+# Checked against the patterns' own widths in tests/test_privacy_speed.py.
+PATTERN_MIN_CHARS: dict[str, int] = {
+    "mobile": 11,
+    "landline": 11,
+    "id18": 18,
+    "id15": 15,
+    "email": 5,
+}
+# A literal every match holds: text without it is not scanned for the pattern.
+PATTERN_REQUIRED_CHAR: dict[str, str] = {"email": "@"}
+# The fewest digits of any match of PERSONAL_VALUE_PATTERNS in a whole number written out
+# ("-" and digits only): a mobile number has 11, a landline needs a separator or a bracket
+# after its area code, an ID number 15 or 18 digits, an e-mail an "@". A numeric column whose
+# values all have fewer digits cannot match (checked against the patterns in
+# tests/test_privacy_speed.py), so it is not written out as text to be scanned.
+NUMBER_MIN_DIGITS = 11
 
 
 def header_key(column: object) -> str:
@@ -161,13 +179,41 @@ def _as_text(values: pd.Series) -> pd.Series:
     return pd.Series(pd.unique(values.dropna().astype(str).to_numpy()), dtype=object)
 
 
+def _too_short_for_patterns(values: pd.Series) -> bool:
+    """True for an integer or float column whose numbers all have too few digits to match.
+
+    Floats count by their magnitude: :func:`_as_text` only writes out whole ones, with the
+    same digits as the integer part.
+    """
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    if pd.api.types.is_integer_dtype(values):
+        present = values.dropna()
+        # Python ints: the absolute value of the smallest int64 does not overflow.
+        largest = max(int(present.max()), -int(present.min())) if len(present) else 0
+    elif pd.api.types.is_float_dtype(values):
+        v = values.to_numpy(dtype=float, na_value=np.nan)
+        finite = v[np.isfinite(v)]
+        largest = float(np.abs(finite).max()) if finite.size else 0.0
+    else:
+        return False
+    return largest < 10 ** (NUMBER_MIN_DIGITS - 1)
+
+
 def personal_by_content(values: pd.Series) -> bool:
     """True when any value of a text or integer column looks like a phone, ID or e-mail."""
+    if _too_short_for_patterns(values):
+        return False
     text = _as_text(values)
     if text.empty:
         return False
     joined = "\n".join(text)
-    return any(p.search(joined) for p in PERSONAL_VALUE_PATTERNS.values())
+    longest = int(text.str.len().max())
+    return any(
+        p.search(joined)
+        for name, p in PERSONAL_VALUE_PATTERNS.items()
+        if longest >= PATTERN_MIN_CHARS[name] and PATTERN_REQUIRED_CHAR.get(name, "") in joined
+    )
 
 
 def redact_text(text: str) -> str:
