@@ -343,9 +343,11 @@ def load_district(
     if "grids" not in read:
         return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
     work = _working_crs(crs, read["grids"].gdf)
-    _check_placement(read, work, report)
+    # Projected once: the extent check reuses these points instead of projecting them again.
+    projected = {n: r.gdf.to_crs(work) for n, r in read.items() if not report.has_error(layer=n)}
+    _check_placement(read, work, report, projected=projected)
     # Layers with errors were checked as far as they could be, but are not part of the district.
-    layers = {n: r.gdf.to_crs(work) for n, r in read.items() if not report.has_error(layer=n)}
+    layers = {n: g for n, g in projected.items() if not report.has_error(layer=n)}
     sources = {n: r.source for n, r in read.items()}
     cells = _check_between_layers(layers, sources, report)
     # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
@@ -396,12 +398,20 @@ def _working_crs(crs: str | pyproj.CRS | None, grids: gpd.GeoDataFrame) -> pypro
 
 
 def _check_placement(
-    read: Mapping[str, _ReadLayer], work: pyproj.CRS, report: ValidationReport
+    read: Mapping[str, _ReadLayer],
+    work: pyproj.CRS,
+    report: ValidationReport,
+    *,
+    projected: Mapping[str, gpd.GeoDataFrame],
 ) -> None:
-    """Each layer lies in the district, and hazard and incident points on their buildings."""
+    """Each layer lies in the district, and hazard and incident points on their buildings.
+
+    ``projected`` holds the layers already in ``work`` (those without errors so far).
+    """
     boundary = shapely.union_all(read["grids"].gdf.geometry.values)
     for layer_name, r in read.items():
         if layer_name != "grids":
+            in_work = projected.get(layer_name)
             report.extend(
                 check_extent(
                     r.gdf,
@@ -410,6 +420,7 @@ def _check_placement(
                     boundary,
                     work,
                     declared_offset=r.system.offset,
+                    projected=None if in_work is None else in_work.geometry,
                 )
             )
     if "buildings" not in read:

@@ -532,6 +532,7 @@ def check_extent(
     *,
     declared_offset: str | None = None,
     max_outside_m: float = MAX_OUTSIDE_M,
+    projected: gpd.GeoSeries | None = None,
 ) -> ValidationReport:
     """Find features outside the district and name the likely cause.
 
@@ -539,11 +540,15 @@ def check_extent(
     a GCJ-02 or BD-09 offset (or swapping latitude/longitude) would bring the layer's outside
     features inside, the layer was most likely declared in the wrong coordinate system, and
     that is said even for features only a few hundred metres out.
+
+    ``projected``, when given, is ``gdf_wgs84.geometry`` already projected to ``crs`` (row for
+    row): its points are used as they are instead of being projected a second time (the same
+    coordinates; only the surface points of lines and polygons are still projected here).
     """
     report = ValidationReport()
     boundary_m = gpd.GeoSeries([boundary_wgs84], crs=WGS84).to_crs(crs).iloc[0]
     pts = _surface_series(gdf_wgs84.geometry)
-    dist = _metres_outside(pts, boundary_m, crs)
+    dist = _metres_outside(pts, boundary_m, crs, projected=projected)
     out = dist > EDGE_TOLERANCE_M
     if out.sum() == 0:
         return report
@@ -568,9 +573,26 @@ def check_extent(
     return report
 
 
-def _metres_outside(points: gpd.GeoSeries, boundary_m: shapely.Geometry, crs) -> np.ndarray:
-    """Distance in metres (in ``crs``) from each WGS84 point to the district; 0 inside."""
-    return np.asarray(points.to_crs(crs).distance(boundary_m), dtype=float)
+def _metres_outside(
+    points: gpd.GeoSeries,
+    boundary_m: shapely.Geometry,
+    crs,
+    *,
+    projected: gpd.GeoSeries | None = None,
+) -> np.ndarray:
+    """Distance in metres (in ``crs``) from each WGS84 point to the district; 0 inside.
+
+    Where ``projected`` (the layer's geometry in ``crs``) holds a point, that point is the
+    projected surface point already (a point is its own surface point), so only the others are
+    projected here.
+    """
+    if projected is None:
+        return np.asarray(points.to_crs(crs).distance(boundary_m), dtype=float)
+    pts_m = np.asarray(projected.to_numpy(), dtype=object).copy()
+    todo = shapely.get_type_id(pts_m) != 0
+    if todo.any():
+        pts_m[todo] = points[todo].to_crs(crs).to_numpy()
+    return np.asarray(shapely.distance(pts_m, boundary_m), dtype=float)
 
 
 def _surface_series(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
