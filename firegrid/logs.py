@@ -19,7 +19,6 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from firegrid.maps.privacy import redact_text
 from firegrid.spatial.errors import ConfigError
 
 LOGGER_NAME = "firegrid"
@@ -101,6 +100,10 @@ def log_run(run: Any, written: Mapping[str, Path] | None = None) -> None:
 
 def _redacted(record: logging.LogRecord) -> bool:
     """Mask telephone, ID numbers and e-mail addresses in the record's message (kept)."""
+    # Imported here: the firegrid.maps package loads folium (about a second), which a
+    # command that writes no map and logs nothing should not pay for.
+    from firegrid.maps.privacy import redact_text
+
     record.msg, record.args = redact_text(record.getMessage()), None
     return True
 

@@ -25,7 +25,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import pandas as pd
 
-from firegrid.maps.html import escape_html
 from firegrid.spatial import columns
 from firegrid.spatial.io.layers import SCHEMAS
 
@@ -317,10 +316,21 @@ def _display_values(
         text = series.astype(object).map(str, na_action="ignore")
         if labels:
             text = text.map(lambda v: labels.get(v, v), na_action="ignore")
-        out = text.map(escape_html, na_action="ignore")
+        out = text.map(_escape_html(), na_action="ignore")
     out = out.astype(object)
     out[missing] = None
     return out
+
+
+def _escape_html():
+    """The map's one HTML escaper, :func:`firegrid.maps.html.escape_html`.
+
+    Imported on use: that module loads folium (about a second), which the tables and
+    GeoPackage written through this module's column checks do not need.
+    """
+    from firegrid.maps.html import escape_html
+
+    return escape_html
 
 
 # Units (of the column registry) whose values popups show with 3 decimals: probabilities,
