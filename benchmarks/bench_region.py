@@ -5,9 +5,10 @@ grid level of subdistricts, buildings, stations, hydrants as GeoParquet) is writ
 temporary folder and run through the public region runner
 (:func:`firegrid.region.runner.run_region`, form b: region-wide layers split by grid level 1)
 with each worker count, each in its own process. Printed per run: wall time, the client's
-peak RSS, each worker's peak RSS (psutil, sampled every 0.2 s, and the exact maximum from
-``getrusage(RUSAGE_CHILDREN)`` once the workers have exited), per-partition seconds (mean /
-max) and window sizes; then the scaling ratio (1-worker / 2-worker wall time) and, from these
+peak RSS, each worker's peak RSS (psutil, sampled every 0.2 s; ``getrusage(RUSAGE_CHILDREN)``
+is printed too, but it keeps the high-water mark of a child across ``exec``, so a worker
+process forked from a client already holding the region reports the client's size),
+per-partition seconds (mean / max) and window sizes; then the scaling ratio (1-worker / 2-worker wall time) and, from these
 figures, the estimate for a 100-worker cluster over China's ~40,000 township-level units.
 
 Per subdistrict at ``--scale 1``: 5,000 street nodes (about 7 × 7 km), 25,000 buildings,
@@ -122,7 +123,7 @@ def _print_run(r: dict) -> None:
     print(
         f"workers={r['workers']}: wall {r['wall_s']:.1f} s (run_region {r['run_s']:.1f} s); "
         f"client peak RSS {r['client_peak_mib']:,.0f} MiB; worker peak RSS [{peaks}] MiB "
-        f"(exact max {r['children_peak_mib']:,.0f} MiB); {r['partitions']} partitions: "
+        f"(children's ru_maxrss {r['children_peak_mib']:,.0f} MiB); {r['partitions']} partitions: "
         f"mean {r['partition_mean_s']:.2f} s, max {r['partition_max_s']:.2f} s, "
         f"sum {r['partition_sum_s']:.1f} s; mean window: {window}; failures {r['failures']}; "
         f"load average {r['load_average'][0]:.1f} → {r['load_average'][1]:.1f} "
@@ -162,9 +163,10 @@ def estimate(runs: dict[int, dict], subdistricts: int) -> list[str]:
         f"{CHINA_UNITS:,} units × {serial / subdistricts:.2f} s = "
         f"{CHINA_UNITS * serial / subdistricts / 3600:.1f} h on the clients if it stays linear "
         "(one client per province or city, running side by side, divides it)",
-        f"memory: each worker needs about {max(one['children_peak_mib'], 1):,.0f} MiB "
-        "(the largest worker peak measured; flat in the number of units only if a worker "
-        "returns each partition's memory)",
+        f"memory: each worker needs about {max(one['worker_peaks_mib'], default=0):,.0f} MiB "
+        "(the largest sampled worker peak; a worker releases each partition's result once "
+        f"fetched); the client peaked at {one['client_peak_mib']:,.0f} MiB holding the "
+        f"whole region of {subdistricts} subdistricts",
     ]
     return lines
 
