@@ -380,3 +380,20 @@ def test_demo_region_equals_the_district_pipeline():
     # subdistricts (data/region/README.md).
     served = b.loc[(b["fire_station_id"] == "ZD01") & b["covered_5min"], "subdistrict"]
     assert served.nunique() >= 3
+
+
+@pytest.mark.slow
+def test_dask_size_advice_is_not_printed_per_partition(cluster, region_path):
+    """Dask warns about every large task it sends (a window carries its streets: 120 MiB at
+    full size); a user would get one such line per partition. The threshold is lowered here
+    so the demo's small windows trigger it."""
+    import warnings
+
+    import dask
+
+    with dask.config.set({"distributed.admin.large-graph-warning-threshold": "1kB"}):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_region(region_path, scheduler=cluster.scheduler_address, progress=False)
+    assert result.failures == []
+    assert not [w for w in caught if "large" in str(w.message).lower()], caught[:3]

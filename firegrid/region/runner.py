@@ -181,7 +181,12 @@ def _on_dask(tasks, total, workers, scheduler, threads, progress) -> list[Partit
         n = max(1, len(client.scheduler_info().get("workers", {})))
         per_task = threads or max(1, (os.cpu_count() or 1) // n)
         bar = _Progress(total, progress, where=f"dashboard {client.dashboard_link}")
-        out = _Submitter(client, tasks, threads=per_task).run(IN_FLIGHT_PER_WORKER * n, bar)
+        with warnings.catch_warnings():
+            # A window carries its own streets: Dask's advice to scatter large arguments or
+            # load them through Dask does not apply (scattered data would die with its worker,
+            # with no rescheduling), and a user would get one warning per partition.
+            warnings.filterwarnings("ignore", message=r".*[Ll]arge (object|graph).*")
+            out = _Submitter(client, tasks, threads=per_task).run(IN_FLIGHT_PER_WORKER * n, bar)
         bar.close()
         return out
     finally:
@@ -224,14 +229,10 @@ class _Submitter:
         if task is None:
             return
         i, (name, fn, args) = task
-        with warnings.catch_warnings():
-            # A window carries its own streets: Dask's advice to scatter large arguments does
-            # not apply, as scattered data would die with its worker (no rescheduling).
-            warnings.filterwarnings("ignore", message=".*[Ll]arge object.*")
-            future = self.client.submit(
-                fn, *args, threads=self.threads, key=f"firegrid-{self.run_id}-{i}-{_slug(name)}",
-                retries=RETRIES, pure=False,
-            )  # fmt: skip
+        future = self.client.submit(
+            fn, *args, threads=self.threads, key=f"firegrid-{self.run_id}-{i}-{_slug(name)}",
+            retries=RETRIES, pure=False,
+        )  # fmt: skip
         self.names[future.key] = (i, name)
         running.add(future)
 
