@@ -83,9 +83,12 @@ def test_water_step_reads_a_shorter_reach(whole):
     ctx, halo = whole.run, whole.halo
     assert halo.water_network_m < halo.network_m
     windows = list(iter_windows(ctx.district, ctx.network, level=2, halo=halo))
-    pairs = [(w.water_streets(), w.network) for w in windows]
-    assert sum(water.n_edges < net.n_edges for water, net in pairs) >= 4
-    assert all(set(water.node_ids) <= set(net.node_ids) for water, net in pairs)
+    reach = [(w.water_reach(), w) for w in windows]
+    assert sum(water.n_edges < w.network.n_edges for (water, _), w in reach) >= 4
+    assert all(set(water.node_ids) <= set(w.network.node_ids) for (water, _), w in reach)
+    # hydrants: fewer than the travel-time halo holds, every one the cell owns among them
+    assert sum(len(near["hydrants"]) < len(w.layers["hydrants"]) for (_, near), w in reach) >= 4
+    assert all(w.owned["hydrants"].isin(near["hydrants"].index).all() for (_, near), w in reach)
 
 
 def test_partitioned_buildings_equal_whole(whole, parts):

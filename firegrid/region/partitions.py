@@ -33,7 +33,8 @@ horizon ``W`` (metres along streets, access legs included, see :func:`water_hori
 hose route it reports lies within ``W`` of a building, and a hydrant it counts has its nearest
 street within ``2 W``. Its streets are those within ``2 × (W + 2 × max_snap_m)`` of the extent
 of the cell and its buildings (1.2 km with the defaults, against 15 km for travel times),
-clipped on the worker from the window's streets (:meth:`Window.water_streets`).
+clipped on the worker from the window's streets, with the hydrants and water sources within
+``W + 2 × max_snap_m`` (:meth:`Window.water_reach`).
 
 Within the horizon a partition's times are therefore those of the whole region to the bit
 (the same route over the same edge costs). Ties between equally near streets when snapping
@@ -187,14 +188,27 @@ class Window:
             out.update(nodes=self.network.n_nodes, edges=self.network.n_edges)
         return out
 
-    def water_streets(self) -> GraphTable | None:
-        """The streets the water step reads: those of :attr:`network` within
-        :attr:`water_network_m` of the cell and its buildings' extent (see the module notes)."""
+    def water_reach(self) -> tuple[GraphTable | None, dict[str, gpd.GeoDataFrame]]:
+        """What the water step reads (see the module notes): the streets of :attr:`network`
+        within :attr:`water_network_m` of the cell and its buildings' extent, and the hydrants
+        and water sources within half that (a hydrant farther away reaches no building of the
+        cell within the water horizon; read with the shorter streets, it would only be noted
+        as far from every street).
+
+        Returns
+        -------
+        network : GraphTable or None
+        layers : dict name -> GeoDataFrame
+            ``hydrants`` and ``water_sources`` where the window has them.
+        """
+        points = {k: v for k, v in self.layers.items() if k in ("hydrants", "water_sources")}
         if self.network is None or not np.isfinite(self.water_network_m):
-            return self.network
+            return self.network, points
         bounds = np.vstack([self.cell.bounds, self.layers["buildings"].total_bounds])
         extent = shapely.box(*np.nanmin(bounds[:, :2], axis=0), *np.nanmax(bounds[:, 2:], axis=0))
-        return NetworkClipper(self.network).within(extent, self.water_network_m)
+        near = {k: v[shapely.dwithin(v.geometry.to_numpy(), extent, self.water_network_m / 2)]
+                for k, v in points.items()}  # fmt: skip
+        return NetworkClipper(self.network).within(extent, self.water_network_m), near
 
 
 def partition_cells(grids: gpd.GeoDataFrame, level: int, *, source: str = "grids layer"):

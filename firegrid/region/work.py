@@ -80,7 +80,7 @@ def analyse_window(window: Window, config: Config, *, threads: int | None = None
     The access analysis runs without isochrones and areas of responsibility (station
     polygons are drawn per district run, not per partition); the water step runs as in a
     district run, over the streets within its own, shorter reach
-    (:meth:`~firegrid.region.partitions.Window.water_streets`).
+    (:meth:`~firegrid.region.partitions.Window.water_reach`).
 
     Parameters
     ----------
@@ -102,7 +102,8 @@ def analyse_window(window: Window, config: Config, *, threads: int | None = None
         ctx = _window_context(window, config)
         with runtime.using_threads(threads):
             ctx.record("access", _window_access(ctx))
-            ctx.network = window.water_streets()
+            ctx.network, near = window.water_reach()
+            ctx.district.layers.update(near)
             run_step(ctx, "water")
     except FireGridError as exc:
         return PartitionResult(window.name, error=f"{window.name}: {exc}")
