@@ -106,7 +106,8 @@ def test_access_path_loads_no_map_stack_beside_the_maps_package_init(tmp_path: P
     reason=(
         "firegrid.config imports firegrid.maps.options, and the firegrid.maps package's "
         "__init__ imports maps.export (folium) eagerly; passes once maps/__init__.py exports "
-        "lazily"
+        "lazily — keeping 'from firegrid.maps import risk_map' the function, which the "
+        "submodule of the same name shadows once imported (tried and reverted: 9b1baf1)"
     ),
 )
 def test_access_without_a_map_does_not_load_the_map_stack(tmp_path: Path):
