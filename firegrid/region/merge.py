@@ -29,6 +29,7 @@ from firegrid.region.horizon import beyond_horizon
 from firegrid.region.partitions import Halo, partition_cells
 from firegrid.region.work import PartitionResult
 from firegrid.spatial.access.travel_times import coverage_by_grid
+from firegrid.spatial.io.grids import surface_points
 from firegrid.spatial.io.layers import ACCESS_COLUMNS
 from firegrid.spatial.water.by_grid import water_by_grid
 from firegrid.spatial.water.zones import water_deficient_zones
@@ -270,7 +271,7 @@ def _labelled(ctx: RunContext, cells: gpd.GeoDataFrame, level: int, extra) -> di
 
 def _cell_of(layer: gpd.GeoDataFrame, cells: gpd.GeoDataFrame) -> np.ndarray:
     """The partition whose cell holds each feature's representative point (None: none)."""
-    points = shapely.point_on_surface(layer.geometry.to_numpy())
+    points = surface_points(layer.geometry.to_numpy())
     tree = shapely.STRtree(cells.geometry.to_numpy())
     where, which = tree.query(points, predicate="intersects")
     out = np.full(len(layer), None, dtype=object)

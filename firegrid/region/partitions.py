@@ -52,6 +52,7 @@ import pandas as pd
 import shapely
 
 from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.io.grids import surface_points
 from firegrid.spatial.network.profiles import PROFILE_NAMES, AccessParams, TagColumn
 from firegrid.spatial.network.routing import GraphTable
 from firegrid.spatial.water.params import WaterParams
@@ -164,11 +165,11 @@ class Window:
         The buildings' cell at the partition level (``grid_id_l<level>``).
     network : GraphTable or None
         The streets within ``Halo.network_m`` of the cell.
-    owned : dict name -> Index
-        Of each halo layer, the rows lying in the cell: the partition reports their columns.
     water_network_m : float
         The water step's streets are those within this many metres (``Halo.water_network_m``)
-        of the cell and its buildings; infinite: all of ``network``.
+        of the cell and its buildings.
+    owned : dict name -> Index
+        Of each halo layer, the rows lying in the cell: the partition reports their columns.
     """
 
     name: str
@@ -177,8 +178,8 @@ class Window:
     layers: dict[str, gpd.GeoDataFrame]
     cells: pd.DataFrame
     network: GraphTable | None
+    water_network_m: float
     owned: dict[str, pd.Index] = field(default_factory=dict)
-    water_network_m: float = np.inf
 
     @property
     def size(self) -> dict[str, int]:
@@ -202,8 +203,8 @@ class Window:
             ``hydrants`` and ``water_sources`` where the window has them.
         """
         points = {k: v for k, v in self.layers.items() if k in ("hydrants", "water_sources")}
-        if self.network is None or not np.isfinite(self.water_network_m):
-            return self.network, points
+        if self.network is None:
+            return None, points
         bounds = np.vstack([self.cell.bounds, self.layers["buildings"].total_bounds])
         extent = shapely.box(*np.nanmin(bounds[:, :2], axis=0), *np.nanmax(bounds[:, 2:], axis=0))
         near = {k: v[shapely.dwithin(v.geometry.to_numpy(), extent, self.water_network_m / 2)]
@@ -273,12 +274,12 @@ def iter_windows(district, network: GraphTable | None, *, level: int, halo: Halo
                 geoms = layer.geometry.to_numpy()
                 near = shapely.dwithin(geoms, cell, halo.points_m)
                 layers[name] = layer[near]
-                inside = shapely.intersects(cell, shapely.point_on_surface(geoms[near]))
+                inside = shapely.intersects(cell, surface_points(geoms[near]))
                 owned[name] = layer.index[near][inside]
         net = clipper.within(cell, halo.network_m) if clipper is not None else None
         subset = district.cells.iloc[mine][[column]]
-        yield Window(row.partition, str(row.grid_id), cell, layers, subset, net, owned,
-                     halo.water_network_m)  # fmt: skip
+        yield Window(row.partition, str(row.grid_id), cell, layers, subset, net,
+                     halo.water_network_m, owned)  # fmt: skip
 
 
 def _members(cell_of: pd.Series) -> dict[str, np.ndarray]:

@@ -25,6 +25,7 @@ from firegrid.spatial import runtime
 from firegrid.spatial.access.analysis import analyse_access
 from firegrid.spatial.errors import FireGridError
 from firegrid.spatial.io.district import District
+from firegrid.spatial.io.grids import surface_points
 
 # The steps of a subdistrict analysed as it stands (form a); siting is not part of region runs.
 SUBDISTRICT_STEPS = ("load", "network", "access", "water", "risk")
@@ -151,7 +152,7 @@ def _window_context(window: Window, config: Config) -> RunContext:
 
 def _in_cell(layer: gpd.GeoDataFrame, cell) -> gpd.GeoDataFrame:
     """The features whose representative point lies in ``cell`` (each border feature once)."""
-    points = shapely.point_on_surface(layer.geometry.to_numpy())
+    points = surface_points(layer.geometry.to_numpy())
     return layer[shapely.intersects(cell, points)]
 
 

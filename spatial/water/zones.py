@@ -10,6 +10,7 @@ import shapely
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.geometry import dissolve_touching, union_by
 from firegrid.spatial.io.crs import require_projected
+from firegrid.spatial.io.grids import surface_points
 from firegrid.spatial.water.params import WaterParams
 
 
@@ -102,7 +103,7 @@ def _deficient_area(dg: np.ndarray, covered: np.ndarray, params: WaterParams) ->
             grown[hit] = shapely.difference(grown[hit], union_by(covered[cut], group))
     # Dilation then erosion keeps every footprint inside up to polygon approximation; add back
     # any footprint that slipped out (tiny buffers with large closing).
-    rep = shapely.points(shapely.get_coordinates(shapely.point_on_surface(dg)))
+    rep = surface_points(dg)
     kept = shapely.STRtree(grown).query(rep, predicate="within")[0]
     lost = np.ones(len(dg), dtype=bool)
     lost[kept] = False
