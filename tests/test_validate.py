@@ -312,3 +312,50 @@ def test_wgs84_declared_as_gcj02_is_named(tiny_district):
     msg = only_error(errors_of(tiny_district))
     assert "hydrants.csv" in msg and "row 2 (hydrant_id H00)" in msg and "geometry" in msg
     assert "WGS84/CGCS2000 data declared as GCJ-02" in msg
+
+
+@pytest.mark.parametrize("block", [1, 4])
+@pytest.mark.parametrize(
+    ("mistake", "expected"),
+    [("gcj02", "GCJ-02"), ("bd09", "BD-09"), ("far", None)],
+)
+def test_readings_tried_block_by_block_name_the_same_cause(
+    tiny_district, monkeypatch, block, mistake, expected
+):
+    # A city's layer is moved under each reading a block at a time; with blocks smaller than
+    # the layer the cause named (or not) is the one the whole layer gives.
+    monkeypatch.setattr("firegrid.spatial.io.validate.READING_BLOCK", block)
+    lon, lat = tiny_hydrants_wgs84()
+    edge = np.full(6, LON0 + 0.97 * DLON)
+    coords = {
+        "gcj02": wgs84_to_gcj02(edge, lat),
+        "bd09": wgs84_to_bd09(edge, lat),
+        "far": (np.where(np.arange(6) == 4, lon + 0.2, lon), lat),
+    }[mistake]
+    _write_hydrants(tiny_district, *coords, 'crs = "WGS84"')
+    msg = only_error(errors_of(tiny_district))
+    assert "hydrants.csv" in msg and "outside the district" in msg
+    if expected is None:
+        assert "likely cause" not in msg
+    else:
+        assert "likely cause" in msg and expected in msg
+
+
+def test_a_reading_stops_at_the_first_block_it_refutes(tiny_district, monkeypatch):
+    # One hydrant 19 km out: undoing a GCJ-02 offset leaves it out, which refutes that
+    # reading at once; the other five are never moved under it.
+    import firegrid.spatial.io.validate as validate
+
+    moved = []
+
+    def counting(x, y):
+        moved.append(len(x))
+        return wgs84_to_gcj02(x, y)
+
+    monkeypatch.setattr(validate, "READING_BLOCK", 1)
+    monkeypatch.setattr(validate, "gcj02_to_wgs84", counting)
+    lon, lat = tiny_hydrants_wgs84()
+    _write_hydrants(tiny_district, np.where(np.arange(6) == 4, lon + 0.2, lon), lat,
+                    'crs = "WGS84"')  # fmt: skip
+    assert "outside the district" in only_error(errors_of(tiny_district))
+    assert moved == [1]

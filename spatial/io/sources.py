@@ -60,7 +60,7 @@ def attach_source(gdf: gpd.GeoDataFrame, source: LayerSource) -> gpd.GeoDataFram
     map back to the file's rows.
     """
     kept = np.asarray(gdf.index, dtype=np.int64)
-    dropped = np.setdiff1d(np.arange(kept.max() + 1 if len(kept) else 0), kept)
+    dropped = _positions_not_in(kept, kept.max() + 1 if len(kept) else 0)
     out = gdf.reset_index(drop=True)
     out.attrs[SOURCE_ATTR] = {
         "file": source.file,
@@ -87,8 +87,15 @@ def source_of(gdf: pd.DataFrame | pd.Series) -> tuple[LayerSource, np.ndarray] |
         headers=dict(meta["headers"]),
     )
     dropped = np.asarray(meta["dropped"], dtype=np.int64)
-    kept = np.setdiff1d(np.arange(meta["n"] + len(dropped)), dropped)
-    return source, kept
+    return source, _positions_not_in(dropped, meta["n"] + len(dropped))
+
+
+def _positions_not_in(positions: np.ndarray, n: int) -> np.ndarray:
+    """The positions 0..n-1 not in ``positions``, ascending (``np.setdiff1d`` without its
+    sort or hash: 5 M buildings took seconds)."""
+    mask = np.ones(n, dtype=bool)
+    mask[positions] = False
+    return np.flatnonzero(mask)
 
 
 def locate(

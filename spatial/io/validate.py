@@ -552,8 +552,9 @@ def check_extent(
     out = dist > EDGE_TOLERANCE_M
     if out.sum() == 0:
         return report
-    readings = _other_readings(pts.x.to_numpy(), pts.y.to_numpy(), declared_offset)
-    cause = _reading_bringing_in(readings, int(out.sum()), boundary_m, crs)
+    cause = _reading_bringing_in(
+        pts.x.to_numpy(), pts.y.to_numpy(), out, _other_readings(declared_offset), boundary_m, crs
+    )
     far = dist > max_outside_m
     if cause is None and not far.any():
         return report
@@ -587,12 +588,18 @@ def _metres_outside(
     projected here.
     """
     if projected is None:
-        return np.asarray(points.to_crs(crs).distance(boundary_m), dtype=float)
-    pts_m = np.asarray(projected.to_numpy(), dtype=object).copy()
-    todo = shapely.get_type_id(pts_m) != 0
-    if todo.any():
-        pts_m[todo] = points[todo].to_crs(crs).to_numpy()
-    return np.asarray(shapely.distance(pts_m, boundary_m), dtype=float)
+        pts_m = np.asarray(points.to_crs(crs).to_numpy(), dtype=object)
+    else:
+        pts_m = np.asarray(projected.to_numpy(), dtype=object).copy()
+        todo = shapely.get_type_id(pts_m) != 0
+        if todo.any():
+            pts_m[todo] = points[todo].to_crs(crs).to_numpy()
+    # A point inside is 0 m out; the prepared boundary answers that without measuring.
+    shapely.prepare(boundary_m)
+    dist = np.zeros(len(pts_m))
+    rest = ~shapely.contains(boundary_m, pts_m)
+    dist[rest] = shapely.distance(pts_m[rest], boundary_m)
+    return dist
 
 
 def _surface_series(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
@@ -600,17 +607,15 @@ def _surface_series(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
     return gpd.GeoSeries(surface_points(geoms.to_numpy()), index=geoms.index, crs=geoms.crs)
 
 
-def _other_readings(
-    x: np.ndarray, y: np.ndarray, declared_offset: str | None
-) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """The coordinates under each likely mistake (label → lon, lat in WGS84)."""
-    readings = {"latitude/longitude swapped": (y, x)}
+def _other_readings(declared_offset: str | None) -> dict[str, Callable]:
+    """Each likely mistake (label → function of lon, lat giving the coordinates under it)."""
+    readings: dict[str, Callable] = {"latitude/longitude swapped": lambda x, y: (y, x)}
     if declared_offset is None:
         readings['GCJ-02 (Amap/Tencent) data declared as WGS84/CGCS2000 — set crs = "GCJ-02"'] = (
-            gcj02_to_wgs84(x, y)
+            gcj02_to_wgs84
         )
         readings['BD-09 (Baidu) data declared as WGS84/CGCS2000 — set crs = "BD-09"'] = (
-            bd09_to_wgs84(x, y)
+            bd09_to_wgs84
         )
     else:
         # The symmetric mistake: plain WGS84 declared as a web-map system. Removing an offset
@@ -620,25 +625,45 @@ def _other_readings(
         readings[
             f'WGS84/CGCS2000 data declared as {declared} — set crs = "WGS84" '
             "(or the file's own system)"
-        ] = _RELATIVE_SHIFTS[declared_offset][0](x, y)
+        ] = _RELATIVE_SHIFTS[declared_offset][0]
     return readings
 
 
+# Points moved per block when trying a reading: a wrong reading is usually refuted within the
+# first block (it pushes inside points out), so a city's layer is not moved whole.
+READING_BLOCK = 262_144
+
+
 def _reading_bringing_in(
-    readings: Mapping[str, tuple[np.ndarray, np.ndarray]],
-    n_out: int,
+    x: np.ndarray,
+    y: np.ndarray,
+    out: np.ndarray,
+    readings: Mapping[str, Callable],
     boundary_m: shapely.Geometry,
     crs,
 ) -> str | None:
-    """The first reading that explains the ``n_out`` features outside, or None."""
-    for label, (ax, ay) in readings.items():
-        if not (np.all(np.isfinite(ax)) and np.all(np.abs(ay) <= 90)):
-            continue
-        moved = gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=WGS84)
-        alt = _metres_outside(moved, boundary_m, crs) > EDGE_TOLERANCE_M
-        # The alternative explains the data when it brings (nearly) all outliers in
-        # without pushing the others out.
-        if n_out >= 1 and alt.sum() <= 0.2 * n_out and alt.sum() < n_out:
+    """The first reading that explains the features outside (``out``), or None.
+
+    A reading explains the data when it brings (nearly) all outliers in without pushing the
+    others out: at most a fifth as many features outside as ``out`` counts. The outliers are
+    moved first, then the others block by block, and a reading stops as soon as it has pushed
+    more than that out.
+    """
+    n_out = int(out.sum())
+    order = np.concatenate([np.flatnonzero(out), np.flatnonzero(~out)])
+    for label, move in readings.items():
+        n_alt = 0
+        for start in range(0, len(order), READING_BLOCK):
+            rows = order[start : start + READING_BLOCK]
+            ax, ay = move(x[rows], y[rows])
+            if not (np.all(np.isfinite(ax)) and np.all(np.abs(ay) <= 90)):
+                n_alt = n_out + 1
+                break
+            moved = gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=WGS84)
+            n_alt += int((_metres_outside(moved, boundary_m, crs) > EDGE_TOLERANCE_M).sum())
+            if n_alt > 0.2 * n_out:
+                break
+        if n_out >= 1 and n_alt <= 0.2 * n_out:
             return label
     return None
 
