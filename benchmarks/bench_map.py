@@ -29,9 +29,9 @@ import pandas as pd
 import pyogrio
 import shapely
 
+from firegrid.maps.district_map import MAP_LAYERS, risk_map
 from firegrid.maps.export import to_html
 from firegrid.maps.options import MapOptions
-from firegrid.maps.risk_map import MAP_LAYERS, risk_map
 
 BUDGET_MB = 10.0
 BUDGET_S = 3.0

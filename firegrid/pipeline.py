@@ -130,7 +130,7 @@ def _run_steps(ctx: RunContext, steps: list[str], *, progress: bool | None) -> N
 
 def build_map(run: RunContext, *, options=None):
     """The interactive map of a run (``[map]`` options from the config unless given)."""
-    from firegrid.maps.risk_map import risk_map
+    from firegrid.maps.district_map import risk_map
 
     options = options or run.config.params["map"]
     return risk_map(

@@ -9,6 +9,7 @@ import folium
 import folium.plugins
 import pytest
 
+from firegrid.maps.district_map import risk_map
 from firegrid.maps.export import (
     ExportError,
     asset_text,
@@ -19,7 +20,6 @@ from firegrid.maps.export import (
 )
 from firegrid.maps.html import script_json
 from firegrid.maps.options import MapOptions
-from firegrid.maps.risk_map import risk_map
 from tests._mapdata import synthetic_results
 
 ASSETS = Path(__file__).resolve().parents[1] / "maps" / "assets"

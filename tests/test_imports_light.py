@@ -11,8 +11,6 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
 from firegrid.pipeline import demo_config_path
 
 MAP_STACK = ("folium", "branca", "jinja2")
@@ -85,7 +83,7 @@ def _access_code(config: Path, out: Path) -> str:
 
 
 def test_access_path_loads_no_map_stack_beside_the_maps_package_init(tmp_path: Path):
-    # The firegrid.maps package as a bare namespace (what a lazy __init__ would give): every
+    # The firegrid.maps package as a bare namespace, whatever its __init__ imports: every
     # module the access command imports (config, reports, privacy, logs …) is then checked.
     import firegrid
 
@@ -101,15 +99,35 @@ def test_access_path_loads_no_map_stack_beside_the_maps_package_init(tmp_path: P
     assert not (tmp_path / "out" / "map.html").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "firegrid.config imports firegrid.maps.options, and the firegrid.maps package's "
-        "__init__ imports maps.export (folium) eagerly; passes once maps/__init__.py exports "
-        "lazily — keeping 'from firegrid.maps import risk_map' the function, which the "
-        "submodule of the same name shadows once imported (tried and reverted: 9b1baf1)"
-    ),
-)
 def test_access_without_a_map_does_not_load_the_map_stack(tmp_path: Path):
     config = _demo_without_map(tmp_path)
     assert _loaded_after(_access_code(config, tmp_path / "out")) == []
+
+
+def test_the_maps_exports_stay_the_functions_once_every_submodule_is_imported():
+    # Importing a submodule sets the package attribute of its name to the module: an export
+    # named like a submodule would then be that module (what sank the first lazy exports).
+    code = """
+        import importlib, pkgutil
+        import firegrid.maps as maps
+
+        submodules = [info.name for info in pkgutil.iter_modules(maps.__path__)]
+        assert "district_map" in submodules and not set(submodules) & set(maps.__all__)
+        for name in submodules:
+            importlib.import_module("firegrid.maps." + name)
+        from firegrid.maps import MapOptions, risk_map, save_html, show, to_html
+        from firegrid.maps.district_map import risk_map as drawn
+        from firegrid.maps.export import save_html as saved, show as shown, to_html as html
+        from firegrid.maps.options import MapOptions as options
+
+        expected = (options, drawn, saved, shown, html)
+        assert (MapOptions, risk_map, save_html, show, to_html) == expected
+        assert [getattr(maps, n) for n in maps.__all__] == list(expected), maps.__all__
+        assert set(maps.__all__) <= set(dir(maps))
+        assert callable(risk_map) and risk_map.__module__ == "firegrid.maps.district_map"
+        """
+    assert _loaded_after(code) == list(MAP_STACK)
+
+
+def test_the_maps_options_load_no_map_stack():
+    assert _loaded_after("import firegrid.maps.options, firegrid.maps.privacy") == []

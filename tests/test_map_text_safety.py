@@ -25,11 +25,11 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from firegrid.maps import layers as L
+from firegrid.maps.district_map import risk_map
 from firegrid.maps.export import to_html
 from firegrid.maps.html import Literal, VerbatimMacro, escape_html, script_json
 from firegrid.maps.options import MapOptions
 from firegrid.maps.privacy import personal_by_content
-from firegrid.maps.risk_map import risk_map
 from firegrid.spatial.io.crs import WGS84
 from tests._mapdata import (
     HOSTILE,

@@ -14,6 +14,7 @@ from shapely.geometry import Point
 
 from firegrid.maps import layers as L
 from firegrid.maps import popups, styles
+from firegrid.maps.district_map import legend_html, risk_map
 from firegrid.maps.export import to_html
 from firegrid.maps.html import escape_html
 from firegrid.maps.options import MapOptions
@@ -24,7 +25,6 @@ from firegrid.maps.privacy import (
     personal_columns,
     safe_properties,
 )
-from firegrid.maps.risk_map import legend_html, risk_map
 from firegrid.risk.grading import GRADE_HEX
 from firegrid.risk.params import FACTORS
 from firegrid.spatial.columns import GRADE_LABELS

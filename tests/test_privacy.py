@@ -242,9 +242,9 @@ def test_grid_table_shows_only_canonical_computed_and_allowed_columns():
     "allow, shown", [([], False), (["all"], False), (["all", "网格员", "联系电话"], True)]
 )
 def test_grid_board_contacts_reach_the_map_only_when_named(allow, shown):
+    from firegrid.maps.district_map import risk_map
     from firegrid.maps.export import to_html
     from firegrid.maps.options import MapOptions
-    from firegrid.maps.risk_map import risk_map
     from tests._mapdata import synthetic_results
 
     r = synthetic_results(n_buildings=10)

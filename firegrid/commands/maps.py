@@ -99,8 +99,8 @@ def _run_and_draw(args: argparse.Namespace) -> int:
 def _redraw(folder: Path, args: argparse.Namespace) -> int:
     """Redraw ``folder``'s map from its results.gpkg and summary.json."""
     from firegrid.config import load_config
+    from firegrid.maps.district_map import MAP_LAYERS, risk_map
     from firegrid.maps.export import to_html
-    from firegrid.maps.risk_map import MAP_LAYERS, risk_map
     from firegrid.outputs import check_output_file, write_file
     from firegrid.reports import MAP_FILE, read_result_layers, read_summary
 

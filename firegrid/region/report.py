@@ -267,12 +267,12 @@ def _md_text(value: Any) -> str:
 def region_map_html(result: RegionResult) -> str:
     """The overview map: every grid cell coloured by its mean risk index, and the stations.
 
-    Drawn with the district map's own layers (:func:`firegrid.maps.risk_map.risk_map`), so
+    Drawn with the district map's own layers (:func:`firegrid.maps.district_map.risk_map`), so
     every name, tooltip and popup is escaped the same way (:mod:`firegrid.maps.html`); the
     buildings are left out, which keeps the page small for a whole city.
     """
+    from firegrid.maps.district_map import risk_map
     from firegrid.maps.export import to_html
-    from firegrid.maps.risk_map import risk_map
 
     layers = {k: result.layers[k] for k in MAP_LAYERS if k in result.layers}
     options = result.region.map
