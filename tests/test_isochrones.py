@@ -228,6 +228,24 @@ def test_areas_of_responsibility_and_overlaps(district):  # noqa: F811
     assert shapely.contains(poly, pts).mean() > 0.99
 
 
+def test_street_pieces_and_overlaps_are_drawn_when_first_read(district, monkeypatch):  # noqa: F811
+    # The access command writes neither: a city's millions of piece lines and its count
+    # polygons are drawn only for a caller that reads them, and then the same as at once.
+    import firegrid.spatial.access.isochrones as iso
+
+    G, buildings, stations = district
+    out = building_access(buildings, stations, G)
+    drawn = []
+    cut = iso.cut_segments
+    monkeypatch.setattr(iso, "cut_segments", lambda *a: drawn.append(1) or cut(*a))
+    res = areas_of_responsibility(stations, G, buildings=out)
+    assert drawn == [] and "overlaps" not in vars(res)
+    streets, overlaps = res.streets, res.overlaps
+    assert len(drawn) == 2 and res.streets is streets  # one call per station kind, once
+    assert len(streets) > 100 and set(overlaps["kind"]) == {"fire_station", "micro_station"}
+    assert streets.crs == overlaps.crs == res.areas.crs
+
+
 def test_area_street_pieces_are_labelled_with_the_fastest_station(district):  # noqa: F811
     """Each street piece's station is the argmin of per-station networkx Dijkstra times."""
     from tests.test_routing import reference_costs

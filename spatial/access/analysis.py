@@ -14,7 +14,11 @@ import geopandas as gpd
 import networkx as nx
 import pandas as pd
 
-from firegrid.spatial.access.isochrones import areas_of_responsibility, station_isochrones
+from firegrid.spatial.access.isochrones import (
+    Areas,
+    areas_of_responsibility,
+    station_isochrones,
+)
 from firegrid.spatial.access.travel_times import (
     building_access,
     compile_graphs,
@@ -40,11 +44,13 @@ class AccessResult:
     areas : GeoDataFrame
         Areas of responsibility: per station ``station_id``, ``name``, ``kind``,
         ``n_buildings``, ``area_km2``, polygon.
-    streets : GeoDataFrame
+    streets : GeoDataFrame or None
         Street pieces with, per kind, the first station and its time and how many stations
-        reach the piece within target (``fire_station_id``, ``t_fire_s``, ``n_fire_5min``, …).
-    overlaps : GeoDataFrame
-        Polygons by ``kind`` and ``n_stations``: how many stations reach a place within target.
+        reach the piece within target (``kind``, ``station_id``, ``t_s``, ``n_stations``,
+        ``length_m``); drawn when first read.
+    overlaps : GeoDataFrame or None
+        Polygons by ``kind`` and ``n_stations``: how many stations reach a place within
+        target; drawn when first read.
     grid_summary : GeoDataFrame or None
         Coverage per grid at every level (see
         :func:`firegrid.spatial.access.travel_times.coverage_by_grid`).
@@ -52,16 +58,25 @@ class AccessResult:
         Buildings missing a target, sorted by shortfall (see
         :func:`firegrid.spatial.access.travel_times.missing_buildings`).
     params : AccessParams
+    responsibility : Areas or None
+        What :func:`~firegrid.spatial.access.isochrones.areas_of_responsibility` returned.
     """
 
     buildings: gpd.GeoDataFrame
     isochrones: gpd.GeoDataFrame | None = None
     areas: gpd.GeoDataFrame | None = None
-    streets: gpd.GeoDataFrame | None = None
-    overlaps: gpd.GeoDataFrame | None = None
     grid_summary: gpd.GeoDataFrame | None = None
     missing: gpd.GeoDataFrame | None = None
     params: AccessParams = field(default_factory=AccessParams)
+    responsibility: Areas | None = field(default=None, repr=False)
+
+    @property
+    def streets(self) -> gpd.GeoDataFrame | None:
+        return None if self.responsibility is None else self.responsibility.streets
+
+    @property
+    def overlaps(self) -> gpd.GeoDataFrame | None:
+        return None if self.responsibility is None else self.responsibility.overlaps
 
 
 def analyse_access(
@@ -125,5 +140,6 @@ def _add_polygons(
     if isochrones:
         result.isochrones = station_isochrones(stations, graphs, params=params, buildings=out)
     if areas:
-        aor = areas_of_responsibility(stations, graphs, params=params, buildings=out)
-        result.areas, result.streets, result.overlaps = aor.areas, aor.streets, aor.overlaps
+        result.responsibility = areas_of_responsibility(stations, graphs, params=params,
+                                                        buildings=out)  # fmt: skip
+        result.areas = result.responsibility.areas

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 
 import contourpy
 import geopandas as gpd
@@ -912,13 +913,41 @@ def _bands(lines_all, group_all, whole_all, n_poly, buffer_m, quad_segs):
 
 
 # ---------------------------------------------------------------------- areas of responsibility
-@dataclass
 class Areas:
-    """Areas of responsibility and overlap counts (see :func:`areas_of_responsibility`)."""
+    """Areas of responsibility and overlap counts (see :func:`areas_of_responsibility`).
 
-    areas: gpd.GeoDataFrame
-    streets: gpd.GeoDataFrame
-    overlaps: gpd.GeoDataFrame
+    ``areas`` is drawn at once; the street pieces and the overlap polygons are drawn when
+    first read (a city has millions of pieces, and the access command writes neither).
+    """
+
+    def __init__(self, areas: gpd.GeoDataFrame, street_parts: list, count_grids: list, crs):
+        self.areas = areas
+        self._street_parts, self._count_grids, self._crs = street_parts, count_grids, crs
+
+    @cached_property
+    def streets(self) -> gpd.GeoDataFrame:
+        """Street pieces with ``kind``, ``station_id``, ``t_s``, ``n_stations``, ``length_m``."""
+        frames = [part.frame(self._crs) for part in self._street_parts]
+        if not frames:
+            return gpd.GeoDataFrame(
+                {"kind": [], "station_id": [], "t_s": [], "n_stations": []}, geometry=[],
+                crs=self._crs,
+            )  # fmt: skip
+        return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=self._crs)
+
+    @cached_property
+    def overlaps(self) -> gpd.GeoDataFrame:
+        """Polygons with ``kind`` and ``n_stations`` (0 = no station within target)."""
+        rows = [
+            dict(kind=kind, n_stations=int(n_st), geometry=polys)
+            for kind, grid in self._count_grids
+            for n_st, polys in grid.polygons()
+        ]
+        return gpd.GeoDataFrame(
+            pd.DataFrame(rows, columns=["kind", "n_stations", "geometry"]),
+            geometry="geometry",
+            crs=self._crs,
+        )
 
 
 def areas_of_responsibility(
@@ -966,6 +995,36 @@ def areas_of_responsibility(
     return job.result()
 
 
+@dataclass(frozen=True)
+class _StreetPieces:
+    """The street pieces of one station kind (``seg`` from ``lo`` to ``hi`` on ``rg``), each
+    with its first station (``sid``, ``best`` seconds; inf: none) and count within target."""
+
+    kind: str
+    rg: RoutingGraph
+    seg: np.ndarray
+    lo: np.ndarray
+    hi: np.ndarray
+    sid: np.ndarray
+    best: np.ndarray
+    count: np.ndarray
+    length_m: np.ndarray
+
+    def frame(self, crs) -> gpd.GeoDataFrame:
+        reach = np.isfinite(self.best)
+        return gpd.GeoDataFrame(
+            {
+                "kind": self.kind,
+                "station_id": pd.Series(np.where(reach, self.sid, None), dtype="str"),
+                "t_s": np.where(reach, self.best, np.nan),
+                "n_stations": self.count,
+                "length_m": self.length_m,
+            },
+            geometry=cut_segments(self.rg, self.seg, self.lo, self.hi),
+            crs=crs,
+        )
+
+
 class _AreaJob:
     """Areas of responsibility, street pieces and overlaps, station kind by station kind."""
 
@@ -979,8 +1038,8 @@ class _AreaJob:
             else None
         )
         self.areas: list[dict] = []
-        self.streets: list[gpd.GeoDataFrame] = []
-        self.overlaps: list[dict] = []
+        self.street_parts: list[_StreetPieces] = []
+        self.count_grids: list[tuple] = []
         self._points: tuple[np.ndarray, np.ndarray] | None = None
 
     def add_kind(self, kind: str, kg: list[StationGroup]) -> None:
@@ -1000,28 +1059,15 @@ class _AreaJob:
         reach = np.isfinite(best)
         sid = np.where(reach, ids[np.clip(who, 0, None)] if len(ids) else "", "").astype(object)
         length_m = (hi - lo) * rg.seg_length_m[seg]
-        self.streets.append(
-            gpd.GeoDataFrame(
-                {
-                    "kind": kind,
-                    "station_id": pd.Series(np.where(reach, sid, None), dtype="str"),
-                    "t_s": np.where(reach, best, np.nan),
-                    "n_stations": count,
-                    "length_m": length_m,
-                },
-                geometry=cut_segments(rg, seg, lo, hi),
-                crs=self.crs,
-            )
-        )
+        self.street_parts.append(_StreetPieces(kind, rg, seg, lo, hi, sid, best, count, length_m))
         px, py, lab, cnt, nb = self._places(kind, mid, sid, count)
-        poly_lab, poly_cnt = _nearest_place_polygons(px, py, lab, cnt, self.boundary,
-                                                     params.street_buffer_m)  # fmt: skip
+        poly_lab, counts = _nearest_place_polygons(px, py, lab, cnt, self.boundary,
+                                                   params.street_buffer_m)  # fmt: skip
         km = pd.Series(length_m / 1000.0).groupby(sid).sum()
         for label, polys in poly_lab:
             if label != "":
                 self.areas.append(self._area(label, kind, polys, nb, km))
-        for n_st, polys in poly_cnt:
-            self.overlaps.append(dict(kind=kind, n_stations=int(n_st), geometry=polys))
+        self.count_grids.append((kind, counts))
 
     def _places(self, kind: str, mid: Snap, sid: np.ndarray, count: np.ndarray):
         """Places: piece midpoints and buildings, each with its first station and count;
@@ -1060,24 +1106,11 @@ class _AreaJob:
         )
 
     def result(self) -> Areas:
-        crs = self.crs
         cols_a = ["station_id", "name", "kind", "n_buildings", "street_km", "area_km2",
                   "geometry"]  # fmt: skip
         areas = gpd.GeoDataFrame(pd.DataFrame(self.areas, columns=cols_a), geometry="geometry",
-                                 crs=crs)  # fmt: skip
-        overlaps = gpd.GeoDataFrame(
-            pd.DataFrame(self.overlaps, columns=["kind", "n_stations", "geometry"]),
-            geometry="geometry",
-            crs=crs,
-        )
-        streets = (
-            pd.concat(self.streets, ignore_index=True)
-            if self.streets
-            else gpd.GeoDataFrame(
-                {"kind": [], "station_id": [], "t_s": [], "n_stations": []}, geometry=[], crs=crs
-            )  # fmt: skip
-        )
-        return Areas(areas, gpd.GeoDataFrame(streets, crs=crs), overlaps)
+                                 crs=self.crs)  # fmt: skip
+        return Areas(areas, self.street_parts, self.count_grids, self.crs)
 
 
 def surface_xy(geoms: np.ndarray) -> np.ndarray:
@@ -1118,7 +1151,9 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
 
     Returns
     -------
-    by_label, by_count : list of (value, polygon)
+    by_label : list of (value, polygon)
+    by_count : LatticeValues
+        The counts' grid, polygonised when asked (:meth:`LatticeValues.polygons`).
     """
     lab = np.asarray(lab, dtype=object)
     cnt = np.asarray(cnt, dtype=np.int64)
@@ -1137,8 +1172,23 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
     del iy, ix
     codes, lab_code = np.unique(lab.astype(str), return_inverse=True)
     by_label = _grid_polygons(lab_code[nearest], x0, y0, c, clip)
-    by_count = _grid_polygons(cnt[nearest], x0, y0, c, clip)
-    return [(codes[k], p) for k, p in by_label], by_count
+    return [(codes[k], p) for k, p in by_label], LatticeValues(cnt[nearest], x0, y0, c, clip)
+
+
+@dataclass(frozen=True)
+class LatticeValues:
+    """An integer grid on the lattice of :func:`_nearest_place_polygons` (cell ``[i, j]``
+    spans ``x0 + j c … x0 + (j + 1) c``, ``y0 + i c …``, metres), kept to be polygonised."""
+
+    grid: np.ndarray
+    x0: float
+    y0: float
+    c: float
+    clip: shapely.Geometry
+
+    def polygons(self) -> list[tuple]:
+        """(value, polygon) per value, clipped (see :func:`_grid_polygons`)."""
+        return _grid_polygons(self.grid, self.x0, self.y0, self.c, self.clip)
 
 
 def _convex_hull(xy: np.ndarray) -> shapely.Geometry:
