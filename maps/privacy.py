@@ -19,11 +19,15 @@ departments, sometimes the public), so these rules hold for every value that ent
 
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from firegrid.spatial import columns
 from firegrid.spatial.io.layers import SCHEMAS
@@ -150,6 +154,19 @@ PATTERN_REQUIRED_CHAR: dict[str, str] = {"email": "@"}
 # values all have fewer digits cannot match (checked against the patterns in
 # tests/test_privacy_speed.py), so it is not written out as text to be scanned.
 NUMBER_MIN_DIGITS = 11
+# The fewest characters ``\d`` matches (any Unicode decimal digit) in a match of each pattern:
+# a mobile number 11, a landline 10 (area code 0xx and 3 + 4 digits), ID numbers 15 and 17 (the
+# last of 18 may be X), an e-mail none. Text with fewer digits is not scanned for the pattern
+# (checked against the patterns' structure in tests/test_privacy_speed.py).
+PATTERN_MIN_DIGITS: dict[str, int] = {
+    "mobile": 11,
+    "landline": 10,
+    "id18": 17,
+    "id15": 15,
+    "email": 0,
+}
+# Text values are checked in blocks of this many for their digits (bounds the scratch memory).
+_DIGIT_BLOCK = 1 << 18
 
 
 def header_key(column: object) -> str:
@@ -166,18 +183,6 @@ def personal_by_name(column: str) -> bool:
     return bool(tokens & PERSONAL_TOKENS)
 
 
-def _as_text(values: pd.Series) -> pd.Series:
-    """The distinct values of a text or integer column as strings (numbers as whole numbers)."""
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return pd.Series([], dtype=object)
-    if pd.api.types.is_float_dtype(values):
-        # A phone column with gaps is read as floats (13812345678.0): check whole numbers.
-        v = values.to_numpy(dtype=float, na_value=np.nan)
-        whole = v[np.isfinite(v) & (v == np.trunc(v)) & (np.abs(v) < 1e18)]
-        return pd.Series(pd.unique(whole.astype(np.int64).astype(str)), dtype=object)
-    return pd.Series(pd.unique(values.dropna().astype(str).to_numpy()), dtype=object)
-
-
 def _too_short_for_patterns(values: pd.Series) -> bool:
     """True for an integer or float column whose numbers all have too few digits to match.
 
@@ -191,28 +196,171 @@ def _too_short_for_patterns(values: pd.Series) -> bool:
         # Python ints: the absolute value of the smallest int64 does not overflow.
         largest = max(int(present.max()), -int(present.min())) if len(present) else 0
     elif pd.api.types.is_float_dtype(values):
+        # fmax/fmin skip NaN; an infinity counts as large and leaves the column to the scan
+        # (which takes whole finite numbers only): the same verdict, without a filtered copy.
         v = values.to_numpy(dtype=float, na_value=np.nan)
-        finite = v[np.isfinite(v)]
-        largest = float(np.abs(finite).max()) if finite.size else 0.0
+        largest = max(np.fmax.reduce(v, initial=-np.inf), -np.fmin.reduce(v, initial=np.inf))
     else:
         return False
     return largest < 10 ** (NUMBER_MIN_DIGITS - 1)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """The distinct values of a column as strings (numbers as whole numbers), for the plain scan.
+
+    Numbers too small to have :data:`NUMBER_MIN_DIGITS` digits are left out: their text (a
+    ``-`` and at most 10 digits) cannot hold a match.
+    """
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
+        return pd.Series([], dtype=object)
+    smallest = 10 ** (NUMBER_MIN_DIGITS - 1)
+    if pd.api.types.is_float_dtype(values):
+        # A phone column with gaps is read as floats (13812345678.0): check whole numbers.
+        v = values.to_numpy(dtype=float, na_value=np.nan)
+        size = np.abs(v)
+        whole = v[np.isfinite(v) & (v == np.trunc(v)) & (size < 1e18) & (size >= smallest)]
+        return pd.Series(pd.unique(whole.astype(np.int64)).astype(str), dtype=object)
+    present = values.dropna()
+    if pd.api.types.is_integer_dtype(values):
+        # Distinct numbers first: writing out millions of ids as text is the slow part.
+        present = pd.Series(present[(present >= smallest) | (present <= -smallest)].unique())
+    return pd.Series(pd.unique(present.astype(str).to_numpy()), dtype=object)
+
+
+def _plain_texts(text: pd.Series) -> dict[str, str]:
+    """Per pattern worth searching, the text to search: every value, one per line."""
+    if text.empty:
+        return {}
+    joined = "\n".join(text)
+    longest = int(text.str.len().max())
+    return {
+        name: joined
+        for name in PERSONAL_VALUE_PATTERNS
+        if longest >= PATTERN_MIN_CHARS[name] and PATTERN_REQUIRED_CHAR.get(name, "") in joined
+    }
+
+
+def _arrow_strings(values: pd.Series) -> pa.ChunkedArray | None:
+    """A column of text as Arrow strings (missing values as nulls), else None.
+
+    None for anything but text (numbers, categories, mixed objects, bytes) and for text Arrow
+    cannot hold (lone surrogates): those take the plain scan.
+    """
+    if not pd.api.types.is_string_dtype(values.dtype):
+        return None
+    try:
+        if values.dtype == object:
+            present = values.dropna()
+            if pd.api.types.infer_dtype(present, skipna=False) != "string":
+                return None
+            strings = pa.array(present.to_numpy(dtype=object), type=pa.large_string())
+        else:
+            # Arrow-backed text (pandas' "str") is taken as it is, without a copy.
+            strings = pa.array(values.array)
+    except (pa.ArrowException, UnicodeError, TypeError):
+        return None
+    if not (pa.types.is_string(strings.type) or pa.types.is_large_string(strings.type)):
+        return None
+    return strings if isinstance(strings, pa.ChunkedArray) else pa.chunked_array([strings])
+
+
+@functools.cache
+def _digit_lead_bytes() -> np.ndarray:
+    """Which bytes start, in UTF-8, a character that ``\\d`` matches (256 booleans).
+
+    Read from the regular-expression engine itself, so the table holds for the Python that runs
+    the patterns. Continuation bytes (0x80-0xBF) never start a character and ASCII bytes never
+    occur inside one, so counting these bytes in a value counts at least its digits.
+    """
+    digits = re.findall(r"\d", "".join(map(chr, range(sys.maxunicode + 1))))
+    table = np.zeros(256, dtype=bool)
+    table[[d.encode("utf-8")[0] for d in digits]] = True
+    return table
+
+
+def _digit_bound(strings: pa.ChunkedArray) -> np.ndarray:
+    """Per value (no nulls), at least the number of its characters that ``\\d`` matches."""
+    table = _digit_lead_bytes()
+    blocks = [
+        chunk.slice(start, _DIGIT_BLOCK)
+        for chunk in strings.chunks
+        for start in range(0, len(chunk), _DIGIT_BLOCK)
+    ]
+    counts = [np.zeros(0, dtype=np.int64)]
+    for block in blocks:
+        _, offsets, data = block.buffers()
+        wide = pa.types.is_large_string(block.type)
+        ends = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)
+        ends = ends[block.offset : block.offset + len(block) + 1]
+        first, last = int(ends[0]), int(ends[-1])
+        hits = np.flatnonzero(table[np.frombuffer(data, dtype=np.uint8)[first:last]]) + first
+        owner = np.searchsorted(ends, hits, side="right") - 1
+        counts.append(np.bincount(owner, minlength=len(block)))
+    return np.concatenate(counts)
+
+
+def _patterns_left(strings: pa.ChunkedArray) -> list[str]:
+    """The patterns a column as a whole may hold: its longest value and its characters allow.
+
+    A character takes at least one byte, so the longest value in bytes (read from the offsets,
+    no text decoded) rules patterns out first.
+    """
+    longest = pc.max(pc.binary_length(strings)).as_py() or 0
+    left = [name for name in PERSONAL_VALUE_PATTERNS if longest >= PATTERN_MIN_CHARS[name]]
+    absent = {
+        char
+        for char in {PATTERN_REQUIRED_CHAR[n] for n in left if n in PATTERN_REQUIRED_CHAR}
+        if not pc.any(pc.match_substring(strings, char)).as_py()
+    }
+    return [name for name in left if PATTERN_REQUIRED_CHAR.get(name) not in absent]
+
+
+def _pattern_masks(strings: pa.ChunkedArray) -> dict[str, np.ndarray]:
+    """Per pattern, the values that could hold a match of it (patterns none can hold left out).
+
+    A match lies inside one value and needs :data:`PATTERN_MIN_CHARS` characters,
+    :data:`PATTERN_MIN_DIGITS` digits and :data:`PATTERN_REQUIRED_CHAR`; values without them
+    cannot hold one. Each test runs only where the cheaper ones left a value in.
+    """
+    left = _patterns_left(strings)
+    if not left:
+        return {}
+    lengths = pc.utf8_length(strings).fill_null(0).to_numpy()
+    masks = {name: lengths >= PATTERN_MIN_CHARS[name] for name in left}
+    for name in set(left) & set(PATTERN_REQUIRED_CHAR):
+        found = pc.match_substring(strings, PATTERN_REQUIRED_CHAR[name])
+        masks[name] &= found.fill_null(False).to_numpy()
+    counted = np.zeros(len(lengths), dtype=bool)
+    for name in left:
+        counted |= masks[name] & (PATTERN_MIN_DIGITS[name] > 0)
+    if counted.any():
+        digits = np.zeros(len(lengths), dtype=np.int64)
+        digits[counted] = _digit_bound(strings.filter(pa.array(counted)))
+        for name, mask in masks.items():
+            mask &= digits >= PATTERN_MIN_DIGITS[name]
+    return {name: mask for name, mask in masks.items() if mask.any()}
+
+
+def _arrow_texts(strings: pa.ChunkedArray) -> dict[str, str]:
+    """Per pattern worth searching, the text to search: the distinct values that could match."""
+    masks = _pattern_masks(strings)
+    if not masks:
+        return {}
+    keep = np.logical_or.reduce(list(masks.values()))
+    distinct = pa.chunked_array([pc.unique(strings.filter(pa.array(keep)))])
+    return {
+        name: "\n".join(distinct.filter(pa.array(mask)).to_pylist())
+        for name, mask in _pattern_masks(distinct).items()
+    }
 
 
 def personal_by_content(values: pd.Series) -> bool:
     """True when any value of a text or integer column looks like a phone, ID or e-mail."""
     if _too_short_for_patterns(values):
         return False
-    text = _as_text(values)
-    if text.empty:
-        return False
-    joined = "\n".join(text)
-    longest = int(text.str.len().max())
-    return any(
-        p.search(joined)
-        for name, p in PERSONAL_VALUE_PATTERNS.items()
-        if longest >= PATTERN_MIN_CHARS[name] and PATTERN_REQUIRED_CHAR.get(name, "") in joined
-    )
+    strings = _arrow_strings(values)
+    texts = _plain_texts(_as_text(values)) if strings is None else _arrow_texts(strings)
+    return any(PERSONAL_VALUE_PATTERNS[name].search(text) for name, text in texts.items())
 
 
 def redact_text(text: str) -> str:
