@@ -8,7 +8,8 @@ import pytest
 import shapely
 from scipy import ndimage
 
-from firegrid.spatial.access.isochrones import _convex_hull, _grid_polygons
+from firegrid.spatial.access.isochrones import _convex_hull, _grid_polygons, _with_pieces
+from firegrid.spatial.geometry import dissolve_touching
 from firegrid.spatial.io.grids import surface_points
 
 
@@ -97,3 +98,21 @@ def _point_sets():
 def test_convex_hull_is_geos_hull_of_every_point(name, xy):
     want = shapely.convex_hull(shapely.multipoints(xy))
     assert shapely.equals_exact(_convex_hull(xy), want, 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_legs_joined_piece_by_piece_are_the_union_of_all(seed):
+    # Access legs of buildings a contour misses: thin strips, some crossing the contour, some
+    # crossing one another, most alone. Joined piece by piece they are the one overlay's
+    # union (GEOS's own union_all as the reference), valid, and hold every leg.
+    rng = np.random.default_rng(seed)
+    poly = shapely.Point(0, 0).buffer(300.0).union(shapely.box(200, -40, 500, 40))
+    a = rng.uniform(-600, 600, size=(400, 2))
+    b = a + rng.normal(0, 20, size=(400, 2))
+    legs = shapely.buffer(shapely.linestrings(np.stack([a, b], 1)), 2.5, quad_segs=2)
+    got = _with_pieces(poly, dissolve_touching(legs))
+    ref = shapely.union(poly, shapely.union_all(legs))
+    assert shapely.is_valid(got)
+    assert shapely.symmetric_difference(got, ref).area < 1e-9 * ref.area
+    assert shapely.contains(shapely.buffer(got, 1e-6), legs).all()
+    assert shapely.get_num_geometries(got) == shapely.get_num_geometries(ref)
