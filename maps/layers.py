@@ -100,7 +100,7 @@ TRANSLATED = {
 # layers keep the names, readable to whoever opens the page's data.
 COMPACT_FROM = 5000
 
-TOOLTIP_STYLE = "font-size: 12px;"  # widths: the map's style sheet (risk_map.CSS)
+TOOLTIP_STYLE = "font-size: 12px;"  # widths: the map's style sheet (district_map.CSS)
 POPUP_MAX_WIDTH = 280  # px: with its frame, fits a 390 px phone screen
 
 
