@@ -224,7 +224,10 @@ def _as_text(values: pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(values):
         # Distinct numbers first: writing out millions of ids as text is the slow part.
         present = pd.Series(present[(present >= smallest) | (present <= -smallest)].unique())
-    return pd.Series(pd.unique(present.astype(str).to_numpy()), dtype=object)
+    # The same text as astype(str) (pandas writes both out alike), but Python-backed: the
+    # Arrow-backed "str" refuses lone surrogates.
+    text = present.astype(pd.StringDtype("python")).to_numpy()
+    return pd.Series(pd.unique(text), dtype=object)
 
 
 def _plain_texts(text: pd.Series) -> dict[str, str]:
