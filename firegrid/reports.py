@@ -402,7 +402,8 @@ def _same_values(ours: pd.Series, theirs: pd.Series, positions) -> bool:
 def _write_view(plan: _ViewPlan, path: Path, name: str, *, base: str) -> bool:
     """``plan`` as a spatial view ``name`` over the table ``base``: its own columns and row
     order in a table registered as view rows, the rest read from ``base``. False (nothing
-    written) when the base table is not as its frame was: feature ids 1 … rows."""
+    left written) when the base table is not as its frame was (feature ids 1 … rows) or
+    SQLite would not read the view in the frame's row order."""
     import sqlite3
 
     rows = _rows_table(name)
@@ -411,11 +412,37 @@ def _write_view(plan: _ViewPlan, path: Path, name: str, *, base: str) -> bool:
     if layout is None:
         return False
     _write_view_rows(plan, path, rows)
-    with contextlib.closing(sqlite3.connect(path)) as con:
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
         con.execute("PRAGMA synchronous = OFF")
-        with con:
-            _create_view(con, plan, name, base=base, layout=layout, rows=rows)
+        con.execute("BEGIN")
+        _create_view(con, plan, name, base=base, layout=layout, rows=rows)
+        if not _reads_in_rank_order(con, name):
+            con.execute("ROLLBACK")
+            con.execute(f"DROP TABLE {_sql_name(rows)}")
+            return False
+        _register_view(con, plan, name, base=base, layout=layout, rows=rows)
+        con.execute("COMMIT")
     return True
+
+
+def _reads_in_rank_order(con, name: str) -> bool:
+    """SQLite reads the whole view by scanning its rows table (in rank order) and looking
+    each base row up by its feature id.
+
+    The view has no ORDER BY: with one, SQLite reads it whole before GDAL's spatial filter
+    on an Arrow read applies (14 s instead of 0.03 s for a 1/400 window of 1 M buildings).
+    """
+    plan = [row[-1] for row in con.execute(f"EXPLAIN QUERY PLAN SELECT * FROM {_sql_name(name)}")]
+    if len(plan) != 2:
+        return False
+    # "SCAN r" / "SEARCH b USING …"; SQLite before 3.36 says "SCAN TABLE rows AS r"
+    scan, search = plan
+    return (
+        scan.startswith("SCAN ")
+        and scan.split()[-1] == "r"
+        and search.startswith("SEARCH ")
+        and "b USING INTEGER PRIMARY KEY" in search
+    )
 
 
 def _rows_table(name: str) -> str:
@@ -476,8 +503,8 @@ def _write_view_rows(plan: _ViewPlan, path: Path, rows: str) -> None:
 
 
 def _create_view(con, plan: _ViewPlan, name: str, *, base: str, layout: dict, rows: str) -> None:
-    """The view, the index of its rows by base row, and its registration (gpkg_contents,
-    gpkg_geometry_columns; the rows table as view rows, which GDAL does not list)."""
+    """The view, and the index of its rows by base row (the base table's R-tree finds base
+    rows, this index their view rows)."""
     q = _sql_name
     fid, geom = layout["fid"], layout["geom"]
     own = set(plan.own)
@@ -487,11 +514,16 @@ def _create_view(con, plan: _ViewPlan, name: str, *, base: str, layout: dict, ro
     )
     con.execute(f"CREATE INDEX {q(rows + '_base_fid')} ON {q(rows)} (base_fid)")
     # The base table's feature id as the view's (its first, integer column) lets GDAL filter
-    # by the base table's R-tree; ORDER BY keeps the frame's row order.
+    # by the base table's R-tree.
     con.execute(
         f"CREATE VIEW {q(name)} AS SELECT {selected} FROM {q(rows)} AS r "
-        f"JOIN {q(base)} AS b ON b.{q(fid)} = r.base_fid ORDER BY r.rank"
+        f"JOIN {q(base)} AS b ON b.{q(fid)} = r.base_fid"
     )
+
+
+def _register_view(con, plan: _ViewPlan, name: str, *, base: str, layout: dict, rows: str) -> None:
+    """The view as a features layer (gpkg_contents, gpkg_geometry_columns); its rows table as
+    view rows, an extension's data type, which GDAL does not list as a layer."""
     # 16 significant digits, as GDAL records a table's extent
     bounds = [float(f"{v:.16g}") for v in plan.frame.total_bounds]
     con.execute(
@@ -502,7 +534,7 @@ def _create_view(con, plan: _ViewPlan, name: str, *, base: str, layout: dict, ro
     con.execute(
         "INSERT INTO gpkg_geometry_columns (table_name, column_name, geometry_type_name, "
         "srs_id, z, m) VALUES (?, ?, ?, ?, ?, ?)",
-        (name, geom, layout["kind"], layout["srs"], layout["z"], layout["m"]),
+        (name, layout["geom"], layout["kind"], layout["srs"], layout["z"], layout["m"]),
     )
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
