@@ -166,7 +166,7 @@ PATTERN_MIN_DIGITS: dict[str, int] = {
     "email": 0,
 }
 # Text values are checked in blocks of this many for their digits (bounds the scratch memory).
-_DIGIT_BLOCK = 1 << 18
+_DIGIT_BLOCK = 1 << 16
 
 
 def header_key(column: object) -> str:
@@ -296,9 +296,10 @@ def _digit_bound(strings: pa.ChunkedArray) -> np.ndarray:
         ends = np.frombuffer(offsets, dtype=np.int64 if wide else np.int32)
         ends = ends[block.offset : block.offset + len(block) + 1]
         first, last = int(ends[0]), int(ends[-1])
-        hits = np.flatnonzero(table[np.frombuffer(data, dtype=np.uint8)[first:last]]) + first
-        owner = np.searchsorted(ends, hits, side="right") - 1
-        counts.append(np.bincount(owner, minlength=len(block)))
+        # Running count of digit bytes; a value's count is the difference across its bytes.
+        running = np.zeros(last - first + 1, dtype=np.int32 if last - first < 2**31 else np.int64)
+        np.cumsum(table[np.frombuffer(data, dtype=np.uint8)[first:last]], out=running[1:])
+        counts.append(np.diff(running[ends - first]))
     return np.concatenate(counts)
 
 
@@ -338,7 +339,7 @@ def _pattern_masks(strings: pa.ChunkedArray) -> dict[str, np.ndarray]:
         counted |= masks[name] & (PATTERN_MIN_DIGITS[name] > 0)
     if counted.any():
         digits = np.zeros(len(lengths), dtype=np.int64)
-        digits[counted] = _digit_bound(strings.filter(pa.array(counted)))
+        digits[counted] = _digit_bound(strings if counted.all() else strings.filter(counted))
         for name, mask in masks.items():
             mask &= digits >= PATTERN_MIN_DIGITS[name]
     return {name: mask for name, mask in masks.items() if mask.any()}
