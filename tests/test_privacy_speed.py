@@ -2,9 +2,11 @@
 
 :func:`firegrid.maps.privacy.personal_by_content` skips numeric columns whose numbers are too
 short for any phone or ID number, and patterns whose shortest match is longer than every value
-or whose required character is absent. Each shortcut is checked here against the patterns'
-own structure (read with the regular-expression parser) and against a plain full scan written
-here, on values at and around the boundaries.
+or whose required character is absent. Text columns are read through Arrow, and only values
+long enough (in bytes, then characters), holding the required character and enough digits are
+searched. Each shortcut is checked here against the patterns' own structure (read with the
+regular-expression parser), against a plain full scan written here, and against the scan as it
+was before the Arrow scan (kept here), on values at and around the boundaries.
 """
 
 from __future__ import annotations
