@@ -180,7 +180,8 @@ def _before(values: pd.Series) -> bool:
     """The content scan as it was before the Arrow scan (commit 47fd64b), kept as the reference.
 
     Every distinct value written out as text, joined with line breaks, each pattern searched
-    when the longest value and the required character allow.
+    when the longest value and the required character allow (its shortcut for numbers too
+    short, checked above, left out).
     """
     if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
         return False
