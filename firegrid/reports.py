@@ -350,11 +350,19 @@ def _view_shapes_match(kept: pd.DataFrame, base: pd.DataFrame | None) -> bool:
         return False
     if kept.crs is None or kept.crs != base.crs:
         return False
-    types = set(kept.geom_type.dropna()), set(base.geom_type.dropna())
-    z = bool(kept.has_z.any()), bool(base.has_z.any())
-    if types[0] != types[1] or z[0] != z[1]:
+    if _geometry_kinds(kept) != _geometry_kinds(base):
         return False
     return all(list(_gpkg_ready(f.iloc[:0]).columns) == list(f.columns) for f in (kept, base))
+
+
+def _geometry_kinds(frame: gpd.GeoDataFrame) -> tuple[list[int], bool]:
+    """The geometry types present (shapely type ids, missing left out) and whether any
+    geometry has Z: what the writer's layer geometry type follows from."""
+    import shapely
+
+    geoms = frame.geometry.to_numpy()
+    ids = np.unique(shapely.get_type_id(geoms))
+    return ids[ids >= 0].tolist(), bool(shapely.has_z(geoms).any())
 
 
 def _same_filter(raw, kept, base_raw, base_kept) -> bool:
@@ -381,8 +389,8 @@ def _same_geometries(kept: gpd.GeoDataFrame, base: gpd.GeoDataFrame, positions) 
 
     ours = kept.geometry.to_numpy()
     theirs = base.geometry.to_numpy()[positions]
-    missing = pd.isna(ours)
-    same = shapely.equals_identical(ours, theirs) | (missing & pd.isna(theirs))
+    missing = shapely.is_missing(ours)
+    same = shapely.equals_identical(ours, theirs) | (missing & shapely.is_missing(theirs))
     return bool(same.all())
 
 

@@ -254,3 +254,32 @@ def test_no_buildings_or_empty_subset(tmp_path):
         tmp_path / "e.gpkg", {"buildings": buildings, "access_missing": missing.iloc[:0]}
     )
     assert kinds == {"buildings": "table", "access_missing": None}
+
+
+def test_full_demo_run_writes_the_view():
+    """The shared ``firegrid demo`` run (every step; ``buildings`` carries the grid ids then):
+    ``access_missing`` is the view, and each of its rows is its building's row, with
+    ``shortfall_s`` the larger shortfall of the building (infinite when unreachable)."""
+    from tests._demo import demo_cli_run
+
+    folder, code, _, err = demo_cli_run()
+    assert code == 0, err
+    gpkg = folder / GPKG_FILE
+    assert _kind(gpkg, "access_missing") == "view"
+    missing = pyogrio.read_dataframe(gpkg, layer="access_missing")
+    buildings = pyogrio.read_dataframe(gpkg, layer="buildings").set_index("building_id")
+    rows = buildings.loc[missing["building_id"]]
+    for col in missing.columns.drop(["building_id", "shortfall_s"]):
+        if col != "geometry":
+            pairs = zip(missing[col].tolist(), rows[col].tolist(), strict=True)
+            assert all(_same_value(a, b) for a, b in pairs), col
+    short = rows[["shortfall_3min_s", "shortfall_5min_s"]].fillna(np.inf).max(axis=1)
+    assert np.array_equal(missing["shortfall_s"].to_numpy(), short.to_numpy())
+    assert (
+        (short > 0).sum()
+        == len(missing)
+        == (
+            buildings[["shortfall_3min_s", "shortfall_5min_s"]].fillna(np.inf).max(axis=1) > 0
+        ).sum()
+    )
+    assert missing["shortfall_s"].is_monotonic_decreasing
