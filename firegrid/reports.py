@@ -261,7 +261,8 @@ def write_results_gpkg(
 
     ``access_missing`` repeats rows of ``buildings``; when it is verifiably a row subset of
     the ``buildings`` written before it (same index labels, equal values and dtypes of every
-    shared column, identical geometries, same CRS), it is written as a GeoPackage spatial
+    shared column — pandas' string dtypes alike —, identical geometries, same CRS, the same
+    personal columns left out), it is written as a GeoPackage spatial
     view over the ``buildings`` table joined to a small table of what ``buildings`` lacks
     (``shortfall_s`` …) and the row order, instead of a second copy of every building. GDAL
     (GeoPandas, pyogrio, QGIS) reads the same columns, values, geometries and row order; the
@@ -297,6 +298,8 @@ _VIEW_BASES = {"access_missing": "buildings"}
 # Registers the tables that hold a view's own columns (gpkg_contents ``data_type`` and
 # gpkg_extensions ``extension_name``, GeoPackage "Extended GeoPackage" clause): not a layer.
 _VIEW_ROWS_TYPE = "firegrid_view_rows"
+# The rows table's own columns besides the frame's (SQLite names are case-insensitive).
+_VIEW_ROWS_COLUMNS = {"rank", "base_fid"}
 _VIEW_ROWS_DEFINITION = (
     "FireGrid: the rows of a spatial view (its row order and the columns its base table "
     "lacks); rank is the view's row order, base_fid the base table's feature id"
@@ -340,6 +343,8 @@ def _view_plan(
     if not all(_same_values(kept[c], base_kept[c], positions) for c in shared):
         return None
     own = [c for c in columns if c not in shared]
+    if {str(c).lower() for c in own} & _VIEW_ROWS_COLUMNS:
+        return None
     return _ViewPlan(frame=kept, base=base_kept, columns=columns, own=own, positions=positions)
 
 
@@ -417,7 +422,7 @@ def _write_view(plan: _ViewPlan, path: Path, name: str, *, base: str) -> bool:
     rows = _rows_table(name)
     with contextlib.closing(sqlite3.connect(path)) as con:
         layout = _base_layout(con, base, rows=len(plan.base), free=rows)
-    if layout is None:
+    if layout is None or layout["geom"].lower() in {str(c).lower() for c in plan.columns}:
         return False
     _write_view_rows(plan, path, rows)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
@@ -426,7 +431,7 @@ def _write_view(plan: _ViewPlan, path: Path, name: str, *, base: str) -> bool:
         _create_view(con, plan, name, base=base, layout=layout, rows=rows)
         if not _reads_in_rank_order(con, name):
             con.execute("ROLLBACK")
-            con.execute(f"DROP TABLE {_sql_name(rows)}")
+            _drop_rows_table(con, rows)
             return False
         _register_view(con, plan, name, base=base, layout=layout, rows=rows)
         con.execute("COMMIT")
@@ -451,6 +456,13 @@ def _reads_in_rank_order(con, name: str) -> bool:
         and search.startswith("SEARCH ")
         and "b USING INTEGER PRIMARY KEY" in search
     )
+
+
+def _drop_rows_table(con, rows: str) -> None:
+    """Drop the rows table, and the feature count GDAL keeps of it."""
+    con.execute(f"DROP TABLE {_sql_name(rows)}")
+    if _table_exists(con, "gpkg_ogr_contents"):
+        con.execute("DELETE FROM gpkg_ogr_contents WHERE lower(table_name) = lower(?)", (rows,))
 
 
 def _rows_table(name: str) -> str:

@@ -209,7 +209,7 @@ def test_subset_is_a_view(tmp_path):
     _check_read_back(tmp_path / "a.gpkg", missing)
 
 
-@pytest.mark.parametrize("change", ["value", "dtype", "geometry", "label", "order"])
+@pytest.mark.parametrize("change", ["value", "dtype", "geometry", "label", "order", "rank"])
 def test_not_a_subset_is_a_table(tmp_path, change):
     buildings = _buildings()
     missing = _missing(buildings)
@@ -223,9 +223,11 @@ def test_not_a_subset_is_a_table(tmp_path, change):
         missing = missing.set_geometry(geoms)
     elif change == "label":
         missing = missing.rename(index={missing.index[0]: 10_000})
-    else:  # the buildings written first are not the frame the subset was taken from
+    elif change == "order":  # the buildings written are not the frame of the subset
         buildings = buildings.iloc[::-1]
         buildings.index = range(len(buildings))
+    else:  # a column of the subset's own named as one of the view's rows table
+        missing["Rank"] = np.arange(len(missing))
     kinds = _written(tmp_path / "b.gpkg", {"buildings": buildings, "access_missing": missing})
     assert kinds["access_missing"] == "table"
     if change != "label":
@@ -283,3 +285,21 @@ def test_full_demo_run_writes_the_view():
         ).sum()
     )
     assert missing["shortfall_s"].is_monotonic_decreasing
+
+
+def test_a_view_sqlite_would_read_out_of_order_is_a_table(tmp_path, monkeypatch):
+    # The writer's last check (SQLite's plan for reading the view whole) refuses: the view
+    # and its rows table are rolled back and dropped, and the layer is written as a table.
+    monkeypatch.setattr("firegrid.reports._reads_in_rank_order", lambda con, name: False)
+    buildings = _buildings()
+    missing = _missing(buildings)
+    path = tmp_path / "f.gpkg"
+    assert _written(path, {"buildings": buildings, "access_missing": missing}) == {
+        "buildings": "table",
+        "access_missing": "table",
+    }
+    assert _kind(path, "access_missing_view_rows") is None
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        counted = dict(con.execute("SELECT table_name, feature_count FROM gpkg_ogr_contents"))
+    assert counted == {"buildings": len(buildings), "access_missing": len(missing)}
+    _check_read_back(path, missing)
