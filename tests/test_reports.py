@@ -20,6 +20,7 @@ from firegrid.reports import (
     summary_markdown,
     write_grid_summary,
     write_outputs,
+    write_results_gpkg,
 )
 from firegrid.spatial.errors import ConfigError
 from tests._mapdata import synthetic_results
@@ -497,3 +498,35 @@ def test_write_outputs_follows_the_output_options(tmp_path):
     assert not raw.startswith(b"\xef\xbb\xbf") and "示范街道".encode("gb18030") in raw
     md = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
     assert md.startswith("# FireGrid 消防安全分析摘要 — 示范街道")
+
+
+def test_nested_values_are_written_as_json_text_and_plain_text_as_it_is(tmp_path):
+    # OSM tag lists (osmnx merges ways' tags into lists) and other nested values become JSON
+    # text; a column of plain text (a city's ids) skips the per-value check and is kept as is,
+    # also when one nested value hides at its very end.
+    from shapely.geometry import Point
+
+    n = 1000
+    ids = [f"B{i:05d}" for i in range(n)]
+    late = [*ids[:-1], ["residential", "service"]]
+    frame = gpd.GeoDataFrame(
+        {
+            "building_id": pd.Series(ids, dtype=object),
+            "with_gaps": pd.Series(
+                [None if i % 7 == 0 else s for i, s in enumerate(ids)], dtype=object
+            ),  # fmt: skip
+            "late_list": pd.Series(late, dtype=object),
+            "mixed": pd.Series([{"k": "值"}, ("a", "b"), None, *ids[3:]], dtype=object),
+        },
+        geometry=[Point(i, i) for i in range(n)],
+        crs=32651,
+    )
+    path = write_results_gpkg({"buildings": frame}, tmp_path / "r.gpkg", personal="keep")
+    back = pyogrio.read_dataframe(path, layer="buildings")
+    assert back["building_id"].tolist() == ids
+    assert back["with_gaps"].isna().sum() == len(range(0, n, 7))
+    assert json.loads(back["late_list"].iloc[-1]) == ["residential", "service"]
+    assert back["late_list"].iloc[:-1].tolist() == ids[:-1]
+    assert json.loads(back["mixed"].iloc[0]) == {"k": "值"}
+    assert json.loads(back["mixed"].iloc[1]) == ["a", "b"]
+    assert back["mixed"].iloc[3:].tolist() == ids[3:]
