@@ -163,8 +163,12 @@ def _may_hold_nested(values: pd.Series) -> bool:
 
 
 def _gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """A copy GDAL can write: durations as seconds, nested values (OSM tag lists) as text."""
-    out = gdf.copy()
+    """A frame GDAL can write: durations as seconds, nested values (OSM tag lists) as text.
+
+    A shallow copy: converted columns are replaced in it, never in ``gdf``, and a city's
+    buildings are not copied whole at the moment the writer needs memory most.
+    """
+    out = gdf.copy(deep=False)
     geom = out.geometry.name
     for col in out.columns:
         if col == geom:
