@@ -9,7 +9,7 @@ ID numbers and e-mail addresses. This builds a buildings-like frame of ``--rows`
 columns of the access step: ``building_id`` like ``B0001234``, ``fire_station_id`` and
 ``micro_station_id`` of 1,000 stations, ``access_issue`` mostly empty, travel times with gaps,
 counts, flags) and times ``personal_columns`` on it against the scan as it was before the
-Arrow scan (commit 47fd64b, kept below as the reference: every distinct value written out as
+Arrow scan (commit 47fd64b, kept in tests/_privacy_reference.py as the reference: every distinct value written out as
 text and searched). Both must name the same columns; the script stops if they do not.
 
 Cases: ``ids`` (nothing personal); ``phone`` adds ``duty`` (the mobile numbers of 1,000 grid
@@ -22,65 +22,25 @@ GeoPackage with Arrow (pandas' ``str``); ``object`` is text held as Python objec
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from firegrid.maps.privacy import (
-    NUMBER_MIN_DIGITS,
-    PATTERN_MIN_CHARS,
-    PATTERN_REQUIRED_CHAR,
-    PERSONAL_VALUE_PATTERNS,
-    personal_by_name,
-    personal_columns,
-)
+from firegrid.maps.privacy import personal_by_name, personal_columns
 
 STATIONS = 1000
 ISSUES = ("no street within 500 m", "island: no route to a station")
 
 
-def _before_too_short(values: pd.Series) -> bool:
-    """Commit 47fd64b: an integer or float column whose numbers all have under 11 digits."""
-    if pd.api.types.is_bool_dtype(values):
-        return False
-    if pd.api.types.is_integer_dtype(values):
-        present = values.dropna()
-        largest = max(int(present.max()), -int(present.min())) if len(present) else 0
-    elif pd.api.types.is_float_dtype(values):
-        v = values.to_numpy(dtype=float, na_value=np.nan)
-        finite = v[np.isfinite(v)]
-        largest = float(np.abs(finite).max()) if finite.size else 0.0
-    else:
-        return False
-    return largest < 10 ** (NUMBER_MIN_DIGITS - 1)
-
-
-def _before_by_content(values: pd.Series) -> bool:
-    """The content scan as of commit 47fd64b (the reference): every distinct value as text."""
-    if _before_too_short(values):
-        return False
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return False
-    if pd.api.types.is_float_dtype(values):
-        v = values.to_numpy(dtype=float, na_value=np.nan)
-        whole = v[np.isfinite(v) & (v == np.trunc(v)) & (np.abs(v) < 1e18)]
-        text = pd.Series(pd.unique(whole.astype(np.int64).astype(str)), dtype=object)
-    else:
-        text = pd.Series(pd.unique(values.dropna().astype(str).to_numpy()), dtype=object)
-    if text.empty:
-        return False
-    joined = "\n".join(text)
-    longest = int(text.str.len().max())
-    return any(
-        p.search(joined)
-        for name, p in PERSONAL_VALUE_PATTERNS.items()
-        if longest >= PATTERN_MIN_CHARS[name] and PATTERN_REQUIRED_CHAR.get(name, "") in joined
-    )
-
-
 def _before_personal_columns(df: pd.DataFrame) -> list[str]:
-    return [c for c in df.columns if personal_by_name(c) or _before_by_content(df[c])]
+    # The frozen scan of 47fd64b lives with the tests, which check against it too.
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from tests._privacy_reference import by_content
+
+    return [c for c in df.columns if personal_by_name(c) or by_content(df[c])]
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> np.ndarray:

@@ -30,6 +30,7 @@ from firegrid.maps.privacy import (
     PERSONAL_VALUE_PATTERNS,
     personal_by_content,
 )
+from tests._privacy_reference import text_scan
 
 sre = pytest.importorskip("re._parser", reason="needs CPython's regular-expression parser")
 
@@ -176,32 +177,6 @@ def _column(values: list, dtype: str) -> pd.Series:
     return pd.Series(values, dtype=dtype)
 
 
-def _before(values: pd.Series) -> bool:
-    """The content scan as it was before the Arrow scan (commit 47fd64b), kept as the reference.
-
-    Every distinct value written out as text, joined with line breaks, each pattern searched
-    when the longest value and the required character allow (its shortcut for numbers too
-    short, checked above, left out).
-    """
-    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_datetime64_any_dtype(values):
-        return False
-    if pd.api.types.is_float_dtype(values):
-        v = values.to_numpy(dtype=float, na_value=np.nan)
-        whole = v[np.isfinite(v) & (v == np.trunc(v)) & (np.abs(v) < 1e18)]
-        text = pd.Series(pd.unique(whole.astype(np.int64).astype(str)), dtype=object)
-    else:
-        text = pd.Series(pd.unique(values.dropna().astype(str).to_numpy()), dtype=object)
-    if text.empty:
-        return False
-    joined = "\n".join(text)
-    longest = int(text.str.len().max())
-    return any(
-        p.search(joined)
-        for name, p in PERSONAL_VALUE_PATTERNS.items()
-        if longest >= PATTERN_MIN_CHARS[name] and PATTERN_REQUIRED_CHAR.get(name, "") in joined
-    )
-
-
 def _digit_zeros() -> list[str]:
     """The zero of every run of ten decimal digits Python's ``\\d`` matches (ASCII, full-width…)."""
     return [
@@ -284,7 +259,7 @@ def test_numbers_in_every_script_of_digits_are_caught(dtype):
         one_short = _column(["B0001", number[:-1] + "x"], dtype)
         assert personal_by_content(one_short) is False, (dtype, hex(ord(zero)))
     ident = _in_script("110101199003071234", "\uff10")  # a full-width ID number
-    assert personal_by_content(_column([ident], dtype)) == _before(_column([ident], dtype))
+    assert personal_by_content(_column([ident], dtype)) == text_scan(_column([ident], dtype))
 
 
 def _adversarial_values(rng: np.random.Generator, n: int) -> list:
@@ -330,7 +305,7 @@ def test_random_text_columns_of_every_dtype_match_both_scans(dtype):
         values = _adversarial_values(rng, int(rng.integers(1, 8)))
         column = _column(values, dtype)
         expected = _full_scan(column)
-        assert _before(column) == expected, values  # the reference agrees with itself
+        assert text_scan(column) == expected, values  # the reference agrees with itself
         assert personal_by_content(column) == expected, (dtype, values)
 
 
@@ -359,7 +334,7 @@ def test_values_long_in_bytes_but_short_in_characters():
 )
 def test_mixed_and_odd_object_columns_match_the_scan_before(values):
     column = pd.Series(values, dtype=object)
-    assert personal_by_content(column) == _before(column), values
+    assert personal_by_content(column) == text_scan(column), values
 
 
 def test_text_with_a_lone_surrogate_takes_the_plain_scan():
@@ -387,7 +362,7 @@ def test_number_columns_with_long_numbers_match_the_scan_before(dtype):
         elif dtype == "Int64":
             picked = [*picked, None]
         column = pd.Series(picked, dtype=dtype)
-        assert personal_by_content(column) == _before(column), picked
+        assert personal_by_content(column) == text_scan(column), picked
 
 
 HIDDEN = {
@@ -412,7 +387,7 @@ def _many(n: int) -> dict[str, np.ndarray]:
 def test_many_ids_and_codes_hold_nothing(dtype):
     for values in _many(50_000).values():
         column = _column(values, dtype)
-        assert personal_by_content(column) is _before(column) is False
+        assert personal_by_content(column) is text_scan(column) is False
 
 
 @pytest.mark.parametrize("dtype", ["object", "str"])
