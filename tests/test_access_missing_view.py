@@ -290,7 +290,7 @@ def test_full_demo_run_writes_the_view():
 def test_a_view_sqlite_would_read_out_of_order_is_a_table(tmp_path, monkeypatch):
     # The writer's last check (SQLite's plan for reading the view whole) refuses: the view
     # and its rows table are rolled back and dropped, and the layer is written as a table.
-    monkeypatch.setattr("firegrid.reports._reads_in_rank_order", lambda con, name: False)
+    monkeypatch.setattr("firegrid.geopackage._reads_in_rank_order", lambda con, name: False)
     buildings = _buildings()
     missing = _missing(buildings)
     path = tmp_path / "f.gpkg"
