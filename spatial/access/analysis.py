@@ -41,9 +41,9 @@ class AccessResult:
     isochrones : GeoDataFrame
         Per station and threshold: ``station_id``, ``name``, ``kind``, ``vehicle``,
         ``minutes``, ``t_s``, ``length_m``, polygon.
-    areas : GeoDataFrame
+    areas : GeoDataFrame or None
         Areas of responsibility: per station ``station_id``, ``name``, ``kind``,
-        ``n_buildings``, ``area_km2``, polygon.
+        ``n_buildings``, ``area_km2``, polygon (``responsibility.areas``).
     streets : GeoDataFrame or None
         Street pieces with, per kind, the first station and its time and how many stations
         reach the piece within target (``kind``, ``station_id``, ``t_s``, ``n_stations``,
@@ -64,11 +64,14 @@ class AccessResult:
 
     buildings: gpd.GeoDataFrame
     isochrones: gpd.GeoDataFrame | None = None
-    areas: gpd.GeoDataFrame | None = None
     grid_summary: gpd.GeoDataFrame | None = None
     missing: gpd.GeoDataFrame | None = None
     params: AccessParams = field(default_factory=AccessParams)
     responsibility: Areas | None = field(default=None, repr=False)
+
+    @property
+    def areas(self) -> gpd.GeoDataFrame | None:
+        return None if self.responsibility is None else self.responsibility.areas
 
     @property
     def streets(self) -> gpd.GeoDataFrame | None:
@@ -142,4 +145,3 @@ def _add_polygons(
     if areas:
         result.responsibility = areas_of_responsibility(stations, graphs, params=params,
                                                         buildings=out)  # fmt: skip
-        result.areas = result.responsibility.areas
