@@ -990,9 +990,8 @@ class Snap:
         """Points lying on segments at given fractions (access distance 0)."""
         seg = np.asarray(seg, dtype=np.int64)
         frac = np.clip(np.asarray(frac, dtype=float), 0.0, 1.0)
-        pts = shapely.line_interpolate_point(rg.lines(seg), frac, normalized=True)
-        xy = shapely.get_coordinates(pts)
-        return cls(seg, frac, np.zeros(len(seg)), xy[:, 0], xy[:, 1], xy[:, 0], xy[:, 1])
+        x, y = _points_along(rg, seg, frac)
+        return cls(seg, frac, np.zeros(len(seg)), x, y, x, y)
 
     def connectors(self) -> np.ndarray:
         """Straight lines from each original point to its snap point (None where not snapped)."""
@@ -1003,6 +1002,96 @@ class Snap:
         )
         out[ok] = shapely.linestrings(coords)
         return out
+
+
+def _points_along(rg: RoutingGraph, seg: np.ndarray, frac: np.ndarray):
+    """The point at ``frac`` of each segment's geometric length (x, y in metres, ``rg.crs``).
+
+    The same float64 steps as GEOS ``line_interpolate_point(normalized=True)`` (3.14:
+    ``LengthLocationMap.getLocationForward``, ``LinearLocation.pointAlongSegmentByFraction``)
+    without building a shapely line per point: bit for bit its result (tests compare);
+    NaN where ``frac`` is NaN.
+    """
+    x = np.empty(len(seg))
+    y = np.empty(len(seg))
+    curved = ~pd.isna(rg.seg_geom_raw[seg])
+    st = np.flatnonzero(~curved)
+    a, b = rg.seg_a[seg[st]], rg.seg_b[seg[st]]
+    x0, y0, x1, y1 = rg.node_x[a], rg.node_y[a], rg.node_x[b], rg.node_y[b]
+    piece_len = np.sqrt((x1 - x0) * (x1 - x0) + (y1 - y0) * (y1 - y0))
+    # A straight line is one piece: GEOS's length and running total are that piece's length.
+    x[st], y[st] = _along_piece(frac[st] * piece_len, 0.0, piece_len, x0, y0, x1, y1)
+    cv = np.flatnonzero(curved)
+    if len(cv):
+        x[cv], y[cv] = _along_curved(rg.seg_geom_raw, seg[cv], frac[cv])
+    gone = np.isnan(frac)  # GEOS gives no point there
+    x[gone], y[gone] = np.nan, np.nan
+    return x, y
+
+
+def _along_piece(length, before, piece_len, x0, y0, x1, y1):
+    """GEOS: the point ``length`` along a line whose piece ``(x0, y0) → (x1, y1)`` ends the
+    first past ``length`` (``before``: the running total at its start); the end vertex where
+    no piece ends past it, the start where ``length <= 0``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ends_past = before + piece_len > length
+        f = (length - before) / piece_len
+        x = np.where(f >= 1.0, x1, (x1 - x0) * f + x0)
+        y = np.where(f >= 1.0, y1, (y1 - y0) * f + y0)
+    start = (length <= 0.0) | (ends_past & (f <= 0.0))
+    end = ~start & ~ends_past
+    return np.where(start, x0, np.where(end, x1, x)), np.where(start, y0, np.where(end, y1, y))
+
+
+def _along_curved(geoms: np.ndarray, seg: np.ndarray, frac: np.ndarray):
+    """:func:`_points_along` for segments with a geometry: each point's piece is the first
+    whose running total (summed one piece after another from 0, as GEOS sums) passes it."""
+    useg, inv = np.unique(seg, return_inverse=True)
+    xy, gi = shapely.get_coordinates(geoms[useg], return_index=True)
+    same = np.flatnonzero(gi[1:] == gi[:-1])  # piece p runs from vertex same[p] to same[p] + 1
+    px0, py0 = xy[same, 0], xy[same, 1]
+    px1, py1 = xy[same + 1, 0], xy[same + 1, 1]
+    plen = np.sqrt((px1 - px0) * (px1 - px0) + (py1 - py0) * (py1 - py0))
+    owner = gi[same]
+    n_piece = np.bincount(owner, minlength=len(useg))
+    first = np.r_[0, np.cumsum(n_piece)[:-1]]
+    ends = _running_totals(plen, np.arange(len(plen)) - first[owner])
+    total = np.where(n_piece > 0, ends[first + n_piece - 1], 0.0)
+    length = frac * total[inv]
+    lo, hi = first[inv], first[inv] + n_piece[inv]
+    # Binary search for the first piece of the point's line ending past its length.
+    for _ in range(int(n_piece.max()).bit_length() if len(n_piece) else 0):
+        mid = (lo + hi) // 2
+        go = lo < hi
+        past = ends[np.minimum(mid, len(ends) - 1)] > length
+        hi = np.where(go & past, mid, hi)
+        lo = np.where(go & ~past, mid + 1, lo)
+    has = lo < first[inv] + n_piece[inv]
+    p = np.minimum(lo, len(ends) - 1)
+    before = np.where(lo > first[inv], ends[np.maximum(p - 1, 0)], 0.0)
+    x, y = _along_piece(length, before, np.where(has, plen[p], 0.0), px0[p], py0[p],
+                        px1[p], py1[p])  # fmt: skip
+    # Past every piece (or length <= 0 on a line of no length): the line's last/first vertex.
+    v_first = np.r_[0, np.cumsum(np.bincount(gi, minlength=len(useg)))[:-1]][inv]
+    v_last = np.cumsum(np.bincount(gi, minlength=len(useg)))[inv] - 1
+    at_start = length <= 0.0
+    at_end = ~at_start & ~has
+    x = np.where(at_start, xy[v_first, 0], np.where(at_end, xy[v_last, 0], x))
+    y = np.where(at_start, xy[v_first, 1], np.where(at_end, xy[v_last, 1], y))
+    return x, y
+
+
+def _running_totals(piece_len: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """Per piece, the running total of its line's piece lengths up to its end, added one
+    piece after another from 0 as GEOS adds them (``position``: the piece's place in its
+    line); vectorised over lines, one step per position."""
+    ends = piece_len.copy()
+    order = np.argsort(position, kind="stable")
+    bounds = np.r_[0, np.cumsum(np.bincount(position))]
+    for k in range(1, len(bounds) - 1):
+        idx = order[bounds[k] : bounds[k + 1]]
+        ends[idx] = ends[idx - 1] + piece_len[idx]
+    return ends
 
 
 # ---------------------------------------------------------------------- public functions
