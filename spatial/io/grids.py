@@ -172,32 +172,40 @@ def assign_grids(
     require_projected(grids, "grids")
     require_same_crs(features, grids, what, "grids")
     table = _grid_table(grids)
-    pts = _feature_points(features)
+    positions, points = _feature_points(features)
     report = AssignmentReport()
     cells = pd.DataFrame(index=features.index)
-    finer: pd.Series | None = None
+    # Cells are handled as positions in ``grids`` (-1: none) and spelled out as ids once per
+    # level: a city's buildings are millions of rows and grid cells a few thousand.
+    finer: np.ndarray | None = None
     for level in sorted(table.levels.unique(), reverse=True):
-        direct = _cells_holding(pts, grids, table, level, len(features))
+        direct = _cells_holding(positions, points, grids, table, level, len(features))
         if finer is None:  # the finest level: every feature by its own point
             chosen = direct
             report.direct[level] = report.disagree[level] = 0
         else:
             chosen = _up_the_chain(finer, direct, table, level, report)
-        report.unassigned[level] = int(chosen.isna().sum())
-        cells[f"grid_id_l{level}"] = chosen.to_numpy()
-        cells[f"grid_id_l{level}"] = cells[f"grid_id_l{level}"].astype("string")
+        report.unassigned[level] = int((chosen < 0).sum())
+        cells[f"grid_id_l{level}"] = table.ids.array.take(chosen, allow_fill=True)
         finer = chosen
     return cells, report
 
 
 @dataclass(frozen=True)
 class _GridTable:
-    """Each grid cell's id, level and parent, as read from the grids layer."""
+    """Each grid cell's id, level and parent, as read from the grids layer (row for row)."""
 
     ids: pd.Series
     levels: pd.Series
-    parent_of: pd.Series  # grid_id → parent_id
-    level_of: pd.Series  # grid_id → level
+    parents: pd.Series  # parent_id, <NA> where none
+
+    def parent_positions(self) -> np.ndarray:
+        """Each cell's parent as a position in the grids layer; -1 where it names none.
+
+        Looked up by id, as ``parent_id`` names it (grid ids must be unique for that).
+        """
+        found = pd.Index(self.ids.to_numpy()).get_indexer(self.parents.to_numpy())
+        return np.where(self.parents.isna().to_numpy(), -1, found)
 
 
 def _grid_table(grids: gpd.GeoDataFrame) -> _GridTable:
@@ -210,23 +218,14 @@ def _grid_table(grids: gpd.GeoDataFrame) -> _GridTable:
         if "parent_id" in grids
         else pd.Series(pd.NA, index=grids.index, dtype="string")
     )
-    return _GridTable(
-        ids,
-        levels,
-        pd.Series(parents.to_numpy(), index=ids.to_numpy()),
-        pd.Series(levels.to_numpy(), index=ids.to_numpy()),
-    )
+    return _GridTable(ids, levels, parents)
 
 
-def _feature_points(features: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """One point inside each feature with a geometry (``_pos``: its position in ``features``)."""
+def _feature_points(features: gpd.GeoDataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """The positions in ``features`` of the features with a geometry, and a point inside each."""
     geoms = np.asarray(features.geometry.values, dtype=object)
     valid = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
-    return gpd.GeoDataFrame(
-        {"_pos": np.flatnonzero(valid)},
-        geometry=surface_points(geoms[valid]),
-        crs=features.crs,
-    )
+    return np.flatnonzero(valid), surface_points(geoms[valid])
 
 
 def surface_points(geoms: np.ndarray) -> np.ndarray:
@@ -249,38 +248,50 @@ def surface_points(geoms: np.ndarray) -> np.ndarray:
 
 
 def _cells_holding(
-    pts: gpd.GeoDataFrame, grids: gpd.GeoDataFrame, table: _GridTable, level: int, n: int
-) -> pd.Series:
-    """The cell of ``level`` each feature's point lies in (positions 0..n-1; <NA> in none)."""
-    at_level = table.levels == level
-    layer = gpd.GeoDataFrame(
-        {"_gid": table.ids[at_level].to_numpy()},
-        geometry=grids.geometry[at_level].values,
-        crs=grids.crs,
-    )
-    hit = gpd.sjoin(pts, layer, how="inner", predicate="intersects")
+    positions: np.ndarray,
+    points: np.ndarray,
+    grids: gpd.GeoDataFrame,
+    table: _GridTable,
+    level: int,
+    n: int,
+) -> np.ndarray:
+    """The cell of ``level`` (a position in ``grids``) each feature's point lies in, for the
+    features at ``positions`` of ``n``; -1 where in none."""
+    at_level = np.flatnonzero((table.levels == level).to_numpy())
+    cells = np.asarray(grids.geometry.values, dtype=object)[at_level]
+    point, cell = shapely.STRtree(cells).query(points, predicate="intersects")
     # A point on a shared edge touches two cells: keep the smaller id, deterministically.
-    hit = hit.sort_values(["_pos", "_gid"]).drop_duplicates("_pos")
-    direct = pd.Series(pd.NA, index=range(n), dtype="string")
-    direct.iloc[hit["_pos"].to_numpy()] = hit["_gid"].astype("string").to_numpy()
+    ids = table.ids.iloc[at_level].reset_index(drop=True)
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[ids.sort_values(na_position="last", kind="stable").index.to_numpy()] = np.arange(len(ids))
+    order = np.lexsort((rank[cell], point))
+    point, cell = point[order], cell[order]
+    first = np.ones(len(point), dtype=bool)
+    first[1:] = point[1:] != point[:-1]
+    direct = np.full(n, -1, dtype=np.int64)
+    direct[positions[point[first]]] = at_level[cell[first]]
+    # A cell without an id names nothing a feature could belong to.
+    unnamed = table.ids.isna().to_numpy()
+    direct[(direct >= 0) & unnamed[np.maximum(direct, 0)]] = -1
     return direct
 
 
 def _up_the_chain(
-    finer: pd.Series,
-    direct: pd.Series,
+    finer: np.ndarray,
+    direct: np.ndarray,
     table: _GridTable,
     level: int,
     report: AssignmentReport,
-) -> pd.Series:
+) -> np.ndarray:
     """The parent at ``level`` of each feature's finer cell, else the cell its point lies in;
-    counts both cases in ``report``."""
-    up = finer.map(table.parent_of).astype("string")
-    ok = up.map(table.level_of) == level
-    up = up.where(ok.fillna(False).astype(bool), pd.NA)
-    report.direct[level] = int((up.isna() & direct.notna()).sum())
-    report.disagree[level] = int((up.notna() & direct.notna() & (up != direct)).sum())
-    return up.fillna(direct)
+    counts both cases in ``report`` (cells as positions in the grids layer, -1 for none)."""
+    parent = table.parent_positions()
+    up = np.where(finer >= 0, parent[np.maximum(finer, 0)], -1)
+    levels = table.levels.to_numpy()
+    up = np.where((up >= 0) & (levels[np.maximum(up, 0)] == level), up, -1)
+    report.direct[level] = int(((up < 0) & (direct >= 0)).sum())
+    report.disagree[level] = int(((up >= 0) & (direct >= 0) & (up != direct)).sum())
+    return np.where(up >= 0, up, direct)
 
 
 def aggregate_by_grid(

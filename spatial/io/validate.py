@@ -138,9 +138,14 @@ def _more(n: int) -> str:
     return f"; {n - 1} more rows like it" if n > 1 else ""
 
 
-def _blank(series: pd.Series) -> np.ndarray:
-    """Missing or empty-text cells."""
-    text = series.astype("string").str.strip()
+def _stripped(series: pd.Series) -> pd.Series:
+    """Each cell as text without surrounding blanks (pandas ``string``; missing: <NA>)."""
+    return series.astype("string").str.strip()
+
+
+def _blank(series: pd.Series, text: pd.Series | None = None) -> np.ndarray:
+    """Missing or empty-text cells; ``text`` is ``_stripped(series)`` when already at hand."""
+    text = _stripped(series) if text is None else text
     return (series.isna() | text.isna() | (text == "")).to_numpy(dtype=bool)
 
 
@@ -149,11 +154,11 @@ def _problems(n: int) -> np.ndarray:
 
 
 def _coerce_number(
-    values: pd.Series, col: Column, blank: np.ndarray
+    values: pd.Series, col: Column, blank: np.ndarray, text: pd.Series
 ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     if pd.api.types.is_bool_dtype(values):
         values = values.astype(float)
-    text = values.astype("string").str.strip()
+        text = _stripped(values)
     numbers = pd.to_numeric(text.where(~blank, None), errors="coerce").astype(float)
     problems, notes = _problems(len(values)), _problems(len(values))
     problems[numbers.isna().to_numpy() & ~blank] = "not a number"
@@ -185,20 +190,23 @@ def _coerce_number(
 
 
 def _coerce_column(
-    values: pd.Series, col: Column, extra_values: Mapping[str, str] | None
+    values: pd.Series,
+    col: Column,
+    extra_values: Mapping[str, str] | None,
+    text: pd.Series | None = None,
 ) -> tuple[pd.Series, np.ndarray, np.ndarray]:
-    """Convert one column.
+    """Convert one column (``text``: its cells already stripped, when at hand).
 
     Returns the converted series, and per cell why it cannot be used (an error) and what is
     unusual but accepted (a warning); ``""`` where there is nothing to say.
     """
-    blank = _blank(values)
+    text = _stripped(values) if text is None else text
+    blank = _blank(values, text)
     none = _problems(len(values))
-    text = values.astype("string").str.strip()
     if col.kind == "str":
         return text.where(~blank, pd.NA).astype("string"), none, none
     if col.kind in ("int", "float"):
-        return _coerce_number(values, col, blank)
+        return _coerce_number(values, col, blank, text)
     if col.kind == "bool":
         if pd.api.types.is_bool_dtype(values):
             return values.astype("boolean"), none, none
@@ -301,11 +309,14 @@ def coerce_layer(
         report.error("the layer is empty", layer=schema.name, file=source.file)
         return out, report
     out = _check_headers(out, schema, source, report)
-    ids = out[schema.id_column].astype("string").str.strip() if schema.id_column in out else None
+    # The ids as text serve the messages, the duplicate check and the id column's conversion.
+    ids = _stripped(out[schema.id_column]) if schema.id_column in out else None
+    repeated = None if ids is None else _repeated(out[schema.id_column], ids)
     where = _feature_namer(out.index.to_numpy(), ids, schema, source)
-    _coerce_columns(out, schema, source, report, where, values or {})
+    texts = {} if ids is None else {schema.id_column: ids}
+    _coerce_columns(out, schema, source, report, where, values or {}, texts)
     if ids is not None:
-        _check_duplicate_ids(ids, schema, source, report, where)
+        _check_duplicate_ids(ids, repeated, schema, source, report, where)
     _check_date_order(out, schema, source, report, where)
     out = _check_geometries(out, schema, source, report, where)
     return out, report
@@ -357,13 +368,17 @@ def _coerce_columns(
     report: ValidationReport,
     where: Callable[..., str],
     values: Mapping[str, Mapping[str, str]],
+    texts: Mapping[str, pd.Series],
 ) -> None:
-    """Convert each canonical column in place, reporting cells that cannot be converted."""
+    """Convert each canonical column in place, reporting cells that cannot be converted;
+    ``texts`` holds columns already stripped (:func:`_stripped`), by name."""
     for col in schema.columns:
         if col.name not in out.columns:
             continue
         raw = out[col.name]
-        converted, problems, notes = _coerce_column(raw, col, values.get(col.name))
+        converted, problems, notes = _coerce_column(
+            raw, col, values.get(col.name), texts.get(col.name)
+        )
         location = {"layer": schema.name, "file": source.file, "column": source.column(col.name)}
         _report_cells(report, problems, raw, where, level="error", **location)
         _report_cells(report, notes, raw, where, level="warning", **location)
@@ -374,8 +389,22 @@ def _coerce_columns(
         out[col.name] = converted
 
 
-def _check_duplicate_ids(ids: pd.Series, schema, source, report, where) -> None:
-    dup = ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+def _repeated(raw: pd.Series, ids: pd.Series) -> np.ndarray:
+    """Rows whose id (``ids``: ``raw`` stripped) another row has too; missing ids never.
+
+    Whole-number ids are compared as numbers: the same answer as their text (each number
+    has one spelling), without hashing millions of strings. Ascending ones (ids numbered in
+    file order, the common case) repeat none.
+    """
+    if isinstance(raw.dtype, np.dtype) and raw.dtype.kind in "iu":  # not nullable Int64
+        numbers = raw.to_numpy()
+        if len(numbers) < 2 or bool((numbers[1:] > numbers[:-1]).all()):
+            return np.zeros(len(numbers), dtype=bool)
+        return pd.Series(numbers).duplicated(keep=False).to_numpy()
+    return ids.duplicated(keep=False).to_numpy() & ids.notna().to_numpy()
+
+
+def _check_duplicate_ids(ids: pd.Series, dup: np.ndarray, schema, source, report, where) -> None:
     if not dup.any():
         return
     rows = np.flatnonzero(dup)
@@ -447,17 +476,25 @@ def _check_geometries(out, schema, source, report, where) -> gpd.GeoDataFrame:
     dropped = np.zeros(len(out), bool)
     if invalid.any() and schema.repair_geometry:
         out, dropped = _repair(out, geoms, np.flatnonzero(invalid), report, where, location)
-    types = np.asarray(out.geometry.geom_type)
-    wrong = ~np.isin(types, schema.geometry) & ~missing & ~dropped
+    # Type ids, not geom_type: that spells out one Python string per feature (5 M of them).
+    types = shapely.get_type_id(np.asarray(out.geometry.values, dtype=object))
+    wrong = ~np.isin(types, _type_ids(schema.geometry)) & ~missing & ~dropped
     if wrong.any():
         first, n = _first_rows(wrong)
         report.error(
-            f"geometry type {types[first]} not allowed here (expected "
+            f"geometry type {out.geometry.iloc[first].geom_type} not allowed here (expected "
             f"{'/'.join(schema.geometry)}){_more(n)}",
             feature=where(first),
             **location,
         )
-    return out[~dropped]
+    # Selecting every row would copy the whole layer for nothing.
+    return out[~dropped] if dropped.any() else out
+
+
+def _type_ids(names: tuple[str, ...]) -> list[int]:
+    """shapely's type ids of geometry type names (``"MultiPolygon"`` → 6)."""
+    ids = {t.name.replace("_", "").lower(): int(t) for t in shapely.GeometryType}
+    return [ids[name.lower()] for name in names]
 
 
 def _repair(out, geoms, bad_pos, report, where, location) -> tuple[gpd.GeoDataFrame, np.ndarray]:
