@@ -16,6 +16,10 @@ the tagged barrier nodes and the ``type=restriction`` relations; everything afte
   with the time of day) is kept as two-way, as osmnx does, because the network is static.
 - **Lengths** are geodesic-free planar lengths in the projected working CRS (metres, float64).
 
+The ways never become Python objects (iterating their nodes in Python was most of the read's
+time): libosmium writes them with their node locations as OPL text into a temporary folder,
+which pandas parses as one CSV of nodes; each distinct tag set is decoded once.
+
 Only ways tagged ``highway`` become streets: rivers, railways, fences and building outlines in the
 same file are ignored. Which street a vehicle may use is decided later by its profile
 (:mod:`firegrid.spatial.network.profiles`) from the tags kept here.
@@ -23,7 +27,10 @@ same file are ignored. Which street a vehicle may use is decided later by its pr
 
 from __future__ import annotations
 
+import io
 import os
+import re
+import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -112,15 +119,16 @@ def read_osm(path: str | os.PathLike, *, crs: Any = None) -> GraphTable:
 
 # ---------------------------------------------------------------------- the pass over the file
 class _Raw:
-    """What the pass over the file collects (plain lists; numpy after the pass)."""
+    """What the pass over the file collects (lists, and numpy arrays for the way nodes)."""
 
     def __init__(self) -> None:
         self.way_ids: list[int] = []
         self.way_sig: list[int] = []  # index into sigs: ways with equal kept tags share one
         self.way_len: list[int] = []
-        self.refs: list[int] = []
-        self.x: list[int] = []  # fixed-point 1e-7 degrees, _UNDEFINED when not in the file
-        self.y: list[int] = []
+        self.refs: np.ndarray = np.zeros(0, dtype=np.int64)
+        # Fixed-point 1e-7 degrees, _UNDEFINED when not in the file.
+        self.x: np.ndarray = np.zeros(0, dtype=np.int64)
+        self.y: np.ndarray = np.zeros(0, dtype=np.int64)
         self.sigs: dict[tuple, int] = {}
         self.barrier_ids: list[int] = []
         self.barrier_tags: list[tuple] = []
@@ -130,44 +138,118 @@ class _Raw:
 
 
 def _scan(path: Path, fmt: str) -> _Raw:
+    """One pass: libosmium writes the candidate ways with their node locations as OPL text
+    (C++ speed), Python sees only the tagged nodes and relations. Iterating the node lists of
+    the ways in Python cost a few Python calls per node, most of the read's time."""
     import osmium
 
     raw = _Raw()
-    way_tags, node_tags = WAY_TAGS, NODE_TAGS
-    sigs = raw.sigs
-    refs_ext, x_ext, y_ext = raw.refs.extend, raw.x.extend, raw.y.extend
-    src = osmium.io.File(str(path), fmt)
-    # KeyFilter lets through only objects with one of these keys; the location cache still sees
-    # every node, so ways get the coordinates of untagged nodes.
-    proc = (
-        osmium.FileProcessor(src)
-        .with_locations("flex_mem")
-        .with_filter(osmium.filter.KeyFilter("highway", "barrier", "restriction", "type"))
-    )
-    for obj in proc:
-        if obj.is_way():
-            tags = obj.tags
-            if "highway" not in tags:
-                continue
-            sig = tuple(tags.get(k, "") for k in way_tags)
-            code = sigs.get(sig)
-            if code is None:
-                code = sigs[sig] = len(sigs)
-            nodes = obj.nodes
-            refs_ext([n.ref for n in nodes])
-            x_ext([n.x for n in nodes])
-            y_ext([n.y for n in nodes])
-            raw.way_ids.append(obj.id)
-            raw.way_sig.append(code)
-            raw.way_len.append(len(nodes))
-        elif obj.is_node():
-            tags = obj.tags
-            if "barrier" in tags:
-                raw.barrier_ids.append(obj.id)
-                raw.barrier_tags.append(tuple(tags.get(k, "") for k in node_tags))
-        elif obj.is_relation():
-            _collect_restriction(obj, raw)
+    with tempfile.TemporaryDirectory(prefix="firegrid_osm_") as tmp:
+        opl = os.path.join(tmp, "ways.opl")
+        writer = osmium.SimpleWriter(osmium.io.File(opl, _OPL_FORMAT))
+        try:
+            # KeyFilter lets through only objects with one of these keys; the location cache
+            # before it still sees every node, so ways get the coordinates of untagged nodes.
+            # The writer passes everything on; only nodes and relations reach Python.
+            proc = (
+                osmium.FileProcessor(osmium.io.File(str(path), fmt))
+                .with_locations("flex_mem")
+                .with_filter(osmium.filter.KeyFilter("highway", "barrier", "restriction", "type"))
+                .with_filter(writer)
+                .with_filter(osmium.filter.EntityFilter(osmium.osm.NODE | osmium.osm.RELATION))
+            )
+            for obj in proc:
+                if obj.is_node():
+                    _collect_barrier(obj, raw)
+                else:
+                    _collect_restriction(obj, raw)
+        finally:
+            writer.close()
+        text = Path(opl).read_bytes()
+    node_fields = _collect_ways(text, raw)
+    del text
+    raw.refs, raw.x, raw.y = _way_nodes(node_fields)
     return raw
+
+
+# libosmium's OPL writer: one line per object, ``w<id> T<k>=<v>,… N n<ref>x<lon>y<lat>,…``
+# (``n<ref>xy`` for a node not in the file); no metadata (version, user, …).
+_OPL_FORMAT = "opl,add_metadata=false,locations_on_ways=true"
+# OPL writes a character outside its plain set as its Unicode code point in hex: %5e72%.
+_OPL_ESCAPE = re.compile(rb"%([0-9a-fA-F]+)%")
+
+
+def _collect_barrier(node: Any, raw: _Raw) -> None:
+    tags = node.tags
+    if "barrier" in tags:
+        raw.barrier_ids.append(node.id)
+        raw.barrier_tags.append(tuple(tags.get(k, "") for k in NODE_TAGS))
+
+
+def _collect_ways(text: bytes, raw: _Raw) -> list[bytes]:
+    """Way ids, tag sets and node counts of the ``highway=*`` ways of the OPL text; returns
+    their node lists (OPL, without the ``N``). Each distinct tag text is decoded once."""
+    sigs, by_text, node_fields = raw.sigs, {}, []
+    for line in text.split(b"\n"):
+        if not line.startswith(b"w"):
+            continue
+        wid, tag_field, node_field = line.split(b" ")
+        code = by_text.get(tag_field)
+        if code is None:
+            code = by_text[tag_field] = _signature(tag_field, sigs)
+        if code < 0:
+            continue
+        raw.way_ids.append(int(wid[1:]))
+        raw.way_sig.append(code)
+        raw.way_len.append(node_field.count(b",") + 1 if len(node_field) > 1 else 0)
+        node_fields.append(node_field[1:])
+    return node_fields
+
+
+def _signature(tag_field: bytes, sigs: dict[tuple, int]) -> int:
+    """The code of an OPL tag field's kept tags (WAY_TAGS, "" when absent) in ``sigs``, added
+    when new; -1 when the way has no ``highway`` tag."""
+    tags: dict[str, str] = {}
+    for pair in tag_field[1:].split(b","):
+        key, _, value = pair.partition(b"=")
+        tags.setdefault(_opl_text(key), _opl_text(value))  # the first of a repeated key
+    if "highway" not in tags:
+        return -1
+    sig = tuple(tags.get(k, "") for k in WAY_TAGS)
+    code = sigs.get(sig)
+    if code is None:
+        code = sigs[sig] = len(sigs)
+    return code
+
+
+def _opl_text(escaped: bytes) -> str:
+    return _OPL_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)).encode(), escaped).decode()
+
+
+def _way_nodes(node_fields: list[bytes]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Node refs and fixed-point x / y (1e-7 degrees, _UNDEFINED where the file lacks the
+    node) of OPL node lists, parsed as one CSV of ``ref,lon,lat`` lines."""
+    if not any(node_fields):
+        return (np.zeros(0, dtype=np.int64),) * 3
+    csv = b"\n".join(node_fields).translate(_NODE_CSV, delete=b"n")
+    del node_fields[:]
+    nodes = pd.read_csv(
+        io.BytesIO(csv),
+        header=None,
+        names=["ref", "lon", "lat"],
+        dtype={"ref": np.int64, "lon": np.float64, "lat": np.float64},
+        engine="c",
+    )
+    # OPL prints the fixed-point coordinate exactly (121.3047 is 1213047000): rounding the
+    # parsed degrees x 1e7 recovers it.
+    fixed = np.rint(nodes[["lon", "lat"]].to_numpy() * 1e7)
+    fixed[np.isnan(fixed)] = _UNDEFINED
+    fixed = fixed.astype(np.int64)
+    return nodes["ref"].to_numpy(), fixed[:, 0].copy(), fixed[:, 1].copy()
+
+
+# ``n12x121.3y31.2,n13xy`` -> lines ``12,121.3,31.2`` and ``13,,`` (``n`` deleted).
+_NODE_CSV = bytes.maketrans(b",xy", b"\n,,")
 
 
 def _collect_restriction(rel: Any, raw: _Raw) -> None:
@@ -486,21 +568,37 @@ class _DirectedEdges:
 def _edge_frame(node_ids, e: _DirectedEdges, tags: dict, e_way) -> pd.DataFrame:
     """One row per directed edge: ``u``, ``v`` (OSM ids), ``key``, ``highway``, ``name``,
     ``oneway``, ``way_id``."""
-    edges = pd.DataFrame(
+    return pd.DataFrame(
         {
             "u": node_ids[e.u],
             "v": node_ids[e.v],
-            "key": 0,
-            "highway": tags["highway"].values(),
-            "name": tags["name"].values(),
+            "key": _parallel_keys(e.u, e.v, len(node_ids)),
+            "highway": _text_column(tags["highway"]),
+            "name": _text_column(tags["name"]),
             "oneway": e.oneway,
             "way_id": e_way,
         }
     )
-    # Parallel edges between the same nodes get distinct keys, as in a MultiDiGraph.
-    if len(edges):
-        edges["key"] = edges.groupby(["u", "v"], sort=False).cumcount().to_numpy()
-    return edges
+
+
+def _parallel_keys(u: np.ndarray, v: np.ndarray, n_nodes: int) -> np.ndarray:
+    """Parallel edges between the same nodes get distinct keys 0, 1, … in edge order, as in a
+    MultiDiGraph (a stable sort by node pair, then the rank inside each run)."""
+    pair = u.astype(np.int64) * n_nodes + v
+    order = np.argsort(pair, kind="stable")
+    sorted_pair = pair[order]
+    run_start = np.r_[True, sorted_pair[1:] != sorted_pair[:-1]]
+    rank = np.arange(len(pair))
+    first = np.maximum.accumulate(np.where(run_start, rank, 0))
+    keys = np.empty(len(pair), dtype=np.int64)
+    keys[order] = rank - first
+    return keys
+
+
+def _text_column(column: TagColumn) -> pd.api.extensions.ExtensionArray:
+    """A tag's values per edge as pandas text: the few distinct values converted once, then
+    taken by code (converting one Python string per edge was most of the frame's time)."""
+    return pd.Series(column.uniques).take(column.codes).array
 
 
 def _read_stats(raw, p: _Pieces, nodes, seg, e, split, restrictions) -> dict:
