@@ -2011,13 +2011,7 @@ class _PieceIndex:
         mid_d, cand = self.tree.query(np.stack([qx, qy], 1), k=k, workers=1)
         if k == 1:
             mid_d, cand = mid_d[:, None], cand[:, None]
-        g = self.packed[cand]
-        vx = qx[:, None] - g[..., 0]
-        vy = qy[:, None] - g[..., 1]
-        t = np.clip((vx * g[..., 2] + vy * g[..., 3]) * g[..., 4], 0.0, 1.0)
-        ex = vx - t * g[..., 2]
-        ey = vy - t * g[..., 3]
-        d2 = ex * ex + ey * ey
+        d2 = self._d2(np.repeat(qx, k), np.repeat(qy, k), cand.ravel()).reshape(cand.shape)
         j = np.argmin(d2, axis=1)
         r = np.arange(len(qx))
         return cand[r, j], np.sqrt(d2[r, j]), mid_d[:, -1]
@@ -2050,11 +2044,32 @@ class _PieceIndex:
         plist = rep[np.argsort(key, kind="stable")]
         return start, plist, gx, gy, cols, rows
 
+    def _d2(self, qx: np.ndarray, qy: np.ndarray, cand: np.ndarray) -> np.ndarray:
+        """Squared distance (m²) from each point (relative to the origin) to its candidate
+        piece, the three arrays aligned; in place on temporaries, the same float64 steps
+        whatever the caller."""
+        g = self.packed.take(cand, axis=0)
+        vx = qx - g[:, 0]
+        vy = qy - g[:, 1]
+        t = vx * g[:, 2]
+        t += vy * g[:, 3]
+        t *= g[:, 4]
+        np.clip(t, 0.0, 1.0, out=t)
+        ex = np.multiply(t, g[:, 2])
+        np.subtract(vx, ex, out=ex)
+        ey = np.multiply(t, g[:, 3], out=vx)
+        np.subtract(vy, ey, out=ey)
+        ex *= ex
+        ey *= ey
+        ex += ey
+        return ex
+
     def _grid_block(self, qx, qy, ring: int = 0):
         """Nearest piece by the grid where certain, else -1 (``qx, qy`` relative to the origin).
 
         ``ring=0`` looks in the point's own cell (certain within ``GRID_REACH_M``); ``ring=1``
-        in the 3 × 3 cells around it (certain within ``GRID_REACH_M + GRID_CELL_M``).
+        in the 3 × 3 cells around it (certain within ``GRID_REACH_M + GRID_CELL_M``). Ties go
+        to the first candidate: cell by cell, pieces in index order.
         """
         start, plist, gx, gy, cols, rows = self.grid
         c = GRID_CELL_M
@@ -2068,21 +2083,15 @@ class _PieceIndex:
         key = np.where(inside, (ix * rows + iy).ravel(), 0)
         s = start[key]
         cnt = np.where(inside, start[key + 1] - s, 0)
-        rep = np.repeat(np.arange(m * nb), cnt)
-        within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        cand = plist[s[rep] + within].astype(np.int64)
-        pt = rep // nb
+        first = np.cumsum(cnt) - cnt
+        slot = np.repeat(np.arange(m * nb), cnt)
+        cand = plist[np.arange(len(slot)) + (s - first)[slot]]
         cnt = cnt.reshape(m, nb).sum(axis=1)
-        g = self.packed[cand]
-        vx = qx[pt] - g[:, 0]
-        vy = qy[pt] - g[:, 1]
-        t = np.clip((vx * g[:, 2] + vy * g[:, 3]) * g[:, 4], 0.0, 1.0)
-        ex = vx - t * g[:, 2]
-        ey = vy - t * g[:, 3]
-        d2 = ex * ex + ey * ey
+        d2 = self._d2(np.repeat(qx, cnt), np.repeat(qy, cnt), cand)
         piece = np.full(m, -1, dtype=np.int64)
         has = np.flatnonzero(cnt > 0)
         if len(has):
+            pt = slot // nb if nb > 1 else slot
             dmin = np.full(m, np.inf)
             dmin[has] = np.minimum.reduceat(d2, (np.cumsum(cnt) - cnt)[has])
             at_min = np.flatnonzero(d2 <= dmin[pt])
@@ -2118,17 +2127,18 @@ class _PieceIndex:
         piece[todo] = -1
         return piece
 
-    def nearest(self, px: np.ndarray, py: np.ndarray, rg: RoutingGraph):
-        """Nearest segment of each point: (segment, fraction, distance, snap x, snap y).
-
-        A snap point within ``NODE_SNAP_M`` of a segment's end is that end: fraction exactly
-        0 or 1, coordinates of the geometry's end vertex.
-        """
+    def _nearest_pieces(self, px, py, use_grid: bool) -> np.ndarray:
+        """:meth:`_nearest_block` of every point, in chunks on several threads. With the grid
+        the points go cell by cell (each point's result is its own): neighbours share their
+        candidate pieces, which then stay in the CPU's cache."""
         m = len(px)
-        # The bucket grid pays off for many points; a few (stations) go straight to the tree.
-        use_grid = "grid" in self.__dict__ or m * 4 > len(self.x0)
+        order = None
         if use_grid:
-            _ = self.grid  # build once, before the threads
+            _, _, gx, gy, _, rows = self.grid  # build once, before the threads
+            c = GRID_CELL_M
+            cell = ((px - self.ox - gx) // c) * rows + ((py - self.oy - gy) // c)
+            order = np.argsort(cell)
+            px, py = px[order], py[order]
         chunks = [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)] or [slice(0, 0)]
         if len(chunks) > 1:
             with ThreadPoolExecutor(max_workers=threads()) as pool:
@@ -2138,6 +2148,20 @@ class _PieceIndex:
             piece = np.concatenate(parts)
         else:
             piece = self._nearest_block(px, py, use_grid)
+        if order is not None:
+            piece[order] = piece.copy()
+        return piece
+
+    def nearest(self, px: np.ndarray, py: np.ndarray, rg: RoutingGraph):
+        """Nearest segment of each point: (segment, fraction, distance, snap x, snap y).
+
+        A snap point within ``NODE_SNAP_M`` of a segment's end is that end: fraction exactly
+        0 or 1, coordinates of the geometry's end vertex.
+        """
+        m = len(px)
+        # The bucket grid pays off for many points; a few (stations) go straight to the tree.
+        use_grid = "grid" in self.__dict__ or m * 4 > len(self.x0)
+        piece = self._nearest_pieces(px, py, use_grid)
         todo = np.flatnonzero(piece < 0)
         # Exact projection on the geometry's straight piece, as GEOS computes it.
         vp = self.parent[np.where(piece < 0, 0, piece)]
@@ -2166,9 +2190,9 @@ class _PieceIndex:
         at_a = along <= NODE_SNAP_M
         at_b = ~at_a & (slen - along <= NODE_SNAP_M)
         frac[at_a], frac[at_b] = 0.0, 1.0
-        end = self.seg_end[seg]
-        qx = np.where(at_a, end[:, 0], np.where(at_b, end[:, 2], qx))
-        qy = np.where(at_a, end[:, 1], np.where(at_b, end[:, 3], qy))
+        for at, col in ((at_a, 0), (at_b, 2)):
+            i = np.flatnonzero(at)
+            qx[i], qy[i] = self.seg_end[seg[i], col], self.seg_end[seg[i], col + 1]
         return seg, frac, np.hypot(px - qx, py - qy), qx, qy
 
 
