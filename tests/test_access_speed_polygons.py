@@ -4,11 +4,17 @@ give: label grids polygonised patch by patch, the hull of a million places, poin
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from scipy import ndimage
 
-from firegrid.spatial.access.isochrones import _convex_hull, _grid_polygons, _with_pieces
+from firegrid.spatial.access.isochrones import (
+    _convex_hull,
+    _grid_polygons,
+    _place_labels,
+    _with_pieces,
+)
 from firegrid.spatial.geometry import dissolve_touching
 from firegrid.spatial.io.grids import surface_points
 
@@ -116,3 +122,31 @@ def test_legs_joined_piece_by_piece_are_the_union_of_all(seed):
     assert shapely.symmetric_difference(got, ref).area < 1e-9 * ref.area
     assert shapely.contains(shapely.buffer(got, 1e-6), legs).all()
     assert shapely.get_num_geometries(got) == shapely.get_num_geometries(ref)
+
+
+@pytest.mark.parametrize("dtype", ["str", "string", object])
+def test_place_labels_are_the_sorted_texts_of_every_place(dtype):
+    """Labels through distinct values equal np.unique over every place's text (the former
+    way): pieces by index into the station ids (-1: none), buildings by their station id, ""
+    for none, missing as "", ids the stations do not hold (a building's stale id) too."""
+    rng = np.random.default_rng(3)
+    ids = np.array(["F10", "F2", "F1", "m 7", "\u6d66\u4e1c-3"], dtype=object)
+    who = rng.integers(-1, len(ids), size=500)
+    values = [*ids, "", None, "F99", "F1 "]
+    column = pd.Series(rng.choice(np.array(values, dtype=object), size=800), dtype=dtype)
+    names, piece, building = _place_labels(ids, who, column.fillna(""))
+    texts = np.r_[np.where(who >= 0, ids[np.clip(who, 0, None)], ""),
+                  column.astype(object).fillna("").to_numpy(dtype=object)].astype(str)  # fmt: skip
+    expected, code = np.unique(texts, return_inverse=True)
+    assert (names[np.r_[piece, building]] == texts).all()
+    # the names present, in order, are np.unique's: grids of labels number them alike
+    present = np.unique(np.r_[piece, building])
+    assert names[present].tolist() == expected.tolist()
+    assert (np.searchsorted(present, np.r_[piece, building]) == code).all()
+
+
+def test_place_labels_without_buildings():
+    names, piece, building = _place_labels(np.array(["b", "a"], dtype=object),
+                                           np.array([1, -1, 0]), pd.Series([], dtype=object))  # fmt: skip
+    assert names[piece].tolist() == ["a", "", "b"]
+    assert len(building) == 0
