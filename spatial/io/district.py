@@ -22,6 +22,7 @@ from firegrid.spatial.io.crs import (
     WGS84,
     CoordSystem,
     parse_coord_system,
+    project,
     to_wgs84,
     working_crs_for,
 )
@@ -344,7 +345,7 @@ def load_district(
         return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
     work = _working_crs(crs, read["grids"].gdf)
     # Projected once: the extent check reuses these points instead of projecting them again.
-    projected = {n: r.gdf.to_crs(work) for n, r in read.items() if not report.has_error(layer=n)}
+    projected = {n: project(r.gdf, work) for n, r in read.items() if not report.has_error(layer=n)}
     _check_placement(read, work, report, projected=projected)
     # Layers with errors were checked as far as they could be, but are not part of the district.
     layers = {n: g for n, g in projected.items() if not report.has_error(layer=n)}

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 
 from firegrid.spatial.errors import InputError, format_location
@@ -15,6 +16,8 @@ from firegrid.spatial.io.crs import (
     WGS84,
     bd09_to_wgs84,
     gcj02_to_wgs84,
+    project,
+    project_xy,
     wgs84_to_bd09,
     wgs84_to_gcj02,
 )
@@ -229,15 +232,21 @@ def _coerce_column(
     if col.kind == "category":
         mapping = {k.lower(): v for k, v in VALUE_SYNONYMS.get(col.name, {}).items()}
         mapping.update({str(k).strip().lower(): v for k, v in (extra_values or {}).items()})
-        lowered = text.str.lower()
-        mapped = lowered.map(lambda v: mapping.get(v, v) if isinstance(v, str) else v)
-        out = mapped.where(~blank, pd.NA).astype("string")
+        out = _mapped(text.str.lower(), mapping).where(~blank, pd.NA).astype("string")
         problems = _problems(len(values))
         problems[~out.isin(col.choices).fillna(False).to_numpy() & ~blank] = (
             f"not one of {list(col.choices)}"
         )
         return out, problems, none
     raise ValueError(f"unknown column kind {col.kind!r}")
+
+
+def _mapped(text: pd.Series, mapping: Mapping[str, str]) -> pd.Series:
+    """``text`` with each value found in ``mapping`` replaced by its mapped value (others
+    kept); the mapping is looked up once per distinct value, not once per cell."""
+    codes, distinct = pd.factorize(text)
+    replaced = pd.array([mapping.get(v, v) for v in distinct], dtype="string")
+    return pd.Series(replaced.take(codes, allow_fill=True), index=text.index)
 
 
 def _report_cells(
@@ -625,17 +634,28 @@ def _metres_outside(
     projected here.
     """
     if projected is None:
-        pts_m = np.asarray(points.to_crs(crs).to_numpy(), dtype=object)
+        pts_m = np.asarray(project(points, crs).to_numpy(), dtype=object)
     else:
         pts_m = np.asarray(projected.to_numpy(), dtype=object).copy()
         todo = shapely.get_type_id(pts_m) != 0
         if todo.any():
-            pts_m[todo] = points[todo].to_crs(crs).to_numpy()
+            pts_m[todo] = project(points[todo], crs).to_numpy()
     # A point inside is 0 m out; the prepared boundary answers that without measuring.
     shapely.prepare(boundary_m)
     dist = np.zeros(len(pts_m))
     rest = ~shapely.contains(boundary_m, pts_m)
     dist[rest] = shapely.distance(pts_m[rest], boundary_m)
+    return dist
+
+
+def _metres_outside_xy(x: np.ndarray, y: np.ndarray, boundary_m: shapely.Geometry) -> np.ndarray:
+    """:func:`_metres_outside` of points given by their coordinates in the boundary's CRS:
+    only those the boundary does not contain are made into points, to be measured."""
+    shapely.prepare(boundary_m)
+    dist = np.zeros(len(x))
+    # On the edge, contains_xy may say inside where contains says not: 0 m out either way.
+    rest = ~shapely.contains_xy(boundary_m, x, y)
+    dist[rest] = shapely.distance(shapely.points(x[rest], y[rest]), boundary_m)
     return dist
 
 
@@ -666,8 +686,9 @@ def _other_readings(declared_offset: str | None) -> dict[str, Callable]:
     return readings
 
 
-# Points moved per block when trying a reading: a wrong reading is usually refuted within the
-# first block (it pushes inside points out), so a city's layer is not moved whole.
+# Points moved per block when trying a reading: a wrong reading is usually refuted by the
+# outliers alone (it leaves them out) or within the first block of the others (it pushes
+# inside points out), so a city's layer is not moved whole.
 READING_BLOCK = 262_144
 
 
@@ -683,21 +704,26 @@ def _reading_bringing_in(
 
     A reading explains the data when it brings (nearly) all outliers in without pushing the
     others out: at most a fifth as many features outside as ``out`` counts. The outliers are
-    moved first, then the others block by block, and a reading stops as soon as it has pushed
-    more than that out.
+    moved first, on their own (a wrong reading usually leaves them out), then the others block
+    by block, and a reading stops as soon as it has pushed more than that out. The blocks only
+    decide how soon: the answer is that of all features moved at once.
     """
     n_out = int(out.sum())
-    order = np.concatenate([np.flatnonzero(out), np.flatnonzero(~out)])
+    work = pyproj.CRS.from_user_input(crs)
+    blocks = [
+        rows[start : start + READING_BLOCK]
+        for rows in (np.flatnonzero(out), np.flatnonzero(~out))
+        for start in range(0, len(rows), READING_BLOCK)
+    ]
     for label, move in readings.items():
         n_alt = 0
-        for start in range(0, len(order), READING_BLOCK):
-            rows = order[start : start + READING_BLOCK]
+        for rows in blocks:
             ax, ay = move(x[rows], y[rows])
             if not (np.all(np.isfinite(ax)) and np.all(np.abs(ay) <= 90)):
                 n_alt = n_out + 1
                 break
-            moved = gpd.GeoSeries(gpd.points_from_xy(ax, ay), crs=WGS84)
-            n_alt += int((_metres_outside(moved, boundary_m, crs) > EDGE_TOLERANCE_M).sum())
+            mx, my = project_xy(ax, ay, WGS84, work)
+            n_alt += int((_metres_outside_xy(mx, my, boundary_m) > EDGE_TOLERANCE_M).sum())
             if n_alt > 0.2 * n_out:
                 break
         if n_out >= 1 and n_alt <= 0.2 * n_out:
