@@ -119,7 +119,7 @@ def add_spatial_index(
     bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
     fids = np.arange(1, len(bounds) + 1, dtype=np.int64) if fids is None else np.asarray(fids)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
-        geom, fid = _layout(con, table)
+        table, geom, fid = _layout(con, table)
         _check_feature_ids(con, table, fid, fids, len(bounds))
         ids, boxes = _index_boxes(bounds, fids.astype(np.int64, copy=False))
         con.execute("PRAGMA synchronous = OFF")
@@ -143,27 +143,29 @@ def _read_bounds(path: Path, table: str) -> tuple[np.ndarray, np.ndarray]:
     import pyogrio
     import shapely
 
-    meta, fids, geometry, _ = pyogrio.raw.read(path, layer=table, columns=[], return_fids=True)
+    _, fids, geometry, _ = pyogrio.raw.read(path, layer=table, columns=[], return_fids=True)
     return shapely.bounds(shapely.from_wkb(geometry)), np.asarray(fids, dtype=np.int64)
 
 
-def _layout(con: sqlite3.Connection, table: str) -> tuple[str, str]:
-    """The geometry and feature id columns of ``table``, which must have no R-tree yet."""
+def _layout(con: sqlite3.Connection, table: str) -> tuple[str, str, str]:
+    """The table's name as the file spells it (SQLite names ignore case), its geometry and
+    feature id columns; it must have no R-tree yet."""
     found = con.execute(
-        "SELECT column_name FROM gpkg_geometry_columns WHERE lower(table_name) = lower(?)",
+        "SELECT table_name, column_name FROM gpkg_geometry_columns "
+        "WHERE lower(table_name) = lower(?)",
         (table,),
     ).fetchone()
     pk = con.execute(f"SELECT name FROM pragma_table_info({_sql_text(table)}) WHERE pk = 1")
     pk = pk.fetchall()
     if found is None or len(pk) != 1:
         raise ValueError(f"{table!r} is not a features table with one feature id column")
-    geom = found[0]
+    table, geom = found
     exists = con.execute(
         "SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?)", (rtree_name(table, geom),)
     ).fetchone()
     if exists is not None:
         raise ValueError(f"{table!r} already has a spatial index")
-    return geom, pk[0][0]
+    return table, geom, pk[0][0]
 
 
 def _check_feature_ids(con, table: str, fid: str, fids: np.ndarray, rows: int) -> None:

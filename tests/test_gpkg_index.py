@@ -323,8 +323,10 @@ def test_refuses_an_indexed_table_or_ids_that_are_not_its_features(tmp_path):
     with pytest.raises(ValueError, match="not a features table"):
         add_spatial_index(plain, "nothing", bounds=bounds)
     assert _schema(plain) == before
-    add_spatial_index(plain, "layer", bounds=bounds[::-1], fids=np.arange(100, 0, -1))
+    # ids in any order; the table named in another case (SQLite names ignore case)
+    add_spatial_index(plain, "LAYER", bounds=bounds[::-1], fids=np.arange(100, 0, -1))
     assert _rtreecheck(plain) == "ok"
+    assert ("layer", "geom") in _sql(plain, "SELECT table_name, column_name FROM gpkg_extensions")
     _assert_bbox_reads(plain, frame, boxes=10, seed=15)
 
 
