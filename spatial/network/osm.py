@@ -172,8 +172,9 @@ def _scan(path: Path, fmt: str) -> _Raw:
     return raw
 
 
-# libosmium's OPL writer: one line per object, ``w<id> T<k>=<v>,… N n<ref>x<lon>y<lat>,…``
-# (``n<ref>xy`` for a node not in the file); no metadata (version, user, …).
+# libosmium's OPL writer: one line per object, ``w<id> T<k>=<v>,… Nn<ref>x<lon>y<lat>,…``
+# (``n<ref>xy`` for a node not in the file; spaces, commas, ``=`` and newlines inside tags are
+# escaped, so they split fields safely); no metadata (version, user, …).
 _OPL_FORMAT = "opl,add_metadata=false,locations_on_ways=true"
 # OPL writes a character outside its plain set as its Unicode code point in hex: %5e72%.
 _OPL_ESCAPE = re.compile(rb"%([0-9a-fA-F]+)%")
