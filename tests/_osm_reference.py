@@ -2,14 +2,19 @@
 
 It walks every way's node list in Python (``n.ref``, ``n.x``, ``n.y`` per node): slow, but
 the plain pyosmium reading the fast scan must reproduce exactly. Returns an object with the
-attributes ``read_osm``'s build step reads from its own scan.
+attributes ``read_osm``'s build step reads from its own scan. ``graph_differences`` compares two
+GraphTables field by field.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
+
+import numpy as np
+import pandas as pd
 
 from firegrid.spatial.network.profiles import NODE_TAGS, WAY_TAGS
 
@@ -80,3 +85,30 @@ def _restriction(rel: Any, raw: SimpleNamespace) -> None:
         raw.restrictions.append((rel.id, value, frm[0], via_nodes[0], to[0]))
     else:
         raw.restrictions_malformed += 1
+
+
+def graph_differences(a, b, name: str = "") -> list[str]:
+    """Names of the parts of two GraphTables (or their members) that are not identical:
+    same dtype, same values, geometries equal vertex for vertex (WKB)."""
+    if dataclasses.is_dataclass(a):
+        return [d for f in dataclasses.fields(a)
+                for d in graph_differences(getattr(a, f.name), getattr(b, f.name), f.name)]  # fmt: skip
+    if isinstance(a, dict):
+        if a.keys() != b.keys():
+            return [name]
+        return [d for k in a for d in graph_differences(a[k], b[k], f"{name}.{k}")]
+    if isinstance(a, pd.DataFrame):
+        try:
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+        except AssertionError:
+            return [name]
+        return []
+    if isinstance(a, np.ndarray):
+        if a.dtype != b.dtype or a.shape != b.shape:
+            return [name]
+        if a.dtype == object:
+            wkb = [(x.wkb if hasattr(x, "wkb") else x, y.wkb if hasattr(y, "wkb") else y)
+                   for x, y in zip(a.ravel(), b.ravel(), strict=True)]  # fmt: skip
+            return [] if all(x == y for x, y in wkb) else [name]
+        return [] if np.array_equal(a, b) else [name]
+    return [] if a == b else [name]

@@ -6,7 +6,6 @@ synthetic grid PBF and a hand-written file of awkward cases in each format."""
 from __future__ import annotations
 
 import bz2
-import dataclasses
 import gzip
 from pathlib import Path
 
@@ -18,38 +17,11 @@ from osmium.osm.mutable import Node, Relation, Way
 
 import firegrid.spatial.network.osm as osm_module
 from firegrid.spatial.network.osm import read_osm
-from tests._osm_reference import reference_scan
+from tests._osm_reference import graph_differences, reference_scan
 from tests._osmxml import node, osm_xml, restriction, way
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIPPED = ROOT.parent / "shared" / "data" / "shanghai_roads" / "lujiazui_clipped.osm.pbf"
-
-
-def _differences(a, b, name: str = "") -> list[str]:
-    """Names of the parts of two GraphTables (or their members) that are not identical:
-    same dtype, same values, geometries equal vertex for vertex (WKB)."""
-    if dataclasses.is_dataclass(a):
-        return [d for f in dataclasses.fields(a)
-                for d in _differences(getattr(a, f.name), getattr(b, f.name), f.name)]  # fmt: skip
-    if isinstance(a, dict):
-        if a.keys() != b.keys():
-            return [name]
-        return [d for k in a for d in _differences(a[k], b[k], f"{name}.{k}")]
-    if isinstance(a, pd.DataFrame):
-        try:
-            pd.testing.assert_frame_equal(a, b, check_exact=True)
-        except AssertionError:
-            return [name]
-        return []
-    if isinstance(a, np.ndarray):
-        if a.dtype != b.dtype or a.shape != b.shape:
-            return [name]
-        if a.dtype == object:
-            wkb = [(x.wkb if hasattr(x, "wkb") else x, y.wkb if hasattr(y, "wkb") else y)
-                   for x, y in zip(a.ravel(), b.ravel(), strict=True)]  # fmt: skip
-            return [] if all(x == y for x, y in wkb) else [name]
-        return [] if np.array_equal(a, b) else [name]
-    return [] if a == b else [name]
 
 
 def _old_and_new(path: Path, monkeypatch, **kw):
@@ -62,7 +34,7 @@ def _old_and_new(path: Path, monkeypatch, **kw):
 
 def _assert_identical(path: Path, monkeypatch, **kw):
     old, new = _old_and_new(path, monkeypatch, **kw)
-    assert _differences(old, new) == []
+    assert graph_differences(old, new) == []
     return new
 
 
