@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -339,23 +341,45 @@ def load_district(
     Layers with errors are left out of the district; check ``report.ok``.
     """
     _check_specs(specs)
-    report = ValidationReport()
-    read = _read_layers(specs, report)
-    if "grids" not in read:
-        return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
-    work = _working_crs(crs, read["grids"].gdf)
-    # Projected once: the extent check reuses these points instead of projecting them again.
-    projected = {n: project(r.gdf, work) for n, r in read.items() if not report.has_error(layer=n)}
-    _check_placement(read, work, report, projected=projected)
-    # Layers with errors were checked as far as they could be, but are not part of the district.
-    layers = {n: g for n, g in projected.items() if not report.has_error(layer=n)}
-    sources = {n: r.source for n, r in read.items()}
-    cells = _check_between_layers(layers, sources, report)
-    # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
-    layers = {n: attach_source(g, sources[n]) for n, g in layers.items()}
-    if cells is not None:
-        cells = cells.set_axis(layers["buildings"].index)
-    return District(name, work, layers, network_source, as_of, cells), report
+    # Millions of geometries are made here (read, projected): see _collector_paused.
+    with _collector_paused():
+        report = ValidationReport()
+        read = _read_layers(specs, report)
+        if "grids" not in read:
+            return District(name, pyproj.CRS.from_epsg(3857), {}, network_source, as_of), report
+        work = _working_crs(crs, read["grids"].gdf)
+        # Projected once: the extent check reuses these points instead of projecting them again.
+        projected = {
+            n: project(r.gdf, work) for n, r in read.items() if not report.has_error(layer=n)
+        }
+        _check_placement(read, work, report, projected=projected)
+        # Layers with errors were checked as far as they could be, but are not in the district.
+        layers = {n: g for n, g in projected.items() if not report.has_error(layer=n)}
+        sources = {n: r.source for n, r in read.items()}
+        cells = _check_between_layers(layers, sources, report)
+        # Analyses expect a plain 0..n-1 index; the source keeps the way back to the file's rows.
+        layers = {n: attach_source(g, sources[n]) for n, g in layers.items()}
+        if cells is not None:
+            cells = cells.set_axis(layers["buildings"].index)
+        return District(name, work, layers, network_source, as_of, cells), report
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the duration (back as it was after).
+
+    Shapely geometries are objects the collector tracks, so making millions of them (a
+    city's buildings read, then projected) sets off collection after collection, each
+    walking every object alive: it doubles the time, and finds nothing to free (reference
+    counting frees the geometries). Anything cyclic made meanwhile is collected afterwards.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @dataclass(frozen=True)
