@@ -451,13 +451,15 @@ def _check_placement(
     if "buildings" not in read:
         return
     buildings = read["buildings"]
+    # The footprints in the working CRS, projected once for the district when they could be.
+    footprints = projected.get("buildings", buildings.gdf)
     for layer_name in ("hazards", "incidents"):
         if layer_name in read:
             points = read[layer_name]
             report.extend(
                 check_alignment(
                     points.gdf,
-                    buildings.gdf,
+                    footprints,
                     work,
                     schema=SCHEMAS[layer_name],
                     source=points.source,

@@ -25,6 +25,7 @@ from firegrid.spatial.io.dates import ACCEPTED_DATE_FORMATS, parse_dates
 from firegrid.spatial.io.grids import assign_grids, surface_points
 from firegrid.spatial.io.layers import (
     FALSE_WORDS,
+    POLYGON,
     SCHEMAS,
     TRUE_WORDS,
     VALUE_SYNONYMS,
@@ -739,7 +740,7 @@ ALIGNED_SHARE = 0.8
 
 def check_alignment(
     points_wgs84: gpd.GeoDataFrame,
-    buildings_wgs84: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
     crs,
     *,
     schema: LayerSchema,
@@ -754,11 +755,15 @@ def check_alignment(
     layer against the other, one of the two layers was declared in the wrong system: a
     mistake that moves features by a few hundred metres and may leave them all inside the
     district, where :func:`check_extent` cannot see it.
+
+    ``buildings`` may be in any CRS (in ``crs`` already, its footprints are used as they are);
+    the other layer is WGS84 as declared, and ``crs`` the working CRS.
     """
     report = ValidationReport()
-    footprints = buildings_wgs84.geometry.to_crs(crs)
-    if len(points_wgs84) < 5 or not footprints.geom_type.isin(["Polygon", "MultiPolygon"]).all():
+    shapes = shapely.get_type_id(np.asarray(buildings.geometry.values, dtype=object))
+    if len(points_wgs84) < 5 or not np.isin(shapes, _type_ids(POLYGON)).all():
         return report
+    footprints = project(buildings.geometry, crs)
     tree = shapely.STRtree(np.asarray(footprints.values, dtype=object))
     pts = _surface_series(points_wgs84.geometry)
     x, y = pts.x.to_numpy(), pts.y.to_numpy()
