@@ -69,7 +69,10 @@ class StepResult:
         new = [c for c in after.columns if c not in before.columns]
         if not after.index.equals(before.index):
             raise ValueError(f"the {name} layer came back with other rows than it went in with")
-        self.columns[name] = pd.DataFrame(after[new])
+        # The step's own arrays, not copies: a city's columns would otherwise be held twice
+        # (copy-on-write keeps them apart should either frame change).
+        self.columns[name] = pd.DataFrame({c: after[c] for c in new}, index=after.index,
+                                          copy=False)  # fmt: skip
 
 
 @dataclass

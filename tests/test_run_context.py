@@ -111,3 +111,26 @@ def test_a_run_uses_the_thread_count_it_is_given(monkeypatch):
     run = run_pipeline(pipeline.demo_config_path(), steps=["load"], threads=1, progress=False)
     assert seen == [1] and runtime.threads() >= 1
     assert run.notes == ["load: read nothing"]  # the step's note, not a process-wide warning
+
+
+def test_a_steps_columns_are_held_once_and_stay_apart_when_changed():
+    """The columns a step adds to a layer are its result's arrays, not copies (a city's
+    columns would be held twice); changing either frame afterwards leaves the other as it was
+    (pandas' copy-on-write)."""
+    import numpy as np
+    import pandas as pd
+
+    from firegrid.context import StepResult
+
+    before = pd.DataFrame({"building_id": ["a", "b", "c"]})
+    after = before.assign(t_s=[1.0, 2.0, np.nan], ok=[True, False, True], n=[1, 2, 3])
+    out = StepResult()
+    out.add_columns("buildings", before, after)
+    held = out.columns["buildings"]
+    assert list(held.columns) == ["t_s", "ok", "n"]
+    for c in held:
+        assert np.shares_memory(held[c].to_numpy(), after[c].to_numpy())
+    after.loc[0, "t_s"] = 9.0
+    held.loc[1, "n"] = 7
+    assert held["t_s"].tolist()[:2] == [1.0, 2.0]
+    assert after["n"].tolist() == [1, 2, 3]
