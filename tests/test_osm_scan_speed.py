@@ -17,6 +17,7 @@ from osmium.osm.mutable import Node, Relation, Way
 
 import firegrid.spatial.network.osm as osm_module
 from firegrid.spatial.network.osm import read_osm
+from firegrid.spatial.network.profiles import WAY_TAGS
 from tests._osm_reference import graph_differences, reference_scan
 from tests._osmxml import node, osm_xml, restriction, way
 
@@ -200,6 +201,24 @@ def test_edge_keys_and_text_columns_match_pandas(tmp_path):
     for col, tag in (("highway", t.highway), ("name", t.tags["name"])):
         expected = pd.DataFrame({col: tag.values()})[col]
         pd.testing.assert_series_equal(e[col], expected, check_exact=True)
+
+
+def test_edge_tags_are_their_own_ways_tags(tmp_path):
+    # Against pyosmium's own tag lists: every kept tag of every edge is its way's value ("" when
+    # absent; the first of a repeated key), whatever integer type holds the codes.
+    path = _write_awkward(tmp_path, ".osm")
+    t = read_osm(path, crs=32651)
+    way_tags = {}
+    for w in osmium.FileProcessor(str(path), osmium.osm.WAY):
+        tags: dict[str, str] = {}
+        for tag in w.tags:
+            tags.setdefault(tag.k, tag.v)
+        way_tags[w.id] = tags
+    ways = t.edges["way_id"].to_numpy()
+    for key in WAY_TAGS:
+        expected = [way_tags[w].get(key, "") for w in ways]
+        assert t.tags[key].values().tolist() == expected, key
+        assert t.tags[key].codes.dtype.kind == "i" and t.tags[key].codes.itemsize == 1
 
 
 def test_no_street_inside_the_file_is_one_clear_error(tmp_path):
