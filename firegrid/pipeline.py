@@ -78,7 +78,7 @@ def run_pipeline(
         config = load_config(config)
     require_as_of(config, steps)
     ctx = RunContext(config)
-    with runtime.using_threads(threads):
+    with runtime.using_threads(threads), runtime.collector_paused():
         _run_steps(ctx, steps, progress=progress)
     return ctx
 
@@ -92,7 +92,7 @@ def run_step(ctx: RunContext, step: str) -> None:
     t0 = time.perf_counter()
     ctx.running = step
     try:
-        with runtime.collecting_notes() as notes:
+        with runtime.collecting_notes() as notes, runtime.collector_paused():
             result = STEP_FUNCTIONS[step](ctx)
     finally:
         ctx.running = None
@@ -210,7 +210,8 @@ def write_run_outputs(
         map_html=html,
         values=parameter_values(run.config),
     )
-    written = write_outputs(folder, outputs, options=out_opts, allow=allow, force=force)
+    with runtime.collector_paused():
+        written = write_outputs(folder, outputs, options=out_opts, allow=allow, force=force)
     if out_opts.database:
         _write_database(run, layers, out_opts, allow=allow)
     return written

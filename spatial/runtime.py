@@ -3,18 +3,24 @@
 Both live in :mod:`contextvars`, not in process-wide state, so two runs in two threads of one
 process (areas of a region on a threaded Dask worker) keep their notes and settings apart. A
 notebook that sets nothing gets notes as ``UserWarning`` and the machine's cores.
+:func:`collector_paused` is the one process-wide setting: Python has one cyclic collector.
 """
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
+import threading
 import warnings
 from collections.abc import Iterator
 from contextvars import ContextVar
 
 _NOTES: ContextVar[list[str] | None] = ContextVar("firegrid_notes", default=None)
 _THREADS: ContextVar[int | None] = ContextVar("firegrid_threads", default=None)
+# Runs pausing the cyclic collector now, and whether it ran before the first of them paused it.
+_PAUSES = threading.Lock()
+_paused = {"runs": 0, "was_enabled": False}
 
 
 def note(message: str) -> None:
@@ -66,3 +72,28 @@ def using_threads(n: int | None) -> Iterator[None]:
         yield
     finally:
         _THREADS.reset(token)
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the code inside runs.
+
+    A city's run makes millions of objects the collector tracks (shapely geometries) and
+    frees them by reference counting; meanwhile every full collection walks all of them and
+    finds next to nothing (a 1 M-building run: 9 full collections, about 1.4 s, and some
+    thousand cyclic objects in all). Cyclic garbage made inside is collected afterwards.
+    Runs in several threads may overlap: the collector is back as it was when the last
+    of them ends.
+    """
+    with _PAUSES:
+        if _paused["runs"] == 0:
+            _paused["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _paused["runs"] += 1
+    try:
+        yield
+    finally:
+        with _PAUSES:
+            _paused["runs"] -= 1
+            if _paused["runs"] == 0 and _paused["was_enabled"]:
+                gc.enable()

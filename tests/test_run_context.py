@@ -134,3 +134,50 @@ def test_a_steps_columns_are_held_once_and_stay_apart_when_changed():
     held.loc[1, "n"] = 7
     assert held["t_s"].tolist()[:2] == [1.0, 2.0]
     assert after["n"].tolist() == [1, 2, 3]
+
+
+def test_the_collector_is_paused_inside_and_back_after_overlapping_runs():
+    """Runs in two threads overlapping: the collector stays paused until the last ends, and
+    is back as it was (on, or off when the caller had turned it off)."""
+    import gc
+
+    seen = []
+    first_in, second_done = threading.Event(), threading.Event()
+
+    def first():
+        with runtime.collector_paused():
+            first_in.set()
+            second_done.wait(10)
+            seen.append(("first, after the second ended", gc.isenabled()))
+
+    for was in (True, False):
+        (gc.enable if was else gc.disable)()
+        try:
+            seen.clear()
+            first_in.clear()
+            second_done.clear()
+            t = threading.Thread(target=first)
+            t.start()
+            first_in.wait(10)
+            with runtime.collector_paused():
+                seen.append(("second, inside", gc.isenabled()))
+            second_done.set()
+            t.join(10)
+            assert seen == [("second, inside", False), ("first, after the second ended", False)]
+            assert gc.isenabled() is was
+        finally:
+            gc.enable()
+
+
+def test_a_step_runs_with_the_collector_paused(monkeypatch):
+    import gc
+
+    from firegrid import pipeline
+    from firegrid.context import StepResult
+
+    state = []
+    monkeypatch.setitem(pipeline.STEP_FUNCTIONS, "load",
+                        lambda ctx: state.append(gc.isenabled()) or StepResult())  # fmt: skip
+    run = pipeline.RunContext(config=None)
+    pipeline.run_step(run, "load")
+    assert state == [False] and gc.isenabled()
