@@ -321,11 +321,26 @@ def _insert_rowids(con, rtree: str, ids: np.ndarray, leaves: np.ndarray) -> None
     # the same rows one by one.
     by_id = np.zeros(span, dtype=np.int64)
     by_id[ids - low] = leaves
-    # A list of ints prints as JSON, a third faster than json.dumps writes it.
+    gaps = " WHERE value != 0" if span > len(ids) else ""
     con.execute(
-        f"INSERT INTO {table} SELECT key + ?, value FROM json_each(?) WHERE value != 0",
-        (low, repr(by_id.tolist())),
+        f"INSERT INTO {table} SELECT key + ?, value FROM json_each(?){gaps}",
+        (low, _json_integers(by_id)),
     )
+
+
+def _json_integers(values: np.ndarray) -> str:
+    """The JSON array of non-negative integers, each right-aligned in a fixed width (JSON
+    allows the spaces): numpy writes it in half the time Python prints the numbers."""
+    width = len(str(int(values.max())))
+    text = np.full((len(values), width + 1), ord(","), dtype=np.uint8)
+    rest = values.astype(np.uint64)
+    for k in range(width - 1, -1, -1):
+        rest, digit = np.divmod(rest, np.uint64(10))
+        text[:, k] = digit + ord("0")
+    # leading zeros as spaces (JSON numbers have none)
+    powers = 10 ** np.arange(width - 1, 0, -1, dtype=np.uint64)
+    text[:, : width - 1][values[:, None].astype(np.uint64) < powers] = ord(" ")
+    return "[" + text.tobytes()[:-1].decode("ascii") + "]"
 
 
 class _Level(NamedTuple):

@@ -309,6 +309,19 @@ def test_bounds_read_back_from_the_table_give_the_same_index(tmp_path):
         assert _sql(given, query) == _sql(read, query)
 
 
+def test_sparse_feature_ids_left_by_deletes(tmp_path):
+    """A table whose ids are far apart (rows deleted before indexing), bounds read back."""
+    frame = _frame(_points(3000, seed=18))
+    path = _write(frame, tmp_path / "sparse.gpkg", gdal_index=False)
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        con.execute("DELETE FROM layer WHERE fid % 7 != 0")
+        con.commit()
+    assert add_spatial_index(path, "layer") == 3000 // 7
+    assert _rtreecheck(path) == "ok"
+    kept = frame[(frame["k"] + 1) % 7 == 0]
+    _assert_bbox_reads(path, kept, boxes=20, seed=19)
+
+
 def test_refuses_an_indexed_table_or_ids_that_are_not_its_features(tmp_path):
     frame = _frame(_points(100))
     bounds = shapely.bounds(frame.geometry.to_numpy())
