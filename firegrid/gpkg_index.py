@@ -264,18 +264,20 @@ def _load_tree(con, rtree: str, ids: np.ndarray, boxes: np.ndarray, *, node_size
         first[level] = first[level + 1] + len(levels[level + 1].nodes)
     con.execute(f"DELETE FROM {_sql_name(rtree + '_node')}")
     for level in range(depth, -1, -1):
-        order, entries, node_boxes = levels[level]
+        # levels are dropped once written: a city's leaves are hundreds of MB
+        order, entries, _ = levels.pop()
         children = ids[order] if level == 0 else order + first[level - 1]
-        nodes = np.arange(first[level], first[level] + len(node_boxes), dtype=np.int64)
-        blobs = _node_blobs(
-            children, entries, capacity, node_size, depth=depth if level == depth else 0
+        del order
+        owners = _write_nodes(
+            con,
+            rtree,
+            children,
+            entries,
+            first=first[level],
+            node_size=node_size,
+            depth=depth if level == depth else 0,
         )
-        # numpy rows bind as blobs: no copy of the 120 MB of 5 M features' leaves
-        con.executemany(
-            f"INSERT INTO {_sql_name(rtree + '_node')} VALUES (?, ?)",
-            zip(nodes.tolist(), blobs, strict=True),
-        )
-        owners = np.repeat(nodes, capacity)[: len(children)]
+        del entries
         if level == 0:
             _insert_rowids(con, rtree, children, owners)
         else:
@@ -283,6 +285,29 @@ def _load_tree(con, rtree: str, ids: np.ndarray, boxes: np.ndarray, *, node_size
                 f"INSERT INTO {_sql_name(rtree + '_parent')} VALUES (?, ?)",
                 zip(children.tolist(), owners.tolist(), strict=True),
             )
+
+
+def _write_nodes(
+    con,
+    rtree: str,
+    children: np.ndarray,
+    boxes: np.ndarray,
+    *,
+    first: int,
+    node_size: int,
+    depth: int,
+) -> np.ndarray:
+    """Insert the nodes ``first``, ``first + 1`` … holding ``children`` (``capacity`` per
+    node) into the ``_node`` table; the node of each child."""
+    capacity = (node_size - 4) // _CELL.itemsize
+    blobs = _node_blobs(children, boxes, capacity, node_size, depth=depth)
+    nodes = np.arange(first, first + len(blobs), dtype=np.int64)
+    # numpy rows bind as blobs: no copy of the 120 MB of 5 M features' leaves
+    con.executemany(
+        f"INSERT INTO {_sql_name(rtree + '_node')} VALUES (?, ?)",
+        zip(nodes.tolist(), blobs, strict=True),
+    )
+    return np.repeat(nodes, capacity)[: len(children)]
 
 
 def _node_blobs(
@@ -319,7 +344,7 @@ def _insert_rowids(con, rtree: str, ids: np.ndarray, leaves: np.ndarray) -> None
     # Dense ids (GDAL numbers a frame's rows 1 … n): the leaf of every id in one JSON array,
     # 0 where no feature is indexed, which SQLite reads in order twice as fast as it binds
     # the same rows one by one.
-    by_id = np.zeros(span, dtype=np.int64)
+    by_id = np.zeros(span, dtype=leaves.dtype)
     by_id[ids - low] = leaves
     gaps = " WHERE value != 0" if span > len(ids) else ""
     con.execute(
@@ -331,15 +356,15 @@ def _insert_rowids(con, rtree: str, ids: np.ndarray, leaves: np.ndarray) -> None
 def _json_integers(values: np.ndarray) -> str:
     """The JSON array of non-negative integers, each right-aligned in a fixed width (JSON
     allows the spaces): numpy writes it in half the time Python prints the numbers."""
+    values = values.astype(np.uint32 if values.max() < 2**32 else np.uint64)
     width = len(str(int(values.max())))
     text = np.full((len(values), width + 1), ord(","), dtype=np.uint8)
-    rest = values.astype(np.uint64)
+    rest = values.copy()
     for k in range(width - 1, -1, -1):
-        rest, digit = np.divmod(rest, np.uint64(10))
-        text[:, k] = digit + ord("0")
-    # leading zeros as spaces (JSON numbers have none)
-    powers = 10 ** np.arange(width - 1, 0, -1, dtype=np.uint64)
-    text[:, : width - 1][values[:, None].astype(np.uint64) < powers] = ord(" ")
+        text[:, k] = rest % 10 + ord("0")
+        rest //= 10
+    for k in range(width - 1):  # leading zeros as spaces (JSON numbers have none)
+        text[values < 10 ** (width - 1 - k), k] = ord(" ")
     return "[" + text.tobytes()[:-1].decode("ascii") + "]"
 
 
