@@ -260,14 +260,17 @@ def _cells_holding(
     at_level = np.flatnonzero((table.levels == level).to_numpy())
     cells = np.asarray(grids.geometry.values, dtype=object)[at_level]
     point, cell = shapely.STRtree(cells).query(points, predicate="intersects")
-    # A point on a shared edge touches two cells: keep the smaller id, deterministically.
-    ids = table.ids.iloc[at_level].reset_index(drop=True)
-    rank = np.empty(len(ids), dtype=np.int64)
-    rank[ids.sort_values(na_position="last", kind="stable").index.to_numpy()] = np.arange(len(ids))
-    order = np.lexsort((rank[cell], point))
-    point, cell = point[order], cell[order]
     first = np.ones(len(point), dtype=bool)
-    first[1:] = point[1:] != point[:-1]
+    # Hits come point by point; a point on a shared edge touches two cells: keep the smaller
+    # id, deterministically (nothing to sort when every point lies in one cell at most).
+    if len(point) > 1 and not bool((point[1:] > point[:-1]).all()):
+        ids = table.ids.iloc[at_level].reset_index(drop=True)
+        rank = np.empty(len(ids), dtype=np.int64)
+        by_id = ids.sort_values(na_position="last", kind="stable").index.to_numpy()
+        rank[by_id] = np.arange(len(ids))
+        order = np.lexsort((rank[cell], point))
+        point, cell = point[order], cell[order]
+        first[1:] = point[1:] != point[:-1]
     direct = np.full(n, -1, dtype=np.int64)
     direct[positions[point[first]]] = at_level[cell[first]]
     # A cell without an id names nothing a feature could belong to.
