@@ -191,6 +191,23 @@ def test_coordinates_exact_worldwide(tmp_path, monkeypatch):
     np.testing.assert_array_equal(np.rint(t.lonlat * 1e7).astype(np.int64), fixed[t.node_ids - 1])
 
 
+@pytest.mark.parametrize("which", ["awkward", "grid", "clipped"])
+def test_node_numbering_identical_to_numpy_unique(tmp_path, monkeypatch, which):
+    # The build numbers nodes by hashing (ids) and by a mask (segment ends) instead of
+    # np.unique's sort: the same numbering, so the same graph.
+    if which == "clipped" and not CLIPPED.exists():
+        pytest.skip(f"shared clipped Lujiazui extract absent: {CLIPPED}")
+    path = {"awkward": lambda: _write_awkward(tmp_path, ".osm.pbf"),
+            "grid": lambda: _write_grid(tmp_path / "grid.osm.pbf"),
+            "clipped": lambda: CLIPPED}[which]()  # fmt: skip
+    fast = read_osm(path, crs=32651)
+    with monkeypatch.context() as m:
+        m.setattr(osm_module, "_sorted_ids", lambda ids: np.unique(ids, return_inverse=True))
+        m.setattr(osm_module, "_used", lambda index, size: np.unique(index, return_inverse=True))
+        plain = read_osm(path, crs=32651)
+    assert graph_differences(plain, fast) == []
+
+
 # ---------------------------------------------------------------------- the edge frame
 def test_edge_keys_and_text_columns_match_pandas(tmp_path):
     t = read_osm(_write_awkward(tmp_path, ".osm"), crs=32651)

@@ -401,7 +401,7 @@ class _Nodes:
 
     @classmethod
     def of(cls, p: _Pieces, crs: Any) -> _Nodes:
-        node_ids, node_of = np.unique(p.k_refs, return_inverse=True)
+        node_ids, node_of = _sorted_ids(p.k_refs)
         n_nodes = len(node_ids)
         lon = np.empty(n_nodes)
         lat = np.empty(n_nodes)
@@ -519,7 +519,7 @@ def _segment_ends(seg: _Segments, nodes: _Nodes, split: _SplitNodes):
     """Graph nodes are segment ends only; interior nodes live on in the geometry. Returns the
     segments, nodes, barriers and via nodes with the nodes renumbered."""
     n_seg = len(seg.a)
-    ends, end_of = np.unique(np.concatenate([seg.a, seg.b]), return_inverse=True)
+    ends, end_of = _used(np.concatenate([seg.a, seg.b]), len(nodes.ids))
     seg = replace(seg, a=end_of[:n_seg], b=end_of[n_seg:])
     barrier_keep = np.isin(split.barrier_nodes, ends)
     on_net = split.on_net.copy()
@@ -532,6 +532,24 @@ def _segment_ends(seg: _Segments, nodes: _Nodes, split: _SplitNodes):
         split=None,
     )
     return seg, nodes.take(ends), split
+
+
+def _sorted_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(ids, return_inverse=True)`` by hashing, then sorting only the distinct ids
+    (each node is listed about twice: a third of the time of sorting them all)."""
+    codes, distinct = pd.factorize(ids)
+    order = np.argsort(distinct)
+    rank = np.empty(len(distinct), dtype=np.int64)
+    rank[order] = np.arange(len(distinct))
+    return distinct[order], rank[codes]
+
+
+def _used(index: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(index, return_inverse=True)`` for indices into ``size`` items: a mask of the
+    used ones and their running count instead of a sort."""
+    used = np.zeros(size, dtype=bool)
+    used[index] = True
+    return np.flatnonzero(used), np.cumsum(used)[index] - 1
 
 
 @dataclass(frozen=True, eq=False)
