@@ -298,7 +298,8 @@ def _build(raw: _Raw, crs: Any) -> GraphTable:
     tags = {}
     for key in WAY_TAGS:
         codes, uniques = pd.factorize(p.sig_table[key].to_numpy(dtype=object))
-        tags[key] = TagColumn(_small(codes, len(uniques))[e.sig], np.asarray(uniques, dtype=object))
+        small = codes.astype(_code_type(len(uniques)))
+        tags[key] = TagColumn(small[e.sig], np.asarray(uniques, dtype=object))
     e_way = p.way_ids[seg.way[e.seg]]
     node_tags = _node_tags(len(nodes.ids), split.barrier_nodes, raw.barrier_tags, split.on_net)
     restrictions = _restrictions(split.rest, split.via_ok, split.vpos, e_way, e.u, e.v)
@@ -656,17 +657,17 @@ def _node_tags(n_nodes, barrier_nodes, barrier_tags, on_net) -> dict[str, TagCol
     for i, key in enumerate(NODE_TAGS):
         vals = [r[i] for r in rows]
         c, uniq = pd.factorize(np.asarray([""] + vals, dtype=object))
-        codes = np.zeros(n_nodes, dtype=_small(c, len(uniq)).dtype)
+        codes = np.zeros(n_nodes, dtype=_code_type(len(uniq)))
         codes[barrier_nodes] = c[1:]
         out[key] = TagColumn(codes, np.asarray(uniq, dtype=object))
     return out
 
 
-def _small(codes: np.ndarray, n_values: int) -> np.ndarray:
-    """Tag codes in the smallest signed integer type holding ``n_values`` codes: a graph keeps
-    21 tags per edge, and as int64 their codes were most of its memory (280 MiB of 457 at
-    1.7 M edges); the values, and indexing ``uniques`` with them, are unchanged."""
-    return np.asarray(codes).astype(np.min_scalar_type(-max(n_values, 1)))
+def _code_type(n_values: int) -> np.dtype:
+    """The smallest signed integer type for the codes of ``n_values`` distinct tag values: a
+    graph keeps 21 tags per edge, and as int64 their codes were most of its memory (280 MiB of
+    457 at 1.7 M edges); the values, and indexing ``uniques`` with them, are unchanged."""
+    return np.min_scalar_type(-max(n_values, 1))
 
 
 def _restrictions(rest, via_ok, vpos, e_way, u, v) -> pd.DataFrame:
