@@ -1460,15 +1460,27 @@ def _via_segment_ends(rg: RoutingGraph, search: _NearestSearch, tt: Snap):
     before the access leg, source)."""
     ca, cb = _target_end_costs(rg, tt)
     tseg = tt.seg
-    da, wa = search.node_cost[rg.seg_a[tseg]], search.node_src[rg.seg_a[tseg]]
-    db, wb = search.node_cost[rg.seg_b[tseg]], search.node_src[rg.seg_b[tseg]]
+    na, nb = rg.seg_a[tseg], rg.seg_b[tseg]
     if rg.turns is not None:
-        # A target inside a street is reached from a state allowed to enter the street.
-        g = tt.frac
-        ea, sa = _entry_costs(rg, search.state_cost, 2 * tseg, src=search.state_src)
-        eb, sb = _entry_costs(rg, search.state_cost, 2 * tseg + 1, src=search.state_src)
-        da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
-        db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
+        return _via_entries(rg, search, tt, (na, nb), (ca, cb))
+    via_a = search.node_cost[na] + ca
+    via_b = search.node_cost[nb] + cb
+    use_b = via_b < via_a
+    # The source of the end taken: one lookup per target instead of one per end.
+    return np.where(use_b, via_b, via_a), search.node_src[np.where(use_b, nb, na)]
+
+
+def _via_entries(rg: RoutingGraph, search: _NearestSearch, tt: Snap, ends, end_costs):
+    """:func:`_via_segment_ends` with turn restrictions: a target inside a street is reached
+    from a state allowed to enter the street (at a node: the node's cheapest state)."""
+    (na, nb), (ca, cb) = ends, end_costs
+    tseg, g = tt.seg, tt.frac
+    da, wa = search.node_cost[na], search.node_src[na]
+    db, wb = search.node_cost[nb], search.node_src[nb]
+    ea, sa = _entry_costs(rg, search.state_cost, 2 * tseg, src=search.state_src)
+    eb, sb = _entry_costs(rg, search.state_cost, 2 * tseg + 1, src=search.state_src)
+    da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
+    db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
     via_a = da + ca
     via_b = db + cb
     use_b = via_b < via_a
@@ -2036,17 +2048,22 @@ class _PieceIndex:
         iy0 = ((np.minimum(ya, yb) - g - gy) // c).astype(np.int64)
         iy1 = ((np.maximum(ya, yb) + g - gy) // c).astype(np.int64)
         cols, rows = int(ix1.max()) + 2, int(iy1.max()) + 2
-        w = ix1 - ix0 + 1
-        cnt = w * (iy1 - iy0 + 1)
-        rep = np.repeat(np.arange(len(cnt), dtype=np.int32 if len(cnt) < 2**31 else np.int64),
-                        cnt)  # fmt: skip
-        within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-        key = (ix0[rep] + within % w[rep]) * rows + (iy0[rep] + within // w[rep])
-        del within
-        start = np.zeros(cols * rows + 1, dtype=np.int64)
-        np.cumsum(np.bincount(key, minlength=cols * rows), out=start[1:])
-        plist = rep[np.argsort(key, kind="stable")]
-        return start, plist, gx, gy, cols, rows
+        # Piece -> cells (a few per piece, one column of offsets at a time), then cell ->
+        # pieces by scipy's CSR -> CSC counting sort: pieces in index order within each cell.
+        w, h = ix1 - ix0 + 1, iy1 - iy0 + 1
+        wide, high = int(w.max()), int(h.max())
+        key = np.full((len(w), wide * high), -1, np.int32 if cols * rows < 2**31 else np.int64)
+        for a in range(wide):
+            for b in range(high):
+                ok = np.flatnonzero((a < w) & (b < h))
+                key[ok, a * high + b] = (ix0[ok] + a) * rows + (iy0[ok] + b)
+        key = key.ravel()
+        key = key[key >= 0]
+        indptr = np.r_[0, np.cumsum(w * h)]
+        m = sp.csr_matrix((np.ones(len(key), dtype=np.int8), key, indptr),
+                          shape=(len(w), cols * rows)).tocsc()  # fmt: skip
+        plist = m.indices.astype(np.int32 if len(w) < 2**31 else np.int64)
+        return m.indptr.astype(np.int64), plist, gx, gy, cols, rows
 
     def _d2(self, qx: np.ndarray, qy: np.ndarray, cand: np.ndarray) -> np.ndarray:
         """Squared distance (m²) from each point (relative to the origin) to its candidate
@@ -2152,6 +2169,8 @@ class _PieceIndex:
         """:meth:`_nearest_block` of every point, in chunks on several threads (fastest with
         the points in :meth:`cell_order`)."""
         m = len(px)
+        if use_grid:
+            _ = self.grid  # build once, before the threads
         chunks = [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)] or [slice(0, 0)]
         if len(chunks) > 1:
             with ThreadPoolExecutor(max_workers=threads()) as pool:
