@@ -212,3 +212,36 @@ def test_nearest_pieces_equal_first_implementation(use_grid, monkeypatch):
     if use_grid:
         s = routing.snap(rg, shapely.points(px, py))
         assert np.array_equal(s.seg, P.vseg[P.parent[want]])
+
+
+def _reference_grid(P):
+    """The bucket grid as first built (frozen at 3563e32): one (piece, cell) key per listing,
+    a stable argsort by cell."""
+    c, g = routing.GRID_CELL_M, routing.GRID_REACH_M
+    xa, xb = P.x0, P.x0 + P.dx
+    ya, yb = P.y0, P.y0 + P.dy
+    gx = float(np.minimum(xa, xb).min()) - 2 * c
+    gy = float(np.minimum(ya, yb).min()) - 2 * c
+    ix0 = ((np.minimum(xa, xb) - g - gx) // c).astype(np.int64)
+    ix1 = ((np.maximum(xa, xb) + g - gx) // c).astype(np.int64)
+    iy0 = ((np.minimum(ya, yb) - g - gy) // c).astype(np.int64)
+    iy1 = ((np.maximum(ya, yb) + g - gy) // c).astype(np.int64)
+    cols, rows = int(ix1.max()) + 2, int(iy1.max()) + 2
+    w = ix1 - ix0 + 1
+    cnt = w * (iy1 - iy0 + 1)
+    rep = np.repeat(np.arange(len(cnt), dtype=np.int32), cnt)
+    within = np.arange(len(rep)) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    key = (ix0[rep] + within % w[rep]) * rows + (iy0[rep] + within // w[rep])
+    start = np.zeros(cols * rows + 1, dtype=np.int64)
+    np.cumsum(np.bincount(key, minlength=cols * rows), out=start[1:])
+    return start, rep[np.argsort(key, kind="stable")], gx, gy, cols, rows
+
+
+def test_bucket_grid_equals_first_build():
+    P = _curvy_graph(seed=4)._pieces  # long, short and diagonal pieces
+    want = _reference_grid(P)
+    got = P.grid
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert np.array_equal(a, b)
+        assert getattr(a, "dtype", None) == getattr(b, "dtype", None)
