@@ -209,8 +209,20 @@ def _transformer(source: pyproj.CRS, target: pyproj.CRS) -> pyproj.Transformer:
 def project_xy(
     x: np.ndarray, y: np.ndarray, source: pyproj.CRS, target: pyproj.CRS
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Coordinates from ``source`` to ``target`` (x = longitude or easting), exactly as
-    :meth:`geopandas.GeoSeries.to_crs` computes them, without making geometries."""
+    """Coordinates from ``source`` to ``target``, exactly as :meth:`geopandas.GeoSeries.to_crs`
+    computes them, without making geometries.
+
+    Parameters
+    ----------
+    x, y : array-like of float
+        Longitude and latitude (degrees) or easting and northing (metres) in ``source``.
+    source, target : pyproj.CRS
+
+    Returns
+    -------
+    x, y : numpy.ndarray of float
+        In ``target``'s units (metres for a projected CRS).
+    """
     tx, ty = _transformer(source, target).transform(
         np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     )
@@ -224,8 +236,20 @@ def project(
 
     A layer of plain 2-D points (a city's buildings as points, stations, hydrants) is
     projected from its coordinates into new points, instead of cloning each geometry and
-    setting its coordinate as GeoPandas does (the same result, a third of the time);
-    anything else goes through :meth:`~geopandas.GeoDataFrame.to_crs`.
+    setting its coordinate as GeoPandas does (the same result in about a quarter less
+    time); anything else goes through :meth:`~geopandas.GeoDataFrame.to_crs`.
+
+    Parameters
+    ----------
+    frame : GeoDataFrame or GeoSeries
+        With a CRS (degrees or metres).
+    crs : pyproj.CRS, str or int
+        The target CRS, as ``to_crs`` takes it.
+
+    Returns
+    -------
+    GeoDataFrame or GeoSeries
+        Like ``frame`` (columns, index, ``attrs``, geometry name), its geometries in ``crs``.
     """
     series = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
     target = pyproj.CRS.from_user_input(crs)
