@@ -245,3 +245,51 @@ def test_bucket_grid_equals_first_build():
     for a, b in zip(got, want, strict=True):
         assert np.array_equal(a, b)
         assert getattr(a, "dtype", None) == getattr(b, "dtype", None)
+
+
+# ---------------------------------------------------------------------- cost matrix on parts
+def _costs_setup(seed: int = 7):
+    rg = _lattice(n=40, d=60.0)
+    rng = np.random.default_rng(seed)
+    lo = (rg.node_x.min(), rg.node_y.min())
+    hi = (rg.node_x.max(), rg.node_y.max())
+    src = routing.snap(rg, shapely.points(rng.uniform(lo, hi, (70, 2))))
+    tgt = routing.snap(rg, shapely.points(rng.uniform(lo, hi, (4_000, 2))))
+    src.seg[0], src.frac[0] = tgt.seg[3], 0.25  # a source sharing a target's street
+    return rg, src, tgt, rng.uniform(0.0, 40.0, len(src))
+
+
+def _same_matrix(a, b) -> bool:
+    return (
+        np.array_equal(a.indptr, b.indptr)
+        and np.array_equal(a.indices, b.indices)
+        and np.array_equal(a.data.view(np.int64), b.data.view(np.int64))
+    )
+
+
+@pytest.mark.parametrize("cutoff", [0.0, 30.0, 150.0, 400.0])
+def test_cost_matrix_on_parts_equals_whole_graph(cutoff, monkeypatch):
+    rg, src, tgt, off = _costs_setup()
+    batches = routing._local_batches(rg, src, np.flatnonzero(src.ok), cutoff)
+    assert len(batches) > 1
+    got = routing.cost_matrix(rg, src, tgt, cutoff=cutoff, source_offset=off)
+    monkeypatch.setattr(routing, "_local_batches", lambda *a: [])  # every source dense
+    want = routing.cost_matrix(rg, src, tgt, cutoff=cutoff, source_offset=off)
+    assert want.nnz > (1_000 if cutoff > 100 else -1)
+    assert _same_matrix(got, want)
+
+
+def test_cost_matrix_part_too_small_falls_back_to_whole_graph(monkeypatch):
+    """A part that misses nodes reachable in time (here: the speed bound made 5x too low)
+    is detected, and its sources are costed on the whole graph."""
+    rg, src, tgt, off = _costs_setup(seed=8)
+    want = routing.cost_matrix(rg, src, tgt, cutoff=400.0, source_offset=off)
+    fastest = routing._fastest(rg)
+    monkeypatch.setattr(routing, "_fastest", lambda g: fastest / 5)
+    dense = []
+    real_dense = routing._CostJob.dense
+    monkeypatch.setattr(routing._CostJob, "dense",
+                        lambda job, srcs: dense.append(len(srcs)) or real_dense(job, srcs))  # fmt: skip
+    got = routing.cost_matrix(rg, src, tgt, cutoff=400.0, source_offset=off)
+    assert sum(dense) > 10  # leaks found, those sources redone
+    assert _same_matrix(got, want)

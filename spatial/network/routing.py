@@ -1603,9 +1603,12 @@ def cost_matrix(
     # With turn restrictions a batch holds the state rows and their per-node minimum.
     rows_bytes = 8 * (rg.n_states + n_src) + (8 * rg.n_nodes if rg.turns is not None else 0)
     batch = max(1, int(batch_bytes // rows_bytes))
-    parts = [
-        _batch_costs(rg, aug, sources, active[start : start + batch], side, offset, cutoff)
-        for start in range(0, len(active), batch)
+    job = _CostJob(rg, aug, sources, side, offset, cutoff)
+    parts = [job.local(b) for b in _local_batches(rg, sources, active, cutoff)]
+    # Sources not done on a part of the graph: all of them, or those whose part leaked.
+    todo = np.concatenate([p[3] for p in parts]) if parts else active
+    parts = [p[:3] for p in parts] + [
+        job.dense(todo[start : start + batch]) for start in range(0, len(todo), batch)
     ]
     if parts:
         rows, cols, vals = (np.concatenate(p) for p in zip(*parts, strict=True))
@@ -1639,52 +1642,183 @@ class _TargetSide:
         return cls(t, tt, ca, cb, tt.access_m * rg.access_cost_per_m, tt._cache[key])
 
 
-def _batch_costs(rg, aug, sources: Snap, srcs, side: _TargetSide, offset, cutoff: float):
-    """Costs ≤ ``cutoff`` from the sources ``srcs`` to the targets: (source, target, cost)."""
-    ns = rg.n_states
-    dist_s = dijkstra(aug, directed=True, indices=ns + srcs, limit=cutoff)[:, :ns]
-    dist = _node_min(rg, dist_s)
-    own = sources.seg[srcs]
-    rr, segs = _reached_segments(rg, dist, own, cutoff)
-    da = dist[rr, rg.seg_a[segs]]
-    db = dist[rr, rg.seg_b[segs]]
-    del dist
-    # Extend to the targets on each reached segment.
-    rep, ti = _expand(segs, side.by_seg)
-    r2 = rr[rep]
-    tt = side.tt
-    if rg.turns is None:
-        cost = np.minimum(da[rep] + side.ca[ti], db[rep] + side.cb[ti])
-    else:
-        # Inside a street: reached from a state allowed to enter it (at a node: any state).
-        ea, eb = segment_entry_costs(rg, dist_s, rr, segs)
-        g = tt.frac[ti]
-        cost = np.minimum(np.where(g <= 0.0, da[rep], ea[rep]) + side.ca[ti],
-                          np.where(g >= 1.0, db[rep], eb[rep]) + side.cb[ti])  # fmt: skip
-    del dist_s
-    same = np.flatnonzero(segs[rep] == own[r2])
-    if len(same):
-        si = srcs[r2[same]]
-        direct = _along(rg, tt.seg[ti[same]], sources.frac[si], tt.frac[ti[same]])
-        direct += offset[si] + sources.access_m[si] * rg.access_cost_per_m
-        cost[same] = np.minimum(cost[same], direct)
-    cost += side.tacc[ti]
-    keep = cost <= cutoff
-    return srcs[r2[keep]], side.t[ti[keep]], cost[keep]
+@dataclass(frozen=True, eq=False)
+class _CostJob:
+    """One cost matrix: the graph with its sources linked in (``aug``), the targets' side,
+    the sources' offsets and the cutoff; costs computed batch by batch."""
+
+    rg: RoutingGraph
+    aug: sp.csr_matrix
+    sources: Snap
+    side: _TargetSide
+    offset: np.ndarray
+    cutoff: float
+
+    def dense(self, srcs: np.ndarray):
+        """Costs ≤ cutoff from the sources ``srcs``: one dense Dijkstra row per source over
+        the whole graph. Returns (source, target, cost)."""
+        rg, ns = self.rg, self.rg.n_states
+        dist_s = dijkstra(self.aug, directed=True, indices=ns + srcs, limit=self.cutoff)[:, :ns]
+        return self._extend(srcs, _DenseCosts(_node_min(rg, dist_s)), dist_s)
+
+    def local(self, srcs: np.ndarray):
+        """:meth:`dense` on the part of the graph the sources may reach (nodes within the
+        cutoff at the graph's fastest speed of their streets' ends), for graphs without turn
+        restrictions. Dijkstra's costs are each node's cheapest path, summed in the same
+        order whatever else the graph holds, so they are the whole graph's wherever no
+        street leaves the part within the cutoff; sources where one does are returned
+        (fourth item) for :meth:`dense`."""
+        rg, ns, cutoff = self.rg, self.rg.n_states, self.cutoff
+        nodes = _nodes_near(rg, self.sources.seg[srcs], cutoff)
+        idx = np.concatenate([nodes, ns + srcs])  # nodes < ns: columns keep their order
+        sub = self.aug[idx][:, idx]
+        dist = dijkstra(sub, directed=True, indices=np.arange(len(nodes), len(idx)),
+                        limit=cutoff)[:, : len(nodes)]  # fmt: skip
+        costs = _LocalCosts.of(dist, nodes, rg.n_nodes)
+        leaks = costs.leaking_rows(rg.csr, cutoff)
+        ok = np.flatnonzero(~leaks)
+        if len(ok) < len(srcs):
+            costs = _LocalCosts.of(dist[ok], nodes, rg.n_nodes)
+        return (*self._extend(srcs[ok], costs, None), srcs[leaks])
+
+    def _extend(self, srcs, dist, dist_s):
+        """Node costs of the rows ``srcs`` extended along the reached segments to the targets."""
+        rg, sources, side, offset, cutoff = (self.rg, self.sources, self.side, self.offset,
+                                             self.cutoff)  # fmt: skip
+        own = sources.seg[srcs]
+        rr, segs = _reached_segments(rg, dist, own, cutoff)
+        da = dist.at(rr, rg.seg_a[segs])
+        db = dist.at(rr, rg.seg_b[segs])
+        del dist
+        # Extend to the targets on each reached segment.
+        rep, ti = _expand(segs, side.by_seg)
+        r2 = rr[rep]
+        tt = side.tt
+        if rg.turns is None:
+            cost = np.minimum(da[rep] + side.ca[ti], db[rep] + side.cb[ti])
+        else:
+            # Inside a street: reached from a state allowed to enter it (at a node: any state).
+            ea, eb = segment_entry_costs(rg, dist_s, rr, segs)
+            g = tt.frac[ti]
+            cost = np.minimum(np.where(g <= 0.0, da[rep], ea[rep]) + side.ca[ti],
+                              np.where(g >= 1.0, db[rep], eb[rep]) + side.cb[ti])  # fmt: skip
+        del dist_s
+        same = np.flatnonzero(segs[rep] == own[r2])
+        if len(same):
+            si = srcs[r2[same]]
+            direct = _along(rg, tt.seg[ti[same]], sources.frac[si], tt.frac[ti[same]])
+            direct += offset[si] + sources.access_m[si] * rg.access_cost_per_m
+            cost[same] = np.minimum(cost[same], direct)
+        cost += side.tacc[ti]
+        keep = cost <= cutoff
+        return srcs[r2[keep]], side.t[ti[keep]], cost[keep]
 
 
-def _reached_segments(rg: RoutingGraph, dist: np.ndarray, own: np.ndarray, cutoff: float):
-    """Segments touching a node reached within ``cutoff`` per row of ``dist``, each (row,
+@dataclass(frozen=True, eq=False)
+class _DenseCosts:
+    """Costs of a batch of rows to every node (``rows × n_nodes``)."""
+
+    dist: np.ndarray
+
+    def at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        return self.dist[rows, nodes]
+
+    def reached(self, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+        """(row, node) of every cost ≤ cutoff, row by row, nodes ascending."""
+        # Flat indices then (row, node): several times faster than a 2-D np.nonzero.
+        return np.divmod(np.flatnonzero(self.dist <= cutoff), self.dist.shape[1])
+
+
+@dataclass(frozen=True, eq=False)
+class _LocalCosts:
+    """Costs of a batch of rows to the nodes of a part of the graph (``nodes``, ascending;
+    ``inf`` elsewhere), read like :class:`_DenseCosts`."""
+
+    dist: np.ndarray
+    nodes: np.ndarray
+    column: np.ndarray  # per node of the graph: its column, -1 outside the part
+
+    @classmethod
+    def of(cls, dist: np.ndarray, nodes: np.ndarray, n: int) -> _LocalCosts:
+        column = np.full(n, -1, dtype=np.int64)
+        column[nodes] = np.arange(len(nodes))
+        return cls(dist, nodes, column)
+
+    def at(self, rows: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+        col = self.column[nodes]
+        return np.where(col >= 0, self.dist[rows, np.maximum(col, 0)], np.inf)
+
+    def reached(self, cutoff: float) -> tuple[np.ndarray, np.ndarray]:
+        r, c = np.divmod(np.flatnonzero(self.dist <= cutoff), self.dist.shape[1])
+        return r, self.nodes[c]
+
+    def leaking_rows(self, csr: sp.csr_matrix, cutoff: float) -> np.ndarray:
+        """Per row: a street from a node it reaches within ``cutoff`` leads, within the
+        cutoff, to a node outside the part (its costs there may then be wrong)."""
+        r, u = self.reached(cutoff)
+        d = self.dist[r, self.column[u]]
+        cnt = csr.indptr[u + 1] - csr.indptr[u]
+        k = np.repeat(np.arange(len(u)), cnt)
+        e = csr.indptr[u][k] + (np.arange(len(k)) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        out = (self.column[csr.indices[e]] < 0) & (d[k] + csr.data[e] <= cutoff)
+        return np.bincount(r[k[out]], minlength=len(self.dist)) > 0
+
+
+def _nodes_near(rg: RoutingGraph, segs: np.ndarray, cutoff: float) -> np.ndarray:
+    """Nodes (ascending) within the box around the ends of ``segs`` grown by the distance
+    the graph's fastest street covers at cost ``cutoff`` (metres)."""
+    reach = cutoff * _fastest(rg)
+    ends = np.concatenate([rg.seg_a[segs], rg.seg_b[segs]])
+    x, y = rg.node_x, rg.node_y
+    x0, x1 = x[ends].min() - reach, x[ends].max() + reach
+    y0, y1 = y[ends].min() - reach, y[ends].max() + reach
+    return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+
+
+def _fastest(rg: RoutingGraph) -> float:
+    """Metres of straight-line distance per unit of cost on the graph's fastest segment
+    (node to node; inf where a segment costs nothing)."""
+    key = ("fastest", id(rg.run_fwd), id(rg.run_back))
+    hit = rg._shared.get(key)
+    if hit is None or hit[0] is not rg.run_fwd or hit[1] is not rg.run_back:
+        run = np.fmin(rg.run_fwd, rg.run_back)
+        use = np.isfinite(run)
+        chord = np.hypot(rg.node_x[rg.seg_b[use]] - rg.node_x[rg.seg_a[use]],
+                         rg.node_y[rg.seg_b[use]] - rg.node_y[rg.seg_a[use]])  # fmt: skip
+        with np.errstate(divide="ignore", invalid="ignore"):
+            speed = np.where(chord > 0, chord / run[use], 0.0)
+        hit = rg._shared[key] = (rg.run_fwd, rg.run_back, float(speed.max(initial=0.0)))
+    return hit[2]
+
+
+# Sources per Dijkstra batch on a part of the graph (a batch's sources lie close together).
+_LOCAL_BATCH = 32
+
+
+def _local_batches(rg: RoutingGraph, sources: Snap, active: np.ndarray, cutoff: float):
+    """Batches of nearby sources for :meth:`_CostJob.local` (none with turn restrictions or
+    where the part would be most of the graph)."""
+    reach = cutoff * _fastest(rg) if len(active) else np.inf
+    span = max(np.ptp(rg.node_x), np.ptp(rg.node_y)) if rg.n_nodes else 0.0
+    if rg.turns is not None or not np.isfinite(reach) or 4 * reach > span:
+        return []
+    x, y = rg.node_x[rg.seg_a[sources.seg[active]]], rg.node_y[rg.seg_a[sources.seg[active]]]
+    order = active[np.lexsort((y, x // max(2 * reach, 1.0)))]
+    return [order[i : i + _LOCAL_BATCH] for i in range(0, len(order), _LOCAL_BATCH)]
+
+
+def _reached_segments(rg: RoutingGraph, dist, own: np.ndarray, cutoff: float):
+    """Segments touching a node reached within ``cutoff`` per row of ``dist`` (node costs,
+    :class:`_DenseCosts` or :class:`_LocalCosts`), each (row,
     segment) once: listed from its a end when that end is reached, else from its b end; and
     each row's own segment (``own``) even when neither of its ends is reached in time."""
-    # Flat indices then (row, node): several times faster than a 2-D np.nonzero, same order.
-    r, c = np.divmod(np.flatnonzero(dist <= cutoff), dist.shape[1])
+    r, c = dist.reached(cutoff)
     rep, segs = _expand(c, rg._node_segments)
     rr = r[rep]
-    keep = (c[rep] == rg.seg_a[segs]) | ~(dist[rr, rg.seg_a[segs]] <= cutoff)
+    keep = (c[rep] == rg.seg_a[segs]) | ~(dist.at(rr, rg.seg_a[segs]) <= cutoff)
     rr, segs = rr[keep], segs[keep]
     k = np.arange(len(own))
-    lone = ~(dist[k, rg.seg_a[own]] <= cutoff) & ~(dist[k, rg.seg_b[own]] <= cutoff)
+    lone = ~(dist.at(k, rg.seg_a[own]) <= cutoff) & ~(dist.at(k, rg.seg_b[own]) <= cutoff)
     return np.concatenate([rr, np.flatnonzero(lone)]), np.concatenate([segs, own[lone]])
 
 
