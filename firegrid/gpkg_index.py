@@ -397,14 +397,35 @@ def _str_order(boxes: np.ndarray, capacity: int) -> np.ndarray:
     if n <= capacity:
         return np.arange(n)
     per_slice = capacity * int(np.ceil(np.sqrt(-(-n // capacity))))
-    by_x = np.argsort(boxes[:, 0].astype(np.float64) + boxes[:, 1])
+    # The x order sorts integers packing the quantised centre above the position: numpy's
+    # vectorised value sort takes half the time of an argsort of the floats. Quantising
+    # only ties centres a 2**-40th of the extent apart, which then go by position.
+    bits = max((n - 1).bit_length(), 1)
+    x = _quantised(boxes[:, 0].astype(np.float64) + boxes[:, 1], 64 - bits)
+    by_x = _sorted(x << np.uint64(bits) | np.arange(n, dtype=np.uint64), bits)
     y = boxes[:, 2].astype(np.float64) + boxes[:, 3]
-    # One sort per slice (a loop of sqrt(n / capacity) steps): sorting slices that fit in
-    # the CPU's cache takes half the time of sorting all of y at once.
+    # One sort per slice (a loop of sqrt(n / capacity) steps): slices that fit in the
+    # CPU's cache sort in half the time of all of y at once.
     for start in range(0, n, per_slice):
         part = by_x[start : start + per_slice]
         part[:] = part[np.argsort(y[part])]
     return by_x
+
+
+def _quantised(values: np.ndarray, bits: int) -> np.ndarray:
+    """``values`` scaled onto the integers 0 … 2**bits - 1 (uint64, at most 52 bits: a
+    float64 holds those exactly), order kept (infinite or NaN ones anywhere)."""
+    top = float(2 ** min(bits, 52) - 1)
+    low, high = values.min(), values.max()
+    scale = top / (high - low) if high > low else 0.0
+    with np.errstate(invalid="ignore"):
+        return np.minimum((values - low) * scale, top).astype(np.uint64)
+
+
+def _sorted(keys: np.ndarray, position_bits: int) -> np.ndarray:
+    """The positions held in the low ``position_bits`` of ``keys``, in the keys' order."""
+    keys.sort()
+    return (keys & np.uint64((1 << position_bits) - 1)).view(np.int64)
 
 
 def _group_boxes(boxes: np.ndarray, capacity: int) -> np.ndarray:

@@ -138,6 +138,12 @@ def test_a_multi_level_tree_of_200k_points_reads_by_box_exactly_as_brute_force(t
     frame = _frame(_with_empties(_points(200_000, seed=4), shapely.Point()))
     path = _ours(frame, tmp_path / "big.gpkg")
     assert _depth(path) >= 2  # a root above branches above leaves
+    # packed: every node full (51 cells of a 4 KiB page's node) but the last of each level
+    count, nodes = _sql(path, 'SELECT count(*) FROM "rtree_layer_geom"')[0][0], 0
+    while count > 1:
+        count = -(-count // 51)
+        nodes += count
+    assert _sql(path, 'SELECT count(*) FROM "rtree_layer_geom_node"') == [(max(nodes, 1),)]
     assert _rtreecheck(path) == "ok"
     assert _sql(path, "PRAGMA integrity_check") == [("ok",)]
     _assert_bbox_reads(path, frame, boxes=40, seed=5)
