@@ -116,7 +116,11 @@ def add_spatial_index(
     path = Path(path)
     if bounds is None:
         bounds, fids = _read_bounds(path, table)
-    bounds = np.asarray(bounds, dtype=np.float64).reshape(-1, 4)
+    bounds = np.asarray(bounds, dtype=np.float64)
+    if bounds.size == 0:
+        bounds = bounds.reshape(0, 4)
+    if bounds.ndim != 2 or bounds.shape[1] != 4:
+        raise ValueError(f"bounds of shape {bounds.shape}, not (features, 4)")
     fids = np.arange(1, len(bounds) + 1, dtype=np.int64) if fids is None else np.asarray(fids)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
         table, geom, fid = _layout(con, table)

@@ -339,6 +339,8 @@ def test_refuses_an_indexed_table_or_ids_that_are_not_its_features(tmp_path):
     for fids in (np.arange(2, 102), np.arange(1, 100), np.r_[1, np.arange(1, 100)]):
         with pytest.raises(ValueError):
             add_spatial_index(plain, "layer", bounds=bounds[: len(fids)], fids=fids)
+    with pytest.raises(ValueError, match="not \\(features, 4\\)"):
+        add_spatial_index(plain, "layer", bounds=bounds[:, :2])
     with pytest.raises(ValueError, match="not a features table"):
         add_spatial_index(plain, "nothing", bounds=bounds)
     assert _schema(plain) == before
