@@ -293,3 +293,24 @@ def test_cost_matrix_part_too_small_falls_back_to_whole_graph(monkeypatch):
     got = routing.cost_matrix(rg, src, tgt, cutoff=400.0, source_offset=off)
     assert sum(dense) > 10  # leaks found, those sources redone
     assert _same_matrix(got, want)
+
+
+def test_sub_pieces_equal_first_cut():
+    """Straight pieces cut to at most SNAP_PIECE_M as first written (frozen at 3563e32)."""
+    P = _curvy_graph(seed=5)._pieces
+    plen = P.vlen
+    p0 = np.stack([P.vx0, P.vy0], 1)
+    d = np.stack([P.vdx, P.vdy], 1)
+    k = np.maximum(1, np.ceil(plen / routing.SNAP_PIECE_M).astype(np.int64))
+    assert k.max() > 5
+    rep = np.repeat(np.arange(len(plen)), k)
+    j = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
+    t0 = j / k[rep]
+    ox = float((p0[rep, 0] + d[rep, 0] * (t0 + 0.5 / k[rep])).min())
+    oy = float((p0[rep, 1] + d[rep, 1] * (t0 + 0.5 / k[rep])).min())
+    assert (P.ox, P.oy) == (ox, oy)
+    assert np.array_equal(P.parent, rep)
+    assert np.array_equal(P.x0, (p0[rep, 0] - ox) + d[rep, 0] * t0)
+    assert np.array_equal(P.y0, (p0[rep, 1] - oy) + d[rep, 1] * t0)
+    assert np.array_equal(P.dx, d[rep, 0] / k[rep])
+    assert np.array_equal(P.dy, d[rep, 1] / k[rep])

@@ -2129,15 +2129,18 @@ class _PieceIndex:
         k = np.maximum(1, np.ceil(plen / SNAP_PIECE_M).astype(np.int64))
         rep = np.repeat(np.arange(len(plen)), k)
         j = np.arange(len(rep)) - np.repeat(np.cumsum(k) - k, k)
-        t0 = j / k[rep]
-        mx = p0[rep, 0] + d[rep, 0] * (t0 + 0.5 / k[rep])
-        my = p0[rep, 1] + d[rep, 1] * (t0 + 0.5 / k[rep])
-        ox = float(mx.min()) if len(mx) else 0.0
-        oy = float(my.min()) if len(my) else 0.0
-        x0 = (p0[rep, 0] - ox) + d[rep, 0] * t0
-        y0 = (p0[rep, 1] - oy) + d[rep, 1] * t0
-        dx = d[rep, 0] / k[rep]
-        dy = d[rep, 1] / k[rep]
+        # Each per-sub-piece column gathered once (numpy divides integers as float64 too).
+        kr = k[rep].astype(float)
+        t0 = j / kr
+        mid = t0 + 0.5 / kr
+        px, py, ddx, ddy = p0[:, 0][rep], p0[:, 1][rep], d[:, 0][rep], d[:, 1][rep]
+        ox = float((px + ddx * mid).min()) if len(rep) else 0.0
+        oy = float((py + ddy * mid).min()) if len(rep) else 0.0
+        del mid
+        x0 = (px - ox) + ddx * t0
+        y0 = (py - oy) + ddy * t0
+        dx = ddx / kr
+        dy = ddy / kr
         half_max = float((plen / k).max() / 2) if len(plen) else 0.0
         return cls(x0, y0, dx, dy, rep, p0[:, 0], p0[:, 1], d[:, 0], d[:, 1], plen, along,
                    seg, seg_len, seg_end, half_max, segs, ox, oy)  # fmt: skip
