@@ -258,6 +258,26 @@ def test_numbers_stored_as_numbers_convert_as_their_text_does(column, values):
     assert report_n.lines() == report_o.lines()
 
 
+def test_coerce_layer_leaves_the_callers_frame_as_it_was():
+    n = 50
+    gdf = gpd.GeoDataFrame(
+        {
+            "building_id": np.arange(n),
+            "use": ["住宅"] * n,
+            "floors": ["3"] * n,
+            "height_m": np.linspace(3, 30, n),
+            "extra": ["kept"] * n,
+        },
+        geometry=[shapely.Polygon([(0, 0), (1, 1), (1, 0), (0, 1)])] * n,  # repaired
+        crs=WGS84,
+    )
+    before = gdf.copy(deep=True)
+    out, _ = coerce_layer(gdf, SCHEMAS["buildings"], LayerSource("b.gpkg"))
+    assert out["use"].iloc[0] == "residential" and out["floors"].dtype == float
+    pd.testing.assert_frame_equal(pd.DataFrame(gdf), pd.DataFrame(before))
+    assert gdf.geometry.equals(before.geometry)
+
+
 def test_category_values_map_cell_by_cell():
     rng = np.random.default_rng(7)
     words = np.array(["住宅", " 办公 ", "Residential", "shop", "仓库", "", None, "castle"], object)

@@ -331,7 +331,9 @@ def coerce_layer(
     findings.
     """
     report = ValidationReport()
-    out = gdf.copy() if _indexed_by_file_row(gdf) else gdf.reset_index(drop=True)
+    # A shallow copy: columns are replaced, never written into (and pandas copies on write),
+    # so the caller's frame is untouched without a second copy of a city's layer in memory.
+    out = gdf.copy(deep=False) if _indexed_by_file_row(gdf) else gdf.reset_index(drop=True)
     if len(out) == 0:
         report.error("the layer is empty", layer=schema.name, file=source.file)
         return out, report
