@@ -2,9 +2,10 @@
 
 GDAL's own R-tree for 5 M points costs more than the rest of writing the layer (16 s of
 27 s). A layer written without one (``layer_options={"SPATIAL_INDEX": "NO"}``) gets it here
-in a few seconds: its envelopes are packed into a sort-tile-recursive tree whose nodes are
-written straight into SQLite's R*Tree shadow tables, as GDAL's ``sqlite_rtree_bulk_load.c``
-writes its own tree. Readers see what GDAL writes: the virtual table
+in a few seconds (``benchmarks/bench_gpkg_index.py``: 5.4 s where GDAL's took 21 s): its
+envelopes are packed into a sort-tile-recursive tree whose nodes are written straight into
+SQLite's R*Tree shadow tables, as GDAL's ``sqlite_rtree_bulk_load.c`` writes its own tree
+(which it builds by inserting one feature at a time into an in-memory R*-tree). Readers see what GDAL writes: the virtual table
 ``rtree_<table>_<geometry column>``, GDAL's triggers that keep it right under later edits,
 and the ``gpkg_rtree_index`` row of ``gpkg_extensions``.
 
