@@ -62,7 +62,7 @@ GRID_REACH_M = 40.0
 # node: fraction exactly 0 or 1, so a point on an intersection pays its intersection delay.
 NODE_SNAP_M = 1e-6
 # Points per task when snapping on several threads (cKDTree and numpy release the GIL).
-_CHUNK = 50_000
+_CHUNK = 10_000
 # Memory budget (bytes) for one batch of dense Dijkstra rows in cost_matrix.
 DIJKSTRA_BATCH_BYTES = 256 * 2**20
 
@@ -1366,9 +1366,9 @@ def _snap_xy(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float
     sy = np.full(n, np.nan)
     idx = np.flatnonzero(np.isfinite(px) & np.isfinite(py))
     pieces = rg._pieces
-    if pieces.uses_grid(min(len(idx), _BLOCK)):  # as every block decides (none is larger)
-        # Blocks of nearby points: each block then reads a compact part of the grid.
-        idx = idx[pieces.cell_order(px[idx], py[idx])]
+    if len(idx) > _CHUNK:
+        # Blocks and chunks of nearby points: each reads a compact part of the index.
+        idx = idx[_cell_order(px[idx], py[idx])]
     for start in range(0, len(idx), _BLOCK):
         block = idx[start : start + _BLOCK]
         s, f, d, qx, qy = pieces.nearest(px[block], py[block], rg)
@@ -2289,25 +2289,11 @@ class _PieceIndex:
         """The bucket grid pays off for many points; a few (stations) go straight to the tree."""
         return "grid" in self.__dict__ or m * 4 > len(self.x0)
 
-    def cell_order(self, px: np.ndarray, py: np.ndarray) -> np.ndarray:
-        """Order of the points (metres) cell by cell of the bucket grid (built here, once,
-        before any threads). Each point's nearest piece is its own whatever the order, but
-        neighbours share their candidate pieces, which then stay in the CPU's cache."""
-        _, _, gx, gy, cols, rows = self.grid
-        c = GRID_CELL_M
-        ix = np.clip((px - self.ox - gx) // c, -1, cols).astype(np.int64)
-        iy = np.clip((py - self.oy - gy) // c, -1, rows).astype(np.int64)
-        key = (ix + 1) * (rows + 2) + (iy + 1)
-        if (cols + 2) * (rows + 2) < 2**31:
-            key = key.astype(np.int32)  # sorts faster
-        return np.argsort(key, kind="stable")
-
     def _nearest_pieces(self, px, py, use_grid: bool) -> np.ndarray:
         """:meth:`_nearest_block` of every point, in chunks on several threads (fastest with
-        the points in :meth:`cell_order`)."""
+        the points in :func:`_cell_order`)."""
         m = len(px)
-        if use_grid:
-            _ = self.grid  # build once, before the threads
+        _ = self.grid if use_grid else self.tree  # build once, before the threads
         chunks = [slice(i, min(i + _CHUNK, m)) for i in range(0, m, _CHUNK)] or [slice(0, 0)]
         if len(chunks) > 1:
             with ThreadPoolExecutor(max_workers=threads()) as pool:
@@ -2359,6 +2345,18 @@ class _PieceIndex:
             i = np.flatnonzero(at)
             qx[i], qy[i] = self.seg_end[seg[i], col], self.seg_end[seg[i], col + 1]
         return seg, frac, np.hypot(px - qx, py - qy), qx, qy
+
+
+def _cell_order(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Order of points (metres) cell by cell of a ``GRID_CELL_M`` grid. Each point's snap is
+    its own whatever the order, but nearby points read the same parts of the snapping index
+    (grid cells, KD-tree leaves), which then stay in the CPU's cache."""
+    ix = ((px - px.min()) // GRID_CELL_M).astype(np.int64)
+    iy = ((py - py.min()) // GRID_CELL_M).astype(np.int64)
+    key = ix * (int(iy.max()) + 1) + iy
+    if key.max() < 2**31:
+        key = key.astype(np.int32)  # sorts faster
+    return np.argsort(key, kind="stable")
 
 
 def warn_far(names: pd.Index | np.ndarray, dist: np.ndarray, threshold: float, what: str) -> None:
