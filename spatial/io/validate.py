@@ -619,9 +619,7 @@ def check_extent(
     out = dist > EDGE_TOLERANCE_M
     if out.sum() == 0:
         return report
-    cause = _reading_bringing_in(
-        pts.x.to_numpy(), pts.y.to_numpy(), out, _other_readings(declared_offset), boundary_m, crs
-    )
+    cause = _reading_bringing_in(*_xy(pts), out, _other_readings(declared_offset), boundary_m, crs)
     far = dist > max_outside_m
     if cause is None and not far.any():
         return report
@@ -678,6 +676,13 @@ def _metres_outside_xy(x: np.ndarray, y: np.ndarray, boundary_m: shapely.Geometr
     rest = ~shapely.contains_xy(boundary_m, x, y)
     dist[rest] = shapely.distance(shapely.points(x[rest], y[rest]), boundary_m)
     return dist
+
+
+def _xy(points: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray]:
+    """``points.x``, ``points.y`` (NaN where missing), without GeoSeries.x's check that
+    spells out every geometry's type (seconds for a city's buildings)."""
+    geoms = np.asarray(points.values, dtype=object)
+    return shapely.get_x(geoms), shapely.get_y(geoms)
 
 
 def _surface_series(geoms: gpd.GeoSeries) -> gpd.GeoSeries:
@@ -786,7 +791,7 @@ def check_alignment(
     footprints = project(buildings.geometry, crs)
     tree = shapely.STRtree(np.asarray(footprints.values, dtype=object))
     pts = _surface_series(points_wgs84.geometry)
-    x, y = pts.x.to_numpy(), pts.y.to_numpy()
+    x, y = _xy(pts)
     declared = _share_on(tree, x, y, crs, tolerance_m)
     if declared > 0.5:
         return report
