@@ -179,12 +179,12 @@ def to_wgs84(gdf: gpd.GeoDataFrame, source: CoordSystem | str | None) -> gpd.Geo
     out = gdf.copy()
     if cs.offset:
         if out.crs is not None and not out.crs.equals(WGS84):
-            out = out.to_crs(WGS84)
+            out = project(out, WGS84)
         geoms = _shift_geometries(out.geometry.values._data, _TO_WGS[cs.offset])
         return out.set_geometry(gpd.GeoSeries(geoms, index=out.index, crs=WGS84))
     if out.crs is None:
         out = out.set_crs(cs.crs)
-    return out.to_crs(WGS84)
+    return project(out, WGS84)
 
 
 def from_wgs84(gdf: gpd.GeoDataFrame, target: str) -> gpd.GeoDataFrame:

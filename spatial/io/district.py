@@ -540,7 +540,7 @@ def read_district_layer(spec: LayerSpec, layer_name: str, *, crs=None) -> gpd.Ge
     report.raise_if_errors()
     gdf = to_wgs84(gdf, cs)
     check_coordinates_range(gdf, SCHEMAS[layer_name], source).raise_if_errors()
-    return attach_source(gdf.to_crs(crs) if crs is not None else gdf, source)
+    return attach_source(project(gdf, crs) if crs is not None else gdf, source)
 
 
 __all__ = ["District", "LayerSpec", "load_district", "read_district_layer", "WGS84"]
