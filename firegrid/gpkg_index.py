@@ -339,7 +339,7 @@ def _insert_rowids(con, rtree: str, ids: np.ndarray, leaves: np.ndarray) -> None
     """The ``_rowid`` table: each feature id's leaf node, in feature id order."""
     table = _sql_name(rtree + "_rowid")
     low, span = int(ids.min()), int(ids.max()) - int(ids.min()) + 1
-    if span > 2 * len(ids):
+    if span > 2 * len(ids) or not _reads_json(con):
         order = np.argsort(ids)
         con.executemany(
             f"INSERT INTO {table} VALUES (?, ?)",
@@ -356,6 +356,15 @@ def _insert_rowids(con, rtree: str, ids: np.ndarray, leaves: np.ndarray) -> None
         f"INSERT INTO {table} SELECT key + ?, value FROM json_each(?){gaps}",
         (low, _json_integers(by_id)),
     )
+
+
+def _reads_json(con) -> bool:
+    """SQLite has its JSON functions (built in since 3.38; an option before)."""
+    try:
+        con.execute("SELECT json('[]')")
+    except sqlite3.OperationalError:
+        return False
+    return True
 
 
 def _json_integers(values: np.ndarray) -> str:
