@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -43,6 +41,7 @@ from firegrid.spatial.io.validate import (
     check_references,
     coerce_layer,
 )
+from firegrid.spatial.runtime import collector_paused
 
 META_TABLE = "firegrid_meta"
 
@@ -341,8 +340,8 @@ def load_district(
     Layers with errors are left out of the district; check ``report.ok``.
     """
     _check_specs(specs)
-    # Millions of geometries are made here (read, projected): see _collector_paused.
-    with _collector_paused():
+    # Millions of geometries are made here (read, projected): see collector_paused.
+    with collector_paused():
         report = ValidationReport()
         read = _read_layers(specs, report)
         if "grids" not in read:
@@ -362,24 +361,6 @@ def load_district(
         if cells is not None:
             cells = cells.set_axis(layers["buildings"].index)
         return District(name, work, layers, network_source, as_of, cells), report
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause Python's cyclic garbage collector for the duration (back as it was after).
-
-    Shapely geometries are objects the collector tracks, so making millions of them (a
-    city's buildings read, then projected) sets off collection after collection, each
-    walking every object alive: it doubles the time, and finds nothing to free (reference
-    counting frees the geometries). Anything cyclic made meanwhile is collected afterwards.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @dataclass(frozen=True)
