@@ -19,6 +19,8 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
+from firegrid.gpkg_index import sql_name, sql_text
+
 
 def _may_hold_nested(values: pd.Series) -> bool:
     """False for an object column of text only (or nothing): pandas' C type scan answers for
@@ -215,7 +217,7 @@ def _reads_in_rank_order(con, name: str) -> bool:
     The view has no ORDER BY: with one, SQLite reads it whole before GDAL's spatial filter
     on an Arrow read applies (14 s instead of 0.03 s for a 1/400 window of 1 M buildings).
     """
-    plan = [row[-1] for row in con.execute(f"EXPLAIN QUERY PLAN SELECT * FROM {_sql_name(name)}")]
+    plan = [row[-1] for row in con.execute(f"EXPLAIN QUERY PLAN SELECT * FROM {sql_name(name)}")]
     if len(plan) != 2:
         return False
     # "SCAN r" / "SEARCH b USING …"; SQLite before 3.36 says "SCAN TABLE rows AS r"
@@ -230,7 +232,7 @@ def _reads_in_rank_order(con, name: str) -> bool:
 
 def _drop_rows_table(con, rows: str) -> None:
     """Drop the rows table, and the feature count GDAL keeps of it."""
-    con.execute(f"DROP TABLE {_sql_name(rows)}")
+    con.execute(f"DROP TABLE {sql_name(rows)}")
     if _table_exists(con, "gpkg_ogr_contents"):
         con.execute("DELETE FROM gpkg_ogr_contents WHERE lower(table_name) = lower(?)", (rows,))
 
@@ -259,12 +261,12 @@ def _base_layout(con, base: str, *, rows: int, free: str) -> dict[str, Any] | No
         (base,),
     ).fetchone()
     pk = con.execute(
-        f"SELECT name FROM pragma_table_info({_sql_text(base)}) WHERE pk = 1"
+        f"SELECT name FROM pragma_table_info({sql_text(base)}) WHERE pk = 1"
     ).fetchall()
     if found is None or len(pk) != 1:
         return None
     fid = pk[0][0]
-    q = _sql_name
+    q = sql_name
     low, high, count = con.execute(
         f"SELECT min({q(fid)}), max({q(fid)}), count(*) FROM {q(base)}"
     ).fetchone()
@@ -295,7 +297,7 @@ def _write_view_rows(plan: ViewPlan, path: Path, rows: str) -> None:
 def _create_view(con, plan: ViewPlan, name: str, *, base: str, layout: dict, rows: str) -> None:
     """The view, and the index of its rows by base row (the base table's R-tree finds base
     rows, this index their view rows)."""
-    q = _sql_name
+    q = sql_name
     fid, geom = layout["fid"], layout["geom"]
     own = set(plan.own)
     selected = ", ".join(
@@ -336,13 +338,3 @@ def _register_view(con, plan: ViewPlan, name: str, *, base: str, layout: dict, r
         "scope) VALUES (?, NULL, ?, ?, 'write-only')",
         (rows, _VIEW_ROWS_TYPE, _VIEW_ROWS_DEFINITION),
     )
-
-
-def _sql_name(name: str) -> str:
-    """An SQLite identifier, quoted."""
-    return '"' + str(name).replace('"', '""') + '"'
-
-
-def _sql_text(text: str) -> str:
-    """An SQLite string literal."""
-    return "'" + str(text).replace("'", "''") + "'"

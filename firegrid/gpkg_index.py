@@ -160,7 +160,7 @@ def _layout(con: sqlite3.Connection, table: str) -> tuple[str, str, str]:
         "WHERE lower(table_name) = lower(?)",
         (table,),
     ).fetchone()
-    pk = con.execute(f"SELECT name FROM pragma_table_info({_sql_text(table)}) WHERE pk = 1")
+    pk = con.execute(f"SELECT name FROM pragma_table_info({sql_text(table)}) WHERE pk = 1")
     pk = pk.fetchall()
     if found is None or len(pk) != 1:
         raise ValueError(f"{table!r} is not a features table with one feature id column")
@@ -178,10 +178,10 @@ def _check_feature_ids(con, table: str, fid: str, fids: np.ndarray, rows: int) -
     (a cheap check that they name its features)."""
     if len(fids) != rows:
         raise ValueError(f"{len(fids)} feature ids for {rows} envelopes")
-    q = _sql_name(fid)
+    q = sql_name(fid)
     # min and max asked apart: each then reads one end of the table's B-tree, not all of it
     low, high = (
-        con.execute(f"SELECT {end}({q}) FROM {_sql_name(table)}").fetchone()[0]
+        con.execute(f"SELECT {end}({q}) FROM {sql_name(table)}").fetchone()[0]
         for end in ("min", "max")
     )
     count = _feature_count(con, table)
@@ -203,7 +203,7 @@ def _feature_count(con, table: str) -> int:
         ).fetchone()
         if kept is not None and kept[0] is not None:
             return kept[0]
-    return con.execute(f"SELECT count(*) FROM {_sql_name(table)}").fetchone()[0]
+    return con.execute(f"SELECT count(*) FROM {sql_name(table)}").fetchone()[0]
 
 
 def _index_boxes(bounds: np.ndarray, fids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -233,17 +233,17 @@ def _write_index(con, table: str, geom: str, fid: str, ids: np.ndarray, boxes) -
     """The R-tree of ``boxes``, its triggers and its gpkg_extensions row, in one transaction."""
     rtree = rtree_name(table, geom)
     _register(con, table, geom)
-    con.execute(f"CREATE VIRTUAL TABLE {_sql_name(rtree)} USING rtree(id, minx, maxx, miny, maxy)")
+    con.execute(f"CREATE VIRTUAL TABLE {sql_name(rtree)} USING rtree(id, minx, maxx, miny, maxy)")
     if len(ids):
         # SQLite sized the empty root it created from the page size; every node is that size.
         size = con.execute(
-            f"SELECT length(data) FROM {_sql_name(rtree + '_node')} WHERE nodeno = 1"
+            f"SELECT length(data) FROM {sql_name(rtree + '_node')} WHERE nodeno = 1"
         ).fetchone()[0]
         _load_tree(con, rtree, ids, boxes, node_size=size)
-    names = {"r": _sql_name(rtree), "t": _sql_name(table), "g": _sql_name(geom)}
-    names["i"] = _sql_name(fid)
+    names = {"r": sql_name(rtree), "t": sql_name(table), "g": sql_name(geom)}
+    names["i"] = sql_name(fid)
     for suffix, body in _TRIGGERS.items():
-        con.execute(f"CREATE TRIGGER {_sql_name(f'{rtree}_{suffix}')} " + body.format(**names))
+        con.execute(f"CREATE TRIGGER {sql_name(f'{rtree}_{suffix}')} " + body.format(**names))
 
 
 def _register(con, table: str, geom: str) -> None:
@@ -267,7 +267,7 @@ def _load_tree(con, rtree: str, ids: np.ndarray, boxes: np.ndarray, *, node_size
     first = {depth: 1}
     for level in range(depth - 1, -1, -1):
         first[level] = first[level + 1] + len(levels[level + 1].nodes)
-    con.execute(f"DELETE FROM {_sql_name(rtree + '_node')}")
+    con.execute(f"DELETE FROM {sql_name(rtree + '_node')}")
     for level in range(depth, -1, -1):
         # levels are dropped once written: a city's leaves are hundreds of MB
         order, entries, _ = levels.pop()
@@ -287,7 +287,7 @@ def _load_tree(con, rtree: str, ids: np.ndarray, boxes: np.ndarray, *, node_size
             _insert_rowids(con, rtree, children, owners)
         else:
             con.executemany(
-                f"INSERT INTO {_sql_name(rtree + '_parent')} VALUES (?, ?)",
+                f"INSERT INTO {sql_name(rtree + '_parent')} VALUES (?, ?)",
                 zip(children.tolist(), owners.tolist(), strict=True),
             )
 
@@ -309,7 +309,7 @@ def _write_nodes(
     nodes = np.arange(first, first + len(blobs), dtype=np.int64)
     # numpy rows bind as blobs: no copy of the 120 MB of 5 M features' leaves
     con.executemany(
-        f"INSERT INTO {_sql_name(rtree + '_node')} VALUES (?, ?)",
+        f"INSERT INTO {sql_name(rtree + '_node')} VALUES (?, ?)",
         zip(nodes.tolist(), blobs, strict=True),
     )
     return np.repeat(nodes, capacity)[: len(children)]
@@ -337,7 +337,7 @@ def _node_blobs(
 
 def _insert_rowids(con, rtree: str, ids: np.ndarray, leaves: np.ndarray) -> None:
     """The ``_rowid`` table: each feature id's leaf node, in feature id order."""
-    table = _sql_name(rtree + "_rowid")
+    table = sql_name(rtree + "_rowid")
     low, span = int(ids.min()), int(ids.max()) - int(ids.min()) + 1
     if span > 2 * len(ids) or not _reads_json(con):
         order = np.argsort(ids)
@@ -455,11 +455,11 @@ def _group_boxes(boxes: np.ndarray, capacity: int) -> np.ndarray:
     )
 
 
-def _sql_name(name: str) -> str:
+def sql_name(name: str) -> str:
     """An SQLite identifier, quoted (as GDAL quotes it: double quotes doubled)."""
     return '"' + str(name).replace('"', '""') + '"'
 
 
-def _sql_text(text: str) -> str:
+def sql_text(text: str) -> str:
     """An SQLite string literal."""
     return "'" + str(text).replace("'", "''") + "'"
