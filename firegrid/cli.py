@@ -6,6 +6,7 @@ import argparse
 import importlib
 import inspect
 import logging
+import os
 import pkgutil
 import sys
 import time
@@ -13,7 +14,7 @@ import warnings
 from collections.abc import Sequence
 
 import firegrid.commands
-from firegrid.commands import COMMANDS, EXIT_BAD_INPUT
+from firegrid.commands import COMMANDS, EXIT_BAD_INPUT, FINISHED_RUN
 from firegrid.logs import PRINTED, logging_to
 from firegrid.spatial.errors import FireGridError
 
@@ -101,15 +102,40 @@ def _warning_line(message, category, filename, lineno, file=None, line=None) -> 
     log.warning(text, extra={PRINTED: True})
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, *, exit_at_once: bool = False) -> int:
+    """Run one ``firegrid`` command line (``argv``: the arguments, default ``sys.argv[1:]``);
+    returns the exit status. With ``exit_at_once`` the process ends right after a command
+    that wrote a run's outputs, instead of returning (see :func:`entry`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         with logging_to(args.verbose, log_file=args.log_file):
-            return _run_command(args)
+            status = _run_command(args)
     except FireGridError as exc:  # the log file could not be opened
         print(f"firegrid: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    if exit_at_once and getattr(args, FINISHED_RUN, None) is not None:
+        _end_process(status)
+    return status
+
+
+def entry() -> None:
+    """The ``firegrid`` command and ``python -m firegrid``: :func:`main`, ending the process.
+
+    After a command that wrote a run's outputs (written, synced and swapped in, the log
+    closed), the process ends without Python freeing what the run holds object by object:
+    a city's geometries took 8 s to free at 5 M buildings. Other commands end as usual.
+    """
+    sys.exit(main(exit_at_once=True))
+
+
+def _end_process(status: int) -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing more can reach it
+            pass
+    os._exit(status)
 
 
 def _run_command(args: argparse.Namespace) -> int:
@@ -145,4 +171,4 @@ def _one_line(exc: BaseException) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -193,3 +193,19 @@ def test_run_force_keeps_the_files_firegrid_did_not_write(tiny_district, capsys)
     assert (out / "ledger.csv").read_text(encoding="utf-8") == "mine"
     assert (out / "summary.md").exists() and (out / ".firegrid-manifest.json").exists()
     assert [p.name for p in out.parent.iterdir() if p.name.startswith(".")] == []
+
+
+@requires_demo()
+def test_the_command_ends_at_once_after_writing_with_everything_flushed(tmp_path):
+    """The console command ends its process right after a run's outputs are written
+    (firegrid.cli.entry): exit status, every printed line, the log file and the outputs are
+    all there, as with a normal exit."""
+    out, log = tmp_path / "out", tmp_path / "run.log"
+    res = _firegrid("--log-file", str(log), "access", str(DEMO_CONFIG), "--out", str(out))
+    assert res.returncode == 0, res.stderr
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("FireGrid: ") and "results.gpkg" in res.stdout
+    assert any(line.startswith("- 3-minute micro-station coverage: ") for line in lines)
+    assert res.stdout.endswith("\n")
+    assert "firegrid access: end, exit 0" in log.read_text(encoding="utf-8")
+    assert len(pyogrio.read_dataframe(out / "results.gpkg", layer="buildings")) == 2560

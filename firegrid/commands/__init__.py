@@ -10,6 +10,8 @@ import argparse
 from collections.abc import Callable, Sequence
 
 EXIT_BAD_INPUT = 2
+# The argument namespace's attribute holding the run a command wrote (see run_and_write).
+FINISHED_RUN = "finished_run"
 
 COMMANDS: dict[
     str, tuple[Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]
@@ -128,4 +130,7 @@ def run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
     # Without --force a foreign file stops the run before the swap, so only --force can have
     # kept one; listing them re-hashes every output, which is not free at city size.
     print_run(run, written, kept=foreign_entries(folder) if args.force else [])
+    # Kept with the arguments, so a process ending right after (firegrid.cli.entry) does
+    # not first free a city's objects one by one.
+    setattr(args, FINISHED_RUN, run)
     return 0
