@@ -17,6 +17,7 @@ from firegrid.context import STEPS, RunContext
 from firegrid.demo import demo_config_path
 from firegrid.spatial import runtime
 from firegrid.spatial.errors import ConfigError, FireGridError
+from firegrid.spatial.network.routing import GraphTable
 from firegrid.steps import STEP_FUNCTIONS, require_as_of
 
 # The steps each command runs, in order (a step's inputs come from those before it).
@@ -66,7 +67,9 @@ def run_pipeline(
     -------
     RunContext
         Its ``layers``, ``tables``, ``figures``, ``headline`` and ``notes``, and each step's
-        result in ``steps``.
+        result in ``steps``. The snaps the steps shared are dropped at the end
+        (:meth:`~firegrid.spatial.network.routing.GraphTable.forget_snaps`): a step run
+        on the context later snaps again.
 
     Raises
     ------
@@ -80,6 +83,9 @@ def run_pipeline(
     ctx = RunContext(config)
     with runtime.using_threads(threads), runtime.collector_paused():
         _run_steps(ctx, steps, progress=progress)
+    if isinstance(ctx.network, GraphTable):
+        # The outputs read none of them; writing a city's outputs is the run's memory peak.
+        ctx.network.forget_snaps()
     return ctx
 
 

@@ -13,6 +13,7 @@ import sys
 from collections import Counter
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import firegrid.spatial.io.grids as grids_module
@@ -149,3 +150,18 @@ def test_demo_assigns_each_layer_to_grid_cells_once(demo_work):
     assert layers["buildings"] == 1, rec.assignments  # validation, access, water, risk share it
     assert max(layers.values()) == 1, rec.assignments
     assert run.cells is run.district.cells and len(run.cells) == len(run.buildings)
+
+
+@requires_demo()
+def test_a_finished_run_keeps_no_snaps_and_a_later_step_snaps_again_the_same():
+    """Snaps are kept while a run's steps need them and dropped when they are done (a
+    city's are half a GiB while its outputs are written); a step run later snaps again and
+    gives the same results."""
+    from firegrid.pipeline import demo_config_path, run_pipeline, run_step
+
+    run = run_pipeline(demo_config_path(), until="access", progress=False)
+    before = run.buildings.copy()
+    snapped = run.network.work["snap"]
+    run_step(run, "access")
+    assert run.network.work["snap"] > snapped, "a dropped snap was not made again"
+    pd.testing.assert_frame_equal(run.buildings, before)

@@ -534,6 +534,17 @@ class GraphTable:
             self.work[key[0]] += 1
         return memo[key]
 
+    def forget_snaps(self) -> None:
+        """Drop the point sets' snaps kept on the graphs compiled from this table.
+
+        Steps of a run snap the same buildings again and again and find them kept (see
+        :func:`snap`); once the steps are done nothing reads them, and a city's are about
+        half a GiB (5 M buildings). A later snap of the same points is made again, equal.
+        """
+        for kept in self.__dict__.get("_memo", {}).values():
+            if isinstance(kept, RoutingGraph):
+                kept._snaps.clear()
+
     @cached_property
     def work(self) -> Counter:
         """Builds done by :meth:`memo`, by kind (``"compile"``, ``"hose"`` …), and point sets
