@@ -284,8 +284,7 @@ def test_cost_matrix_part_too_small_falls_back_to_whole_graph(monkeypatch):
     is detected, and its sources are costed on the whole graph."""
     rg, src, tgt, off = _costs_setup(seed=8)
     want = routing.cost_matrix(rg, src, tgt, cutoff=400.0, source_offset=off)
-    fastest = routing._fastest(rg)
-    monkeypatch.setattr(routing, "_fastest", lambda g: fastest / 5)
+    monkeypatch.setitem(rg.__dict__, "fastest_m_per_cost", rg.fastest_m_per_cost / 5)
     dense = []
     real_dense = routing._CostJob.dense
     monkeypatch.setattr(routing._CostJob, "dense",

@@ -136,6 +136,19 @@ class RoutingGraph:
     _snaps: dict = field(default_factory=dict, repr=False)
 
     @cached_property
+    def fastest_m_per_cost(self) -> float:
+        """Metres of straight-line distance per unit of cost on the graph's fastest segment
+        (node to node; inf where a segment costs nothing): how far any path of a given
+        cost can get."""
+        run = np.fmin(self.run_fwd, self.run_back)
+        use = np.isfinite(run)
+        a, b = self.seg_a[use], self.seg_b[use]
+        chord = np.hypot(self.node_x[b] - self.node_x[a], self.node_y[b] - self.node_y[a])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            speed = np.where(chord > 0, chord / run[use], 0.0)
+        return float(speed.max(initial=0.0))
+
+    @cached_property
     def segment_vertices(self) -> tuple[np.ndarray, ...]:
         """Every segment's vertices in order, computed once per graph.
 
@@ -1472,26 +1485,15 @@ def _via_segment_ends(rg: RoutingGraph, search: _NearestSearch, tt: Snap):
     ca, cb = _target_end_costs(rg, tt)
     tseg = tt.seg
     na, nb = rg.seg_a[tseg], rg.seg_b[tseg]
-    if rg.turns is not None:
-        return _via_entries(rg, search, tt, (na, nb), (ca, cb))
-    via_a = search.node_cost[na] + ca
-    via_b = search.node_cost[nb] + cb
-    use_b = via_b < via_a
-    # The source of the end taken: one lookup per target instead of one per end.
-    return np.where(use_b, via_b, via_a), search.node_src[np.where(use_b, nb, na)]
-
-
-def _via_entries(rg: RoutingGraph, search: _NearestSearch, tt: Snap, ends, end_costs):
-    """:func:`_via_segment_ends` with turn restrictions: a target inside a street is reached
-    from a state allowed to enter the street (at a node: the node's cheapest state)."""
-    (na, nb), (ca, cb) = ends, end_costs
-    tseg, g = tt.seg, tt.frac
     da, wa = search.node_cost[na], search.node_src[na]
     db, wb = search.node_cost[nb], search.node_src[nb]
-    ea, sa = _entry_costs(rg, search.state_cost, 2 * tseg, src=search.state_src)
-    eb, sb = _entry_costs(rg, search.state_cost, 2 * tseg + 1, src=search.state_src)
-    da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
-    db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
+    if rg.turns is not None:
+        # A target inside a street is reached from a state allowed to enter the street.
+        g = tt.frac
+        ea, sa = _entry_costs(rg, search.state_cost, 2 * tseg, src=search.state_src)
+        eb, sb = _entry_costs(rg, search.state_cost, 2 * tseg + 1, src=search.state_src)
+        da, wa = np.where(g <= 0.0, da, ea), np.where(g <= 0.0, wa, sa)
+        db, wb = np.where(g >= 1.0, db, eb), np.where(g >= 1.0, wb, sb)
     via_a = da + ca
     via_b = db + cb
     use_b = via_b < via_a
@@ -1778,28 +1780,12 @@ class _LocalCosts:
 def _nodes_near(rg: RoutingGraph, segs: np.ndarray, cutoff: float) -> np.ndarray:
     """Nodes (ascending) within the box around the ends of ``segs`` grown by the distance
     the graph's fastest street covers at cost ``cutoff`` (metres)."""
-    reach = cutoff * _fastest(rg)
+    reach = cutoff * rg.fastest_m_per_cost
     ends = np.concatenate([rg.seg_a[segs], rg.seg_b[segs]])
     x, y = rg.node_x, rg.node_y
     x0, x1 = x[ends].min() - reach, x[ends].max() + reach
     y0, y1 = y[ends].min() - reach, y[ends].max() + reach
     return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
-
-
-def _fastest(rg: RoutingGraph) -> float:
-    """Metres of straight-line distance per unit of cost on the graph's fastest segment
-    (node to node; inf where a segment costs nothing)."""
-    key = ("fastest", id(rg.run_fwd), id(rg.run_back))
-    hit = rg._shared.get(key)
-    if hit is None or hit[0] is not rg.run_fwd or hit[1] is not rg.run_back:
-        run = np.fmin(rg.run_fwd, rg.run_back)
-        use = np.isfinite(run)
-        chord = np.hypot(rg.node_x[rg.seg_b[use]] - rg.node_x[rg.seg_a[use]],
-                         rg.node_y[rg.seg_b[use]] - rg.node_y[rg.seg_a[use]])  # fmt: skip
-        with np.errstate(divide="ignore", invalid="ignore"):
-            speed = np.where(chord > 0, chord / run[use], 0.0)
-        hit = rg._shared[key] = (rg.run_fwd, rg.run_back, float(speed.max(initial=0.0)))
-    return hit[2]
 
 
 # Sources per Dijkstra batch on a part of the graph (a batch's sources lie close together).
@@ -1809,7 +1795,7 @@ _LOCAL_BATCH = 32
 def _local_batches(rg: RoutingGraph, sources: Snap, active: np.ndarray, cutoff: float):
     """Batches of nearby sources for :meth:`_CostJob.local` (none with turn restrictions or
     where the part would be most of the graph)."""
-    reach = cutoff * _fastest(rg) if len(active) else np.inf
+    reach = cutoff * rg.fastest_m_per_cost if len(active) else np.inf
     span = max(np.ptp(rg.node_x), np.ptp(rg.node_y)) if rg.n_nodes else 0.0
     if rg.turns is not None or not np.isfinite(reach) or 4 * reach > span:
         return []
