@@ -19,7 +19,7 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from firegrid.gpkg_index import sql_name, sql_text
+from firegrid.gpkg_index import sql_name, sql_text, table_exists
 
 
 def _may_hold_nested(values: pd.Series) -> bool:
@@ -233,7 +233,7 @@ def _reads_in_rank_order(con, name: str) -> bool:
 def _drop_rows_table(con, rows: str) -> None:
     """Drop the rows table, and the feature count GDAL keeps of it."""
     con.execute(f"DROP TABLE {sql_name(rows)}")
-    if _table_exists(con, "gpkg_ogr_contents"):
+    if table_exists(con, "gpkg_ogr_contents"):
         con.execute("DELETE FROM gpkg_ogr_contents WHERE lower(table_name) = lower(?)", (rows,))
 
 
@@ -242,18 +242,11 @@ def rows_table(name: str) -> str:
     return f"{name}_view_rows"
 
 
-def _table_exists(con, name: str) -> bool:
-    return (
-        con.execute("SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?)", (name,)).fetchone()
-        is not None
-    )
-
-
 def _base_layout(con, base: str, *, rows: int, free: str) -> dict[str, Any] | None:
     """The base table's geometry column, type, SRS and feature-id column, or None unless
     its feature ids are 1 … ``rows`` (row ``i`` of its frame is feature ``i + 1``), the
     file registers extensions, and no table is called ``free``."""
-    if _table_exists(con, free) or not _table_exists(con, "gpkg_extensions"):
+    if table_exists(con, free) or not table_exists(con, "gpkg_extensions"):
         return None
     found = con.execute(
         "SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns "

@@ -165,10 +165,7 @@ def _layout(con: sqlite3.Connection, table: str) -> tuple[str, str, str]:
     if found is None or len(pk) != 1:
         raise ValueError(f"{table!r} is not a features table with one feature id column")
     table, geom = found
-    exists = con.execute(
-        "SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?)", (rtree_name(table, geom),)
-    ).fetchone()
-    if exists is not None:
+    if table_exists(con, rtree_name(table, geom)):
         raise ValueError(f"{table!r} already has a spatial index")
     return table, geom, pk[0][0]
 
@@ -248,7 +245,7 @@ def _write_index(con, table: str, geom: str, fid: str, ids: np.ndarray, boxes) -
 
 def _register(con, table: str, geom: str) -> None:
     """The ``gpkg_rtree_index`` row of ``gpkg_extensions`` (the table created if missing)."""
-    if con.execute("SELECT 1 FROM sqlite_master WHERE name = 'gpkg_extensions'").fetchone() is None:
+    if not table_exists(con, "gpkg_extensions"):
         con.execute(_EXTENSIONS_TABLE)
     con.execute(
         "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, "
@@ -453,6 +450,12 @@ def _group_boxes(boxes: np.ndarray, capacity: int) -> np.ndarray:
             np.maximum.reduceat(boxes[:, 3], starts),
         ]
     )
+
+
+def table_exists(con: sqlite3.Connection, name: str) -> bool:
+    """Whether the file has a table, view or index ``name`` (SQLite names ignore case)."""
+    found = con.execute("SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?)", (name,))
+    return found.fetchone() is not None
 
 
 def sql_name(name: str) -> str:
