@@ -195,23 +195,48 @@ def _hard_points(rg: RoutingGraph, m: int, seed: int = 3):
     return xy[:, 0].copy(), xy[:, 1].copy()
 
 
+def _brute_force_pieces(P, qx, qy):
+    """Nearest piece of each point over every piece, ties to the lowest piece; the same
+    float64 distance steps as the index (``P._d2``)."""
+    n = len(P.x0)
+    out = np.empty(len(qx), dtype=np.int64)
+    for i in range(0, len(qx), 200):
+        sl = slice(i, i + 200)
+        m = len(qx[sl])
+        d2 = P._d2(np.repeat(qx[sl], n), np.repeat(qy[sl], n), np.tile(np.arange(n), m))
+        d2 = d2.reshape(m, n)
+        out[sl] = np.argmax(d2 == d2.min(axis=1)[:, None], axis=1)  # first (lowest) at min
+    return out
+
+
 @pytest.mark.parametrize("use_grid", [True, False])
-def test_nearest_pieces_equal_first_implementation(use_grid, monkeypatch):
+def test_nearest_pieces_equal_brute_force_whichever_search(use_grid, monkeypatch):
     rg = _lattice()
     P = rg._pieces
     px, py = _hard_points(rg, 30_000)
-    want = _reference_pieces(P, px, py, use_grid)
-    assert (want >= 0).all()
     monkeypatch.setattr(routing, "_CHUNK", 4_000)  # several chunks, on threads
     with using_threads(2):
         got = P._nearest_pieces(px, py, use_grid)
-    assert np.array_equal(got, want)
-    # Ties really are among the cases: the grid and the KD-tree break them differently.
+    assert (got >= 0).all()
+    some = np.random.default_rng(5).choice(len(px), 3_000, replace=False)
+    assert np.array_equal(got[some], _brute_force_pieces(P, px[some] - P.ox, py[some] - P.oy))
+    # The same pieces whichever search: a snap does not depend on how many points share it.
+    assert np.array_equal(got, P._nearest_pieces(px, py, not use_grid))
+    # The first implementation (frozen) found the same distances; it broke the many ties
+    # between pieces at exactly the same distance differently in each search.
+    want = _reference_pieces(P, px, py, use_grid)
+    qx, qy = px - P.ox, py - P.oy
+    assert np.array_equal(P._d2(qx, qy, got), P._d2(qx, qy, want))
     other = _reference_pieces(P, px, py, not use_grid)
     assert (P.vseg[P.parent[other]] != P.vseg[P.parent[want]]).sum() > 100
     if use_grid:
         s = routing.snap(rg, shapely.points(px, py))
-        assert np.array_equal(s.seg, P.vseg[P.parent[want]])
+        assert np.array_equal(s.seg, P.vseg[P.parent[got]])
+        fresh = _lattice()  # no grid built yet: 50 points take the KD-tree
+        assert not fresh._pieces.uses_grid(50)
+        few = routing.snap(fresh, shapely.points(px[some[:50]], py[some[:50]]))
+        assert "grid" not in fresh._pieces.__dict__
+        assert np.array_equal(few.seg, s.seg[some[:50]])
 
 
 def _reference_grid(P):

@@ -1393,9 +1393,10 @@ def _snap_xy(rg: RoutingGraph, px: np.ndarray, py: np.ndarray, max_snap_m: float
     if len(idx) > _CHUNK:
         # Blocks and chunks of nearby points: each reads a compact part of the index.
         idx = idx[_cell_order(px[idx], py[idx])]
+    use_grid = pieces.uses_grid(len(idx))  # decided for the whole set: blocks bound memory
     for start in range(0, len(idx), _BLOCK):
         block = idx[start : start + _BLOCK]
-        s, f, d, qx, qy = pieces.nearest(px[block], py[block], rg)
+        s, f, d, qx, qy = pieces.nearest(px[block], py[block], rg, use_grid=use_grid)
         seg[block], frac[block], dist[block], sx[block], sy[block] = s, f, d, qx, qy
     far = ~(dist <= max_snap_m)
     seg[far] = -1
@@ -2162,9 +2163,10 @@ class _PieceIndex:
         if k == 1:
             mid_d, cand = mid_d[:, None], cand[:, None]
         d2 = self._d2(np.repeat(qx, k), np.repeat(qy, k), cand.ravel()).reshape(cand.shape)
-        j = np.argmin(d2, axis=1)
-        r = np.arange(len(qx))
-        return cand[r, j], np.sqrt(d2[r, j]), mid_d[:, -1]
+        dmin = d2.min(axis=1)
+        # Ties go to the lowest piece, as on the grid (see _grid_block).
+        best = np.where(d2 == dmin[:, None], cand, len(self.x0)).min(axis=1)
+        return best, np.sqrt(dmin), mid_d[:, -1]
 
     @cached_property
     def grid(self) -> tuple[np.ndarray, np.ndarray, float, float, int, int]:
@@ -2224,7 +2226,9 @@ class _PieceIndex:
 
         ``ring=0`` looks in the point's own cell (certain within ``GRID_REACH_M``); ``ring=1``
         in the 3 × 3 cells around it (certain within ``GRID_REACH_M + GRID_CELL_M``). Ties go
-        to the first candidate: cell by cell, pieces in index order.
+        to the lowest piece (the first street of the network), as in the KD-tree search: a
+        point's snap does not depend on which search found it, so not on how many points
+        were snapped with it either.
         """
         start, plist, gx, gy, cols, rows = self.grid
         c = GRID_CELL_M
@@ -2250,10 +2254,12 @@ class _PieceIndex:
             dmin = np.full(m, np.inf)
             dmin[has] = np.minimum.reduceat(d2, (np.cumsum(cnt) - cnt)[has])
             at_min = np.flatnonzero(d2 <= dmin[pt])
-            first = np.r_[True, pt[at_min][1:] != pt[at_min][:-1]]
-            sel = at_min[first]
-            ok = dmin[pt[sel]] <= (reach - 1e-6) ** 2
-            piece[pt[sel][ok]] = cand[sel][ok]
+            who = pt[at_min]
+            first = np.flatnonzero(np.r_[True, who[1:] != who[:-1]])
+            best = np.minimum.reduceat(cand[at_min], first)
+            who = who[first]
+            ok = dmin[who] <= (reach - 1e-6) ** 2
+            piece[who[ok]] = best[ok]
         return piece
 
     def _nearest_block(self, px, py, use_grid: bool):
@@ -2283,7 +2289,8 @@ class _PieceIndex:
         return piece
 
     def uses_grid(self, m: int) -> bool:
-        """The bucket grid pays off for many points; a few (stations) go straight to the tree."""
+        """The bucket grid pays off for many points (``m`` in the whole point set, not in one
+        block); a few (stations) go straight to the tree. Either search gives the same snap."""
         return "grid" in self.__dict__ or m * 4 > len(self.x0)
 
     def _nearest_pieces(self, px, py, use_grid: bool) -> np.ndarray:
@@ -2302,14 +2309,14 @@ class _PieceIndex:
             piece = self._nearest_block(px, py, use_grid)
         return piece
 
-    def nearest(self, px: np.ndarray, py: np.ndarray, rg: RoutingGraph):
+    def nearest(self, px: np.ndarray, py: np.ndarray, rg: RoutingGraph, *, use_grid: bool):
         """Nearest segment of each point: (segment, fraction, distance, snap x, snap y).
 
         A snap point within ``NODE_SNAP_M`` of a segment's end is that end: fraction exactly
-        0 or 1, coordinates of the geometry's end vertex.
+        0 or 1, coordinates of the geometry's end vertex. ``use_grid``: search by the bucket
+        grid first (:meth:`uses_grid`).
         """
-        m = len(px)
-        piece = self._nearest_pieces(px, py, self.uses_grid(m))
+        piece = self._nearest_pieces(px, py, use_grid)
         todo = np.flatnonzero(piece < 0)
         # Exact projection on the geometry's straight piece, as GEOS computes it.
         vp = self.parent[np.where(piece < 0, 0, piece)]
