@@ -1,15 +1,25 @@
 """The load step's second round of fast paths give what the ways they replaced give.
 
 Grid cells by a box query and prepared cells (against the STRtree's own ``intersects``
-predicate, points on edges and corners included).
+predicate, points on edges and corners included); the coordinate readings tried on blocks
+growing from a small first one (against the whole layer at once).
 """
 
 from __future__ import annotations
 
+import geopandas as gpd
 import numpy as np
+import pytest
 import shapely
 
 from firegrid.spatial.io import grids as grids_module
+from firegrid.spatial.io import validate
+from firegrid.spatial.io.crs import WGS84, gcj02_to_wgs84, wgs84_to_gcj02
+from firegrid.spatial.io.layers import SCHEMAS
+from firegrid.spatial.io.sources import LayerSource
+from firegrid.spatial.io.validate import check_extent
+
+X0, Y0, W = 121.40, 31.20, 0.06  # a 0.06° square district in Shanghai
 
 
 def _edge_points(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -40,3 +50,39 @@ def test_intersecting_pairs_equal_the_trees_predicate():
     np.testing.assert_array_equal(got[0], expected[0])
     np.testing.assert_array_equal(got[1], expected[1])
     assert not shapely.is_prepared(cells).any()  # the caller's cells were not prepared
+
+
+def test_growing_blocks_cover_every_row_once_in_order(monkeypatch):
+    monkeypatch.setattr(validate, "READING_BLOCK", 40)
+    rows = np.arange(1000) * 3
+    blocks = validate._blocks(rows, 5)
+    assert [len(b) for b in blocks[:5]] == [5, 10, 20, 40, 40]
+    np.testing.assert_array_equal(np.concatenate(blocks), rows)
+    assert validate._blocks(rows[:0], 5) == []
+
+
+@pytest.mark.parametrize("declared_gcj", [False, True])
+@pytest.mark.parametrize("shift", ["gcj02", "far"])
+def test_readings_from_small_first_blocks_name_the_whole_layers_cause(
+    monkeypatch, declared_gcj, shift
+):
+    rng = np.random.default_rng(11)
+    n = 20_000
+    lon, lat = rng.uniform(X0, X0 + W, n), rng.uniform(Y0, Y0 + W, n)
+    if shift == "far":
+        lon[:30] += 0.03  # ~3 km out: no reading explains them
+    else:  # the whole layer shifted: the edge features ~500 m out
+        lon, lat = gcj02_to_wgs84(lon, lat) if declared_gcj else wgs84_to_gcj02(lon, lat)
+    gdf = gpd.GeoDataFrame(
+        {"hydrant_id": np.arange(n).astype(str)}, geometry=shapely.points(lon, lat), crs=WGS84
+    )
+    boundary = shapely.box(X0, Y0, X0 + W, Y0 + W)
+    args = (gdf, SCHEMAS["hydrants"], LayerSource("h.csv"), boundary, "EPSG:32651")
+    offset = "gcj02" if declared_gcj else None
+    monkeypatch.setattr(validate, "READING_BLOCK", 10**9)
+    monkeypatch.setattr(validate, "READING_FIRST_BLOCK", 10**9)
+    whole = check_extent(*args, declared_offset=offset).lines()
+    monkeypatch.setattr(validate, "READING_BLOCK", 4096)
+    monkeypatch.setattr(validate, "READING_FIRST_BLOCK", 16)
+    assert check_extent(*args, declared_offset=offset).lines() == whole
+    assert len(whole) == 1 and ("likely cause" in whole[0]) == (shift == "gcj02")
