@@ -2,19 +2,23 @@
 
 Grid cells by a box query and prepared cells (against the STRtree's own ``intersects``
 predicate, points on edges and corners included); the coordinate readings tried on blocks
-growing from a small first one (against the whole layer at once).
+growing from a small first one (against the whole layer at once); GeoParquet points read
+from their WKB buffer (against ``geopandas.read_parquet`` on files of many shapes).
 """
 
 from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
+from geopandas.testing import assert_geodataframe_equal
 
+from firegrid.spatial.io import geoparquet, validate
 from firegrid.spatial.io import grids as grids_module
-from firegrid.spatial.io import validate
 from firegrid.spatial.io.crs import WGS84, gcj02_to_wgs84, wgs84_to_gcj02
+from firegrid.spatial.io.geoparquet import read_geoparquet
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.io.sources import LayerSource
 from firegrid.spatial.io.validate import check_extent
@@ -86,3 +90,86 @@ def test_readings_from_small_first_blocks_name_the_whole_layers_cause(
     monkeypatch.setattr(validate, "READING_FIRST_BLOCK", 16)
     assert check_extent(*args, declared_offset=offset).lines() == whole
     assert len(whole) == 1 and ("likely cause" in whole[0]) == (shift == "gcj02")
+
+
+# --- GeoParquet points read from their WKB buffer, against geopandas.read_parquet ---
+
+
+def _points_frame(n: int, rng: np.random.Generator, **columns) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "building_id": np.arange(n),
+            "名称": pd.array([f"楼{i}" if i % 7 else None for i in range(n)], dtype=object),
+            "floors": rng.integers(1, 30, n).astype(float),
+            "built": pd.to_datetime("1990-01-01") + pd.to_timedelta(rng.integers(0, 9000, n), "D"),
+            "use": pd.Categorical(rng.choice(["residential", "shop"], n)),
+            **columns,
+        },
+        geometry=shapely.points(rng.uniform(X0, X0 + W, n), rng.uniform(Y0, Y0 + W, n)),
+        crs=WGS84,
+    )
+
+
+def _cases(rng: np.random.Generator) -> dict[str, tuple[gpd.GeoDataFrame, dict]]:
+    """Frames to write (with to_parquet options), and whether the fast way takes them."""
+    n = 3000
+    base = _points_frame(n, rng)
+    named_index = base.set_index(pd.Index(np.arange(n) * 3 + 5, name="行号"))
+    with_attrs = base.copy()
+    with_attrs.attrs = {"source": "survey 2026"}
+    geometry_first = base[["geometry", *[c for c in base.columns if c != "geometry"]]]
+    renamed = base.rename_geometry("shape")
+    projected = base.to_crs("EPSG:32651")
+    polygons = base.set_geometry(shapely.buffer(base.geometry.values, 1e-4))
+    empty_point = base.copy()
+    empty_point.loc[5, "geometry"] = shapely.Point()
+    missing = base.copy()
+    missing.loc[8, "geometry"] = None
+    with_z = base.set_geometry(shapely.force_3d(base.geometry.values, 2.0))
+    return {
+        "points": (base, {}, True),
+        "named index": (named_index, {}, True),
+        "no index": (base, {"index": False}, True),
+        "attrs": (with_attrs, {}, True),
+        "geometry first": (geometry_first, {}, True),
+        "renamed geometry": (renamed, {}, True),
+        "projected": (projected, {}, True),
+        "no crs": (base.set_crs(None, allow_override=True), {}, True),
+        "one point": (base.iloc[:1], {}, True),
+        "row groups": (base, {"row_group_size": 700}, True),
+        "polygons": (polygons, {}, False),
+        "an empty point": (empty_point, {}, False),
+        "a missing geometry": (missing, {}, False),
+        "3-D points": (with_z, {}, False),
+        "bbox covering": (base, {"write_covering_bbox": True}, False),
+        "geoarrow encoding": (base, {"geometry_encoding": "geoarrow"}, False),
+        "no rows": (base.iloc[:0], {}, False),
+    }
+
+
+def test_geoparquet_reads_as_geopandas_reads(tmp_path):
+    rng = np.random.default_rng(5)
+    for label, (frame, options, fast) in _cases(rng).items():
+        path = tmp_path / f"{label}.parquet"
+        frame.to_parquet(path, **options)
+        expected = gpd.read_parquet(path)
+        got = read_geoparquet(path)
+        assert (geoparquet._points_frame(path) is not None) == fast, label
+        assert_geodataframe_equal(got, expected, check_crs=True)
+        assert got.crs == expected.crs and got.attrs == expected.attrs, label
+        assert got.geometry.name == expected.geometry.name, label
+        assert list(got.dtypes.astype(str)) == list(expected.dtypes.astype(str)), label
+        same = shapely.to_wkb(got.geometry.values) == shapely.to_wkb(expected.geometry.values)
+        assert same.all(), label
+        if frame.crs is not None:
+            assert got.crs.to_wkt() == expected.crs.to_wkt(), label
+
+
+def test_geoparquet_without_geo_metadata_fails_as_geopandas_does(tmp_path):
+    path = tmp_path / "plain.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(path)
+    with pytest.raises(ValueError, match="geo metadata") as expected:
+        gpd.read_parquet(path)
+    with pytest.raises(ValueError) as got:
+        read_geoparquet(path)
+    assert str(got.value) == str(expected.value)
