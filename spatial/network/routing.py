@@ -1223,6 +1223,8 @@ def snap(
 
     Only segments the point may join are considered (:attr:`RoutingGraph.join_ok`: usable by
     the profile, at ground level — see :class:`firegrid.spatial.network.profiles.JoinRules`).
+    A point exactly as near to several segments (at a node they share, say) snaps onto the
+    first of them in the network's order, however many points are snapped with it.
 
     Parameters
     ----------
