@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,13 @@ import geopandas as gpd
 import numpy as np
 import pandas as pd
 
-from firegrid.gpkg_index import sql_name, sql_text, table_exists
+from firegrid.gpkg_index import (
+    feature_count,
+    feature_id_range,
+    sql_name,
+    sql_text,
+    table_exists,
+)
 
 
 def _may_hold_nested(values: pd.Series) -> bool:
@@ -109,6 +116,8 @@ def view_plan(
     positions = base_kept.index.get_indexer(kept.index)
     if (positions < 0).any() or not _same_geometries(kept, base_kept, positions):
         return None
+    if not _same_geometry_kinds(base_kept, positions):
+        return None
     geom = kept.geometry.name
     columns = [c for c in kept.columns if c != geom]
     shared = [c for c in columns if c in base_kept.columns and c != base_kept.geometry.name]
@@ -121,25 +130,34 @@ def view_plan(
 
 
 def _view_shapes_match(kept: pd.DataFrame, base: pd.DataFrame | None) -> bool:
-    """Both are GeoDataFrames in one CRS, with the same geometry types (so the writer gives
-    the view the base table's geometry type), and neither has a column the writer renames."""
+    """Both are GeoDataFrames in one CRS, and neither has a column the writer renames."""
     if not (isinstance(kept, gpd.GeoDataFrame) and isinstance(base, gpd.GeoDataFrame)):
         return False
     if kept.crs is None or kept.crs != base.crs:
         return False
-    if _geometry_kinds(kept) != _geometry_kinds(base):
-        return False
     return all(list(gpkg_ready(f.iloc[:0]).columns) == list(f.columns) for f in (kept, base))
 
 
-def _geometry_kinds(frame: gpd.GeoDataFrame) -> tuple[list[int], bool]:
-    """The geometry types present (shapely type ids, missing left out) and whether any
-    geometry has Z: what the writer's layer geometry type follows from."""
+def _same_geometry_kinds(base: gpd.GeoDataFrame, positions: np.ndarray) -> bool:
+    """The rows at ``positions`` hold the same geometry types as all of ``base`` (so the
+    writer would give the subset the base table's geometry type).
+
+    Asked of the base rows after :func:`_same_geometries` (identical geometries have one
+    type and Z): one pass over the base in its own order, where a subset's geometries lie
+    scattered in memory (0.5 s a pass for 5 M buildings)."""
     import shapely
 
-    geoms = frame.geometry.to_numpy()
-    ids = np.unique(shapely.get_type_id(geoms))
-    return ids[ids >= 0].tolist(), bool(shapely.has_z(geoms).any())
+    geoms = base.geometry.to_numpy()
+    types, z = shapely.get_type_id(geoms), shapely.has_z(geoms)
+    return _geometry_kinds(types, z) == _geometry_kinds(types[positions], z[positions])
+
+
+def _geometry_kinds(types: np.ndarray, z: np.ndarray) -> tuple[list[int], bool]:
+    """The geometry types present (shapely type ids, missing left out) and whether any
+    geometry has Z: what the writer's layer geometry type follows from."""
+    # counted, not np.unique'd: a city's type ids sort in twice the time they count in
+    counts = np.bincount(types + 1, minlength=1)
+    return np.flatnonzero(counts[1:]).tolist(), bool(z.any())
 
 
 def _same_filter(raw, kept, base_raw, base_kept) -> bool:
@@ -161,20 +179,60 @@ def _index_not_written(*frames: pd.DataFrame) -> bool:
 
 
 def _same_geometries(kept: gpd.GeoDataFrame, base: gpd.GeoDataFrame, positions) -> bool:
-    """Every geometry identical (coordinates, type, emptiness) to its base row's."""
+    """Every geometry identical (coordinates, type, emptiness) to its base row's.
+
+    A subset taken from the base frame holds the base's geometry objects themselves: only
+    rows holding another object are compared coordinate by coordinate (3.8 s for 5 M
+    buildings when every row was)."""
     import shapely
 
     ours = kept.geometry.to_numpy()
-    theirs = base.geometry.to_numpy()[positions]
+    theirs = base.geometry.to_numpy()
+    rest = np.flatnonzero(~same_objects(ours, theirs, positions))
+    if not len(rest):
+        return True
+    ours, theirs = ours[rest], theirs[positions[rest]]
     missing = shapely.is_missing(ours)
     same = shapely.equals_identical(ours, theirs) | (missing & shapely.is_missing(theirs))
     return bool(same.all())
 
 
+def same_objects(ours: np.ndarray, theirs: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """Whether ``ours[i]`` is the very object ``theirs[positions[i]]`` (object arrays).
+
+    Compares the objects' addresses, read as integers, so a subset taken from a city's
+    frame is recognised without touching its millions of objects; the same object is
+    identical to itself, so a True is exact. All False when an array is not one contiguous
+    block (the caller then compares values)."""
+    ours, theirs = np.asarray(ours), np.asarray(theirs)
+    if not (
+        ours.dtype == theirs.dtype == object
+        and ours.flags.c_contiguous
+        and theirs.flags.c_contiguous
+        and len(ours) == len(positions)
+    ):
+        return np.zeros(len(positions), dtype=bool)
+    return _addresses(ours) == np.take(_addresses(theirs), positions)
+
+
+def _addresses(values: np.ndarray) -> np.ndarray:
+    """The object pointers a contiguous 1-D object array holds, as intp (a copy; no
+    reference is taken or dropped, and ``values`` keeps its objects alive meanwhile)."""
+    import ctypes
+
+    if not len(values):
+        return np.zeros(0, dtype=np.intp)
+    cells = (ctypes.c_ssize_t * len(values)).from_address(values.ctypes.data)
+    return np.ctypeslib.as_array(cells).astype(np.intp, copy=True)
+
+
 def _same_values(ours: pd.Series, theirs: pd.Series, positions) -> bool:
     """Same values (NaN equal to NaN) as the base column at ``positions``, of the same dtype
     or both of a pandas string dtype (missing as NaN or NA: GDAL writes both as text)."""
-    theirs = theirs.iloc[positions].set_axis(ours.index)
+    if ours.dtype == theirs.dtype == object:
+        return _same_object_values(ours, theirs, positions)
+    # the column's own take, without pandas taking the base's index too
+    theirs = pd.Series(theirs.array.take(positions), index=ours.index, name=theirs.name)
     if ours.dtype != theirs.dtype:
         if not (
             isinstance(ours.dtype, pd.StringDtype) and isinstance(theirs.dtype, pd.StringDtype)
@@ -182,6 +240,15 @@ def _same_values(ours: pd.Series, theirs: pd.Series, positions) -> bool:
             return False
         theirs = theirs.astype(ours.dtype)
     return ours.equals(theirs)
+
+
+def _same_object_values(ours: pd.Series, theirs: pd.Series, positions) -> bool:
+    """:func:`_same_values` of two object columns: rows holding the base row's very object
+    are equal; the others are compared as values."""
+    rest = np.flatnonzero(~same_objects(ours.to_numpy(), theirs.to_numpy(), positions))
+    if not len(rest):
+        return True
+    return pd.Series(ours.to_numpy()[rest]).equals(pd.Series(theirs.to_numpy()[positions[rest]]))
 
 
 def write_view(plan: ViewPlan, path: Path, name: str, *, base: str) -> bool:
@@ -259,11 +326,10 @@ def _base_layout(con, base: str, *, rows: int, free: str) -> dict[str, Any] | No
     if found is None or len(pk) != 1:
         return None
     fid = pk[0][0]
-    q = sql_name
-    low, high, count = con.execute(
-        f"SELECT min({q(fid)}), max({q(fid)}), count(*) FROM {q(base)}"
-    ).fetchone()
-    if not (count == rows and low == 1 and high == rows):
+    # GDAL's kept count and the two ends of the id B-tree: counting reads every base row
+    # (0.5 s for 5 M buildings)
+    low, high = feature_id_range(con, base, fid)
+    if not (low == 1 and high == rows and feature_count(con, base) == rows):
         return None
     return dict(zip(("geom", "kind", "srs", "z", "m"), found, strict=True)) | {"fid": fid}
 
@@ -310,7 +376,7 @@ def _register_view(con, plan: ViewPlan, name: str, *, base: str, layout: dict, r
     """The view as a features layer (gpkg_contents, gpkg_geometry_columns); its rows table as
     view rows, an extension's data type, which GDAL does not list as a layer."""
     # 16 significant digits, as GDAL records a table's extent
-    bounds = [float(f"{v:.16g}") for v in plan.frame.total_bounds]
+    bounds = [float(f"{v:.16g}") for v in _total_bounds(plan)]
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, min_x, min_y, max_x, "
         "max_y, srs_id) VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
@@ -331,3 +397,19 @@ def _register_view(con, plan: ViewPlan, name: str, *, base: str, layout: dict, r
         "scope) VALUES (?, NULL, ?, ?, 'write-only')",
         (rows, _VIEW_ROWS_TYPE, _VIEW_ROWS_DEFINITION),
     )
+
+
+def _total_bounds(plan: ViewPlan) -> np.ndarray:
+    """The frame's ``total_bounds``, from the envelopes of its base rows (its geometries are
+    theirs) read in the base's order: a subset's geometries lie scattered in memory (1.4 s
+    instead of 0.15 s for 5 M buildings)."""
+    import shapely
+
+    rows = np.zeros(len(plan.base), dtype=bool)
+    rows[plan.positions] = True
+    bounds = shapely.bounds(plan.base.geometry.to_numpy()[rows])
+    with warnings.catch_warnings():  # as GeoPandas: NaN when no geometry has an envelope
+        warnings.filterwarnings("ignore", "All-NaN slice encountered")
+        lows = np.nanmin(bounds[:, :2], axis=0)
+        highs = np.nanmax(bounds[:, 2:], axis=0)
+    return np.concatenate([lows, highs])

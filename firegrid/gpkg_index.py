@@ -175,13 +175,8 @@ def _check_feature_ids(con, table: str, fid: str, fids: np.ndarray, rows: int) -
     (a cheap check that they name its features)."""
     if len(fids) != rows:
         raise ValueError(f"{len(fids)} feature ids for {rows} envelopes")
-    q = sql_name(fid)
-    # min and max asked apart: each then reads one end of the table's B-tree, not all of it
-    low, high = (
-        con.execute(f"SELECT {end}({q}) FROM {sql_name(table)}").fetchone()[0]
-        for end in ("min", "max")
-    )
-    count = _feature_count(con, table)
+    low, high = feature_id_range(con, table, fid)
+    count = feature_count(con, table)
     if count != rows or (rows and (low != fids.min() or high != fids.max())):
         raise ValueError(
             f"{table!r} holds {count} features (ids {low} … {high}), not the {rows} given"
@@ -190,7 +185,18 @@ def _check_feature_ids(con, table: str, fid: str, fids: np.ndarray, rows: int) -
         raise ValueError("the feature ids are not distinct")
 
 
-def _feature_count(con, table: str) -> int:
+def feature_id_range(con: sqlite3.Connection, table: str, fid: str) -> tuple[int, int]:
+    """The least and greatest feature id of ``table`` (None, None when empty)."""
+    q = sql_name(fid)
+    # min and max asked apart: each then reads one end of the table's B-tree, not all of it
+    low, high = (
+        con.execute(f"SELECT {end}({q}) FROM {sql_name(table)}").fetchone()[0]
+        for end in ("min", "max")
+    )
+    return low, high
+
+
+def feature_count(con: sqlite3.Connection, table: str) -> int:
     """The table's row count: GDAL's own (kept by its triggers in ``gpkg_ogr_contents``)
     when it keeps one; counting scans the whole table (1 s for 5 M buildings)."""
     with contextlib.suppress(sqlite3.OperationalError):  # no gpkg_ogr_contents
