@@ -22,6 +22,7 @@ same cells by how many stations reach a place within target.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -47,7 +48,7 @@ from firegrid.spatial.access.travel_times import (
     station_groups,
     station_ids,
 )
-from firegrid.spatial.geometry import dissolve_touching, union_by
+from firegrid.spatial.geometry import touching_groups, union_by
 from firegrid.spatial.io.grids import surface_points
 from firegrid.spatial.network.profiles import AccessParams
 from firegrid.spatial.network.routing import (
@@ -58,6 +59,7 @@ from firegrid.spatial.network.routing import (
     node_costs,
     segment_entry_costs,
     snap,
+    snap_graphs,
     state_node_costs,
 )
 from firegrid.spatial.runtime import threads
@@ -71,6 +73,11 @@ PIECE_M = 50.0
 # would need more than AREA_MAX_CELLS cells (22 m cells over 1,000 km²).
 AREA_CELL_M = 5.0
 AREA_MAX_CELLS = 2_000_000
+# Points per chunk of the octagon test of the places' hull (eight passes within the CPU's
+# cache).
+_OCTAGON_CHUNK = 1 << 16
+# Cells per chunk when grid cells are placed on their streets.
+_CELL_CHUNK = 1 << 16
 # Tiles of the travel-time grid are this many cells square (bounds the distance transform).
 _TILE = 512
 # isochrones="auto": one isochrone per station up to this many stations, one per kind beyond
@@ -456,35 +463,72 @@ class _GroupIsochrones:
 def _union_isochrones(stations, groups, graphs, params, spec: _IsoSpec, buildings):
     """One isochrone per station kind and threshold from the fastest-station field of each
     vehicle (see :func:`station_isochrones`, mode ``"union"``); vehicles of a kind unite.
-    Returns the records and their polygons."""
-    bgeoms = buildings.geometry.to_numpy() if buildings is not None and len(buildings) else None
+    Returns the records and their polygons.
+
+    The stations and buildings are snapped first, in the caller's thread (notes about far
+    stations keep their order; the buildings' points are read once for every vehicle); then
+    the kinds, independent, run on threads (:func:`_each_kind`)."""
+    kinds = [(kind, kg) for kind in KINDS if (kg := [g for g in groups if g.kind == kind])]
+    places = [
+        [_GroupPlaces(g, graphs[g.vehicle], snap_stations(graphs[g.vehicle], stations, g, params))
+         for g in kg]
+        for _, kg in kinds
+    ]  # fmt: skip
+    has_buildings = buildings is not None and len(buildings) > 0
+    if has_buildings:
+        vehicles = {g.vehicle for g in groups}
+        bsnaps = snap_graphs({v: graphs[v] for v in vehicles}, buildings.geometry.to_numpy(),
+                             max_snap_m=params.max_snap_m)  # fmt: skip
+        for gp in (gp for kind_places in places for gp in kind_places):
+            gp.buildings = bsnaps[gp.group.vehicle]
+    # One kind at a time times its grid cells and buildings (millions of each at city size:
+    # the step's memory peak); the rest of two kinds' work overlaps.
+    heavy = threading.Lock()
+    done = _each_kind(
+        lambda kind, kind_places: _union_kind(kind, kind_places, params, spec, heavy=heavy),
+        [(kind, kind_places) for (kind, _), kind_places in zip(kinds, places, strict=True)],
+    )
     recs, geoms = [], []
-    for kind in KINDS:
-        kg = [g for g in groups if g.kind == kind]
-        if kg:
-            kind_recs, polys = _union_kind(kind, kg, stations, graphs, params, spec, bgeoms)
-            recs.extend(kind_recs)
-            geoms.extend(polys)
+    for kind_recs, polys in done:
+        recs.extend(kind_recs)
+        geoms.extend(polys)
     return recs, geoms
 
 
-def _union_kind(kind, kg, stations, graphs, params, spec: _IsoSpec, bgeoms):
-    """The union isochrones of one station kind: records and polygons per threshold."""
+@dataclass
+class _GroupPlaces:
+    """A station group on its graph, its stations snapped; the buildings snapped (or None)."""
+
+    group: StationGroup
+    rg: RoutingGraph
+    stations: Snap
+    buildings: Snap | None = None
+
+
+def _each_kind(work: Callable, kinds: list[tuple]) -> list:
+    """``work(*args)`` for each station kind's ``args``, in the order of ``kinds``."""
+    return [work(*args) for args in kinds]
+
+
+def _union_kind(kind, kind_places: list[_GroupPlaces], params, spec: _IsoSpec, *, heavy):
+    """The union isochrones of one station kind: records and polygons per threshold;
+    ``heavy`` is held while cells and buildings are timed."""
     thresholds = spec.thresholds
     n_t = len(thresholds)
     polys = None
     # Reached intervals of every vehicle, row = threshold: the vehicles' graphs share the
     # network's segments, so their union length is measured once.
     reached: list[tuple] = []
-    b_best = np.full(len(bgeoms), np.inf) if bgeoms is not None else None
-    for g in kg:
-        rg = graphs[g.vehicle]
-        field, b_time = _union_field(rg, g, stations, params, spec, bgeoms, reached)
+    b_best = None
+    for gp in kind_places:
+        rg = gp.rg
+        field, b_time = _union_field(gp, params, spec, reached, heavy=heavy)
         if b_time is not None:
-            b_best = np.fmin(b_best, b_time)
+            b_best = np.fmin(np.inf if b_best is None else b_best, b_time)
         polys = field[0] if polys is None else shapely.union(polys, field[0])
     row, seg, lo, hi = (np.concatenate(a) for a in zip(*reached, strict=True))
     length = np.bincount(row, weights=_union_length(row, seg, lo, hi, rg), minlength=n_t)
+    kg = [gp.group for gp in kind_places]
     recs = [
         dict(
             station_id=None,
@@ -502,14 +546,15 @@ def _union_kind(kind, kg, stations, graphs, params, spec: _IsoSpec, bgeoms):
     return recs, polys
 
 
-def _union_field(rg, g: StationGroup, stations, params, spec: _IsoSpec, bgeoms, reached):
+def _union_field(gp: _GroupPlaces, params, spec: _IsoSpec, reached, *, heavy):
     """The fastest-station field of one group contoured at each threshold (``1 × n_t``
     polygons), holding its buildings reached in time; appends the reached intervals
     (threshold row, segment, lo, hi) to ``reached``. Returns the field and the buildings'
-    times from the group (None without buildings)."""
+    times from the group (None without buildings). ``heavy`` is held while the cells and the
+    buildings are timed."""
+    rg, g, ss = gp.rg, gp.group, gp.stations
     thresholds = spec.thresholds
     t_max = float(thresholds.max())
-    ss = snap_stations(rg, stations, g, params)
     dist, states = _fastest_node_costs(rg, ss, g.turnout_s, t_max)
     lines = np.zeros(0, dtype=object)
     for ti, T in enumerate(thresholds):
@@ -518,22 +563,25 @@ def _union_field(rg, g: StationGroup, stations, params, spec: _IsoSpec, bgeoms, 
         reached.append((np.full(len(seg), ti), seg, lo, hi))
         if T == t_max:
             lines = cut_segments(rg, seg, lo, hi)
+    del dist, states
     c = _union_cell(lines, spec.cell_m, params.max_snap_m)
+    pieces = _street_pieces(rg)
     grids = {}
-    field = _time_field(
-        rg,
-        _fastest_timer(rg, ss, g.turnout_s, t_max),
-        thresholds,
-        lines,
-        pieces=_street_pieces(rg),
-        cell_m=c,
-        max_snap_m=params.max_snap_m,
-        grids=grids,
-    )
-    if bgeoms is None:
-        return field, None
-    bs = snap(rg, bgeoms, max_snap_m=params.max_snap_m)
-    bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
+    bs = gp.buildings
+    with heavy:
+        field = _time_field(
+            rg,
+            _fastest_timer(rg, ss, g.turnout_s, t_max),
+            thresholds,
+            lines,
+            pieces=pieces,
+            cell_m=c,
+            max_snap_m=params.max_snap_m,
+            grids=grids,
+        )
+        if bs is None:
+            return field, None
+        bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
     hit = np.flatnonzero(bt <= t_max)
     field = _hold_buildings(field, thresholds, bs, np.zeros(len(hit), dtype=np.int64), hit,
                             bt[hit], c, grids)  # fmt: skip
@@ -752,8 +800,8 @@ def _near_cells(
     street_at = _window_lists(sx, sy, margin, tx0, ty0, span, tiles)
     size = _TILE + 2 * margin
     out_x, out_y, out_p = [], [], []
-    for key in tiles:
-        r_i = _window(reach_at, key)
+    for i, key in enumerate(tiles):
+        r_i = _window(reach_at, i)
         if len(r_i) == 0:
             continue
         x0 = (key // span + tx0) * _TILE - margin
@@ -768,7 +816,7 @@ def _near_cells(
             continue
         cy, cx = cy + margin, cx + margin
         piece = np.full(len(cy), -1, dtype=np.int64)
-        s_i = _window(street_at, key)
+        s_i = _window(street_at, i)
         if len(s_i):
             label = np.full((size, size), -1, dtype=np.int64)
             label[sy[s_i] - y0, sx[s_i] - x0] = rep[s_i]
@@ -781,32 +829,51 @@ def _near_cells(
     ix = np.concatenate(out_x) if out_x else np.zeros(0, dtype=np.int64)
     iy = np.concatenate(out_y) if out_y else np.zeros(0, dtype=np.int64)
     piece = np.concatenate(out_p) if out_p else np.zeros(0, dtype=np.int64)
+    del out_x, out_y, out_p
+    return ix, iy, _cells_on_pieces(ix, iy, piece, c, pieces, max_snap_m)
+
+
+def _cells_on_pieces(ix, iy, piece, c: float, pieces, max_snap_m: float) -> Snap:
+    """The lattice points ``(ix * c, iy * c)`` placed on their street pieces (``piece``
+    indexes ``pieces``, -1: none) as :func:`snap` places a building: at the nearest point of
+    the piece, in float64; farther than ``max_snap_m``, not placed (``seg = -1``).
+
+    Chunk by chunk into the result's arrays: the temporaries of a city's millions of cells
+    stay small (two kinds' fields may be drawn at once).
+    """
+    cand, ax, ay, bx, by, pline, plen, along0, geo_len = pieces
     n = len(ix)
     px, py = ix * c, iy * c
     seg = np.full(n, -1, dtype=np.int64)
     frac, qx, qy = np.full(n, np.nan), np.full(n, np.nan), np.full(n, np.nan)
     dist = np.full(n, np.inf)
-    on = np.flatnonzero(piece >= 0)
-    p = piece[on]
-    dx, dy = bx[p] - ax[p], by[p] - ay[p]
-    ll = dx * dx + dy * dy
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tt = np.where(
-            ll > 0, np.clip(((px[on] - ax[p]) * dx + (py[on] - ay[p]) * dy) / ll, 0, 1), 0
-        )
-        fr = np.where(geo_len[pline[p]] > 0, (along0[p] + tt * plen[p]) / geo_len[pline[p]], 0.0)
-    qx[on], qy[on] = ax[p] + tt * dx, ay[p] + tt * dy
-    dist[on] = np.hypot(px[on] - qx[on], py[on] - qy[on])
-    seg[on], frac[on] = cand[pline[p]], np.clip(fr, 0.0, 1.0)
-    far = ~(dist <= max_snap_m)
-    seg[far], frac[far], qx[far], qy[far] = -1, np.nan, np.nan, np.nan
-    return ix, iy, Snap(seg, frac, dist, qx, qy, px.astype(float), py.astype(float))
+    for start in range(0, n, _CELL_CHUNK):
+        part = slice(start, start + _CELL_CHUNK)
+        on = np.flatnonzero(piece[part] >= 0)
+        p = piece[part][on]
+        x, y = px[part][on], py[part][on]
+        dx, dy = bx[p] - ax[p], by[p] - ay[p]
+        ll = dx * dx + dy * dy
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tt = np.where(ll > 0, np.clip(((x - ax[p]) * dx + (y - ay[p]) * dy) / ll, 0, 1), 0)
+            fr = np.where(geo_len[pline[p]] > 0, (along0[p] + tt * plen[p]) / geo_len[pline[p]],
+                          0.0)  # fmt: skip
+        sx, sy = ax[p] + tt * dx, ay[p] + tt * dy
+        d = np.hypot(x - sx, y - sy)
+        far = ~(d <= max_snap_m)
+        sx[far], sy[far], fr[far] = np.nan, np.nan, np.nan
+        p_seg = cand[pline[p]]
+        p_seg[far] = -1
+        qx[part][on], qy[part][on], dist[part][on] = sx, sy, d
+        seg[part][on], frac[part][on] = p_seg, np.where(far, np.nan, np.clip(fr, 0.0, 1.0))
+    return Snap(seg, frac, dist, qx, qy, px, py)
 
 
 def _window_lists(gx, gy, margin: int, tx0: int, ty0: int, span: int, tiles: np.ndarray):
     """Lattice samples listed under every tile of ``tiles`` (sorted keys) whose window (the
-    tile grown by ``margin`` cells) holds them: (tile keys sorted, sample index); a sample lies
-    in at most two windows along each axis."""
+    tile grown by ``margin`` cells) holds them: (start of each tile's list, and one past the
+    last, in ``items``; ``items``, sample indices); a sample lies in at most two windows along
+    each axis. Within a tile the samples keep their order."""
     ax_, bx_ = (gx - margin) // _TILE - tx0, (gx + margin) // _TILE - tx0
     ay_, by_ = (gy - margin) // _TILE - ty0, (gy + margin) // _TILE - ty0
     idx = np.arange(len(gx))
@@ -814,17 +881,24 @@ def _window_lists(gx, gy, margin: int, tx0: int, ty0: int, span: int, tiles: np.
     key = np.concatenate([ax_ * span + ay_, (bx_ * span + ay_)[both_x], (ax_ * span + by_)[both_y],
                           (bx_ * span + by_)[both_x & both_y]])  # fmt: skip
     item = np.concatenate([idx, idx[both_x], idx[both_y], idx[both_x & both_y]])
-    pos = np.clip(np.searchsorted(tiles, key), 0, len(tiles) - 1)
-    keep = tiles[pos] == key
-    key, item = key[keep], item[keep]
-    order = np.argsort(key, kind="stable")
-    return key[order], item[order]
+    # Tile keys are small: a table gives each key its tile (-1: none) without a search, and a
+    # stable sort of 16-bit tile numbers is a radix sort.
+    table = np.full(int(tiles[-1]) + 1, -1, dtype=np.int64)
+    table[tiles] = np.arange(len(tiles))
+    pos = table[np.clip(key, 0, len(table) - 1)]
+    pos[(key < 0) | (key >= len(table))] = -1
+    keep = pos >= 0
+    pos, item = pos[keep], item[keep]
+    small = np.int16 if len(tiles) <= np.iinfo(np.int16).max else np.int64
+    order = np.argsort(pos.astype(small), kind="stable")
+    start = np.searchsorted(pos[order], np.arange(len(tiles) + 1))
+    return start, item[order]
 
 
-def _window(lists, key) -> np.ndarray:
-    """Samples listed under one tile."""
-    keys, items = lists
-    return items[np.searchsorted(keys, key, "left") : np.searchsorted(keys, key, "right")]
+def _window(lists, i: int) -> np.ndarray:
+    """Samples listed under tile ``i`` (its place in ``tiles``)."""
+    start, items = lists
+    return items[start[i] : start[i + 1]]
 
 
 def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m, grids) -> np.ndarray:
@@ -846,20 +920,29 @@ def _hold_buildings(field, thresholds, bs: Snap, rows, cols, cost, cell_m, grids
                     np.stack([np.c_[bs.px[miss], bs.py[miss]], np.c_[bs.x[miss], bs.y[miss]]], 1)
                 )
                 legs = shapely.buffer(legs, cell_m / 10, quad_segs=2)
-                field[r, ti] = _with_pieces(poly, dissolve_touching(legs))
+                group = touching_groups(legs)  # dissolve_touching, keeping each leg's piece
+                # A leg whose street end lies inside the contour meets it.
+                meets = np.zeros(int(group.max()) + 1, dtype=bool)
+                meets[group[shapely.contains_xy(poly, bs.x[miss], bs.y[miss])]] = True
+                field[r, ti] = _with_pieces(poly, union_by(legs, group), meets=meets)
     return field
 
 
-def _with_pieces(poly: shapely.Geometry, pieces: np.ndarray) -> shapely.Geometry:
+def _with_pieces(
+    poly: shapely.Geometry, pieces: np.ndarray, *, meets: np.ndarray | None = None
+) -> shapely.Geometry:
     """``poly`` united with ``pieces`` that neither overlap nor touch one another.
 
     Only the pieces meeting ``poly`` are overlaid with it; the others are parts of the result
     as they are. One union of all would carry the large contour up every level of its
     cascade, and even the legs' own union costs GEOS far more than the few that touch (a city
-    with 70,000 legs: 20 s against 2 s).
+    with 70,000 legs: 20 s against 2 s). ``meets``, when given, marks pieces known to meet
+    ``poly`` (GEOS tests only the others).
     """
     shapely.prepare(poly)
-    meet = shapely.intersects(poly, pieces)
+    meet = np.zeros(len(pieces), dtype=bool) if meets is None else meets.copy()
+    rest = np.flatnonzero(~meet)
+    meet[rest] = shapely.intersects(poly, pieces[rest])
     if not meet.any():
         near = poly
     else:
@@ -1005,10 +1088,12 @@ def areas_of_responsibility(
     groups = station_groups(stations, params)
     graphs = compile_graphs(network, params, vehicles=tuple(sorted({g.vehicle for g in groups})))
     job = _AreaJob(graphs, stations, params, buildings, boundary, piece_m)
-    for kind in KINDS:
-        kg = [g for g in groups if g.kind == kind]
-        if kg:
-            job.add_kind(kind, kg)
+    kinds = [(kind, kg) for kind in KINDS if (kg := [g for g in groups if g.kind == kind])]
+    for _, kg in kinds:  # notes about far stations in this thread, in order
+        for g in kg:
+            snap_stations(graphs[g.vehicle], stations, g, params)
+    for part in _each_kind(job.kind, kinds):
+        job.add(*part)
     return job.result()
 
 
@@ -1058,10 +1143,18 @@ class _AreaJob:
         self.street_parts: list[_StreetPieces] = []
         self.count_grids: list[tuple] = []
         self._points: tuple[np.ndarray, np.ndarray] | None = None
+        self._building_corners: np.ndarray | None = None
+        # Held while a kind handles every building (the places, their grid), so kinds on
+        # threads do not hold a city's building arrays twice at once.
+        self._one_kind = threading.Lock()
 
-    def add_kind(self, kind: str, kg: list[StationGroup]) -> None:
+    def kind(self, kind: str, kg: list[StationGroup]) -> tuple:
         """Street pieces of the kind's main vehicle, each with its first station and count;
-        the district tiled by the station of the nearest place (pieces and buildings)."""
+        the district tiled by the station of the nearest place (pieces and buildings).
+
+        Returns what :meth:`add` keeps: the street pieces, the areas, the counts' grid. Kinds
+        may run on threads: the places of one kind at a time (a city's buildings each time).
+        """
         params = self.params
         target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
         main = max({g.vehicle for g in kg}, key=lambda v: sum(len(g.rows) for g in kg
@@ -1076,18 +1169,25 @@ class _AreaJob:
         reach = np.isfinite(best)
         sid = np.where(reach, ids[np.clip(who, 0, None)] if len(ids) else "", "").astype(object)
         length_m = (hi - lo) * rg.seg_length_m[seg]
-        self.street_parts.append(_StreetPieces(kind, rg, seg, lo, hi, sid, best, count, length_m))
-        names, piece_label, px, py, lab, cnt, nb = self._places(kind, mid, ids,
-                                                               np.where(reach, who, -1), count)  # fmt: skip
-        poly_lab, counts = _nearest_place_polygons(px, py, lab, cnt, self.boundary,
-                                                   params.street_buffer_m)  # fmt: skip
+        pieces = _StreetPieces(kind, rg, seg, lo, hi, sid, best, count, length_m)
+        with self._one_kind:
+            names, piece_label, px, py, lab, cnt, nb = self._places(kind, mid, ids,
+                                                                   np.where(reach, who, -1),
+                                                                   count)  # fmt: skip
+            clip = self.boundary if self.boundary is not None else self._hull(kind, mid)
+            poly_lab, counts = _nearest_place_polygons(px, py, lab, cnt, clip)
+            del px, py, lab, cnt
         km = pd.Series(length_m / 1000.0).groupby(piece_label).sum()
         km.index = names[km.index.to_numpy()]
-        for code, polys in poly_lab:
-            label = names[code]
-            if label != "":
-                self.areas.append(self._area(label, kind, polys, nb, km))
-        self.count_grids.append((kind, counts))
+        areas = [self._area(names[code], kind, polys, nb, km) for code, polys in poly_lab
+                 if names[code] != ""]  # fmt: skip
+        return pieces, areas, (kind, counts)
+
+    def add(self, pieces: _StreetPieces, areas: list[dict], counts: tuple) -> None:
+        """Keep one kind's results (kinds in order)."""
+        self.street_parts.append(pieces)
+        self.areas.extend(areas)
+        self.count_grids.append(counts)
 
     def _places(self, kind: str, mid: Snap, ids: np.ndarray, who: np.ndarray, count):
         """Places: piece midpoints and buildings, each with its first station (a label: the
@@ -1116,6 +1216,20 @@ class _AreaJob:
             has = ~(shapely.is_missing(bg) | shapely.is_empty(bg))
             self._points = has, surface_xy(bg[has])
         return self._points
+
+    def _hull(self, kind: str, mid: Snap) -> shapely.Geometry:
+        """The places' convex hull grown by ``street_buffer_m`` (the default clip).
+
+        The hull of pieces and buildings is the hull of their corner candidates
+        (:func:`_hull_candidates`, each set's own), so the buildings' candidates, found once,
+        serve every kind.
+        """
+        own = _hull_candidates(np.column_stack([mid.x, mid.y]))
+        if self.buildings is not None and COLS[kind]["sid"] in self.buildings:
+            if self._building_corners is None:
+                self._building_corners = _hull_candidates(self._building_points()[1])
+            own = np.concatenate([own, self._building_corners])
+        return _convex_hull(own).buffer(self.params.street_buffer_m)
 
     def _area(self, label, kind: str, polys, nb: pd.Series, km: pd.Series) -> dict:
         return dict(
@@ -1170,22 +1284,23 @@ def _pieces(rg: RoutingGraph, piece_m: float):
 
 def _first_and_count(kg: list[StationGroup], graphs, stations, params, rg_ref, places, target):
     """First station (cost, index into ids) and count within target for places on rg_ref."""
-    pts = shapely.points(places.x, places.y)
-    snapped = {
-        v: places if graphs[v] is rg_ref else snap(graphs[v], pts, max_snap_m=params.max_snap_m)
-        for v in {g.vehicle for g in kg}
-    }
+    others = {g.vehicle for g in kg if graphs[g.vehicle] is not rg_ref}
+    snapped = {g.vehicle: places for g in kg if g.vehicle not in others}
+    if others:  # the places as points only for the graphs they are not on already
+        pts = shapely.points(places.x, places.y)
+        snapped |= {v: snap(graphs[v], pts, max_snap_m=params.max_snap_m) for v in others}
     return first_station_and_count(kg, graphs, stations, snapped, params=params, target_s=target)
 
 
-def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
-    """Polygons of the places nearest to each label and to each count, clipped.
+def _nearest_place_polygons(px, py, lab, cnt, clip):
+    """Polygons of the places nearest to each label and to each count, clipped to ``clip``.
 
     A grid of :data:`AREA_CELL_M` cells (coarser at city size: at most :data:`AREA_MAX_CELLS`)
-    holds the places, buildings written last so each lies in its own cell's label; every cell
-    takes the label and count of its nearest place (one distance transform, the raster form of
-    the places' Voronoi cells); runs of equal cells along rows become boxes united per value.
-    The boxes share the lattice, so the polygons of one labelling tile without overlapping.
+    over the clip's box holds the places, buildings written last so each lies in its own
+    cell's label; every cell takes the label and count of its nearest place (one distance
+    transform, the raster form of the places' Voronoi cells); runs of equal cells along rows
+    become boxes united per value. The boxes share the lattice, so the polygons of one
+    labelling tile without overlapping.
 
     ``lab`` labels each place by an integer, ``cnt`` gives its count.
 
@@ -1197,8 +1312,6 @@ def _nearest_place_polygons(px, py, lab, cnt, boundary, pad):
     """
     lab = np.asarray(lab, dtype=np.int64)
     cnt = np.asarray(cnt, dtype=np.int64)
-    xy = np.column_stack([px, py])
-    clip = boundary if boundary is not None else _convex_hull(xy).buffer(pad)
     x0, y0, x1, y1 = shapely.bounds(clip)
     c = max(AREA_CELL_M, float(np.sqrt((x1 - x0) * (y1 - y0) / AREA_MAX_CELLS)))
     nx_, ny = int(np.ceil((x1 - x0) / c)) + 1, int(np.ceil((y1 - y0) / c)) + 1
@@ -1231,11 +1344,18 @@ class LatticeValues:
 
 
 def _convex_hull(xy: np.ndarray) -> shapely.Geometry:
-    """GEOS's convex hull of the points ``xy`` (metres), handed only the points not well
-    inside the octagon of the extreme points: that octagon lies in the hull, so every point
-    on the hull's edge is handed over and GEOS draws the same hull, without building a GEOS
-    point for each of a million places (a second)."""
-    return shapely.convex_hull(shapely.multipoints(xy[~_well_inside_octagon(xy)]))
+    """GEOS's convex hull of the points ``xy`` (metres), handed only their corner candidates
+    (:func:`_hull_candidates`): GEOS draws the same hull without building a GEOS point for
+    each of a million places (a second)."""
+    return shapely.convex_hull(shapely.multipoints(_hull_candidates(xy)))
+
+
+def _hull_candidates(xy: np.ndarray) -> np.ndarray:
+    """The points of ``xy`` not well inside the octagon of their extreme points: that octagon
+    lies in their hull, so every point on the hull's edge is among them. The candidates of
+    two sets together hold every corner of the hull of both sets, so GEOS draws that hull
+    from them alone."""
+    return xy[~_well_inside_octagon(xy)]
 
 
 def _well_inside_octagon(xy: np.ndarray, margin_m: float = 1e-6) -> np.ndarray:
@@ -1253,11 +1373,16 @@ def _well_inside_octagon(xy: np.ndarray, margin_m: float = 1e-6) -> np.ndarray:
         ring = ring[:-1]
     if len(ring) < 3:
         return inside
-    inside[:] = True
-    for (ax, ay), (bx, by) in zip(ring, np.roll(ring, -1, axis=0), strict=True):
-        # Distance to the left of the edge a → b (the octagon's inside).
-        left = ((bx - ax) * (y - ay) - (by - ay) * (x - ax)) / np.hypot(bx - ax, by - ay)
-        inside &= left > margin_m
+    edges = [(ax, ay, bx - ax, by - ay, np.hypot(bx - ax, by - ay))
+             for (ax, ay), (bx, by) in zip(ring, np.roll(ring, -1, axis=0), strict=True)]  # fmt: skip
+    # Chunk by chunk, so the eight passes read points held in the CPU's cache.
+    for start in range(0, len(xy), _OCTAGON_CHUNK):
+        cx, cy = x[start : start + _OCTAGON_CHUNK], y[start : start + _OCTAGON_CHUNK]
+        ok = inside[start : start + _OCTAGON_CHUNK]
+        ok[:] = True
+        for ax, ay, dx, dy, norm in edges:
+            # Distance to the left of the edge (the octagon's inside).
+            ok &= (dx * (cy - ay) - dy * (cx - ax)) / norm > margin_m
     return inside
 
 
