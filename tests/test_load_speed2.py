@@ -3,7 +3,9 @@
 Grid cells by a box query and prepared cells (against the STRtree's own ``intersects``
 predicate, points on edges and corners included); the coordinate readings tried on blocks
 growing from a small first one (against the whole layer at once); GeoParquet points read
-from their WKB buffer (against ``geopandas.read_parquet`` on files of many shapes).
+from their WKB buffer (against ``geopandas.read_parquet`` on files of many shapes); the
+coordinate range from one bounds array; points layers whose WGS84 points are let go once
+projected (against the load that keeps them).
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
+from firegrid.spatial.io import district as district_module
 from firegrid.spatial.io import geoparquet, validate
 from firegrid.spatial.io import grids as grids_module
 from firegrid.spatial.io.crs import WGS84, gcj02_to_wgs84, wgs84_to_gcj02
+from firegrid.spatial.io.district import LayerSpec, load_district
 from firegrid.spatial.io.geoparquet import read_geoparquet
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.io.sources import LayerSource
@@ -240,3 +244,68 @@ def test_coordinate_range_findings_equal_the_geoseries_bounds_way(bad):
     got = validate.check_coordinates_range(gdf, schema, source).lines()
     assert got == _range_findings_by_geoseries_bounds(gdf, schema, source)
     assert (len(got) == 1) == (len(bad) > 0)
+
+
+# --- a points layer let go once projected, against the way that kept it ---
+
+
+def _point_district(folder, mistake: str, n: int = 20_000):
+    """A district with point buildings and stations in GeoParquet; ``mistake`` moves the
+    buildings: "none", "gcj02" (GCJ-02 data declared WGS84: edge ones ~500 m out) or "far"."""
+    rng = np.random.default_rng(4)
+    grids = gpd.GeoDataFrame(
+        {"grid_id": ["G1", "G1a", "G1b"], "level": [1, 2, 2], "parent_id": [None, "G1", "G1"]},
+        geometry=[
+            shapely.box(X0, Y0, X0 + W, Y0 + W),
+            shapely.box(X0, Y0, X0 + W / 2, Y0 + W),
+            shapely.box(X0 + W / 2, Y0, X0 + W, Y0 + W),
+        ],
+        crs=4326,
+    )
+    x, y = rng.uniform(X0, X0 + W, n), rng.uniform(Y0, Y0 + W, n)
+    if mistake == "gcj02":
+        x, y = wgs84_to_gcj02(x, y)
+    elif mistake == "far":
+        x[[7, 70, 700]] = X0 + W + 0.05  # ~5 km east
+    buildings = gpd.GeoDataFrame(
+        {"building_id": np.arange(n), "floors": rng.integers(1, 30, n)},
+        geometry=shapely.points(x, y),
+        crs=4326,
+    )
+    stations = buildings.iloc[:40][["geometry"]].assign(
+        station_id=[f"S{i}" for i in range(40)], kind="micro_station"
+    )
+    specs = {}
+    for name, frame in (("grids", grids), ("buildings", buildings), ("stations", stations)):
+        frame.to_parquet(folder / f"{name}.parquet")
+        specs[name] = LayerSpec(folder / f"{name}.parquet")
+    return specs
+
+
+@pytest.mark.parametrize("mistake", ["none", "gcj02", "far"])
+def test_points_let_go_once_projected_load_as_when_kept(tmp_path, monkeypatch, mistake):
+    specs = _point_district(tmp_path, mistake)
+    let_go = []
+    real = district_module.with_points
+    monkeypatch.setattr(
+        district_module, "with_points", lambda rows, *a: let_go.append(len(rows)) or real(rows, *a)
+    )
+    got, got_report = load_district(specs)
+    assert let_go == [20_000, 40]  # buildings and stations took the new way
+    # Every layer kept until the end, as before: the layers projected by project().
+    monkeypatch.setattr(district_module, "ALIGNED_LAYERS", tuple(SCHEMAS))
+    kept, kept_report = load_district(specs)
+    assert let_go == [20_000, 40]
+    assert got_report.lines() == kept_report.lines()
+    assert ("likely cause: GCJ-02" in " ".join(got_report.lines())) == (mistake == "gcj02")
+    assert got_report.ok == (mistake == "none")
+    assert list(got.layers) == list(kept.layers)
+    for name, layer in kept.layers.items():
+        assert_geodataframe_equal(got.layers[name], layer, check_crs=True)
+        assert got.layers[name].attrs == layer.attrs
+        wkb = shapely.to_wkb(got.layers[name].geometry.values)
+        assert (wkb == shapely.to_wkb(layer.geometry.values)).all()
+    if kept.cells is None:
+        assert got.cells is None
+    else:
+        pd.testing.assert_frame_equal(got.cells, kept.cells)

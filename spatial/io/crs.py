@@ -253,11 +253,44 @@ def project(
     """
     series = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
     target = pyproj.CRS.from_user_input(crs)
-    geoms = np.asarray(series.values, dtype=object)
-    if series.crs is None or series.crs.is_exact_same(target) or not _plain_points(geoms):
+    xy = None if series.crs is None or series.crs.is_exact_same(target) else point_xy(series)
+    if xy is None:
         return frame.to_crs(target)
-    x, y = project_xy(shapely.get_x(geoms), shapely.get_y(geoms), series.crs, target)
-    moved = gpd.GeoSeries(shapely.points(x, y), index=series.index, crs=target, name=series.name)
+    return with_points(frame, *project_xy(*xy, series.crs, target), target)
+
+
+def point_xy(series: gpd.GeoSeries) -> tuple[np.ndarray, np.ndarray] | None:
+    """The coordinates of a layer of plain 2-D points (none missing or empty), else None.
+
+    Parameters
+    ----------
+    series : GeoSeries
+        Any CRS.
+
+    Returns
+    -------
+    x, y : numpy.ndarray of float, in the series' CRS; None when any geometry is not such a
+        point (then :func:`project` uses :meth:`~geopandas.GeoSeries.to_crs`).
+    """
+    geoms = np.asarray(series.values, dtype=object)
+    return (shapely.get_x(geoms), shapely.get_y(geoms)) if _plain_points(geoms) else None
+
+
+def with_points(
+    frame: gpd.GeoDataFrame | gpd.GeoSeries, x: np.ndarray, y: np.ndarray, crs: pyproj.CRS
+) -> gpd.GeoDataFrame | gpd.GeoSeries:
+    """``frame`` with its geometries replaced by the points ``x``, ``y`` (row for row) in
+    ``crs``: how :func:`project` makes its result (columns, index, ``attrs``, geometry name).
+
+    Parameters
+    ----------
+    frame : GeoDataFrame or GeoSeries
+    x, y : numpy.ndarray of float
+        In ``crs``'s units (metres for a projected CRS).
+    crs : pyproj.CRS
+    """
+    series = frame.geometry if isinstance(frame, gpd.GeoDataFrame) else frame
+    moved = gpd.GeoSeries(shapely.points(x, y), index=series.index, crs=crs, name=series.name)
     if isinstance(frame, gpd.GeoSeries):
         return moved
     out = frame.copy()

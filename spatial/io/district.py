@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
+import numpy as np
 import pandas as pd
 import pyproj
 import shapely
@@ -22,8 +23,11 @@ from firegrid.spatial.io.crs import (
     WGS84,
     CoordSystem,
     parse_coord_system,
+    point_xy,
     project,
+    project_xy,
     to_wgs84,
+    with_points,
     working_crs_for,
 )
 from firegrid.spatial.io.grids import assign_grids
@@ -349,7 +353,7 @@ def load_district(
         work = _working_crs(crs, read["grids"].gdf)
         # Projected once: the extent check reuses these points instead of projecting them again.
         projected = {
-            n: project(r.gdf, work) for n, r in read.items() if not report.has_error(layer=n)
+            n: _project_layer(read, n, work) for n in list(read) if not report.has_error(layer=n)
         }
         _check_placement(read, work, report, projected=projected)
         # Layers with errors were checked as far as they could be, but are not in the district.
@@ -365,11 +369,43 @@ def load_district(
 
 @dataclass(frozen=True)
 class _ReadLayer:
-    """One layer read and checked on its own, in WGS84."""
+    """One layer read and checked on its own, in WGS84.
+
+    ``lonlat`` holds the coordinates of a points layer whose WGS84 points were let go once
+    projected (:func:`_project_layer`); ``gdf`` then has no geometries, only its rows.
+    """
 
     gdf: gpd.GeoDataFrame
     source: LayerSource
     system: CoordSystem
+    lonlat: tuple[np.ndarray, np.ndarray] | None = None
+
+
+# Layers whose WGS84 points the placement checks read again (check_alignment).
+ALIGNED_LAYERS = ("hazards", "incidents")
+
+
+def _project_layer(read: dict[str, _ReadLayer], name: str, work: pyproj.CRS) -> gpd.GeoDataFrame:
+    """``project(read[name].gdf, work)``; a layer of plain points is made from its
+    coordinates after its WGS84 points are let go (``read[name]`` keeps the coordinates).
+
+    A city's buildings as points are millions of geometries: made while the WGS84 ones still
+    lived, the projected ones took fresh memory (about 1 GiB and 0.5 s of page faults for
+    5 M points); made after, they reuse it.
+    """
+    r = read[name]
+    lonlat = None
+    if name not in ALIGNED_LAYERS and not r.gdf.crs.is_exact_same(work):
+        lonlat = point_xy(r.gdf.geometry)
+    if lonlat is None:
+        return project(r.gdf, work)
+    x, y = project_xy(*lonlat, r.gdf.crs, work)
+    column = r.gdf.geometry.name
+    missing = gpd.GeoSeries(np.full(len(r.gdf), None), index=r.gdf.index, crs=r.gdf.crs)
+    rows = r.gdf.set_geometry(missing.rename(column))
+    read[name] = replace(r, gdf=rows, lonlat=lonlat)
+    del r  # the last reference to the WGS84 points: they are freed here
+    return with_points(rows, x, y, work)
 
 
 def _check_specs(specs: Mapping[str, LayerSpec]) -> None:
@@ -427,6 +463,7 @@ def _check_placement(
                     work,
                     declared_offset=r.system.offset,
                     projected=None if in_work is None else in_work.geometry,
+                    coordinates=r.lonlat,
                 )
             )
     if "buildings" not in read:

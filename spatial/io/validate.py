@@ -596,12 +596,12 @@ def check_extent(
     crs,
     *,
     declared_offset: str | None = None,
-    max_outside_m: float = MAX_OUTSIDE_M,
     projected: gpd.GeoSeries | None = None,
+    coordinates: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> ValidationReport:
     """Find features outside the district and name the likely cause.
 
-    Features more than ``max_outside_m`` metres outside the boundary are errors. When undoing
+    Features more than :data:`MAX_OUTSIDE_M` metres outside the boundary are errors. When undoing
     a GCJ-02 or BD-09 offset (or swapping latitude/longitude) would bring the layer's outside
     features inside, the layer was most likely declared in the wrong coordinate system, and
     that is said even for features only a few hundred metres out.
@@ -609,16 +609,21 @@ def check_extent(
     ``projected``, when given, is ``gdf_wgs84.geometry`` already projected to ``crs`` (row for
     row): its points are used as they are instead of being projected a second time (the same
     coordinates; only the surface points of lines and polygons are still projected here).
+    ``coordinates``, when given with ``projected``, are the longitudes and latitudes of a
+    layer of points only: then ``gdf_wgs84`` serves for its rows and ids, and its geometries
+    are not read (a city's load lets them go once projected, see
+    :func:`firegrid.spatial.io.district.load_district`).
     """
     report = ValidationReport()
     boundary_m = gpd.GeoSeries([boundary_wgs84], crs=WGS84).to_crs(crs).iloc[0]
-    pts = _surface_series(gdf_wgs84.geometry)
+    pts = None if coordinates is not None else _surface_series(gdf_wgs84.geometry)
     dist = _metres_outside(pts, boundary_m, crs, projected=projected)
     out = dist > EDGE_TOLERANCE_M
     if out.sum() == 0:
         return report
-    cause = _reading_bringing_in(*_xy(pts), out, _other_readings(declared_offset), boundary_m, crs)
-    far = dist > max_outside_m
+    x, y = coordinates if coordinates is not None else _xy(pts)
+    cause = _reading_bringing_in(x, y, out, _other_readings(declared_offset), boundary_m, crs)
+    far = dist > MAX_OUTSIDE_M
     if cause is None and not far.any():
         return report
     first, n = _first_rows(out if cause else far)
@@ -638,7 +643,7 @@ def check_extent(
 
 
 def _metres_outside(
-    points: gpd.GeoSeries,
+    points: gpd.GeoSeries | None,
     boundary_m: shapely.Geometry,
     crs,
     *,
@@ -648,7 +653,7 @@ def _metres_outside(
 
     Where ``projected`` (the layer's geometry in ``crs``) holds a point, that point is the
     projected surface point already (a point is its own surface point), so only the others are
-    projected here.
+    projected here (``points`` may be None when ``projected`` holds points only).
     """
     if projected is None:
         pts_m = np.asarray(project(points, crs).to_numpy(), dtype=object)
