@@ -22,7 +22,6 @@ same cells by how many stations reach a place within target.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -79,7 +78,7 @@ _OCTAGON_CHUNK = 1 << 16
 # Cells per chunk when grid cells are placed on their streets.
 _CELL_CHUNK = 1 << 16
 # Tiles of the travel-time grid are this many cells square (bounds the distance transform).
-_TILE = 512
+_TILE = 512  # a power of two
 # isochrones="auto": one isochrone per station up to this many stations, one per kind beyond
 # (each station's field costs about 0.1 s on a 50k-node grid; a thousand overlapping polygons
 # say nothing on a city map).
@@ -463,11 +462,8 @@ class _GroupIsochrones:
 def _union_isochrones(stations, groups, graphs, params, spec: _IsoSpec, buildings):
     """One isochrone per station kind and threshold from the fastest-station field of each
     vehicle (see :func:`station_isochrones`, mode ``"union"``); vehicles of a kind unite.
-    Returns the records and their polygons.
-
-    The stations and buildings are snapped first, in the caller's thread (notes about far
-    stations keep their order; the buildings' points are read once for every vehicle); then
-    the kinds, independent, run on threads (:func:`_each_kind`)."""
+    Returns the records and their polygons. The buildings are snapped onto every vehicle's
+    graph at once (their points read once)."""
     kinds = [(kind, kg) for kind in KINDS if (kg := [g for g in groups if g.kind == kind])]
     places = [
         [_GroupPlaces(g, graphs[g.vehicle], snap_stations(graphs[g.vehicle], stations, g, params))
@@ -481,15 +477,9 @@ def _union_isochrones(stations, groups, graphs, params, spec: _IsoSpec, building
                              max_snap_m=params.max_snap_m)  # fmt: skip
         for gp in (gp for kind_places in places for gp in kind_places):
             gp.buildings = bsnaps[gp.group.vehicle]
-    # One kind at a time times its grid cells and buildings (millions of each at city size:
-    # the step's memory peak); the rest of two kinds' work overlaps.
-    heavy = threading.Lock()
-    done = _each_kind(
-        lambda kind, kind_places: _union_kind(kind, kind_places, params, spec, heavy=heavy),
-        [(kind, kind_places) for (kind, _), kind_places in zip(kinds, places, strict=True)],
-    )
     recs, geoms = [], []
-    for kind_recs, polys in done:
+    for (kind, _), kind_places in zip(kinds, places, strict=True):
+        kind_recs, polys = _union_kind(kind, kind_places, params, spec)
         recs.extend(kind_recs)
         geoms.extend(polys)
     return recs, geoms
@@ -505,14 +495,8 @@ class _GroupPlaces:
     buildings: Snap | None = None
 
 
-def _each_kind(work: Callable, kinds: list[tuple]) -> list:
-    """``work(*args)`` for each station kind's ``args``, in the order of ``kinds``."""
-    return [work(*args) for args in kinds]
-
-
-def _union_kind(kind, kind_places: list[_GroupPlaces], params, spec: _IsoSpec, *, heavy):
-    """The union isochrones of one station kind: records and polygons per threshold;
-    ``heavy`` is held while cells and buildings are timed."""
+def _union_kind(kind, kind_places: list[_GroupPlaces], params, spec: _IsoSpec):
+    """The union isochrones of one station kind: records and polygons per threshold."""
     thresholds = spec.thresholds
     n_t = len(thresholds)
     polys = None
@@ -522,7 +506,7 @@ def _union_kind(kind, kind_places: list[_GroupPlaces], params, spec: _IsoSpec, *
     b_best = None
     for gp in kind_places:
         rg = gp.rg
-        field, b_time = _union_field(gp, params, spec, reached, heavy=heavy)
+        field, b_time = _union_field(gp, params, spec, reached)
         if b_time is not None:
             b_best = np.fmin(np.inf if b_best is None else b_best, b_time)
         polys = field[0] if polys is None else shapely.union(polys, field[0])
@@ -546,12 +530,11 @@ def _union_kind(kind, kind_places: list[_GroupPlaces], params, spec: _IsoSpec, *
     return recs, polys
 
 
-def _union_field(gp: _GroupPlaces, params, spec: _IsoSpec, reached, *, heavy):
+def _union_field(gp: _GroupPlaces, params, spec: _IsoSpec, reached):
     """The fastest-station field of one group contoured at each threshold (``1 × n_t``
     polygons), holding its buildings reached in time; appends the reached intervals
     (threshold row, segment, lo, hi) to ``reached``. Returns the field and the buildings'
-    times from the group (None without buildings). ``heavy`` is held while the cells and the
-    buildings are timed."""
+    times from the group (None without buildings)."""
     rg, g, ss = gp.rg, gp.group, gp.stations
     thresholds = spec.thresholds
     t_max = float(thresholds.max())
@@ -565,23 +548,21 @@ def _union_field(gp: _GroupPlaces, params, spec: _IsoSpec, reached, *, heavy):
             lines = cut_segments(rg, seg, lo, hi)
     del dist, states
     c = _union_cell(lines, spec.cell_m, params.max_snap_m)
-    pieces = _street_pieces(rg)
     grids = {}
+    field = _time_field(
+        rg,
+        _fastest_timer(rg, ss, g.turnout_s, t_max),
+        thresholds,
+        lines,
+        pieces=_street_pieces(rg),
+        cell_m=c,
+        max_snap_m=params.max_snap_m,
+        grids=grids,
+    )
     bs = gp.buildings
-    with heavy:
-        field = _time_field(
-            rg,
-            _fastest_timer(rg, ss, g.turnout_s, t_max),
-            thresholds,
-            lines,
-            pieces=pieces,
-            cell_m=c,
-            max_snap_m=params.max_snap_m,
-            grids=grids,
-        )
-        if bs is None:
-            return field, None
-        bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
+    if bs is None:
+        return field, None
+    bt, _ = nearest_cost(rg, ss, bs, source_offset=g.turnout_s)
     hit = np.flatnonzero(bt <= t_max)
     field = _hold_buildings(field, thresholds, bs, np.zeros(len(hit), dtype=np.int64), hit,
                             bt[hit], c, grids)  # fmt: skip
@@ -874,19 +855,21 @@ def _window_lists(gx, gy, margin: int, tx0: int, ty0: int, span: int, tiles: np.
     tile grown by ``margin`` cells) holds them: (start of each tile's list, and one past the
     last, in ``items``; ``items``, sample indices); a sample lies in at most two windows along
     each axis. Within a tile the samples keep their order."""
-    ax_, bx_ = (gx - margin) // _TILE - tx0, (gx + margin) // _TILE - tx0
-    ay_, by_ = (gy - margin) // _TILE - ty0, (gy + margin) // _TILE - ty0
-    idx = np.arange(len(gx))
-    both_x, both_y = bx_ != ax_, by_ != ay_
-    key = np.concatenate([ax_ * span + ay_, (bx_ * span + ay_)[both_x], (ax_ * span + by_)[both_y],
-                          (bx_ * span + by_)[both_x & both_y]])  # fmt: skip
-    item = np.concatenate([idx, idx[both_x], idx[both_y], idx[both_x & both_y]])
+    shift = _TILE.bit_length() - 1  # floor division by the tile, a power of two
+    ax_, bx_ = ((gx - margin) >> shift) - tx0, ((gx + margin) >> shift) - tx0
+    ay_, by_ = ((gy - margin) >> shift) - ty0, ((gy + margin) >> shift) - ty0
+    # Most samples lie in one window: the others are listed again by index.
+    ex, ey = np.flatnonzero(bx_ != ax_), np.flatnonzero(by_ != ay_)
+    exy = np.intersect1d(ex, ey, assume_unique=True)
+    key = np.concatenate([ax_ * span + ay_, bx_[ex] * span + ay_[ex], ax_[ey] * span + by_[ey],
+                          bx_[exy] * span + by_[exy]])  # fmt: skip
+    item = np.concatenate([np.arange(len(gx)), ex, ey, exy])
     # Tile keys are small: a table gives each key its tile (-1: none) without a search, and a
     # stable sort of 16-bit tile numbers is a radix sort.
     table = np.full(int(tiles[-1]) + 1, -1, dtype=np.int64)
     table[tiles] = np.arange(len(tiles))
-    pos = table[np.clip(key, 0, len(table) - 1)]
-    pos[(key < 0) | (key >= len(table))] = -1
+    pos = np.take(table, key, mode="clip")
+    pos[key.astype(np.uint64) >= len(table)] = -1  # negative keys too
     keep = pos >= 0
     pos, item = pos[keep], item[keep]
     small = np.int16 if len(tiles) <= np.iinfo(np.int16).max else np.int64
@@ -1088,12 +1071,10 @@ def areas_of_responsibility(
     groups = station_groups(stations, params)
     graphs = compile_graphs(network, params, vehicles=tuple(sorted({g.vehicle for g in groups})))
     job = _AreaJob(graphs, stations, params, buildings, boundary, piece_m)
-    kinds = [(kind, kg) for kind in KINDS if (kg := [g for g in groups if g.kind == kind])]
-    for _, kg in kinds:  # notes about far stations in this thread, in order
-        for g in kg:
-            snap_stations(graphs[g.vehicle], stations, g, params)
-    for part in _each_kind(job.kind, kinds):
-        job.add(*part)
+    for kind in KINDS:
+        kg = [g for g in groups if g.kind == kind]
+        if kg:
+            job.add(*job.kind(kind, kg))
     return job.result()
 
 
@@ -1144,16 +1125,12 @@ class _AreaJob:
         self.count_grids: list[tuple] = []
         self._points: tuple[np.ndarray, np.ndarray] | None = None
         self._building_corners: np.ndarray | None = None
-        # Held while a kind handles every building (the places, their grid), so kinds on
-        # threads do not hold a city's building arrays twice at once.
-        self._one_kind = threading.Lock()
 
     def kind(self, kind: str, kg: list[StationGroup]) -> tuple:
         """Street pieces of the kind's main vehicle, each with its first station and count;
         the district tiled by the station of the nearest place (pieces and buildings).
 
-        Returns what :meth:`add` keeps: the street pieces, the areas, the counts' grid. Kinds
-        may run on threads: the places of one kind at a time (a city's buildings each time).
+        Returns what :meth:`add` keeps: the street pieces, the areas, the counts' grid.
         """
         params = self.params
         target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
@@ -1170,13 +1147,11 @@ class _AreaJob:
         sid = np.where(reach, ids[np.clip(who, 0, None)] if len(ids) else "", "").astype(object)
         length_m = (hi - lo) * rg.seg_length_m[seg]
         pieces = _StreetPieces(kind, rg, seg, lo, hi, sid, best, count, length_m)
-        with self._one_kind:
-            names, piece_label, px, py, lab, cnt, nb = self._places(kind, mid, ids,
-                                                                   np.where(reach, who, -1),
-                                                                   count)  # fmt: skip
-            clip = self.boundary if self.boundary is not None else self._hull(kind, mid)
-            poly_lab, counts = _nearest_place_polygons(px, py, lab, cnt, clip)
-            del px, py, lab, cnt
+        names, piece_label, px, py, lab, cnt, nb = self._places(kind, mid, ids,
+                                                               np.where(reach, who, -1), count)  # fmt: skip
+        clip = self.boundary if self.boundary is not None else self._hull(kind, mid)
+        poly_lab, counts = _nearest_place_polygons(px, py, lab, cnt, clip)
+        del px, py, lab, cnt
         km = pd.Series(length_m / 1000.0).groupby(piece_label).sum()
         km.index = names[km.index.to_numpy()]
         areas = [self._area(names[code], kind, polys, nb, km) for code, polys in poly_lab
