@@ -209,3 +209,44 @@ def test_legs_known_to_meet_the_contour_give_the_same_union(seed):
     got = _with_pieces(poly, pieces, meets=meets)
     want = _with_pieces(poly, pieces)
     assert shapely.to_wkb(got) == shapely.to_wkb(want)
+
+
+# ---------------------------------------------------------------- street pieces
+def _street_pieces_before(rg):
+    """_street_pieces before it read the graph's vertex arrays: coordinates of GEOS lines."""
+    cand = np.flatnonzero(rg.join_ok)
+    xy, line = shapely.get_coordinates(rg.lines(cand), return_index=True)
+    same = line[1:] == line[:-1]
+    ax, ay = xy[:-1, 0][same], xy[:-1, 1][same]
+    bx, by = xy[1:, 0][same], xy[1:, 1][same]
+    pline = line[:-1][same]
+    plen = np.hypot(bx - ax, by - ay)
+    csum = np.cumsum(plen)
+    first = np.searchsorted(pline, pline)
+    along0 = (csum - plen) - (csum[first] - plen[first])
+    geo_len = np.bincount(pline, weights=plen, minlength=len(cand))
+    return cand, ax, ay, bx, by, pline, plen, along0, geo_len
+
+
+@pytest.mark.parametrize("profile", ["engine", "foot"])
+@pytest.mark.parametrize("bare", [False, True], ids=["geometries", "some edges without"])
+def test_street_pieces_from_vertex_arrays_are_those_of_the_lines(profile, bare):
+    """Curved and straight segments, some streets a profile may not join; edges without a
+    geometry are drawn from their nodes."""
+    from firegrid.spatial.network.profiles import AccessParams
+    from firegrid.spatial.network.routing import RoutingGraph
+    from tests.test_routing import grid_graph
+
+    G = grid_graph(seed=4)
+    if bare:
+        for *_, d in list(G.edges(keys=True, data=True))[::2]:
+            d.pop("geometry", None)
+    rg = RoutingGraph.from_graph(G, AccessParams().profile(profile))
+    assert not bare or any(g is None for g in rg.seg_geom_raw)
+    assert 0 < rg.join_ok.sum() <= rg.n_segments
+    n_vertices = rg.segment_vertices[3]
+    assert (n_vertices > 2).any() and (n_vertices == 2).any()  # curved and straight
+    got = iso_mod._street_pieces(rg)
+    want = _street_pieces_before(rg)
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)

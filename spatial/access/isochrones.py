@@ -717,12 +717,19 @@ def _time_field(
 def _street_pieces(rg: RoutingGraph):
     """Straight pieces of the streets points may join (``rg.join_ok``): segment index (``cand``),
     ends, position of its segment in ``cand``, length, metres along the segment before the
-    piece, and each segment's geometric length."""
+    piece, and each segment's geometric length.
+
+    The vertices come from the graph's vertex arrays (``rg.segment_vertices``, the
+    coordinates of its lines), not from GEOS lines drawn for every street."""
     cand = np.flatnonzero(rg.join_ok)
-    xy, line = shapely.get_coordinates(rg.lines(cand), return_index=True)
+    vx, vy, vstart, vcount, _, _ = rg.segment_vertices
+    n = vcount[cand]
+    line = np.repeat(np.arange(len(cand)), n)
+    vertex = np.repeat(vstart[cand] - (np.cumsum(n) - n), n) + np.arange(len(line))
+    x, y = vx[vertex], vy[vertex]
     same = line[1:] == line[:-1]
-    ax, ay = xy[:-1, 0][same], xy[:-1, 1][same]
-    bx, by = xy[1:, 0][same], xy[1:, 1][same]
+    ax, ay = x[:-1][same], y[:-1][same]
+    bx, by = x[1:][same], y[1:][same]
     pline = line[:-1][same]
     plen = np.hypot(bx - ax, by - ay)
     csum = np.cumsum(plen)
