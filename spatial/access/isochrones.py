@@ -1253,7 +1253,7 @@ def _place_labels(ids: np.ndarray, who: np.ndarray, column: pd.Series):
                             np.array([""], dtype=object)]).astype(str)  # fmt: skip
     names, label = np.unique(texts, return_inverse=True)
     # who == -1 reads the last text, ""
-    return names, label[who], label[len(ids) + codes]
+    return names, label[who], label[len(ids) :][codes]
 
 
 def _pieces(rg: RoutingGraph, piece_m: float):
