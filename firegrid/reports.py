@@ -239,10 +239,7 @@ def write_results_gpkg(
     feature ids are those of the buildings. ``views=False`` writes every layer as a table.
     """
     path = Path(path)
-    # GDAL's SQLite writes without waiting for the disk after every transaction (15 % of
-    # writing a city's GeoPackage); the finished file is synced once instead, so it is as
-    # durable as before, and a half-written one is only ever a temporary of the run.
-    before = _sqlite_synchronous("OFF")
+    before = _sqlite_settings(_writing_settings())
     try:
         written: dict[str, pd.DataFrame] = {}
         for name, frame in layers.items():
@@ -256,7 +253,7 @@ def write_results_gpkg(
             if name in VIEW_BASES.values():
                 written[name] = kept
     finally:
-        _sqlite_synchronous(before)
+        _sqlite_settings(before)
     if path.exists():
         _fsync(path)
     return path
@@ -278,12 +275,38 @@ def _write_layer(frame, path: Path, name: str) -> None:
                                 use_arrow=True)  # fmt: skip
 
 
-def _sqlite_synchronous(value: str | None) -> str | None:
-    """Set GDAL's ``OGR_SQLITE_SYNCHRONOUS`` (None: GDAL's default); returns the one before."""
+# SQLite pages of 32 KiB (GDAL's and SQLite's default is 4 KiB): GDAL inserts a city's rows
+# and the R-tree is bulk-loaded in about 3/4 of the time (5 M buildings: 13 s instead of
+# 17 s, 3 s instead of 5 s); a bbox read of 1/400 of a city reads as fast (64 KiB pages
+# read it slower). The R-tree's nodes keep their size (SQLite caps it at 51 entries).
+_PAGE_SIZE = "page_size=32768"
+
+
+def _writing_settings() -> dict[str, str]:
+    """GDAL's SQLite options while ``results.gpkg`` is written.
+
+    GDAL's SQLite writes without waiting for the disk after every transaction (15 % of
+    writing a city's GeoPackage); the finished file is synced once instead, so it is as
+    durable as before, and a half-written one is only ever a temporary of the run. The
+    file is made with :data:`_PAGE_SIZE`, unless the user's own ``OGR_SQLITE_PRAGMA`` sets a
+    page size (their other pragmas are kept).
+    """
     import pyogrio
 
-    before = pyogrio.get_gdal_config_option("OGR_SQLITE_SYNCHRONOUS")
-    pyogrio.set_gdal_config_options({"OGR_SQLITE_SYNCHRONOUS": value})
+    pragma = pyogrio.get_gdal_config_option("OGR_SQLITE_PRAGMA")
+    if not isinstance(pragma, str) or not pragma.strip():
+        pragma = _PAGE_SIZE
+    elif "page_size" not in pragma.lower():
+        pragma = f"{pragma},{_PAGE_SIZE}"
+    return {"OGR_SQLITE_SYNCHRONOUS": "OFF", "OGR_SQLITE_PRAGMA": pragma}
+
+
+def _sqlite_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Set GDAL configuration options (None: GDAL's default); returns the ones before."""
+    import pyogrio
+
+    before = {name: pyogrio.get_gdal_config_option(name) for name in settings}
+    pyogrio.set_gdal_config_options(dict(settings))
     return before
 
 

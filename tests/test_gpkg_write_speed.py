@@ -7,7 +7,10 @@ with them reads back as the frames written, every layer a table or not."""
 from __future__ import annotations
 
 import contextlib
+import re
+import shutil
 import sqlite3
+import subprocess
 
 import geopandas as gpd
 import numpy as np
@@ -255,3 +258,38 @@ def test_the_file_reads_back_as_the_frames(tmp_path):
         info = pyogrio.read_info(fast, layer=name)
         assert info["features"] == len(frame)
         assert np.allclose(info["total_bounds"], frame.total_bounds, rtol=0, atol=1e-9)
+
+
+@pytest.mark.parametrize("user", [None, "cache_size=-4000", "page_size=8192"])
+def test_the_file_has_big_pages_and_the_users_setting_is_restored(tmp_path, user):
+    pyogrio.set_gdal_config_options({"OGR_SQLITE_PRAGMA": user})
+    try:
+        path = write_results_gpkg({"buildings": _buildings()}, tmp_path / "p.gpkg")
+        assert pyogrio.get_gdal_config_option("OGR_SQLITE_PRAGMA") == user
+    finally:
+        pyogrio.set_gdal_config_options({"OGR_SQLITE_PRAGMA": None})
+    with contextlib.closing(sqlite3.connect(path)) as con:
+        size = con.execute("PRAGMA page_size").fetchone()[0]
+        assert con.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert con.execute("SELECT rtreecheck('rtree_buildings_geom')").fetchone() == ("ok",)
+    assert size == (8192 if user == "page_size=8192" else 32768)
+    assert len(pyogrio.read_dataframe(path, layer="buildings", bbox=(0, 0, 500, 500))) > 0
+
+
+@pytest.mark.skipif(shutil.which("ogrinfo") is None, reason="no ogrinfo (GDAL) on PATH")
+def test_the_system_gdal_reads_the_view_by_box(tmp_path):
+    buildings = _buildings(400, seed=13)
+    missing = _missing(buildings)
+    path = write_results_gpkg(
+        {"buildings": buildings, "access_missing": missing}, tmp_path / "o.gpkg"
+    )
+    box = (200.0, 300.0, 700.0, 650.0)
+    out = subprocess.run(
+        ["ogrinfo", "-ro", "-q", "-geom=NO", "-spat", *map(repr, box), str(path), "access_missing"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    ids = set(re.findall(r"building_id \(String\) = (B\d+)", out))
+    inside = missing[missing.intersects(shapely.box(*box))]
+    assert ids == set(inside["building_id"]) and len(ids) > 10
