@@ -5,7 +5,8 @@ predicate, points on edges and corners included); the coordinate readings tried 
 growing from a small first one (against the whole layer at once); GeoParquet points read
 from their WKB buffer (against ``geopandas.read_parquet`` on files of many shapes); the
 coordinate range from one bounds array; points layers whose WGS84 points are let go once
-projected (against the load that keeps them).
+projected (against the load that keeps them); coordinates projected on several threads
+(against one pyproj call).
 """
 
 from __future__ import annotations
@@ -13,10 +14,12 @@ from __future__ import annotations
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import pytest
 import shapely
 from geopandas.testing import assert_geodataframe_equal
 
+from firegrid.spatial.io import crs as crs_module
 from firegrid.spatial.io import district as district_module
 from firegrid.spatial.io import geoparquet, validate
 from firegrid.spatial.io import grids as grids_module
@@ -26,6 +29,7 @@ from firegrid.spatial.io.geoparquet import read_geoparquet
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.io.sources import LayerSource
 from firegrid.spatial.io.validate import check_extent
+from firegrid.spatial.runtime import using_threads
 
 X0, Y0, W = 121.40, 31.20, 0.06  # a 0.06° square district in Shanghai
 
@@ -309,3 +313,21 @@ def test_points_let_go_once_projected_load_as_when_kept(tmp_path, monkeypatch, m
         assert got.cells is None
     else:
         pd.testing.assert_frame_equal(got.cells, kept.cells)
+
+
+# --- coordinates projected on several threads, against one pyproj call ---
+
+
+@pytest.mark.parametrize("n_threads", [2, 3])
+def test_projection_on_threads_gives_the_same_numbers(monkeypatch, n_threads):
+    monkeypatch.setattr(crs_module, "PARALLEL_POINTS", 1000)
+    rng = np.random.default_rng(9)
+    lon, lat = rng.uniform(X0, X0 + W, 30_001), rng.uniform(Y0, Y0 + W, 30_001)
+    keep = lon.copy(), lat.copy()
+    expected = pyproj.Transformer.from_crs(WGS84, 32651, always_xy=True).transform(lon, lat)
+    with using_threads(n_threads):
+        got = crs_module.project_xy(lon, lat, WGS84, pyproj.CRS.from_epsg(32651))
+    np.testing.assert_array_equal(got[0], expected[0])
+    np.testing.assert_array_equal(got[1], expected[1])
+    np.testing.assert_array_equal(lon, keep[0])  # the caller's coordinates are left as they were
+    np.testing.assert_array_equal(lat, keep[1])

@@ -9,6 +9,7 @@ mainland China's bounding box are never shifted, matching what the map providers
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -18,6 +19,7 @@ import pyproj
 import shapely
 
 from firegrid.spatial.errors import ConfigError, InputError
+from firegrid.spatial.runtime import threads
 
 WGS84 = pyproj.CRS.from_epsg(4326)
 
@@ -223,10 +225,37 @@ def project_xy(
     x, y : numpy.ndarray of float
         In ``target``'s units (metres for a projected CRS).
     """
-    tx, ty = _transformer(source, target).transform(
-        np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    )
-    return np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    transformer = _transformer(source, target)
+    if x.ndim != 1 or len(x) < PARALLEL_POINTS or threads() < 2:
+        tx, ty = transformer.transform(x, y)
+        return np.asarray(tx, dtype=float), np.asarray(ty, dtype=float)
+    return _transform_in_parts(transformer, x, y, threads())
+
+
+# From this many points on, project_xy splits them over the run's threads: pyproj lets go of
+# the GIL while PROJ computes, and each thread pays once for its own PROJ transformer.
+PARALLEL_POINTS = 1 << 20
+
+
+def _transform_in_parts(
+    transformer: pyproj.Transformer, x: np.ndarray, y: np.ndarray, parts: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``transformer.transform(x, y)``, the same numbers, computed on ``parts`` threads, each
+    in place on its slice of one copy of the coordinates (the calling thread does the first)."""
+    tx, ty = x.copy(), y.copy()
+    cuts = np.linspace(0, len(tx), parts + 1).astype(int)
+    pieces = [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:], strict=True)]
+
+    def run(piece: slice) -> None:
+        transformer.transform(tx[piece], ty[piece], inplace=True)
+
+    with ThreadPoolExecutor(max_workers=parts - 1) as pool:
+        done = [pool.submit(run, piece) for piece in pieces[1:]]
+        run(pieces[0])
+        for future in done:
+            future.result()
+    return tx, ty
 
 
 def project(
