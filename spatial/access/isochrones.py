@@ -849,7 +849,7 @@ def _cells_on_pieces(ix, iy, piece, c: float, pieces, max_snap_m: float) -> Snap
         sx, sy = ax[p] + tt * dx, ay[p] + tt * dy
         d = np.hypot(x - sx, y - sy)
         far = ~(d <= max_snap_m)
-        sx[far], sy[far], fr[far] = np.nan, np.nan, np.nan
+        sx[far], sy[far] = np.nan, np.nan
         p_seg = cand[pline[p]]
         p_seg[far] = -1
         qx[part][on], qy[part][on], dist[part][on] = sx, sy, d
