@@ -3,10 +3,9 @@
 Grid cells by a box query and prepared cells (against the STRtree's own ``intersects``
 predicate, points on edges and corners included); the coordinate readings tried on blocks
 growing from a small first one (against the whole layer at once); GeoParquet points read
-from their WKB buffer (against ``geopandas.read_parquet`` on files of many shapes); the
-coordinate range from one bounds array; points layers whose WGS84 points are let go once
-projected (against the load that keeps them); coordinates projected on several threads
-(against one pyproj call).
+from their WKB buffer (against ``geopandas.read_parquet`` on files of many shapes); points
+layers whose WGS84 points are let go once projected (against the load that keeps them);
+coordinates projected on several threads (against one pyproj call).
 """
 
 from __future__ import annotations
@@ -181,73 +180,6 @@ def test_geoparquet_without_geo_metadata_fails_as_geopandas_does(tmp_path):
     with pytest.raises(ValueError) as got:
         read_geoparquet(path)
     assert str(got.value) == str(expected.value)
-
-
-# --- the coordinate range check from shapely.bounds, against GeoSeries.bounds ---
-
-
-def _range_findings_by_geoseries_bounds(gdf, schema, source) -> list[str]:
-    """The check as it was written with ``GeoSeries.bounds`` (a DataFrame)."""
-    b = gdf.geometry.bounds
-    bad = (
-        (~np.isfinite(b.to_numpy()).all(axis=1))
-        | (b["miny"].abs() > 90).to_numpy()
-        | (b["maxy"].abs() > 90).to_numpy()
-        | (b["minx"].abs() > 180).to_numpy()
-        | (b["maxx"].abs() > 180).to_numpy()
-    )
-    if not bad.any():
-        return []
-    first, n = int(np.flatnonzero(bad)[0]), int(bad.sum())
-    swapped = (b["minx"].abs() <= 90).iloc[first] and (b["miny"].abs() <= 180).iloc[first]
-    cause = (
-        "latitude and longitude look swapped"
-        if swapped
-        else "coordinates are not degrees: declare the file's crs"
-    )
-    report = validate.ValidationReport()
-    report.error(
-        f"coordinates out of range ({cause}){validate._more(n)}",
-        layer=schema.name,
-        file=source.file,
-        feature=validate._feature_at(gdf, schema, source, first),
-        column="geometry",
-    )
-    return report.lines()
-
-
-@pytest.mark.parametrize(
-    "bad",
-    [
-        [],
-        [(31.2, 121.4)],  # swapped
-        [(500_000.0, 3_450_000.0), (31.2, 121.4)],  # metres first, then a swap
-        [(np.nan, 31.2)],
-        ["empty"],
-        ["missing"],
-        ["polygon past 180"],
-        [(-181.0, 10.0), (10.0, -91.0)],
-    ],
-)
-def test_coordinate_range_findings_equal_the_geoseries_bounds_way(bad):
-    rng = np.random.default_rng(2)
-    n = 200
-    geoms = list(shapely.points(rng.uniform(X0, X0 + W, n), rng.uniform(Y0, Y0 + W, n)))
-    geoms[3] = shapely.box(X0, Y0, X0 + 0.001, Y0 + 0.001)
-    special = {
-        "empty": shapely.Point(),
-        "missing": None,
-        "polygon past 180": shapely.box(179.5, 10, 180.5, 11),
-    }
-    for k, item in enumerate(bad):
-        geoms[50 + 40 * k] = special[item] if isinstance(item, str) else shapely.Point(*item)
-    gdf = gpd.GeoDataFrame(
-        {"building_id": [f"b{i}" for i in range(n)]}, geometry=geoms, crs=WGS84
-    ).set_index(pd.RangeIndex(2, 2 + n))
-    schema, source = SCHEMAS["buildings"], LayerSource("b.gpkg")
-    got = validate.check_coordinates_range(gdf, schema, source).lines()
-    assert got == _range_findings_by_geoseries_bounds(gdf, schema, source)
-    assert (len(got) == 1) == (len(bad) > 0)
 
 
 # --- a points layer let go once projected, against the way that kept it ---

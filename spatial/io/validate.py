@@ -564,15 +564,17 @@ def check_coordinates_range(
 ) -> ValidationReport:
     """Longitude/latitude must be finite degrees; |lat| > 90 is nearly always a swap."""
     report = ValidationReport()
-    # minx, miny, maxx, maxy per row (NaN where missing or empty), as GeoSeries.bounds has
-    # them without a DataFrame and a Series per comparison.
-    b = shapely.bounds(np.asarray(gdf_wgs84.geometry.values, dtype=object))
-    size = np.abs(b)
-    bad = (~np.isfinite(b).all(axis=1)) | (size[:, [1, 3]] > 90).any(axis=1)
-    bad |= (size[:, [0, 2]] > 180).any(axis=1)
+    b = gdf_wgs84.geometry.bounds
+    bad = (
+        (~np.isfinite(b.to_numpy()).all(axis=1))
+        | (b["miny"].abs() > 90).to_numpy()
+        | (b["maxy"].abs() > 90).to_numpy()
+        | (b["minx"].abs() > 180).to_numpy()
+        | (b["maxx"].abs() > 180).to_numpy()
+    )
     if bad.any():
         first, n = _first_rows(bad)
-        swapped = bool(size[first, 0] <= 90 and size[first, 1] <= 180)
+        swapped = (b["minx"].abs() <= 90).iloc[first] and (b["miny"].abs() <= 180).iloc[first]
         cause = (
             "latitude and longitude look swapped"
             if swapped
