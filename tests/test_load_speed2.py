@@ -24,7 +24,7 @@ from firegrid.spatial.io import geoparquet, validate
 from firegrid.spatial.io import grids as grids_module
 from firegrid.spatial.io.crs import WGS84, gcj02_to_wgs84, wgs84_to_gcj02
 from firegrid.spatial.io.district import LayerSpec, load_district
-from firegrid.spatial.io.geoparquet import read_geoparquet
+from firegrid.spatial.io.geoparquet import read_parquet_file
 from firegrid.spatial.io.layers import SCHEMAS
 from firegrid.spatial.io.sources import LayerSource
 from firegrid.spatial.io.validate import check_extent
@@ -160,7 +160,7 @@ def test_geoparquet_reads_as_geopandas_reads(tmp_path):
         path = tmp_path / f"{label}.parquet"
         frame.to_parquet(path, **options)
         expected = gpd.read_parquet(path)
-        got = read_geoparquet(path)
+        got = read_parquet_file(path)
         assert (geoparquet._points_frame(path) is not None) == fast, label
         assert_geodataframe_equal(got, expected, check_crs=True)
         assert got.crs == expected.crs and got.attrs == expected.attrs, label
@@ -178,7 +178,7 @@ def test_geoparquet_without_geo_metadata_fails_as_geopandas_does(tmp_path):
     with pytest.raises(ValueError, match="geo metadata") as expected:
         gpd.read_parquet(path)
     with pytest.raises(ValueError) as got:
-        read_geoparquet(path)
+        read_parquet_file(path)
     assert str(got.value) == str(expected.value)
 
 

@@ -26,7 +26,7 @@ POINT_RECORD = 21
 _LITTLE_ENDIAN, _POINT = 1, 1
 
 
-def read_geoparquet(path: str | Path) -> gpd.GeoDataFrame:
+def read_parquet_file(path: str | Path) -> gpd.GeoDataFrame:
     """``geopandas.read_parquet(path)``: the same frame (columns, dtypes, index, CRS, attrs,
     geometries), a layer of plain 2-D points read without a ``bytes`` object per point.
 
@@ -132,4 +132,4 @@ def _frame(
     return gpd.GeoDataFrame(frame, geometry=name)
 
 
-__all__ = ["read_geoparquet"]
+__all__ = ["read_parquet_file"]

@@ -19,7 +19,7 @@ from shapely.errors import ShapelyError
 
 from firegrid.spatial.errors import InputError
 from firegrid.spatial.io.database import is_database_url, read_database_layer
-from firegrid.spatial.io.geoparquet import read_geoparquet
+from firegrid.spatial.io.geoparquet import read_parquet_file
 from firegrid.spatial.io.sources import LayerSource
 
 VECTOR_SUFFIXES = {".gpkg", ".geojson", ".json", ".shp", ".zip", ".fgb", ".kml"}
@@ -412,7 +412,7 @@ def _read_gis(path: Path, layer: str | int | None) -> gpd.GeoDataFrame:
             raise InputError(f"no layer {layer!r}; the file has layers {layers}", file=str(path))
     try:
         if parquet:
-            gdf = read_geoparquet(path)
+            gdf = read_parquet_file(path)
         else:
             gdf = gpd.read_file(path, layer=layer) if layer is not None else gpd.read_file(path)
     except (
