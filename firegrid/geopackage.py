@@ -212,18 +212,20 @@ def same_objects(ours: np.ndarray, theirs: np.ndarray, positions: np.ndarray) ->
         and len(ours) == len(positions)
     ):
         return np.zeros(len(positions), dtype=bool)
+    if not len(ours):
+        return np.zeros(0, dtype=bool)
+    # views of the arrays' own pointer cells (both arrays live until this returns): no copy
+    # of a city's pointers, no reference taken or dropped
     return _addresses(ours) == np.take(_addresses(theirs), positions)
 
 
 def _addresses(values: np.ndarray) -> np.ndarray:
-    """The object pointers a contiguous 1-D object array holds, as intp (a copy; no
-    reference is taken or dropped, and ``values`` keeps its objects alive meanwhile)."""
+    """The object pointers of a non-empty contiguous 1-D object array, as a view of intp
+    (valid while ``values`` lives)."""
     import ctypes
 
-    if not len(values):
-        return np.zeros(0, dtype=np.intp)
     cells = (ctypes.c_ssize_t * len(values)).from_address(values.ctypes.data)
-    return np.ctypeslib.as_array(cells).astype(np.intp, copy=True)
+    return np.ctypeslib.as_array(cells)
 
 
 def _same_values(ours: pd.Series, theirs: pd.Series, positions) -> bool:
