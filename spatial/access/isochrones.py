@@ -1081,7 +1081,7 @@ def areas_of_responsibility(
     for kind in KINDS:
         kg = [g for g in groups if g.kind == kind]
         if kg:
-            job.add(*job.kind(kind, kg))
+            job.add_kind(kind, kg)
     return job.result()
 
 
@@ -1133,12 +1133,9 @@ class _AreaJob:
         self._points: tuple[np.ndarray, np.ndarray] | None = None
         self._building_corners: np.ndarray | None = None
 
-    def kind(self, kind: str, kg: list[StationGroup]) -> tuple:
+    def add_kind(self, kind: str, kg: list[StationGroup]) -> None:
         """Street pieces of the kind's main vehicle, each with its first station and count;
-        the district tiled by the station of the nearest place (pieces and buildings).
-
-        Returns what :meth:`add` keeps: the street pieces, the areas, the counts' grid.
-        """
+        the district tiled by the station of the nearest place (pieces and buildings)."""
         params = self.params
         target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
         main = max({g.vehicle for g in kg}, key=lambda v: sum(len(g.rows) for g in kg
@@ -1153,7 +1150,7 @@ class _AreaJob:
         reach = np.isfinite(best)
         sid = np.where(reach, ids[np.clip(who, 0, None)] if len(ids) else "", "").astype(object)
         length_m = (hi - lo) * rg.seg_length_m[seg]
-        pieces = _StreetPieces(kind, rg, seg, lo, hi, sid, best, count, length_m)
+        self.street_parts.append(_StreetPieces(kind, rg, seg, lo, hi, sid, best, count, length_m))
         names, piece_label, px, py, lab, cnt, nb = self._places(kind, mid, ids,
                                                                np.where(reach, who, -1), count)  # fmt: skip
         clip = self.boundary if self.boundary is not None else self._hull(kind, mid)
@@ -1161,15 +1158,9 @@ class _AreaJob:
         del px, py, lab, cnt
         km = pd.Series(length_m / 1000.0).groupby(piece_label).sum()
         km.index = names[km.index.to_numpy()]
-        areas = [self._area(names[code], kind, polys, nb, km) for code, polys in poly_lab
-                 if names[code] != ""]  # fmt: skip
-        return pieces, areas, (kind, counts)
-
-    def add(self, pieces: _StreetPieces, areas: list[dict], counts: tuple) -> None:
-        """Keep one kind's results (kinds in order)."""
-        self.street_parts.append(pieces)
-        self.areas.extend(areas)
-        self.count_grids.append(counts)
+        self.areas.extend(self._area(names[code], kind, polys, nb, km) for code, polys in poly_lab
+                          if names[code] != "")  # fmt: skip
+        self.count_grids.append((kind, counts))
 
     def _places(self, kind: str, mid: Snap, ids: np.ndarray, who: np.ndarray, count):
         """Places: piece midpoints and buildings, each with its first station (a label: the
