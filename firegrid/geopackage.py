@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from firegrid.gpkg_index import (
+    add_extensions_table,
     feature_count,
     feature_id_range,
     sql_name,
@@ -260,21 +261,70 @@ def write_view(plan: ViewPlan, path: Path, name: str, *, base: str) -> bool:
     SQLite would not read the view in the frame's row order."""
     import sqlite3
 
-    rows = rows_table(name)
     with contextlib.closing(sqlite3.connect(path)) as con:
-        layout = _base_layout(con, base, rows=len(plan.base), free=rows)
+        layout = _base_layout(con, base, rows=len(plan.base), free=rows_table(name))
     if layout is None or layout["geom"].lower() in {str(c).lower() for c in plan.columns}:
         return False
+    return create_view(write_view_rows(plan, path, name, base=base), path)
+
+
+@dataclass
+class ViewRows:
+    """A view's rows table, written (:func:`write_view_rows`): what making the view over its
+    base table needs (:func:`create_view`)."""
+
+    name: str
+    base: str
+    base_rows: int
+    columns: list[str]
+    own: list[str]
+    bounds: np.ndarray
+
+    @property
+    def table(self) -> str:
+        return rows_table(self.name)
+
+
+def write_view_rows(plan: ViewPlan, path: Path, name: str, *, base: str) -> ViewRows:
+    """The rows table of the view ``name`` of ``plan`` (and its index by base row) in
+    ``path``, which need not hold the base table yet (it may be copied into the base's file,
+    :func:`firegrid.gpkg_copy.copy_layers`)."""
+    import sqlite3
+
+    rows = rows_table(name)
     _write_view_rows(plan, path, rows)
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
         con.execute("PRAGMA synchronous = OFF")
         con.execute("BEGIN")
-        _create_view(con, plan, name, base=base, layout=layout, rows=rows)
-        if not _reads_in_rank_order(con, name):
-            con.execute("ROLLBACK")
-            _drop_rows_table(con, rows)
+        # the base table's R-tree finds base rows, this index their view rows
+        con.execute(f"CREATE INDEX {sql_name(rows + '_base_fid')} ON {sql_name(rows)} (base_fid)")
+        # Registered at once: GDAL leaves every later attribute table of a file out of
+        # gpkg_contents once it finds one table there unregistered.
+        _register_rows_table(con, name=name, base=base)
+        con.execute("COMMIT")
+    return ViewRows(name=name, base=base, base_rows=len(plan.base), columns=plan.columns,
+                    own=plan.own, bounds=_total_bounds(plan))  # fmt: skip
+
+
+def create_view(rows: ViewRows, path: Path) -> bool:
+    """The view of ``rows`` over its base table, both in ``path``. False, and the rows table
+    dropped, when the base table is not as its frame was (feature ids 1 … rows) or SQLite
+    would not read the view in the frame's row order."""
+    import sqlite3
+
+    with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
+        con.execute("PRAGMA synchronous = OFF")
+        layout = _base_layout(con, rows.base, rows=rows.base_rows)
+        if layout is None or layout["geom"].lower() in {str(c).lower() for c in rows.columns}:
+            _drop_rows_table(con, rows.table)
             return False
-        _register_view(con, plan, name, base=base, layout=layout, rows=rows)
+        con.execute("BEGIN")
+        _create_view(con, rows, layout=layout)
+        if not _reads_in_rank_order(con, rows.name):
+            con.execute("ROLLBACK")
+            _drop_rows_table(con, rows.table)
+            return False
+        _register_view(con, rows, layout=layout)
         con.execute("COMMIT")
     return True
 
@@ -300,10 +350,11 @@ def _reads_in_rank_order(con, name: str) -> bool:
 
 
 def _drop_rows_table(con, rows: str) -> None:
-    """Drop the rows table, and the feature count GDAL keeps of it."""
+    """Drop the rows table, and what GDAL and FireGrid keep of it in the gpkg_* tables."""
     con.execute(f"DROP TABLE {sql_name(rows)}")
-    if table_exists(con, "gpkg_ogr_contents"):
-        con.execute("DELETE FROM gpkg_ogr_contents WHERE lower(table_name) = lower(?)", (rows,))
+    for meta in ("gpkg_ogr_contents", "gpkg_contents", "gpkg_extensions"):
+        if table_exists(con, meta):
+            con.execute(f"DELETE FROM {meta} WHERE lower(table_name) = lower(?)", (rows,))
 
 
 def rows_table(name: str) -> str:
@@ -311,11 +362,11 @@ def rows_table(name: str) -> str:
     return f"{name}_view_rows"
 
 
-def _base_layout(con, base: str, *, rows: int, free: str) -> dict[str, Any] | None:
+def _base_layout(con, base: str, *, rows: int, free: str | None = None) -> dict[str, Any] | None:
     """The base table's geometry column, type, SRS and feature-id column, or None unless
     its feature ids are 1 … ``rows`` (row ``i`` of its frame is feature ``i + 1``), the
     file registers extensions, and no table is called ``free``."""
-    if table_exists(con, free) or not table_exists(con, "gpkg_extensions"):
+    if (free and table_exists(con, free)) or not table_exists(con, "gpkg_extensions"):
         return None
     found = con.execute(
         "SELECT column_name, geometry_type_name, srs_id, z, m FROM gpkg_geometry_columns "
@@ -355,40 +406,44 @@ def _write_view_rows(plan: ViewPlan, path: Path, rows: str) -> None:
     )
 
 
-def _create_view(con, plan: ViewPlan, name: str, *, base: str, layout: dict, rows: str) -> None:
-    """The view, and the index of its rows by base row (the base table's R-tree finds base
-    rows, this index their view rows)."""
+def _create_view(con, rows: ViewRows, *, layout: dict) -> None:
+    """The view: the rows table joined to the base table by feature id."""
     q = sql_name
     fid, geom = layout["fid"], layout["geom"]
-    own = set(plan.own)
+    own = set(rows.own)
     selected = ", ".join(
         [f"b.{q(fid)} AS {q(fid)}", f"b.{q(geom)} AS {q(geom)}"]
-        + [f"{'r' if c in own else 'b'}.{q(c)} AS {q(c)}" for c in plan.columns]
+        + [f"{'r' if c in own else 'b'}.{q(c)} AS {q(c)}" for c in rows.columns]
     )
-    con.execute(f"CREATE INDEX {q(rows + '_base_fid')} ON {q(rows)} (base_fid)")
     # The base table's feature id as the view's (its first, integer column) lets GDAL filter
     # by the base table's R-tree.
     con.execute(
-        f"CREATE VIEW {q(name)} AS SELECT {selected} FROM {q(rows)} AS r "
-        f"JOIN {q(base)} AS b ON b.{q(fid)} = r.base_fid"
+        f"CREATE VIEW {q(rows.name)} AS SELECT {selected} FROM {q(rows.table)} AS r "
+        f"JOIN {q(rows.base)} AS b ON b.{q(fid)} = r.base_fid"
     )
 
 
-def _register_view(con, plan: ViewPlan, name: str, *, base: str, layout: dict, rows: str) -> None:
-    """The view as a features layer (gpkg_contents, gpkg_geometry_columns); its rows table as
-    view rows, an extension's data type, which GDAL does not list as a layer."""
+def _register_view(con, rows: ViewRows, *, layout: dict) -> None:
+    """The view as a features layer (gpkg_contents, gpkg_geometry_columns)."""
     # 16 significant digits, as GDAL records a table's extent
-    bounds = [float(f"{v:.16g}") for v in _total_bounds(plan)]
+    bounds = [float(f"{v:.16g}") for v in rows.bounds]
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, min_x, min_y, max_x, "
         "max_y, srs_id) VALUES (?, 'features', ?, ?, ?, ?, ?, ?)",
-        (name, name, *bounds, layout["srs"]),
+        (rows.name, rows.name, *bounds, layout["srs"]),
     )
     con.execute(
         "INSERT INTO gpkg_geometry_columns (table_name, column_name, geometry_type_name, "
         "srs_id, z, m) VALUES (?, ?, ?, ?, ?, ?)",
-        (name, layout["geom"], layout["kind"], layout["srs"], layout["z"], layout["m"]),
+        (rows.name, layout["geom"], layout["kind"], layout["srs"], layout["z"], layout["m"]),
     )
+
+
+def _register_rows_table(con, *, name: str, base: str) -> None:
+    """The rows table of view ``name`` as view rows, an extension's data type, which GDAL
+    does not list as a layer."""
+    rows = rows_table(name)
+    add_extensions_table(con)
     con.execute(
         "INSERT INTO gpkg_contents (table_name, data_type, identifier, description) "
         "VALUES (?, ?, ?, ?)",

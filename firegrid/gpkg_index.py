@@ -251,8 +251,7 @@ def _write_index(con, table: str, geom: str, fid: str, ids: np.ndarray, boxes) -
 
 def _register(con, table: str, geom: str) -> None:
     """The ``gpkg_rtree_index`` row of ``gpkg_extensions`` (the table created if missing)."""
-    if not table_exists(con, "gpkg_extensions"):
-        con.execute(_EXTENSIONS_TABLE)
+    add_extensions_table(con)
     con.execute(
         "INSERT INTO gpkg_extensions (table_name, column_name, extension_name, definition, "
         "scope) VALUES (?, ?, ?, ?, 'write-only')",
@@ -456,6 +455,12 @@ def _group_boxes(boxes: np.ndarray, capacity: int) -> np.ndarray:
             np.maximum.reduceat(boxes[:, 3], starts),
         ]
     )
+
+
+def add_extensions_table(con: sqlite3.Connection) -> None:
+    """Create ``gpkg_extensions`` as GDAL creates it, unless the file has it."""
+    if not table_exists(con, "gpkg_extensions"):
+        con.execute(_EXTENSIONS_TABLE)
 
 
 def table_exists(con: sqlite3.Connection, name: str) -> bool:

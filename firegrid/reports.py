@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -23,12 +25,22 @@ import numpy as np
 import pandas as pd
 import shapely
 
-from firegrid.geopackage import VIEW_BASES, gpkg_ready, rows_table, view_plan, write_view
+from firegrid.geopackage import (
+    VIEW_BASES,
+    ViewRows,
+    create_view,
+    gpkg_ready,
+    rows_table,
+    view_plan,
+    write_view,
+    write_view_rows,
+)
+from firegrid.gpkg_copy import copy_layers, order_layers
 from firegrid.gpkg_index import add_spatial_index
 from firegrid.maps.options import parameter_values
 from firegrid.maps.privacy import personal_columns, redact_text, shared_columns
 from firegrid.outputs import write_folder_atomically
-from firegrid.spatial import columns
+from firegrid.spatial import columns, runtime
 from firegrid.spatial.errors import ConfigError, InputError
 from firegrid.spatial.io.database import identifier_problem, is_database_url
 from firegrid.spatial.io.layers import SCHEMAS
@@ -237,26 +249,98 @@ def write_results_gpkg(
     (``shortfall_s`` …) and the row order, instead of a second copy of every building. GDAL
     (GeoPandas, pyogrio, QGIS) reads the same columns, values, geometries and row order; the
     feature ids are those of the buildings. ``views=False`` writes every layer as a table.
+
+    GDAL holds Python's lock while it writes, so when the largest layer and the others each
+    hold :data:`PARALLEL_MIN_ROWS` rows or more (a city) and the run may use two cores
+    (:func:`firegrid.spatial.runtime.can_fork`), a forked process writes the others into a
+    second file meanwhile, and they are copied in as SQLite stores them
+    (:mod:`firegrid.gpkg_copy`): the same layers, rows, indexes and layer order.
     """
     path = Path(path)
+    kept = {
+        name: frame if personal == "keep" else without_personal(frame, allow=allow)
+        for name, frame in layers.items()
+        if frame is not None and len(frame)
+    }
     before = _sqlite_settings(_writing_settings())
     try:
-        written: dict[str, pd.DataFrame] = {}
-        for name, frame in layers.items():
-            if frame is None or not len(frame):
-                continue
-            kept = frame if personal == "keep" else without_personal(frame, allow=allow)
-            base = VIEW_BASES.get(name) if views and rows_table(name) not in layers else None
-            plan = view_plan(frame, kept, layers.get(base), written.get(base)) if base else None
-            if plan is None or not write_view(plan, path, name, base=base):
-                _write_layer(kept, path, name)
-            if name in VIEW_BASES.values():
-                written[name] = kept
+        big = _parallel_layer(kept)
+        if big is None:
+            _write_in_order(layers, kept, path, views=views)
+        else:
+            _write_in_two(layers, kept, path, big=big, views=views)
     finally:
         _sqlite_settings(before)
     if path.exists():
         _fsync(path)
     return path
+
+
+# Below this many rows in the largest layer or in all the others together, one process
+# writes every layer: a second one and the copy between files would cost more than they save.
+PARALLEL_MIN_ROWS = 200_000
+
+
+def _parallel_layer(kept: Mapping[str, pd.DataFrame]) -> str | None:
+    """The layer this process writes while a forked one writes the others into a second file
+    (:func:`firegrid.spatial.runtime.forked`), or None to write them all here."""
+    if len(kept) < 2 or not runtime.can_fork():
+        return None
+    big = max(kept, key=lambda name: len(kept[name]))
+    rest = sum(len(frame) for name, frame in kept.items() if name != big)
+    return big if min(len(kept[big]), rest) >= PARALLEL_MIN_ROWS else None
+
+
+def _write_in_order(
+    layers, kept, path: Path, *, views: bool, only=None, defer_views: bool = False
+) -> list[ViewRows]:
+    """Write the layers of ``kept`` (those in ``only``, when given) into ``path`` in order.
+
+    A layer that repeats rows of one before it (``access_missing``) becomes a view over it.
+    With ``defer_views`` its base may be written into another file: only the view's rows
+    table is written here and the view returned, to be made once both are in one file."""
+    written, deferred = {}, []
+    for name, frame in kept.items():
+        if only is None or name in only:
+            base = VIEW_BASES.get(name) if views and rows_table(name) not in layers else None
+            plan = (
+                view_plan(layers[name], frame, layers.get(base), written.get(base))
+                if base
+                else None
+            )
+            if plan is not None and defer_views:
+                deferred.append(write_view_rows(plan, path, name, base=base))
+            elif plan is None or not write_view(plan, path, name, base=base):
+                _write_layer(frame, path, name)
+        written[name] = frame
+    return deferred
+
+
+def _write_in_two(layers, kept, path: Path, *, big: str, views: bool) -> None:
+    """``big`` written into ``path`` here while a forked process writes the other layers into
+    a second file; those are then copied into ``path`` as SQLite stores them, and the layers
+    listed in ``layers``' order, as when one process writes them all."""
+    # named like the file's own side files (an interrupted run's are cleaned as ours)
+    side = path.with_name(f"{path.name}-part-{secrets.token_hex(4)}.gpkg")
+    rest = [name for name in kept if name != big]
+    write_rest = partial(_write_in_order, layers, kept, side, views=views, only=rest,
+                         defer_views=True)  # fmt: skip
+    try:
+        with runtime.forked(write_rest) as child:
+            _write_layer(kept[big], path, big)
+            deferred = {rows.name: rows for rows in child.result()}
+        try:
+            copy_layers(side, path, [deferred[n].table if n in deferred else n for n in rest])
+        except ValueError:  # the files differ in a way the copy does not handle: write here
+            deferred = {}
+            _write_in_order(layers, kept, path, views=views, only=rest)
+    finally:
+        side.unlink(missing_ok=True)
+    for name, rows in deferred.items():
+        if not create_view(rows, path):
+            _write_layer(kept[name], path, name)
+    # a view's rows table is registered just before it (write_view_rows, then create_view)
+    order_layers(path, [t for name in kept for t in (rows_table(name), name)])
 
 
 def _write_layer(frame, path: Path, name: str) -> None:

@@ -4,6 +4,9 @@ Both live in :mod:`contextvars`, not in process-wide state, so two runs in two t
 process (areas of a region on a threaded Dask worker) keep their notes and settings apart. A
 notebook that sets nothing gets notes as ``UserWarning`` and the machine's cores.
 :func:`collector_paused` is the one process-wide setting: Python has one cyclic collector.
+:func:`forked` runs one part of a run in a child process beside the rest, for the parts that
+hold Python's lock (GDAL writing a GeoPackage, SciPy's Dijkstra) and so cannot share a
+process's cores through threads.
 """
 
 from __future__ import annotations
@@ -11,10 +14,16 @@ from __future__ import annotations
 import contextlib
 import gc
 import os
+import pickle
+import signal
+import sys
 import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import ContextVar
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
 
 _NOTES: ContextVar[list[str] | None] = ContextVar("firegrid_notes", default=None)
 _THREADS: ContextVar[int | None] = ContextVar("firegrid_threads", default=None)
@@ -97,3 +106,114 @@ def collector_paused() -> Iterator[None]:
             _paused["runs"] -= 1
             if _paused["runs"] == 0 and _paused["was_enabled"]:
                 gc.enable()
+
+
+def can_fork() -> bool:
+    """Whether :func:`forked` runs its function in a child process: the run may use two
+    threads or more, the platform forks, and no other Python thread is alive (a forked child
+    has no copy of them, and a lock one of them held would never be released there)."""
+    return hasattr(os, "fork") and threads() >= 2 and threading.active_count() == 1
+
+
+class Forked(Generic[T]):
+    """A function running in a forked child process; :meth:`result` waits for it.
+
+    Made by :func:`forked`; use it as a context manager, so a child whose result is not
+    taken (the parent's own work raised) is stopped.
+    """
+
+    def __init__(self, fn: Callable[[], T]) -> None:
+        self._fn = fn
+        self._pid: int | None = None
+        self._read: int | None = None
+        if can_fork():
+            self._start()
+
+    def _start(self) -> None:
+        read, write = os.pipe()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                stream.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into the parent's code
+            os.close(read)
+            _run_child(self._fn, write)
+        os.close(write)
+        self._pid, self._read = pid, read
+
+    def result(self) -> T:
+        """The function's value (or its exception, raised here), its notes and warnings
+        passed on as if it had run here. When the child ended without a result (killed, out
+        of memory) or its result cannot be read back, the function runs here instead."""
+        if self._pid is None:
+            return self._fn()
+        payload = self._collect()
+        try:
+            status, value, notes, caught = pickle.loads(payload)
+        except Exception:  # nothing, or an exception that does not unpickle: run it here
+            return self._fn()
+        for message in notes:
+            note(message)
+        for message, category, filename, lineno in caught:
+            warnings.warn_explicit(message, category, filename, lineno)
+        if status == "error":
+            raise value
+        return value
+
+    def _collect(self) -> bytes:
+        chunks = []
+        try:
+            while chunk := os.read(self._read, 1 << 20):
+                chunks.append(chunk)
+        finally:
+            self._stop(kill=False)
+        return b"".join(chunks)
+
+    def _stop(self, *, kill: bool) -> None:
+        if self._pid is None or self._read is None:
+            return
+        if kill:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self._pid, signal.SIGKILL)
+        os.close(self._read)
+        os.waitpid(self._pid, 0)
+        self._read = None
+
+    def __enter__(self) -> Forked[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop(kill=True)
+
+
+def forked(fn: Callable[[], T]) -> Forked[T]:
+    """Start ``fn()`` in a forked child process while this one goes on (when
+    :func:`can_fork`; else ``fn`` runs when its result is asked for).
+
+    The child sees this process's memory as it was at the fork and shares its pages until
+    either writes them; ``fn``'s value comes back pickled, so it should be small beside what
+    it reads (a few polygons, a file written). Whatever else ``fn`` changes stays in the
+    child.
+    """
+    return Forked(fn)
+
+
+def _run_child(fn: Callable[[], Any], write: int) -> None:
+    status = 1
+    try:
+        try:
+            with collecting_notes() as notes, warnings.catch_warnings(record=True) as caught:
+                payload: tuple = ("ok", fn(), notes, [])
+        except BaseException as exc:  # every outcome goes back to the parent
+            payload = ("error", exc, notes, [])
+        payload[3].extend((str(w.message), w.category, w.filename, w.lineno) for w in caught)
+        data = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(write, view) :]
+        status = 0
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
