@@ -251,7 +251,7 @@ def write_results_gpkg(
     feature ids are those of the buildings. ``views=False`` writes every layer as a table.
 
     GDAL holds Python's lock while it writes, so when the largest layer and the others each
-    hold :data:`PARALLEL_MIN_ROWS` rows or more (a city) and the run may use two cores
+    hold :data:`~firegrid.spatial.runtime.FORK_MIN_ROWS` rows or more (a city) and the run may use two cores
     (:func:`firegrid.spatial.runtime.can_fork`), a forked process writes the others into a
     second file meanwhile, and they are copied in as SQLite stores them
     (:mod:`firegrid.gpkg_copy`): the same layers, rows, indexes and layer order.
@@ -276,11 +276,6 @@ def write_results_gpkg(
     return path
 
 
-# Below this many rows in the largest layer or in all the others together, one process
-# writes every layer: a second one and the copy between files would cost more than they save.
-PARALLEL_MIN_ROWS = 200_000
-
-
 def _parallel_layer(kept: Mapping[str, pd.DataFrame]) -> str | None:
     """The layer this process writes while a forked one writes the others into a second file
     (:func:`firegrid.spatial.runtime.forked`), or None to write them all here."""
@@ -288,7 +283,7 @@ def _parallel_layer(kept: Mapping[str, pd.DataFrame]) -> str | None:
         return None
     big = max(kept, key=lambda name: len(kept[name]))
     rest = sum(len(frame) for name, frame in kept.items() if name != big)
-    return big if min(len(kept[big]), rest) >= PARALLEL_MIN_ROWS else None
+    return big if min(len(kept[big]), rest) >= runtime.FORK_MIN_ROWS else None
 
 
 def _write_in_order(

@@ -12,6 +12,7 @@ process's cores through threads.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import gc
 import os
 import pickle
@@ -108,11 +109,21 @@ def collector_paused() -> Iterator[None]:
                 gc.enable()
 
 
+# Threads that hold no lock a forked child needs: tqdm's monitor wakes every 10 s to look at
+# the progress bars, which a child never draws.
+_FORK_SAFE_THREADS = frozenset({"tqdm_monitor"})
+
+
 def can_fork() -> bool:
     """Whether :func:`forked` runs its function in a child process: the run may use two
-    threads or more, the platform forks, and no other Python thread is alive (a forked child
-    has no copy of them, and a lock one of them held would never be released there)."""
-    return hasattr(os, "fork") and threads() >= 2 and threading.active_count() == 1
+    threads or more, the platform forks, and no other Python thread is alive but tqdm's
+    monitor (a forked child has no copy of them, and a lock one of them held would never be
+    released there)."""
+    if not hasattr(os, "fork") or threads() < 2:
+        return False
+    me = threading.current_thread()
+    others = [t for t in threading.enumerate() if t is not me and t.name not in _FORK_SAFE_THREADS]
+    return me is threading.main_thread() and not others
 
 
 class Forked(Generic[T]):
@@ -122,14 +133,15 @@ class Forked(Generic[T]):
     taken (the parent's own work raised) is stopped.
     """
 
-    def __init__(self, fn: Callable[[], T]) -> None:
+    def __init__(self, fn: Callable[[], T], *, worth: bool = True) -> None:
         self._fn = fn
         self._pid: int | None = None
         self._read: int | None = None
-        if can_fork():
+        if worth and can_fork():
             self._start()
 
     def _start(self) -> None:
+        _trim_heap()
         read, write = os.pipe()
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(OSError, ValueError, AttributeError):
@@ -186,16 +198,33 @@ class Forked(Generic[T]):
         self._stop(kill=True)
 
 
-def forked(fn: Callable[[], T]) -> Forked[T]:
-    """Start ``fn()`` in a forked child process while this one goes on (when
+# Below this many rows (buildings, features) a part of a run is not worth a second process:
+# forking a process holding a city takes tens of milliseconds, and the child's result comes
+# back through a pipe.
+FORK_MIN_ROWS = 100_000
+
+
+def forked(fn: Callable[[], T], *, worth: bool = True) -> Forked[T]:
+    """Start ``fn()`` in a forked child process while this one goes on (when ``worth`` and
     :func:`can_fork`; else ``fn`` runs when its result is asked for).
 
     The child sees this process's memory as it was at the fork and shares its pages until
     either writes them; ``fn``'s value comes back pickled, so it should be small beside what
     it reads (a few polygons, a file written). Whatever else ``fn`` changes stays in the
-    child.
+    child. Callers pass ``worth=rows >= FORK_MIN_ROWS``.
     """
-    return Forked(fn)
+    return Forked(fn, worth=worth)
+
+
+def _trim_heap() -> None:
+    """Give the C heap's free pages back to the system before forking (glibc): a page freed
+    but kept would be copied for the parent or child that reuses it first, although
+    neither needs what it held."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def _run_child(fn: Callable[[], Any], write: int) -> None:

@@ -119,7 +119,7 @@ def layers():
 
 def _write(layers, path, monkeypatch, *, min_rows: int):
     with monkeypatch.context() as mp:
-        mp.setattr(reports, "PARALLEL_MIN_ROWS", min_rows)
+        mp.setattr(runtime, "FORK_MIN_ROWS", min_rows)
         mp.setattr(runtime, "can_fork", lambda: hasattr(os, "fork"))
         write_results_gpkg(layers, path)
 

@@ -7,13 +7,16 @@ travel_times. Every part works on the same compiled graphs (one per vehicle prof
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 
 import geopandas as gpd
 import networkx as nx
 import pandas as pd
 
+from firegrid.spatial import runtime
 from firegrid.spatial.access.isochrones import (
     Areas,
     areas_of_responsibility,
@@ -24,6 +27,7 @@ from firegrid.spatial.access.travel_times import (
     compile_graphs,
     coverage_by_grid,
     missing_buildings,
+    missing_order,
     station_groups,
 )
 from firegrid.spatial.network.profiles import AccessParams
@@ -119,11 +123,28 @@ def analyse_access(
     graphs = _graphs(network, stations, params)
     out = building_access(buildings, stations, graphs, params=params)
     result = AccessResult(buildings=out, params=params)
-    if len(stations):
-        _add_polygons(result, stations, graphs, isochrones=isochrones, areas=areas)
-    if grids is not None:
-        result.grid_summary = coverage_by_grid(out, grids, cells=cells)
-    result.missing = missing_buildings(out, target="any", grids=grids, cells=cells)
+    # The isochrones are drawn in a forked process beside the areas and the grid summary
+    # (SciPy's Dijkstra and the contouring hold Python's lock, so threads would take turns);
+    # notes keep their order. The missing buildings are ordered beside the child but taken
+    # after it: taken beside it, a city's objects would be copied page by page for the parent
+    # (each object's reference count changes), and both processes' memory would peak together.
+    draw = isochrones and len(stations) > 0
+    polygons = partial(station_isochrones, stations, graphs, params=params, buildings=out)
+    worth = len(buildings) >= runtime.FORK_MIN_ROWS
+    with runtime.forked(polygons, worth=worth) if draw else contextlib.nullcontext() as child:
+        with runtime.collecting_notes() as later:
+            if areas and len(stations):
+                result.responsibility = areas_of_responsibility(
+                    stations, graphs, params=params, buildings=out
+                )
+            if grids is not None:
+                result.grid_summary = coverage_by_grid(out, grids, cells=cells)
+            order = missing_order(out, target="any")  # numbers only: no object touched
+        if child is not None:
+            result.isochrones = child.result()
+    for text in later:
+        runtime.note(text)
+    result.missing = missing_buildings(out, target="any", grids=grids, cells=cells, order=order)
     return result
 
 
@@ -131,17 +152,3 @@ def _graphs(network, stations: gpd.GeoDataFrame, params: AccessParams) -> dict[s
     """The graphs of every vehicle the stations use, and the engine's (fire stations)."""
     vehicles = {g.vehicle for g in station_groups(stations, params)} | {"engine"}
     return compile_graphs(network, params, vehicles=tuple(sorted(vehicles)))
-
-
-def _add_polygons(
-    result: AccessResult, stations: gpd.GeoDataFrame, graphs, *, isochrones: bool, areas: bool
-) -> None:
-    """Isochrones, areas of responsibility and overlaps of the buildings' stations."""
-    params, out = result.params, result.buildings
-    # Stations off the network are noted again here in the same words as by the building
-    # pass; a run keeps a note once and Python's warning filter shows it once.
-    if isochrones:
-        result.isochrones = station_isochrones(stations, graphs, params=params, buildings=out)
-    if areas:
-        result.responsibility = areas_of_responsibility(stations, graphs, params=params,
-                                                        buildings=out)  # fmt: skip

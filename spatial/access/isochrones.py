@@ -43,6 +43,7 @@ from firegrid.spatial.access.travel_times import (
     StationGroup,
     compile_graphs,
     first_station_and_count,
+    kind_target_s,
     snap_stations,
     station_groups,
     station_ids,
@@ -1137,7 +1138,7 @@ class _AreaJob:
         """Street pieces of the kind's main vehicle, each with its first station and count;
         the district tiled by the station of the nearest place (pieces and buildings)."""
         params = self.params
-        target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
+        target = kind_target_s(kind, params)
         main = max({g.vehicle for g in kg}, key=lambda v: sum(len(g.rows) for g in kg
                                                                if g.vehicle == v))  # fmt: skip
         rg = self.graphs[main]

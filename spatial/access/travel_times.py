@@ -205,11 +205,13 @@ def _building_access(buildings, stations, network, params):
     n = len(buildings)
     geoms = buildings.geometry.to_numpy()
     snaps = snap_graphs({v: graphs[v] for v in needed}, geoms, max_snap_m=params.max_snap_m)
-    out = buildings.copy()
+    # The input's columns shared, not copied (pandas copies one on write): a city's frame
+    # is not held twice.
+    out = buildings.copy(deep=False)
     issues = {}
     for kind in KINDS:
         cols = COLS[kind]
-        target = params.target_fire_s if kind == "fire_station" else params.target_micro_s
+        target = kind_target_s(kind, params)
         kind_groups = [g for g in groups if g.kind == kind]
         best, who, count, ids = first_station_and_count(
             kind_groups, graphs, stations, snaps, params=params, target_s=target
@@ -246,6 +248,11 @@ def _building_access(buildings, stations, network, params):
     )
     out = out[[c for c in out.columns if c not in ACCESS_COLUMNS] + list(ACCESS_COLUMNS)]
     return out, dict(graphs=graphs, snaps=snaps, groups=groups)
+
+
+def kind_target_s(kind: str, params: AccessParams) -> float:
+    """The response target of a station kind, seconds (turnout included)."""
+    return params.target_fire_s if kind == "fire_station" else params.target_micro_s
 
 
 def first_station_and_count(
@@ -446,12 +453,46 @@ def _share(num, den):
         return np.where(den > 0, num / np.where(den > 0, den, 1), np.nan)
 
 
+def missing_order(
+    buildings: pd.DataFrame, *, target: str = "3min"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows of the buildings missing a target, worst first, and their shortfalls.
+
+    Parameters
+    ----------
+    buildings : DataFrame
+        Output of :func:`building_access`.
+    target : {"3min", "5min", "any"}
+        As :func:`missing_buildings`.
+
+    Returns
+    -------
+    rows : numpy.ndarray
+        Positions into ``buildings``: by shortfall descending, unreachable first, ties in
+        the buildings' order.
+    shortfall_s : numpy.ndarray
+        The larger of the relevant shortfalls of each row, seconds (inf when unreachable).
+    """
+    if target not in ("3min", "5min", "any"):
+        raise InputError(f"target must be '3min', '5min' or 'any', got {target!r}")
+    cols = {"3min": ["shortfall_3min_s"], "5min": ["shortfall_5min_s"],
+            "any": ["shortfall_3min_s", "shortfall_5min_s"]}[target]  # fmt: skip
+    short = np.zeros(len(buildings))
+    for c in cols:
+        s = pd.to_numeric(buildings[c], errors="coerce").to_numpy(dtype=float)
+        short = np.maximum(short, np.where(np.isnan(s), np.inf, s))
+    rows = np.flatnonzero(short > 0)
+    rows = rows[np.argsort(-short[rows], kind="stable")]
+    return rows, short[rows]
+
+
 def missing_buildings(
     buildings: gpd.GeoDataFrame,
     *,
     target: str = "3min",
     grids: gpd.GeoDataFrame | None = None,
     cells: pd.DataFrame | None = None,
+    order: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> gpd.GeoDataFrame:
     """The buildings that miss a target, worst first.
 
@@ -467,6 +508,8 @@ def missing_buildings(
     cells : DataFrame, optional
         Building → cell table of all ``buildings`` (``grid_id_l<level>`` columns, same row
         order), used with ``grids``; default :func:`firegrid.spatial.io.grids.assign_grids`.
+    order : (rows, shortfall_s), optional
+        :func:`missing_order` of ``buildings`` and ``target``, when computed already.
 
     Returns
     -------
@@ -475,20 +518,11 @@ def missing_buildings(
         buildings (shortfall NaN, ``access_issue`` says why) first. Column ``shortfall_s`` is
         the larger of the relevant shortfalls (inf when unreachable).
     """
-    if target not in ("3min", "5min", "any"):
-        raise InputError(f"target must be '3min', '5min' or 'any', got {target!r}")
-    cols = {"3min": ["shortfall_3min_s"], "5min": ["shortfall_5min_s"],
-            "any": ["shortfall_3min_s", "shortfall_5min_s"]}[target]  # fmt: skip
-    short = np.zeros(len(buildings))
-    for c in cols:
-        s = pd.to_numeric(buildings[c], errors="coerce").to_numpy(dtype=float)
-        short = np.maximum(short, np.where(np.isnan(s), np.inf, s))
-    rows = np.flatnonzero(short > 0)
-    rows = rows[np.argsort(-short[rows], kind="stable")]
+    rows, short = missing_order(buildings, target=target) if order is None else order
     # One take of every column: at city size most buildings miss a target, and each further
     # copy of the frame costs seconds and a city's columns in memory.
     out = buildings.take(rows)
-    out["shortfall_s"] = short[rows]
+    out["shortfall_s"] = short
     if grids is not None and len(out):
         cells = assign_grids(out, grids)[0] if cells is None else cells.iloc[rows]
         for col in sorted(cells.columns):
