@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -428,3 +429,19 @@ def test_the_next_run_after_a_kill_cleans_up_and_succeeds(tmp_path, previous_out
     assert _hidden(tmp_path) == []
     assert foreign_entries(folder) == []
     _manifest_state(folder)
+
+
+def test_file_digest_reads_a_file_again_once_it_changed(tmp_path):
+    import time
+
+    from firegrid.outputs import file_digest
+
+    path = tmp_path / "results.gpkg"
+    path.write_bytes(b"first content")
+    first = file_digest(path)
+    assert file_digest(path) == first
+    time.sleep(0.05)  # a later change time, even where the clock ticks coarsely
+    path.write_bytes(b"other content")  # the same size
+    again = file_digest(path)
+    assert again["size"] == first["size"] and again["sha256"] != first["sha256"]
+    assert again["sha256"] == hashlib.sha256(b"other content").hexdigest()
