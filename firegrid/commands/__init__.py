@@ -61,7 +61,8 @@ def threads_arg(parser: argparse.ArgumentParser) -> None:
         type=positive_int,
         metavar="N",
         help="threads each analysis may use for its parallel parts (default: every core "
-        "this process may run on)",
+        "this process may run on); with 2 or more, a city's run forks a second process for "
+        "the isochrones and for writing results.gpkg, 1 keeps it in one process",
     )
 
 
@@ -115,6 +116,7 @@ def run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
     from firegrid.outputs import foreign_entries, prepare_output_folder
     from firegrid.pipeline import default_output_folder, run_pipeline, write_run_outputs
     from firegrid.reports import OUTPUT_FILES
+    from firegrid.spatial import runtime
 
     config = load_config(config_path)
     # Refuse an unusable output folder, or one holding files FireGrid did not write, before
@@ -125,7 +127,8 @@ def run_and_write(args: argparse.Namespace, config_path, plan: str) -> int:
         reserved=OUTPUT_FILES,
     )
     run = run_pipeline(config, until=plan, progress=progress(args), threads=args.threads)
-    written = write_run_outputs(run, folder, force=args.force)
+    with runtime.using_threads(args.threads):
+        written = write_run_outputs(run, folder, force=args.force)
     log_run(run, written)
     # Without --force a foreign file stops the run before the swap, so only --force can have
     # kept one; listing them re-hashes every output, which is not free at city size.
