@@ -16,7 +16,6 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from datetime import date, datetime
-from functools import partial
 from pathlib import Path
 from typing import Any, Self
 
@@ -251,9 +250,9 @@ def write_results_gpkg(
     feature ids are those of the buildings. ``views=False`` writes every layer as a table.
 
     GDAL holds Python's lock while it writes, so when the largest layer and the others each
-    hold :data:`~firegrid.spatial.runtime.FORK_MIN_ROWS` rows or more (a city) and the run may use two cores
-    (:func:`firegrid.spatial.runtime.can_fork`), a forked process writes the others into a
-    second file meanwhile, and they are copied in as SQLite stores them
+    hold :data:`~firegrid.spatial.runtime.FORK_MIN_ROWS` rows or more (a city) and the run
+    may use two cores (:func:`firegrid.spatial.runtime.can_fork`), a forked process writes
+    the others into a second file meanwhile, and they are copied in as SQLite stores them
     (:mod:`firegrid.gpkg_copy`): the same layers, rows, indexes and layer order.
     """
     path = Path(path)
@@ -318,8 +317,12 @@ def _write_in_two(layers, kept, path: Path, *, big: str, views: bool) -> None:
     # named like the file's own side files (an interrupted run's are cleaned as ours)
     side = path.with_name(f"{path.name}-part-{secrets.token_hex(4)}.gpkg")
     rest = [name for name in kept if name != big]
-    write_rest = partial(_write_in_order, layers, kept, side, views=views, only=rest,
-                         defer_views=True)  # fmt: skip
+
+    def write_rest() -> list[ViewRows]:
+        # from an empty file, also when a child that failed is run again here (Forked.result)
+        side.unlink(missing_ok=True)
+        return _write_in_order(layers, kept, side, views=views, only=rest, defer_views=True)
+
     try:
         with runtime.forked(write_rest) as child:
             _write_layer(kept[big], path, big)

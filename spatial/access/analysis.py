@@ -125,7 +125,8 @@ def analyse_access(
     result = AccessResult(buildings=out, params=params)
     # The isochrones are drawn in a forked process beside the areas and the grid summary
     # (SciPy's Dijkstra and the contouring hold Python's lock, so threads would take turns);
-    # notes keep their order. The missing buildings are ordered beside the child but taken
+    # notes keep their order (stations off the network are noted again there in the building
+    # pass's words: a run keeps a note once). The missing buildings are ordered beside the child but taken
     # after it: taken beside it, a city's objects would be copied page by page for the parent
     # (each object's reference count changes), and both processes' memory would peak together.
     draw = isochrones and len(stations) > 0
