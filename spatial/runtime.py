@@ -116,10 +116,11 @@ _FORK_SAFE_THREADS = frozenset({"tqdm_monitor"})
 
 def can_fork() -> bool:
     """Whether :func:`forked` runs its function in a child process: the run may use two
-    threads or more, the platform forks, and no other Python thread is alive but tqdm's
-    monitor (a forked child has no copy of them, and a lock one of them held would never be
-    released there)."""
-    if not hasattr(os, "fork") or threads() < 2:
+    threads or more, it runs on Linux (macOS's system libraries are not safe to use in a
+    forked child: Python's multiprocessing spawns there), and no other Python thread is
+    alive but tqdm's monitor (a forked child has no copy of them, and a lock one of them
+    held would never be released there)."""
+    if not (sys.platform.startswith("linux") and hasattr(os, "fork")) or threads() < 2:
         return False
     me = threading.current_thread()
     others = [t for t in threading.enumerate() if t is not me and t.name not in _FORK_SAFE_THREADS]
