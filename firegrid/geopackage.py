@@ -262,8 +262,9 @@ def write_view(plan: ViewPlan, path: Path, name: str, *, base: str) -> bool:
     import sqlite3
 
     with contextlib.closing(sqlite3.connect(path)) as con:
-        layout = _base_layout(con, base, rows=len(plan.base), free=rows_table(name))
-    if layout is None or layout["geom"].lower() in {str(c).lower() for c in plan.columns}:
+        layout = _base_layout(con, base, rows=len(plan.base), columns=plan.columns,
+                              free=rows_table(name))  # fmt: skip
+    if layout is None:
         return False
     return create_view(write_view_rows(plan, path, name, base=base), path)
 
@@ -314,8 +315,8 @@ def create_view(rows: ViewRows, path: Path) -> bool:
 
     with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as con:
         con.execute("PRAGMA synchronous = OFF")
-        layout = _base_layout(con, rows.base, rows=rows.base_rows)
-        if layout is None or layout["geom"].lower() in {str(c).lower() for c in rows.columns}:
+        layout = _base_layout(con, rows.base, rows=rows.base_rows, columns=rows.columns)
+        if layout is None:
             _drop_rows_table(con, rows.table)
             return False
         con.execute("BEGIN")
@@ -362,10 +363,13 @@ def rows_table(name: str) -> str:
     return f"{name}_view_rows"
 
 
-def _base_layout(con, base: str, *, rows: int, free: str | None = None) -> dict[str, Any] | None:
+def _base_layout(
+    con, base: str, *, rows: int, columns, free: str | None = None
+) -> dict[str, Any] | None:
     """The base table's geometry column, type, SRS and feature-id column, or None unless
     its feature ids are 1 … ``rows`` (row ``i`` of its frame is feature ``i + 1``), the
-    file registers extensions, and no table is called ``free``."""
+    file registers extensions, no table is called ``free``, and the view's ``columns`` do
+    not hold the geometry column's name."""
     if (free and table_exists(con, free)) or not table_exists(con, "gpkg_extensions"):
         return None
     found = con.execute(
@@ -383,6 +387,8 @@ def _base_layout(con, base: str, *, rows: int, free: str | None = None) -> dict[
     # (0.5 s for 5 M buildings)
     low, high = feature_id_range(con, base, fid)
     if not (low == 1 and high == rows and feature_count(con, base) == rows):
+        return None
+    if found[0].lower() in {str(c).lower() for c in columns}:
         return None
     return dict(zip(("geom", "kind", "srs", "z", "m"), found, strict=True)) | {"fid": fid}
 

@@ -155,7 +155,7 @@ def _copy_table(con, table: str) -> None:
         if kind == "trigger":  # after the rows: an R-tree trigger would index each one again
             con.execute(sql)
     for meta in _LAYER_ROWS:
-        if not _in_source(con, meta):
+        if not table_exists(con, meta, schema="src"):
             continue
         if not table_exists(con, meta):
             (sql,) = con.execute(
@@ -165,22 +165,15 @@ def _copy_table(con, table: str) -> None:
         con.execute(
             f"INSERT INTO main.{meta} SELECT * FROM src.{meta} WHERE table_name = ?", (table,)
         )
-    if _in_source(con, "sqlite_sequence"):
+    if table_exists(con, "sqlite_sequence", schema="src"):
         seq = con.execute("SELECT seq FROM src.sqlite_sequence WHERE name = ?", (table,))
         if (row := seq.fetchone()) is not None:
             con.execute("DELETE FROM main.sqlite_sequence WHERE name = ?", (table,))
             con.execute("INSERT INTO main.sqlite_sequence (name, seq) VALUES (?, ?)", (table, *row))
 
 
-def _in_source(con, name: str) -> bool:
-    found = con.execute(
-        "SELECT 1 FROM src.sqlite_master WHERE type = 'table' AND name = ?", (name,)
-    )
-    return found.fetchone() is not None
-
-
 def _rtrees(con, table: str) -> list[str]:
-    if not _in_source(con, "gpkg_extensions"):
+    if not table_exists(con, "gpkg_extensions", schema="src"):
         return []
     rows = con.execute(
         "SELECT column_name FROM src.gpkg_extensions WHERE table_name = ? AND "

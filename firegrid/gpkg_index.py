@@ -463,9 +463,12 @@ def add_extensions_table(con: sqlite3.Connection) -> None:
         con.execute(_EXTENSIONS_TABLE)
 
 
-def table_exists(con: sqlite3.Connection, name: str) -> bool:
-    """Whether the file has a table, view or index ``name`` (SQLite names ignore case)."""
-    found = con.execute("SELECT 1 FROM sqlite_master WHERE lower(name) = lower(?)", (name,))
+def table_exists(con: sqlite3.Connection, name: str, *, schema: str = "main") -> bool:
+    """Whether the file (``schema``: an attached one) has a table, view or index ``name``
+    (SQLite names ignore case)."""
+    found = con.execute(
+        f"SELECT 1 FROM {sql_name(schema)}.sqlite_master WHERE lower(name) = lower(?)", (name,)
+    )
     return found.fetchone() is not None
 
 
