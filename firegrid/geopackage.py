@@ -72,6 +72,86 @@ def gpkg_ready(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
     return out.rename(columns=renames) if renames else out
 
 
+# The WKB of a 2-D point as GEOS writes it (shapely.to_wkb): little-endian byte order mark 1,
+# geometry type 1, x, y; 21 bytes, unpadded.
+_POINT_WKB = np.dtype([("order", "u1"), ("kind", "<u4"), ("x", "<f8"), ("y", "<f8")])
+
+
+def write_point_layer(
+    frame: gpd.GeoDataFrame, path: str | Path, name: str, *, layer_options: dict[str, str]
+) -> np.ndarray | None:
+    """Write ``frame`` (made :func:`gpkg_ready`) as layer ``name`` of the GeoPackage ``path``
+    as ``frame.to_file(path, layer=name, engine="pyogrio", use_arrow=True)`` writes it, when
+    every geometry is a 2-D point and no column needs pyogrio's own conversion.
+
+    The points' WKB is built from their coordinates in one array: pyogrio makes a Python
+    bytes object per point and checks each point's type, emptiness and dimension in four
+    passes (5 M buildings: about 2.5 s and 350 MB, against a fraction of a second here).
+
+    Returns
+    -------
+    numpy.ndarray or None
+        The points' coordinates, shape ``(n, 2)``, in the frame's CRS units; None, and
+        nothing written, when the frame is not such a layer (a missing, empty, 3-D or other
+        geometry, an object or time-zone column, or an index ``to_file`` would write).
+    """
+    import pyarrow as pa
+    import pyogrio
+    import shapely
+
+    geoms = frame.geometry.to_numpy()
+    if not _plain_columns(frame) or not len(geoms):
+        return None
+    if (shapely.get_type_id(geoms) != 0).any() or shapely.is_empty(geoms).any():
+        return None  # a missing geometry's type id is -1
+    if shapely.has_z(geoms).any():
+        return None
+    xy = shapely.get_coordinates(geoms)
+    cells = np.empty(len(xy), dtype=_POINT_WKB)
+    cells["order"], cells["kind"], cells["x"], cells["y"] = 1, 1, xy[:, 0], xy[:, 1]
+    large = (len(xy) + 1) * _POINT_WKB.itemsize > np.iinfo(np.int32).max
+    offsets = np.arange(len(xy) + 1, dtype=np.int64 if large else np.int32) * _POINT_WKB.itemsize
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(cells.view(np.uint8))]
+    wkb = pa.Array.from_buffers(pa.large_binary() if large else pa.binary(), len(xy), buffers)
+    geom = frame.geometry.name
+    table = pa.Table.from_pandas(pd.DataFrame(frame.drop(columns=geom)), preserve_index=False)
+    table = table.add_column(list(frame.columns).index(geom), geom, wkb)
+    pyogrio.write_arrow(table, path, layer=name, driver="GPKG", geometry_name=geom,
+                        geometry_type="Point", crs=_gdal_crs(frame.crs),
+                        layer_options=layer_options)  # fmt: skip
+    return xy
+
+
+def _gdal_crs(crs) -> str | None:
+    """The CRS as pyogrio's ``write_dataframe`` names it to GDAL: its EPSG code, else WKT1."""
+    if crs is None:
+        return None
+    epsg = crs.to_epsg()
+    return f"EPSG:{epsg}" if epsg else crs.to_wkt("WKT1_GDAL")
+
+
+def _plain_columns(frame: gpd.GeoDataFrame) -> bool:
+    """No column pyogrio converts before handing it to GDAL (objects, time zones, Arrow's
+    null type), one geometry column, and an index ``to_file`` leaves out (unnamed integers)."""
+    import pyarrow as pa
+
+    if list(frame.index.names) != [None] or not pd.api.types.is_integer_dtype(frame.index):
+        return False
+    geom = frame.geometry.name
+    for col, dtype in frame.dtypes.items():
+        if col == geom:
+            continue
+        if pd.api.types.is_object_dtype(dtype) or isinstance(
+            dtype, pd.DatetimeTZDtype | gpd.array.GeometryDtype
+        ):
+            return False
+    if not frame.columns.is_unique:
+        return False
+    attributes = pd.DataFrame(frame.drop(columns=geom)).iloc[:0]
+    schema = pa.Schema.from_pandas(attributes, preserve_index=False)
+    return not any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in schema)
+
+
 # Layers whose rows are rows of another layer of the same run, written as a view over it:
 # ``access_missing`` holds the buildings that miss a response target.
 VIEW_BASES = {"access_missing": "buildings"}

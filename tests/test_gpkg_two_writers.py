@@ -20,6 +20,7 @@ from firegrid.gpkg_copy import copy_layers, order_layers
 from firegrid.reports import write_results_gpkg
 from firegrid.spatial import runtime
 from tests._demo import requires_demo
+from tests._gpkg import gpkg_content
 
 # --------------------------------------------------------------------------------------------
 # runtime.forked
@@ -89,24 +90,6 @@ def test_forked_stops_a_child_whose_result_is_not_taken(may_fork):
 # two writers, one file
 
 
-def _content(path) -> dict:
-    """Every schema object and the rows of every table of a GeoPackage (row order kept;
-    gpkg_contents' time stamps left out)."""
-    with contextlib.closing(sqlite3.connect(path)) as con:
-        schema = sorted(con.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"))
-        tables = [n for t, n, _, sql in schema if t == "table" and "VIRTUAL" not in (sql or "")]
-        rows = {}
-        for name in tables:
-            cols = [r[1] for r in con.execute(f'PRAGMA table_info("{name}")')]
-            keep = ", ".join(f'"{c}"' for c in cols if c != "last_change")
-            rows[name] = con.execute(f'SELECT {keep} FROM "{name}" ORDER BY rowid').fetchall()
-        checks = con.execute("PRAGMA integrity_check").fetchall()
-        trees = [n for t, n, _, sql in schema if t == "table" and "USING rtree" in (sql or "")]
-        rtree = [con.execute(f"SELECT rtreecheck('{n}')").fetchone()[0] for n in trees]
-    assert checks == [("ok",)] and set(rtree) <= {"ok"}
-    return {"schema": schema, "rows": rows}
-
-
 @pytest.fixture(scope="module")
 def layers():
     from firegrid.pipeline import demo_config_path, run_pipeline
@@ -128,7 +111,7 @@ def _write(layers, path, monkeypatch, *, min_rows: int):
 def test_two_writers_write_what_one_writes(layers, tmp_path, monkeypatch):
     _write(layers, tmp_path / "one.gpkg", monkeypatch, min_rows=10**12)
     _write(layers, tmp_path / "two.gpkg", monkeypatch, min_rows=1)
-    one, two = _content(tmp_path / "one.gpkg"), _content(tmp_path / "two.gpkg")
+    one, two = gpkg_content(tmp_path / "one.gpkg"), gpkg_content(tmp_path / "two.gpkg")
     assert two["schema"] == one["schema"]
     assert two["rows"].keys() == one["rows"].keys()
     for name in one["rows"]:
@@ -147,7 +130,7 @@ def test_a_copy_refused_is_written_here_instead(layers, tmp_path, monkeypatch):
     _write(layers, tmp_path / "one.gpkg", monkeypatch, min_rows=10**12)
     monkeypatch.setattr(reports, "copy_layers", refuse)
     _write(layers, tmp_path / "two.gpkg", monkeypatch, min_rows=1)
-    one, two = _content(tmp_path / "one.gpkg"), _content(tmp_path / "two.gpkg")
+    one, two = gpkg_content(tmp_path / "one.gpkg"), gpkg_content(tmp_path / "two.gpkg")
     assert two == one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["one.gpkg", "two.gpkg"]
 
@@ -166,10 +149,10 @@ def test_copy_refuses_another_srs_under_the_same_id_and_leaves_the_target(tmp_pa
             "('other', ?, 'X', 1, 'LOCAL_CS[\"x\"]', NULL)",
             srs,
         )
-    before = _content(tmp_path / "a.gpkg")
+    before = gpkg_content(tmp_path / "a.gpkg")
     with pytest.raises(ValueError, match="spatial reference system"):
         copy_layers(tmp_path / "b.gpkg", tmp_path / "a.gpkg", ["s84"])
-    assert _content(tmp_path / "a.gpkg") == before
+    assert gpkg_content(tmp_path / "a.gpkg") == before
     with pytest.raises(ValueError, match="exists"):
         copy_layers(tmp_path / "a.gpkg", tmp_path / "a.gpkg", ["stations"])
 
