@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 
 import geopandas as gpd
@@ -20,6 +20,7 @@ from firegrid.spatial import runtime
 from firegrid.spatial.access.isochrones import (
     Areas,
     areas_of_responsibility,
+    isochrone_mode,
     station_isochrones,
 )
 from firegrid.spatial.access.travel_times import (
@@ -123,16 +124,18 @@ def analyse_access(
     graphs = _graphs(network, stations, params)
     out = building_access(buildings, stations, graphs, params=params)
     result = AccessResult(buildings=out, params=params)
-    # The isochrones are drawn in a forked process beside the areas and the grid summary
-    # (SciPy's Dijkstra and the contouring hold Python's lock, so threads would take turns);
-    # notes keep their order (stations off the network are noted again there in the building
-    # pass's words: a run keeps a note once). The missing buildings are ordered beside the child but taken
-    # after it: taken beside it, a city's objects would be copied page by page for the parent
-    # (each object's reference count changes), and both processes' memory would peak together.
-    draw = isochrones and len(stations) > 0
-    polygons = partial(station_isochrones, stations, graphs, params=params, buildings=out)
+    # The last station kind's isochrones (micro-stations') are drawn in a forked process
+    # beside the areas, the grid summary and then the other kinds' isochrones (SciPy's
+    # Dijkstra and the contouring hold Python's lock, so threads would take turns); notes keep
+    # their order (stations off the network are noted again there in the building pass's
+    # words: a run keeps a note once). The missing buildings are ordered beside the child but
+    # taken after it: taken beside it, a city's objects would be copied page by page for the
+    # parent (each object's reference count changes), and both processes' memory would peak
+    # together.
+    kinds = _by_kind(stations, graphs, out, params)
+    draw = isochrones and bool(kinds)
     worth = len(buildings) >= runtime.FORK_MIN_ROWS
-    with runtime.forked(polygons, worth=worth) if draw else contextlib.nullcontext() as child:
+    with runtime.forked(kinds[-1], worth=worth) if draw else contextlib.nullcontext() as child:
         with runtime.collecting_notes() as later:
             if areas and len(stations):
                 result.responsibility = areas_of_responsibility(
@@ -141,12 +144,31 @@ def analyse_access(
             if grids is not None:
                 result.grid_summary = coverage_by_grid(out, grids, cells=cells)
             order = missing_order(out, target="any")  # numbers only: no object touched
+            first = [draw_kind() for draw_kind in kinds[:-1]] if draw else []
         if child is not None:
-            result.isochrones = child.result()
+            result.isochrones = _one_after_other([*first, child.result()])
     for text in later:
         runtime.note(text)
     result.missing = missing_buildings(out, target="any", grids=grids, cells=cells, order=order)
     return result
+
+
+def _by_kind(stations, graphs, out, params: AccessParams) -> list[partial]:
+    """One call drawing the isochrones of each station kind (in the order of
+    :data:`~firegrid.spatial.access.travel_times.KINDS`), the mode chosen from all the
+    stations: one after the other they give the rows one call for every station gives."""
+    params = replace(params, isochrones=isochrone_mode(params, stations))
+    kinds = dict.fromkeys(g.kind for g in station_groups(stations, params))
+    return [
+        partial(station_isochrones, stations[(stations["kind"] == kind).to_numpy()], graphs,
+                params=params, buildings=out)
+        for kind in kinds
+    ]  # fmt: skip
+
+
+def _one_after_other(frames: list[gpd.GeoDataFrame]) -> gpd.GeoDataFrame:
+    """Isochrone frames as one, their rows one after the other."""
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _graphs(network, stations: gpd.GeoDataFrame, params: AccessParams) -> dict[str, RoutingGraph]:

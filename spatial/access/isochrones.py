@@ -297,6 +297,15 @@ def station_isochrones(
     return _iso_frame(recs, geoms, graphs, union=spec.mode == "union", buildings=buildings)
 
 
+def isochrone_mode(params: AccessParams, stations: gpd.GeoDataFrame) -> str:
+    """How :func:`station_isochrones` draws the isochrones of ``stations``: ``params``'
+    mode, ``"auto"`` resolved (``"per_station"`` up to :data:`PER_STATION_MAX` stations,
+    ``"union"`` beyond)."""
+    if params.isochrones != "auto":
+        return params.isochrones
+    return "per_station" if len(stations) <= PER_STATION_MAX else "union"
+
+
 _ISO_COLUMNS = ["station_id", "name", "kind", "vehicle", "minutes", "t_s", "length_m",
                 "n_buildings"]  # fmt: skip
 
@@ -336,7 +345,7 @@ class _IsoSpec:
         if mode not in ("auto", "per_station", "union"):
             raise ValueError(f"mode must be 'auto', 'per_station' or 'union', got {mode!r}")
         if mode == "auto":
-            mode = "per_station" if len(stations) <= PER_STATION_MAX else "union"
+            mode = isochrone_mode(params, stations)
         if mode == "union" and method != "raster":
             raise ValueError("mode='union' draws the raster field; method must be 'raster'")
         return cls(minutes, buffer_m, method, cell_m, quad_segs, mode)
