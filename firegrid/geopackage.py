@@ -115,6 +115,8 @@ def write_point_layer(
     wkb = pa.Array.from_buffers(pa.large_binary() if large else pa.binary(), len(xy), buffers)
     geom = frame.geometry.name
     table = pa.Table.from_pandas(pd.DataFrame(frame.drop(columns=geom)), preserve_index=False)
+    if any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in table.schema):
+        return None  # pyogrio converts these first
     table = table.add_column(list(frame.columns).index(geom), geom, wkb)
     pyogrio.write_arrow(table, path, layer=name, driver="GPKG", geometry_name=geom,
                         geometry_type="Point", crs=_gdal_crs(frame.crs),
@@ -131,10 +133,8 @@ def _gdal_crs(crs) -> str | None:
 
 
 def _plain_columns(frame: gpd.GeoDataFrame) -> bool:
-    """No column pyogrio converts before handing it to GDAL (objects, time zones, Arrow's
-    null type), one geometry column, and an index ``to_file`` leaves out (unnamed integers)."""
-    import pyarrow as pa
-
+    """No object or time-zone column (pyogrio converts those), one geometry column, and an
+    index ``to_file`` leaves out (unnamed integers)."""
     if list(frame.index.names) != [None] or not pd.api.types.is_integer_dtype(frame.index):
         return False
     geom = frame.geometry.name
@@ -145,11 +145,7 @@ def _plain_columns(frame: gpd.GeoDataFrame) -> bool:
             dtype, pd.DatetimeTZDtype | gpd.array.GeometryDtype
         ):
             return False
-    if not frame.columns.is_unique:
-        return False
-    attributes = pd.DataFrame(frame.drop(columns=geom)).iloc[:0]
-    schema = pa.Schema.from_pandas(attributes, preserve_index=False)
-    return not any(pa.types.is_null(f.type) or pa.types.is_dictionary(f.type) for f in schema)
+    return frame.columns.is_unique
 
 
 # Layers whose rows are rows of another layer of the same run, written as a view over it:

@@ -341,11 +341,11 @@ class _IsoSpec:
             raise ValueError(f"method must be 'raster' or 'vector', got {method!r}")
         if not cell_m > 0:
             raise ValueError(f"cell_m must be > 0, got {cell_m!r}")
-        mode = params.isochrones
-        if mode not in ("auto", "per_station", "union"):
-            raise ValueError(f"mode must be 'auto', 'per_station' or 'union', got {mode!r}")
-        if mode == "auto":
-            mode = isochrone_mode(params, stations)
+        if params.isochrones not in ("auto", "per_station", "union"):
+            raise ValueError(
+                f"mode must be 'auto', 'per_station' or 'union', got {params.isochrones!r}"
+            )
+        mode = isochrone_mode(params, stations)
         if mode == "union" and method != "raster":
             raise ValueError("mode='union' draws the raster field; method must be 'raster'")
         return cls(minutes, buffer_m, method, cell_m, quad_segs, mode)
